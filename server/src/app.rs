@@ -1,0 +1,227 @@
+//! Builds and starts the subsystems (storage, connectors, dispatcher,
+//! recorder, callbacks, HTTP), and stops them in the order that loses
+//! nothing: stop taking work, let connectors finish their windows, record
+//! every answer, put unsent claims back in the queue, close the database.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::connectors::Connectors;
+use crate::dispatch::{Dispatcher, InFlight, Recorder};
+use crate::http::{self, AppState};
+use crate::routing::Router;
+use crate::storage::{Bootstrap, Store, now_micros};
+use crate::telemetry;
+use crate::webhooks::WebhookSender;
+
+/// Values for the first start's admin, normally from `KURIER_ADMIN_PASSWORD`
+/// and `KURIER_ADMIN_API_KEY`; generated when absent.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSeed {
+    pub password: Option<String>,
+    pub api_key: Option<String>,
+}
+
+impl AdminSeed {
+    pub fn from_env() -> Self {
+        let get = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+        Self { password: get("KURIER_ADMIN_PASSWORD"), api_key: get("KURIER_ADMIN_API_KEY") }
+    }
+}
+
+/// Events buffered between connectors and the recorder.
+const EVENT_BUFFER: usize = 16_384;
+/// How often the callback worker looks for due callbacks.
+const WEBHOOK_POLL: Duration = Duration::from_millis(200);
+
+/// A running Kurier.
+pub struct App {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub store: Store,
+    /// What the first start created (printed once by `kurier serve`).
+    pub bootstrap: Option<Bootstrap>,
+}
+
+impl App {
+    pub async fn start(config: Config, admin: AdminSeed) -> anyhow::Result<App> {
+        let config = Arc::new(config);
+        let store = Store::open(
+            &config.database.url,
+            config.database.max_connections,
+            &config.database.sqlite_synchronous,
+        )
+        .await?;
+        let bootstrap = store.bootstrap(admin.password.as_deref(), admin.api_key.as_deref()).await?;
+        let node = config.node_id();
+        let recovered = store
+            .requeue_sending(Some(&node), now_micros(), "re-queued: Kurier restarted while sending")
+            .await?;
+        if recovered > 0 {
+            tracing::warn!(messages = recovered, node, "recovered messages left in sending by the last run");
+        }
+
+        let shutdown = CancellationToken::new();
+        let stop_links = CancellationToken::new();
+        let mut intake: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+        let mut links: JoinSet<anyhow::Result<()>> = JoinSet::new();
+
+        let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
+        let connector_configs = config.effective_connectors();
+        let connectors = Connectors::spawn(&connector_configs, &events_tx, &stop_links, &mut links);
+        drop(events_tx);
+        let in_flight = InFlight::default();
+        let retry = Dispatcher::retry_policy(&config.dispatch);
+        let recorder = tokio::spawn(Recorder::new(store.clone(), events_rx, retry, in_flight.clone()).run());
+
+        let names: Vec<String> = connector_configs.iter().map(|c| c.name.clone()).collect();
+        let router = Router::new(&config.routes, &names);
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            connectors.clone(),
+            router,
+            node.clone(),
+            config.dispatch.clone(),
+            in_flight.clone(),
+        );
+        let token = shutdown.clone();
+        intake.spawn(async move { ("dispatcher", dispatcher.run(token).await) });
+
+        let webhooks = WebhookSender::new(store.clone(), config.webhooks.clone())?;
+        let token = shutdown.clone();
+        intake.spawn(async move { ("callbacks", webhooks.run(WEBHOOK_POLL, token).await) });
+
+        let listener = TcpListener::bind(config.server.http_listen).await.with_context(|| {
+            format!("cannot listen on {} (server.http_listen)", config.server.http_listen)
+        })?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            store: store.clone(),
+            config: config.clone(),
+            region: config.default_region(),
+            connectors,
+            dispatch: in_flight,
+            metrics: telemetry::prometheus(),
+        };
+        let token = shutdown.clone();
+        intake.spawn(async move {
+            let served = axum::serve(listener, http::router(state))
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+                .context("HTTP server");
+            ("http", served)
+        });
+
+        let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+        let done = tokio::spawn(supervise(
+            intake,
+            links,
+            recorder,
+            shutdown.clone(),
+            stop_links,
+            store.clone(),
+            node,
+            grace,
+        ));
+        tracing::info!(%addr, database = %redact(&config.database.url), "Kurier is up");
+        Ok(App { addr, shutdown, done, store, bootstrap })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Cancelling this token stops the app gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Runs until stopped (by the token or a failing subsystem).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.done.await.context("supervisor task")?
+    }
+
+    /// Stops gracefully and waits until everything is recorded.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn supervise(
+    mut intake: JoinSet<(&'static str, anyhow::Result<()>)>,
+    mut links: JoinSet<anyhow::Result<()>>,
+    recorder: tokio::task::JoinHandle<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+    stop_links: CancellationToken,
+    store: Store,
+    node: String,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let mut failure = None;
+    // 1. Run until asked to stop or until a subsystem ends by itself.
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        Some(ended) = intake.join_next() => {
+            let (name, result) = ended.unwrap_or(("a task", Err(anyhow::anyhow!("panicked"))));
+            let err = result.err().unwrap_or_else(|| anyhow::anyhow!("ended unexpectedly"));
+            tracing::error!(subsystem = name, error = %format!("{err:#}"), "subsystem stopped; shutting down");
+            failure = Some(err.context(format!("{name} stopped")));
+            shutdown.cancel();
+        }
+    }
+    tracing::info!("shutting down: no new work is taken");
+    // 2. Stop taking work: HTTP, dispatcher and callbacks finish what they do.
+    while let Some(ended) = intake.join_next().await {
+        if let Ok((name, Err(e))) = ended {
+            tracing::error!(subsystem = name, error = %format!("{e:#}"), "stopped with an error");
+        }
+    }
+    // 3. Connectors finish their windows and report; then the recorder
+    //    writes every last report and ends.
+    stop_links.cancel();
+    if tokio::time::timeout(grace, async { while links.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!("connectors did not stop within the grace period; stopping them");
+        links.shutdown().await;
+    }
+    recorder.await.context("recorder task")??;
+    // 4. What was claimed but never handed over goes back to the queue.
+    let requeued = store.requeue_sending(Some(&node), now_micros(), "re-queued at shutdown").await?;
+    if requeued > 0 {
+        tracing::info!(messages = requeued, "re-queued unsent messages");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    failure.map_or(Ok(()), Err)
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://kurier.db"), "sqlite://kurier.db");
+    }
+}

@@ -1,0 +1,188 @@
+//! Dispatch: the outbound worker. It claims due messages from the durable
+//! queue in batches, routes each to a connector, and records what connectors
+//! report (submit answers, delivery reports) back in batches.
+//!
+//! Only this module talks to connectors; the API and the scheduler only write
+//! to the queue. The dispatcher exposes [`Dispatcher::step`] so tests can
+//! drive it one step at a time instead of sleeping.
+//!
+//! Claims carry a lease that this node renews while it runs. Work held by a
+//! node that died is taken back when its lease expires, or at once when the
+//! same node (same `server.node_id`) starts again.
+
+mod recorder;
+
+pub use recorder::Recorder;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DispatchConfig;
+use crate::connectors::{Command, Connectors, OutboundSms};
+use crate::routing::Router;
+use crate::storage::{RetryPolicy, Store, now_micros};
+use crate::telemetry;
+
+/// State shared by the dispatcher and the recorder.
+#[derive(Clone, Default)]
+pub struct InFlight {
+    count: Arc<AtomicUsize>,
+    /// Woken when in-flight work was answered or new work was queued.
+    pub wake: Arc<Notify>,
+}
+
+impl InFlight {
+    pub fn get(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+        telemetry::in_flight(self.get());
+    }
+
+    pub(crate) fn done(&self, n: usize) {
+        if n > 0 {
+            let _ =
+                self.count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| Some(c.saturating_sub(n)));
+            telemetry::in_flight(self.get());
+            self.wake.notify_one();
+        }
+    }
+}
+
+pub struct Dispatcher {
+    store: Store,
+    connectors: Connectors,
+    router: Router,
+    node: String,
+    cfg: DispatchConfig,
+    in_flight: InFlight,
+}
+
+/// What one step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StepReport {
+    pub promoted: usize,
+    pub claimed: usize,
+    pub queried: usize,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Store,
+        connectors: Connectors,
+        router: Router,
+        node: String,
+        cfg: DispatchConfig,
+        in_flight: InFlight,
+    ) -> Self {
+        Self { store, connectors, router, node, cfg, in_flight }
+    }
+
+    pub fn retry_policy(cfg: &DispatchConfig) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: cfg.max_attempts,
+            base_ms: cfg.retry_base_ms,
+            max_ms: cfg.retry_max_ms,
+            receipt_check_ms: cfg.receipt_check_secs.saturating_mul(1_000),
+        }
+    }
+
+    fn lease_until(&self, now: i64) -> i64 {
+        now + (self.cfg.lease_secs as i64) * 1_000_000
+    }
+
+    /// Promotes due scheduled messages, asks connectors about overdue
+    /// receipts, and hands one batch of due messages to connectors.
+    pub async fn step(&self) -> anyhow::Result<StepReport> {
+        let now = now_micros();
+        let promoted = self.store.promote_scheduled(now).await?;
+        let queried = self.query_overdue(now).await?;
+        let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.get());
+        let limit = room.min(self.cfg.batch_size);
+        if limit == 0 {
+            return Ok(StepReport { promoted, claimed: 0, queried });
+        }
+        let claimed = self.store.claim_due(&self.node, now, self.lease_until(now), limit).await?;
+        let n = claimed.len();
+        self.in_flight.add(n);
+        for m in claimed {
+            let handle = self
+                .router
+                .pick(&m.to, |c| self.connectors.get(c).is_some_and(|h| h.is_up()))
+                .and_then(|name| self.connectors.get(name))
+                .ok_or_else(|| anyhow::anyhow!("no connector is configured"))?;
+            let name = handle.name.clone();
+            let sms = OutboundSms { message_id: m.id, to: m.to, from: m.from, text: m.text };
+            if handle.send(Command::Submit(sms)).await.is_err() {
+                // The connector stopped (shutdown): the message stays
+                // `sending` under our lease and is re-queued when we stop.
+                tracing::warn!(connector = %name, "connector stopped; message left for re-queueing");
+            }
+        }
+        Ok(StepReport { promoted, claimed: n, queried })
+    }
+
+    /// Asks connectors for the state of messages whose receipt is overdue.
+    async fn query_overdue(&self, now: i64) -> anyhow::Result<usize> {
+        let overdue = self.store.overdue_receipts(now, self.cfg.receipt_check_secs, QUERY_BATCH).await?;
+        let n = overdue.len();
+        for (message_id, connector, smsc_id) in overdue {
+            if let Some(handle) = self.connectors.get(&connector) {
+                let _ = handle.send(Command::Query { message_id, smsc_id }).await;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Runs until `shutdown`: steps whenever there may be work, renews this
+    /// node's leases and takes back work whose lease expired.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let poll = Duration::from_millis(self.cfg.poll_interval_ms.max(1));
+        let lease = Duration::from_secs(self.cfg.lease_secs.max(3));
+        let mut maintenance = tokio::time::interval(lease / 3);
+        maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !shutdown.is_cancelled() {
+            let report = match self.step().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "dispatch step failed; retrying");
+                    StepReport::default()
+                }
+            };
+            let full = report.claimed == self.cfg.batch_size;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.in_flight.wake.notified(), if !full => {}
+                () = tokio::time::sleep(poll), if !full => {}
+                _ = maintenance.tick() => self.maintain().await,
+                () = std::future::ready(()), if full => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn maintain(&self) {
+        let now = now_micros();
+        if let Err(e) = self.store.renew_leases(&self.node, self.lease_until(now)).await {
+            tracing::error!(error = %e, "renewing leases failed");
+        }
+        match self
+            .store
+            .requeue_sending(None, now, "re-queued: the claiming node stopped renewing its lease")
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(messages = n, "took back messages from a node that stopped"),
+            Err(e) => tracing::error!(error = %e, "taking back expired claims failed"),
+        }
+    }
+}
+
+/// Overdue receipts asked about per step.
+const QUERY_BATCH: usize = 100;

@@ -1,0 +1,20 @@
+//! Domain types that are valid by construction: a value of these types has
+//! already passed every check, so the rest of the code can trust it.
+//!
+//! Parsing from raw input happens once, at the edge (HTTP, SMPP, CLI); nothing
+//! below the edge takes a raw `String` phone number, sender or status. This
+//! module owns no I/O and knows nothing of storage or transport.
+
+mod ids;
+mod phone;
+mod sender;
+mod status;
+mod tag;
+mod text;
+
+pub use ids::{MessageId, new_id};
+pub use phone::{PhoneNumber, PhoneNumberError, Region};
+pub use sender::{SenderId, SenderIdError};
+pub use status::{Direction, MessageStatus, UnknownStatus};
+pub use tag::{Tag, TagError};
+pub use text::{Encoding, MessageText, MessageTextError};

@@ -1,0 +1,180 @@
+//! `PhoneNumber`: a valid number in E.164 form (`+48600100200`).
+//!
+//! Numbers are parsed with libphonenumber's metadata (the `phonenumber` crate),
+//! so a national number needs a default region and every number must be valid
+//! for its country, not merely look like digits.
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::Mode;
+
+/// A region (ISO 3166 alpha-2, e.g. `PL`) used to read national numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region(phonenumber::country::Id);
+
+impl FromStr for Region {
+    type Err = PhoneNumberError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .map(Region)
+            .map_err(|_| PhoneNumberError::UnknownRegion(s.to_owned()))
+    }
+}
+
+/// Why a phone number was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneNumberError {
+    #[error("the phone number is empty")]
+    Empty,
+    #[error("the phone number is too long")]
+    TooLong,
+    #[error("'{0}' is not a phone number")]
+    NotANumber(String),
+    #[error(
+        "'{0}' is a national number; write it with a country code (+48...) or configure messages.default_region"
+    )]
+    NoRegion(String),
+    #[error("'{0}' is not a valid phone number for its country")]
+    Invalid(String),
+    #[error("unknown region '{0}' (expected a two-letter country code such as PL)")]
+    UnknownRegion(String),
+}
+
+/// A phone number in E.164 form; always valid.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneNumber(String);
+
+/// Longest input we bother to parse; anything longer is not a phone number.
+const MAX_INPUT_LEN: usize = 64;
+
+impl PhoneNumber {
+    /// Parses a number as a user typed it: `+48 600 100 200`, `0048600100200`,
+    /// or `600100200` when `region` is given.
+    pub fn parse(input: &str, region: Option<Region>) -> Result<Self, PhoneNumberError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(PhoneNumberError::Empty);
+        }
+        if trimmed.len() > MAX_INPUT_LEN {
+            return Err(PhoneNumberError::TooLong);
+        }
+        if !trimmed
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | '/'))
+        {
+            return Err(PhoneNumberError::NotANumber(trimmed.to_owned()));
+        }
+        let international = trimmed.starts_with('+') || trimmed.starts_with("00");
+        let normalised = match trimmed.strip_prefix("00") {
+            Some(rest) => format!("+{rest}"),
+            None => trimmed.to_owned(),
+        };
+        if !international && region.is_none() {
+            return Err(PhoneNumberError::NoRegion(trimmed.to_owned()));
+        }
+        let parsed = phonenumber::parse(region.map(|r| r.0), &normalised)
+            .map_err(|_| PhoneNumberError::NotANumber(trimmed.to_owned()))?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(PhoneNumberError::Invalid(trimmed.to_owned()));
+        }
+        Ok(Self(parsed.format().mode(Mode::E164).to_string()))
+    }
+
+    /// Rebuilds a number that was validated before (read back from storage).
+    /// Storage only ever holds numbers that went through [`PhoneNumber::parse`].
+    pub fn from_trusted(e164: String) -> Self {
+        Self(e164)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The digits without the leading `+`, as SMPP addresses carry them.
+    pub fn digits(&self) -> &str {
+        self.0.trim_start_matches('+')
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pl() -> Option<Region> {
+        Some("PL".parse().unwrap())
+    }
+
+    #[test]
+    fn accepts_the_usual_ways_of_writing_a_number() {
+        for input in [
+            "+48600100200",
+            "+48 600 100 200",
+            "0048600100200",
+            "600100200",
+            "600-100-200",
+            " +48 (600) 100-200 ",
+        ] {
+            let n = PhoneNumber::parse(input, pl()).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(n.as_str(), "+48600100200", "{input}");
+        }
+        let bg = PhoneNumber::parse("+359 88 123 4567", None).unwrap();
+        assert_eq!(bg.as_str(), "+359881234567");
+        assert_eq!(bg.digits(), "359881234567");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_valid_number() {
+        let cases: &[(&str, Option<Region>, PhoneNumberError)] = &[
+            ("", pl(), PhoneNumberError::Empty),
+            ("   ", pl(), PhoneNumberError::Empty),
+            ("hello", pl(), PhoneNumberError::NotANumber("hello".into())),
+            ("+48abc", pl(), PhoneNumberError::NotANumber("+48abc".into())),
+            ("600100200", None, PhoneNumberError::NoRegion("600100200".into())),
+            ("+48 12", pl(), PhoneNumberError::NotANumber("+48 12".into())),
+            ("+48000000000", pl(), PhoneNumberError::Invalid("+48000000000".into())),
+            ("+999123456789", None, PhoneNumberError::NotANumber("+999123456789".into())),
+        ];
+        for (input, region, want) in cases {
+            assert_eq!(&PhoneNumber::parse(input, *region).unwrap_err(), want, "{input:?}");
+        }
+        assert_eq!(PhoneNumber::parse(&"1".repeat(65), pl()).unwrap_err(), PhoneNumberError::TooLong);
+    }
+
+    #[test]
+    fn unknown_regions_are_refused() {
+        assert!("XX".parse::<Region>().is_err());
+        assert!("pl".parse::<Region>().is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn any_polish_mobile_in_any_spacing_normalises_to_e164(
+            first in prop::sample::select(vec!['5', '6', '7', '8']),
+            rest in "[0-9]{8}",
+            sep in prop::sample::select(vec!["", " ", "-"]),
+            prefix in prop::sample::select(vec!["+48", "0048", ""]),
+        ) {
+            let national = format!("{first}{rest}");
+            let spaced = format!("{}{sep}{}{sep}{}", &national[..3], &national[3..6], &national[6..]);
+            let input = format!("{prefix}{spaced}");
+            if let Ok(n) = PhoneNumber::parse(&input, pl()) {
+                prop_assert_eq!(n.as_str(), format!("+48{national}"));
+            }
+        }
+
+        #[test]
+        fn parsing_never_panics(input in ".{0,80}") {
+            let _ = PhoneNumber::parse(&input, pl());
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! `/api/v1/messages`: send to one or many recipients, read one message with
+//! its status history, search the history, cancel before sending.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::{Direction, MessageId, MessageStatus, MessageText, PhoneNumber, SenderId, Tag, new_id};
+use crate::http::body::JsonBody;
+use crate::http::error::ErrorBody;
+use crate::http::{ApiError, AppState, Auth};
+use crate::storage::{
+    Accepted, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage, format_micros,
+    now_micros,
+};
+use crate::telemetry;
+
+/// One recipient or a list of them.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Recipients {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// E.164 number(s), e.g. `+48600100200`; national numbers need
+    /// `messages.default_region`. At most `messages.max_recipients`.
+    #[schema(required = true)]
+    pub to: Option<Recipients>,
+    /// Sender: up to 11 GSM characters, or up to 16 digits.
+    pub from: Option<String>,
+    #[schema(required = true)]
+    pub text: Option<String>,
+    /// Receives a signed POST on every status change.
+    pub callback_url: Option<String>,
+    /// Tags for the history; `#words` in the text are added too.
+    pub tags: Option<Vec<String>>,
+    /// RFC 3339 time to send at; the message stays `scheduled` until then.
+    pub send_at: Option<String>,
+    /// Refuse the whole request if any recipient is invalid.
+    pub atomic: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SendResponse {
+    pub messages: Vec<MessageView>,
+    /// Recipients that were refused, with the reason; nothing was stored for them.
+    pub errors: Vec<RecipientError>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+pub struct RecipientError {
+    /// Position in `to`.
+    pub index: usize,
+    pub to: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub direction: String,
+    pub to: String,
+    pub from: Option<String>,
+    pub text: String,
+    /// scheduled, queued, sending, sent, delivered, undelivered, expired, rejected, failed, canceled, received
+    pub status: String,
+    /// `gsm7` or `ucs2`.
+    pub encoding: String,
+    pub segments: i64,
+    pub tags: Vec<String>,
+    pub callback_url: Option<String>,
+    pub connector: Option<String>,
+    pub smsc_message_id: Option<String>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub send_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Every status change with its time (only when reading one message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub status: String,
+    pub at: String,
+    pub detail: Option<String>,
+}
+
+impl MessageView {
+    fn from_record(r: MessageRecord, events: Option<Vec<EventRecord>>) -> Self {
+        Self {
+            id: r.id,
+            direction: r.direction.as_str().into(),
+            to: r.to,
+            from: r.from,
+            text: r.text,
+            status: r.status.as_str().into(),
+            encoding: r.encoding,
+            segments: r.segments,
+            tags: r.tags,
+            callback_url: r.callback_url,
+            connector: r.connector,
+            smsc_message_id: r.smsc_id,
+            attempts: r.attempts,
+            error: r.error,
+            send_at: r.send_at.map(format_micros),
+            created_at: format_micros(r.created_at),
+            updated_at: format_micros(r.updated_at),
+            events: events.map(|es| {
+                es.into_iter()
+                    .map(|e| EventView {
+                        status: e.status.as_str().into(),
+                        at: format_micros(e.at),
+                        detail: e.detail,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// Longest accepted `callback_url`.
+const MAX_URL_LEN: usize = 2_048;
+/// Most tags on one message.
+const MAX_TAGS: usize = 20;
+
+/// Send a message to one or many recipients.
+///
+/// Answers 202 once every accepted message is stored. Invalid recipients are
+/// listed in `errors` (or, with `atomic`, the whole request is refused).
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", request_body = SendRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the first answer and sends nothing again")),
+    responses(
+        (status = 202, description = "Stored and queued", body = SendResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+pub async fn send_messages(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    body: JsonBody<SendRequest>,
+) -> Result<Response, ApiError> {
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN);
+            Some(key.ok_or_else(|| {
+                ApiError::field(
+                    "Idempotency-Key",
+                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible characters"),
+                )
+            })?)
+        }
+    };
+    let now = now_micros();
+    let req = body.value;
+    let text = req.text.as_deref().ok_or_else(|| ApiError::field("text", "is required"))?;
+    let text = MessageText::new(text, state.config.messages.max_segments)
+        .map_err(|e| ApiError::field("text", e.to_string()))?;
+    let from = req
+        .from
+        .as_deref()
+        .map(SenderId::parse)
+        .transpose()
+        .map_err(|e| ApiError::field("from", e.to_string()))?;
+    let callback_url = req.callback_url.map(validate_url).transpose()?;
+    let send_at = req.send_at.as_deref().map(|s| parse_time("send_at", s, ApiError::field)).transpose()?;
+    let mut tags: Vec<Tag> = Vec::new();
+    for (i, t) in req.tags.unwrap_or_default().iter().enumerate() {
+        let tag = Tag::parse(t).map_err(|e| ApiError::field(format!("tags[{i}]"), e.to_string()))?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    for tag in Tag::find_in(text.as_str()) {
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::field("tags", format!("at most {MAX_TAGS} tags per message")));
+    }
+    let recipients = match req.to {
+        None => return Err(ApiError::field("to", "is required")),
+        Some(Recipients::One(n)) => vec![n],
+        Some(Recipients::Many(list)) => list,
+    };
+    if recipients.is_empty() {
+        return Err(ApiError::field("to", "needs at least one recipient"));
+    }
+    let max = state.config.messages.max_recipients;
+    if recipients.len() > max {
+        return Err(ApiError::field(
+            "to",
+            format!("at most {max} recipients per request, got {}", recipients.len()),
+        ));
+    }
+
+    let mut messages = Vec::with_capacity(recipients.len());
+    let mut errors = Vec::new();
+    let mut seen = HashSet::with_capacity(recipients.len());
+    let tag_names: Vec<String> = tags.iter().map(|t| t.as_str().to_owned()).collect();
+    for (index, raw) in recipients.iter().enumerate() {
+        match PhoneNumber::parse(raw, state.region) {
+            Ok(to) if !seen.insert(to.clone()) => errors.push(RecipientError {
+                index,
+                to: raw.clone(),
+                code: "duplicate".into(),
+                message: format!("{to} is already a recipient of this request"),
+            }),
+            Ok(to) => messages.push(NewMessage {
+                id: new_id(),
+                to,
+                from: from.clone(),
+                text: text.clone(),
+                callback_url: callback_url.clone(),
+                tags: tag_names.clone(),
+                send_at,
+            }),
+            Err(e) => errors.push(RecipientError {
+                index,
+                to: raw.clone(),
+                code: "invalid_number".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    if messages.is_empty() || (req.atomic == Some(true) && !errors.is_empty()) {
+        let first = &errors[0];
+        let message = if messages.is_empty() {
+            format!("no valid recipient; first problem: {} ({})", first.message, first.to)
+        } else {
+            format!(
+                "{} of {} recipients are invalid and atomic is set; first: {}",
+                errors.len(),
+                recipients.len(),
+                first.message
+            )
+        };
+        let field = if recipients.len() == 1 { "to".to_owned() } else { format!("to[{}]", first.index) };
+        return Err(ApiError::field(field, message));
+    }
+
+    let response = SendResponse {
+        messages: messages
+            .iter()
+            .map(|m| MessageView {
+                id: m.id.clone(),
+                direction: Direction::Outbound.as_str().into(),
+                to: m.to.to_string(),
+                from: m.from.as_ref().map(|f| f.to_string()),
+                text: m.text.as_str().into(),
+                status: if send_at.is_some_and(|t| t > now) {
+                    MessageStatus::Scheduled
+                } else {
+                    MessageStatus::Queued
+                }
+                .as_str()
+                .into(),
+                encoding: m.text.encoding_name().into(),
+                segments: m.text.segments() as i64,
+                tags: m.tags.clone(),
+                callback_url: m.callback_url.clone(),
+                connector: None,
+                smsc_message_id: None,
+                attempts: 0,
+                error: None,
+                send_at: m.send_at.map(format_micros),
+                created_at: format_micros(now),
+                updated_at: format_micros(now),
+                events: None,
+            })
+            .collect(),
+        errors,
+    };
+    let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
+    let idem = idempotency_key.map(|key| IdempotentRequest {
+        key: key.to_owned(),
+        request_hash: hex::encode(Sha256::digest(&body.raw)),
+        status_code: StatusCode::ACCEPTED.as_u16(),
+        response: response_json.clone(),
+    });
+    match state.store.accept_messages(&auth.account_id, &messages, idem.as_ref(), now).await? {
+        Accepted::Stored => {
+            telemetry::accepted("http", messages.len());
+            state.dispatch.wake.notify_one();
+            Ok(json_response(StatusCode::ACCEPTED, response_json, false))
+        }
+        Accepted::Replayed { status_code, response } => {
+            let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::ACCEPTED);
+            Ok(json_response(status, response, true))
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
+    telemetry::http_response(status.as_u16());
+    let mut response =
+        (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn validate_url(url: String) -> Result<String, ApiError> {
+    let ok = url.len() <= MAX_URL_LEN
+        && (url.starts_with("http://") || url.starts_with("https://"))
+        && reqwest::Url::parse(&url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
+    if ok {
+        Ok(url)
+    } else {
+        Err(ApiError::field("callback_url", "must be an absolute http:// or https:// URL"))
+    }
+}
+
+fn parse_time(field: &str, s: &str, err: fn(String, String) -> ApiError) -> Result<i64, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_micros()).map_err(|_| {
+        err(field.to_owned(), format!("'{s}' is not an RFC 3339 time such as 2026-05-01T09:00:00+02:00"))
+    })
+}
+
+/// Read one message with every status change.
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages",
+    params(("id" = String, Path, description = "Message id")),
+    responses((status = 200, body = MessageView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<MessageView>, ApiError> {
+    let id: MessageId = id.parse().map_err(|_| ApiError::not_found("message"))?;
+    let id = id.to_string();
+    let record = state
+        .store
+        .get_message(&auth.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    let events = state.store.message_events(&id).await?;
+    telemetry::http_response(200);
+    Ok(Json(MessageView::from_record(record, Some(events))))
+}
+
+/// Cancel a message that is still scheduled or queued.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/cancel", tag = "messages",
+    params(("id" = String, Path, description = "Message id")),
+    responses((status = 200, body = MessageView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<MessageView>, ApiError> {
+    let id: MessageId = id.parse().map_err(|_| ApiError::not_found("message"))?;
+    let id = id.to_string();
+    let canceled = state.store.cancel_message(&auth.account_id, &id, now_micros()).await?;
+    let record = state
+        .store
+        .get_message(&auth.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    if !canceled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_cancelable",
+            format!("the message is {}; only scheduled or queued messages can be canceled", record.status),
+        ));
+    }
+    let events = state.store.message_events(&id).await?;
+    Ok(Json(MessageView::from_record(record, Some(events))))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// One status, e.g. `delivered`.
+    pub status: Option<String>,
+    /// Recipient number (E.164).
+    pub to: Option<String>,
+    /// Phrase contained in the text (case-insensitive).
+    pub q: Option<String>,
+    /// A tag, with or without `#`.
+    pub tag: Option<String>,
+    /// `outbound` or `inbound`.
+    pub direction: Option<String>,
+    /// RFC 3339; messages created at or after.
+    pub since: Option<String>,
+    /// RFC 3339; messages created before.
+    pub until: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageList {
+    pub messages: Vec<MessageView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Search the message history, newest first.
+#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(ListQuery),
+    responses((status = 200, body = MessageList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list_messages(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<MessageList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::query("limit", "must be between 1 and 500"));
+    }
+    let filter = MessageFilter {
+        status: q
+            .status
+            .map(|s| s.parse::<MessageStatus>().map_err(|e| ApiError::query("status", e.to_string())))
+            .transpose()?,
+        to: q
+            .to
+            .map(|t| {
+                PhoneNumber::parse(&t, state.region)
+                    .map(|p| p.to_string())
+                    .map_err(|e| ApiError::query("to", e.to_string()))
+            })
+            .transpose()?,
+        q: q.q.filter(|s| !s.trim().is_empty()),
+        tag: q
+            .tag
+            .map(|t| {
+                Tag::parse(&t)
+                    .map(|t| t.as_str().to_owned())
+                    .map_err(|e| ApiError::query("tag", e.to_string()))
+            })
+            .transpose()?,
+        direction: q
+            .direction
+            .map(|d| {
+                d.parse::<Direction>()
+                    .map_err(|_| ApiError::query("direction", "must be outbound or inbound"))
+            })
+            .transpose()?,
+        since: q.since.map(|s| parse_time("since", &s, ApiError::query)).transpose()?,
+        until: q.until.map(|s| parse_time("until", &s, ApiError::query)).transpose()?,
+        cursor: q
+            .cursor
+            .map(|c| {
+                c.parse::<MessageId>()
+                    .map(|id| id.to_string())
+                    .map_err(|_| ApiError::query("cursor", "is not a cursor from this API"))
+            })
+            .transpose()?,
+        limit: limit + 1,
+    };
+    let mut records = state.store.list_messages(&auth.account_id, &filter).await?;
+    let next_cursor = if records.len() > limit {
+        records.truncate(limit);
+        records.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    telemetry::http_response(200);
+    Ok(Json(MessageList {
+        messages: records.into_iter().map(|r| MessageView::from_record(r, None)).collect(),
+        next_cursor,
+    }))
+}

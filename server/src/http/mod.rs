@@ -1,0 +1,52 @@
+//! HTTP: the JSON API under `/api/v1` (with its OpenAPI document), health
+//! and metrics. Handlers parse requests into domain types and write to
+//! storage; they never call connectors (dispatch does).
+
+pub mod api;
+mod auth;
+mod body;
+mod error;
+mod health;
+
+pub use auth::Auth;
+pub use error::ApiError;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::connectors::Connectors;
+use crate::dispatch::InFlight;
+use crate::domain::Region;
+use crate::storage::Store;
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub region: Option<Region>,
+    pub connectors: Connectors,
+    /// Wakes the dispatcher when new work was queued.
+    pub dispatch: InFlight,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.server.max_body_bytes;
+    let (api, openapi) = api::v1::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .merge(api)
+        .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async { ApiError::not_found("page") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}

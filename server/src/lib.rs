@@ -1,0 +1,27 @@
+//! Kurier: a self-hosted SMS communication platform.
+//!
+//! The map (arrows point one way; `domain` is used by everything):
+//!
+//! - [`config`]: one typed settings tree (file, then `KURIER_*` environment).
+//! - [`domain`]: phone numbers, senders, texts, statuses, tags; valid by construction.
+//! - [`storage`]: SQLite and PostgreSQL behind one interface; the durable queue.
+//! - [`http`]: the JSON API, OpenAPI, health and metrics; writes to the queue only.
+//! - [`dispatch`]: claims queued messages, hands them to connectors, records reports.
+//! - [`routing`]: which connector takes a message.
+//! - [`connectors`]: the links Kurier dials (simulated SMSC; SMPP) and their contract.
+//! - [`webhooks`]: signed, retried status callbacks.
+//! - [`app`]: starts the subsystems and stops them without losing work.
+//! - [`telemetry`]: logging and every metric, named in one place.
+//! - [`credentials`]: API keys and passwords.
+
+pub mod app;
+pub mod config;
+pub mod connectors;
+pub mod credentials;
+pub mod dispatch;
+pub mod domain;
+pub mod http;
+pub mod routing;
+pub mod storage;
+pub mod telemetry;
+pub mod webhooks;

@@ -1,0 +1,90 @@
+//! The `kurier` binary: parses the command line, loads the configuration,
+//! and runs the chosen command until it ends or a signal arrives.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use kurier::app::{AdminSeed, App};
+use kurier::config::Config;
+use kurier::storage::Store;
+use kurier::telemetry;
+
+#[derive(Parser)]
+#[command(name = "kurier", version, about = "Self-hosted SMS communication platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything: HTTP API, dispatcher, connectors, callbacks.
+    Serve {
+        /// TOML configuration file; without one, the embedded default runs
+        /// (SQLite kurier.db and the simulated SMSC `sim`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config } => serve(Config::load(config.as_deref())?).await,
+            Command::Migrate { config } => {
+                let c = Config::load(config.as_deref())?;
+                Store::open(&c.database.url, 1, &c.database.sqlite_synchronous).await?.close().await;
+                println!("database is up to date");
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    rustls::crypto::ring::default_provider().install_default().ok();
+    let app = App::start(config, AdminSeed::from_env()).await?;
+    if let Some(b) = &app.bootstrap {
+        println!("First start: created account '{}' with user '{}'.", b.account, b.username);
+        match &b.generated_password {
+            Some(p) => println!("  admin password: {p}"),
+            None => println!("  admin password: (from KURIER_ADMIN_PASSWORD)"),
+        }
+        match &b.generated_api_key {
+            Some(k) => println!("  API key:        {k}"),
+            None => println!("  API key:        (from KURIER_ADMIN_API_KEY)"),
+        }
+        println!("These are shown only once; keep them safe.");
+    }
+    println!("Kurier listening on http://{}", app.local_addr());
+    let token = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        token.cancel();
+    });
+    app.wait().await.context("Kurier stopped")
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,164 @@
+//! Accounts, users and API keys: the first-start bootstrap and key lookup.
+
+use sqlx::Row as _;
+
+use super::{Store, now_micros};
+use crate::credentials;
+use crate::domain::new_id;
+
+/// What the first start created, to be printed once.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub account: String,
+    pub username: String,
+    /// `None` when the password came from `KURIER_ADMIN_PASSWORD`.
+    pub generated_password: Option<String>,
+    /// `None` when the key came from `KURIER_ADMIN_API_KEY`.
+    pub generated_api_key: Option<String>,
+}
+
+/// An API key that authenticated a request.
+#[derive(Debug, Clone)]
+pub struct AuthKey {
+    pub key_id: String,
+    pub account_id: String,
+    pub user_id: Option<String>,
+    pub last_used_at: Option<i64>,
+}
+
+impl Store {
+    /// On an empty database, creates account `default`, user `admin` and one
+    /// API key. Returns `None` when accounts already exist.
+    pub async fn bootstrap(
+        &self,
+        admin_password: Option<&str>,
+        admin_api_key: Option<&str>,
+    ) -> anyhow::Result<Option<Bootstrap>> {
+        let mut tx = self.writer.begin().await?;
+        let existing: i64 =
+            sqlx::query("SELECT COUNT(*) FROM accounts").fetch_one(&mut *tx).await?.try_get(0)?;
+        if existing > 0 {
+            return Ok(None);
+        }
+        let now = now_micros();
+        let account_id = new_id();
+        let user_id = new_id();
+        let password = admin_password.map(str::to_owned).unwrap_or_else(credentials::new_password);
+        let api_key = admin_api_key.map(str::to_owned).unwrap_or_else(credentials::new_api_key);
+        let inserted = sqlx::query(
+            "INSERT INTO accounts (id, name, webhook_secret, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&account_id)
+        .bind("default")
+        .bind(credentials::random_hex(32))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(None); // another node bootstrapped at the same moment
+        }
+        sqlx::query(
+            "INSERT INTO users (id, account_id, username, password_hash, role, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&user_id)
+        .bind(&account_id)
+        .bind("admin")
+        .bind(credentials::hash_password(&password)?)
+        .bind("owner")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        self.insert_api_key(&mut tx, &account_id, Some(&user_id), "admin", &api_key, now).await?;
+        tx.commit().await?;
+        Ok(Some(Bootstrap {
+            account: "default".into(),
+            username: "admin".into(),
+            generated_password: admin_password.is_none().then_some(password),
+            generated_api_key: admin_api_key.is_none().then_some(api_key),
+        }))
+    }
+
+    async fn insert_api_key(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        account_id: &str,
+        user_id: Option<&str>,
+        name: &str,
+        key: &str,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, account_id, user_id, name, key_hash, key_prefix, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(new_id())
+        .bind(account_id)
+        .bind(user_id)
+        .bind(name)
+        .bind(credentials::hash_api_key(key))
+        .bind(credentials::key_prefix(key))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Creates an account with one API key (used by tests and, later, the
+    /// accounts API). Returns the account id and the key.
+    pub async fn create_account(&self, name: &str) -> anyhow::Result<(String, String)> {
+        let mut tx = self.writer.begin().await?;
+        let now = now_micros();
+        let account_id = new_id();
+        let key = credentials::new_api_key();
+        sqlx::query("INSERT INTO accounts (id, name, webhook_secret, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&account_id)
+            .bind(name)
+            .bind(credentials::random_hex(32))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        self.insert_api_key(&mut tx, &account_id, None, name, &key, now).await?;
+        tx.commit().await?;
+        Ok((account_id, key))
+    }
+
+    /// Finds a live (not revoked) API key by the key's hash.
+    pub async fn find_api_key(&self, key_hash: &str) -> sqlx::Result<Option<AuthKey>> {
+        let row = sqlx::query(
+            "SELECT id, account_id, user_id, last_used_at FROM api_keys
+             WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| {
+            Ok(AuthKey {
+                key_id: r.try_get(0)?,
+                account_id: r.try_get(1)?,
+                user_id: r.try_get(2)?,
+                last_used_at: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn touch_api_key(&self, key_id: &str, now: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(key_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The account's name and the secret its callbacks are signed with.
+    pub async fn account(&self, account_id: &str) -> sqlx::Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT name, webhook_secret FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+}

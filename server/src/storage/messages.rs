@@ -1,0 +1,857 @@
+//! Messages: the durable outbound queue, each message's status history, tags
+//! and idempotency keys.
+//!
+//! Every status change is written together with its `message_events` row and,
+//! when the message has a `callback_url`, its pending callback, in the same
+//! transaction: a change is never stored without its history or its callback.
+//! Batches of changes share one transaction (group commit).
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
+
+use super::{Store, StoreError, format_micros, placeholders};
+use crate::domain::{Direction, MessageStatus, MessageText, PhoneNumber, SenderId, new_id};
+
+/// A message accepted by an interface, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub to: PhoneNumber,
+    pub from: Option<SenderId>,
+    pub text: MessageText,
+    pub callback_url: Option<String>,
+    pub tags: Vec<String>,
+    /// When to send, in microseconds; `None` means now.
+    pub send_at: Option<i64>,
+}
+
+/// The stored answer to a request made with an `Idempotency-Key`.
+#[derive(Debug, Clone)]
+pub struct IdempotentRequest {
+    pub key: String,
+    pub request_hash: String,
+    pub status_code: u16,
+    pub response: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    Stored,
+    /// The same request was made before with this key: its answer.
+    Replayed {
+        status_code: u16,
+        response: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    pub id: String,
+    pub direction: Direction,
+    pub status: MessageStatus,
+    pub to: String,
+    pub from: Option<String>,
+    pub text: String,
+    pub encoding: String,
+    pub segments: i64,
+    pub callback_url: Option<String>,
+    pub connector: Option<String>,
+    pub smsc_id: Option<String>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub send_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub status: MessageStatus,
+    pub at: i64,
+    pub detail: Option<String>,
+}
+
+/// Filters of the message history; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub status: Option<MessageStatus>,
+    pub to: Option<String>,
+    pub q: Option<String>,
+    pub tag: Option<String>,
+    pub direction: Option<Direction>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Return messages older than this id (the previous page's last id).
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// A message claimed for sending by this node.
+#[derive(Debug, Clone)]
+pub struct ClaimedMessage {
+    pub id: String,
+    pub account_id: String,
+    pub to: String,
+    pub from: Option<String>,
+    pub text: String,
+    pub attempts: i64,
+}
+
+/// What a connector reported, to be recorded.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The SMSC accepted the message and gave it `smsc_id`.
+    Submitted { message_id: String, connector: String, smsc_id: String },
+    /// The SMSC (or the link) refused the message.
+    SubmitFailed { message_id: String, connector: String, temporary: bool, reason: String },
+    /// A delivery report. `status` is `None` for intermediate reports
+    /// (accepted, en route) that do not end the message.
+    Receipt { connector: String, smsc_id: String, status: Option<MessageStatus>, detail: String },
+}
+
+/// How submission failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_ms: u64,
+    pub max_ms: u64,
+    /// After submission, how long to wait for a receipt before querying.
+    pub receipt_check_ms: u64,
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempts + 1`: base, doubling, capped.
+    pub fn delay_ms(&self, attempts: u32) -> u64 {
+        let factor = 1u64 << attempts.saturating_sub(1).min(32);
+        self.base_ms.saturating_mul(factor).min(self.max_ms)
+    }
+}
+
+/// One status change to record: its history row and, if wanted, its callback.
+struct Transition {
+    message_id: String,
+    account_id: String,
+    to: String,
+    callback_url: Option<String>,
+    status: MessageStatus,
+    detail: Option<String>,
+}
+
+impl Transition {
+    fn from_row(row: &AnyRow, status: MessageStatus, detail: Option<String>) -> sqlx::Result<Self> {
+        Ok(Self {
+            message_id: row.try_get("id")?,
+            account_id: row.try_get("account_id")?,
+            to: row.try_get("to_number")?,
+            callback_url: row.try_get("callback_url")?,
+            status,
+            detail,
+        })
+    }
+}
+
+/// Rows per multi-row INSERT: below both databases' limits on bound values.
+const INSERT_CHUNK: usize = 500;
+/// Rows changed per statement when recovering or promoting in bulk.
+const BULK_CHUNK: i64 = 1_000;
+
+const MESSAGE_COLUMNS: &str = "id, direction, status, to_number, from_addr, body, encoding, segments, \
+    callback_url, connector, smsc_id, attempts, error, send_at, created_at, updated_at";
+
+impl Store {
+    /// Stores accepted messages (and the idempotency key, if any) in one
+    /// transaction. Returns only after the commit.
+    pub async fn accept_messages(
+        &self,
+        account_id: &str,
+        messages: &[NewMessage],
+        idempotency: Option<&IdempotentRequest>,
+        now: i64,
+    ) -> Result<Accepted, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(idem) = idempotency {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (account_id, idem_key, request_hash, status_code, response, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, idem_key) DO NOTHING",
+            )
+            .bind(account_id)
+            .bind(&idem.key)
+            .bind(&idem.request_hash)
+            .bind(i64::from(idem.status_code))
+            .bind(&idem.response)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                let row = sqlx::query(
+                    "SELECT request_hash, status_code, response FROM idempotency_keys
+                     WHERE account_id = $1 AND idem_key = $2",
+                )
+                .bind(account_id)
+                .bind(&idem.key)
+                .fetch_one(&mut *tx)
+                .await?;
+                let hash: String = row.try_get(0)?;
+                if hash != idem.request_hash {
+                    return Err(StoreError::IdempotencyConflict);
+                }
+                let status_code: i64 = row.try_get(1)?;
+                return Ok(Accepted::Replayed {
+                    status_code: u16::try_from(status_code).unwrap_or(202),
+                    response: row.try_get(2)?,
+                });
+            }
+        }
+        for chunk in messages.chunks(INSERT_CHUNK) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", placeholders(i * 14 + 1, 14))).collect();
+            let sql = format!(
+                "INSERT INTO messages (id, account_id, direction, status, to_number, from_addr, body, encoding,
+                 segments, callback_url, next_attempt_at, send_at, created_at, updated_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for m in chunk {
+                let due = m.send_at.unwrap_or(now);
+                q = q
+                    .bind(&m.id)
+                    .bind(account_id)
+                    .bind(Direction::Outbound.as_str())
+                    .bind(initial_status(m, now).as_str())
+                    .bind(m.to.as_str())
+                    .bind(m.from.as_ref().map(|s| s.as_str().to_owned()))
+                    .bind(m.text.as_str())
+                    .bind(m.text.encoding_name())
+                    .bind(m.text.segments() as i64)
+                    .bind(m.callback_url.as_deref())
+                    .bind(due)
+                    .bind(m.send_at)
+                    .bind(now)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let events: Vec<(&str, MessageStatus)> =
+            messages.iter().map(|m| (m.id.as_str(), initial_status(m, now))).collect();
+        insert_events(&mut tx, &events, None, now).await?;
+        let tags: Vec<(&str, &str)> =
+            messages.iter().flat_map(|m| m.tags.iter().map(move |t| (m.id.as_str(), t.as_str()))).collect();
+        for chunk in tags.chunks(INSERT_CHUNK) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", placeholders(i * 2 + 1, 2))).collect();
+            let sql = format!("INSERT INTO message_tags (message_id, tag) VALUES {}", rows.join(", "));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (id, tag) in chunk {
+                q = q.bind(*id).bind(*tag);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Accepted::Stored)
+    }
+
+    pub async fn get_message(&self, account_id: &str, id: &str) -> sqlx::Result<Option<MessageRecord>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND account_id = $2"
+        )))
+        .bind(id)
+        .bind(account_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut record = message_from_row(&row)?;
+        record.tags = self.tags_of(&[record.id.clone()]).await?.remove(&record.id).unwrap_or_default();
+        Ok(Some(record))
+    }
+
+    /// A message's status history, oldest first.
+    pub async fn message_events(&self, id: &str) -> sqlx::Result<Vec<EventRecord>> {
+        let rows =
+            sqlx::query("SELECT status, at, detail FROM message_events WHERE message_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get(0)?;
+                Ok(EventRecord {
+                    status: status.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    at: r.try_get(1)?,
+                    detail: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The history, newest first; one page of at most `filter.limit`.
+    pub async fn list_messages(
+        &self,
+        account_id: &str,
+        filter: &MessageFilter,
+    ) -> sqlx::Result<Vec<MessageRecord>> {
+        enum Bind {
+            Text(String),
+            Int(i64),
+        }
+        let mut binds = vec![Bind::Text(account_id.to_owned())];
+        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1");
+        let mut push = |clause: &str, bind: Bind, binds: &mut Vec<Bind>| {
+            binds.push(bind);
+            sql.push_str(&clause.replace("$?", &format!("${}", binds.len())));
+        };
+        if let Some(s) = filter.status {
+            push(" AND status = $?", Bind::Text(s.as_str().into()), &mut binds);
+        }
+        if let Some(d) = filter.direction {
+            push(" AND direction = $?", Bind::Text(d.as_str().into()), &mut binds);
+        }
+        if let Some(to) = &filter.to {
+            push(" AND to_number = $?", Bind::Text(to.clone()), &mut binds);
+        }
+        if let Some(q) = &filter.q {
+            let pattern = format!("%{}%", escape_like(q));
+            let clause = format!(" AND body {} $? ESCAPE '\\'", self.dialect.ilike());
+            push(&clause, Bind::Text(pattern), &mut binds);
+        }
+        if let Some(tag) = &filter.tag {
+            push(
+                " AND id IN (SELECT message_id FROM message_tags WHERE tag = $?)",
+                Bind::Text(tag.to_lowercase()),
+                &mut binds,
+            );
+        }
+        if let Some(since) = filter.since {
+            push(" AND created_at >= $?", Bind::Int(since), &mut binds);
+        }
+        if let Some(until) = filter.until {
+            push(" AND created_at < $?", Bind::Int(until), &mut binds);
+        }
+        if let Some(cursor) = &filter.cursor {
+            push(" AND id < $?", Bind::Text(cursor.clone()), &mut binds);
+        }
+        push(" ORDER BY id DESC LIMIT $?", Bind::Int(filter.limit as i64), &mut binds);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(&self.reader).await?;
+        let mut records = rows.iter().map(message_from_row).collect::<sqlx::Result<Vec<_>>>()?;
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let mut tags = self.tags_of(&ids).await?;
+        for r in &mut records {
+            r.tags = tags.remove(&r.id).unwrap_or_default();
+        }
+        Ok(records)
+    }
+
+    async fn tags_of(&self, ids: &[String]) -> sqlx::Result<HashMap<String, Vec<String>>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "SELECT message_id, tag FROM message_tags WHERE message_id IN ({}) ORDER BY tag",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.reader).await? {
+                out.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Cancels a message that has not been handed to a connector yet.
+    /// Returns false when it is unknown or already on its way.
+    pub async fn cancel_message(&self, account_id: &str, id: &str, now: i64) -> sqlx::Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE messages SET status = 'canceled', updated_at = $1
+             WHERE id = $2 AND account_id = $3 AND status IN ('scheduled', 'queued')
+             RETURNING id, account_id, to_number, callback_url",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(account_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let transitions = rows
+            .iter()
+            .map(|r| {
+                Transition::from_row(r, MessageStatus::Canceled, Some("canceled through the API".into()))
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        record_transitions(&mut tx, &transitions, now).await?;
+        tx.commit().await?;
+        Ok(!transitions.is_empty())
+    }
+
+    /// Moves scheduled messages whose time has come into the queue.
+    pub async fn promote_scheduled(&self, now: i64) -> sqlx::Result<usize> {
+        let sql = format!(
+            "UPDATE messages SET status = 'queued', updated_at = $1
+             WHERE status = 'scheduled' AND id IN (SELECT id FROM messages
+                 WHERE status = 'scheduled' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2{})
+             RETURNING id, account_id, to_number, callback_url",
+            self.dialect.skip_locked()
+        );
+        self.bulk_transition(&sql, now, None, MessageStatus::Queued, "scheduled time reached").await
+    }
+
+    /// Claims up to `limit` due messages for `node`, marking them `sending`
+    /// with a lease until `lease_until`. Oldest due first.
+    pub async fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> sqlx::Result<Vec<ClaimedMessage>> {
+        let sql = format!(
+            "UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3
+             WHERE status = 'queued' AND id IN (SELECT id FROM messages
+                 WHERE status = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{})
+             RETURNING id, account_id, to_number, from_addr, body, attempts, callback_url, next_attempt_at",
+            self.dialect.skip_locked()
+        );
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(node)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        let mut transitions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let due: i64 = r.try_get("next_attempt_at")?;
+            claimed.push((
+                due,
+                ClaimedMessage {
+                    id: r.try_get("id")?,
+                    account_id: r.try_get("account_id")?,
+                    to: r.try_get("to_number")?,
+                    from: r.try_get("from_addr")?,
+                    text: r.try_get("body")?,
+                    attempts: r.try_get("attempts")?,
+                },
+            ));
+            transitions.push(Transition::from_row(r, MessageStatus::Sending, None)?);
+        }
+        record_transitions(&mut tx, &transitions, now).await?;
+        tx.commit().await?;
+        claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        Ok(claimed.into_iter().map(|(_, m)| m).collect())
+    }
+
+    /// Extends the lease on everything `node` holds in `sending`.
+    pub async fn renew_leases(&self, node: &str, lease_until: i64) -> sqlx::Result<u64> {
+        let done =
+            sqlx::query("UPDATE messages SET lease_until = $1 WHERE status = 'sending' AND claimed_by = $2")
+                .bind(lease_until)
+                .bind(node)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Puts messages left in `sending` back in the queue: those whose lease
+    /// expired and, if `node` is given, every one that node holds (used at
+    /// that node's start and shutdown). They keep their place in the queue.
+    pub async fn requeue_sending(&self, node: Option<&str>, now: i64, why: &str) -> sqlx::Result<usize> {
+        let sql = format!(
+            "UPDATE messages SET status = 'queued', claimed_by = NULL, lease_until = NULL, updated_at = $1
+             WHERE status = 'sending' AND id IN (SELECT id FROM messages
+                 WHERE status = 'sending' AND (lease_until < $1 OR claimed_by = $3) LIMIT $2{})
+             RETURNING id, account_id, to_number, callback_url",
+            self.dialect.skip_locked()
+        );
+        self.bulk_transition(&sql, now, Some(node.unwrap_or("")), MessageStatus::Queued, why).await
+    }
+
+    /// Runs a chunked bulk status change until no row is left to change.
+    async fn bulk_transition(
+        &self,
+        sql: &str,
+        now: i64,
+        extra: Option<&str>,
+        status: MessageStatus,
+        detail: &str,
+    ) -> sqlx::Result<usize> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.writer.begin().await?;
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(BULK_CHUNK);
+            if let Some(extra) = extra {
+                q = q.bind(extra);
+            }
+            let rows = q.fetch_all(&mut *tx).await?;
+            let transitions = rows
+                .iter()
+                .map(|r| Transition::from_row(r, status, Some(detail.to_owned())))
+                .collect::<sqlx::Result<Vec<_>>>()?;
+            record_transitions(&mut tx, &transitions, now).await?;
+            tx.commit().await?;
+            total += transitions.len();
+            if (transitions.len() as i64) < BULK_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Records what connectors reported, all in one transaction.
+    pub async fn apply_outcomes(
+        &self,
+        outcomes: &[Outcome],
+        retry: RetryPolicy,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let mut transitions = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Submitted { message_id, connector, smsc_id } => {
+                    let row = sqlx::query(
+                        "UPDATE messages SET status = 'sent', connector = $1, smsc_id = $2, updated_at = $3,
+                             claimed_by = NULL, lease_until = NULL, error = NULL, attempts = attempts + 1,
+                             next_attempt_at = $5
+                         WHERE id = $4 AND status IN ('sending', 'queued')
+                         RETURNING id, account_id, to_number, callback_url",
+                    )
+                    .bind(connector)
+                    .bind(smsc_id)
+                    .bind(now)
+                    .bind(message_id)
+                    .bind(now + retry.receipt_check_ms as i64 * 1_000)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else {
+                        tracing::warn!(message_id, connector, "submit answer for a message not being sent");
+                        continue;
+                    };
+                    let detail = format!("accepted by {connector} as {smsc_id}");
+                    transitions.push(Transition::from_row(&row, MessageStatus::Sent, Some(detail))?);
+                    let orphan = sqlx::query(
+                        "DELETE FROM orphan_receipts WHERE connector = $1 AND smsc_id = $2 RETURNING status, detail",
+                    )
+                    .bind(connector)
+                    .bind(smsc_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(o) = orphan {
+                        let status: Option<String> = o.try_get(0)?;
+                        let status = status.and_then(|s| s.parse().ok());
+                        if let Some(t) =
+                            apply_receipt(&mut tx, connector, smsc_id, status, o.try_get(1)?, now).await?
+                        {
+                            transitions.push(t);
+                        }
+                    }
+                }
+                Outcome::SubmitFailed { message_id, connector, temporary, reason } => {
+                    let row = sqlx::query(
+                        "SELECT id, account_id, to_number, callback_url, attempts FROM messages
+                         WHERE id = $1 AND status = 'sending'",
+                    )
+                    .bind(message_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else { continue };
+                    let attempts = row.try_get::<i64, _>("attempts")? + 1;
+                    let (status, error, detail, next) = if !temporary {
+                        let detail = format!("{connector}: {reason}");
+                        (MessageStatus::Rejected, detail.clone(), detail, now)
+                    } else if attempts >= i64::from(retry.max_attempts) {
+                        let detail =
+                            format!("gave up after {attempts} attempts; last: {connector}: {reason}");
+                        (MessageStatus::Failed, detail.clone(), detail, now)
+                    } else {
+                        let delay = retry.delay_ms(attempts as u32);
+                        let detail =
+                            format!("attempt {attempts} failed ({connector}: {reason}); retry in {delay} ms");
+                        (MessageStatus::Queued, reason.clone(), detail, now + delay as i64 * 1_000)
+                    };
+                    sqlx::query(
+                        "UPDATE messages SET status = $1, error = $2, attempts = $3, next_attempt_at = $4,
+                             connector = $5, claimed_by = NULL, lease_until = NULL, updated_at = $6
+                         WHERE id = $7",
+                    )
+                    .bind(status.as_str())
+                    .bind(&error)
+                    .bind(attempts)
+                    .bind(next)
+                    .bind(connector)
+                    .bind(now)
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    transitions.push(Transition::from_row(&row, status, Some(detail))?);
+                }
+                Outcome::Receipt { connector, smsc_id, status, detail } => {
+                    if let Some(t) =
+                        apply_receipt(&mut tx, connector, smsc_id, *status, detail.clone(), now).await?
+                    {
+                        transitions.push(t);
+                    }
+                }
+            }
+        }
+        record_transitions(&mut tx, &transitions, now).await?;
+        tx.commit().await
+    }
+
+    /// Sent messages whose receipt is overdue, as (id, connector, smsc id);
+    /// each is due again `check_secs` later.
+    pub async fn overdue_receipts(
+        &self,
+        now: i64,
+        check_secs: u64,
+        limit: usize,
+    ) -> sqlx::Result<Vec<(String, String, String)>> {
+        let sql = format!(
+            "UPDATE messages SET next_attempt_at = $1
+             WHERE status = 'sent' AND id IN (SELECT id FROM messages
+                 WHERE status = 'sent' AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3{})
+             RETURNING id, connector, smsc_id",
+            self.dialect.skip_locked()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(now + check_secs as i64 * 1_000_000)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&self.writer)
+            .await?;
+        rows.iter()
+            .filter_map(|r| {
+                let connector: Option<String> = r.try_get(1).ok()?;
+                let smsc_id: Option<String> = r.try_get(2).ok()?;
+                Some(Ok((r.try_get(0).ok()?, connector?, smsc_id?)))
+            })
+            .collect()
+    }
+
+    /// Counts messages by status (for tests, the CLI and metrics).
+    pub async fn count_by_status(&self) -> sqlx::Result<HashMap<MessageStatus, i64>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM messages GROUP BY status")
+            .fetch_all(&self.reader)
+            .await?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let s: String = r.try_get(0)?;
+            if let Ok(s) = s.parse() {
+                out.insert(s, r.try_get(1)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn initial_status(m: &NewMessage, now: i64) -> MessageStatus {
+    match m.send_at {
+        Some(at) if at > now => MessageStatus::Scheduled,
+        _ => MessageStatus::Queued,
+    }
+}
+
+/// Applies one delivery report; stores it as an orphan when its message is
+/// not known yet (the report overtook the submit answer).
+async fn apply_receipt(
+    tx: &mut AnyConnection,
+    connector: &str,
+    smsc_id: &str,
+    status: Option<MessageStatus>,
+    detail: String,
+    now: i64,
+) -> sqlx::Result<Option<Transition>> {
+    let row = sqlx::query(
+        "SELECT id, account_id, to_number, callback_url, status FROM messages
+         WHERE smsc_id = $1 AND connector = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(smsc_id)
+    .bind(connector)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        sqlx::query(
+            "INSERT INTO orphan_receipts (connector, smsc_id, status, detail, received_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (connector, smsc_id) DO UPDATE SET status = $3, detail = $4, received_at = $5",
+        )
+        .bind(connector)
+        .bind(smsc_id)
+        .bind(status.map(|s| s.as_str()))
+        .bind(&detail)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        return Ok(None);
+    };
+    let current: String = row.try_get("status")?;
+    let current: MessageStatus = current.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    if current.is_final() {
+        tracing::debug!(connector, smsc_id, "receipt for a message already final; ignored");
+        return Ok(None);
+    }
+    let Some(status) = status else {
+        // An intermediate report: history only.
+        return Ok(Some(Transition::from_row(&row, current, Some(detail))?));
+    };
+    let error = (status != MessageStatus::Delivered).then(|| detail.clone());
+    let id: String = row.try_get("id")?;
+    sqlx::query("UPDATE messages SET status = $1, error = $2, updated_at = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(error)
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Some(Transition::from_row(&row, status, Some(detail))?))
+}
+
+async fn insert_events(
+    tx: &mut AnyConnection,
+    events: &[(&str, MessageStatus)],
+    details: Option<&[Option<String>]>,
+    now: i64,
+) -> sqlx::Result<()> {
+    for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|i| format!("({})", placeholders(i * 4 + 1, 4))).collect();
+        let sql =
+            format!("INSERT INTO message_events (message_id, status, at, detail) VALUES {}", rows.join(", "));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (i, (id, status)) in chunk.iter().enumerate() {
+            let detail = details.and_then(|d| d[chunk_no * INSERT_CHUNK + i].clone());
+            q = q.bind(*id).bind(status.as_str()).bind(now).bind(detail);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Writes the history rows of `transitions` and a pending callback for each
+/// that has a `callback_url`.
+async fn record_transitions(
+    tx: &mut AnyConnection,
+    transitions: &[Transition],
+    now: i64,
+) -> sqlx::Result<()> {
+    if transitions.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<(&str, MessageStatus)> =
+        transitions.iter().map(|t| (t.message_id.as_str(), t.status)).collect();
+    let details: Vec<Option<String>> = transitions.iter().map(|t| t.detail.clone()).collect();
+    insert_events(tx, &events, Some(&details), now).await?;
+    let callbacks: Vec<&Transition> = transitions.iter().filter(|t| t.callback_url.is_some()).collect();
+    for chunk in callbacks.chunks(INSERT_CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = |k: usize| format!("${}", i * 9 + k);
+                format!(
+                    "({}, {}, {}, {}, {}, {}, 'pending', {}, {}, {})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6),
+                    p(7),
+                    p(8),
+                    p(9)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,
+                 next_attempt_at, created_at, updated_at) VALUES {}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for t in chunk {
+            let payload = json!({
+                "event": "message.status",
+                "message": {
+                    "id": t.message_id,
+                    "to": t.to,
+                    "status": t.status.as_str(),
+                    "at": format_micros(now),
+                    "detail": t.detail,
+                },
+            });
+            q = q
+                .bind(new_id())
+                .bind(&t.account_id)
+                .bind(&t.message_id)
+                .bind("message.status")
+                .bind(t.callback_url.as_deref())
+                .bind(payload.to_string())
+                .bind(now)
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+fn message_from_row(r: &AnyRow) -> sqlx::Result<MessageRecord> {
+    let decode = |e: crate::domain::UnknownStatus| sqlx::Error::Decode(Box::new(e));
+    let direction: String = r.try_get("direction")?;
+    let status: String = r.try_get("status")?;
+    Ok(MessageRecord {
+        id: r.try_get("id")?,
+        direction: direction.parse().map_err(decode)?,
+        status: status.parse().map_err(decode)?,
+        to: r.try_get("to_number")?,
+        from: r.try_get("from_addr")?,
+        text: r.try_get("body")?,
+        encoding: r.try_get("encoding")?,
+        segments: r.try_get("segments")?,
+        callback_url: r.try_get("callback_url")?,
+        connector: r.try_get("connector")?,
+        smsc_id: r.try_get("smsc_id")?,
+        attempts: r.try_get("attempts")?,
+        error: r.try_get("error")?,
+        send_at: r.try_get("send_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        tags: Vec::new(),
+    })
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally in LIKE.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_up_to_the_cap() {
+        let p = RetryPolicy { max_attempts: 5, base_ms: 1_000, max_ms: 5_000, receipt_check_ms: 0 };
+        assert_eq!([1, 2, 3, 4, 40].map(|a| p.delay_ms(a)), [1_000, 2_000, 4_000, 5_000, 5_000]);
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+    }
+}

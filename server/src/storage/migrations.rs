@@ -1,0 +1,83 @@
+//! Schema migrations, embedded in the binary and applied at start (or by
+//! `kurier migrate`). Each migration exists once per dialect with the same
+//! meaning; a table `kurier_migrations` records which were applied.
+
+use anyhow::Context as _;
+use sqlx::{AssertSqlSafe, Executor as _, Row as _};
+
+use super::{Dialect, Store, now_micros};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes
+/// starting together migrate one at a time.
+const PG_MIGRATION_LOCK: i64 = 0x6b75_7269_6572;
+
+pub(super) async fn run(store: &Store) -> anyhow::Result<()> {
+    let mut conn = store.writer.acquire().await?;
+    if store.dialect == Dialect::Postgres {
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply_pending(&mut conn, store.dialect).await;
+    if store.dialect == Dialect::Postgres {
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply_pending(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> anyhow::Result<()> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS kurier_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM kurier_migrations")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    if let Some(newest) = applied.iter().max()
+        && *newest > MIGRATIONS.last().map_or(0, |m| m.version)
+    {
+        anyhow::bail!(
+            "the database was migrated by a newer Kurier (schema version {newest}); upgrade Kurier"
+        );
+    }
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let sql = match dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("migration {} ({})", m.version, m.name))?;
+        sqlx::query("INSERT INTO kurier_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now_micros())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}

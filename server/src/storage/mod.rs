@@ -1,0 +1,177 @@
+//! Storage: everything Kurier keeps, behind one interface for SQLite and
+//! PostgreSQL.
+//!
+//! One implementation serves both databases through sqlx's `Any` driver: the
+//! queries are written once, with the few places the dialects differ
+//! (claiming with `SKIP LOCKED`, case-insensitive matching) isolated in
+//! [`Dialect`]. Each aggregate has its own file of `impl Store` methods:
+//! `accounts`, `messages` (the durable queue and its history), `webhooks`.
+//! Column types are kept to text and 64-bit integers (ids are UUIDv7 text,
+//! times are microseconds since the epoch) so both databases read the same.
+//!
+//! On SQLite all writes go through a single connection (SQLite has one writer
+//! anyway; queueing in-process avoids busy errors), reads through a pool.
+
+mod accounts;
+mod messages;
+mod migrations;
+mod webhooks;
+
+pub use accounts::{AuthKey, Bootstrap};
+pub use messages::{
+    Accepted, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage,
+    Outcome, RetryPolicy,
+};
+pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, AssertSqlSafe};
+
+/// Which SQL dialect the connected database speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Appended to a claiming subquery so concurrent nodes skip each other's rows.
+    fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// Case-insensitive `LIKE`.
+    fn ilike(self) -> &'static str {
+        match self {
+            Self::Sqlite => "LIKE",
+            Self::Postgres => "ILIKE",
+        }
+    }
+}
+
+/// Storage failures callers branch on; everything else is an internal error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the idempotency key was already used for a different request")]
+    IdempotencyConflict,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    writer: AnyPool,
+    reader: AnyPool,
+    dialect: Dialect,
+}
+
+/// How long a connection waits on a locked SQLite database before failing.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+impl Store {
+    /// Connects to `url` (`sqlite://file.db` or `postgres://...`) and brings the
+    /// schema up to date.
+    pub async fn open(url: &str, max_connections: u32, sqlite_synchronous: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let store = if url.starts_with("sqlite:") {
+            let url = sqlite_url(url);
+            let sync = if sqlite_synchronous == "normal" { "NORMAL" } else { "FULL" };
+            let options = AnyConnectOptions::from_str(&url).context("database.url")?;
+            let pool_options = |max: u32| {
+                AnyPoolOptions::new().max_connections(max).after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        sqlx::raw_sql(AssertSqlSafe(format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
+                             PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
+                        )))
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(())
+                    })
+                })
+            };
+            let writer = pool_options(1)
+                .connect_with(options.clone())
+                .await
+                .with_context(|| format!("opening SQLite database {url}"))?;
+            let reader = pool_options(max_connections.max(1)).connect_with(options).await?;
+            Store { writer, reader, dialect: Dialect::Sqlite }
+        } else {
+            let pool = AnyPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL (database.url)")?;
+            Store { writer: pool.clone(), reader: pool, dialect: Dialect::Postgres }
+        };
+        migrations::run(&store).await.context("applying database migrations")?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// SQLite creates the file when it is missing.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Current time in microseconds since the epoch, as stored.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// A stored time as RFC 3339 text with millisecond precision.
+pub fn format_micros(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `$1, $2, ...` placeholders for `count` values starting at `$first`.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_missing_files() {
+        assert_eq!(sqlite_url("sqlite://k.db"), "sqlite://k.db?mode=rwc");
+        assert_eq!(sqlite_url("sqlite://k.db?cache=shared"), "sqlite://k.db?cache=shared&mode=rwc");
+        assert_eq!(sqlite_url("sqlite://k.db?mode=ro"), "sqlite://k.db?mode=ro");
+    }
+
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+    }
+}

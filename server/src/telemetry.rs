@@ -1,0 +1,79 @@
+//! Telemetry as a vocabulary: every metric Kurier exports is emitted from a
+//! function here, so metric names and labels cannot drift between callers.
+//! Also sets up logging and the Prometheus recorder (`/metrics`).
+
+use std::sync::OnceLock;
+
+use metrics::{counter, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::domain::MessageStatus;
+use crate::storage::Outcome;
+
+/// Logs to stderr; `RUST_LOG` filters (default: info).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// The process-wide Prometheus recorder (installed on first use).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may exist when embedded (tests); ours still renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Messages accepted through an interface.
+pub fn accepted(interface: &'static str, n: usize) {
+    counter!("kurier_messages_accepted_total", "interface" => interface).increment(n as u64);
+}
+
+/// A connector report about to be recorded.
+pub fn outcome(outcome: &Outcome) {
+    match outcome {
+        Outcome::Submitted { connector, .. } => {
+            counter!("kurier_submits_total", "connector" => connector.clone(), "result" => "accepted")
+                .increment(1)
+        }
+        Outcome::SubmitFailed { connector, temporary, .. } => counter!(
+            "kurier_submits_total",
+            "connector" => connector.clone(),
+            "result" => if *temporary { "temporary_error" } else { "rejected" }
+        )
+        .increment(1),
+        Outcome::Receipt { connector, status, .. } => counter!(
+            "kurier_receipts_total",
+            "connector" => connector.clone(),
+            "status" => status.map_or("intermediate", MessageStatus::as_str)
+        )
+        .increment(1),
+    }
+}
+
+/// Messages this node has handed to connectors and not yet heard back about.
+pub fn in_flight(n: usize) {
+    gauge!("kurier_dispatch_in_flight").set(n as f64);
+}
+
+/// One callback attempt and how it ended.
+pub fn webhook_attempt(result: &'static str) {
+    counter!("kurier_webhook_attempts_total", "result" => result).increment(1);
+}
+
+/// An HTTP API answer.
+pub fn http_response(status: u16) {
+    let class = match status {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    counter!("kurier_http_responses_total", "class" => class).increment(1);
+}
