@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Region;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -91,9 +91,10 @@ pub struct DispatchConfig {
 pub struct WebhooksConfig {
     /// Attempts per callback before it is given up.
     pub max_attempts: u32,
-    /// First retry delay; doubles with each attempt up to `retry_max_secs`.
-    pub retry_base_secs: u64,
-    pub retry_max_secs: u64,
+    /// First retry delay; doubles with each attempt up to `retry_max_ms`.
+    /// The defaults spread 12 attempts over about a day.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
     /// Time limit of one HTTP attempt.
     pub timeout_secs: u64,
     /// Callbacks sent at once.
@@ -203,25 +204,11 @@ impl Default for DispatchConfig {
 impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {
-            max_attempts: 12,
-            retry_base_secs: 10,
-            retry_max_secs: 3_600,
+            max_attempts: 15,
+            retry_base_ms: 10_000,
+            retry_max_ms: 14_400_000,
             timeout_secs: 10,
             concurrency: 32,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            messages: MessagesConfig::default(),
-            dispatch: DispatchConfig::default(),
-            webhooks: WebhooksConfig::default(),
-            connectors: Vec::new(),
-            routes: Vec::new(),
         }
     }
 }
@@ -457,7 +444,8 @@ connector = "a"
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (None, &[("KURIER_DISPATCH_BATCH_SIZE", "many")], "dispatch.batch_size"),
             (None, &[("KURIER_SERVER_HTTP_LISTEN", "nowhere")], "server.http_listen"),
             (None, &[("KURIER_SERVER_NO_SUCH_KEY", "1")], "no_such_key"),

@@ -25,3 +25,9 @@ pub mod routing;
 pub mod storage;
 pub mod telemetry;
 pub mod webhooks;
+
+/// Installs the TLS crypto provider (ring) once per process; outbound HTTPS
+/// (callbacks) and TLS links need it. Safe to call many times.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    rustls::crypto::ring::default_provider().install_default().ok();
+    kurier::install_crypto_provider();
     let app = App::start(config, AdminSeed::from_env()).await?;
     if let Some(b) = &app.bootstrap {
         println!("First start: created account '{}' with user '{}'.", b.account, b.username);

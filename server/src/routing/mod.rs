@@ -17,7 +17,7 @@ pub struct Router {
 impl Router {
     pub fn new(routes: &[RouteConfig], connector_names: &[String]) -> Self {
         let mut routes = routes.to_vec();
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Self { routes, default: connector_names.first().cloned() }
     }
 

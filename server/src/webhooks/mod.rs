@@ -48,6 +48,7 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     pub fn new(store: Store, cfg: WebhooksConfig) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
             .redirect(reqwest::redirect::Policy::none())
@@ -58,7 +59,7 @@ impl WebhookSender {
 
     fn retry_delay(&self, attempts: u32) -> Duration {
         let factor = 1u64 << attempts.saturating_sub(1).min(30);
-        Duration::from_secs(self.cfg.retry_base_secs.saturating_mul(factor).min(self.cfg.retry_max_secs))
+        Duration::from_millis(self.cfg.retry_base_ms.saturating_mul(factor).min(self.cfg.retry_max_ms))
     }
 
     /// Sends every due callback once; returns how many were attempted.

@@ -22,8 +22,8 @@ use crate::storage::{
 use crate::telemetry;
 
 /// One recipient or a list of them.
-#[derive(Deserialize, ToSchema)]
-#[serde(untagged)]
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the shape of `to`, which is read by hand for clearer errors
 pub enum Recipients {
     One(String),
     Many(Vec<String>),
@@ -34,8 +34,8 @@ pub enum Recipients {
 pub struct SendRequest {
     /// E.164 number(s), e.g. `+48600100200`; national numbers need
     /// `messages.default_region`. At most `messages.max_recipients`.
-    #[schema(required = true)]
-    pub to: Option<Recipients>,
+    #[schema(required = true, value_type = Recipients)]
+    pub to: Option<serde_json::Value>,
     /// Sender: up to 11 GSM characters, or up to 16 digits.
     pub from: Option<String>,
     #[schema(required = true)]
@@ -200,11 +200,7 @@ pub async fn send_messages(
     if tags.len() > MAX_TAGS {
         return Err(ApiError::field("tags", format!("at most {MAX_TAGS} tags per message")));
     }
-    let recipients = match req.to {
-        None => return Err(ApiError::field("to", "is required")),
-        Some(Recipients::One(n)) => vec![n],
-        Some(Recipients::Many(list)) => list,
-    };
+    let recipients = read_recipients(req.to)?;
     if recipients.is_empty() {
         return Err(ApiError::field("to", "needs at least one recipient"));
     }
@@ -310,6 +306,25 @@ pub async fn send_messages(
             let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::ACCEPTED);
             Ok(json_response(status, response, true))
         }
+    }
+}
+
+/// `to` is a phone number or a list of them.
+fn read_recipients(to: Option<serde_json::Value>) -> Result<Vec<String>, ApiError> {
+    use serde_json::Value;
+    let shape = || ApiError::field("to", "must be a phone number or a list of phone numbers, as strings");
+    match to {
+        None | Some(Value::Null) => Err(ApiError::field("to", "is required")),
+        Some(Value::String(n)) => Ok(vec![n]),
+        Some(Value::Array(list)) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(n) => Ok(n),
+                _ => Err(ApiError::field(format!("to[{i}]"), "must be a phone number as a string")),
+            })
+            .collect(),
+        Some(_) => Err(shape()),
     }
 }
 
