@@ -171,13 +171,17 @@ async fn supervise(
     let mut failure = None;
     // 1. Run until asked to stop or until a subsystem ends by itself.
     tokio::select! {
+        biased;
         () = shutdown.cancelled() => {}
         Some(ended) = intake.join_next() => {
             let (name, result) = ended.unwrap_or(("a task", Err(anyhow::anyhow!("panicked"))));
-            let err = result.err().unwrap_or_else(|| anyhow::anyhow!("ended unexpectedly"));
-            tracing::error!(subsystem = name, error = %format!("{err:#}"), "subsystem stopped; shutting down");
-            failure = Some(err.context(format!("{name} stopped")));
-            shutdown.cancel();
+            // A task that ends cleanly because shutdown began is no failure.
+            if !(shutdown.is_cancelled() && result.is_ok()) {
+                let err = result.err().unwrap_or_else(|| anyhow::anyhow!("ended unexpectedly"));
+                tracing::error!(subsystem = name, error = %format!("{err:#}"), "subsystem stopped; shutting down");
+                failure = Some(err.context(format!("{name} stopped")));
+                shutdown.cancel();
+            }
         }
     }
     tracing::info!("shutting down: no new work is taken");

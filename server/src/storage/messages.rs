@@ -639,6 +639,24 @@ impl Store {
             .collect()
     }
 
+    /// How many history rows a message has (0: the message is unknown).
+    pub async fn count_events_of(&self, message_id: &str) -> sqlx::Result<i64> {
+        sqlx::query("SELECT COUNT(*) FROM message_events WHERE message_id = $1")
+            .bind(message_id)
+            .fetch_one(&self.reader)
+            .await?
+            .try_get(0)
+    }
+
+    /// How many history rows carry exactly this detail (e.g. recoveries).
+    pub async fn count_events_with_detail(&self, detail: &str) -> sqlx::Result<i64> {
+        sqlx::query("SELECT COUNT(*) FROM message_events WHERE detail = $1")
+            .bind(detail)
+            .fetch_one(&self.reader)
+            .await?
+            .try_get(0)
+    }
+
     /// Counts messages by status (for tests, the CLI and metrics).
     pub async fn count_by_status(&self) -> sqlx::Result<HashMap<MessageStatus, i64>> {
         let rows = sqlx::query("SELECT status, COUNT(*) FROM messages GROUP BY status")

@@ -46,6 +46,7 @@ where
     F: Fn(Backend) -> Fut,
     Fut: Future<Output = ()>,
 {
+    kurier::install_crypto_provider();
     for backend in backends() {
         eprintln!("--- on {}", backend.name());
         test(backend).await;
