@@ -21,7 +21,9 @@ pub struct Config {
     pub messages: MessagesConfig,
     pub dispatch: DispatchConfig,
     pub webhooks: WebhooksConfig,
+    #[serde(skip_serializing)]
     pub connectors: Vec<ConnectorConfig>,
+    #[serde(skip_serializing)]
     pub routes: Vec<RouteConfig>,
 }
 
@@ -101,24 +103,205 @@ pub struct WebhooksConfig {
     pub concurrency: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+/// One link Kurier dials. In the file, `name` and `kind` sit beside the
+/// settings of that kind, all in one `[[connectors]]` table.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConnectorConfig {
     pub name: String,
-    pub kind: ConnectorKind,
-    /// `sim`: settings of the simulated SMSC.
-    #[serde(default)]
-    pub sim: SimConfig,
+    pub settings: ConnectorSettings,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectorSettings {
+    Sim(SimConfig),
+    Smpp(SmppConfig),
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectorKind {
     Sim,
+    Smpp,
+}
+
+impl ConnectorConfig {
+    pub fn sim(name: &str, sim: SimConfig) -> Self {
+        Self { name: name.into(), settings: ConnectorSettings::Sim(sim) }
+    }
+
+    pub fn kind(&self) -> ConnectorKind {
+        match self.settings {
+            ConnectorSettings::Sim(_) => ConnectorKind::Sim,
+            ConnectorSettings::Smpp(_) => ConnectorKind::Smpp,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnectorConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let name = match table.remove("name") {
+            Some(toml::Value::String(n)) => n,
+            Some(_) => return Err(D::Error::custom("`name` must be text")),
+            None => return Err(D::Error::custom("`name` is required")),
+        };
+        let kind = match table.remove("kind") {
+            Some(toml::Value::String(k)) => k,
+            _ => return Err(D::Error::custom("`kind` is required: \"sim\" or \"smpp\"")),
+        };
+        let rest = toml::Value::Table(table);
+        let settings = match kind.as_str() {
+            "sim" => ConnectorSettings::Sim(SimConfig::deserialize(rest).map_err(D::Error::custom)?),
+            "smpp" => ConnectorSettings::Smpp(SmppConfig::deserialize(rest).map_err(D::Error::custom)?),
+            other => {
+                return Err(D::Error::custom(format!("unknown kind `{other}`; expected \"sim\" or \"smpp\"")));
+            }
+        };
+        Ok(Self { name, settings })
+    }
+}
+
+/// A secret from the configuration; never printed.
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// How a connector binds: one transceiver session, or a transmitter and a
+/// receiver session.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum BindMode {
+    #[serde(rename = "transceiver")]
+    Transceiver,
+    #[serde(rename = "transmitter+receiver")]
+    TransmitterReceiver,
+}
+
+/// How long messages go out.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LongMessages {
+    /// Concatenation header in the user data, 8-bit reference.
+    Udh8,
+    /// Concatenation header in the user data, 16-bit reference.
+    Udh16,
+    /// One submit_sm per part with sar_* TLVs.
+    Sar,
+    /// The whole text in one submit_sm in the message_payload TLV.
+    Payload,
+}
+
+/// How the SMSC writes message ids in delivery receipts compared with the
+/// id it returned in submit_sm_resp.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptIdFormat {
+    /// The same text in both.
+    AsIs,
+    /// The submit answer is hexadecimal, the receipt decimal.
+    HexToDecimal,
+    /// The submit answer is decimal, the receipt hexadecimal.
+    DecimalToHex,
+}
+
+/// A connection to an operator's SMSC over SMPP 3.4 (`kind = "smpp"`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmppConfig {
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    pub password: Secret,
+    pub system_type: String,
+    pub bind: BindMode,
+    /// Sessions (binds) of this connector; with `transmitter+receiver`, this
+    /// many of each.
+    pub binds: usize,
+    /// Unanswered submit_sm at most, per session.
+    pub window: usize,
+    /// Messages per second over the whole connector (all sessions); 0: no limit.
+    pub throughput: u32,
+    pub tls: bool,
+    /// Accept any server certificate (test SMSCs only).
+    pub tls_insecure: bool,
+    pub enquire_link_secs: u64,
+    /// How long to wait for any response before the session is dropped.
+    pub response_timeout_secs: u64,
+    /// Reconnect delay: doubles from `reconnect_min_ms` up to `reconnect_max_ms`.
+    pub reconnect_min_ms: u64,
+    pub reconnect_max_ms: u64,
+    /// Source address TON/NPI; unset: chosen from the sender (alphanumeric:
+    /// 5/0, international number: 1/1, short code: 3/0).
+    pub source_ton: Option<u8>,
+    pub source_npi: Option<u8>,
+    pub dest_ton: u8,
+    pub dest_npi: u8,
+    /// data_coding for GSM-alphabet texts: 0 (SMSC default), 1 (IA5) or 3 (Latin-1).
+    pub default_data_coding: u8,
+    /// Pack GSM 7-bit texts into septets (most SMSCs want unpacked octets).
+    pub gsm_packed: bool,
+    pub service_type: String,
+    pub registered_delivery: u8,
+    /// Validity period in seconds; unset: the SMSC's default.
+    pub validity_secs: Option<u64>,
+    pub long_messages: LongMessages,
+    pub receipt_id_format: ReceiptIdFormat,
+    /// Sender used when a message has none.
+    pub default_sender: Option<String>,
+}
+
+impl Default for SmppConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 2775,
+            system_id: String::new(),
+            password: Secret::default(),
+            system_type: String::new(),
+            bind: BindMode::Transceiver,
+            binds: 1,
+            window: 10,
+            throughput: 0,
+            tls: false,
+            tls_insecure: false,
+            enquire_link_secs: 30,
+            response_timeout_secs: 10,
+            reconnect_min_ms: 1_000,
+            reconnect_max_ms: 60_000,
+            source_ton: None,
+            source_npi: None,
+            dest_ton: 1,
+            dest_npi: 1,
+            default_data_coding: 0,
+            gsm_packed: false,
+            service_type: String::new(),
+            registered_delivery: 1,
+            validity_secs: None,
+            long_messages: LongMessages::Udh8,
+            receipt_id_format: ReceiptIdFormat::AsIs,
+            default_sender: None,
+        }
+    }
 }
 
 /// The in-process simulated SMSC: what share of messages ends how, and when.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimConfig {
     /// Delay between submission and the delivery report.
@@ -317,8 +500,12 @@ impl Config {
                     format!("'{}' is used twice", c.name),
                 ));
             }
-            if c.sim.window == 0 {
-                return Err(key_error(format!("connectors[{i}].sim.window"), "must be at least 1"));
+            match &c.settings {
+                ConnectorSettings::Sim(sim) if sim.window == 0 => {
+                    return Err(key_error(format!("connectors[{i}].window"), "must be at least 1"));
+                }
+                ConnectorSettings::Smpp(smpp) => validate_smpp(i, smpp)?,
+                ConnectorSettings::Sim(_) => {}
             }
         }
         for (i, r) in self.routes.iter().enumerate() {
@@ -346,7 +533,7 @@ impl Config {
     /// when none are configured (the embedded default).
     pub fn effective_connectors(&self) -> Vec<ConnectorConfig> {
         if self.connectors.is_empty() {
-            vec![ConnectorConfig { name: "sim".into(), kind: ConnectorKind::Sim, sim: SimConfig::default() }]
+            vec![ConnectorConfig::sim("sim", SimConfig::default())]
         } else {
             self.connectors.clone()
         }
@@ -362,6 +549,41 @@ impl Config {
                 .unwrap_or_else(|| "local".into())
         })
     }
+}
+
+fn validate_smpp(i: usize, c: &SmppConfig) -> Result<(), ConfigError> {
+    let key = |k: &str| format!("connectors[{i}].{k}");
+    if c.host.trim().is_empty() {
+        return Err(key_error(key("host"), "is required"));
+    }
+    if c.system_id.is_empty() || c.system_id.len() > 15 {
+        return Err(key_error(key("system_id"), "is required, at most 15 characters"));
+    }
+    if c.password.expose().len() > 8 {
+        return Err(key_error(key("password"), "SMPP passwords have at most 8 characters"));
+    }
+    if c.system_type.len() > 12 {
+        return Err(key_error(key("system_type"), "at most 12 characters"));
+    }
+    if c.service_type.len() > 5 {
+        return Err(key_error(key("service_type"), "at most 5 characters"));
+    }
+    if c.binds == 0 || c.window == 0 {
+        return Err(key_error(key(if c.binds == 0 { "binds" } else { "window" }), "must be at least 1"));
+    }
+    if ![0, 1, 3].contains(&c.default_data_coding) {
+        return Err(key_error(key("default_data_coding"), "must be 0, 1 or 3"));
+    }
+    if c.reconnect_min_ms == 0 || c.reconnect_max_ms < c.reconnect_min_ms {
+        return Err(key_error(
+            key("reconnect_max_ms"),
+            "must be at least reconnect_min_ms, which must be above 0",
+        ));
+    }
+    if let Some(s) = &c.default_sender {
+        crate::domain::SenderId::parse(s).map_err(|e| key_error(key("default_sender"), e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Reads an environment value as the type the key's default has: numbers and
@@ -431,14 +653,33 @@ mod tests {
 [[connectors]]
 name = "a"
 kind = "sim"
-sim = { delivered = 90, undelivered = 5, rejected = 5, seed = 7 }
+delivered = 90
+undelivered = 5
+rejected = 5
+seed = 7
+
+[[connectors]]
+name = "operator-a"
+kind = "smpp"
+host = "127.0.0.1"
+port = 2775
+system_id = "kurier"
+password = "secret"
+bind = "transmitter+receiver"
+window = 10
+throughput = 100
+tls = false
 
 [[routes]]
 prefix = "+48"
 connector = "a"
 "#;
         let c = Config::from_sources(Some(("k.toml", file)), env(&[])).unwrap();
-        assert_eq!(c.connectors[0].sim.undelivered, 5);
+        assert!(matches!(&c.connectors[0].settings, ConnectorSettings::Sim(s) if s.undelivered == 5));
+        let ConnectorSettings::Smpp(smpp) = &c.connectors[1].settings else { panic!("smpp") };
+        assert_eq!((smpp.system_id.as_str(), smpp.password.expose()), ("kurier", "secret"));
+        assert_eq!(smpp.bind, BindMode::TransmitterReceiver);
+        assert_eq!(format!("{:?}", smpp.password), "\"***\"");
         assert_eq!(c.routes[0].prefix, "+48");
     }
 
@@ -454,7 +695,20 @@ connector = "a"
             (None, &[("KURIER_MESSAGES_MAX_SEGMENTS", "0")], "messages.max_segments"),
             (Some("[server]\nhttp_listen = 5\n"), &[], "server.http_listen"),
             (Some("[[routes]]\nprefix = \"48\"\nconnector = \"sim\"\n"), &[], "routes[0].prefix"),
-            (Some("[[connectors]]\nname = \"a\"\nkind = \"carrier-pigeon\"\n"), &[], "connectors[0].kind"),
+            (
+                Some("[[connectors]]\nname = \"a\"\nkind = \"carrier-pigeon\"\n"),
+                &[],
+                "unknown kind `carrier-pigeon`",
+            ),
+            (Some("[[connectors]]\nname = \"a\"\nkind = \"smpp\"\nhostname = \"x\"\n"), &[], "hostname"),
+            (Some("[[connectors]]\nname = \"a\"\nkind = \"smpp\"\n"), &[], "connectors[0].system_id"),
+            (
+                Some(
+                    "[[connectors]]\nname = \"a\"\nkind = \"smpp\"\nsystem_id = \"k\"\npassword = \"123456789\"\n",
+                ),
+                &[],
+                "connectors[0].password",
+            ),
         ];
         for (file, vars, key) in cases {
             let err = Config::from_sources(file.map(|f| ("k.toml", f)), env(vars)).unwrap_err();

@@ -49,6 +49,9 @@ pub fn outcome(outcome: &Outcome) {
             "result" => if *temporary { "temporary_error" } else { "rejected" }
         )
         .increment(1),
+        Outcome::Inbound { connector, .. } => {
+            counter!("kurier_inbound_total", "connector" => connector.clone()).increment(1)
+        }
         Outcome::Receipt { connector, status, .. } => counter!(
             "kurier_receipts_total",
             "connector" => connector.clone(),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{API_KEY, TestApp, on_each_backend};
+use common::{API_KEY, TestApp, on_each_backend, sim};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -201,8 +201,8 @@ async fn ten_thousand_recipients_with_three_invalid_accepts_the_rest_and_lists_t
         let app = TestApp::start_with(&b, |c| {
             // Keep them queued: this test is about acceptance, not delivery.
             c.dispatch.max_in_flight = 1;
-            c.connectors[0].sim.submit_delay_ms = 60_000;
-            c.connectors[0].sim.window = 1;
+            sim(c).submit_delay_ms = 60_000;
+            sim(c).window = 1;
         })
         .await;
         let mut to: Vec<String> = (0..10_000).map(|i| format!("+48600{i:06}")).collect();
@@ -357,8 +357,8 @@ async fn simulated_rejections_and_temporary_errors_end_in_rejected_and_failed() 
     on_each_backend(|b| async move {
         let app = TestApp::start_with(&b, |c| {
             c.dispatch.max_attempts = 3;
-            c.connectors[0].sim.delivered = 0;
-            c.connectors[0].sim.temporary_error = 1;
+            sim(c).delivered = 0;
+            sim(c).temporary_error = 1;
         })
         .await;
         let id = app.send(json!({"to": "+48600100200", "text": "never"})).await;
@@ -370,8 +370,8 @@ async fn simulated_rejections_and_temporary_errors_end_in_rejected_and_failed() 
         app.stop().await;
 
         let app = TestApp::start_with(&b, |c| {
-            c.connectors[0].sim.delivered = 0;
-            c.connectors[0].sim.rejected = 1;
+            sim(c).delivered = 0;
+            sim(c).rejected = 1;
         })
         .await;
         let id = app.send(json!({"to": "+48600100200", "text": "refused"})).await;

@@ -49,7 +49,10 @@ receipt_check_secs = 1
 [[connectors]]
 name = "sim"
 kind = "sim"
-sim = {{ receipt_delay_ms = 300, submit_delay_ms = 5, window = 50, undelivered = 10 }}
+receipt_delay_ms = 300
+submit_delay_ms = 5
+window = 50
+undelivered = 10
 "#
     );
     std::fs::write(&path, toml).unwrap();

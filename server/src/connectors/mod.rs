@@ -8,10 +8,18 @@
 //! It takes [`Command`]s from its outbox and reports on its event sink:
 //!
 //! - For every `Submit` it takes, it MUST report exactly one `Submitted`
-//!   (with the SMSC's message id) or `SubmitFailed` (temporary: retry later;
-//!   permanent: the SMSC refused it). Nothing else may end a submission.
+//!   (with the SMSC's message id of every part, in order) or `SubmitFailed`
+//!   (temporary: retry later; permanent: the SMSC refused it). Nothing else
+//!   may end a submission. A long message is split by the connector; if any
+//!   part is refused the whole message is reported failed.
 //! - Delivery reports are reported as `DeliveryReport` with the SMSC's id;
 //!   they may arrive before the `Submitted` they belong to.
+//! - Messages from phones are reported as `Inbound`, one event per received
+//!   part (with its concatenation data); storage reassembles them.
+//! - Whatever the connector must acknowledge to its peer (a receipt, an
+//!   inbound message) it reports with [`Link::report_stored`] and answers the
+//!   peer only after that returns true: nothing is acknowledged before it is
+//!   stored.
 //! - `Query` asks for the state of a message whose report is overdue; the
 //!   answer, if the SMSC knows one, is a `DeliveryReport`.
 //! - Link state changes are reported as `LinkUp` / `LinkDown`.
@@ -26,13 +34,13 @@ pub mod sim;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConnectorConfig, ConnectorKind};
+use crate::config::{ConnectorConfig, ConnectorKind, ConnectorSettings};
 use crate::domain::MessageStatus;
 
 /// A message handed to a connector for submission.
@@ -57,9 +65,10 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnectorEvent {
+    /// Accepted; the SMSC's id of each part, in order (one for a short message).
     Submitted {
         message_id: String,
-        smsc_id: String,
+        smsc_ids: Vec<String>,
     },
     SubmitFailed {
         message_id: String,
@@ -72,17 +81,71 @@ pub enum ConnectorEvent {
         status: Option<MessageStatus>,
         detail: String,
     },
+    Inbound(InboundSms),
     LinkUp,
     LinkDown {
         reason: String,
     },
 }
 
+/// One received SMS (or one part of a long one), decoded to text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundSms {
+    /// The sender: E.164 (`+48600100200`) when the SMSC says it is
+    /// international, else as received (alphanumeric or national).
+    pub from: String,
+    /// The number it was sent to (ours: a long number or a short code).
+    pub to: String,
+    pub text: String,
+    /// For a part of a concatenated message: (reference, total, sequence).
+    pub concat: Option<(u16, u8, u8)>,
+    /// The SMSC's id of the message, when it gives one.
+    pub smsc_id: Option<String>,
+}
+
 /// An event tagged with the connector that reported it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Event {
     pub connector: Arc<str>,
     pub event: ConnectorEvent,
+    /// Fired once the event is committed to storage, when the reporter asked.
+    pub stored: Option<oneshot::Sender<()>>,
+}
+
+/// Counters a connector keeps about its link, shown by the connectors API
+/// and `/metrics`. The connector updates them; readers only load.
+#[derive(Debug, Default)]
+pub struct LinkStats {
+    /// Sessions (binds) currently established.
+    pub binds_up: AtomicU64,
+    /// Sessions configured.
+    pub binds_configured: AtomicU64,
+    /// Submissions sent and not yet answered, over all binds.
+    pub window_used: AtomicU64,
+    /// Most unanswered submissions allowed, over all binds.
+    pub window_size: AtomicU64,
+    /// Submission PDUs sent (one per part).
+    pub submitted: AtomicU64,
+    /// Submission PDUs the SMSC accepted.
+    pub acked: AtomicU64,
+    /// Submission PDUs refused or unanswered.
+    pub errors: AtomicU64,
+    /// Refusals that asked us to slow down (throttled, queue full).
+    pub throttled: AtomicU64,
+    /// Delivery reports received.
+    pub receipts: AtomicU64,
+    /// Messages (parts) received from phones.
+    pub inbound: AtomicU64,
+}
+
+impl LinkStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
 }
 
 /// What a running connector is given.
@@ -90,6 +153,7 @@ pub struct Link {
     pub name: Arc<str>,
     pub outbox: mpsc::Receiver<Command>,
     pub shutdown: CancellationToken,
+    pub stats: Arc<LinkStats>,
     events: mpsc::Sender<Event>,
     up: Arc<AtomicBool>,
 }
@@ -97,14 +161,28 @@ pub struct Link {
 impl Link {
     /// Reports an event; waits while the recorder is behind (backpressure).
     pub async fn report(&self, event: ConnectorEvent) {
+        self.send(event, None).await;
+    }
+
+    /// Reports an event and waits until it is committed to storage. Returns
+    /// false if it could not be stored (the recorder stopped): then the peer
+    /// must not be told it was received, so that it sends it again.
+    pub async fn report_stored(&self, event: ConnectorEvent) -> bool {
+        let (tx, rx) = oneshot::channel();
+        self.send(event, Some(tx)).await && rx.await.is_ok()
+    }
+
+    async fn send(&self, event: ConnectorEvent, stored: Option<oneshot::Sender<()>>) -> bool {
         match &event {
             ConnectorEvent::LinkUp => self.up.store(true, Ordering::Relaxed),
             ConnectorEvent::LinkDown { .. } => self.up.store(false, Ordering::Relaxed),
             _ => {}
         }
-        if self.events.send(Event { connector: self.name.clone(), event }).await.is_err() {
+        if self.events.send(Event { connector: self.name.clone(), event, stored }).await.is_err() {
             tracing::error!(connector = %self.name, "event recorder is gone; report lost");
+            return false;
         }
+        true
     }
 }
 
@@ -119,6 +197,8 @@ pub trait Connector: Send + 'static {
 #[derive(Clone)]
 pub struct ConnectorHandle {
     pub name: Arc<str>,
+    pub kind: ConnectorKind,
+    pub stats: Arc<LinkStats>,
     tx: mpsc::Sender<Command>,
     up: Arc<AtomicBool>,
 }
@@ -158,18 +238,23 @@ impl Connectors {
             let name: Arc<str> = Arc::from(cfg.name.as_str());
             let (tx, outbox) = mpsc::channel(OUTBOX_CAPACITY);
             let up = Arc::new(AtomicBool::new(false));
+            let stats = Arc::new(LinkStats::default());
             let link = Link {
                 name: name.clone(),
                 outbox,
                 shutdown: shutdown.clone(),
+                stats: stats.clone(),
                 events: events.clone(),
                 up: up.clone(),
             };
-            match cfg.kind {
-                ConnectorKind::Sim => spawn_one(tasks, sim::SimConnector::new(cfg.sim.clone()), link),
+            match &cfg.settings {
+                ConnectorSettings::Sim(sim) => spawn_one(tasks, sim::SimConnector::new(sim.clone()), link),
+                ConnectorSettings::Smpp(_) => {
+                    tracing::error!(connector = %name, "SMPP connectors are not built yet; this one stays down");
+                }
             }
             set.by_name.insert(name.clone(), set.ordered.len());
-            set.ordered.push(ConnectorHandle { name, tx, up });
+            set.ordered.push(ConnectorHandle { name, kind: cfg.kind(), stats, tx, up });
         }
         set
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
-use super::{Command, Connector, ConnectorEvent, Link};
+use super::{Command, Connector, ConnectorEvent, Link, LinkStats};
 use crate::config::SimConfig;
 use crate::domain::MessageStatus;
 
@@ -83,6 +83,9 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_millis(0);
 
 impl Connector for SimConnector {
     async fn run(mut self, mut link: Link) -> anyhow::Result<()> {
+        link.stats.binds_configured.store(1, std::sync::atomic::Ordering::Relaxed);
+        link.stats.binds_up.store(1, std::sync::atomic::Ordering::Relaxed);
+        link.stats.window_size.store(self.cfg.window as u64, std::sync::atomic::Ordering::Relaxed);
         link.report(ConnectorEvent::LinkUp).await;
         let submit_delay = Duration::from_millis(self.cfg.submit_delay_ms);
         let receipt_delay = Duration::from_millis(self.cfg.receipt_delay_ms);
@@ -111,8 +114,10 @@ impl Connector for SimConnector {
                     let now = Instant::now();
                     match command {
                         Command::Submit(sms) => {
+                            LinkStats::add(&link.stats.submitted, 1);
                             let answer = match self.submit_outcome() {
                                 Ok(()) => {
+                                    LinkStats::add(&link.stats.acked, 1);
                                     self.next_smsc_id += 1;
                                     let smsc_id = format!("{:x}", self.next_smsc_id);
                                     let (status, detail) = self.final_state(&sms.message_id);
@@ -124,9 +129,13 @@ impl Connector for SimConnector {
                                             detail: detail.into(),
                                         },
                                     });
-                                    ConnectorEvent::Submitted { message_id: sms.message_id, smsc_id }
+                                    ConnectorEvent::Submitted { message_id: sms.message_id, smsc_ids: vec![smsc_id] }
                                 }
                                 Err((temporary, reason)) => {
+                                    LinkStats::add(&link.stats.errors, 1);
+                                    if temporary {
+                                        LinkStats::add(&link.stats.throttled, 1);
+                                    }
                                     ConnectorEvent::SubmitFailed { message_id: sms.message_id, temporary, reason }
                                 }
                             };
@@ -206,6 +215,7 @@ mod tests {
             name: Arc::from("sim"),
             outbox,
             shutdown: shutdown.clone(),
+            stats: Default::default(),
             events: events_tx,
             up: Arc::new(AtomicBool::new(false)),
         };

@@ -27,7 +27,7 @@ impl Recorder {
     pub async fn run(mut self) -> anyhow::Result<()> {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while self.events.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            self.record(&batch).await;
+            self.record(&mut batch).await;
             batch.clear();
         }
         Ok(())
@@ -35,15 +35,19 @@ impl Recorder {
 
     /// Writes one batch, retrying until the database takes it: a report must
     /// not be lost because the database was briefly unavailable.
-    async fn record(&self, events: &[Event]) {
+    async fn record(&self, events: &mut Vec<Event>) {
         let mut outcomes = Vec::with_capacity(events.len());
         let mut answered = 0;
-        for e in events {
+        for e in events.iter() {
             let connector = e.connector.to_string();
             let outcome = match &e.event {
-                ConnectorEvent::Submitted { message_id, smsc_id } => {
+                ConnectorEvent::Submitted { message_id, smsc_ids } => {
                     answered += 1;
-                    Outcome::Submitted { message_id: message_id.clone(), connector, smsc_id: smsc_id.clone() }
+                    Outcome::Submitted {
+                        message_id: message_id.clone(),
+                        connector,
+                        smsc_ids: smsc_ids.clone(),
+                    }
                 }
                 ConnectorEvent::SubmitFailed { message_id, temporary, reason } => {
                     answered += 1;
@@ -60,6 +64,7 @@ impl Recorder {
                     status: *status,
                     detail: detail.clone(),
                 },
+                ConnectorEvent::Inbound(sms) => Outcome::Inbound { connector, sms: sms.clone() },
                 ConnectorEvent::LinkUp => {
                     tracing::info!(connector = %e.connector, "link up");
                     continue;
@@ -84,5 +89,10 @@ impl Recorder {
             }
         }
         self.in_flight.done(answered);
+        for e in events.iter_mut() {
+            if let Some(stored) = e.stored.take() {
+                let _ = stored.send(());
+            }
+        }
     }
 }

@@ -17,4 +17,4 @@ pub use phone::{PhoneNumber, PhoneNumberError, Region};
 pub use sender::{SenderId, SenderIdError};
 pub use status::{Direction, MessageStatus, UnknownStatus};
 pub use tag::{Tag, TagError};
-pub use text::{Encoding, MessageText, MessageTextError};
+pub use text::{Encoding, MessageText, MessageTextError, encoding_name};

@@ -68,6 +68,17 @@ pub struct MessageRecord {
     pub tags: Vec<String>,
 }
 
+/// One part of a long outbound message.
+#[derive(Debug, Clone)]
+pub struct PartRecord {
+    pub seq: i64,
+    pub connector: String,
+    pub smsc_id: String,
+    pub status: String,
+    pub detail: Option<String>,
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRecord {
     pub status: MessageStatus,
@@ -104,13 +115,15 @@ pub struct ClaimedMessage {
 /// What a connector reported, to be recorded.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The SMSC accepted the message and gave it `smsc_id`.
-    Submitted { message_id: String, connector: String, smsc_id: String },
+    /// The SMSC accepted the message; its id for each part, in order.
+    Submitted { message_id: String, connector: String, smsc_ids: Vec<String> },
     /// The SMSC (or the link) refused the message.
     SubmitFailed { message_id: String, connector: String, temporary: bool, reason: String },
     /// A delivery report. `status` is `None` for intermediate reports
     /// (accepted, en route) that do not end the message.
     Receipt { connector: String, smsc_id: String, status: Option<MessageStatus>, detail: String },
+    /// A message (or one part of one) from a phone.
+    Inbound { connector: String, sms: crate::connectors::InboundSms },
 }
 
 /// How submission failures are retried.
@@ -519,7 +532,10 @@ impl Store {
         let mut transitions = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             match outcome {
-                Outcome::Submitted { message_id, connector, smsc_id } => {
+                Outcome::Submitted { message_id, connector, smsc_ids } => {
+                    // A one-part message keeps its SMSC id on the message;
+                    // a long one keeps one row per part.
+                    let single = (smsc_ids.len() == 1).then(|| smsc_ids[0].clone());
                     let row = sqlx::query(
                         "UPDATE messages SET status = 'sent', connector = $1, smsc_id = $2, updated_at = $3,
                              claimed_by = NULL, lease_until = NULL, error = NULL, attempts = attempts + 1,
@@ -528,7 +544,7 @@ impl Store {
                          RETURNING id, account_id, to_number, callback_url",
                     )
                     .bind(connector)
-                    .bind(smsc_id)
+                    .bind(single)
                     .bind(now)
                     .bind(message_id)
                     .bind(now + retry.receipt_check_ms as i64 * 1_000)
@@ -538,22 +554,41 @@ impl Store {
                         tracing::warn!(message_id, connector, "submit answer for a message not being sent");
                         continue;
                     };
-                    let detail = format!("accepted by {connector} as {smsc_id}");
+                    if smsc_ids.len() > 1 {
+                        for (seq, smsc_id) in smsc_ids.iter().enumerate() {
+                            sqlx::query(
+                                "INSERT INTO message_parts (message_id, seq, connector, smsc_id, status, updated_at)
+                                 VALUES ($1, $2, $3, $4, 'sent', $5)
+                                 ON CONFLICT (message_id, seq) DO UPDATE SET connector = $3, smsc_id = $4,
+                                     status = 'sent', detail = NULL, updated_at = $5",
+                            )
+                            .bind(message_id)
+                            .bind(seq as i64 + 1)
+                            .bind(connector)
+                            .bind(smsc_id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    let detail = format!("accepted by {connector} as {}", smsc_ids.join(", "));
                     transitions.push(Transition::from_row(&row, MessageStatus::Sent, Some(detail))?);
-                    let orphan = sqlx::query(
-                        "DELETE FROM orphan_receipts WHERE connector = $1 AND smsc_id = $2 RETURNING status, detail",
-                    )
-                    .bind(connector)
-                    .bind(smsc_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(o) = orphan {
-                        let status: Option<String> = o.try_get(0)?;
-                        let status = status.and_then(|s| s.parse().ok());
-                        if let Some(t) =
-                            apply_receipt(&mut tx, connector, smsc_id, status, o.try_get(1)?, now).await?
-                        {
-                            transitions.push(t);
+                    for smsc_id in smsc_ids {
+                        let orphan = sqlx::query(
+                            "DELETE FROM orphan_receipts WHERE connector = $1 AND smsc_id = $2 RETURNING status, detail",
+                        )
+                        .bind(connector)
+                        .bind(smsc_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if let Some(o) = orphan {
+                            let status: Option<String> = o.try_get(0)?;
+                            let status = status.and_then(|s| s.parse().ok());
+                            if let Some(t) =
+                                apply_receipt(&mut tx, connector, smsc_id, status, o.try_get(1)?, now).await?
+                            {
+                                transitions.push(t);
+                            }
                         }
                     }
                 }
@@ -603,14 +638,18 @@ impl Store {
                         transitions.push(t);
                     }
                 }
+                Outcome::Inbound { connector, sms } => {
+                    super::inbound::store_inbound(&mut tx, connector, sms, now).await?;
+                }
             }
         }
         record_transitions(&mut tx, &transitions, now).await?;
         tx.commit().await
     }
 
-    /// Sent messages whose receipt is overdue, as (id, connector, smsc id);
-    /// each is due again `check_secs` later.
+    /// Sent messages whose receipt is overdue, as (id, connector, smsc id),
+    /// one entry per part still waiting for its report; each message is due
+    /// again `check_secs` later.
     pub async fn overdue_receipts(
         &self,
         now: i64,
@@ -630,11 +669,48 @@ impl Store {
             .bind(limit as i64)
             .fetch_all(&self.writer)
             .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get(0)?;
+            let connector: Option<String> = r.try_get(1)?;
+            let smsc_id: Option<String> = r.try_get(2)?;
+            match (connector, smsc_id) {
+                (Some(c), Some(s)) => out.push((id, c, s)),
+                _ => {
+                    let parts = sqlx::query(
+                        "SELECT connector, smsc_id FROM message_parts WHERE message_id = $1 AND status = 'sent'",
+                    )
+                    .bind(&id)
+                    .fetch_all(&self.reader)
+                    .await?;
+                    for p in parts {
+                        out.push((id.clone(), p.try_get(0)?, p.try_get(1)?));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The parts of a long message, in order (empty for a one-part message).
+    pub async fn message_parts(&self, message_id: &str) -> sqlx::Result<Vec<PartRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, connector, smsc_id, status, detail, updated_at FROM message_parts
+             WHERE message_id = $1 ORDER BY seq",
+        )
+        .bind(message_id)
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter()
-            .filter_map(|r| {
-                let connector: Option<String> = r.try_get(1).ok()?;
-                let smsc_id: Option<String> = r.try_get(2).ok()?;
-                Some(Ok((r.try_get(0).ok()?, connector?, smsc_id?)))
+            .map(|r| {
+                Ok(PartRecord {
+                    seq: r.try_get(0)?,
+                    connector: r.try_get(1)?,
+                    smsc_id: r.try_get(2)?,
+                    status: r.try_get(3)?,
+                    detail: r.try_get(4)?,
+                    updated_at: r.try_get(5)?,
+                })
             })
             .collect()
     }
@@ -680,8 +756,9 @@ fn initial_status(m: &NewMessage, now: i64) -> MessageStatus {
     }
 }
 
-/// Applies one delivery report; stores it as an orphan when its message is
-/// not known yet (the report overtook the submit answer).
+/// Applies one delivery report to the message (or message part) with that
+/// SMSC id; stores it as an orphan when none is known yet (the report
+/// overtook the submit answer).
 async fn apply_receipt(
     tx: &mut AnyConnection,
     connector: &str,
@@ -698,7 +775,18 @@ async fn apply_receipt(
     .bind(connector)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(row) = row else {
+    if let Some(row) = row {
+        return apply_message_receipt(tx, &row, status, detail, now).await;
+    }
+    let part = sqlx::query(
+        "SELECT message_id, seq, status FROM message_parts WHERE smsc_id = $1 AND connector = $2
+         ORDER BY message_id DESC LIMIT 1",
+    )
+    .bind(smsc_id)
+    .bind(connector)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(part) = part else {
         sqlx::query(
             "INSERT INTO orphan_receipts (connector, smsc_id, status, detail, received_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (connector, smsc_id) DO UPDATE SET status = $3, detail = $4, received_at = $5",
@@ -712,15 +800,63 @@ async fn apply_receipt(
         .await?;
         return Ok(None);
     };
+    let message_id: String = part.try_get(0)?;
+    let seq: i64 = part.try_get(1)?;
+    let row =
+        sqlx::query("SELECT id, account_id, to_number, callback_url, status FROM messages WHERE id = $1")
+            .bind(&message_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(part_status) = status else {
+        return apply_message_receipt(tx, &row, None, format!("part {seq}: {detail}"), now).await;
+    };
+    sqlx::query("UPDATE message_parts SET status = $1, detail = $2, updated_at = $3 WHERE message_id = $4 AND seq = $5")
+        .bind(part_status.as_str())
+        .bind(&detail)
+        .bind(now)
+        .bind(&message_id)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+    // The message is delivered when every part is; it fails with its first
+    // failed part; otherwise it waits for the rest.
+    let states: Vec<String> = sqlx::query("SELECT status FROM message_parts WHERE message_id = $1")
+        .bind(&message_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<sqlx::Result<_>>()?;
+    let total = states.len();
+    let delivered = states.iter().filter(|s| *s == "delivered").count();
+    let detail = format!("part {seq}/{total}: {detail}");
+    let overall = if part_status != MessageStatus::Delivered {
+        Some(part_status)
+    } else if delivered == total {
+        Some(MessageStatus::Delivered)
+    } else {
+        None
+    };
+    apply_message_receipt(tx, &row, overall, detail, now).await
+}
+
+/// Moves a sent message to the final `status` a receipt gives (or, with
+/// `None`, only records the report in its history).
+async fn apply_message_receipt(
+    tx: &mut AnyConnection,
+    row: &AnyRow,
+    status: Option<MessageStatus>,
+    detail: String,
+    now: i64,
+) -> sqlx::Result<Option<Transition>> {
     let current: String = row.try_get("status")?;
     let current: MessageStatus = current.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     if current.is_final() {
-        tracing::debug!(connector, smsc_id, "receipt for a message already final; ignored");
+        tracing::debug!(detail, "receipt for a message already final; ignored");
         return Ok(None);
     }
     let Some(status) = status else {
-        // An intermediate report: history only.
-        return Ok(Some(Transition::from_row(&row, current, Some(detail))?));
+        return Ok(Some(Transition::from_row(row, current, Some(detail))?));
     };
     let error = (status != MessageStatus::Delivered).then(|| detail.clone());
     let id: String = row.try_get("id")?;
@@ -731,7 +867,7 @@ async fn apply_receipt(
         .bind(&id)
         .execute(&mut *tx)
         .await?;
-    Ok(Some(Transition::from_row(&row, status, Some(detail))?))
+    Ok(Some(Transition::from_row(row, status, Some(detail))?))
 }
 
 async fn insert_events(
@@ -856,6 +992,12 @@ fn escape_like(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Encoding name and segment count of a text as stored with a message.
+pub(super) fn encoding_and_segments(text: &str) -> (&'static str, i64) {
+    let info = sms_text::analyze(text);
+    (crate::domain::encoding_name(info.encoding), info.segments as i64)
 }
 
 #[cfg(test)]

@@ -14,12 +14,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "parts_and_inbound",
+        sqlite: include_str!("../../migrations/sqlite/0002_parts_and_inbound.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_parts_and_inbound.sql"),
+    },
+];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes
 /// starting together migrate one at a time.

@@ -13,6 +13,7 @@
 //! anyway; queueing in-process avoids busy errors), reads through a pool.
 
 mod accounts;
+mod inbound;
 mod messages;
 mod migrations;
 mod webhooks;
@@ -20,7 +21,7 @@ mod webhooks;
 pub use accounts::{AuthKey, Bootstrap};
 pub use messages::{
     Accepted, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage,
-    Outcome, RetryPolicy,
+    Outcome, PartRecord, RetryPolicy,
 };
 pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
 

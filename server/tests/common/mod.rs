@@ -121,12 +121,19 @@ pub fn test_config(db_url: &str) -> Config {
     c.dispatch.retry_max_ms = 100;
     c.webhooks.retry_base_ms = 50;
     c.webhooks.retry_max_ms = 200;
-    c.connectors = vec![kurier::config::ConnectorConfig {
-        name: "sim".into(),
-        kind: kurier::config::ConnectorKind::Sim,
-        sim: kurier::config::SimConfig { receipt_delay_ms: 10, ..Default::default() },
-    }];
+    c.connectors = vec![kurier::config::ConnectorConfig::sim(
+        "sim",
+        kurier::config::SimConfig { receipt_delay_ms: 10, ..Default::default() },
+    )];
     c
+}
+
+/// The settings of the first connector, which tests keep a simulator.
+pub fn sim(c: &mut Config) -> &mut kurier::config::SimConfig {
+    match &mut c.connectors[0].settings {
+        kurier::config::ConnectorSettings::Sim(s) => s,
+        other => panic!("the first connector is not a simulator: {other:?}"),
+    }
 }
 
 pub struct TestApp {
