@@ -35,7 +35,7 @@ impl Recorder {
 
     /// Writes one batch, retrying until the database takes it: a report must
     /// not be lost because the database was briefly unavailable.
-    async fn record(&self, events: &mut Vec<Event>) {
+    async fn record(&self, events: &mut [Event]) {
         let mut outcomes = Vec::with_capacity(events.len());
         let mut answered = 0;
         for e in events.iter() {
