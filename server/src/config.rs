@@ -155,7 +155,9 @@ impl<'de> Deserialize<'de> for ConnectorConfig {
             "sim" => ConnectorSettings::Sim(SimConfig::deserialize(rest).map_err(D::Error::custom)?),
             "smpp" => ConnectorSettings::Smpp(SmppConfig::deserialize(rest).map_err(D::Error::custom)?),
             other => {
-                return Err(D::Error::custom(format!("unknown kind `{other}`; expected \"sim\" or \"smpp\"")));
+                return Err(D::Error::custom(format!(
+                    "unknown kind `{other}`; expected \"sim\" or \"smpp\""
+                )));
             }
         };
         Ok(Self { name, settings })
@@ -344,6 +346,10 @@ pub struct RouteConfig {
     /// E.164 prefix such as `+48`; the longest matching prefix wins.
     pub prefix: String,
     pub connector: String,
+    /// Among routes with the same prefix, the lowest priority is tried
+    /// first; the others take over when it is down.
+    #[serde(default)]
+    pub priority: u32,
 }
 
 impl Default for ServerConfig {

@@ -71,6 +71,28 @@ pub fn webhook_attempt(result: &'static str) {
     counter!("kurier_webhook_attempts_total", "result" => result).increment(1);
 }
 
+/// A connector's link state and counters, refreshed when metrics are read.
+pub fn connector(c: &crate::connectors::ConnectorHandle) {
+    use crate::connectors::LinkStats;
+    let name = c.name.to_string();
+    let s = &c.stats;
+    gauge!("kurier_connector_up", "connector" => name.clone()).set(if c.is_up() { 1.0 } else { 0.0 });
+    gauge!("kurier_connector_binds_up", "connector" => name.clone()).set(LinkStats::get(&s.binds_up) as f64);
+    gauge!("kurier_connector_window_used", "connector" => name.clone())
+        .set(LinkStats::get(&s.window_used) as f64);
+    for (what, value) in [
+        ("submitted", &s.submitted),
+        ("acked", &s.acked),
+        ("errors", &s.errors),
+        ("throttled", &s.throttled),
+        ("receipts", &s.receipts),
+        ("inbound", &s.inbound),
+    ] {
+        counter!("kurier_connector_pdus_total", "connector" => name.clone(), "what" => what)
+            .absolute(LinkStats::get(value));
+    }
+}
+
 /// An HTTP API answer.
 pub fn http_response(status: u16) {
     let class = match status {

@@ -403,3 +403,29 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn connectors_show_their_state_and_counters() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let id = app.send(json!({"to": "+48600100200", "text": "count"})).await;
+        app.wait_for_status(&id, "delivered").await;
+        let (status, list) = app.get("/api/v1/connectors").await;
+        assert_eq!(status, 200);
+        let sim = &list["connectors"][0];
+        assert_eq!(
+            (sim["name"].as_str(), sim["kind"].as_str(), sim["up"].as_bool()),
+            (Some("sim"), Some("sim"), Some(true))
+        );
+        assert_eq!(
+            (sim["submitted"].as_u64(), sim["acked"].as_u64(), sim["receipts"].as_u64()),
+            (Some(1), Some(1), Some(1))
+        );
+        let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("kurier_connector_up{connector=\"sim\"} 1"), "{metrics}");
+        let (_, inbound) = app.get("/api/v1/inbound").await;
+        assert_eq!(inbound["messages"].as_array().unwrap().len(), 0, "outbound messages are not inbound");
+        app.stop().await;
+    })
+    .await;
+}

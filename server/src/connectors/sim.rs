@@ -106,6 +106,7 @@ impl Connector for SimConnector {
                     }
                     while receipts.front().is_some_and(|d| d.at <= now) {
                         let due = receipts.pop_front().expect("front checked");
+                        LinkStats::add(&link.stats.receipts, 1);
                         link.report(due.event).await;
                     }
                 }

@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::AppState;
+use crate::telemetry;
 
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
@@ -25,5 +26,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    for c in state.connectors.all() {
+        telemetry::connector(c);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

@@ -1,8 +1,8 @@
 //! Routing: which connector takes an outbound message.
 //!
 //! Routes match the destination's E.164 prefix; the longest matching prefix
-//! wins, and when its connector is down the next-longest match takes over
-//! (failover). With no matching route, the first connector takes the message.
+//! wins, then the lowest `priority`; when that connector is down the next
+//! candidate takes over (failover). With no matching route, the first connector takes the message.
 //! Routing is pure: it reads link state through a closure and owns no I/O.
 
 use crate::config::RouteConfig;
@@ -17,7 +17,7 @@ pub struct Router {
 impl Router {
     pub fn new(routes: &[RouteConfig], connector_names: &[String]) -> Self {
         let mut routes = routes.to_vec();
-        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        routes.sort_by_key(|r| (std::cmp::Reverse(r.prefix.len()), r.priority));
         Self { routes, default: connector_names.first().cloned() }
     }
 
@@ -49,11 +49,15 @@ mod tests {
 
     fn router() -> Router {
         let routes = vec![
-            RouteConfig { prefix: "+48".into(), connector: "pl".into() },
-            RouteConfig { prefix: "+4860".into(), connector: "pl-mobile".into() },
-            RouteConfig { prefix: "+359".into(), connector: "bg".into() },
+            RouteConfig { prefix: "+48".into(), connector: "pl".into(), priority: 0 },
+            RouteConfig { prefix: "+4860".into(), connector: "pl-mobile".into(), priority: 0 },
+            RouteConfig { prefix: "+359".into(), connector: "bg-backup".into(), priority: 2 },
+            RouteConfig { prefix: "+359".into(), connector: "bg".into(), priority: 1 },
         ];
-        Router::new(&routes, &["sim".into(), "pl".into(), "pl-mobile".into(), "bg".into()])
+        Router::new(
+            &routes,
+            &["sim".into(), "pl".into(), "pl-mobile".into(), "bg".into(), "bg-backup".into()],
+        )
     }
 
     #[test]
@@ -62,6 +66,13 @@ mod tests {
         assert_eq!(r.pick("+48600100200", |_| true), Some("pl-mobile"));
         assert_eq!(r.pick("+48221234567", |_| true), Some("pl"));
         assert_eq!(r.pick("+359881234567", |_| true), Some("bg"));
+    }
+
+    #[test]
+    fn among_equal_prefixes_the_lowest_priority_is_tried_first() {
+        let r = router();
+        assert_eq!(r.pick("+359881234567", |_| true), Some("bg"));
+        assert_eq!(r.pick("+359881234567", |c| c != "bg"), Some("bg-backup"));
     }
 
     #[test]

@@ -410,9 +410,10 @@ impl Store {
     /// Moves scheduled messages whose time has come into the queue.
     pub async fn promote_scheduled(&self, now: i64) -> sqlx::Result<usize> {
         let sql = format!(
-            "UPDATE messages SET status = 'queued', updated_at = $1
-             WHERE status = 'scheduled' AND id IN (SELECT id FROM messages
+            "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'scheduled' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2{})
+             UPDATE messages SET status = 'queued', updated_at = $1
+             WHERE status = 'scheduled' AND id IN (SELECT id FROM picked)
              RETURNING id, account_id, to_number, callback_url",
             self.dialect.skip_locked()
         );
@@ -429,9 +430,10 @@ impl Store {
         limit: usize,
     ) -> sqlx::Result<Vec<ClaimedMessage>> {
         let sql = format!(
-            "UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3
-             WHERE status = 'queued' AND id IN (SELECT id FROM messages
+            "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{})
+             UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3
+             WHERE status = 'queued' AND id IN (SELECT id FROM picked)
              RETURNING id, account_id, to_number, from_addr, body, attempts, callback_url, next_attempt_at",
             self.dialect.skip_locked()
         );
@@ -482,9 +484,10 @@ impl Store {
     /// that node's start and shutdown). They keep their place in the queue.
     pub async fn requeue_sending(&self, node: Option<&str>, now: i64, why: &str) -> sqlx::Result<usize> {
         let sql = format!(
-            "UPDATE messages SET status = 'queued', claimed_by = NULL, lease_until = NULL, updated_at = $1
-             WHERE status = 'sending' AND id IN (SELECT id FROM messages
+            "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'sending' AND (lease_until < $1 OR claimed_by = $3) LIMIT $2{})
+             UPDATE messages SET status = 'queued', claimed_by = NULL, lease_until = NULL, updated_at = $1
+             WHERE status = 'sending' AND id IN (SELECT id FROM picked)
              RETURNING id, account_id, to_number, callback_url",
             self.dialect.skip_locked()
         );
@@ -657,9 +660,10 @@ impl Store {
         limit: usize,
     ) -> sqlx::Result<Vec<(String, String, String)>> {
         let sql = format!(
-            "UPDATE messages SET next_attempt_at = $1
-             WHERE status = 'sent' AND id IN (SELECT id FROM messages
+            "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'sent' AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3{})
+             UPDATE messages SET next_attempt_at = $1
+             WHERE status = 'sent' AND id IN (SELECT id FROM picked)
              RETURNING id, connector, smsc_id",
             self.dialect.skip_locked()
         );

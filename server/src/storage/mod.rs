@@ -40,7 +40,10 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// Appended to a claiming subquery so concurrent nodes skip each other's rows.
+    /// Appended to a claiming query so concurrent nodes skip each other's
+    /// rows. Claims pick their rows in a `WITH picked AS (…)` clause: on
+    /// PostgreSQL a locking CTE is evaluated once, whereas `IN (SELECT … LIMIT
+    /// n FOR UPDATE SKIP LOCKED)` may be re-run and claim more than `n` rows.
     fn skip_locked(self) -> &'static str {
         match self {
             Self::Sqlite => "",

@@ -59,10 +59,11 @@ impl Store {
         limit: usize,
     ) -> sqlx::Result<Vec<WebhookJob>> {
         let sql = format!(
-            "UPDATE webhook_deliveries SET lease_until = $1
-             WHERE id IN (SELECT id FROM webhook_deliveries
+            "WITH picked AS (SELECT id FROM webhook_deliveries
                  WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
                  ORDER BY next_attempt_at LIMIT $3{})
+             UPDATE webhook_deliveries SET lease_until = $1
+             WHERE id IN (SELECT id FROM picked)
              RETURNING id, account_id, url, payload, attempts",
             self.dialect.skip_locked()
         );

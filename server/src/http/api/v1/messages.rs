@@ -16,8 +16,8 @@ use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{
-    Accepted, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage, format_micros,
-    now_micros,
+    Accepted, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage, PartRecord,
+    format_micros, now_micros,
 };
 use crate::telemetry;
 
@@ -90,6 +90,21 @@ pub struct MessageView {
     /// Every status change with its time (only when reading one message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
+    /// The parts of a long message with each one's SMSC id and delivery
+    /// state (only when reading one message; empty for a one-part message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<PartView>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PartView {
+    pub seq: i64,
+    pub connector: String,
+    pub smsc_message_id: String,
+    /// sent, delivered, undelivered, expired or rejected.
+    pub status: String,
+    pub detail: Option<String>,
+    pub updated_at: String,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -100,7 +115,8 @@ pub struct EventView {
 }
 
 impl MessageView {
-    fn from_record(r: MessageRecord, events: Option<Vec<EventRecord>>) -> Self {
+    fn from_record(r: MessageRecord, detail: Option<(Vec<EventRecord>, Vec<PartRecord>)>) -> Self {
+        let (events, parts) = detail.unzip();
         Self {
             id: r.id,
             direction: r.direction.as_str().into(),
@@ -128,7 +144,28 @@ impl MessageView {
                     })
                     .collect()
             }),
+            parts: parts.map(|ps| {
+                ps.into_iter()
+                    .map(|p| PartView {
+                        seq: p.seq,
+                        connector: p.connector,
+                        smsc_message_id: p.smsc_id,
+                        status: p.status,
+                        detail: p.detail,
+                        updated_at: format_micros(p.updated_at),
+                    })
+                    .collect()
+            }),
         }
+    }
+
+    /// One message with its history and parts, as `GET /messages/{id}` shows it.
+    async fn load(state: &AppState, account_id: &str, id: &str) -> Result<Self, ApiError> {
+        let record =
+            state.store.get_message(account_id, id).await?.ok_or_else(|| ApiError::not_found("message"))?;
+        let events = state.store.message_events(id).await?;
+        let parts = state.store.message_parts(id).await?;
+        Ok(Self::from_record(record, Some((events, parts))))
     }
 }
 
@@ -285,6 +322,7 @@ pub async fn send_messages(
                 created_at: format_micros(now),
                 updated_at: format_micros(now),
                 events: None,
+                parts: None,
             })
             .collect(),
         errors,
@@ -365,15 +403,9 @@ pub async fn get_message(
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
     let id: MessageId = id.parse().map_err(|_| ApiError::not_found("message"))?;
-    let id = id.to_string();
-    let record = state
-        .store
-        .get_message(&auth.account_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
-    let events = state.store.message_events(&id).await?;
+    let view = MessageView::load(&state, &auth.account_id, &id.to_string()).await?;
     telemetry::http_response(200);
-    Ok(Json(MessageView::from_record(record, Some(events))))
+    Ok(Json(view))
 }
 
 /// Cancel a message that is still scheduled or queued.
@@ -388,20 +420,15 @@ pub async fn cancel_message(
     let id: MessageId = id.parse().map_err(|_| ApiError::not_found("message"))?;
     let id = id.to_string();
     let canceled = state.store.cancel_message(&auth.account_id, &id, now_micros()).await?;
-    let record = state
-        .store
-        .get_message(&auth.account_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let view = MessageView::load(&state, &auth.account_id, &id).await?;
     if !canceled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_cancelable",
-            format!("the message is {}; only scheduled or queued messages can be canceled", record.status),
+            format!("the message is {}; only scheduled or queued messages can be canceled", view.status),
         ));
     }
-    let events = state.store.message_events(&id).await?;
-    Ok(Json(MessageView::from_record(record, Some(events))))
+    Ok(Json(view))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -443,6 +470,28 @@ pub async fn list_messages(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<MessageList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    list(&state, &auth, q, None).await.map(Json)
+}
+
+/// Messages received from phones, newest first (the history filtered to
+/// `direction=inbound`).
+#[utoipa::path(get, path = "/api/v1/inbound", tag = "messages", params(ListQuery),
+    responses((status = 200, body = MessageList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list_inbound(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<MessageList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    list(&state, &auth, q, Some(Direction::Inbound)).await.map(Json)
+}
+
+async fn list(
+    state: &AppState,
+    auth: &Auth,
+    q: ListQuery,
+    direction: Option<Direction>,
+) -> Result<MessageList, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::query("limit", "must be between 1 and 500"));
@@ -475,7 +524,8 @@ pub async fn list_messages(
                 d.parse::<Direction>()
                     .map_err(|_| ApiError::query("direction", "must be outbound or inbound"))
             })
-            .transpose()?,
+            .transpose()?
+            .or(direction),
         since: q.since.map(|s| parse_time("since", &s, ApiError::query)).transpose()?,
         until: q.until.map(|s| parse_time("until", &s, ApiError::query)).transpose()?,
         cursor: q
@@ -496,8 +546,8 @@ pub async fn list_messages(
         None
     };
     telemetry::http_response(200);
-    Ok(Json(MessageList {
+    Ok(MessageList {
         messages: records.into_iter().map(|r| MessageView::from_record(r, None)).collect(),
         next_cursor,
-    }))
+    })
 }

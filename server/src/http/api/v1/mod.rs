@@ -2,6 +2,7 @@
 //! handlers' annotations and served at `/api/v1/openapi.json`.
 
 mod account;
+mod connectors;
 mod messages;
 mod webhooks;
 
@@ -37,6 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::send_messages, messages::list_messages))
         .routes(routes!(messages::get_message))
         .routes(routes!(messages::cancel_message))
+        .routes(routes!(messages::list_inbound))
+        .routes(routes!(connectors::list_connectors))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(account::get_account))
 }

@@ -1,0 +1,201 @@
+//! The storage interface's promises, checked on SQLite and PostgreSQL alike:
+//! claims never overlap, leases expire, receipts find their message (or
+//! part) in any order, inbound parts become one message.
+
+mod common;
+
+use common::{Backend, FreshDb, on_each_backend};
+use kurier::connectors::InboundSms;
+use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
+use kurier::storage::{MessageFilter, NewMessage, Outcome, RetryPolicy, Store, now_micros};
+
+const RETRY: RetryPolicy =
+    RetryPolicy { max_attempts: 3, base_ms: 10, max_ms: 100, receipt_check_ms: 60_000 };
+
+async fn store_with_account(b: &Backend) -> (Store, FreshDb, String) {
+    let db = FreshDb::new(b).await;
+    let store = Store::open(&db.url, 4, "normal").await.unwrap();
+    let (account, _key) = store.create_account("acme").await.unwrap();
+    (store, db, account)
+}
+
+async fn queue(store: &Store, account: &str, n: usize) -> Vec<String> {
+    let messages: Vec<NewMessage> = (0..n)
+        .map(|i| NewMessage {
+            id: new_id(),
+            to: PhoneNumber::parse(&format!("+48600{i:06}"), None).unwrap(),
+            from: None,
+            text: MessageText::new("hello", 10).unwrap(),
+            callback_url: None,
+            tags: vec![],
+            send_at: None,
+        })
+        .collect();
+    store.accept_messages(account, &messages, None, now_micros()).await.unwrap();
+    messages.into_iter().map(|m| m.id).collect()
+}
+
+async fn status_of(store: &Store, account: &str, id: &str) -> MessageStatus {
+    store.get_message(account, id).await.unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn two_nodes_claiming_at_once_never_get_the_same_message() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let ids = queue(&store, &account, 300).await;
+        let now = now_micros();
+        let (a, c) = tokio::join!(
+            store.claim_due("node-a", now, now + 60_000_000, 200),
+            store.claim_due("node-b", now, now + 60_000_000, 200)
+        );
+        let (a, c) = (a.unwrap(), c.unwrap());
+        assert_eq!(a.len() + c.len(), 300);
+        let mut all: Vec<&String> = a.iter().chain(c.iter()).map(|m| &m.id).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), ids.len(), "no message claimed twice");
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_puts_the_message_back_in_the_queue_but_a_renewed_one_does_not() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let ids = queue(&store, &account, 2).await;
+        let now = now_micros();
+        store.claim_due("dead", now, now + 1, 1).await.unwrap();
+        store.claim_due("alive", now, now + 1, 1).await.unwrap();
+        store.renew_leases("alive", now + 60_000_000).await.unwrap();
+        let requeued = store.requeue_sending(None, now + 10, "lease expired").await.unwrap();
+        assert_eq!(requeued, 1);
+        let statuses =
+            [status_of(&store, &account, &ids[0]).await, status_of(&store, &account, &ids[1]).await];
+        assert!(statuses.contains(&MessageStatus::Queued) && statuses.contains(&MessageStatus::Sending));
+        assert_eq!(store.requeue_sending(Some("alive"), now + 10, "restart").await.unwrap(), 1);
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_receipt_that_overtakes_its_submit_answer_is_applied_when_the_answer_comes() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let id = queue(&store, &account, 1).await.remove(0);
+        let now = now_micros();
+        store.claim_due("n", now, now + 60_000_000, 10).await.unwrap();
+        let receipt = Outcome::Receipt {
+            connector: "op".into(),
+            smsc_id: "X1".into(),
+            status: Some(MessageStatus::Delivered),
+            detail: "stat:DELIVRD".into(),
+        };
+        store.apply_outcomes(&[receipt], RETRY, now).await.unwrap();
+        assert_eq!(status_of(&store, &account, &id).await, MessageStatus::Sending);
+        let submitted = Outcome::Submitted {
+            message_id: id.clone(),
+            connector: "op".into(),
+            smsc_ids: vec!["X1".into()],
+        };
+        store.apply_outcomes(&[submitted], RETRY, now).await.unwrap();
+        assert_eq!(status_of(&store, &account, &id).await, MessageStatus::Delivered);
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_long_message_is_delivered_when_every_part_is_and_undelivered_when_one_fails() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let ids = queue(&store, &account, 2).await;
+        let now = now_micros();
+        store.claim_due("n", now, now + 60_000_000, 10).await.unwrap();
+        let parts = |p: &str| (1..=3).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let receipt = |smsc_id: &str, status| Outcome::Receipt {
+            connector: "op".into(),
+            smsc_id: smsc_id.into(),
+            status: Some(status),
+            detail: "r".into(),
+        };
+        store
+            .apply_outcomes(
+                &[
+                    Outcome::Submitted {
+                        message_id: ids[0].clone(),
+                        connector: "op".into(),
+                        smsc_ids: parts("a"),
+                    },
+                    Outcome::Submitted {
+                        message_id: ids[1].clone(),
+                        connector: "op".into(),
+                        smsc_ids: parts("b"),
+                    },
+                    receipt("a1", MessageStatus::Delivered),
+                    receipt("a3", MessageStatus::Delivered),
+                    receipt("b2", MessageStatus::Undelivered),
+                ],
+                RETRY,
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Sent, "part 2 still pending");
+        assert_eq!(status_of(&store, &account, &ids[1]).await, MessageStatus::Undelivered);
+        store.apply_outcomes(&[receipt("a2", MessageStatus::Delivered)], RETRY, now).await.unwrap();
+        assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Delivered);
+        let parts = store.message_parts(&ids[0]).await.unwrap();
+        assert_eq!(
+            parts.iter().map(|p| (p.seq, p.status.as_str())).collect::<Vec<_>>(),
+            [(1, "delivered"), (2, "delivered"), (3, "delivered")]
+        );
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn inbound_parts_in_any_order_and_repeated_become_one_message() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let part = |seq: u8, text: &str| Outcome::Inbound {
+            connector: "op".into(),
+            sms: InboundSms {
+                from: "+48600100200".into(),
+                to: "7100".into(),
+                text: text.into(),
+                concat: Some((42, 3, seq)),
+                smsc_id: None,
+            },
+        };
+        let now = now_micros();
+        store
+            .apply_outcomes(&[part(3, "ść!"), part(1, "Zażółć "), part(1, "Zażółć ")], RETRY, now)
+            .await
+            .unwrap();
+        let inbound = MessageFilter {
+            direction: Some(kurier::domain::Direction::Inbound),
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(store.list_messages(&account, &inbound).await.unwrap().is_empty(), "waits for part 2");
+        store.apply_outcomes(&[part(2, "gęślą ja")], RETRY, now).await.unwrap();
+        let got = store.list_messages(&account, &inbound).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].text, "Zażółć gęślą jaść!");
+        assert_eq!(
+            (got[0].status, got[0].from.as_deref(), got[0].to.as_str()),
+            (MessageStatus::Received, Some("+48600100200"), "7100")
+        );
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
