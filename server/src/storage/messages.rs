@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
-use super::{Store, StoreError, format_micros, placeholders};
+use super::{Dialect, Store, StoreError, format_micros};
 use crate::domain::{Direction, MessageStatus, MessageText, PhoneNumber, SenderId, new_id};
 
 /// A message accepted by an interface, ready to be stored.
@@ -145,6 +145,7 @@ impl RetryPolicy {
 }
 
 /// One status change to record: its history row and, if wanted, its callback.
+#[derive(Clone)]
 struct Transition {
     message_id: String,
     account_id: String,
@@ -220,8 +221,9 @@ impl Store {
             }
         }
         for chunk in messages.chunks(INSERT_CHUNK) {
-            let rows: Vec<String> =
-                (0..chunk.len()).map(|i| format!("({})", placeholders(i * 14 + 1, 14))).collect();
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", self.dialect.placeholders(i * 14 + 1, 14)))
+                .collect();
             let sql = format!(
                 "INSERT INTO messages (id, account_id, direction, status, to_number, from_addr, body, encoding,
                  segments, callback_url, next_attempt_at, send_at, created_at, updated_at) VALUES {}",
@@ -255,7 +257,7 @@ impl Store {
             messages.iter().flat_map(|m| m.tags.iter().map(move |t| (m.id.as_str(), t.as_str()))).collect();
         for chunk in tags.chunks(INSERT_CHUNK) {
             let rows: Vec<String> =
-                (0..chunk.len()).map(|i| format!("({})", placeholders(i * 2 + 1, 2))).collect();
+                (0..chunk.len()).map(|i| format!("({})", self.dialect.placeholders(i * 2 + 1, 2))).collect();
             let sql = format!("INSERT INTO message_tags (message_id, tag) VALUES {}", rows.join(", "));
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, tag) in chunk {
@@ -369,7 +371,7 @@ impl Store {
         for chunk in ids.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "SELECT message_id, tag FROM message_tags WHERE message_id IN ({}) ORDER BY tag",
-                placeholders(1, chunk.len())
+                self.dialect.placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -524,7 +526,9 @@ impl Store {
         }
     }
 
-    /// Records what connectors reported, all in one transaction.
+    /// Records what connectors reported, all in one transaction. The common
+    /// cases (one-part submit answers, receipts of known messages) are
+    /// written with one statement per batch; the rest one by one.
     pub async fn apply_outcomes(
         &self,
         outcomes: &[Outcome],
@@ -533,9 +537,25 @@ impl Store {
     ) -> sqlx::Result<()> {
         let mut tx = self.writer.begin().await?;
         let mut transitions = Vec::with_capacity(outcomes.len());
+        let singles: Vec<(&str, &str, &str)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Submitted { message_id, connector, smsc_ids } if smsc_ids.len() == 1 => {
+                    Some((message_id.as_str(), connector.as_str(), smsc_ids[0].as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        self.mark_sent(&mut tx, &singles, retry, now, &mut transitions).await?;
+        let mut receipts = Vec::new();
+        let mut submitted_ids: Vec<(&str, &str)> = Vec::new();
         for outcome in outcomes {
             match outcome {
+                Outcome::Submitted { connector, smsc_ids, .. } if smsc_ids.len() == 1 => {
+                    submitted_ids.push((connector.as_str(), smsc_ids[0].as_str()));
+                }
                 Outcome::Submitted { message_id, connector, smsc_ids } => {
+                    submitted_ids.extend(smsc_ids.iter().map(|id| (connector.as_str(), id.as_str())));
                     // A one-part message keeps its SMSC id on the message;
                     // a long one keeps one row per part.
                     let single = (smsc_ids.len() == 1).then(|| smsc_ids[0].clone());
@@ -576,24 +596,6 @@ impl Store {
                     }
                     let detail = format!("accepted by {connector} as {}", smsc_ids.join(", "));
                     transitions.push(Transition::from_row(&row, MessageStatus::Sent, Some(detail))?);
-                    for smsc_id in smsc_ids {
-                        let orphan = sqlx::query(
-                            "DELETE FROM orphan_receipts WHERE connector = $1 AND smsc_id = $2 RETURNING status, detail",
-                        )
-                        .bind(connector)
-                        .bind(smsc_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        if let Some(o) = orphan {
-                            let status: Option<String> = o.try_get(0)?;
-                            let status = status.and_then(|s| s.parse().ok());
-                            if let Some(t) =
-                                apply_receipt(&mut tx, connector, smsc_id, status, o.try_get(1)?, now).await?
-                            {
-                                transitions.push(t);
-                            }
-                        }
-                    }
                 }
                 Outcome::SubmitFailed { message_id, connector, temporary, reason } => {
                     let row = sqlx::query(
@@ -635,19 +637,195 @@ impl Store {
                     transitions.push(Transition::from_row(&row, status, Some(detail))?);
                 }
                 Outcome::Receipt { connector, smsc_id, status, detail } => {
-                    if let Some(t) =
-                        apply_receipt(&mut tx, connector, smsc_id, *status, detail.clone(), now).await?
-                    {
-                        transitions.push(t);
-                    }
+                    receipts.push((connector.as_str(), smsc_id.as_str(), *status, detail.as_str()));
                 }
                 Outcome::Inbound { connector, sms } => {
                     super::inbound::store_inbound(&mut tx, connector, sms, now).await?;
                 }
             }
         }
+        self.apply_receipts(&mut tx, &receipts, now, &mut transitions).await?;
+        self.apply_orphans(&mut tx, &submitted_ids, now, &mut transitions).await?;
         record_transitions(&mut tx, &transitions, now).await?;
         tx.commit().await
+    }
+
+    /// Marks one-part messages `sent` with their SMSC ids, in bulk.
+    async fn mark_sent(
+        &self,
+        tx: &mut AnyConnection,
+        sent: &[(&str, &str, &str)],
+        retry: RetryPolicy,
+        now: i64,
+        transitions: &mut Vec<Transition>,
+    ) -> sqlx::Result<()> {
+        let d = self.dialect;
+        for chunk in sent.chunks(INSERT_CHUNK) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", d.placeholders(i * 3 + 3, 3))).collect();
+            let sql = format!(
+                "WITH v(id, connector, smsc_id) AS (VALUES {})
+                 UPDATE messages SET status = 'sent', connector = v.connector, smsc_id = v.smsc_id,
+                     updated_at = {}, claimed_by = NULL, lease_until = NULL, error = NULL,
+                     attempts = attempts + 1, next_attempt_at = {}
+                 FROM v WHERE messages.id = v.id AND messages.status IN ('sending', 'queued')
+                 RETURNING messages.id, messages.account_id, messages.to_number, messages.callback_url,
+                     messages.connector, messages.smsc_id",
+                values.join(", "),
+                d.param(1),
+                d.param(2),
+            );
+            // SQLite numbers plain `?` by position: the two scalars come first
+            // in the text (inside VALUES they come after), so bind in text order.
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            if d == Dialect::Postgres {
+                q = q.bind(now).bind(now + retry.receipt_check_ms as i64 * 1_000);
+                for (id, connector, smsc_id) in chunk {
+                    q = q.bind(*id).bind(*connector).bind(*smsc_id);
+                }
+            } else {
+                for (id, connector, smsc_id) in chunk {
+                    q = q.bind(*id).bind(*connector).bind(*smsc_id);
+                }
+                q = q.bind(now).bind(now + retry.receipt_check_ms as i64 * 1_000);
+            }
+            let rows = q.fetch_all(&mut *tx).await?;
+            if rows.len() < chunk.len() {
+                tracing::warn!(
+                    answers = chunk.len(),
+                    applied = rows.len(),
+                    "submit answers for messages not being sent were ignored"
+                );
+            }
+            for r in rows {
+                let connector: String = r.try_get("connector")?;
+                let smsc_id: String = r.try_get("smsc_id")?;
+                transitions.push(Transition::from_row(
+                    &r,
+                    MessageStatus::Sent,
+                    Some(format!("accepted by {connector} as {smsc_id}")),
+                )?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies receipts: those of known one-part messages in bulk, the rest
+    /// (parts of long messages, receipts ahead of their submit answer) one
+    /// by one.
+    async fn apply_receipts(
+        &self,
+        tx: &mut AnyConnection,
+        receipts: &[(&str, &str, Option<MessageStatus>, &str)],
+        now: i64,
+        transitions: &mut Vec<Transition>,
+    ) -> sqlx::Result<()> {
+        let d = self.dialect;
+        for chunk in receipts.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "SELECT id, account_id, to_number, callback_url, status, connector, smsc_id FROM messages
+                 WHERE smsc_id IN ({})",
+                d.placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (_, smsc_id, _, _) in chunk {
+                q = q.bind(*smsc_id);
+            }
+            // (connector, smsc id) -> (transition base, current status); the newest message wins.
+            let mut known: HashMap<(String, String), (Transition, MessageStatus)> = HashMap::new();
+            let mut rows = q.fetch_all(&mut *tx).await?;
+            rows.sort_by_key(|r| r.try_get::<String, _>("id").unwrap_or_default());
+            for r in &rows {
+                let status: String = r.try_get("status")?;
+                let status: MessageStatus = status.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                let key = (r.try_get("connector")?, r.try_get("smsc_id")?);
+                known.insert(key, (Transition::from_row(r, status, None)?, status));
+            }
+            let mut updates: Vec<(String, MessageStatus, Option<String>)> = Vec::new();
+            for (connector, smsc_id, status, detail) in chunk {
+                let Some((base, current)) = known.get_mut(&(connector.to_string(), smsc_id.to_string()))
+                else {
+                    if let Some(t) =
+                        apply_receipt(tx, connector, smsc_id, *status, detail.to_string(), now).await?
+                    {
+                        transitions.push(t);
+                    }
+                    continue;
+                };
+                if current.is_final() {
+                    continue; // a repeated receipt
+                }
+                let new_status = status.unwrap_or(*current);
+                if let Some(final_status) = status {
+                    let error = (*final_status != MessageStatus::Delivered).then(|| detail.to_string());
+                    updates.push((base.message_id.clone(), *final_status, error));
+                    *current = *final_status;
+                }
+                transitions.push(Transition {
+                    status: new_status,
+                    detail: Some(detail.to_string()),
+                    ..base.clone()
+                });
+            }
+            for part in updates.chunks(INSERT_CHUNK) {
+                let values: Vec<String> =
+                    (0..part.len()).map(|i| format!("({})", d.placeholders(i * 3 + 2, 3))).collect();
+                let sql = format!(
+                    "WITH v(id, status, error) AS (VALUES {})
+                     UPDATE messages SET status = v.status, error = v.error, updated_at = {}
+                     FROM v WHERE messages.id = v.id",
+                    values.join(", "),
+                    d.param(1)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                if d == Dialect::Postgres {
+                    q = q.bind(now);
+                }
+                for (id, status, error) in part {
+                    q = q.bind(id.as_str()).bind(status.as_str()).bind(error.as_deref());
+                }
+                if d == Dialect::Sqlite {
+                    q = q.bind(now);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies receipts that arrived before the submit answers just recorded.
+    async fn apply_orphans(
+        &self,
+        tx: &mut AnyConnection,
+        submitted: &[(&str, &str)],
+        now: i64,
+        transitions: &mut Vec<Transition>,
+    ) -> sqlx::Result<()> {
+        if submitted.is_empty() {
+            return Ok(());
+        }
+        let any: i64 =
+            sqlx::query("SELECT COUNT(*) FROM orphan_receipts").fetch_one(&mut *tx).await?.try_get(0)?;
+        if any == 0 {
+            return Ok(());
+        }
+        for (connector, smsc_id) in submitted {
+            let orphan = sqlx::query(
+                "DELETE FROM orphan_receipts WHERE connector = $1 AND smsc_id = $2 RETURNING status, detail",
+            )
+            .bind(*connector)
+            .bind(*smsc_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(o) = orphan {
+                let status: Option<String> = o.try_get(0)?;
+                let status = status.and_then(|s| s.parse().ok());
+                if let Some(t) = apply_receipt(tx, connector, smsc_id, status, o.try_get(1)?, now).await? {
+                    transitions.push(t);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sent messages whose receipt is overdue, as (id, connector, smsc id),
@@ -880,9 +1058,10 @@ async fn insert_events(
     details: Option<&[Option<String>]>,
     now: i64,
 ) -> sqlx::Result<()> {
+    let dialect = Dialect::of(tx);
     for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
         let rows: Vec<String> =
-            (0..chunk.len()).map(|i| format!("({})", placeholders(i * 4 + 1, 4))).collect();
+            (0..chunk.len()).map(|i| format!("({})", dialect.placeholders(i * 4 + 1, 4))).collect();
         let sql =
             format!("INSERT INTO message_events (message_id, status, at, detail) VALUES {}", rows.join(", "));
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -905,6 +1084,7 @@ async fn record_transitions(
     if transitions.is_empty() {
         return Ok(());
     }
+    let dialect = Dialect::of(tx);
     let events: Vec<(&str, MessageStatus)> =
         transitions.iter().map(|t| (t.message_id.as_str(), t.status)).collect();
     let details: Vec<Option<String>> = transitions.iter().map(|t| t.detail.clone()).collect();
@@ -913,7 +1093,7 @@ async fn record_transitions(
     for chunk in callbacks.chunks(INSERT_CHUNK) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let p = |k: usize| format!("${}", i * 9 + k);
+                let p = |k: usize| dialect.param(i * 9 + k);
                 format!(
                     "({}, {}, {}, {}, {}, {}, 'pending', {}, {}, {})",
                     p(1),

@@ -158,9 +158,27 @@ pub fn format_micros(micros: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// `$1, $2, ...` placeholders for `count` values starting at `$first`.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+impl Dialect {
+    /// The dialect of an open connection.
+    fn of(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") { Self::Sqlite } else { Self::Postgres }
+    }
+
+    /// Placeholder of the `n`-th bound value (1-based) in a generated
+    /// statement. SQLite gets plain `?`: it looks numbered parameters up by
+    /// name in a list, which makes binding thousands of them quadratic.
+    /// A statement must use one style throughout.
+    fn param(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => "?".to_owned(),
+            Self::Postgres => format!("${n}"),
+        }
+    }
+
+    /// Placeholders for `count` values starting at the `first`-th.
+    fn placeholders(self, first: usize, count: usize) -> String {
+        (first..first + count).map(|i| self.param(i)).collect::<Vec<_>>().join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +193,8 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_numbered() {
-        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+    fn placeholders_are_numbered_on_postgres_and_plain_on_sqlite() {
+        assert_eq!(Dialect::Postgres.placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(Dialect::Sqlite.placeholders(3, 3), "?, ?, ?");
     }
 }

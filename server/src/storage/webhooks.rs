@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, Row as _};
 
-use super::{Store, placeholders};
+use super::Store;
 
 /// A callback claimed for sending, with the secret to sign it.
 #[derive(Debug, Clone)]
@@ -173,7 +173,7 @@ impl Store {
         let sql = format!(
             "SELECT delivery_id, at, response_status, error, duration_ms FROM webhook_attempts
              WHERE delivery_id IN ({}) ORDER BY id",
-            placeholders(1, out.len())
+            self.dialect.placeholders(1, out.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for d in &out {
