@@ -29,7 +29,8 @@ async fn start_node_smsc(script: &str) -> (tokio::process::Child, u16, u16) {
         .expect("node SMSC starts")
         .unwrap()
         .expect("a LISTENING line");
-    let ports: Vec<u16> = line.strip_prefix("LISTENING ").unwrap().split(' ').map(|p| p.parse().unwrap()).collect();
+    let ports: Vec<u16> =
+        line.strip_prefix("LISTENING ").unwrap().split(' ').map(|p| p.parse().unwrap()).collect();
     (child, ports[0], ports[1])
 }
 
@@ -59,7 +60,8 @@ async fn kurier_talks_to_an_smsc_built_on_node_smpp() {
     let control = format!("http://127.0.0.1:{http_port}");
 
     let to: Vec<String> = (0..80).map(|i| format!("+48600{i:06}")).collect();
-    let (status, _) = app.post("/api/v1/messages", json!({"to": to, "text": "interop", "from": "Kurier"})).await;
+    let (status, _) =
+        app.post("/api/v1/messages", json!({"to": to, "text": "interop", "from": "Kurier"})).await;
     assert_eq!(status, 202);
     let long = "Zażółć gęślą jaźń — длинное сообщение по-русски. ".repeat(3);
     let long_id = app.send(json!({"to": "+48600999999", "text": long.clone(), "from": "Kurier"})).await;
@@ -84,7 +86,10 @@ async fn kurier_talks_to_an_smsc_built_on_node_smpp() {
     for _ in 0..100 {
         let (_, inbound) = app.get("/api/v1/inbound").await;
         if let Some(m) = inbound["messages"].as_array().unwrap().first() {
-            assert_eq!((m["from"].as_str(), m["to"].as_str(), m["text"].as_str()), (Some("+48600100200"), Some("7100"), Some("STOP")));
+            assert_eq!(
+                (m["from"].as_str(), m["to"].as_str(), m["text"].as_str()),
+                (Some("+48600100200"), Some("7100"), Some("STOP"))
+            );
             app.stop().await;
             return;
         }
