@@ -18,7 +18,7 @@ use crate::connectors::Connectors;
 use crate::dispatch::{Dispatcher, InFlight, Recorder};
 use crate::http::{self, AppState};
 use crate::routing::Router;
-use crate::storage::{Bootstrap, Store, now_micros};
+use crate::storage::{Bootstrap, Intake, Store, now_micros};
 use crate::telemetry;
 use crate::webhooks::WebhookSender;
 
@@ -106,6 +106,7 @@ impl App {
         let addr = listener.local_addr()?;
         let state = AppState {
             store: store.clone(),
+            intake: Intake::spawn(store.clone()),
             config: config.clone(),
             region: config.default_region(),
             connectors,

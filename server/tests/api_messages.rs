@@ -429,3 +429,31 @@ async fn connectors_show_their_state_and_counters() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn concurrent_requests_share_commits_and_a_repeated_key_still_sends_once() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let mut calls = Vec::new();
+        for i in 0..200 {
+            let (http, url) = (app.http.clone(), app.url("/api/v1/messages"));
+            calls.push(tokio::spawn(async move {
+                let mut req = http.post(url).bearer_auth(API_KEY);
+                let body = if i % 10 == 0 {
+                    req = req.header("Idempotency-Key", "same-order");
+                    json!({"to": "+48600100100", "text": "once"})
+                } else {
+                    json!({"to": format!("+48600{i:06}"), "text": "many"})
+                };
+                req.json(&body).send().await.unwrap().status().as_u16()
+            }));
+        }
+        for c in calls {
+            assert_eq!(c.await.unwrap(), 202);
+        }
+        let counts = app.app.as_ref().unwrap().store.count_by_status().await.unwrap();
+        assert_eq!(counts.values().sum::<i64>(), 181, "180 distinct messages and one idempotent one");
+        app.stop().await;
+    })
+    .await;
+}

@@ -89,6 +89,11 @@ impl From<StoreError> for ApiError {
                 field: Some("Idempotency-Key".into()),
                 ..Self::new(StatusCode::CONFLICT, "idempotency_key_reused", e.to_string())
             },
+            StoreError::Closed => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "Kurier is shutting down; nothing was stored, try again",
+            ),
             StoreError::Database(e) => Self::internal(e),
         }
     }

@@ -22,12 +22,14 @@ use crate::config::Config;
 use crate::connectors::Connectors;
 use crate::dispatch::InFlight;
 use crate::domain::Region;
-use crate::storage::Store;
+use crate::storage::{Intake, Store};
 
 /// What every handler may use.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Group-commit writer for accepted messages.
+    pub intake: Intake,
     pub config: Arc<Config>,
     pub region: Option<Region>,
     pub connectors: Connectors,

@@ -37,6 +37,15 @@ pub struct IdempotentRequest {
     pub response: String,
 }
 
+/// One interface request to store: its account, messages and key.
+#[derive(Debug, Clone)]
+pub struct AcceptRequest {
+    pub account_id: String,
+    pub messages: Vec<NewMessage>,
+    pub idempotency: Option<IdempotentRequest>,
+    pub now: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
     Stored,
@@ -186,40 +195,46 @@ impl Store {
         idempotency: Option<&IdempotentRequest>,
         now: i64,
     ) -> Result<Accepted, StoreError> {
+        let request = AcceptRequest {
+            account_id: account_id.to_owned(),
+            messages: messages.to_vec(),
+            idempotency: idempotency.cloned(),
+            now,
+        };
+        self.accept_batch(std::slice::from_ref(&request)).await?.remove(0)
+    }
+
+    /// Stores several requests' messages in one transaction (group commit).
+    /// Each request is answered on its own: a request whose idempotency key
+    /// was used before stores nothing and gets the earlier answer (or a
+    /// conflict), without affecting the others.
+    pub async fn accept_batch(
+        &self,
+        requests: &[AcceptRequest],
+    ) -> sqlx::Result<Vec<Result<Accepted, StoreError>>> {
         let mut tx = self.writer.begin().await?;
-        if let Some(idem) = idempotency {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (account_id, idem_key, request_hash, status_code, response, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, idem_key) DO NOTHING",
-            )
-            .bind(account_id)
-            .bind(&idem.key)
-            .bind(&idem.request_hash)
-            .bind(i64::from(idem.status_code))
-            .bind(&idem.response)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                let row = sqlx::query(
-                    "SELECT request_hash, status_code, response FROM idempotency_keys
-                     WHERE account_id = $1 AND idem_key = $2",
-                )
-                .bind(account_id)
-                .bind(&idem.key)
-                .fetch_one(&mut *tx)
-                .await?;
-                let hash: String = row.try_get(0)?;
-                if hash != idem.request_hash {
-                    return Err(StoreError::IdempotencyConflict);
-                }
-                let status_code: i64 = row.try_get(1)?;
-                return Ok(Accepted::Replayed {
-                    status_code: u16::try_from(status_code).unwrap_or(202),
-                    response: row.try_get(2)?,
-                });
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut stored: Vec<(&str, &NewMessage, i64)> = Vec::new();
+        for request in requests {
+            let answer = match &request.idempotency {
+                Some(idem) => claim_idempotency_key(&mut tx, &request.account_id, idem, request.now).await?,
+                None => Ok(Accepted::Stored),
+            };
+            if matches!(answer, Ok(Accepted::Stored)) {
+                stored.extend(request.messages.iter().map(|m| (request.account_id.as_str(), m, request.now)));
             }
+            answers.push(answer);
         }
+        self.insert_messages(&mut tx, &stored).await?;
+        tx.commit().await?;
+        Ok(answers)
+    }
+
+    async fn insert_messages(
+        &self,
+        tx: &mut AnyConnection,
+        messages: &[(&str, &NewMessage, i64)],
+    ) -> sqlx::Result<()> {
         for chunk in messages.chunks(INSERT_CHUNK) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| format!("({})", self.dialect.placeholders(i * 14 + 1, 14)))
@@ -230,13 +245,13 @@ impl Store {
                 rows.join(", ")
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for m in chunk {
-                let due = m.send_at.unwrap_or(now);
+            for (account_id, m, now) in chunk {
+                let due = m.send_at.unwrap_or(*now);
                 q = q
                     .bind(&m.id)
-                    .bind(account_id)
+                    .bind(*account_id)
                     .bind(Direction::Outbound.as_str())
-                    .bind(initial_status(m, now).as_str())
+                    .bind(initial_status(m, *now).as_str())
                     .bind(m.to.as_str())
                     .bind(m.from.as_ref().map(|s| s.as_str().to_owned()))
                     .bind(m.text.as_str())
@@ -245,16 +260,18 @@ impl Store {
                     .bind(m.callback_url.as_deref())
                     .bind(due)
                     .bind(m.send_at)
-                    .bind(now)
-                    .bind(now);
+                    .bind(*now)
+                    .bind(*now);
             }
             q.execute(&mut *tx).await?;
         }
-        let events: Vec<(&str, MessageStatus)> =
-            messages.iter().map(|m| (m.id.as_str(), initial_status(m, now))).collect();
-        insert_events(&mut tx, &events, None, now).await?;
-        let tags: Vec<(&str, &str)> =
-            messages.iter().flat_map(|m| m.tags.iter().map(move |t| (m.id.as_str(), t.as_str()))).collect();
+        let events: Vec<(&str, MessageStatus, i64, Option<&str>)> =
+            messages.iter().map(|(_, m, now)| (m.id.as_str(), initial_status(m, *now), *now, None)).collect();
+        insert_events(tx, &events).await?;
+        let tags: Vec<(&str, &str)> = messages
+            .iter()
+            .flat_map(|(_, m, _)| m.tags.iter().map(move |t| (m.id.as_str(), t.as_str())))
+            .collect();
         for chunk in tags.chunks(INSERT_CHUNK) {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|i| format!("({})", self.dialect.placeholders(i * 2 + 1, 2))).collect();
@@ -265,8 +282,7 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        tx.commit().await?;
-        Ok(Accepted::Stored)
+        Ok(())
     }
 
     pub async fn get_message(&self, account_id: &str, id: &str) -> sqlx::Result<Option<MessageRecord>> {
@@ -931,6 +947,47 @@ impl Store {
     }
 }
 
+/// Records an idempotency key with the answer to give; if the key was used
+/// before, returns that earlier answer (same request) or a conflict.
+async fn claim_idempotency_key(
+    tx: &mut AnyConnection,
+    account_id: &str,
+    idem: &IdempotentRequest,
+    now: i64,
+) -> sqlx::Result<Result<Accepted, StoreError>> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (account_id, idem_key, request_hash, status_code, response, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, idem_key) DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(&idem.key)
+    .bind(&idem.request_hash)
+    .bind(i64::from(idem.status_code))
+    .bind(&idem.response)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() > 0 {
+        return Ok(Ok(Accepted::Stored));
+    }
+    let row = sqlx::query(
+        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE account_id = $1 AND idem_key = $2",
+    )
+    .bind(account_id)
+    .bind(&idem.key)
+    .fetch_one(&mut *tx)
+    .await?;
+    let hash: String = row.try_get(0)?;
+    if hash != idem.request_hash {
+        return Ok(Err(StoreError::IdempotencyConflict));
+    }
+    let status_code: i64 = row.try_get(1)?;
+    Ok(Ok(Accepted::Replayed {
+        status_code: u16::try_from(status_code).unwrap_or(202),
+        response: row.try_get(2)?,
+    }))
+}
+
 fn initial_status(m: &NewMessage, now: i64) -> MessageStatus {
     match m.send_at {
         Some(at) if at > now => MessageStatus::Scheduled,
@@ -1052,22 +1109,20 @@ async fn apply_message_receipt(
     Ok(Some(Transition::from_row(row, status, Some(detail))?))
 }
 
+/// Inserts history rows: (message id, status, time, detail).
 async fn insert_events(
     tx: &mut AnyConnection,
-    events: &[(&str, MessageStatus)],
-    details: Option<&[Option<String>]>,
-    now: i64,
+    events: &[(&str, MessageStatus, i64, Option<&str>)],
 ) -> sqlx::Result<()> {
     let dialect = Dialect::of(tx);
-    for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
+    for chunk in events.chunks(INSERT_CHUNK) {
         let rows: Vec<String> =
             (0..chunk.len()).map(|i| format!("({})", dialect.placeholders(i * 4 + 1, 4))).collect();
         let sql =
             format!("INSERT INTO message_events (message_id, status, at, detail) VALUES {}", rows.join(", "));
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (i, (id, status)) in chunk.iter().enumerate() {
-            let detail = details.and_then(|d| d[chunk_no * INSERT_CHUNK + i].clone());
-            q = q.bind(*id).bind(status.as_str()).bind(now).bind(detail);
+        for (id, status, at, detail) in chunk {
+            q = q.bind(*id).bind(status.as_str()).bind(*at).bind(*detail);
         }
         q.execute(&mut *tx).await?;
     }
@@ -1085,10 +1140,9 @@ async fn record_transitions(
         return Ok(());
     }
     let dialect = Dialect::of(tx);
-    let events: Vec<(&str, MessageStatus)> =
-        transitions.iter().map(|t| (t.message_id.as_str(), t.status)).collect();
-    let details: Vec<Option<String>> = transitions.iter().map(|t| t.detail.clone()).collect();
-    insert_events(tx, &events, Some(&details), now).await?;
+    let events: Vec<(&str, MessageStatus, i64, Option<&str>)> =
+        transitions.iter().map(|t| (t.message_id.as_str(), t.status, now, t.detail.as_deref())).collect();
+    insert_events(tx, &events).await?;
     let callbacks: Vec<&Transition> = transitions.iter().filter(|t| t.callback_url.is_some()).collect();
     for chunk in callbacks.chunks(INSERT_CHUNK) {
         let rows: Vec<String> = (0..chunk.len())

@@ -14,14 +14,16 @@
 
 mod accounts;
 mod inbound;
+mod intake;
 mod messages;
 mod migrations;
 mod webhooks;
 
 pub use accounts::{AuthKey, Bootstrap};
+pub use intake::Intake;
 pub use messages::{
-    Accepted, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage,
-    Outcome, PartRecord, RetryPolicy,
+    AcceptRequest, Accepted, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,
+    NewMessage, Outcome, PartRecord, RetryPolicy,
 };
 pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
 
@@ -65,6 +67,8 @@ impl Dialect {
 pub enum StoreError {
     #[error("the idempotency key was already used for a different request")]
     IdempotencyConflict,
+    #[error("storage is shutting down")]
+    Closed,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

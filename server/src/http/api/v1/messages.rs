@@ -16,8 +16,8 @@ use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{
-    Accepted, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage, PartRecord,
-    format_micros, now_micros,
+    AcceptRequest, Accepted, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage,
+    PartRecord, format_micros, now_micros,
 };
 use crate::telemetry;
 
@@ -334,9 +334,11 @@ pub async fn send_messages(
         status_code: StatusCode::ACCEPTED.as_u16(),
         response: response_json.clone(),
     });
-    match state.store.accept_messages(&auth.account_id, &messages, idem.as_ref(), now).await? {
+    let request = AcceptRequest { account_id: auth.account_id.clone(), messages, idempotency: idem, now };
+    let accepted_count = request.messages.len();
+    match state.intake.accept(request).await? {
         Accepted::Stored => {
-            telemetry::accepted("http", messages.len());
+            telemetry::accepted("http", accepted_count);
             state.dispatch.wake.notify_one();
             Ok(json_response(StatusCode::ACCEPTED, response_json, false))
         }
