@@ -38,7 +38,8 @@ pub struct ServerConfig {
     /// across restarts (work this node claimed is recovered at its next start)
     /// and unique per node. Defaults to the host name.
     pub node_id: Option<String>,
-    /// Seconds to wait for in-flight work on SIGINT/SIGTERM before exiting.
+    /// Seconds connectors get on SIGINT/SIGTERM to finish their windows before
+    /// being stopped (keep it above SMPP `response_timeout_secs`).
     pub shutdown_grace_secs: u64,
 }
 
@@ -358,7 +359,7 @@ impl Default for ServerConfig {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 2 * 1024 * 1024,
             node_id: None,
-            shutdown_grace_secs: 10,
+            shutdown_grace_secs: 15,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`app`]: starts the subsystems and stops them without losing work.
 //! - [`telemetry`]: logging and every metric, named in one place.
 //! - [`credentials`]: API keys and passwords.
+//! - [`smsc_sim`]: the standalone SMPP SMSC simulator (`kurier smsc-sim`) for demos, tests and benchmarks.
 
 pub mod app;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod routing;
+pub mod smsc_sim;
 pub mod storage;
 pub mod telemetry;
 pub mod webhooks;

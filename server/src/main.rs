@@ -31,6 +31,8 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Run the standalone SMPP 3.4 SMSC simulator (for demos, tests and benchmarks).
+    SmscSim(kurier::smsc_sim::SimArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +48,7 @@ fn main() -> anyhow::Result<()> {
                 println!("database is up to date");
                 Ok(())
             }
+            Command::SmscSim(args) => kurier::smsc_sim::run(args, wait_for_signal()).await,
         }
     })
 }

@@ -17,20 +17,13 @@ pub const ESCAPE: u8 = 0x1B;
 /// produced by a lookup (see [`basic_code`]); the entry there is only a placeholder.
 const BASIC: [char; 128] = [
     // 0x00
-    '@', '£', '$', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', '\n', 'Ø', 'ø', '\r', 'Å', 'å',
-    // 0x10
-    'Δ', '_', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ', 'Σ', 'Θ', 'Ξ', '\u{1B}', 'Æ', 'æ', 'ß', 'É',
-    // 0x20
-    ' ', '!', '"', '#', '¤', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/',
-    // 0x30
-    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?',
-    // 0x40
-    '¡', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O',
-    // 0x50
-    'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'Ä', 'Ö', 'Ñ', 'Ü', '§',
-    // 0x60
-    '¿', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
-    // 0x70
+    '@', '£', '$', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', '\n', 'Ø', 'ø', '\r', 'Å', 'å', // 0x10
+    'Δ', '_', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ', 'Σ', 'Θ', 'Ξ', '\u{1B}', 'Æ', 'æ', 'ß', 'É', // 0x20
+    ' ', '!', '"', '#', '¤', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/', // 0x30
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?', // 0x40
+    '¡', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', // 0x50
+    'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'Ä', 'Ö', 'Ñ', 'Ü', '§', // 0x60
+    '¿', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', // 0x70
     'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 'ä', 'ö', 'ñ', 'ü', 'à',
 ];
 
@@ -65,10 +58,7 @@ fn basic_code(c: char) -> Option<u8> {
 
 /// The extension-table code of `c` (the septet that follows the escape), if it has one.
 fn extension_code(c: char) -> Option<u8> {
-    EXTENSION
-        .iter()
-        .find(|&&(_, e)| e == c)
-        .map(|&(code, _)| code)
+    EXTENSION.iter().find(|&&(_, e)| e == c).map(|&(code, _)| code)
 }
 
 /// How many septets `c` takes in GSM 7-bit: 1 in the default alphabet, 2 in the extension
@@ -127,10 +117,7 @@ pub fn decode(septets: &[u8]) -> String {
         match bytes.next() {
             None | Some(ESCAPE) => out.push(' '),
             Some(code) => out.push(
-                EXTENSION
-                    .iter()
-                    .find(|&&(e, _)| e == code)
-                    .map_or_else(|| basic_char(code), |&(_, c)| c),
+                EXTENSION.iter().find(|&&(e, _)| e == code).map_or_else(|| basic_char(code), |&(_, c)| c),
             ),
         }
     }
@@ -139,10 +126,7 @@ pub fn decode(septets: &[u8]) -> String {
 
 /// The default-alphabet character of a septet other than the escape; U+FFFD above 0x7F.
 fn basic_char(septet: u8) -> char {
-    BASIC
-        .get(usize::from(septet))
-        .copied()
-        .unwrap_or(char::REPLACEMENT_CHARACTER)
+    BASIC.get(usize::from(septet)).copied().unwrap_or(char::REPLACEMENT_CHARACTER)
 }
 
 /// Number of fill bits needed after a user data header of `udh_len` octets (including the

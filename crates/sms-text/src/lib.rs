@@ -39,8 +39,8 @@ pub mod ucs2;
 pub mod udh;
 
 pub use segments::{
-    Encoding, MAX_PARTS, MAX_USER_DATA_OCTETS, PartLimits, Segment, Split, TextInfo, analyze,
-    analyze_with, split, split_with,
+    Encoding, MAX_PARTS, MAX_USER_DATA_OCTETS, PartLimits, Segment, Split, TextInfo, analyze, analyze_with,
+    split, split_with,
 };
 pub use transliterate::{Transliteration, transliterate, transliterate_with};
 pub use udh::{Concat, InformationElement, Udh, UdhError};

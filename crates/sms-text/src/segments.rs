@@ -184,11 +184,7 @@ pub fn split_with(text: &str, limits: PartLimits) -> Split {
 }
 
 fn choose_encoding(text: &str) -> Encoding {
-    if gsm7::is_encodable(text) {
-        Encoding::Gsm7
-    } else {
-        Encoding::Ucs2
-    }
+    if gsm7::is_encodable(text) { Encoding::Gsm7 } else { Encoding::Ucs2 }
 }
 
 /// Units of `c` in `encoding`; only called with characters the encoding can carry.
@@ -208,10 +204,7 @@ struct Part {
 /// The one splitter: `total_units` is the text's size in `encoding`.
 fn parts(text: &str, encoding: Encoding, total_units: usize, limits: PartLimits) -> Vec<Part> {
     if total_units <= limits.single(encoding) {
-        return vec![Part {
-            bytes: 0..text.len(),
-            units: 0..total_units,
-        }];
+        return vec![Part { bytes: 0..text.len(), units: 0..total_units }];
     }
     let limit = limits.part(encoding);
     let mut parts = Vec::with_capacity(total_units.div_ceil(limit - 1));
@@ -219,17 +212,11 @@ fn parts(text: &str, encoding: Encoding, total_units: usize, limits: PartLimits)
     for (i, c) in text.char_indices() {
         let cost = char_units(c, encoding);
         if unit_end + cost - unit_start > limit {
-            parts.push(Part {
-                bytes: byte_start..i,
-                units: unit_start..unit_end,
-            });
+            parts.push(Part { bytes: byte_start..i, units: unit_start..unit_end });
             (byte_start, unit_start) = (i, unit_end);
         }
         unit_end += cost;
     }
-    parts.push(Part {
-        bytes: byte_start..text.len(),
-        units: unit_start..unit_end,
-    });
+    parts.push(Part { bytes: byte_start..text.len(), units: unit_start..unit_end });
     parts
 }

@@ -45,12 +45,7 @@ pub fn transliterate_with(text: &str, scheme: Transliteration) -> String {
             out.push_str(latin);
         } else if let Some(latin) = cyrillic(&chars, i, scheme) {
             let upper = c.is_uppercase();
-            push_cased(
-                &mut out,
-                latin,
-                upper,
-                upper && neighbour_is_upper(&chars, i),
-            );
+            push_cased(&mut out, latin, upper, upper && neighbour_is_upper(&chars, i));
         } else {
             out.push(c);
         }
@@ -81,10 +76,7 @@ fn push_cased(out: &mut String, latin: &str, upper: bool, all_caps: bool) {
 fn neighbour_is_upper(chars: &[char], i: usize) -> bool {
     match chars.get(i + 1) {
         Some(next) if next.is_alphabetic() => next.is_uppercase(),
-        _ => i
-            .checked_sub(1)
-            .and_then(|p| chars.get(p))
-            .is_some_and(|prev| prev.is_uppercase()),
+        _ => i.checked_sub(1).and_then(|p| chars.get(p)).is_some_and(|prev| prev.is_uppercase()),
     }
 }
 
@@ -95,15 +87,9 @@ fn cyrillic(chars: &[char], i: usize, scheme: Transliteration) -> Option<&'stati
         Transliteration::Russian => russian(lower),
         Transliteration::Bulgarian => {
             let word_final_ia = lower == 'я'
-                && i.checked_sub(1)
-                    .and_then(|p| chars.get(p))
-                    .is_some_and(|&prev| to_lower(prev) == 'и')
+                && i.checked_sub(1).and_then(|p| chars.get(p)).is_some_and(|&prev| to_lower(prev) == 'и')
                 && !chars.get(i + 1).is_some_and(|next| next.is_alphabetic());
-            if word_final_ia {
-                Some("a")
-            } else {
-                bulgarian(lower).or_else(|| russian(lower))
-            }
+            if word_final_ia { Some("a") } else { bulgarian(lower).or_else(|| russian(lower)) }
         }
     }
 }

@@ -21,9 +21,8 @@ pub fn decode(bytes: &[u8]) -> String {
     let pairs = bytes.chunks_exact(2);
     let odd_tail = !pairs.remainder().is_empty();
     let units = pairs.map(|pair| u16::from_be_bytes([pair[0], pair[1]]));
-    let mut out: String = char::decode_utf16(units)
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect();
+    let mut out: String =
+        char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
     if odd_tail {
         out.push(char::REPLACEMENT_CHARACTER);
     }

@@ -63,27 +63,13 @@ impl InformationElement {
 
     fn data(&self) -> Vec<u8> {
         match self {
-            Self::Concat8 {
-                reference,
-                total,
-                seq,
-            } => vec![*reference, *total, *seq],
-            Self::Concat16 {
-                reference,
-                total,
-                seq,
-            } => {
+            Self::Concat8 { reference, total, seq } => vec![*reference, *total, *seq],
+            Self::Concat16 { reference, total, seq } => {
                 let [hi, lo] = reference.to_be_bytes();
                 vec![hi, lo, *total, *seq]
             }
-            Self::Ports8 {
-                destination,
-                source,
-            } => vec![*destination, *source],
-            Self::Ports16 {
-                destination,
-                source,
-            } => {
+            Self::Ports8 { destination, source } => vec![*destination, *source],
+            Self::Ports16 { destination, source } => {
                 let [dh, dl] = destination.to_be_bytes();
                 let [sh, sl] = source.to_be_bytes();
                 vec![dh, dl, sh, sl]
@@ -95,33 +81,20 @@ impl InformationElement {
     /// Builds the element for `iei` from its data; errors if a known IEI has the wrong
     /// length.
     fn from_wire(iei: u8, data: &[u8]) -> Result<Self, UdhError> {
-        let wrong_length = |expected| UdhError::ElementLength {
-            iei,
-            expected,
-            actual: data.len(),
-        };
+        let wrong_length = |expected| UdhError::ElementLength { iei, expected, actual: data.len() };
         Ok(match iei {
             IEI_CONCAT_8BIT => match *data {
-                [reference, total, seq] => Self::Concat8 {
-                    reference,
-                    total,
-                    seq,
-                },
+                [reference, total, seq] => Self::Concat8 { reference, total, seq },
                 _ => return Err(wrong_length(3)),
             },
             IEI_CONCAT_16BIT => match *data {
-                [hi, lo, total, seq] => Self::Concat16 {
-                    reference: u16::from_be_bytes([hi, lo]),
-                    total,
-                    seq,
-                },
+                [hi, lo, total, seq] => {
+                    Self::Concat16 { reference: u16::from_be_bytes([hi, lo]), total, seq }
+                }
                 _ => return Err(wrong_length(4)),
             },
             IEI_PORTS_8BIT => match *data {
-                [destination, source] => Self::Ports8 {
-                    destination,
-                    source,
-                },
+                [destination, source] => Self::Ports8 { destination, source },
                 _ => return Err(wrong_length(2)),
             },
             IEI_PORTS_16BIT => match *data {
@@ -131,10 +104,7 @@ impl InformationElement {
                 },
                 _ => return Err(wrong_length(4)),
             },
-            _ => Self::Other {
-                iei,
-                data: data.to_vec(),
-            },
+            _ => Self::Other { iei, data: data.to_vec() },
         })
     }
 }
@@ -164,17 +134,11 @@ impl Udh {
         let mut total = 0;
         for element in &elements {
             if let InformationElement::Other { iei, data } = element {
-                if matches!(
-                    *iei,
-                    IEI_CONCAT_8BIT | IEI_CONCAT_16BIT | IEI_PORTS_8BIT | IEI_PORTS_16BIT
-                ) {
+                if matches!(*iei, IEI_CONCAT_8BIT | IEI_CONCAT_16BIT | IEI_PORTS_8BIT | IEI_PORTS_16BIT) {
                     return Err(UdhError::TypedIeiAsOther { iei: *iei });
                 }
                 if data.len() > usize::from(u8::MAX) {
-                    return Err(UdhError::ElementTooLong {
-                        iei: *iei,
-                        len: data.len(),
-                    });
+                    return Err(UdhError::ElementTooLong { iei: *iei, len: data.len() });
                 }
             }
             total += element.encoded_len();
@@ -187,24 +151,12 @@ impl Udh {
 
     /// The header of part `seq` of `total` with an 8-bit reference (6 octets).
     pub fn concat8(reference: u8, total: u8, seq: u8) -> Self {
-        Self {
-            elements: vec![InformationElement::Concat8 {
-                reference,
-                total,
-                seq,
-            }],
-        }
+        Self { elements: vec![InformationElement::Concat8 { reference, total, seq }] }
     }
 
     /// The header of part `seq` of `total` with a 16-bit reference (7 octets).
     pub fn concat16(reference: u16, total: u8, seq: u8) -> Self {
-        Self {
-            elements: vec![InformationElement::Concat16 {
-                reference,
-                total,
-                seq,
-            }],
-        }
+        Self { elements: vec![InformationElement::Concat16 { reference, total, seq }] }
     }
 
     /// The elements in wire order.
@@ -214,11 +166,7 @@ impl Udh {
 
     /// Octets [`Self::encode`] produces, UDHL included.
     pub fn encoded_len(&self) -> usize {
-        1 + self
-            .elements
-            .iter()
-            .map(InformationElement::encoded_len)
-            .sum::<usize>()
+        1 + self.elements.iter().map(InformationElement::encoded_len).sum::<usize>()
     }
 
     /// The header on the wire: UDHL, then each element as IEI, length, data.
@@ -243,10 +191,7 @@ impl Udh {
         let (&udhl, after_udhl) = user_data.split_first().ok_or(UdhError::Empty)?;
         let udhl = usize::from(udhl);
         if udhl > after_udhl.len() {
-            return Err(UdhError::Truncated {
-                udhl,
-                available: after_udhl.len(),
-            });
+            return Err(UdhError::Truncated { udhl, available: after_udhl.len() });
         }
         let (mut body, rest) = after_udhl.split_at(udhl);
         let mut elements = Vec::new();
@@ -257,11 +202,7 @@ impl Udh {
             };
             let len = usize::from(*len);
             if len > data.len() {
-                return Err(UdhError::ElementTruncated {
-                    iei: *iei,
-                    len,
-                    available: data.len(),
-                });
+                return Err(UdhError::ElementTruncated { iei: *iei, len, available: data.len() });
             }
             let (data, next) = data.split_at(len);
             elements.push(InformationElement::from_wire(*iei, data)?);
@@ -274,31 +215,13 @@ impl Udh {
     /// concatenation element wins, and one with `total` 0, `seq` 0 or `seq > total` is
     /// ignored (`None` if that leaves nothing).
     pub fn concatenation(&self) -> Option<Concat> {
-        let concat = self
-            .elements
-            .iter()
-            .rev()
-            .find_map(|element| match *element {
-                InformationElement::Concat8 {
-                    reference,
-                    total,
-                    seq,
-                } => Some(Concat {
-                    reference: u16::from(reference),
-                    total,
-                    seq,
-                }),
-                InformationElement::Concat16 {
-                    reference,
-                    total,
-                    seq,
-                } => Some(Concat {
-                    reference,
-                    total,
-                    seq,
-                }),
-                _ => None,
-            })?;
+        let concat = self.elements.iter().rev().find_map(|element| match *element {
+            InformationElement::Concat8 { reference, total, seq } => {
+                Some(Concat { reference: u16::from(reference), total, seq })
+            }
+            InformationElement::Concat16 { reference, total, seq } => Some(Concat { reference, total, seq }),
+            _ => None,
+        })?;
         (concat.total != 0 && concat.seq != 0 && concat.seq <= concat.total).then_some(concat)
     }
 }
@@ -314,17 +237,9 @@ pub enum UdhError {
     /// element's IEI and length.
     ElementHeaderTruncated { offset: usize },
     /// Element `iei` declares `len` data octets but the header has only `available` left.
-    ElementTruncated {
-        iei: u8,
-        len: usize,
-        available: usize,
-    },
+    ElementTruncated { iei: u8, len: usize, available: usize },
     /// Element `iei` is one of the typed ones and must have `expected` data octets.
-    ElementLength {
-        iei: u8,
-        expected: usize,
-        actual: usize,
-    },
+    ElementLength { iei: u8, expected: usize, actual: usize },
     /// An [`InformationElement::Other`] used a typed IEI.
     TypedIeiAsOther { iei: u8 },
     /// An element's data has `len` octets, more than its length octet can say.
@@ -337,43 +252,30 @@ impl fmt::Display for UdhError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => write!(f, "user data header: no UDHL octet"),
-            Self::Truncated { udhl, available } => write!(
-                f,
-                "user data header: UDHL is {udhl} but only {available} octets follow"
-            ),
-            Self::ElementHeaderTruncated { offset } => write!(
-                f,
-                "user data header: element at offset {offset} has no room for IEI and length"
-            ),
-            Self::ElementTruncated {
-                iei,
-                len,
-                available,
-            } => write!(
+            Self::Truncated { udhl, available } => {
+                write!(f, "user data header: UDHL is {udhl} but only {available} octets follow")
+            }
+            Self::ElementHeaderTruncated { offset } => {
+                write!(f, "user data header: element at offset {offset} has no room for IEI and length")
+            }
+            Self::ElementTruncated { iei, len, available } => write!(
                 f,
                 "user data header: element IEI {iei:#04x} declares {len} octets but only \
                  {available} remain in the header"
             ),
-            Self::ElementLength {
-                iei,
-                expected,
-                actual,
-            } => write!(
+            Self::ElementLength { iei, expected, actual } => write!(
                 f,
                 "user data header: element IEI {iei:#04x} must have {expected} octets, has {actual}"
             ),
-            Self::TypedIeiAsOther { iei } => write!(
-                f,
-                "user data header: IEI {iei:#04x} has a typed variant and cannot be `Other`"
-            ),
-            Self::ElementTooLong { iei, len } => write!(
-                f,
-                "user data header: element IEI {iei:#04x} has {len} octets, at most 255 fit"
-            ),
-            Self::HeaderTooLong { len } => write!(
-                f,
-                "user data header: elements take {len} octets, at most {MAX_UDHL} fit"
-            ),
+            Self::TypedIeiAsOther { iei } => {
+                write!(f, "user data header: IEI {iei:#04x} has a typed variant and cannot be `Other`")
+            }
+            Self::ElementTooLong { iei, len } => {
+                write!(f, "user data header: element IEI {iei:#04x} has {len} octets, at most 255 fit")
+            }
+            Self::HeaderTooLong { len } => {
+                write!(f, "user data header: elements take {len} octets, at most {MAX_UDHL} fit")
+            }
         }
     }
 }

@@ -12,64 +12,15 @@ fn analyze_counts_units_and_segments_for_each_case() {
     use Encoding::{Gsm7, Ucs2};
     // (case, text, encoding, units, segments, chars)
     let cases: Vec<(&str, String, Encoding, usize, usize, usize)> = vec![
-        (
-            "empty text is one empty GSM message",
-            String::new(),
-            Gsm7,
-            0,
-            1,
-            0,
-        ),
-        (
-            "160 ASCII fit one message",
-            rep("a", 160),
-            Gsm7,
-            160,
-            1,
-            160,
-        ),
+        ("empty text is one empty GSM message", String::new(), Gsm7, 0, 1, 0),
+        ("160 ASCII fit one message", rep("a", 160), Gsm7, 160, 1, 160),
         ("161 ASCII need two parts", rep("a", 161), Gsm7, 161, 2, 161),
-        (
-            "2 x 153 ASCII fill two parts",
-            rep("a", 306),
-            Gsm7,
-            306,
-            2,
-            306,
-        ),
-        (
-            "2 x 153 + 1 ASCII need three",
-            rep("a", 307),
-            Gsm7,
-            307,
-            3,
-            307,
-        ),
-        (
-            "80 euro signs are 160 septets",
-            rep("€", 80),
-            Gsm7,
-            160,
-            1,
-            80,
-        ),
-        (
-            "81 euro signs are 162 septets",
-            rep("€", 81),
-            Gsm7,
-            162,
-            2,
-            81,
-        ),
+        ("2 x 153 ASCII fill two parts", rep("a", 306), Gsm7, 306, 2, 306),
+        ("2 x 153 + 1 ASCII need three", rep("a", 307), Gsm7, 307, 3, 307),
+        ("80 euro signs are 160 septets", rep("€", 80), Gsm7, 160, 1, 80),
+        ("81 euro signs are 162 septets", rep("€", 81), Gsm7, 162, 2, 81),
         ("form feed counts two", "\u{0C}".into(), Gsm7, 2, 1, 1),
-        (
-            "every extension character counts two",
-            "^{}\\[~]|€".into(),
-            Gsm7,
-            18,
-            1,
-            9,
-        ),
+        ("every extension character counts two", "^{}\\[~]|€".into(), Gsm7, 18, 1, 9),
         (
             "euro at a part boundary moves and adds a part",
             format!("{}€{}", rep("a", 152), rep("a", 152)),
@@ -78,46 +29,11 @@ fn analyze_counts_units_and_segments_for_each_case() {
             3,
             305,
         ),
-        (
-            "GSM Greek and accents are one septet",
-            "ΔΦΓΛΩΠΨΣΘΞéüñäöØÅà".into(),
-            Gsm7,
-            18,
-            1,
-            18,
-        ),
-        (
-            "70 Polish letters fit one UCS-2 message",
-            rep("ą", 70),
-            Ucs2,
-            70,
-            1,
-            70,
-        ),
-        (
-            "71 Polish letters need two parts",
-            rep("ą", 71),
-            Ucs2,
-            71,
-            2,
-            71,
-        ),
-        (
-            "2 x 67 UCS-2 units fill two parts",
-            rep("ą", 134),
-            Ucs2,
-            134,
-            2,
-            134,
-        ),
-        (
-            "2 x 67 + 1 UCS-2 units need three",
-            rep("ą", 135),
-            Ucs2,
-            135,
-            3,
-            135,
-        ),
+        ("GSM Greek and accents are one septet", "ΔΦΓΛΩΠΨΣΘΞéüñäöØÅà".into(), Gsm7, 18, 1, 18),
+        ("70 Polish letters fit one UCS-2 message", rep("ą", 70), Ucs2, 70, 1, 70),
+        ("71 Polish letters need two parts", rep("ą", 71), Ucs2, 71, 2, 71),
+        ("2 x 67 UCS-2 units fill two parts", rep("ą", 134), Ucs2, 134, 2, 134),
+        ("2 x 67 + 1 UCS-2 units need three", rep("ą", 135), Ucs2, 135, 3, 135),
         ("an emoji counts two units", "😀".into(), Ucs2, 2, 1, 1),
         ("35 emoji fit one message", rep("😀", 35), Ucs2, 70, 1, 35),
         ("36 emoji need two parts", rep("😀", 36), Ucs2, 72, 2, 36),
@@ -153,22 +69,12 @@ fn analyze_counts_units_and_segments_for_each_case() {
 fn part_limits_match_the_usual_header_sizes() {
     let l8 = PartLimits::CONCAT_8BIT_REF;
     assert_eq!(
-        (
-            l8.single_septets,
-            l8.single_ucs2_units,
-            l8.part_septets,
-            l8.part_ucs2_units
-        ),
+        (l8.single_septets, l8.single_ucs2_units, l8.part_septets, l8.part_ucs2_units),
         (160, 70, 153, 67)
     );
     let l16 = PartLimits::CONCAT_16BIT_REF;
     assert_eq!(
-        (
-            l16.single_septets,
-            l16.single_ucs2_units,
-            l16.part_septets,
-            l16.part_ucs2_units
-        ),
+        (l16.single_septets, l16.single_ucs2_units, l16.part_septets, l16.part_ucs2_units),
         (160, 70, 152, 66)
     );
     assert_eq!(PartLimits::default(), l8);
@@ -184,17 +90,11 @@ fn sixteen_bit_reference_parts_hold_one_unit_less() {
     let parts = split_with(&text, PartLimits::CONCAT_16BIT_REF);
     let sizes: Vec<usize> = parts.segments.iter().map(|s| s.units).collect();
     assert_eq!(sizes, [152, 152, 2]);
-    assert_eq!(
-        analyze_with(&text, PartLimits::CONCAT_16BIT_REF).segments,
-        3
-    );
+    assert_eq!(analyze_with(&text, PartLimits::CONCAT_16BIT_REF).segments, 3);
 
     let text = rep("ą", 134);
-    let sizes: Vec<usize> = split_with(&text, PartLimits::CONCAT_16BIT_REF)
-        .segments
-        .iter()
-        .map(|s| s.units)
-        .collect();
+    let sizes: Vec<usize> =
+        split_with(&text, PartLimits::CONCAT_16BIT_REF).segments.iter().map(|s| s.units).collect();
     assert_eq!(sizes, [66, 66, 2]);
 }
 
@@ -244,12 +144,7 @@ fn the_empty_text_splits_into_one_empty_segment() {
 
 #[test]
 fn absurd_limits_still_split_without_looping() {
-    let zero = PartLimits {
-        single_septets: 0,
-        single_ucs2_units: 0,
-        part_septets: 0,
-        part_ucs2_units: 0,
-    };
+    let zero = PartLimits { single_septets: 0, single_ucs2_units: 0, part_septets: 0, part_ucs2_units: 0 };
     let texts = |text: &str| -> Vec<String> {
         let parts = split_with(text, zero);
         parts.segments.into_iter().map(|s| s.text).collect()

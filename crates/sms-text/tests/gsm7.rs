@@ -35,17 +35,9 @@ fn every_default_alphabet_character_round_trips() {
     assert_eq!(expected.len(), 128);
     for septet in 0u8..128 {
         let decoded = gsm7::decode(&[septet]);
-        assert_eq!(
-            decoded,
-            expected[usize::from(septet)].to_string(),
-            "septet {septet:#04x}"
-        );
+        assert_eq!(decoded, expected[usize::from(septet)].to_string(), "septet {septet:#04x}");
         if septet != gsm7::ESCAPE {
-            assert_eq!(
-                gsm7::encode(&decoded),
-                Some(vec![septet]),
-                "septet {septet:#04x}"
-            );
+            assert_eq!(gsm7::encode(&decoded), Some(vec![septet]), "septet {septet:#04x}");
             assert_eq!(gsm7::char_septets(expected[usize::from(septet)]), Some(1));
         }
     }
@@ -79,24 +71,12 @@ fn characters_outside_both_tables_are_not_encodable() {
 #[test]
 fn decoding_odd_septets_follows_the_spec_fallbacks() {
     let cases: [(&str, &[u8], &str); 6] = [
-        (
-            "unknown escape shows the base character",
-            &[0x1B, 0x41],
-            "A",
-        ),
+        ("unknown escape shows the base character", &[0x1B, 0x41], "A"),
         ("CR2 shows carriage return", &[0x1B, 0x0D], "\r"),
         ("escape escape shows a space", &[0x1B, 0x1B, 0x61], " a"),
         ("a trailing escape shows a space", &[0x61, 0x1B], "a "),
-        (
-            "a byte above 0x7F is replaced",
-            &[0x80, 0xFF],
-            "\u{FFFD}\u{FFFD}",
-        ),
-        (
-            "escape then a high byte is replaced",
-            &[0x1B, 0x80],
-            "\u{FFFD}",
-        ),
+        ("a byte above 0x7F is replaced", &[0x80, 0xFF], "\u{FFFD}\u{FFFD}"),
+        ("escape then a high byte is replaced", &[0x1B, 0x80], "\u{FFFD}"),
     ];
     for (case, septets, expected) in cases {
         assert_eq!(gsm7::decode(septets), expected, "{case}");
@@ -107,11 +87,7 @@ fn decoding_odd_septets_follows_the_spec_fallbacks() {
 fn packing_matches_the_spec_examples() {
     let cases: [(&str, u8, &[u8]); 4] = [
         ("hello", 0, &[0xE8, 0x32, 0x9B, 0xFD, 0x06]),
-        (
-            "hellohello",
-            0,
-            &[0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37],
-        ),
+        ("hellohello", 0, &[0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37]),
         // 'h' = 0x68 shifted past one fill bit.
         ("h", 1, &[0xD0]),
         // Eight septets fill exactly seven octets.

@@ -3,15 +3,15 @@
 
 use proptest::prelude::*;
 use sms_text::{
-    Encoding, InformationElement as Ie, PartLimits, Split, Udh, analyze_with, gsm7, latin1,
-    split_with, transliterate, ucs2,
+    Encoding, InformationElement as Ie, PartLimits, Split, Udh, analyze_with, gsm7, latin1, split_with,
+    transliterate, ucs2,
 };
 
 /// Characters that stress the GSM side: plain, accented, Greek, every extension
 /// character, control characters that GSM has.
 const GSM_SAMPLE: &[char] = &[
-    'a', 'Z', '0', ' ', '@', '£', '$', 'é', 'Ç', 'Δ', 'ß', '¿', 'à', '\n', '\r', '^', '{', '}',
-    '\\', '[', '~', ']', '|', '€', '\u{0C}',
+    'a', 'Z', '0', ' ', '@', '£', '$', 'é', 'Ç', 'Δ', 'ß', '¿', 'à', '\n', '\r', '^', '{', '}', '\\', '[',
+    '~', ']', '|', '€', '\u{0C}',
 ];
 
 fn gsm_text() -> impl Strategy<Value = String> {
@@ -69,36 +69,18 @@ fn check_split(text: &str, limits: PartLimits, parts: &Split) -> Result<(), Test
     let info = analyze_with(text, limits);
     prop_assert_eq!(info.segments, parts.segments.len());
     prop_assert_eq!(info.encoding, parts.encoding);
-    prop_assert_eq!(
-        info.units,
-        parts.segments.iter().map(|s| s.units).sum::<usize>()
-    );
+    prop_assert_eq!(info.units, parts.segments.iter().map(|s| s.units).sum::<usize>());
     prop_assert_eq!(info.chars, text.chars().count());
     Ok(())
 }
 
 fn element() -> impl Strategy<Value = Ie> {
     prop_oneof![
-        any::<(u8, u8, u8)>().prop_map(|(reference, total, seq)| Ie::Concat8 {
-            reference,
-            total,
-            seq
-        }),
-        any::<(u16, u8, u8)>().prop_map(|(reference, total, seq)| Ie::Concat16 {
-            reference,
-            total,
-            seq
-        }),
-        any::<(u8, u8)>().prop_map(|(destination, source)| Ie::Ports8 {
-            destination,
-            source
-        }),
-        any::<(u16, u16)>().prop_map(|(destination, source)| Ie::Ports16 {
-            destination,
-            source
-        }),
-        (0x09u8.., prop::collection::vec(any::<u8>(), 0..20))
-            .prop_map(|(iei, data)| Ie::Other { iei, data }),
+        any::<(u8, u8, u8)>().prop_map(|(reference, total, seq)| Ie::Concat8 { reference, total, seq }),
+        any::<(u16, u8, u8)>().prop_map(|(reference, total, seq)| Ie::Concat16 { reference, total, seq }),
+        any::<(u8, u8)>().prop_map(|(destination, source)| Ie::Ports8 { destination, source }),
+        any::<(u16, u16)>().prop_map(|(destination, source)| Ie::Ports16 { destination, source }),
+        (0x09u8.., prop::collection::vec(any::<u8>(), 0..20)).prop_map(|(iei, data)| Ie::Other { iei, data }),
     ]
 }
 

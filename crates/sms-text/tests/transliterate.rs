@@ -77,20 +77,13 @@ fn bulgarian_follows_the_streamlined_system() {
         ("Благоевград", "Blagoevgrad"),
     ];
     for (text, expected) in cases {
-        assert_eq!(
-            transliterate_with(text, Transliteration::Bulgarian),
-            expected,
-            "{text}"
-        );
+        assert_eq!(transliterate_with(text, Transliteration::Bulgarian), expected, "{text}");
     }
 }
 
 #[test]
 fn typographic_punctuation_becomes_ascii() {
-    assert_eq!(
-        transliterate("„Cytat” – ‘tak’… a\u{A0}b\u{2009}c\u{200B}d"),
-        "\"Cytat\" - 'tak'... a b cd"
-    );
+    assert_eq!(transliterate("„Cytat” – ‘tak’… a\u{A0}b\u{2009}c\u{200B}d"), "\"Cytat\" - 'tak'... a b cd");
     assert_eq!(transliterate("«Ну» — да"), "\"Nu\" - da");
 }
 

@@ -30,6 +30,7 @@
 //! A connector never touches storage: only `dispatch` records what it reports.
 
 pub mod sim;
+pub mod smpp;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -57,9 +58,11 @@ pub struct OutboundSms {
 pub enum Command {
     Submit(OutboundSms),
     /// Ask for the state of a submitted message whose report is overdue.
+    /// `from` is the message's sender (query_sm must repeat it).
     Query {
         message_id: String,
         smsc_id: String,
+        from: Option<String>,
     },
 }
 
@@ -213,6 +216,11 @@ impl ConnectorHandle {
     pub async fn send(&self, command: Command) -> Result<(), Command> {
         self.tx.send(command).await.map_err(|e| e.0)
     }
+
+    /// Whether the outbox has room for a command now.
+    pub fn has_room(&self) -> bool {
+        self.tx.capacity() > 0
+    }
 }
 
 /// Commands buffered per connector beyond its own window.
@@ -249,8 +257,8 @@ impl Connectors {
             };
             match &cfg.settings {
                 ConnectorSettings::Sim(sim) => spawn_one(tasks, sim::SimConnector::new(sim.clone()), link),
-                ConnectorSettings::Smpp(_) => {
-                    tracing::error!(connector = %name, "SMPP connectors are not built yet; this one stays down");
+                ConnectorSettings::Smpp(smpp_cfg) => {
+                    spawn_one(tasks, smpp::SmppConnector::new(smpp_cfg.clone()), link)
                 }
             }
             set.by_name.insert(name.clone(), set.ordered.len());

@@ -146,7 +146,7 @@ impl Connector for SimConnector {
                                 answers.push_back(Due { at: now + submit_delay, event: answer });
                             }
                         }
-                        Command::Query { message_id, smsc_id } => {
+                        Command::Query { message_id, smsc_id, .. } => {
                             let (status, detail) = self.final_state(&message_id);
                             link.report(ConnectorEvent::DeliveryReport {
                                 smsc_id,
@@ -273,8 +273,11 @@ mod tests {
     async fn a_query_answers_with_the_same_final_state_as_the_receipt() {
         let cfg = SimConfig { undelivered: 50, receipt_delay_ms: 10, ..SimConfig::default() };
         let sim = SimConnector::new(cfg.clone());
-        let events =
-            run_sim(cfg, vec![sms(7), Command::Query { message_id: "m7".into(), smsc_id: "x".into() }]).await;
+        let events = run_sim(
+            cfg,
+            vec![sms(7), Command::Query { message_id: "m7".into(), smsc_id: "x".into(), from: None }],
+        )
+        .await;
         let states: Vec<_> = events
             .iter()
             .filter_map(|e| match e {

@@ -112,9 +112,15 @@ impl Dispatcher {
         let n = claimed.len();
         self.in_flight.add(n);
         for m in claimed {
+            // The best candidate that is up and has room; else the best that
+            // is up (waiting for room); else the best (waiting for its link).
+            let usable = |c: &str| self.connectors.get(c).is_some_and(|h| h.is_up() && h.has_room());
+            let up = |c: &str| self.connectors.get(c).is_some_and(|h| h.is_up());
             let handle = self
                 .router
-                .pick(&m.to, |c| self.connectors.get(c).is_some_and(|h| h.is_up()))
+                .candidates(&m.to)
+                .find(|c| usable(c))
+                .or_else(|| self.router.pick(&m.to, up))
                 .and_then(|name| self.connectors.get(name))
                 .ok_or_else(|| anyhow::anyhow!("no connector is configured"))?;
             let name = handle.name.clone();
@@ -132,9 +138,12 @@ impl Dispatcher {
     async fn query_overdue(&self, now: i64) -> anyhow::Result<usize> {
         let overdue = self.store.overdue_receipts(now, self.cfg.receipt_check_secs, QUERY_BATCH).await?;
         let n = overdue.len();
-        for (message_id, connector, smsc_id) in overdue {
-            if let Some(handle) = self.connectors.get(&connector) {
-                let _ = handle.send(Command::Query { message_id, smsc_id }).await;
+        for o in overdue {
+            if let Some(handle) = self.connectors.get(&o.connector)
+                && handle.has_room()
+            {
+                let query = Command::Query { message_id: o.message_id, smsc_id: o.smsc_id, from: o.from };
+                let _ = handle.send(query).await;
             }
         }
         Ok(n)

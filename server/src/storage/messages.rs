@@ -77,6 +77,15 @@ pub struct MessageRecord {
     pub tags: Vec<String>,
 }
 
+/// A sent message (or part) whose delivery report is overdue.
+#[derive(Debug, Clone)]
+pub struct OverdueReceipt {
+    pub message_id: String,
+    pub connector: String,
+    pub smsc_id: String,
+    pub from: Option<String>,
+}
+
 /// One part of a long outbound message.
 #[derive(Debug, Clone)]
 pub struct PartRecord {
@@ -844,21 +853,20 @@ impl Store {
         Ok(())
     }
 
-    /// Sent messages whose receipt is overdue, as (id, connector, smsc id),
-    /// one entry per part still waiting for its report; each message is due
-    /// again `check_secs` later.
+    /// Sent messages whose receipt is overdue, one entry per part still
+    /// waiting for its report; each message is due again `check_secs` later.
     pub async fn overdue_receipts(
         &self,
         now: i64,
         check_secs: u64,
         limit: usize,
-    ) -> sqlx::Result<Vec<(String, String, String)>> {
+    ) -> sqlx::Result<Vec<OverdueReceipt>> {
         let sql = format!(
             "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'sent' AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3{})
              UPDATE messages SET next_attempt_at = $1
              WHERE status = 'sent' AND id IN (SELECT id FROM picked)
-             RETURNING id, connector, smsc_id",
+             RETURNING id, connector, smsc_id, from_addr",
             self.dialect.skip_locked()
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -869,20 +877,28 @@ impl Store {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let id: String = r.try_get(0)?;
+            let message_id: String = r.try_get(0)?;
             let connector: Option<String> = r.try_get(1)?;
             let smsc_id: Option<String> = r.try_get(2)?;
+            let from: Option<String> = r.try_get(3)?;
             match (connector, smsc_id) {
-                (Some(c), Some(s)) => out.push((id, c, s)),
+                (Some(connector), Some(smsc_id)) => {
+                    out.push(OverdueReceipt { message_id, connector, smsc_id, from })
+                }
                 _ => {
                     let parts = sqlx::query(
                         "SELECT connector, smsc_id FROM message_parts WHERE message_id = $1 AND status = 'sent'",
                     )
-                    .bind(&id)
+                    .bind(&message_id)
                     .fetch_all(&self.reader)
                     .await?;
                     for p in parts {
-                        out.push((id.clone(), p.try_get(0)?, p.try_get(1)?));
+                        out.push(OverdueReceipt {
+                            message_id: message_id.clone(),
+                            connector: p.try_get(0)?,
+                            smsc_id: p.try_get(1)?,
+                            from: from.clone(),
+                        });
                     }
                 }
             }

@@ -23,7 +23,7 @@ pub use accounts::{AuthKey, Bootstrap};
 pub use intake::Intake;
 pub use messages::{
     AcceptRequest, Accepted, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,
-    NewMessage, Outcome, PartRecord, RetryPolicy,
+    NewMessage, Outcome, OverdueReceipt, PartRecord, RetryPolicy,
 };
 pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
 

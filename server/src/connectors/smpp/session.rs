@@ -1,0 +1,957 @@
+//! One SMPP session of a connector, from dial to close, again and again:
+//! connect (TCP, optionally TLS), bind, then serve until shutdown or until
+//! the session breaks, and reconnect after an exponential backoff
+//! (`reconnect_min_ms` doubling up to `reconnect_max_ms`).
+//!
+//! While bound, a transmitting session takes commands from the connector's
+//! outbox when its window has room, sends each message's parts at the pace
+//! of the shared [`Throttle`], and turns the answers into one `Submitted` or
+//! `SubmitFailed` per message. Every session answers enquire_link, sends its
+//! own every `enquire_link_secs`, and drops the connection when any request
+//! goes unanswered for `response_timeout_secs`: what it had sent or taken
+//! then fails as temporary, so the dispatcher retries it. deliver_sm and
+//! data_sm are reported with `report_stored` by a helper task and answered
+//! when that returns. At shutdown it stops taking commands, waits (at most
+//! the response timeout) for its answers, unbinds and closes.
+//!
+//! What the PDUs contain is decided in `outbound` and `inbound`; this module
+//! owns sequence numbers, the window, timers and the socket.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use futures_util::{SinkExt as _, StreamExt as _};
+use smpp::{
+    Bind, COctetString, CodecError, CommandId, CommandStatus, DataSmResp, DecodeError, DeliverSm,
+    DeliverSmResp, INTERFACE_VERSION, Packet, Pdu, PduCodec, QuerySm, SubmitSm,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until, timeout, timeout_at};
+use tokio_util::codec::Framed;
+use tracing::{debug, info, instrument, warn};
+
+use super::inbound::{self, Incoming};
+use super::{Shared, ids, outbound, sub};
+use crate::connectors::{Command, ConnectorEvent, LinkStats, OutboundSms};
+
+/// deliver_sm/data_sm being stored (not yet answered) per session at most;
+/// beyond it the session stops reading until some are answered.
+pub const MAX_INBOUND_IN_PROGRESS: usize = 256;
+
+/// Longest wait for unbind_resp at shutdown (and never more than the
+/// response timeout).
+pub const UNBIND_WAIT: Duration = Duration::from_secs(1);
+
+/// Longest wait for the connection to close cleanly (TLS close_notify).
+pub const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// The highest sequence number (spec §3.2: 0x00000001 to 0x7FFFFFFF);
+/// numbering then starts again at 1.
+pub const MAX_SEQUENCE: u32 = 0x7FFF_FFFF;
+
+/// What a session binds as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Transceiver,
+    Transmitter,
+    Receiver,
+}
+
+impl Role {
+    /// Sends submit_sm (and query_sm).
+    pub fn transmits(self) -> bool {
+        matches!(self, Role::Transceiver | Role::Transmitter)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Role::Transceiver => "transceiver",
+            Role::Transmitter => "transmitter",
+            Role::Receiver => "receiver",
+        }
+    }
+
+    fn bind(self, bind: Bind) -> Pdu {
+        match self {
+            Role::Transceiver => Pdu::BindTransceiver(bind),
+            Role::Transmitter => Pdu::BindTransmitter(bind),
+            Role::Receiver => Pdu::BindReceiver(bind),
+        }
+    }
+
+    fn is_bind_resp(self, pdu: &Pdu) -> bool {
+        matches!(
+            (self, pdu),
+            (Role::Transceiver, Pdu::BindTransceiverResp(_))
+                | (Role::Transmitter, Pdu::BindTransmitterResp(_))
+                | (Role::Receiver, Pdu::BindReceiverResp(_))
+        )
+    }
+}
+
+/// The connection under the codec: TCP or TLS over TCP.
+trait AsyncIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncIo for T {}
+type Io = Box<dyn AsyncIo>;
+type Wire = Framed<Io, PduCodec>;
+
+/// Runs one session slot of the connector until shutdown.
+#[instrument(name = "smpp_session", skip_all, fields(connector = %shared.link.name, session = index, role = role.name()))]
+pub async fn run(shared: Arc<Shared>, role: Role, index: usize) {
+    let shutdown = shared.link.shutdown.clone();
+    let mut backoff = Backoff::new(
+        Duration::from_millis(shared.cfg.reconnect_min_ms),
+        Duration::from_millis(shared.cfg.reconnect_max_ms),
+    );
+    while !shutdown.is_cancelled() {
+        let dialled = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            dialled = dial_and_bind(&shared, role) => dialled,
+        };
+        match dialled {
+            Ok(wire) => {
+                backoff.reset();
+                info!("bound");
+                shared.session_up(role).await;
+                let mut session = Session::new(shared.clone(), role, wire);
+                let ended = session.serve().await;
+                let reason = session.close(ended).await;
+                // Down first, so that retries of what fails next are routed elsewhere.
+                shared.session_down(role, &reason).await;
+                session.fail_all(&reason).await;
+                if shutdown.is_cancelled() {
+                    info!(reason, "session closed");
+                    return;
+                }
+                warn!(reason, "session ended");
+            }
+            Err(e) => warn!(error = %format!("{e:#}"), "cannot bind"),
+        }
+        let delay = backoff.next();
+        debug!(?delay, "reconnecting after a pause");
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            () = sleep(delay) => {}
+        }
+    }
+}
+
+/// Reconnect delays: `min`, doubling up to `max`.
+#[derive(Debug)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Self {
+        let min = min.max(Duration::from_millis(1));
+        Self { min, max: max.max(min), next: min }
+    }
+
+    fn next(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = delay.saturating_mul(2).min(self.max);
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// Connects and binds; the bind uses sequence number 1.
+async fn dial_and_bind(shared: &Shared, role: Role) -> anyhow::Result<Wire> {
+    let cfg = &shared.cfg;
+    let limit = shared.response_timeout();
+    let tcp = timeout(limit, TcpStream::connect((cfg.host.as_str(), cfg.port)))
+        .await
+        .map_err(|_| anyhow!("no TCP connection within {limit:?}"))?
+        .with_context(|| format!("connecting to {}:{}", cfg.host, cfg.port))?;
+    let _ = tcp.set_nodelay(true);
+    let io: Io = match &shared.tls {
+        Some(Err(e)) => bail!("TLS cannot be set up: {e}"),
+        Some(Ok(tls)) => Box::new(
+            timeout(limit, tls.wrap(tcp))
+                .await
+                .map_err(|_| anyhow!("no TLS handshake within {limit:?}"))?
+                .context("TLS handshake")?,
+        ),
+        None => Box::new(tcp),
+    };
+    let mut wire = Framed::new(io, PduCodec::default());
+    let bind = Bind {
+        system_id: COctetString::try_from(cfg.system_id.as_str()).context("system_id")?,
+        password: COctetString::try_from(cfg.password.expose()).context("password")?,
+        system_type: COctetString::try_from(cfg.system_type.as_str()).context("system_type")?,
+        interface_version: INTERFACE_VERSION,
+        address_range: Default::default(),
+    };
+    /// The bind is the first request of a connection.
+    const BIND_SEQUENCE: u32 = 1;
+    timeout(limit, wire.send(Packet::new(BIND_SEQUENCE, role.bind(bind))))
+        .await
+        .map_err(|_| anyhow!("cannot send the bind within {limit:?}"))?
+        .context("sending the bind")?;
+    let deadline = Instant::now() + limit;
+    loop {
+        let frame = timeout_at(deadline, wire.next())
+            .await
+            .map_err(|_| anyhow!("no answer to the bind within {limit:?}"))?;
+        let packet = match frame {
+            None => bail!("the SMSC closed the connection before answering the bind"),
+            Some(Err(e)) => bail!("reading the answer to the bind: {e}"),
+            Some(Ok(Err(e))) if e.sequence_number() == Some(BIND_SEQUENCE) => {
+                bail!("malformed answer to the bind: {e}")
+            }
+            Some(Ok(Err(e))) => {
+                if let Some(reply) = e.reply() {
+                    wire.send(reply).await.context("answering a malformed PDU")?;
+                }
+                continue;
+            }
+            Some(Ok(Ok(packet))) => packet,
+        };
+        let answers_bind = packet.sequence_number == BIND_SEQUENCE
+            && (role.is_bind_resp(&packet.pdu) || packet.pdu == Pdu::GenericNack);
+        if answers_bind {
+            if packet.status.is_ok() && packet.pdu != Pdu::GenericNack {
+                return Ok(wire);
+            }
+            bail!("the SMSC refused the bind: {}", status_reason(packet.status));
+        }
+        if packet.pdu == Pdu::EnquireLink {
+            wire.send(Packet::new(packet.sequence_number, Pdu::EnquireLinkResp)).await?;
+        } else {
+            debug!(command = %packet.command_id(), "ignored while binding");
+        }
+    }
+}
+
+/// `ESME_RINVDSTADR (0x0000000B): Invalid destination address.`, or the
+/// code alone for an unnamed one.
+pub fn status_reason(status: CommandStatus) -> String {
+    match status.description() {
+        Some(description) => format!("{status}: {description}"),
+        None => format!("{status}: not a standard SMPP 3.4 status"),
+    }
+}
+
+/// A request waiting for its answer.
+#[derive(Debug)]
+enum Pending {
+    /// Part `index` of message `msg`.
+    Submit {
+        msg: u64,
+        index: usize,
+    },
+    Query {
+        message_id: String,
+        smsc_id: String,
+    },
+    EnquireLink,
+    Unbind,
+}
+
+impl Pending {
+    fn command(&self) -> &'static str {
+        match self {
+            Pending::Submit { .. } => "submit_sm",
+            Pending::Query { .. } => "query_sm",
+            Pending::EnquireLink => "enquire_link",
+            Pending::Unbind => "unbind",
+        }
+    }
+}
+
+/// A part taken but not yet sent.
+struct Part {
+    msg: u64,
+    index: usize,
+    pdu: SubmitSm,
+}
+
+/// A message this session took, until its one answer is reported.
+struct Msg {
+    message_id: String,
+    smsc_ids: Vec<Option<String>>,
+    /// Parts neither answered nor dropped.
+    unanswered: usize,
+    failure: Option<Failure>,
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    temporary: bool,
+    reason: String,
+}
+
+impl Msg {
+    /// Keeps the first failure, unless a permanent one comes after a temporary one.
+    fn fail(&mut self, failure: Failure) {
+        match &self.failure {
+            Some(f) if !f.temporary || failure.temporary => {}
+            _ => self.failure = Some(failure),
+        }
+    }
+}
+
+/// Why [`Session::serve`] returned.
+#[derive(Debug)]
+enum Ended {
+    /// Shutting down: unbind; what is still unanswered fails with this reason.
+    Shutdown(String),
+    /// The SMSC unbound (answered already).
+    Unbound,
+    /// The session is broken.
+    Dropped(String),
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    role: Role,
+    wire: Wire,
+    last_sequence: u32,
+    pending: HashMap<u32, Pending>,
+    /// Deadlines in the order requests were sent (all share one timeout).
+    deadlines: VecDeque<(Instant, u32)>,
+    enquire_pending: bool,
+    /// submit_sm sent and not answered.
+    in_window: usize,
+    queue: VecDeque<Part>,
+    messages: BTreeMap<u64, Msg>,
+    next_msg: u64,
+    acks_tx: mpsc::Sender<Packet>,
+    acks_rx: mpsc::Receiver<Packet>,
+    /// deliver_sm handed to helper tasks, not yet answered.
+    inbound_busy: usize,
+    draining: bool,
+}
+
+impl Session {
+    fn new(shared: Arc<Shared>, role: Role, wire: Wire) -> Self {
+        let (acks_tx, acks_rx) = mpsc::channel(MAX_INBOUND_IN_PROGRESS);
+        Self {
+            shared,
+            role,
+            wire,
+            last_sequence: 1,
+            pending: HashMap::new(),
+            deadlines: VecDeque::new(),
+            enquire_pending: false,
+            in_window: 0,
+            queue: VecDeque::new(),
+            messages: BTreeMap::new(),
+            next_msg: 0,
+            acks_tx,
+            acks_rx,
+            inbound_busy: 0,
+            draining: false,
+        }
+    }
+
+    /// Serves the bound session until shutdown completes or it breaks.
+    async fn serve(&mut self) -> Ended {
+        let shared = self.shared.clone();
+        let shutdown = shared.link.shutdown.clone();
+        let limit = shared.response_timeout();
+        let period = Duration::from_secs(shared.cfg.enquire_link_secs.clamp(1, super::MAX_TIMER_SECS));
+        let mut enquire = tokio::time::interval_at(Instant::now() + period, period);
+        enquire.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            if self.draining && self.pending.is_empty() && self.queue.is_empty() && self.inbound_busy == 0 {
+                return Ended::Shutdown("shutdown".into());
+            }
+            let next_deadline = self.next_deadline();
+            let room = self.in_window < shared.cfg.window;
+            let can_send = room && !self.queue.is_empty();
+            let can_take = self.role.transmits() && !self.draining && room && self.queue.is_empty();
+            let can_read = self.inbound_busy < MAX_INBOUND_IN_PROGRESS;
+            let step = tokio::select! {
+                biased;
+                () = shutdown.cancelled(), if !self.draining => {
+                    debug!("shutting down: draining the window");
+                    self.draining = true;
+                    drain_until = Some(Instant::now() + limit);
+                    Ok(())
+                }
+                () = sleep_until(drain_until.unwrap_or_else(Instant::now)), if drain_until.is_some() => {
+                    Err(Ended::Shutdown(format!("shutting down: no answer from the SMSC within {}s", limit.as_secs())))
+                }
+                () = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
+                    Err(self.timed_out(limit))
+                }
+                Some(ack) = self.acks_rx.recv() => {
+                    self.inbound_busy = self.inbound_busy.saturating_sub(1);
+                    self.write(ack).await
+                }
+                frame = self.wire.next(), if can_read => self.on_frame(frame).await,
+                _ = enquire.tick() => self.enquire().await,
+                () = shared.throttle.acquire(), if can_send => self.send_next_part().await,
+                command = take_command(&shared), if can_take => match command {
+                    Some(command) => self.take(command).await,
+                    // The outbox is gone: Kurier is stopping.
+                    None => {
+                        self.draining = true;
+                        drain_until = Some(Instant::now() + limit);
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(ended) = step {
+                return ended;
+            }
+        }
+    }
+
+    /// Unbinds if shutting down and closes the connection; returns why the
+    /// session ended.
+    async fn close(&mut self, ended: Ended) -> String {
+        let reason = match ended {
+            Ended::Shutdown(reason) => {
+                self.unbind().await;
+                reason
+            }
+            Ended::Unbound => "the SMSC unbound the session".into(),
+            Ended::Dropped(reason) => reason,
+        };
+        let _ = timeout(CLOSE_WAIT, futures_util::SinkExt::<Packet>::close(&mut self.wire)).await;
+        reason
+    }
+
+    fn next_sequence(&mut self) -> u32 {
+        self.last_sequence = if self.last_sequence >= MAX_SEQUENCE { 1 } else { self.last_sequence + 1 };
+        self.last_sequence
+    }
+
+    /// Sends a request and starts its response timer.
+    async fn request(&mut self, pdu: Pdu, pending: Pending) -> Result<u32, Ended> {
+        let sequence = self.next_sequence();
+        self.pending.insert(sequence, pending);
+        self.deadlines.push_back((Instant::now() + self.shared.response_timeout(), sequence));
+        self.write(Packet::new(sequence, pdu)).await?;
+        Ok(sequence)
+    }
+
+    async fn write(&mut self, packet: Packet) -> Result<(), Ended> {
+        match timeout(self.shared.response_timeout(), self.wire.send(packet)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Ended::Dropped(format!("writing to the SMSC failed: {e}"))),
+            Err(_) => Err(Ended::Dropped("the SMSC does not read what we send".into())),
+        }
+    }
+
+    /// The earliest deadline of a request still unanswered.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&(_, sequence)) = self.deadlines.front() {
+            if self.pending.contains_key(&sequence) {
+                break;
+            }
+            self.deadlines.pop_front();
+        }
+        self.deadlines.front().map(|&(at, _)| at)
+    }
+
+    fn timed_out(&self, limit: Duration) -> Ended {
+        let command = self
+            .deadlines
+            .front()
+            .and_then(|(_, sequence)| self.pending.get(sequence))
+            .map_or("a request", Pending::command);
+        let reason = format!("no answer to {command} within {}s", limit.as_secs());
+        if self.draining {
+            Ended::Shutdown(format!("shutting down: {reason}"))
+        } else {
+            Ended::Dropped(reason)
+        }
+    }
+
+    async fn enquire(&mut self) -> Result<(), Ended> {
+        if self.enquire_pending || self.draining {
+            return Ok(());
+        }
+        self.enquire_pending = true;
+        self.request(Pdu::EnquireLink, Pending::EnquireLink).await.map(drop)
+    }
+
+    /// Takes one command from the outbox.
+    async fn take(&mut self, command: Command) -> Result<(), Ended> {
+        match command {
+            Command::Submit(sms) => {
+                self.accept(sms).await;
+                Ok(())
+            }
+            Command::Query { message_id, smsc_id, from } => {
+                let source = outbound::query_source(from.as_deref(), &self.shared.cfg);
+                let Ok(id) = COctetString::try_from(ids::to_smsc(&smsc_id)) else {
+                    warn!(message_id, smsc_id, "SMSC id too long for query_sm; not asked");
+                    return Ok(());
+                };
+                let query = QuerySm { message_id: id, source };
+                self.request(Pdu::QuerySm(query), Pending::Query { message_id, smsc_id }).await.map(drop)
+            }
+        }
+    }
+
+    /// Queues the parts of a message, or fails it at once if it cannot go.
+    async fn accept(&mut self, sms: OutboundSms) {
+        let shared = self.shared.clone();
+        match outbound::build(&sms, &shared.cfg, chrono::Utc::now(), || shared.next_reference()) {
+            Ok(parts) => {
+                let key = self.next_msg;
+                self.next_msg += 1;
+                debug!(message_id = %sms.message_id, parts = parts.len(), "submitting");
+                self.messages.insert(
+                    key,
+                    Msg {
+                        message_id: sms.message_id,
+                        smsc_ids: vec![None; parts.len()],
+                        unanswered: parts.len(),
+                        failure: None,
+                    },
+                );
+                self.queue.extend(parts.into_iter().enumerate().map(|(index, pdu)| Part {
+                    msg: key,
+                    index,
+                    pdu,
+                }));
+            }
+            Err(e) => {
+                warn!(message_id = %sms.message_id, error = %e, "cannot be submitted");
+                let event = ConnectorEvent::SubmitFailed {
+                    message_id: sms.message_id,
+                    temporary: false,
+                    reason: e.to_string(),
+                };
+                shared.link.report(event).await;
+            }
+        }
+    }
+
+    async fn send_next_part(&mut self) -> Result<(), Ended> {
+        let Some(part) = self.queue.pop_front() else { return Ok(()) };
+        self.in_window += 1;
+        let stats = &self.shared.link.stats;
+        LinkStats::add(&stats.window_used, 1);
+        LinkStats::add(&stats.submitted, 1);
+        self.request(Pdu::SubmitSm(part.pdu), Pending::Submit { msg: part.msg, index: part.index })
+            .await
+            .map(drop)
+    }
+
+    /// One frame from the SMSC, or the end of the stream.
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<Result<Packet, DecodeError>, CodecError>>,
+    ) -> Result<(), Ended> {
+        match frame {
+            None => Err(Ended::Dropped("the SMSC closed the connection".into())),
+            Some(Err(CodecError::Frame(e))) => {
+                // The stream cannot be resynchronised: answer and drop it.
+                let _ = self.write(e.reply()).await;
+                Err(Ended::Dropped(format!("unreadable PDU framing from the SMSC: {e}")))
+            }
+            Some(Err(e)) => Err(Ended::Dropped(format!("reading from the SMSC failed: {e}"))),
+            Some(Ok(Err(e))) => {
+                warn!(error = %e, "malformed PDU from the SMSC");
+                if let Some(reply) = e.reply() {
+                    return self.write(reply).await;
+                }
+                // A malformed answer to one of our requests: a refusal of it.
+                if let Some(sequence) = e.sequence_number()
+                    && let Some(pending) = self.pending.remove(&sequence)
+                {
+                    let failure =
+                        Failure { temporary: true, reason: format!("malformed answer from the SMSC: {e}") };
+                    self.on_answer(pending, Err(failure)).await;
+                }
+                Ok(())
+            }
+            Some(Ok(Ok(packet))) => self.on_packet(packet).await,
+        }
+    }
+
+    async fn on_packet(&mut self, packet: Packet) -> Result<(), Ended> {
+        let Packet { sequence_number: sequence, status, pdu } = packet;
+        let id = pdu.command_id();
+        if id.is_response() {
+            let Some(pending) = self.pending.remove(&sequence) else {
+                warn!(sequence, command = %id, %status, "answer to no request of ours; ignored");
+                return Ok(());
+            };
+            let answer = match pdu {
+                _ if id == CommandId::GenericNack => Err(refusal(status)),
+                _ if !status.is_ok() => Err(refusal(status)),
+                Pdu::SubmitSmResp(r) if matches!(pending, Pending::Submit { .. }) => {
+                    Ok(Answer::MessageId(r.message_id.to_str_lossy().into_owned()))
+                }
+                Pdu::QuerySmResp(r) if matches!(pending, Pending::Query { .. }) => {
+                    Ok(Answer::State(r.message_state))
+                }
+                Pdu::EnquireLinkResp if matches!(pending, Pending::EnquireLink) => Ok(Answer::Done),
+                Pdu::UnbindResp if matches!(pending, Pending::Unbind) => Ok(Answer::Done),
+                _ => Err(Failure {
+                    temporary: true,
+                    reason: format!("the SMSC answered {} with {id}", pending.command()),
+                }),
+            };
+            if let Err(failure) = &answer
+                && matches!(status, CommandStatus::ESME_RTHROTTLED | CommandStatus::ESME_RMSGQFUL)
+            {
+                LinkStats::add(&self.shared.link.stats.throttled, 1);
+                let pause = self.shared.throttle.slow_down();
+                warn!(reason = %failure.reason, ?pause, "the SMSC asks us to slow down");
+            }
+            self.on_answer(pending, answer).await;
+            return Ok(());
+        }
+        match pdu {
+            Pdu::EnquireLink => self.write(Packet::new(sequence, Pdu::EnquireLinkResp)).await,
+            Pdu::Unbind => {
+                let _ = self.write(Packet::new(sequence, Pdu::UnbindResp)).await;
+                Err(Ended::Unbound)
+            }
+            Pdu::DeliverSm(deliver) => self.on_deliver(sequence, deliver, false).await,
+            Pdu::DataSm(data) => self.on_deliver(sequence, inbound::deliver_from_data_sm(data), true).await,
+            Pdu::AlertNotification(_) | Pdu::Outbind(_) => {
+                debug!(command = %id, "ignored");
+                Ok(())
+            }
+            _ => {
+                warn!(command = %id, sequence, "request an ESME does not take; refused");
+                let refusal = match id.response().and_then(Pdu::empty_response_to) {
+                    Some(pdu) => {
+                        Packet { sequence_number: sequence, status: CommandStatus::ESME_RINVBNDSTS, pdu }
+                    }
+                    None => Packet {
+                        sequence_number: sequence,
+                        status: CommandStatus::ESME_RINVCMDID,
+                        pdu: Pdu::GenericNack,
+                    },
+                };
+                self.write(refusal).await
+            }
+        }
+    }
+
+    /// The answer to one of our requests (or its failure).
+    async fn on_answer(&mut self, pending: Pending, answer: Result<Answer, Failure>) {
+        match pending {
+            Pending::Submit { msg, index } => self.on_submit_answer(msg, index, answer).await,
+            Pending::Query { message_id, smsc_id } => match answer {
+                Ok(Answer::State(state)) => match inbound::status_of_state(state) {
+                    Some(status) => {
+                        let detail = format!("query_sm: {}", state.name().unwrap_or("final"));
+                        debug!(message_id, smsc_id, ?status, "query answered");
+                        self.shared
+                            .link
+                            .report(ConnectorEvent::DeliveryReport { smsc_id, status: Some(status), detail })
+                            .await;
+                    }
+                    None => debug!(message_id, smsc_id, ?state, "query answered: not final yet"),
+                },
+                Ok(_) => {}
+                Err(f) => debug!(message_id, smsc_id, reason = f.reason, "query refused"),
+            },
+            Pending::EnquireLink => self.enquire_pending = false,
+            Pending::Unbind => {}
+        }
+    }
+
+    async fn on_submit_answer(&mut self, key: u64, index: usize, answer: Result<Answer, Failure>) {
+        self.in_window = self.in_window.saturating_sub(1);
+        let stats = &self.shared.link.stats;
+        sub(&stats.window_used, 1);
+        let Some(msg) = self.messages.get_mut(&key) else { return };
+        msg.unanswered = msg.unanswered.saturating_sub(1);
+        match answer {
+            Ok(answer) => {
+                LinkStats::add(&stats.acked, 1);
+                self.shared.throttle.recovered();
+                let id = match answer {
+                    Answer::MessageId(id) => id,
+                    _ => String::new(),
+                };
+                if let Some(slot) = msg.smsc_ids.get_mut(index) {
+                    *slot = Some(ids::from_submit(&id, self.shared.cfg.receipt_id_format));
+                }
+            }
+            Err(failure) => {
+                LinkStats::add(&stats.errors, 1);
+                debug!(message_id = %msg.message_id, part = index + 1, reason = %failure.reason, "part refused");
+                msg.fail(failure);
+                // The rest of the message need not go.
+                let before = self.queue.len();
+                self.queue.retain(|p| p.msg != key);
+                msg.unanswered = msg.unanswered.saturating_sub(before - self.queue.len());
+            }
+        }
+        if msg.unanswered == 0
+            && let Some(msg) = self.messages.remove(&key)
+        {
+            self.report_outcome(msg, None).await;
+        }
+    }
+
+    /// Reports a message's one answer; `fallback` is the failure of a
+    /// message whose parts were left unanswered.
+    async fn report_outcome(&mut self, msg: Msg, fallback: Option<&str>) {
+        let failure =
+            msg.failure.or_else(|| fallback.map(|r| Failure { temporary: true, reason: r.to_owned() }));
+        let event = match failure {
+            Some(Failure { temporary, reason }) => {
+                debug!(message_id = %msg.message_id, temporary, reason, "submission failed");
+                ConnectorEvent::SubmitFailed { message_id: msg.message_id, temporary, reason }
+            }
+            None => ConnectorEvent::Submitted {
+                message_id: msg.message_id,
+                smsc_ids: msg.smsc_ids.into_iter().map(Option::unwrap_or_default).collect(),
+            },
+        };
+        self.shared.link.report(event).await;
+    }
+
+    /// A deliver_sm (or data_sm): reported by a helper task that answers it
+    /// once the report is stored.
+    async fn on_deliver(&mut self, sequence: u32, deliver: DeliverSm, data_sm: bool) -> Result<(), Ended> {
+        if self.draining {
+            // Not taken now; the SMSC sends it again to a later session.
+            return self.write(deliver_resp(sequence, data_sm, CommandStatus::ESME_RX_T_APPN)).await;
+        }
+        let stats = &self.shared.link.stats;
+        let event = match inbound::classify(&deliver, &self.shared.cfg) {
+            Incoming::Receipt(event) => {
+                LinkStats::add(&stats.receipts, 1);
+                event
+            }
+            Incoming::Message(event) => {
+                LinkStats::add(&stats.inbound, 1);
+                event
+            }
+            Incoming::Unusable(why) => {
+                warn!(sequence, why, "deliver_sm acknowledged but not reported");
+                return self.write(deliver_resp(sequence, data_sm, CommandStatus::ESME_ROK)).await;
+            }
+        };
+        self.inbound_busy += 1;
+        let shared = self.shared.clone();
+        let acks = self.acks_tx.clone();
+        tokio::spawn(async move {
+            let status = if shared.link.report_stored(event).await {
+                CommandStatus::ESME_ROK
+            } else {
+                CommandStatus::ESME_RX_T_APPN
+            };
+            // If the session is gone the SMSC sends it again: at least once.
+            let _ = acks.send(deliver_resp(sequence, data_sm, status)).await;
+        });
+        Ok(())
+    }
+
+    /// Sends unbind and waits briefly for its answer, still serving what arrives.
+    async fn unbind(&mut self) {
+        self.draining = true;
+        let Ok(sequence) = self.request(Pdu::Unbind, Pending::Unbind).await else { return };
+        let deadline = Instant::now() + UNBIND_WAIT.min(self.shared.response_timeout());
+        while self.pending.contains_key(&sequence) {
+            let Ok(frame) = timeout_at(deadline, self.wire.next()).await else {
+                debug!("no unbind_resp in time; closing");
+                return;
+            };
+            if self.on_frame(frame).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The session is over: every message it holds gets its one answer.
+    async fn fail_all(&mut self, reason: &str) {
+        let stats = &self.shared.link.stats;
+        sub(&stats.window_used, self.in_window as u64);
+        LinkStats::add(&stats.errors, self.in_window as u64);
+        self.in_window = 0;
+        self.pending.clear();
+        self.deadlines.clear();
+        self.queue.clear();
+        let messages = std::mem::take(&mut self.messages);
+        if !messages.is_empty() {
+            warn!(messages = messages.len(), reason, "unanswered messages fail as temporary");
+        }
+        for msg in messages.into_values() {
+            self.report_outcome(msg, Some(reason)).await;
+        }
+    }
+}
+
+/// What an answer carried.
+enum Answer {
+    MessageId(String),
+    State(smpp::MessageState),
+    Done,
+}
+
+/// A refusal of one of our requests, with the reason in the contract's form.
+fn refusal(status: CommandStatus) -> Failure {
+    if status.is_ok() {
+        return Failure { temporary: true, reason: "generic_nack without an error status".into() };
+    }
+    Failure { temporary: status.is_temporary(), reason: status_reason(status) }
+}
+
+fn deliver_resp(sequence: u32, data_sm: bool, status: CommandStatus) -> Packet {
+    let pdu = if data_sm {
+        Pdu::DataSmResp(DataSmResp::default())
+    } else {
+        Pdu::DeliverSmResp(DeliverSmResp::default())
+    };
+    Packet { sequence_number: sequence, status, pdu }
+}
+
+async fn take_command(shared: &Shared) -> Option<Command> {
+    shared.outbox.lock().await.recv().await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU32};
+
+    use tokio::sync::Mutex;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::config::SmppConfig;
+    use crate::connectors::smpp::throttle::Throttle;
+    use crate::connectors::{Event, Link};
+
+    /// A session over an in-memory pipe, and the SMSC's end of the pipe.
+    type Ends =
+        (Session, Framed<tokio::io::DuplexStream, PduCodec>, (mpsc::Sender<Command>, mpsc::Receiver<Event>));
+
+    fn session(cfg: SmppConfig) -> Ends {
+        let (client, smsc) = tokio::io::duplex(64 * 1024);
+        let (events_tx, events) = mpsc::channel(64);
+        let (commands, outbox) = mpsc::channel(8);
+        let link = Link {
+            name: Arc::from("test"),
+            outbox: mpsc::channel(1).1,
+            shutdown: CancellationToken::new(),
+            stats: Default::default(),
+            events: events_tx,
+            up: Arc::new(AtomicBool::new(false)),
+        };
+        let shared = Arc::new(Shared {
+            throttle: Throttle::new(cfg.throughput),
+            cfg,
+            link,
+            outbox: Mutex::new(outbox),
+            tls: None,
+            next_reference: AtomicU32::new(0),
+            transmitters_up: Mutex::new(0),
+        });
+        let wire: Wire = Framed::new(Box::new(client), PduCodec::default());
+        (
+            Session::new(shared, Role::Transceiver, wire),
+            Framed::new(smsc, PduCodec::default()),
+            (commands, events),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn enquire_link_goes_out_every_period_and_an_unanswered_one_ends_the_session() {
+        let cfg = SmppConfig { enquire_link_secs: 30, response_timeout_secs: 10, ..SmppConfig::default() };
+        let (mut session, mut smsc, _keep) = session(cfg);
+        let start = Instant::now();
+        let served = tokio::spawn(async move { session.serve().await });
+        let first = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!((first.pdu, start.elapsed()), (Pdu::EnquireLink, Duration::from_secs(30)));
+        smsc.send(Packet::new(first.sequence_number, Pdu::EnquireLinkResp)).await.unwrap();
+        let second = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!((second.pdu, start.elapsed()), (Pdu::EnquireLink, Duration::from_secs(60)));
+        let ended = served.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(70));
+        assert!(
+            matches!(&ended, Ended::Dropped(r) if r == "no answer to enquire_link within 10s"),
+            "{ended:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_shutdown_the_window_is_answered_before_the_unbind() {
+        let (mut session, mut smsc, (commands, mut events)) = session(SmppConfig::default());
+        let shutdown = session.shared.link.shutdown.clone();
+        let task = tokio::spawn(async move {
+            let ended = session.serve().await;
+            let reason = session.close(ended).await;
+            session.fail_all(&reason).await;
+            reason
+        });
+        let sms =
+            OutboundSms { message_id: "m1".into(), to: "+48600100200".into(), from: None, text: "hi".into() };
+        commands.send(Command::Submit(sms)).await.unwrap();
+        let submit = smsc.next().await.unwrap().unwrap().unwrap();
+        assert!(matches!(submit.pdu, Pdu::SubmitSm(_)), "{submit:?}");
+        shutdown.cancel();
+        sleep(Duration::from_secs(5)).await;
+        let resp = smpp::SubmitSmResp { message_id: COctetString::try_from("abc").unwrap() };
+        smsc.send(Packet::new(submit.sequence_number, Pdu::SubmitSmResp(resp))).await.unwrap();
+        let unbind = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!(unbind.pdu, Pdu::Unbind);
+        smsc.send(Packet::new(unbind.sequence_number, Pdu::UnbindResp)).await.unwrap();
+        assert_eq!(task.await.unwrap(), "shutdown");
+        let event = events.recv().await.unwrap().event;
+        assert_eq!(
+            event,
+            ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()] }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_smscs_enquire_link_and_unbind_are_answered() {
+        let (mut session, mut smsc, _keep) = session(SmppConfig::default());
+        let served = tokio::spawn(async move { session.serve().await });
+        smsc.send(Packet::new(7, Pdu::EnquireLink)).await.unwrap();
+        let resp = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!((resp.sequence_number, resp.pdu), (7, Pdu::EnquireLinkResp));
+        smsc.send(Packet::new(8, Pdu::Unbind)).await.unwrap();
+        let resp = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!((resp.sequence_number, resp.pdu), (8, Pdu::UnbindResp));
+        assert!(matches!(served.await.unwrap(), Ended::Unbound));
+    }
+
+    #[test]
+    fn the_reconnect_delay_doubles_up_to_its_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
+        let delays: Vec<u64> = (0..5).map(|_| b.next().as_millis() as u64).collect();
+        assert_eq!(delays, [100, 200, 400, 500, 500]);
+        b.reset();
+        assert_eq!(b.next(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn refusals_carry_the_status_name_code_and_description() {
+        let f = refusal(CommandStatus::ESME_RINVDSTADR);
+        assert!(!f.temporary);
+        assert_eq!(f.reason, "ESME_RINVDSTADR (0x0000000B): Invalid destination address.");
+        let f = refusal(CommandStatus::ESME_RTHROTTLED);
+        assert!(f.temporary);
+        assert!(refusal(CommandStatus(0x0400)).reason.starts_with("0x00000400: "));
+        assert!(!refusal(CommandStatus(0x0400)).temporary);
+    }
+
+    #[test]
+    fn a_permanent_failure_wins_over_a_temporary_one_but_not_the_reverse() {
+        let mut m = Msg { message_id: "m".into(), smsc_ids: vec![], unanswered: 0, failure: None };
+        m.fail(Failure { temporary: true, reason: "t".into() });
+        m.fail(Failure { temporary: false, reason: "p".into() });
+        m.fail(Failure { temporary: true, reason: "t2".into() });
+        assert_eq!(m.failure.map(|f| (f.temporary, f.reason)), Some((false, "p".into())));
+    }
+}

@@ -1,0 +1,589 @@
+//! One ESME connection, from the first byte to the close: bind (checking
+//! the account), answer requests, accept submissions into the store, write
+//! the deliver_sm the postman hands over and report their answers, and act
+//! out the fault in force.
+//!
+//! The session owns its socket and nothing else: message ids, receipts,
+//! reassembly and counters live in the store. It never panics on what the
+//! peer sends: a body that does not decode gets the reply the codec names,
+//! a broken frame gets `generic_nack` and the connection is closed.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use smpp::{
+    Address, Bind, BindResp, COctetString, CodecError, CommandId, CommandStatus, DecodeError, Destination,
+    INTERFACE_VERSION, Npi, Packet, Pdu, PduCodec, QuerySm, QuerySmResp, SubmitMulti, SubmitMultiResp,
+    SubmitSm, SubmitSmResp, Tlv, Tlvs, Ton, UnsuccessSme, frame_len,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::codec::Framed;
+
+use super::Shared;
+use super::behaviour::SubmitVerdict;
+use super::outbox::{DeliveryKey, SESSION_QUEUE, SessionCmd, SessionId};
+use super::store::Submission;
+
+/// The `system_id` the simulator gives in bind responses.
+pub const SMSC_SYSTEM_ID: &str = "KurierSim";
+/// A connection that has not bound by then is closed.
+pub const BIND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one write may wait for a peer that does not read.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After sending `unbind`, how long to wait for `unbind_resp` before closing.
+pub const UNBIND_GRACE: Duration = Duration::from_millis(500);
+/// deliver_sm sent and not answered that a session remembers at most; older
+/// ones are forgotten (the store resends them anyway).
+const MAX_REMEMBERED_DELIVERIES: usize = 4096;
+/// What `GarbageAfterBind` writes: a `command_length` of 11, below the
+/// 16-octet header, so no SMPP decoder can read on.
+const GARBAGE: &[u8] = b"\x00\x00\x00\x0bgarbage";
+/// XORed into the sequence number by `UnknownSequence`.
+const WRONG_SEQUENCE_BIT: u32 = 0x4000_0000;
+/// Highest sequence number before wrapping to 1 (spec: 0x7FFFFFFF).
+const MAX_SEQUENCE: u32 = 0x7FFF_FFFF;
+
+/// Why a session ended (for the log).
+#[derive(Debug)]
+enum Ended {
+    PeerClosed,
+    Unbound,
+    Framing,
+    Io(String),
+    Timeout,
+    Fault(&'static str),
+    Shutdown,
+    Dropped,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::PeerClosed => f.write_str("the peer closed the connection"),
+            Ended::Unbound => f.write_str("unbound"),
+            Ended::Framing => f.write_str("broken framing"),
+            Ended::Io(e) => write!(f, "I/O error: {e}"),
+            Ended::Timeout => f.write_str("timed out"),
+            Ended::Fault(name) => write!(f, "fault {name}"),
+            Ended::Shutdown => f.write_str("shutdown"),
+            Ended::Dropped => f.write_str("dropped on request"),
+        }
+    }
+}
+
+type Step = Result<(), Ended>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BindKind {
+    Transmitter,
+    Receiver,
+    Transceiver,
+}
+
+struct Bound {
+    id: SessionId,
+    system_id: String,
+    kind: BindKind,
+}
+
+/// A submission answer waiting for the configured latency.
+struct Delayed {
+    due: Instant,
+    packet: Packet,
+}
+
+/// Serves one accepted TCP connection (TLS first when configured).
+pub(crate) async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+) {
+    match tls {
+        None => run(shared, stream, peer).await,
+        Some(acceptor) => match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => run(shared, stream, peer).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "SMSC simulator: TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "SMSC simulator: TLS handshake timed out"),
+        },
+    }
+}
+
+async fn run<S>(shared: Arc<Shared>, io: S, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+    let mut session = Session {
+        shared,
+        framed: Framed::new(io, PduCodec::default()),
+        tx,
+        rx,
+        bound: None,
+        next_seq: 0,
+        delayed: VecDeque::new(),
+        unanswered: 0,
+        submits: 0,
+        sent: HashMap::new(),
+        closing: None,
+    };
+    let ended = session.serve().await;
+    tracing::debug!(%peer, %ended, "SMSC simulator: session ended");
+    if let Some(bound) = session.bound.take() {
+        session.shared.store.unregister(bound.id, session.unanswered);
+    }
+    let io = session.framed.get_mut();
+    let _ = timeout(Duration::from_secs(1), poll_fn(|cx| Pin::new(&mut *io).poll_shutdown(cx))).await;
+}
+
+struct Session<S> {
+    shared: Arc<Shared>,
+    framed: Framed<S, PduCodec>,
+    tx: mpsc::Sender<SessionCmd>,
+    rx: mpsc::Receiver<SessionCmd>,
+    bound: Option<Bound>,
+    next_seq: u32,
+    delayed: VecDeque<Delayed>,
+    /// Submissions received and not answered (counted in the store's window).
+    unanswered: u64,
+    /// Submissions received on this session.
+    submits: u64,
+    /// Our deliver_sm waiting for an answer: sequence → (delivery, sent at).
+    sent: HashMap<u32, (DeliveryKey, Instant)>,
+    /// Set once we sent `unbind`: close at this instant at the latest.
+    closing: Option<Instant>,
+}
+
+impl<S> Session<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn serve(&mut self) -> Ended {
+        let bind_deadline = Instant::now() + BIND_TIMEOUT;
+        loop {
+            let delayed_due = self.delayed.front().map(|d| d.due);
+            let deadline = self.closing.or(if self.bound.is_none() { Some(bind_deadline) } else { None });
+            let step = tokio::select! {
+                biased;
+                _ = self.shared.shutdown.cancelled(), if self.closing.is_none() => self.begin_unbind().await,
+                Some(cmd) = self.rx.recv() => self.on_command(cmd).await,
+                _ = sleep_until(delayed_due.unwrap_or(bind_deadline)), if delayed_due.is_some() => {
+                    self.send_due().await
+                }
+                _ = sleep_until(deadline.unwrap_or(bind_deadline)), if deadline.is_some() => Err(Ended::Timeout),
+                item = self.framed.next() => self.on_item(item).await,
+            };
+            if let Err(ended) = step {
+                let _ = timeout(WRITE_TIMEOUT, SinkExt::<Packet>::flush(&mut self.framed)).await;
+                return ended;
+            }
+            // Write in batches: flush only when no whole PDU is already waiting.
+            let more_input =
+                matches!(frame_len(self.framed.read_buffer(), self.framed.codec().max_len), Ok(Some(_)));
+            if !more_input && let Err(ended) = self.flush().await {
+                return ended;
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Step {
+        match timeout(WRITE_TIMEOUT, SinkExt::<Packet>::flush(&mut self.framed)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Ended::Io(e.to_string())),
+            Err(_) => Err(Ended::Io("write timed out".into())),
+        }
+    }
+
+    async fn send(&mut self, packet: Packet) -> Step {
+        match timeout(WRITE_TIMEOUT, self.framed.feed(packet)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(CodecError::Encode(e))) => {
+                tracing::warn!(error = %e, "SMSC simulator: could not encode a PDU; skipped");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Ended::Io(e.to_string())),
+            Err(_) => Err(Ended::Io("write timed out".into())),
+        }
+    }
+
+    /// Writes octets that are not a PDU (faults), after what is queued.
+    async fn write_raw(&mut self, bytes: &[u8]) -> Step {
+        self.flush().await?;
+        let io = self.framed.get_mut();
+        let write = async {
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let n = poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, rest)).await?;
+                if n == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+                }
+                rest = rest.get(n..).unwrap_or_default();
+            }
+            poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx)).await
+        };
+        match timeout(WRITE_TIMEOUT, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Ended::Io(e.to_string())),
+            Err(_) => Err(Ended::Io("write timed out".into())),
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.next_seq = if self.next_seq >= MAX_SEQUENCE { 1 } else { self.next_seq + 1 };
+        self.next_seq
+    }
+
+    /// Answers a request with its own response (or generic_nack) and `status`.
+    async fn refuse(&mut self, seq: u32, id: CommandId, status: CommandStatus) -> Step {
+        let pdu = id.response().and_then(Pdu::empty_response_to).unwrap_or(Pdu::GenericNack);
+        self.send(Packet { sequence_number: seq, status, pdu }).await
+    }
+
+    /// The bound system_id if this session may submit (transmitter or transceiver).
+    fn transmitting(&self) -> Option<String> {
+        self.bound.as_ref().filter(|b| b.kind != BindKind::Receiver).map(|b| b.system_id.clone())
+    }
+
+    async fn begin_unbind(&mut self) -> Step {
+        if self.bound.is_none() {
+            return Err(Ended::Shutdown);
+        }
+        if self.closing.is_none() {
+            let seq = self.next_seq();
+            self.closing = Some(Instant::now() + UNBIND_GRACE);
+            self.send(Packet::new(seq, Pdu::Unbind)).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_command(&mut self, cmd: SessionCmd) -> Step {
+        match cmd {
+            SessionCmd::Drop => Err(Ended::Dropped),
+            SessionCmd::Deliver { key, pdu } => {
+                let Some(bound) = &self.bound else { return Ok(()) };
+                if self.closing.is_some() {
+                    self.shared.store.handover_failed(key, bound.id, Instant::now());
+                    return Ok(());
+                }
+                let seq = self.next_seq();
+                let now = Instant::now();
+                if self.sent.len() >= MAX_REMEMBERED_DELIVERIES {
+                    let oldest = self.sent.iter().min_by_key(|(_, (_, at))| *at).map(|(&s, _)| s);
+                    if let Some(oldest) = oldest {
+                        self.sent.remove(&oldest);
+                    }
+                }
+                self.sent.insert(seq, (key, now));
+                self.send(Packet::new(seq, Pdu::DeliverSm(*pdu))).await
+            }
+        }
+    }
+
+    async fn send_due(&mut self) -> Step {
+        let now = Instant::now();
+        let mut answered = 0;
+        while let Some(front) = self.delayed.front() {
+            if front.due > now {
+                break;
+            }
+            if let Some(d) = self.delayed.pop_front() {
+                self.send(d.packet).await?;
+                answered += 1;
+            }
+        }
+        self.note_answered(answered);
+        Ok(())
+    }
+
+    fn note_answered(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.unanswered = self.unanswered.saturating_sub(n);
+        if let Some(bound) = &self.bound {
+            self.shared.store.submits_answered(&bound.system_id, n);
+        }
+    }
+
+    /// Sends a submission's answer now or after the configured latency.
+    async fn answer_submit(&mut self, packet: Packet) -> Step {
+        let delay = self.shared.settings.submit_delay;
+        if delay.is_zero() {
+            self.send(packet).await?;
+            self.note_answered(1);
+        } else {
+            self.delayed.push_back(Delayed { due: Instant::now() + delay, packet });
+        }
+        Ok(())
+    }
+
+    async fn on_item(&mut self, item: Option<Result<Result<Packet, DecodeError>, CodecError>>) -> Step {
+        match item {
+            None => Err(Ended::PeerClosed),
+            Some(Err(CodecError::Frame(frame))) => {
+                tracing::debug!(error = %frame, "SMSC simulator: broken frame; closing");
+                self.send(frame.reply()).await?;
+                Err(Ended::Framing)
+            }
+            Some(Err(e)) => Err(Ended::Io(e.to_string())),
+            Some(Ok(Err(bad))) => {
+                tracing::debug!(error = %bad, "SMSC simulator: undecodable PDU");
+                if self.bound.is_some() && self.shared.fault.current().ignores_everything() {
+                    return Ok(());
+                }
+                let is_submit = bad.command_id() == Some(CommandId::SubmitSm.as_u32());
+                if is_submit && let Some(system_id) = self.transmitting() {
+                    self.shared.store.submit_refused(&system_id);
+                }
+                match bad.reply() {
+                    Some(reply) => self.send(reply).await,
+                    None => Ok(()),
+                }
+            }
+            Some(Ok(Ok(packet))) => self.on_packet(packet).await,
+        }
+    }
+
+    async fn on_packet(&mut self, packet: Packet) -> Step {
+        let Packet { sequence_number: seq, status, pdu } = packet;
+        let id = pdu.command_id();
+        let black_hole = self.bound.is_some() && self.shared.fault.current().ignores_everything();
+        match pdu {
+            Pdu::BindTransmitter(b) => self.on_bind(seq, BindKind::Transmitter, b).await,
+            Pdu::BindReceiver(b) => self.on_bind(seq, BindKind::Receiver, b).await,
+            Pdu::BindTransceiver(b) => self.on_bind(seq, BindKind::Transceiver, b).await,
+            Pdu::SubmitSm(submit) => self.on_submit(seq, submit).await,
+            Pdu::SubmitMulti(multi) => self.on_submit_multi(seq, multi).await,
+            Pdu::DeliverSmResp(_) | Pdu::GenericNack => {
+                let ok = status.is_ok() && id == CommandId::DeliverSmResp;
+                self.on_delivery_answer(seq, ok);
+                Ok(())
+            }
+            Pdu::UnbindResp if self.closing.is_some() => Err(Ended::Unbound),
+            _ if id.is_response() => Ok(()),
+            _ if black_hole => Ok(()),
+            Pdu::EnquireLink => self.send(Packet::new(seq, Pdu::EnquireLinkResp)).await,
+            Pdu::Unbind => {
+                self.send(Packet::new(seq, Pdu::UnbindResp)).await?;
+                Err(Ended::Unbound)
+            }
+            Pdu::QuerySm(query) => self.on_query(seq, query).await,
+            Pdu::CancelSm(_) | Pdu::ReplaceSm(_) | Pdu::DataSm(_) => {
+                let status = match (self.transmitting(), id) {
+                    (None, _) => CommandStatus::ESME_RINVBNDSTS,
+                    (Some(_), CommandId::CancelSm) => CommandStatus::ESME_RCANCELFAIL,
+                    (Some(_), CommandId::ReplaceSm) => CommandStatus::ESME_RREPLACEFAIL,
+                    (Some(_), _) => CommandStatus::ESME_RINVCMDID,
+                };
+                self.refuse(seq, id, status).await
+            }
+            // deliver_sm, outbind and alert_notification go the other way.
+            _ => {
+                self.send(Packet {
+                    sequence_number: seq,
+                    status: CommandStatus::ESME_RINVCMDID,
+                    pdu: Pdu::GenericNack,
+                })
+                .await
+            }
+        }
+    }
+
+    async fn on_bind(&mut self, seq: u32, kind: BindKind, bind: Bind) -> Step {
+        let resp_id = match kind {
+            BindKind::Transmitter => CommandId::BindTransmitter,
+            BindKind::Receiver => CommandId::BindReceiver,
+            BindKind::Transceiver => CommandId::BindTransceiver,
+        };
+        if self.bound.is_some() {
+            return self.refuse(seq, resp_id, CommandStatus::ESME_RALYBND).await;
+        }
+        let system_id = bind.system_id.to_str_lossy().into_owned();
+        let password = bind.password.to_str_lossy();
+        let accounts = &self.shared.settings.accounts;
+        let status =
+            if accounts.is_empty() || accounts.iter().any(|(id, pw)| *id == system_id && *pw == password) {
+                CommandStatus::ESME_ROK
+            } else if accounts.iter().any(|(id, _)| *id == system_id) {
+                CommandStatus::ESME_RINVPASWD
+            } else {
+                CommandStatus::ESME_RINVSYSID
+            };
+        if !status.is_ok() {
+            tracing::debug!(%system_id, %status, "SMSC simulator: bind refused");
+            return self.refuse(seq, resp_id, status).await;
+        }
+        let can_receive = kind != BindKind::Transmitter;
+        let id = self.shared.store.register(&system_id, can_receive, self.tx.clone());
+        tracing::debug!(%system_id, ?kind, session = id, "SMSC simulator: bound");
+        self.bound = Some(Bound { id, system_id, kind });
+        // SMPP 3.3 peers know no TLVs; 3.4 ones learn our version from this one.
+        let tlvs = if bind.interface_version >= INTERFACE_VERSION {
+            [Tlv::sc_interface_version(INTERFACE_VERSION)].into_iter().collect()
+        } else {
+            Tlvs::new()
+        };
+        let resp = BindResp { system_id: COctetString::try_from(SMSC_SYSTEM_ID).unwrap_or_default(), tlvs };
+        let pdu = match kind {
+            BindKind::Transmitter => Pdu::BindTransmitterResp(resp),
+            BindKind::Receiver => Pdu::BindReceiverResp(resp),
+            BindKind::Transceiver => Pdu::BindTransceiverResp(resp),
+        };
+        self.send(Packet::new(seq, pdu)).await?;
+        if self.shared.fault.current() == super::Behaviour::GarbageAfterBind {
+            self.write_raw(GARBAGE).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts a submission and asks the fault switch what to do with it.
+    fn count_submit(&mut self, system_id: &str) -> SubmitVerdict {
+        self.submits += 1;
+        self.unanswered += 1;
+        self.shared.store.submit_received(system_id, Instant::now());
+        self.shared.fault.on_submit(self.submits)
+    }
+
+    /// Carries out a verdict other than accepting; `None` means accept.
+    async fn act_out(
+        &mut self,
+        seq: u32,
+        id: CommandId,
+        verdict: SubmitVerdict,
+        system_id: &str,
+    ) -> Option<Step> {
+        match verdict {
+            SubmitVerdict::Accept | SubmitVerdict::AcceptWrongSequence => None,
+            SubmitVerdict::Ignore => Some(Ok(())),
+            SubmitVerdict::Refuse(status) => {
+                self.shared.store.submit_refused(system_id);
+                let pdu = id.response().and_then(Pdu::empty_response_to).unwrap_or(Pdu::GenericNack);
+                Some(self.answer_submit(Packet { sequence_number: seq, status, pdu }).await)
+            }
+            SubmitVerdict::Unbind => Some(self.begin_unbind().await),
+            SubmitVerdict::Disconnect => Some(Err(Ended::Fault("disconnect-after"))),
+            SubmitVerdict::CloseMidPdu => {
+                let resp = Packet::new(seq, Pdu::SubmitSmResp(SubmitSmResp::default()));
+                let bytes = resp.to_bytes().unwrap_or_default();
+                let half = bytes.get(..bytes.len() / 2).unwrap_or_default();
+                Some(self.write_raw(half).await.and(Err(Ended::Fault("close-mid-pdu"))))
+            }
+        }
+    }
+
+    async fn on_submit(&mut self, seq: u32, submit: SubmitSm) -> Step {
+        let Some(system_id) = self.transmitting() else {
+            return self.refuse(seq, CommandId::SubmitSm, CommandStatus::ESME_RINVBNDSTS).await;
+        };
+        let verdict = self.count_submit(&system_id);
+        if let Some(step) = self.act_out(seq, CommandId::SubmitSm, verdict, &system_id).await {
+            return step;
+        }
+        if submit.destination.addr.is_empty() {
+            self.shared.store.submit_refused(&system_id);
+            let pdu = Pdu::SubmitSmResp(SubmitSmResp::default());
+            let packet = Packet { sequence_number: seq, status: CommandStatus::ESME_RINVDSTADR, pdu };
+            return self.answer_submit(packet).await;
+        }
+        let submission = Submission {
+            source: &submit.source,
+            destination: &submit.destination,
+            esm_class: submit.esm_class,
+            data_coding: submit.data_coding,
+            registered_delivery: submit.registered_delivery,
+            payload: submit.payload(),
+            tlvs: &submit.tlvs,
+        };
+        let message_id = self.shared.store.accept(&system_id, &[submission], Instant::now());
+        let seq = if verdict == SubmitVerdict::AcceptWrongSequence { seq ^ WRONG_SEQUENCE_BIT } else { seq };
+        let resp = SubmitSmResp { message_id: COctetString::try_from(message_id).unwrap_or_default() };
+        self.answer_submit(Packet::new(seq, Pdu::SubmitSmResp(resp))).await
+    }
+
+    async fn on_submit_multi(&mut self, seq: u32, multi: SubmitMulti) -> Step {
+        let Some(system_id) = self.transmitting() else {
+            return self.refuse(seq, CommandId::SubmitMulti, CommandStatus::ESME_RINVBNDSTS).await;
+        };
+        let verdict = self.count_submit(&system_id);
+        if let Some(step) = self.act_out(seq, CommandId::SubmitMulti, verdict, &system_id).await {
+            return step;
+        }
+        let payload = multi.tlvs.message_payload().unwrap_or(multi.short_message.as_bytes());
+        let mut unsuccess_smes = Vec::new();
+        let mut submissions = Vec::new();
+        for destination in &multi.destinations {
+            match destination {
+                Destination::Sme(address) if !address.addr.is_empty() => submissions.push(Submission {
+                    source: &multi.source,
+                    destination: address,
+                    esm_class: multi.esm_class,
+                    data_coding: multi.data_coding,
+                    registered_delivery: multi.registered_delivery,
+                    payload,
+                    tlvs: &multi.tlvs,
+                }),
+                Destination::Sme(address) => unsuccess_smes.push(UnsuccessSme {
+                    address: address.clone(),
+                    error_status_code: CommandStatus::ESME_RINVDSTADR,
+                }),
+                Destination::DistributionList(name) => unsuccess_smes.push(UnsuccessSme {
+                    address: Address::new(Ton::Unknown, Npi::Unknown, &name.to_str_lossy())
+                        .unwrap_or_default(),
+                    error_status_code: CommandStatus::ESME_RCNTSUBDL,
+                }),
+            }
+        }
+        if submissions.is_empty() {
+            self.shared.store.submit_refused(&system_id);
+            let resp = SubmitMultiResp { message_id: COctetString::empty(), unsuccess_smes };
+            let packet = Packet {
+                sequence_number: seq,
+                status: CommandStatus::ESME_RCNTSUBDL,
+                pdu: Pdu::SubmitMultiResp(resp),
+            };
+            return self.answer_submit(packet).await;
+        }
+        let message_id = self.shared.store.accept(&system_id, &submissions, Instant::now());
+        let seq = if verdict == SubmitVerdict::AcceptWrongSequence { seq ^ WRONG_SEQUENCE_BIT } else { seq };
+        let resp = SubmitMultiResp {
+            message_id: COctetString::try_from(message_id).unwrap_or_default(),
+            unsuccess_smes,
+        };
+        self.answer_submit(Packet::new(seq, Pdu::SubmitMultiResp(resp))).await
+    }
+
+    async fn on_query(&mut self, seq: u32, query: QuerySm) -> Step {
+        let Some(system_id) = self.transmitting() else {
+            return self.refuse(seq, CommandId::QuerySm, CommandStatus::ESME_RINVBNDSTS).await;
+        };
+        let message_id = query.message_id.to_str_lossy();
+        match self.shared.store.query(&system_id, &message_id, Instant::now()) {
+            Some(answer) => {
+                let resp = QuerySmResp {
+                    message_id: query.message_id.clone(),
+                    final_date: COctetString::try_from(answer.final_date).unwrap_or_default(),
+                    message_state: answer.state,
+                    error_code: answer.error_code,
+                };
+                self.send(Packet::new(seq, Pdu::QuerySmResp(resp))).await
+            }
+            None => self.refuse(seq, CommandId::QuerySm, CommandStatus::ESME_RINVMSGID).await,
+        }
+    }
+
+    fn on_delivery_answer(&mut self, seq: u32, ok: bool) {
+        let (Some((key, _)), Some(bound)) = (self.sent.remove(&seq), &self.bound) else { return };
+        self.shared.store.delivery_answered(key, bound.id, ok, Instant::now());
+    }
+}
