@@ -11,11 +11,13 @@
 //! - [`connectors`]: the links Kurier dials (simulated SMSC; SMPP) and their contract.
 //! - [`webhooks`]: signed, retried status callbacks.
 //! - [`app`]: starts the subsystems and stops them without losing work.
+//! - [`bench`]: `kurier bench`, the end-to-end benchmark (drives `serve` from outside).
 //! - [`telemetry`]: logging and every metric, named in one place.
 //! - [`credentials`]: API keys and passwords.
 //! - [`smsc_sim`]: the standalone SMPP SMSC simulator (`kurier smsc-sim`) for demos, tests and benchmarks.
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod connectors;
 pub mod credentials;

@@ -33,6 +33,9 @@ enum Command {
     },
     /// Run the standalone SMPP 3.4 SMSC simulator (for demos, tests and benchmarks).
     SmscSim(kurier::smsc_sim::SimArgs),
+    /// Measure the whole system end to end: this binary's `serve` against
+    /// `smsc-sim` over loopback SMPP, loaded through the HTTP API.
+    Bench(kurier::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +52,10 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::SmscSim(args) => kurier::smsc_sim::run(args, wait_for_signal()).await,
+            Command::Bench(args) => {
+                kurier::install_crypto_provider();
+                kurier::bench::run(args).await
+            }
         }
     })
 }

@@ -1,0 +1,347 @@
+//! `kurier bench`: the end-to-end benchmark. It runs the real system on this
+//! machine — `kurier serve` (this same binary) connected over loopback SMPP
+//! to `kurier smsc-sim`, which returns a delivery receipt for every message —
+//! pushes N messages in through the HTTP API, and reports what it measured.
+//!
+//! Phases, each on fresh processes and a fresh database:
+//! - `single`: one recipient per request, many concurrent keep-alive clients;
+//! - `batch`: 1,000 recipients per request;
+//! - `bare`: no Kurier at all — a minimal SMPP client pumping submit_sm to
+//!   the simulator and taking its receipts: the physical limit of the wire
+//!   and the simulator on this machine, which Kurier is compared with.
+//!
+//! Nothing here is used by `serve`; it only drives it from outside.
+
+mod bare;
+mod load;
+mod procstat;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::storage::Store;
+
+/// Flags of `kurier bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Messages per phase.
+    #[arg(long, default_value_t = 100_000)]
+    pub messages: usize,
+    /// Database of the benchmarked Kurier: a PostgreSQL URL (its database
+    /// is emptied first), or none for a fresh SQLite file.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// SQLite durability for the run (`full` is the default of `serve`).
+    #[arg(long, default_value = "full")]
+    pub sqlite_synchronous: String,
+    /// Concurrent HTTP connections in the single-recipient phase.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Phases to run, comma-separated: single, batch, bare.
+    #[arg(long, default_value = "single,batch,bare", value_delimiter = ',')]
+    pub phases: Vec<String>,
+    /// SMPP window per session of Kurier's connector (and of the bare client).
+    #[arg(long, default_value_t = 200)]
+    pub window: usize,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What one phase measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PhaseResult {
+    pub phase: String,
+    pub messages: usize,
+    /// Messages answered 202 per second (HTTP), first request to last answer.
+    pub accepted_per_sec: f64,
+    /// submit_sm received per second at the simulator.
+    pub submitted_per_sec: f64,
+    /// Messages delivered and stored per second, from the first request.
+    pub completed_per_sec: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+    /// CPU seconds of `kurier serve` per 1,000 messages.
+    pub serve_cpu_per_1000: Option<f64>,
+    /// The simulator's share of all CPU time used by the processes measured.
+    pub sim_cpu_share: f64,
+    pub seconds: f64,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the kurier binary")?;
+    if cfg!(debug_assertions) && !args.json {
+        eprintln!("note: this is a debug build; quote figures only from `cargo build --release`");
+    }
+    let mut results = Vec::new();
+    for phase in &args.phases {
+        let result = match phase.as_str() {
+            "single" | "batch" => run_kurier_phase(&exe, &args, phase == "batch").await?,
+            "bare" => bare::run(&exe, &args).await?,
+            other => anyhow::bail!("unknown phase '{other}' (expected single, batch or bare)"),
+        };
+        if !args.json {
+            eprintln!("{}", describe(&result));
+        }
+        results.push(result);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print_table(&results);
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process that is killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `kurier smsc-sim`; returns it with its SMPP and HTTP addresses.
+async fn start_sim(exe: &Path, dir: &Path) -> anyhow::Result<(Proc, u16, String)> {
+    let (smpp, http) = (free_port()?, free_port()?);
+    let log = std::fs::File::create(dir.join("smsc-sim.log"))?;
+    let child = Command::new(exe)
+        .args(["smsc-sim", "--listen", &format!("127.0.0.1:{smpp}"), "--http", &format!("127.0.0.1:{http}")])
+        .args(["--receipt-delay-ms", "0"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting kurier smsc-sim")?;
+    let control = format!("http://127.0.0.1:{http}");
+    wait_http(&format!("{control}/stats")).await?;
+    Ok((Proc(child), smpp, control))
+}
+
+async fn wait_http(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(url).send().await.is_err() {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// The database the benchmarked Kurier uses, made empty.
+async fn fresh_database(args: &BenchArgs, dir: &Path) -> anyhow::Result<String> {
+    match &args.database {
+        None => Ok(format!("sqlite://{}", dir.join("bench.db").display())),
+        Some(url) => {
+            use sqlx::Connection as _;
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(url).await.context("connecting to --database")?;
+            sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+                .execute(&mut conn)
+                .await
+                .context("emptying the --database")?;
+            Ok(url.clone())
+        }
+    }
+}
+
+pub(crate) const BENCH_KEY: &str = "kur_bench_key";
+
+async fn start_serve(
+    exe: &Path,
+    dir: &Path,
+    db_url: &str,
+    smpp_port: u16,
+    args: &BenchArgs,
+) -> anyhow::Result<(Proc, String)> {
+    let port = free_port()?;
+    let config = dir.join("kurier.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+http_listen = "127.0.0.1:{port}"
+node_id = "bench"
+
+[database]
+url = "{db_url}"
+sqlite_synchronous = "{sync}"
+
+[dispatch]
+batch_size = 1000
+max_in_flight = 10000
+
+[[connectors]]
+name = "smsc"
+kind = "smpp"
+host = "127.0.0.1"
+port = {smpp_port}
+system_id = "bench"
+password = "bench"
+window = {window}
+"#,
+            sync = args.sqlite_synchronous,
+            window = args.window,
+        ),
+    )?;
+    let log = std::fs::File::create(dir.join("serve.log"))?;
+    let child = Command::new(exe)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("KURIER_ADMIN_API_KEY", BENCH_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting kurier serve")?;
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/readyz")).await?;
+    // Wait until the SMPP link is bound.
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let ready = client.get(format!("{base}/readyz")).send().await?;
+        if ready.status().is_success() {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the SMPP link did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((Proc(child), base))
+}
+
+async fn run_kurier_phase(exe: &Path, args: &BenchArgs, batch: bool) -> anyhow::Result<PhaseResult> {
+    let dir = tempdir()?;
+    let db_url = fresh_database(args, &dir).await?;
+    let (sim, smpp_port, control) = start_sim(exe, &dir).await?;
+    let (serve, base) = start_serve(exe, &dir, &db_url, smpp_port, args).await?;
+    let store = Store::open(&db_url, 2, "normal").await?;
+    let serve_pid = serve.0.id();
+    let sim_pid = sim.0.id();
+    let cpu_before = (procstat::cpu_seconds(serve_pid)?, procstat::cpu_seconds(sim_pid)?);
+
+    let started = Instant::now();
+    let watcher = tokio::spawn(watch_progress(store.clone(), control.clone(), args.messages, started));
+    let load = if batch {
+        load::batches(&base, args.messages, 1_000, 4).await?
+    } else {
+        load::singles(&base, args.messages, args.connections).await?
+    };
+    let progress = watcher.await??;
+    let cpu_after = (procstat::cpu_seconds(serve_pid)?, procstat::cpu_seconds(sim_pid)?);
+    let rss = procstat::peak_rss_mb(serve_pid).ok();
+    store.close().await;
+    drop(serve);
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let n = args.messages as f64;
+    let serve_cpu = cpu_after.0 - cpu_before.0;
+    let sim_cpu = cpu_after.1 - cpu_before.1;
+    Ok(PhaseResult {
+        phase: if batch {
+            "batch (1,000 per request)".into()
+        } else {
+            format!("single ({} connections)", args.connections)
+        },
+        messages: args.messages,
+        accepted_per_sec: n / load.elapsed.as_secs_f64(),
+        submitted_per_sec: n / progress.submitted.as_secs_f64(),
+        completed_per_sec: n / progress.completed.as_secs_f64(),
+        latency_p50_ms: load.p50_ms,
+        latency_p99_ms: load.p99_ms,
+        peak_rss_mb: rss,
+        serve_cpu_per_1000: Some(serve_cpu / n * 1000.0),
+        sim_cpu_share: sim_cpu / (serve_cpu + sim_cpu).max(f64::EPSILON),
+        seconds: progress.completed.as_secs_f64(),
+    })
+}
+
+struct Progress {
+    /// From the start until the simulator had every submit_sm.
+    submitted: Duration,
+    /// From the start until every message was stored `delivered`.
+    completed: Duration,
+}
+
+async fn watch_progress(
+    store: Store,
+    control: String,
+    n: usize,
+    started: Instant,
+) -> anyhow::Result<Progress> {
+    let client = reqwest::Client::new();
+    let mut submitted = None;
+    loop {
+        if submitted.is_none() {
+            let stats: serde_json::Value =
+                client.get(format!("{control}/stats")).send().await?.json().await?;
+            if stats["submits"].as_u64().unwrap_or(0) >= n as u64 {
+                submitted = Some(started.elapsed());
+            }
+        }
+        let counts = store.count_by_status().await?;
+        let delivered = counts.get(&crate::domain::MessageStatus::Delivered).copied().unwrap_or(0);
+        if delivered >= n as i64 {
+            let completed = started.elapsed();
+            return Ok(Progress { submitted: submitted.unwrap_or(completed), completed });
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1_800),
+            "the run did not complete: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("kurier-bench-{}", crate::credentials::random_hex(6)));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn describe(r: &PhaseResult) -> String {
+    format!("{}: {:.0} msg/s completed in {:.1} s", r.phase, r.completed_per_sec, r.seconds)
+}
+
+fn print_table(results: &[PhaseResult]) {
+    let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:.1}{unit}"));
+    println!(
+        "{:<28} {:>9} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>12} {:>8}",
+        "phase",
+        "messages",
+        "accepted/s",
+        "submitted/s",
+        "completed/s",
+        "p50",
+        "p99",
+        "peak RSS",
+        "CPU s/1000",
+        "sim CPU"
+    );
+    for r in results {
+        println!(
+            "{:<28} {:>9} {:>11.0} {:>11.0} {:>11.0} {:>8} {:>8} {:>9} {:>12} {:>7.0}%",
+            r.phase,
+            r.messages,
+            r.accepted_per_sec,
+            r.submitted_per_sec,
+            r.completed_per_sec,
+            opt(r.latency_p50_ms, "ms"),
+            opt(r.latency_p99_ms, "ms"),
+            opt(r.peak_rss_mb, "MB"),
+            opt(r.serve_cpu_per_1000, ""),
+            r.sim_cpu_share * 100.0
+        );
+    }
+}
