@@ -97,3 +97,58 @@ async fn kurier_talks_to_an_smsc_built_on_node_smpp() {
     }
     panic!("the MO message never arrived");
 }
+
+#[tokio::test]
+async fn a_python_smpplib_client_talks_to_kurier_smsc_sim() {
+    let Ok(script) = std::env::var("KURIER_TEST_SMPPLIB") else {
+        eprintln!("KURIER_TEST_SMPPLIB is not set; skipping");
+        return;
+    };
+    kurier::install_crypto_provider();
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (smpp_port, http_port) = (free(), free());
+    let _sim = Command::new(env!("CARGO_BIN_EXE_kurier"))
+        .args([
+            "smsc-sim",
+            "--listen",
+            &format!("127.0.0.1:{smpp_port}"),
+            "--http",
+            &format!("127.0.0.1:{http_port}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kurier smsc-sim starts");
+    let http = reqwest::Client::new();
+    let control = format!("http://127.0.0.1:{http_port}");
+    for _ in 0..200 {
+        if http.get(format!("{control}/stats")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let python = std::env::var("KURIER_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .args([script.as_str(), &smpp_port.to_string(), &http_port.to_string()])
+        .output()
+        .await
+        .expect("python runs");
+    assert!(out.status.success(), "smpplib client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).expect("one JSON line");
+    let parts = seen["long_parts"].as_u64().unwrap();
+    assert!(parts >= 2, "the long text went in several parts: {seen}");
+    let expected = 20 + parts;
+    assert_eq!(seen["submitted"].as_u64(), Some(expected), "{seen}");
+    assert_eq!(seen["receipts"].as_u64(), Some(expected), "a receipt per part: {seen}");
+    assert_eq!(seen["delivered"].as_u64(), Some(expected), "{seen}");
+    assert_eq!(seen["mo"][0]["text"], "Привет!", "{seen}");
+    assert_eq!(seen["mo"][0]["from"], "48600100200", "{seen}");
+
+    let messages: Value =
+        http.get(format!("{control}/messages?limit=100")).send().await.unwrap().json().await.unwrap();
+    let list = messages.as_array().or_else(|| messages["messages"].as_array()).expect("a list of messages");
+    let long =
+        list.iter().find(|m| m["parts"].as_u64() == Some(parts)).expect("the long message, reassembled");
+    assert_eq!(long["text"], seen["long_text"], "the simulator reassembled smpplib's parts");
+}
