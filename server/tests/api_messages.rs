@@ -457,3 +457,35 @@ async fn concurrent_requests_share_commits_and_a_repeated_key_still_sends_once()
     })
     .await;
 }
+
+#[tokio::test]
+async fn transliteration_saves_segments_per_message_or_by_account_default() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let text = "Zażółć gęślą jaźń, Здравейте! ".repeat(3);
+        let (_, plain) = app.post("/api/v1/messages", json!({"to": "+48600100200", "text": text})).await;
+        assert_eq!(
+            (plain["messages"][0]["encoding"].as_str(), plain["messages"][0]["segments"].as_u64()),
+            (Some("ucs2"), Some(2))
+        );
+        let (_, latin) = app
+            .post("/api/v1/messages", json!({"to": "+48600100200", "text": text, "transliterate": true}))
+            .await;
+        let m = &latin["messages"][0];
+        assert_eq!((m["encoding"].as_str(), m["segments"].as_u64()), (Some("gsm7"), Some(1)), "{m}");
+        assert!(m["text"].as_str().unwrap().starts_with("Zazolc gesla jazn, Zdraveite!"), "{m}");
+
+        let (status, account) = app.patch("/api/v1/account", json!({"transliterate": true})).await;
+        assert_eq!((status, account["transliterate"].as_bool()), (200, Some(true)));
+        let (_, by_default) = app.post("/api/v1/messages", json!({"to": "+48600100200", "text": text})).await;
+        assert_eq!(by_default["messages"][0]["encoding"], "gsm7");
+        let (_, opted_out) = app
+            .post("/api/v1/messages", json!({"to": "+48600100200", "text": text, "transliterate": false}))
+            .await;
+        assert_eq!(opted_out["messages"][0]["encoding"], "ucs2");
+        let (status, err) = app.patch("/api/v1/account", json!({"transliterate": "yes"})).await;
+        assert_eq!((status, err["error"]["field"].as_str()), (422, Some("transliterate")));
+        app.stop().await;
+    })
+    .await;
+}

@@ -15,6 +15,8 @@ use crate::storage::now_micros;
 pub struct Auth {
     pub account_id: String,
     pub key_id: String,
+    /// The account's default for transliterating texts.
+    pub transliterate: bool,
 }
 
 /// How stale a key's recorded last use may get before it is written again.
@@ -45,6 +47,6 @@ impl FromRequestParts<AppState> for Auth {
         {
             tracing::warn!(error = %e, "recording an API key's last use failed");
         }
-        Ok(Auth { account_id: found.account_id, key_id: found.key_id })
+        Ok(Auth { account_id: found.account_id, key_id: found.key_id, transliterate: found.transliterate })
     }
 }

@@ -24,6 +24,17 @@ pub struct AuthKey {
     pub account_id: String,
     pub user_id: Option<String>,
     pub last_used_at: Option<i64>,
+    /// The account's default for transliterating texts to the GSM alphabet.
+    pub transliterate: bool,
+}
+
+/// An account as its API shows it.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub id: String,
+    pub name: String,
+    pub webhook_secret: String,
+    pub transliterate: bool,
 }
 
 impl Store {
@@ -127,8 +138,9 @@ impl Store {
     /// Finds a live (not revoked) API key by the key's hash.
     pub async fn find_api_key(&self, key_hash: &str) -> sqlx::Result<Option<AuthKey>> {
         let row = sqlx::query(
-            "SELECT id, account_id, user_id, last_used_at FROM api_keys
-             WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT k.id, k.account_id, k.user_id, k.last_used_at, a.transliterate
+             FROM api_keys k JOIN accounts a ON a.id = k.account_id
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.reader)
@@ -139,6 +151,7 @@ impl Store {
                 account_id: r.try_get(1)?,
                 user_id: r.try_get(2)?,
                 last_used_at: r.try_get(3)?,
+                transliterate: r.try_get::<i64, _>(4)? != 0,
             })
         })
         .transpose()
@@ -155,10 +168,32 @@ impl Store {
 
     /// The account's name and the secret its callbacks are signed with.
     pub async fn account(&self, account_id: &str) -> sqlx::Result<Option<(String, String)>> {
-        let row = sqlx::query("SELECT name, webhook_secret FROM accounts WHERE id = $1")
+        Ok(self.account_record(account_id).await?.map(|a| (a.name, a.webhook_secret)))
+    }
+
+    pub async fn account_record(&self, account_id: &str) -> sqlx::Result<Option<AccountRecord>> {
+        let row = sqlx::query("SELECT id, name, webhook_secret, transliterate FROM accounts WHERE id = $1")
             .bind(account_id)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+        row.map(|r| {
+            Ok(AccountRecord {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                webhook_secret: r.try_get(2)?,
+                transliterate: r.try_get::<i64, _>(3)? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Changes the account's default for transliteration.
+    pub async fn set_account_transliterate(&self, account_id: &str, on: bool) -> sqlx::Result<()> {
+        sqlx::query("UPDATE accounts SET transliterate = $1 WHERE id = $2")
+            .bind(i64::from(on))
+            .bind(account_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 }

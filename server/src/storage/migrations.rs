@@ -27,6 +27,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_parts_and_inbound.sql"),
         postgres: include_str!("../../migrations/postgres/0002_parts_and_inbound.sql"),
     },
+    // Version 3 is the contacts migration, landing separately.
+    Migration {
+        version: 4,
+        name: "account_settings",
+        sqlite: include_str!("../../migrations/sqlite/0004_account_settings.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_account_settings.sql"),
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

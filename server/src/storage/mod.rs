@@ -19,7 +19,7 @@ mod messages;
 mod migrations;
 mod webhooks;
 
-pub use accounts::{AuthKey, Bootstrap};
+pub use accounts::{AccountRecord, AuthKey, Bootstrap};
 pub use intake::Intake;
 pub use messages::{
     AcceptRequest, Accepted, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,

@@ -48,6 +48,9 @@ pub struct SendRequest {
     pub send_at: Option<String>,
     /// Refuse the whole request if any recipient is invalid.
     pub atomic: Option<bool>,
+    /// Transliterate the text to the GSM alphabet (Polish diacritics,
+    /// Cyrillic to Latin) to save segments; default: the account's setting.
+    pub transliterate: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -212,6 +215,13 @@ pub async fn send_messages(
     let now = now_micros();
     let req = body.value;
     let text = req.text.as_deref().ok_or_else(|| ApiError::field("text", "is required"))?;
+    let transliterated;
+    let text = if req.transliterate.unwrap_or(auth.transliterate) {
+        transliterated = sms_text::transliterate(text);
+        transliterated.as_str()
+    } else {
+        text
+    };
     let text = MessageText::new(text, state.config.messages.max_segments)
         .map_err(|e| ApiError::field("text", e.to_string()))?;
     let from = req

@@ -41,5 +41,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::list_inbound))
         .routes(routes!(connectors::list_connectors))
         .routes(routes!(webhooks::list_deliveries))
-        .routes(routes!(account::get_account))
+        .routes(routes!(account::get_account, account::update_account))
 }
