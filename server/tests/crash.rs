@@ -24,6 +24,14 @@ struct Child9 {
     base: String,
 }
 
+/// A failing test must not leave a server running.
+impl Drop for Child9 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
