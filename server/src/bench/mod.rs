@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// SMPP window per session of Kurier's connector (and of the bare client).
     #[arg(long, default_value_t = 200)]
     pub window: usize,
+    /// SMPP sessions of Kurier's connector. Each carries its own window of
+    /// submissions and the simulator's window of receipts.
+    #[arg(long, default_value_t = 2)]
+    pub binds: usize,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -189,9 +193,11 @@ port = {smpp_port}
 system_id = "bench"
 password = "bench"
 window = {window}
+binds = {binds}
 "#,
             sync = args.sqlite_synchronous,
             window = args.window,
+            binds = args.binds,
         ),
     )?;
     let log = std::fs::File::create(dir.join("serve.log"))?;
