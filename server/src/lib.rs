@@ -13,6 +13,7 @@
 //! - [`app`]: starts the subsystems and stops them without losing work.
 //! - [`bench`]: `kurier bench`, the end-to-end benchmark (drives `serve` from outside).
 //! - [`telemetry`]: logging and every metric, named in one place.
+//! - [`transfer`]: contacts in from CSV/XLSX files (import jobs), contacts and messages out (exports).
 //! - [`credentials`]: API keys and passwords.
 //! - [`smsc_sim`]: the standalone SMPP SMSC simulator (`kurier smsc-sim`) for demos, tests and benchmarks.
 
@@ -28,6 +29,7 @@ pub mod routing;
 pub mod smsc_sim;
 pub mod storage;
 pub mod telemetry;
+pub mod transfer;
 pub mod webhooks;
 
 /// Installs the TLS crypto provider (ring) once per process; outbound HTTPS

@@ -36,6 +36,12 @@ enum Command {
     /// Measure the whole system end to end: this binary's `serve` against
     /// `smsc-sim` over loopback SMPP, loaded through the HTTP API.
     Bench(kurier::bench::BenchArgs),
+    /// Import contacts from a CSV or XLSX file.
+    #[command(subcommand)]
+    Import(kurier::transfer::cli::ImportCommand),
+    /// Export contacts or messages to a CSV or XLSX file.
+    #[command(subcommand)]
+    Export(kurier::transfer::cli::ExportCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +58,8 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::SmscSim(args) => kurier::smsc_sim::run(args, wait_for_signal()).await,
+            Command::Import(cmd) => kurier::transfer::cli::run_import(cmd).await,
+            Command::Export(cmd) => kurier::transfer::cli::run_export(cmd).await,
             Command::Bench(args) => {
                 kurier::install_crypto_provider();
                 kurier::bench::run(args).await

@@ -27,7 +27,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_parts_and_inbound.sql"),
         postgres: include_str!("../../migrations/postgres/0002_parts_and_inbound.sql"),
     },
-    // Version 3 is the contacts migration, landing separately.
+    Migration {
+        version: 3,
+        name: "contacts",
+        sqlite: include_str!("../../migrations/sqlite/0003_contacts.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_contacts.sql"),
+    },
     Migration {
         version: 4,
         name: "account_settings",

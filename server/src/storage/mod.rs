@@ -13,6 +13,11 @@
 //! anyway; queueing in-process avoids busy errors), reads through a pool.
 
 mod accounts;
+pub mod contact_types;
+mod contact_writes;
+mod contacts;
+mod groups;
+mod imports;
 mod inbound;
 mod intake;
 mod messages;
@@ -20,6 +25,21 @@ mod migrations;
 mod webhooks;
 
 pub use accounts::{AccountRecord, AuthKey, Bootstrap};
+pub use contact_types::{
+    Email, FieldDef, FieldKind, FieldName, FieldValue, Language, TimeZone, ValueError, clean_text, fold,
+    fold_key,
+};
+pub use contacts::{
+    ContactChanges, ContactFilter, ContactRecord, ContactWrite, FieldCreateError, GroupRef,
+    MAX_CONTACT_FIELDS, MatchBy, RowProblem, SetChange, Target, WriteOutcome,
+};
+pub use groups::{
+    GroupNameTaken, GroupRecord, MAX_GROUP_DESCRIPTION_LEN, MAX_GROUP_NAME_LEN, MembersChanged,
+    group_name_key,
+};
+pub use imports::{
+    BatchCounts, ImportBatch, ImportDescription, ImportJob, ImportRowError, ImportStatus, MAX_STORED_ERRORS,
+};
 pub use intake::Intake;
 pub use messages::{
     AcceptRequest, Accepted, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,

@@ -3,6 +3,10 @@
 
 mod account;
 mod connectors;
+mod contacts;
+mod exports;
+mod groups;
+mod imports;
 mod messages;
 mod webhooks;
 
@@ -42,4 +46,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(connectors::list_connectors))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(account::get_account, account::update_account))
+        .routes(routes!(contacts::create_contact, contacts::list_contacts))
+        .routes(routes!(contacts::get_contact, contacts::update_contact, contacts::delete_contact))
+        .routes(routes!(contacts::add_tag, contacts::remove_tag))
+        .routes(routes!(contacts::list_fields, contacts::create_field))
+        .routes(routes!(contacts::delete_field))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(contacts::bulk_upsert))
+                .layer(axum::extract::DefaultBodyLimit::max(contacts::MAX_BULK_BODY_BYTES)),
+        )
+        .routes(routes!(groups::list_groups, groups::create_group))
+        .routes(routes!(groups::get_group, groups::update_group, groups::delete_group))
+        .routes(routes!(groups::add_members, groups::remove_members))
+        .routes(routes!(imports::create_import, imports::list_imports))
+        .routes(routes!(imports::get_import))
+        .routes(routes!(imports::import_errors))
+        .routes(routes!(exports::contacts_csv))
+        .routes(routes!(exports::contacts_xlsx))
+        .routes(routes!(exports::messages_csv))
+        .routes(routes!(exports::messages_xlsx))
 }
