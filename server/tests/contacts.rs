@@ -576,3 +576,28 @@ async fn the_openapi_document_describes_the_address_book() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_history_filters_by_contact_and_by_group() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (_, group) = app.post("/api/v1/groups", json!({"name": "Drivers"})).await;
+        let gid = group["id"].as_str().unwrap().to_owned();
+        let (_, anna) =
+            app.post("/api/v1/contacts", json!({"phone": "+48600100201", "groups": ["Drivers"]})).await;
+        let (_, bob) = app.post("/api/v1/contacts", json!({"phone": "+48600100202"})).await;
+        for to in ["+48600100201", "+48600100202", "+48600100203"] {
+            app.send(json!({"to": to, "text": "shift change"})).await;
+        }
+        let count = |v: &serde_json::Value| v["messages"].as_array().unwrap().len();
+        let anna_id = anna["id"].as_str().unwrap();
+        let bob_id = bob["id"].as_str().unwrap();
+        assert_eq!(count(&app.get(&format!("/api/v1/messages?contact={anna_id}")).await.1), 1);
+        assert_eq!(count(&app.get(&format!("/api/v1/messages?contact={bob_id}")).await.1), 1);
+        assert_eq!(count(&app.get(&format!("/api/v1/messages?group={gid}")).await.1), 1);
+        let (status, err) = app.get("/api/v1/messages?group=drivers").await;
+        assert_eq!((status, err["error"]["field"].as_str()), (400, Some("group")));
+        app.stop().await;
+    })
+    .await;
+}

@@ -11,6 +11,11 @@ pub fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
 
+/// An id as stored (lower-case hyphenated UUID), if `s` is one.
+pub fn canonical_id(s: &str) -> Option<String> {
+    Uuid::parse_str(s.trim()).ok().map(|u| u.hyphenated().to_string())
+}
+
 /// The id of a message, as the API shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(Uuid);

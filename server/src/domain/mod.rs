@@ -12,7 +12,7 @@ mod status;
 mod tag;
 mod text;
 
-pub use ids::{MessageId, new_id};
+pub use ids::{MessageId, canonical_id, new_id};
 pub use phone::{PhoneNumber, PhoneNumberError, Region};
 pub use sender::{SenderId, SenderIdError};
 pub use status::{Direction, MessageStatus, UnknownStatus};

@@ -111,6 +111,10 @@ pub struct MessageFilter {
     pub to: Option<String>,
     pub q: Option<String>,
     pub tag: Option<String>,
+    /// Messages to or from this contact's number (contact id).
+    pub contact: Option<String>,
+    /// Messages to or from the numbers of this group's members (group id).
+    pub group: Option<String>,
     pub direction: Option<Direction>,
     pub since: Option<i64>,
     pub until: Option<i64>,
@@ -361,6 +365,23 @@ impl Store {
             push(
                 " AND id IN (SELECT message_id FROM message_tags WHERE tag = $?)",
                 Bind::Text(tag.to_lowercase()),
+                &mut binds,
+            );
+        }
+        if let Some(contact) = &filter.contact {
+            push(
+                " AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = $? AND c.account_id = messages.account_id
+                     AND c.phone IN (messages.to_number, messages.from_addr))",
+                Bind::Text(contact.clone()),
+                &mut binds,
+            );
+        }
+        if let Some(group) = &filter.group {
+            push(
+                " AND EXISTS (SELECT 1 FROM group_members gm JOIN contacts c ON c.id = gm.contact_id
+                     WHERE gm.group_id = $? AND c.account_id = messages.account_id
+                     AND c.phone IN (messages.to_number, messages.from_addr))",
+                Bind::Text(group.clone()),
                 &mut binds,
             );
         }

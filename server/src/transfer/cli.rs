@@ -358,8 +358,7 @@ pub async fn export_messages_command(config: &Config, args: &ExportMessagesArgs)
             .transpose()?,
         since: time("since", &args.since)?,
         until: time("until", &args.until)?,
-        cursor: None,
-        limit: 0,
+        ..MessageFilter::default()
     };
     let (store, account_id) = open(config, &args.account).await?;
     let n = write_to_file(&args.file, |out, bar| {

@@ -15,7 +15,6 @@ use tokio::sync::mpsc;
 
 use super::contacts::{ContactListQuery, read_filter};
 use super::messages::ListQuery;
-use crate::domain::{Direction, MessageStatus, PhoneNumber, Tag};
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::MessageFilter;
@@ -90,13 +89,9 @@ pub async fn contacts_xlsx(
     contacts(state, auth, query, ExportFormat::Xlsx).await
 }
 
-/// The message filters, read as `GET /api/v1/messages` reads them.
+/// The message filters, read as `GET /api/v1/messages` reads them, without
+/// paging: an export has every matching message.
 fn message_filter(state: &AppState, q: ListQuery) -> Result<MessageFilter, ApiError> {
-    let time = |field: &str, s: &str| {
-        chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_micros()).map_err(|_| {
-            ApiError::query(field, format!("'{s}' is not an RFC 3339 time such as 2026-05-01T09:00:00+02:00"))
-        })
-    };
     if q.cursor.is_some() || q.limit.is_some() {
         let field = if q.cursor.is_some() { "cursor" } else { "limit" };
         return Err(ApiError::query(
@@ -104,40 +99,7 @@ fn message_filter(state: &AppState, q: ListQuery) -> Result<MessageFilter, ApiEr
             "an export has every matching message; leave out cursor and limit",
         ));
     }
-    Ok(MessageFilter {
-        status: q
-            .status
-            .map(|s| s.parse::<MessageStatus>().map_err(|e| ApiError::query("status", e.to_string())))
-            .transpose()?,
-        to: q
-            .to
-            .map(|t| {
-                PhoneNumber::parse(&t, state.region)
-                    .map(|p| p.to_string())
-                    .map_err(|e| ApiError::query("to", e.to_string()))
-            })
-            .transpose()?,
-        q: q.q.filter(|s| !s.trim().is_empty()),
-        tag: q
-            .tag
-            .map(|t| {
-                Tag::parse(&t)
-                    .map(|t| t.as_str().to_owned())
-                    .map_err(|e| ApiError::query("tag", e.to_string()))
-            })
-            .transpose()?,
-        direction: q
-            .direction
-            .map(|d| {
-                d.parse::<Direction>()
-                    .map_err(|_| ApiError::query("direction", "must be outbound or inbound"))
-            })
-            .transpose()?,
-        since: q.since.map(|s| time("since", &s)).transpose()?,
-        until: q.until.map(|s| time("until", &s)).transpose()?,
-        cursor: None,
-        limit: 0,
-    })
+    q.into_filter(state.region, None)
 }
 
 async fn messages(

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{Direction, MessageId, MessageStatus, MessageText, PhoneNumber, SenderId, Tag, new_id};
+use crate::domain::{
+    Direction, MessageId, MessageStatus, MessageText, PhoneNumber, Region, SenderId, Tag, canonical_id,
+    new_id,
+};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -454,6 +457,10 @@ pub struct ListQuery {
     pub q: Option<String>,
     /// A tag, with or without `#`.
     pub tag: Option<String>,
+    /// A contact's id: messages to or from its number.
+    pub contact: Option<String>,
+    /// A group's id: messages to or from its members' numbers.
+    pub group: Option<String>,
     /// `outbound` or `inbound`.
     pub direction: Option<String>,
     /// RFC 3339; messages created at or after.
@@ -464,6 +471,69 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     /// Page size (default 50, at most 500).
     pub limit: Option<usize>,
+}
+
+impl ListQuery {
+    /// The history filters of this query (every field but `limit`, which
+    /// callers set), each bad value named in a 400. `direction` is forced
+    /// when given (the inbound list).
+    pub(super) fn into_filter(
+        self,
+        region: Option<Region>,
+        direction: Option<Direction>,
+    ) -> Result<MessageFilter, ApiError> {
+        let q = self;
+        Ok(MessageFilter {
+            status: q
+                .status
+                .map(|s| s.parse::<MessageStatus>().map_err(|e| ApiError::query("status", e.to_string())))
+                .transpose()?,
+            to: q
+                .to
+                .map(|t| {
+                    PhoneNumber::parse(&t, region)
+                        .map(|p| p.to_string())
+                        .map_err(|e| ApiError::query("to", e.to_string()))
+                })
+                .transpose()?,
+            q: q.q.filter(|s| !s.trim().is_empty()),
+            tag: q
+                .tag
+                .map(|t| {
+                    Tag::parse(&t)
+                        .map(|t| t.as_str().to_owned())
+                        .map_err(|e| ApiError::query("tag", e.to_string()))
+                })
+                .transpose()?,
+            contact: q
+                .contact
+                .map(|c| canonical_id(&c).ok_or_else(|| ApiError::query("contact", "is not a contact id")))
+                .transpose()?,
+            group: q
+                .group
+                .map(|g| canonical_id(&g).ok_or_else(|| ApiError::query("group", "is not a group id")))
+                .transpose()?,
+            direction: q
+                .direction
+                .map(|d| {
+                    d.parse::<Direction>()
+                        .map_err(|_| ApiError::query("direction", "must be outbound or inbound"))
+                })
+                .transpose()?
+                .or(direction),
+            since: q.since.map(|s| parse_time("since", &s, ApiError::query)).transpose()?,
+            until: q.until.map(|s| parse_time("until", &s, ApiError::query)).transpose()?,
+            cursor: q
+                .cursor
+                .map(|c| {
+                    c.parse::<MessageId>()
+                        .map(|id| id.to_string())
+                        .map_err(|_| ApiError::query("cursor", "is not a cursor from this API"))
+                })
+                .transpose()?,
+            limit: 0,
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -508,48 +578,8 @@ async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::query("limit", "must be between 1 and 500"));
     }
-    let filter = MessageFilter {
-        status: q
-            .status
-            .map(|s| s.parse::<MessageStatus>().map_err(|e| ApiError::query("status", e.to_string())))
-            .transpose()?,
-        to: q
-            .to
-            .map(|t| {
-                PhoneNumber::parse(&t, state.region)
-                    .map(|p| p.to_string())
-                    .map_err(|e| ApiError::query("to", e.to_string()))
-            })
-            .transpose()?,
-        q: q.q.filter(|s| !s.trim().is_empty()),
-        tag: q
-            .tag
-            .map(|t| {
-                Tag::parse(&t)
-                    .map(|t| t.as_str().to_owned())
-                    .map_err(|e| ApiError::query("tag", e.to_string()))
-            })
-            .transpose()?,
-        direction: q
-            .direction
-            .map(|d| {
-                d.parse::<Direction>()
-                    .map_err(|_| ApiError::query("direction", "must be outbound or inbound"))
-            })
-            .transpose()?
-            .or(direction),
-        since: q.since.map(|s| parse_time("since", &s, ApiError::query)).transpose()?,
-        until: q.until.map(|s| parse_time("until", &s, ApiError::query)).transpose()?,
-        cursor: q
-            .cursor
-            .map(|c| {
-                c.parse::<MessageId>()
-                    .map(|id| id.to_string())
-                    .map_err(|_| ApiError::query("cursor", "is not a cursor from this API"))
-            })
-            .transpose()?,
-        limit: limit + 1,
-    };
+    let mut filter = q.into_filter(state.region, direction)?;
+    filter.limit = limit + 1;
     let mut records = state.store.list_messages(&auth.account_id, &filter).await?;
     let next_cursor = if records.len() > limit {
         records.truncate(limit);
