@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_account_settings.sql"),
         postgres: include_str!("../../migrations/postgres/0004_account_settings.sql"),
     },
+    Migration {
+        version: 5,
+        name: "claim_order",
+        sqlite: include_str!("../../migrations/sqlite/0005_claim_order.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_claim_order.sql"),
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes
