@@ -601,3 +601,41 @@ async fn the_history_filters_by_contact_and_by_group() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sending_to_groups_and_tags_reaches_their_members_once_and_skips_opted_out() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        app.post("/api/v1/groups", json!({"name": "Drivers"})).await;
+        for (phone, groups, tags, opted_out) in [
+            ("+48600100201", vec!["Drivers"], vec!["nocna"], false),
+            ("+48600100202", vec!["Drivers"], vec![], false),
+            ("+48600100203", vec!["Drivers"], vec![], true),
+            ("+48600100204", vec![], vec!["Nocna"], false),
+        ] {
+            let (status, c) = app
+                .post("/api/v1/contacts", json!({"phone": phone, "groups": groups, "tags": tags, "opted_out": opted_out}))
+                .await;
+            assert_eq!(status, 201, "{c}");
+        }
+        let (status, resp) = app
+            .post(
+                "/api/v1/messages",
+                json!({"to": ["+48600100202"], "to_groups": ["drivers"], "to_tags": ["#nocna"], "text": "Shift starts at 22:00"}),
+            )
+            .await;
+        assert_eq!(status, 202, "{resp}");
+        let mut to: Vec<&str> = resp["messages"].as_array().unwrap().iter().map(|m| m["to"].as_str().unwrap()).collect();
+        to.sort();
+        assert_eq!(to, ["+48600100201", "+48600100202", "+48600100204"]);
+        assert_eq!(resp["errors"].as_array().unwrap().len(), 0, "overlaps are not errors: {resp}");
+
+        let (status, resp) = app.post("/api/v1/messages", json!({"to_groups": ["Nobody"], "text": "x"})).await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("to_groups[0]")));
+        app.post("/api/v1/groups", json!({"name": "Empty"})).await;
+        let (status, resp) = app.post("/api/v1/messages", json!({"to_groups": ["Empty"], "text": "x"})).await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("to_groups")));
+        app.stop().await;
+    })
+    .await;
+}

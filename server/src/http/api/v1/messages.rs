@@ -19,8 +19,8 @@ use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{
-    AcceptRequest, Accepted, EventRecord, IdempotentRequest, MessageFilter, MessageRecord, NewMessage,
-    PartRecord, format_micros, now_micros,
+    AcceptRequest, Accepted, ContactFilter, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,
+    NewMessage, PartRecord, format_micros, now_micros,
 };
 use crate::telemetry;
 
@@ -49,6 +49,10 @@ pub struct SendRequest {
     pub tags: Option<Vec<String>>,
     /// RFC 3339 time to send at; the message stays `scheduled` until then.
     pub send_at: Option<String>,
+    /// Groups (ids or names) whose members also receive the message.
+    pub to_groups: Option<Vec<String>>,
+    /// Tags whose subscribers also receive the message.
+    pub to_tags: Option<Vec<String>>,
     /// Refuse the whole request if any recipient is invalid.
     pub atomic: Option<bool>,
     /// Transliterate the text to the GSM alphabet (Polish diacritics,
@@ -250,11 +254,22 @@ pub async fn send_messages(
     if tags.len() > MAX_TAGS {
         return Err(ApiError::field("tags", format!("at most {MAX_TAGS} tags per message")));
     }
-    let recipients = read_recipients(req.to)?;
-    if recipients.is_empty() {
-        return Err(ApiError::field("to", "needs at least one recipient"));
-    }
     let max = state.config.messages.max_recipients;
+    let has_audience = req.to_groups.as_ref().is_some_and(|g| !g.is_empty())
+        || req.to_tags.as_ref().is_some_and(|t| !t.is_empty());
+    let mut recipients = if req.to.is_none() && has_audience { Vec::new() } else { read_recipients(req.to)? };
+    let audience = audience(&state, &auth.account_id, req.to_groups, req.to_tags, max).await?;
+    // Recipients past this index come from groups and tags: a number that is
+    // also named in `to` is simply not sent twice, rather than an error.
+    let explicit_count = recipients.len();
+    recipients.extend(audience);
+    if recipients.is_empty() {
+        let field = if has_audience { "to_groups" } else { "to" };
+        return Err(ApiError::field(
+            field,
+            "needs at least one recipient (the groups and tags have no one to send to)",
+        ));
+    }
     if recipients.len() > max {
         return Err(ApiError::field(
             "to",
@@ -268,6 +283,7 @@ pub async fn send_messages(
     let tag_names: Vec<String> = tags.iter().map(|t| t.as_str().to_owned()).collect();
     for (index, raw) in recipients.iter().enumerate() {
         match PhoneNumber::parse(raw, state.region) {
+            Ok(to) if index >= explicit_count && seen.contains(&to) => {}
             Ok(to) if !seen.insert(to.clone()) => errors.push(RecipientError {
                 index,
                 to: raw.clone(),
@@ -361,6 +377,57 @@ pub async fn send_messages(
         }
     }
 }
+
+/// The numbers of the members of `groups` and the subscribers of `tags`,
+/// without opted-out contacts and without repeats.
+async fn audience(
+    state: &AppState,
+    account_id: &str,
+    groups: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    max: usize,
+) -> Result<Vec<String>, ApiError> {
+    let mut filters = Vec::new();
+    for (i, g) in groups.unwrap_or_default().iter().enumerate() {
+        let group = state.store.find_group(account_id, g).await?.ok_or_else(|| {
+            ApiError::field(format!("to_groups[{i}]"), format!("no group is called or has the id '{g}'"))
+        })?;
+        filters.push(ContactFilter { group_id: Some(group.id), ..ContactFilter::default() });
+    }
+    for (i, t) in tags.unwrap_or_default().iter().enumerate() {
+        let tag = Tag::parse(t).map_err(|e| ApiError::field(format!("to_tags[{i}]"), e.to_string()))?;
+        filters.push(ContactFilter { tag: Some(tag.as_str().to_owned()), ..ContactFilter::default() });
+    }
+    let mut seen = HashSet::new();
+    let mut numbers = Vec::new();
+    for mut filter in filters {
+        filter.opted_out = Some(false);
+        filter.ascending = true;
+        filter.limit = AUDIENCE_PAGE;
+        loop {
+            let page = state.store.list_contacts(account_id, &filter).await?;
+            for c in &page {
+                if seen.insert(c.phone.clone()) {
+                    numbers.push(c.phone.clone());
+                }
+            }
+            if numbers.len() > max {
+                return Err(ApiError::field(
+                    "to_groups",
+                    format!("the groups and tags reach more than {max} people; send to them with a campaign"),
+                ));
+            }
+            match page.last() {
+                Some(last) if page.len() == AUDIENCE_PAGE => filter.cursor = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+    }
+    Ok(numbers)
+}
+
+/// Contacts read per query when expanding groups and tags.
+const AUDIENCE_PAGE: usize = 1_000;
 
 /// `to` is a phone number or a list of them.
 fn read_recipients(to: Option<serde_json::Value>) -> Result<Vec<String>, ApiError> {
