@@ -125,6 +125,16 @@ pub enum ConnectorKind {
     Smpp,
 }
 
+impl ConnectorKind {
+    /// The name used in the configuration and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sim => "sim",
+            Self::Smpp => "smpp",
+        }
+    }
+}
+
 impl ConnectorConfig {
     pub fn sim(name: &str, sim: SimConfig) -> Self {
         Self { name: name.into(), settings: ConnectorSettings::Sim(sim) }

@@ -392,8 +392,12 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served() {
         assert_eq!(ready["ready"], true, "{ready}");
         let id = app.send(json!({"to": "+48600100200", "text": "count me"})).await;
         app.wait_for_status(&id, "delivered").await;
+        assert_eq!(app.get("/api/v1/connectors").await.0, 200);
+        assert_eq!(app.get("/api/v1/messages/nope").await.0, 404);
         let metrics = get("/metrics").await.unwrap().text().await.unwrap();
         assert!(metrics.contains("kurier_messages_accepted_total"), "{metrics}");
+        assert!(metrics.contains("kurier_http_responses_total{class=\"2xx\"}"), "{metrics}");
+        assert!(metrics.contains("kurier_http_responses_total{class=\"4xx\"}"), "{metrics}");
         assert!(metrics.contains("kurier_receipts_total"), "{metrics}");
         let doc: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
         assert!(doc["paths"]["/api/v1/messages"]["post"].is_object());

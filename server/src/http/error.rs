@@ -9,7 +9,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::storage::StoreError;
-use crate::telemetry;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -68,7 +67,6 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        telemetry::http_response(self.status.as_u16());
         let body = ErrorBody {
             error: ErrorDetail { code: self.code.to_owned(), message: self.message, field: self.field },
         };

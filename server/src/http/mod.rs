@@ -38,6 +38,17 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
+/// Counts every answer by status class, whatever handler (or rejection)
+/// produced it.
+async fn count_responses(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    crate::telemetry::http_response(response.status().as_u16());
+    response
+}
+
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let (api, openapi) = api::v1::router().split_for_parts();
@@ -50,5 +61,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(|| async { ApiError::not_found("page") })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(count_responses))
         .with_state(state)
 }

@@ -38,10 +38,7 @@ impl ConnectorView {
         let s = &h.stats;
         Self {
             name: h.name.to_string(),
-            kind: serde_json::to_value(h.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            kind: h.kind.as_str().to_owned(),
             up: h.is_up(),
             binds_up: LinkStats::get(&s.binds_up),
             binds_configured: LinkStats::get(&s.binds_configured),

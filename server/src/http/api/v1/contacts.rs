@@ -25,7 +25,6 @@ use crate::storage::{
     FieldName, FieldValue, GroupRecord, Language, MAX_CONTACT_FIELDS, MatchBy, RowProblem, SetChange, Target,
     TimeZone, WriteOutcome, clean_text, format_micros, group_name_key, now_micros,
 };
-use crate::telemetry;
 
 /// Most contacts in one bulk request.
 pub const MAX_BULK_CONTACTS: usize = 10_000;
@@ -308,7 +307,6 @@ pub async fn create_contact(
     let ctx = Context::load(&state, &auth.account_id, input.groups.is_some()).await?;
     let changes = changes_from(&input, &ctx, "", true)?;
     let view = write_one(&state, &auth.account_id, ContactWrite { target: Target::New, changes }).await?;
-    telemetry::http_response(201);
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -327,7 +325,6 @@ pub async fn get_contact(
         .get_contact(&auth.account_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
-    telemetry::http_response(200);
     Ok(Json(record.into()))
 }
 
@@ -348,7 +345,6 @@ pub async fn update_contact(
     let ctx = Context::load(&state, &auth.account_id, input.groups.is_some()).await?;
     let changes = changes_from(&input, &ctx, "", false)?;
     let view = write_one(&state, &auth.account_id, ContactWrite { target: Target::Id(id), changes }).await?;
-    telemetry::http_response(200);
     Ok(Json(view))
 }
 
@@ -365,7 +361,6 @@ pub async fn delete_contact(
     if !state.store.delete_contact(&auth.account_id, &id).await? {
         return Err(ApiError::not_found("contact"));
     }
-    telemetry::http_response(204);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -490,7 +485,6 @@ pub async fn list_contacts(
     } else {
         None
     };
-    telemetry::http_response(200);
     Ok(Json(ContactList { contacts: records.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -632,7 +626,6 @@ pub async fn bulk_upsert(
         return Err(atomic_refusal(&errors, response.results.len() + errors.len()));
     }
     response.errors = errors;
-    telemetry::http_response(200);
     Ok(Json(response))
 }
 
@@ -690,7 +683,6 @@ async fn set_tag(
         .set_contact_tag(&auth.account_id, &id, &tag, present, now_micros())
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
-    telemetry::http_response(204);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -733,7 +725,6 @@ pub struct FieldInput {
     responses((status = 200, body = FieldList), (status = 401, body = ErrorBody)))]
 pub async fn list_fields(State(state): State<AppState>, auth: Auth) -> Result<Json<FieldList>, ApiError> {
     let fields = state.store.contact_fields(&auth.account_id).await?;
-    telemetry::http_response(200);
     Ok(Json(FieldList { fields: fields.into_iter().map(Into::into).collect() }))
 }
 
@@ -752,10 +743,7 @@ pub async fn create_field(
     let kind: FieldKind =
         kind.parse().map_err(|e: crate::storage::ValueError| ApiError::field("kind", e.to_string()))?;
     match state.store.create_contact_field(&auth.account_id, &name, kind, now_micros()).await? {
-        Ok(def) => {
-            telemetry::http_response(201);
-            Ok((StatusCode::CREATED, Json(FieldView::from(def))).into_response())
-        }
+        Ok(def) => Ok((StatusCode::CREATED, Json(FieldView::from(def))).into_response()),
         Err(FieldCreateError::Exists) => Err(ApiError {
             field: Some("name".into()),
             ..ApiError::new(StatusCode::CONFLICT, "duplicate", format!("the field '{name}' already exists"))
@@ -779,6 +767,5 @@ pub async fn delete_field(
     if !state.store.delete_contact_field(&auth.account_id, &name).await? {
         return Err(ApiError::not_found("contact field"));
     }
-    telemetry::http_response(204);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,7 +18,6 @@ use super::messages::ListQuery;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::MessageFilter;
-use crate::telemetry;
 use crate::transfer::{ChannelWriter, ExportFormat, export_contacts, export_messages};
 
 /// Chunks buffered between the writer and the client.
@@ -60,7 +59,6 @@ async fn contacts(
     let Query(pairs) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let filter = read_filter(&state, &auth.account_id, pairs, &["group", "tag", "q", "opted_out"]).await?;
     let store = state.store.clone();
-    telemetry::http_response(200);
     Ok(stream_response(format, "contacts", move |out| async move {
         export_contacts(&store, &auth.account_id, &filter, format, out, |_| {}).await
     }))
@@ -111,7 +109,6 @@ async fn messages(
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let filter = message_filter(&state, q)?;
     let store = state.store.clone();
-    telemetry::http_response(200);
     Ok(stream_response(format, "messages", move |out| async move {
         export_messages(&store, &auth.account_id, &filter, format, out, |_| {}).await
     }))

@@ -18,7 +18,6 @@ use crate::storage::{
     GroupNameTaken, GroupRecord, MAX_GROUP_DESCRIPTION_LEN, MAX_GROUP_NAME_LEN, clean_text, format_micros,
     now_micros,
 };
-use crate::telemetry;
 
 /// Most contact ids and numbers in one membership request.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 10_000;
@@ -100,7 +99,6 @@ fn group_id(id: &str) -> Result<String, ApiError> {
     responses((status = 200, body = GroupList), (status = 401, body = ErrorBody)))]
 pub async fn list_groups(State(state): State<AppState>, auth: Auth) -> Result<Json<GroupList>, ApiError> {
     let groups = state.store.list_groups(&auth.account_id).await?;
-    telemetry::http_response(200);
     Ok(Json(GroupList { groups: groups.into_iter().map(Into::into).collect() }))
 }
 
@@ -116,10 +114,7 @@ pub async fn create_group(
     let name = group_name(input.name.as_deref().ok_or_else(|| ApiError::field("name", "is required"))?)?;
     let description = description(&input.description)?.flatten();
     match state.store.create_group(&auth.account_id, &name, description.as_deref(), now_micros()).await? {
-        Ok(g) => {
-            telemetry::http_response(201);
-            Ok((StatusCode::CREATED, Json(GroupView::from(g))).into_response())
-        }
+        Ok(g) => Ok((StatusCode::CREATED, Json(GroupView::from(g))).into_response()),
         Err(GroupNameTaken) => Err(name_taken(&name)),
     }
 }
@@ -136,7 +131,6 @@ pub async fn get_group(
     let id = group_id(&id)?;
     let g =
         state.store.get_group(&auth.account_id, &id).await?.ok_or_else(|| ApiError::not_found("group"))?;
-    telemetry::http_response(200);
     Ok(Json(g.into()))
 }
 
@@ -166,10 +160,7 @@ pub async fn update_group(
         )
         .await?;
     match updated {
-        Ok(Some(g)) => {
-            telemetry::http_response(200);
-            Ok(Json(g.into()))
-        }
+        Ok(Some(g)) => Ok(Json(g.into())),
         Ok(None) => Err(ApiError::not_found("group")),
         Err(GroupNameTaken) => Err(name_taken(name.as_deref().unwrap_or_default())),
     }
@@ -188,7 +179,6 @@ pub async fn delete_group(
     if !state.store.delete_group(&auth.account_id, &id).await? {
         return Err(ApiError::not_found("group"));
     }
-    telemetry::http_response(204);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -325,6 +315,5 @@ async fn change_members(
         }
     }
     let members = state.store.get_group(&auth.account_id, &id).await?.map_or(0, |g| g.members);
-    telemetry::http_response(200);
     Ok(Json(MembersResult { changed: changed.changed, unchanged: changed.unchanged, members, errors }))
 }

@@ -25,7 +25,6 @@ use crate::domain::Region;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{ImportJob, MAX_GROUP_NAME_LEN, clean_text, format_micros, now_micros};
-use crate::telemetry;
 use crate::transfer::export::export_import_errors;
 use crate::transfer::table::{FileProblem, sniff};
 use crate::transfer::{
@@ -307,7 +306,6 @@ pub async fn create_import(
         .get_import(&auth.account_id, &reply_id)
         .await?
         .ok_or_else(|| ApiError::not_found("import"))?;
-    telemetry::http_response(202);
     Ok((StatusCode::ACCEPTED, Json(ImportView::from(job))).into_response())
 }
 
@@ -327,7 +325,6 @@ pub async fn get_import(
     let id = import_id(&id)?;
     let job =
         state.store.get_import(&auth.account_id, &id).await?.ok_or_else(|| ApiError::not_found("import"))?;
-    telemetry::http_response(200);
     Ok(Json(job.into()))
 }
 
@@ -336,7 +333,6 @@ pub async fn get_import(
     responses((status = 200, body = ImportList), (status = 401, body = ErrorBody)))]
 pub async fn list_imports(State(state): State<AppState>, auth: Auth) -> Result<Json<ImportList>, ApiError> {
     let jobs = state.store.list_imports(&auth.account_id, LISTED_IMPORTS).await?;
-    telemetry::http_response(200);
     Ok(Json(ImportList { imports: jobs.into_iter().map(Into::into).collect() }))
 }
 
@@ -354,7 +350,6 @@ pub async fn import_errors(
         state.store.get_import(&auth.account_id, &id).await?.ok_or_else(|| ApiError::not_found("import"))?;
     let unlisted = (job.rows_failed - job.errors_stored).max(0);
     let store = state.store.clone();
-    telemetry::http_response(200);
     Ok(stream_response(
         crate::transfer::ExportFormat::Csv,
         &format!("import-{id}-errors"),

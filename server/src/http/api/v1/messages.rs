@@ -449,7 +449,6 @@ fn read_recipients(to: Option<serde_json::Value>) -> Result<Vec<String>, ApiErro
 }
 
 fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
-    telemetry::http_response(status.as_u16());
     let mut response =
         (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
     if replayed {
@@ -486,7 +485,6 @@ pub async fn get_message(
 ) -> Result<Json<MessageView>, ApiError> {
     let id: MessageId = id.parse().map_err(|_| ApiError::not_found("message"))?;
     let view = MessageView::load(&state, &auth.account_id, &id.to_string()).await?;
-    telemetry::http_response(200);
     Ok(Json(view))
 }
 
@@ -654,7 +652,6 @@ async fn list(
     } else {
         None
     };
-    telemetry::http_response(200);
     Ok(MessageList {
         messages: records.into_iter().map(|r| MessageView::from_record(r, None)).collect(),
         next_cursor,
