@@ -18,7 +18,7 @@ use super::contact_types::FieldValue;
 use super::contacts::{
     CHUNK, CONTACT_COLUMNS, ContactRow, ContactWrite, MatchBy, RowProblem, SetChange, Target, WriteOutcome,
 };
-use super::{Dialect, Store};
+use super::{Dialect, InAccount, Store};
 use crate::domain::{Tag, new_id};
 
 /// Attempts of a batch that lost a race with another writer (its new
@@ -310,24 +310,11 @@ impl Store {
         column: &str,
         keys: &[String],
     ) -> sqlx::Result<Vec<ContactRow>> {
-        let mut out = Vec::new();
-        let unique: BTreeSet<&String> = keys.iter().collect();
-        let unique: Vec<&String> = unique.into_iter().collect();
-        for chunk in unique.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = {} AND {column} IN ({})",
-                self.dialect.param(1),
-                self.dialect.placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
-            for k in chunk {
-                q = q.bind(k.as_str());
-            }
-            for r in q.fetch_all(&mut *tx).await? {
-                out.push(ContactRow::from_row(&r)?);
-            }
-        }
-        Ok(out)
+        let unique: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        let unique: Vec<&str> = unique.into_iter().collect();
+        let query = InAccount { columns: CONTACT_COLUMNS, table: "contacts", column, suffix: "" };
+        let rows = self.select_in_account(tx, query, account_id, &unique).await?;
+        rows.iter().map(ContactRow::from_row).collect()
     }
 
     /// Locks the contacts with these ids (sorted) until the transaction
@@ -338,22 +325,15 @@ impl Store {
         account_id: &str,
         sorted_ids: &[String],
     ) -> sqlx::Result<Vec<ContactRow>> {
-        let mut out = Vec::with_capacity(sorted_ids.len());
-        for chunk in sorted_ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = {} AND id IN ({}) ORDER BY id FOR UPDATE",
-                self.dialect.param(1),
-                self.dialect.placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for r in q.fetch_all(&mut *tx).await? {
-                out.push(ContactRow::from_row(&r)?);
-            }
-        }
-        Ok(out)
+        let ids: Vec<&str> = sorted_ids.iter().map(String::as_str).collect();
+        let query = InAccount {
+            columns: CONTACT_COLUMNS,
+            table: "contacts",
+            column: "id",
+            suffix: " ORDER BY id FOR UPDATE",
+        };
+        let rows = self.select_in_account(tx, query, account_id, &ids).await?;
+        rows.iter().map(ContactRow::from_row).collect()
     }
 
     async fn existing_group_ids(
@@ -362,22 +342,10 @@ impl Store {
         account_id: &str,
         ids: &[String],
     ) -> sqlx::Result<HashSet<String>> {
-        let mut out = HashSet::new();
-        for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT id FROM contact_groups WHERE account_id = {} AND id IN ({})",
-                self.dialect.param(1),
-                self.dialect.placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for r in q.fetch_all(&mut *tx).await? {
-                out.insert(r.try_get(0)?);
-            }
-        }
-        Ok(out)
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let query = InAccount { columns: "id", table: "contact_groups", column: "id", suffix: "" };
+        let rows = self.select_in_account(tx, query, account_id, &ids).await?;
+        rows.iter().map(|r| r.try_get(0)).collect()
     }
 
     /// `DELETE FROM table WHERE column IN (keys)`, in chunks.

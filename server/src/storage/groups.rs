@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
-use super::Store;
 use super::contact_writes::is_unique_violation;
+use super::{InAccount, Store};
 use crate::domain::new_id;
 
 /// Keys per `IN (...)` list.
@@ -193,21 +193,14 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let requested: BTreeSet<&String> = contact_ids.iter().collect();
         let requested: Vec<&String> = requested.into_iter().collect();
-        let mut found: BTreeSet<String> = BTreeSet::new();
-        for chunk in requested.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT id FROM contacts WHERE account_id = {} AND id IN ({})",
-                self.dialect.param(1),
-                self.dialect.placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for r in q.fetch_all(&mut *tx).await? {
-                found.insert(r.try_get(0)?);
-            }
-        }
+        let requested_keys: Vec<&str> = requested.iter().map(|s| s.as_str()).collect();
+        let query = InAccount { columns: "id", table: "contacts", column: "id", suffix: "" };
+        let found: BTreeSet<String> = self
+            .select_in_account(&mut tx, query, account_id, &requested_keys)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<sqlx::Result<_>>()?;
         let unknown: Vec<String> =
             requested.iter().filter(|id| !found.contains(**id)).map(|id| (*id).clone()).collect();
         let found: Vec<&str> = found.iter().map(String::as_str).collect();
@@ -246,22 +239,11 @@ impl Store {
         account_id: &str,
         phones: &[String],
     ) -> sqlx::Result<HashMap<String, String>> {
-        let mut out = HashMap::new();
-        for chunk in phones.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT phone, id FROM contacts WHERE account_id = {} AND phone IN ({})",
-                self.dialect.param(1),
-                self.dialect.placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
-            for p in chunk {
-                q = q.bind(p.as_str());
-            }
-            for r in q.fetch_all(&self.reader).await? {
-                out.insert(r.try_get(0)?, r.try_get(1)?);
-            }
-        }
-        Ok(out)
+        let phones: Vec<&str> = phones.iter().map(String::as_str).collect();
+        let query = InAccount { columns: "phone, id", table: "contacts", column: "phone", suffix: "" };
+        let mut conn = self.reader.acquire().await?;
+        let rows = self.select_in_account(&mut conn, query, account_id, &phones).await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
     /// The ids of the named groups, creating those that do not exist yet.

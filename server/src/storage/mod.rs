@@ -159,6 +159,51 @@ impl Store {
     }
 }
 
+/// Values bound per `IN (…)` list by [`Store::select_in_account`].
+const IN_CHUNK: usize = 500;
+
+impl Store {
+    /// `SELECT {columns} FROM {table} WHERE account_id = ? AND {column} IN
+    /// (…) {suffix}` over `keys`, in chunks small enough for both databases,
+    /// on `conn` (pass a transaction to read inside it). Every row of every
+    /// chunk, in chunk order.
+    pub(crate) async fn select_in_account(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        query: InAccount<'_>,
+        account_id: &str,
+        keys: &[&str],
+    ) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE account_id = {} AND {} IN ({}){}",
+                query.columns,
+                query.table,
+                self.dialect.param(1),
+                query.column,
+                self.dialect.placeholders(2, chunk.len()),
+                query.suffix
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            rows.extend(q.fetch_all(&mut *conn).await?);
+        }
+        Ok(rows)
+    }
+}
+
+/// The fixed parts of a [`Store::select_in_account`] query.
+pub(crate) struct InAccount<'a> {
+    pub columns: &'a str,
+    pub table: &'a str,
+    pub column: &'a str,
+    /// Appended after the `IN (…)` list, e.g. ` ORDER BY id FOR UPDATE`.
+    pub suffix: &'a str,
+}
+
 /// SQLite creates the file when it is missing.
 fn sqlite_url(url: &str) -> String {
     if url.contains("mode=") {
