@@ -13,10 +13,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::campaigns::fanout::FanOut;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::connectors::Connectors;
 use crate::dispatch::{Dispatcher, InFlight, Recorder};
 use crate::http::{self, AppState};
+use crate::mail::Mailer;
+use crate::notifications::worker::NotificationWorker;
 use crate::routing::Router;
 use crate::storage::{Bootstrap, Intake, Store, now_micros};
 use crate::telemetry;
@@ -48,6 +52,8 @@ pub struct App {
     shutdown: CancellationToken,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub store: Store,
+    /// The wall clock notifications are scheduled by (tests move it).
+    pub clock: Clock,
     /// What the first start created (printed once by `kurier serve`).
     pub bootstrap: Option<Bootstrap>,
 }
@@ -68,6 +74,11 @@ impl App {
             .await?;
         if recovered > 0 {
             tracing::warn!(messages = recovered, node, "recovered messages left in sending by the last run");
+        }
+
+        let released = store.release_runs_of(&node).await?;
+        if released > 0 {
+            tracing::warn!(runs = released, node, "resuming campaign fan-outs left by the last run");
         }
 
         let shutdown = CancellationToken::new();
@@ -96,6 +107,33 @@ impl App {
         let token = shutdown.clone();
         intake.spawn(async move { ("dispatcher", dispatcher.run(token).await) });
 
+        let fan_out =
+            FanOut::new(store.clone(), node.clone(), in_flight.wake.clone(), config.messages.max_segments);
+        let campaigns_wake = fan_out.waker();
+        let token = shutdown.clone();
+        intake.spawn(async move { ("campaigns", fan_out.run(token).await) });
+
+        let clock = Clock::system();
+        let notifications = NotificationWorker::new(
+            store.clone(),
+            clock.clone(),
+            Mailer::new(&config.smtp)?,
+            config.default_region(),
+            config.messages.max_segments,
+            in_flight.wake.clone(),
+        );
+        let token = shutdown.clone();
+        intake.spawn(async move { ("notifications", notifications.run(token).await) });
+
+        let inbound = crate::inbound::InboundWorker::new(
+            store.clone(),
+            config.inbound.clone(),
+            config.messages.max_segments,
+            in_flight.wake.clone(),
+        );
+        let token = shutdown.clone();
+        intake.spawn(async move { ("inbound", inbound.run(token).await) });
+
         let webhooks = WebhookSender::new(store.clone(), config.webhooks.clone())?;
         let token = shutdown.clone();
         intake.spawn(async move { ("callbacks", webhooks.run(WEBHOOK_POLL, token).await) });
@@ -111,7 +149,10 @@ impl App {
             region: config.default_region(),
             connectors,
             dispatch: in_flight,
+            campaigns: campaigns_wake,
+            clock: clock.clone(),
             metrics: telemetry::prometheus(),
+            shutdown: shutdown.clone(),
         };
         let token = shutdown.clone();
         intake.spawn(async move {
@@ -134,7 +175,7 @@ impl App {
             grace,
         ));
         tracing::info!(%addr, database = %redact(&config.database.url), "Kurier is up");
-        Ok(App { addr, shutdown, done, store, bootstrap })
+        Ok(App { addr, shutdown, done, store, clock, bootstrap })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

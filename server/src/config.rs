@@ -21,6 +21,8 @@ pub struct Config {
     pub messages: MessagesConfig,
     pub dispatch: DispatchConfig,
     pub webhooks: WebhooksConfig,
+    pub smtp: SmtpConfig,
+    pub inbound: InboundConfig,
     #[serde(skip_serializing)]
     pub connectors: Vec<ConnectorConfig>,
     #[serde(skip_serializing)]
@@ -41,6 +43,9 @@ pub struct ServerConfig {
     /// Seconds connectors get on SIGINT/SIGTERM to finish their windows before
     /// being stopped (keep it above SMPP `response_timeout_secs`).
     pub shutdown_grace_secs: u64,
+    /// How this server is reached from outside (links in messages, e.g. the
+    /// notification preferences page); default `http://<http_listen>`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +107,60 @@ pub struct WebhooksConfig {
     pub timeout_secs: u64,
     /// Callbacks sent at once.
     pub concurrency: usize,
+}
+
+/// Outbound e-mail (notifications, forwarded messages). Without `host`,
+/// nothing is sent by e-mail and e-mail deliveries fail with that reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    pub port: u16,
+    /// `starttls` (upgrade after connecting), `tls` (TLS from the start),
+    /// or `none` (plain, for a relay on localhost).
+    pub tls: String,
+    pub username: Option<String>,
+    #[serde(skip_serializing)]
+    pub password: Option<Secret>,
+    /// The From of every message, e.g. `Kurier <noreply@example.com>`.
+    pub from: String,
+    /// Time limit of one SMTP conversation.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            tls: "starttls".into(),
+            username: None,
+            password: None,
+            from: "Kurier <kurier@localhost>".into(),
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// Two-way messaging: received messages, keywords and auto-replies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Auto-replies (keyword answers, HELP, opt-out confirmations) one
+    /// sender gets per `auto_reply_window_secs` at most, so Kurier never
+    /// loops with another auto-responder; messages past it are still
+    /// stored and matched, only not answered.
+    pub auto_reply_limit: u32,
+    pub auto_reply_window_secs: u64,
+    /// How long the parts of a long received message wait for the rest
+    /// before they are stored as one message flagged incomplete.
+    pub reassembly_timeout_secs: u64,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self { auto_reply_limit: 5, auto_reply_window_secs: 3_600, reassembly_timeout_secs: 600 }
+    }
 }
 
 /// One link Kurier dials. In the file, `name` and `kind` sit beside the
@@ -370,6 +429,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 * 1024 * 1024,
             node_id: None,
             shutdown_grace_secs: 15,
+            public_url: None,
         }
     }
 }
@@ -429,7 +489,7 @@ fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
 }
 
 /// Sections that `KURIER_<SECTION>_<KEY>` may address.
-const ENV_SECTIONS: &[&str] = &["server", "database", "messages", "dispatch", "webhooks"];
+const ENV_SECTIONS: &[&str] = &["server", "database", "messages", "dispatch", "webhooks", "smtp", "inbound"];
 
 impl Config {
     /// Loads defaults, then `path` if given, then the environment.
@@ -502,6 +562,12 @@ impl Config {
             if v == 0 {
                 return Err(key_error(key, "must be at least 1"));
             }
+        }
+        if !matches!(self.smtp.tls.as_str(), "starttls" | "tls" | "none") {
+            return Err(key_error("smtp.tls", "must be \"starttls\", \"tls\" or \"none\""));
+        }
+        if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(key_error("smtp.from", "must be an address such as Kurier <noreply@example.com>"));
         }
         if self.dispatch.max_attempts == 0 {
             return Err(key_error("dispatch.max_attempts", "must be at least 1"));

@@ -2,14 +2,19 @@
 //!
 //! The map (arrows point one way; `domain` is used by everything):
 //!
+//! - [`clock`]: the wall clock schedulers read, movable in tests.
 //! - [`config`]: one typed settings tree (file, then `KURIER_*` environment).
 //! - [`domain`]: phone numbers, senders, texts, statuses, tags; valid by construction.
 //! - [`storage`]: SQLite and PostgreSQL behind one interface; the durable queue.
-//! - [`http`]: the JSON API, OpenAPI, health and metrics; writes to the queue only.
+//! - [`http`]: the JSON API, OpenAPI, the web UI (over the API handlers), health and metrics; writes to the queue only.
 //! - [`dispatch`]: claims queued messages, hands them to connectors, records reports.
 //! - [`routing`]: which connector takes a message.
+//! - [`campaigns`]: templates, audiences, schedules and quiet hours, and the fan-out worker.
+//! - [`inbound`]: what received messages mean: opt-out words, keywords, actions (the matching worker).
 //! - [`connectors`]: the links Kurier dials (simulated SMSC; SMPP) and their contract.
 //! - [`webhooks`]: signed, retried status callbacks.
+//! - [`mail`]: outbound e-mail over SMTP.
+//! - [`notifications`]: events from billing systems rendered per subscriber, by SMS or e-mail, in their hours.
 //! - [`app`]: starts the subsystems and stops them without losing work.
 //! - [`bench`]: `kurier bench`, the end-to-end benchmark (drives `serve` from outside).
 //! - [`telemetry`]: logging and every metric, named in one place.
@@ -19,12 +24,17 @@
 
 pub mod app;
 pub mod bench;
+pub mod campaigns;
+pub mod clock;
 pub mod config;
 pub mod connectors;
 pub mod credentials;
 pub mod dispatch;
 pub mod domain;
 pub mod http;
+pub mod inbound;
+pub mod mail;
+pub mod notifications;
 pub mod routing;
 pub mod smsc_sim;
 pub mod storage;

@@ -42,6 +42,12 @@ enum Command {
     /// Export contacts or messages to a CSV or XLSX file.
     #[command(subcommand)]
     Export(kurier::transfer::cli::ExportCommand),
+    /// Create, start, pause, resume, cancel and inspect campaigns.
+    #[command(subcommand)]
+    Campaign(kurier::campaigns::cli::CampaignCommand),
+    /// Save and list message templates.
+    #[command(subcommand)]
+    Template(kurier::campaigns::cli::TemplateCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,6 +66,8 @@ fn main() -> anyhow::Result<()> {
             Command::SmscSim(args) => kurier::smsc_sim::run(args, wait_for_signal()).await,
             Command::Import(cmd) => kurier::transfer::cli::run_import(cmd).await,
             Command::Export(cmd) => kurier::transfer::cli::run_export(cmd).await,
+            Command::Campaign(cmd) => kurier::campaigns::cli::run_campaign(cmd).await,
+            Command::Template(cmd) => kurier::campaigns::cli::run_template(cmd).await,
             Command::Bench(args) => {
                 kurier::install_crypto_provider();
                 kurier::bench::run(args).await

@@ -36,6 +36,11 @@ pub fn accepted(interface: &'static str, n: usize) {
     counter!("kurier_messages_accepted_total", "interface" => interface).increment(n as u64);
 }
 
+/// A received message matched (keyword, default, opt_out, opt_in, help, none).
+pub fn inbound_matched(kind: &'static str) {
+    counter!("kurier_inbound_matched_total", "kind" => kind).increment(1);
+}
+
 /// A connector report about to be recorded.
 pub fn outcome(outcome: &Outcome) {
     match outcome {

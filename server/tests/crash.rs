@@ -227,3 +227,77 @@ async fn kill_9_mid_flight_loses_no_accepted_message() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_fan_out_resumes_without_sending_anyone_twice_or_skipping_anyone() {
+    on_each_backend(|b: Backend| async move {
+        const PEOPLE: usize = 20_000;
+        let dir = tempfile::tempdir().unwrap();
+        let db = FreshDb::new(&b).await;
+        let config = write_config(dir.path(), &db.url, free_port());
+        let log = dir.path().join("kurier.log");
+        let http = reqwest::Client::new();
+
+        // Paced at 5,000 a second, the fan-out takes about four seconds.
+        let mut first = start_child(&config, &log).await;
+        let numbers: Vec<String> = (0..PEOPLE).map(|i| format!("+48603{i:06}")).collect();
+        let created: serde_json::Value = http
+            .post(format!("{}/api/v1/campaigns", first.base))
+            .bearer_auth(API_KEY)
+            .json(&json!({"name": "crash", "text": "Hi", "numbers": numbers, "throughput": 5000, "start": true}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["campaign"]["id"].as_str().expect("campaign created").to_owned();
+        let run_url = |base: &str| format!("{base}/api/v1/campaigns/{id}/runs/1");
+        let started = Instant::now();
+        let at_kill = loop {
+            let run: serde_json::Value =
+                match http.get(run_url(&first.base)).bearer_auth(API_KEY).send().await {
+                    Ok(r) => r.json().await.unwrap_or_default(),
+                    Err(_) => serde_json::Value::Null,
+                };
+            let made = run["recipients"].as_u64().unwrap_or(0) as usize;
+            if made >= 3_000 {
+                break made;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "fan-out never started: {run}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        first.child.kill().expect("kill -9");
+        first.child.wait().unwrap();
+        assert!(at_kill < PEOPLE, "the fan-out ended before the kill ({at_kill}); nothing was tested");
+
+        let second = start_child(&config, &log).await;
+        let started = Instant::now();
+        loop {
+            let run: serde_json::Value =
+                http.get(run_url(&second.base)).bearer_auth(API_KEY).send().await.unwrap().json().await.unwrap();
+            if run["status"] == "completed" {
+                assert_eq!(run["recipients"].as_u64(), Some(PEOPLE as u64), "{run}");
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "the run never completed: {run}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let store = open_store(&db).await;
+        let counts = wait_all_final(&store, PEOPLE).await;
+        let total: i64 = counts.values().sum();
+        assert_eq!(total as usize, PEOPLE, "one message per person: {counts:?}");
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let distinct: i64 = sqlx::Row::get(
+            &sqlx::query("SELECT COUNT(DISTINCT to_number) FROM messages").fetch_one(&pool).await.unwrap(),
+            0,
+        );
+        pool.close().await;
+        assert_eq!(distinct as usize, PEOPLE, "everyone, each once");
+        eprintln!("[{}] killed with {at_kill} of {PEOPLE} fanned out; final: {counts:?}", b.name());
+        drop(second);
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}

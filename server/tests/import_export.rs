@@ -1,6 +1,7 @@
-//! Importing contacts from CSV and XLSX files and exporting contacts and
+//! Importing contacts from CSV, XLSX, XLS and ODS files and exporting contacts and
 //! messages, as a client and as the command line use them, on SQLite and
-//! PostgreSQL. Every fixture is generated here.
+//! PostgreSQL. Every fixture is generated here, except the XLS and ODS
+//! workbooks in `tests/fixtures`, written by Python's xlwt and odfpy.
 
 mod common;
 
@@ -18,6 +19,12 @@ use kurier::transfer::{ImportOptions, ImportProgress, import_contacts};
 use serde_json::{Value, json};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const ODS: &str = "application/vnd.oasis.opendocument.spreadsheet";
+
+/// A file from `tests/fixtures` (made by `tests/fixtures/make_fixtures.py`).
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
+}
 
 async fn upload(app: &TestApp, query: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
     upload_as(app, API_KEY, query, content_type, body).await
@@ -288,6 +295,69 @@ async fn an_xlsx_workbook_imports_with_numbers_dates_and_booleans_read_as_typed(
     .await;
 }
 
+#[tokio::test]
+async fn xls_and_ods_workbooks_import_like_xlsx_through_the_api_and_the_command_line() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start_with(&b, |c| c.messages.default_region = Some("PL".into())).await;
+        for (name, kind) in [("member_since", "date"), ("age", "number"), ("vip", "boolean")] {
+            app.post("/api/v1/contact-fields", json!({"name": name, "kind": kind})).await;
+        }
+        for (file, ctype, format) in
+            [("kontakty.xls", "application/vnd.ms-excel", "xls"), ("kontakty.ods", ODS, "ods")]
+        {
+            let job = import(&app, "group=Import", ctype, fixture(file)).await;
+            assert_eq!(job["status"], "completed", "{file}: {job}");
+            assert_eq!(
+                (job["format"].as_str(), job["rows_total"].as_i64()),
+                (Some(format), Some(3)),
+                "{file}"
+            );
+            let report = error_report(&app, &job).await;
+            let rows: Vec<(&str, &str)> = report.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+            assert_eq!(rows, [("4", "Member since")], "{file}: the row with 2021-02-30, numbered as shown");
+
+            let c = contact(&app, "+48600100200").await;
+            assert_eq!(c["name"], "Zofia Żółć", "{file}");
+            assert_eq!(c["fields"], json!({"age": 41, "member_since": "2021-03-14", "vip": true}), "{file}");
+            assert_eq!(c["tags"], json!(["nocna", "vip"]), "{file}");
+            let groups: Vec<&str> =
+                c["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+            assert_eq!(groups, ["Import", "Kierowcy", "Nocna zmiana"], "{file}");
+            let other = contact(&app, "+48600100202").await;
+            assert_eq!(
+                (other["name"].as_str(), &other["fields"]),
+                (Some("Bożena"), &json!({"age": 12.5, "vip": false}))
+            );
+        }
+        assert_eq!(all_contacts(&app).await.len(), 2, "the second file updated the same two contacts");
+
+        // The command line reads the same files.
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = common::test_config(&app.db.as_ref().unwrap().url);
+        config.messages.default_region = Some("PL".into());
+        for file in ["kontakty.ods", "kontakty.xls"] {
+            let path = dir.path().join(file);
+            std::fs::write(&path, fixture(file)).unwrap();
+            let args = ImportContactsArgs {
+                file: path,
+                groups: vec![format!("CLI {file}")],
+                mapping: vec![],
+                encoding: None,
+                delimiter: None,
+                region: None,
+                match_by: None,
+                account: "default".into(),
+                errors: None,
+                config: None,
+            };
+            let summary = import_contacts_command(&config, &args).await.unwrap();
+            assert_eq!((summary.progress.updated, summary.progress.failed), (2, 1), "{file}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
 /// What the API should answer to a bad file: at once, or in the job.
 enum Expect {
     Refused(u16, &'static str),
@@ -329,11 +399,34 @@ async fn bad_files_are_refused_with_a_clear_reason_and_import_nothing() {
             ),
             ("random bytes", "", "application/octet-stream", noise, Expect::Refused(422, "binary")),
             (
-                "an old .xls file",
+                "the start of an .xls file",
                 "",
                 "application/vnd.ms-excel",
                 b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\0\0".to_vec(),
-                Expect::Refused(422, "old_excel"),
+                Expect::JobFails("bad_xls"),
+            ),
+            (
+                "a truncated .xls file",
+                "",
+                "application/vnd.ms-excel",
+                fixture("kontakty.xls")[..3000].to_vec(),
+                Expect::JobFails("bad_xls"),
+            ),
+            (
+                "a truncated .ods file",
+                "",
+                ODS,
+                fixture("kontakty.ods")[..1200].to_vec(),
+                Expect::JobFails("bad_ods"),
+            ),
+            (
+                "an OpenDocument text",
+                "",
+                "application/vnd.oasis.opendocument.text",
+                b"PK\x03\x04\x14\0\0\0\0\0\x17\x43\x78\x5d\x85\x6c\x39\x8a\x27\0\0\0\x27\0\0\0\x08\0\0\0\
+                  mimetypeapplication/vnd.oasis.opendocument.textPK"
+                    .to_vec(),
+                Expect::Refused(422, "binary"),
             ),
             (
                 "a JSON body",
@@ -456,7 +549,7 @@ async fn bad_files_are_refused_with_a_clear_reason_and_import_nothing() {
         let (status, _) = app.get("/api/v1/imports/01234567-89ab-7def-8123-456789abcdef").await;
         assert_eq!(status, 404);
         let (_, list) = app.get("/api/v1/imports").await;
-        assert_eq!(list["imports"].as_array().unwrap().len(), 7, "every job is listed");
+        assert_eq!(list["imports"].as_array().unwrap().len(), 10, "every job is listed");
         app.stop().await;
     })
     .await;

@@ -29,6 +29,7 @@ async fn queue(store: &Store, account: &str, n: usize) -> Vec<String> {
             callback_url: None,
             tags: vec![],
             send_at: None,
+            campaign: None,
         })
         .collect();
     store.accept_messages(account, &messages, None, now_micros()).await.unwrap();

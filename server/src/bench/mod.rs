@@ -6,15 +6,21 @@
 //! Phases, each on fresh processes and a fresh database:
 //! - `single`: one recipient per request, many concurrent keep-alive clients;
 //! - `batch`: 1,000 recipients per request;
+//! - `campaign`: one campaign to a group of N contacts, rendered per contact
+//!   (`campaign.rs`): how soon it starts sending, fan-out speed, memory;
 //! - `bare`: no Kurier at all — a minimal SMPP client pumping submit_sm to
 //!   the simulator and taking its receipts: the physical limit of the wire
-//!   and the simulator on this machine, which Kurier is compared with.
+//!   and the simulator on this machine, which Kurier is compared with;
+//! - `search` (not in the default set): history search on a database filled
+//!   with `--search-messages` messages, timed per kind of query (`search.rs`).
 //!
 //! Nothing here is used by `serve`; it only drives it from outside.
 
 mod bare;
+mod campaign;
 mod load;
 mod procstat;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,7 +47,7 @@ pub struct BenchArgs {
     /// Concurrent HTTP connections in the single-recipient phase.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// Phases to run, comma-separated: single, batch, bare.
+    /// Phases to run, comma-separated: single, batch, bare, campaign, search.
     #[arg(long, default_value = "single,batch,bare", value_delimiter = ',')]
     pub phases: Vec<String>,
     /// SMPP window per session of Kurier's connector (and of the bare client).
@@ -51,6 +57,9 @@ pub struct BenchArgs {
     /// submissions and the simulator's window of receipts.
     #[arg(long, default_value_t = 2)]
     pub binds: usize,
+    /// Messages in the archive of the `search` phase.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub search_messages: usize,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -70,6 +79,9 @@ pub struct PhaseResult {
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
     pub peak_rss_mb: Option<f64>,
+    /// Campaign phase: from the request until its first messages were queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_queued_ms: Option<f64>,
     /// CPU seconds of `kurier serve` per 1,000 messages.
     pub serve_cpu_per_1000: Option<f64>,
     /// The simulator's share of all CPU time used by the processes measured.
@@ -83,11 +95,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("note: this is a debug build; quote figures only from `cargo build --release`");
     }
     let mut results = Vec::new();
+    let mut searches = Vec::new();
     for phase in &args.phases {
         let result = match phase.as_str() {
             "single" | "batch" => run_kurier_phase(&exe, &args, phase == "batch").await?,
             "bare" => bare::run(&exe, &args).await?,
-            other => anyhow::bail!("unknown phase '{other}' (expected single, batch or bare)"),
+            "search" => {
+                let report = search::run(&args).await?;
+                if !args.json {
+                    search::print(&report);
+                }
+                searches.push(report);
+                continue;
+            }
+            "campaign" => campaign::run(&exe, &args).await?,
+            other => {
+                anyhow::bail!("unknown phase '{other}' (expected single, batch, bare, campaign or search)")
+            }
         };
         if !args.json {
             eprintln!("{}", describe(&result));
@@ -95,8 +119,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         results.push(result);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
-    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"phases": results, "search": searches}))?
+        );
+    } else if !results.is_empty() {
         print_table(&results);
     }
     Ok(())
@@ -270,6 +297,7 @@ async fn run_kurier_phase(exe: &Path, args: &BenchArgs, batch: bool) -> anyhow::
         serve_cpu_per_1000: Some(serve_cpu / n * 1000.0),
         sim_cpu_share: sim_cpu / (serve_cpu + sim_cpu).max(f64::EPSILON),
         seconds: progress.completed.as_secs_f64(),
+        ..PhaseResult::default()
     })
 }
 
@@ -317,7 +345,13 @@ fn tempdir() -> anyhow::Result<PathBuf> {
 }
 
 fn describe(r: &PhaseResult) -> String {
-    format!("{}: {:.0} msg/s completed in {:.1} s", r.phase, r.completed_per_sec, r.seconds)
+    let first = r.first_queued_ms.map_or(String::new(), |ms| {
+        format!(
+            "; first messages queued {ms:.0} ms after the request, {:.0} made per second",
+            r.accepted_per_sec
+        )
+    });
+    format!("{}: {:.0} msg/s completed in {:.1} s{first}", r.phase, r.completed_per_sec, r.seconds)
 }
 
 fn print_table(results: &[PhaseResult]) {

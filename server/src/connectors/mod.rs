@@ -22,6 +22,8 @@
 //!   stored.
 //! - `Query` asks for the state of a message whose report is overdue; the
 //!   answer, if the SMSC knows one, is a `DeliveryReport`.
+//! - `Receive` (simulators only) is reported back as `Inbound`; other
+//!   connectors drop it.
 //! - Link state changes are reported as `LinkUp` / `LinkDown`.
 //! - On shutdown it stops taking commands, waits (bounded) for answers to
 //!   what it already sent, reports them, and returns. Commands left in the
@@ -64,6 +66,10 @@ pub enum Command {
         smsc_id: String,
         from: Option<String>,
     },
+    /// Simulators only: a phone sends this (a whole message or one part);
+    /// the simulator reports it as `Inbound`, as an SMSC's deliver_sm
+    /// would be. Links to real SMSCs ignore it.
+    Receive(InboundSms),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -155,6 +155,12 @@ impl Connector for SimConnector {
                             })
                             .await;
                         }
+                        Command::Receive(sms) => {
+                            LinkStats::add(&link.stats.inbound, 1);
+                            if !link.report_stored(ConnectorEvent::Inbound(sms)).await {
+                                tracing::error!(connector = %link.name, "a simulated inbound message could not be stored");
+                            }
+                        }
                     }
                 }
             }

@@ -74,6 +74,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::campaigns::CampaignError> for ApiError {
+    fn from(e: crate::campaigns::CampaignError) -> Self {
+        use crate::campaigns::CampaignError;
+        match e {
+            CampaignError::Invalid { field, message } => Self::field(field, message),
+            CampaignError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            CampaignError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::internal(e)

@@ -1,12 +1,13 @@
-//! HTTP: the JSON API under `/api/v1` (with its OpenAPI document), health
-//! and metrics. Handlers parse requests into domain types and write to
+//! HTTP: the JSON API under `/api/v1` (with its OpenAPI document), the web
+//! UI at `/` (`ui`, which calls the API's handlers), health and metrics. Handlers parse requests into domain types and write to
 //! storage; they never call connectors (dispatch does).
 
 pub mod api;
 mod auth;
-mod body;
+pub(crate) mod body;
 mod error;
 mod health;
+mod ui;
 
 pub use auth::Auth;
 pub use error::ApiError;
@@ -35,7 +36,14 @@ pub struct AppState {
     pub connectors: Connectors,
     /// Wakes the dispatcher when new work was queued.
     pub dispatch: InFlight,
+    /// Wakes the campaign worker when a campaign was started or resumed.
+    pub campaigns: std::sync::Arc<tokio::sync::Notify>,
+    /// The wall clock notifications are scheduled by.
+    pub clock: crate::clock::Clock,
     pub metrics: PrometheusHandle,
+    /// Cancelled when the app stops: long-lived answers (the UI's
+    /// server-sent events) end with it, so a graceful stop never waits on them.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Counts every answer by status class, whatever handler (or rejection)
@@ -56,9 +64,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route(
+            "/preferences/{token}",
+            get(api::v1::notifications::preferences_page).post(api::v1::notifications::save_preferences_page),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(ui::router())
         .fallback(|| async { ApiError::not_found("page") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(count_responses))

@@ -276,6 +276,21 @@ impl Store {
             .transpose()
     }
 
+    /// The contact with this external id (an id in the customer's own system).
+    pub async fn contact_id_by_external_id(
+        &self,
+        account_id: &str,
+        external_id: &str,
+    ) -> sqlx::Result<Option<String>> {
+        sqlx::query("SELECT id FROM contacts WHERE account_id = $1 AND external_id = $2")
+            .bind(account_id)
+            .bind(external_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()
+    }
+
     /// Deletes a contact with its values, tags and memberships. Returns
     /// false when there is no such contact.
     pub async fn delete_contact(&self, account_id: &str, id: &str) -> sqlx::Result<bool> {
@@ -304,14 +319,14 @@ impl Store {
         if let Some(g) = &filter.group_id {
             push(
                 &mut sql,
-                " AND id IN (SELECT contact_id FROM group_members WHERE group_id = $?)",
+                " AND EXISTS (SELECT 1 FROM group_members g WHERE g.contact_id = contacts.id AND g.group_id = $?)",
                 Bind::Text(g.clone()),
             );
         }
         if let Some(t) = &filter.tag {
             push(
                 &mut sql,
-                " AND id IN (SELECT contact_id FROM contact_tags WHERE tag = $?)",
+                " AND EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = contacts.id AND t.tag = $?)",
                 Bind::Text(t.clone()),
             );
         }
@@ -357,7 +372,7 @@ impl Store {
     }
 
     /// Loads the custom values, tags and groups of `records`.
-    async fn complete_records(&self, records: &mut [ContactRecord]) -> sqlx::Result<()> {
+    pub(super) async fn complete_records(&self, records: &mut [ContactRecord]) -> sqlx::Result<()> {
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let mut fields: HashMap<String, Vec<(String, FieldValue)>> = HashMap::new();
         let mut tags: HashMap<String, Vec<String>> = HashMap::new();

@@ -2,15 +2,24 @@
 //! `received`; parts of a long message wait in `inbound_parts` until the
 //! last one arrives, then become one message.
 //!
-//! Which account an inbound message belongs to is decided by its number once
-//! numbers exist (the two-way messaging issue); until then it is the first
-//! account, the one created at first start.
+//! A stored message belongs to the account holding the number it was sent
+//! to (see `numbers`), or to the first account when nobody holds it, and
+//! waits in `inbound_queue` until the `inbound` worker has matched it and
+//! run its actions ([`Store::complete_inbound`], one transaction each).
+//! Parts whose siblings never come are stored after a timeout as one
+//! message flagged `incomplete`.
 
-use sqlx::{AnyConnection, Row as _};
+use std::collections::HashSet;
 
+use serde_json::json;
+use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
+
+use super::contacts::{ContactChanges, ContactWrite, MatchBy, SetChange, Target, WriteOutcome};
+use super::messages::NewMessage;
 use super::messages::encoding_and_segments;
+use super::{InAccount, Store};
 use crate::connectors::InboundSms;
-use crate::domain::{Direction, MessageStatus, new_id};
+use crate::domain::{Direction, MessageStatus, PhoneNumber, new_id};
 
 /// Stores one received message or part, within the caller's transaction.
 pub(super) async fn store_inbound(
@@ -65,39 +74,649 @@ pub(super) async fn store_inbound(
         }
         _ => sms.text.clone(),
     };
-    let account: String = sqlx::query("SELECT id FROM accounts ORDER BY created_at, id LIMIT 1")
+    let detail = format!("via {connector}");
+    insert_inbound(tx, connector, &sms.from, &sms.to, &text, sms.smsc_id.as_deref(), false, &detail, now)
+        .await?;
+    Ok(())
+}
+
+/// The account a message to `to` (through `connector`) belongs to: the
+/// number's holder (the first to register a shared one; keyword matching
+/// may move it to another sharer), else the first account.
+async fn account_for(
+    tx: &mut AnyConnection,
+    connector: &str,
+    to: &str,
+) -> sqlx::Result<(String, Option<String>)> {
+    let holders = Store::holders_in(tx, &number_spellings(to)).await?;
+    if let Some(h) =
+        holders.iter().find(|h| h.connectors.is_empty() || h.connectors.iter().any(|c| c == connector))
+    {
+        return Ok((h.account_id.clone(), Some(h.id.clone())));
+    }
+    let first: String = sqlx::query("SELECT id FROM accounts ORDER BY created_at, id LIMIT 1")
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
-    let (encoding, segments) = encoding_and_segments(&text);
+    Ok((first, None))
+}
+
+/// The ways an SMSC may write one of our numbers: as registered, with or
+/// without the `+` of an international number.
+pub fn number_spellings(to: &str) -> Vec<String> {
+    let t: String = to.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut out = vec![t.clone()];
+    if let Some(digits) = t.strip_prefix('+') {
+        out.push(digits.to_owned());
+    } else if t.len() > 8 && t.chars().all(|c| c.is_ascii_digit()) {
+        out.insert(0, format!("+{t}"));
+    }
+    out
+}
+
+/// Stores one whole received message and queues it for matching.
+#[allow(clippy::too_many_arguments)]
+async fn insert_inbound(
+    tx: &mut AnyConnection,
+    connector: &str,
+    from: &str,
+    to: &str,
+    text: &str,
+    smsc_id: Option<&str>,
+    incomplete: bool,
+    detail: &str,
+    now: i64,
+) -> sqlx::Result<String> {
+    let (account, _) = account_for(tx, connector, to).await?;
+    let (encoding, segments) = encoding_and_segments(text);
     let id = new_id();
     sqlx::query(
         "INSERT INTO messages (id, account_id, direction, status, to_number, from_addr, body, encoding, segments,
-             connector, smsc_id, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             connector, smsc_id, next_attempt_at, created_at, updated_at, incomplete)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&id)
     .bind(&account)
     .bind(Direction::Inbound.as_str())
     .bind(MessageStatus::Received.as_str())
-    .bind(&sms.to)
-    .bind(&sms.from)
-    .bind(&text)
+    .bind(to)
+    .bind(from)
+    .bind(text)
     .bind(encoding)
     .bind(segments)
     .bind(connector)
-    .bind(sms.smsc_id.as_deref())
+    .bind(smsc_id)
     .bind(now)
     .bind(now)
     .bind(now)
+    .bind(i64::from(incomplete))
     .execute(&mut *tx)
     .await?;
     sqlx::query("INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(MessageStatus::Received.as_str())
         .bind(now)
-        .bind(format!("via {connector}"))
+        .bind(detail)
         .execute(&mut *tx)
         .await?;
-    Ok(())
+    super::search::index_messages(tx, &[(&id, text)]).await?;
+    sqlx::query("INSERT INTO inbound_queue (message_id, due_at) VALUES ($1, $2)")
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    Ok(id)
+}
+
+/// A received message claimed for matching.
+#[derive(Debug, Clone)]
+pub struct InboundJob {
+    pub message_id: String,
+    pub account_id: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub connector: String,
+    pub received_at: i64,
+    pub attempts: i64,
+}
+
+/// A change of a sender's opt-out state, with the message that asked.
+#[derive(Debug, Clone)]
+pub struct OptChange {
+    /// The accounts it applies to (several on a shared number).
+    pub accounts: Vec<String>,
+    pub out: bool,
+    pub word: String,
+}
+
+/// Everything matching decided for one received message, stored at once.
+#[derive(Debug, Clone, Default)]
+pub struct InboundOutcome {
+    pub message_id: String,
+    /// The account the message belongs to after matching.
+    pub account_id: String,
+    pub number_id: Option<String>,
+    pub keyword_id: Option<String>,
+    /// keyword, default, opt_out, opt_in, help, none
+    pub kind: &'static str,
+    /// The sender as received.
+    pub sender: String,
+    /// The sender as a number, when it is one (groups need it).
+    pub sender_phone: Option<PhoneNumber>,
+    pub opt: Option<OptChange>,
+    /// Group names to add the sender to (created when missing).
+    pub add_groups: Vec<String>,
+    pub remove_groups: Vec<String>,
+    /// Answers to the sender, subject to the auto-reply limit.
+    pub replies: Vec<NewMessage>,
+    /// Messages to others (forwards, notifications).
+    pub sends: Vec<NewMessage>,
+    /// (url, JSON payload) of webhook forwards.
+    pub webhooks: Vec<(String, String)>,
+    /// What each action did, for the match record.
+    pub log: Vec<serde_json::Value>,
+}
+
+/// Auto-replies to one sender per window at most.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyLimit {
+    pub max: i64,
+    pub window_micros: i64,
+}
+
+impl Store {
+    /// Claims received messages due for matching, each leased until
+    /// `lease_until`.
+    pub async fn claim_inbound(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> sqlx::Result<Vec<InboundJob>> {
+        let sql = format!(
+            "WITH picked AS (SELECT message_id FROM inbound_queue
+                 WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+                 ORDER BY due_at LIMIT $3{})
+             UPDATE inbound_queue SET lease_until = $1
+             WHERE message_id IN (SELECT message_id FROM picked)
+             RETURNING message_id, attempts",
+            self.dialect.skip_locked()
+        );
+        let claimed = sqlx::query(AssertSqlSafe(sql))
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&self.writer)
+            .await?;
+        let mut jobs = Vec::with_capacity(claimed.len());
+        for c in claimed {
+            let id: String = c.try_get(0)?;
+            let attempts: i64 = c.try_get(1)?;
+            let row = sqlx::query(
+                "SELECT account_id, from_addr, to_number, body, connector, created_at FROM messages WHERE id = $1",
+            )
+            .bind(&id)
+            .fetch_optional(&self.writer)
+            .await?;
+            match row {
+                Some(r) => jobs.push(InboundJob {
+                    message_id: id,
+                    account_id: r.try_get(0)?,
+                    from: r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                    to: r.try_get(2)?,
+                    text: r.try_get(3)?,
+                    connector: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
+                    received_at: r.try_get(5)?,
+                    attempts,
+                }),
+                None => {
+                    sqlx::query("DELETE FROM inbound_queue WHERE message_id = $1")
+                        .bind(&id)
+                        .execute(&self.writer)
+                        .await?;
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Puts a job whose processing failed back for a later attempt.
+    pub async fn retry_inbound(&self, message_id: &str, due_at: i64, error: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE inbound_queue SET due_at = $1, lease_until = NULL, attempts = attempts + 1, last_error = $2
+             WHERE message_id = $3",
+        )
+        .bind(due_at)
+        .bind(error)
+        .bind(message_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Messages still waiting to be matched.
+    pub async fn inbound_backlog(&self) -> sqlx::Result<i64> {
+        sqlx::query("SELECT COUNT(*) FROM inbound_queue").fetch_one(&self.reader).await?.try_get(0)
+    }
+
+    /// Stores what matching decided and did, in one transaction: the match,
+    /// opt changes, group changes, replies (within `limit`), forwards, and
+    /// the message leaves the queue. Returns how many messages were queued.
+    pub async fn complete_inbound(
+        &self,
+        o: &InboundOutcome,
+        limit: ReplyLimit,
+        now: i64,
+    ) -> sqlx::Result<usize> {
+        let mut tx = self.writer.begin().await?;
+        let mut log = o.log.clone();
+        sqlx::query("UPDATE messages SET account_id = $1 WHERE id = $2 AND account_id <> $1")
+            .bind(&o.account_id)
+            .bind(&o.message_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(opt) = &o.opt {
+            for account in &opt.accounts {
+                set_opt_out(
+                    &mut tx,
+                    account,
+                    &o.sender,
+                    opt.out,
+                    "keyword",
+                    Some(&o.message_id),
+                    Some(&opt.word),
+                    now,
+                )
+                .await?;
+            }
+        }
+        if !o.add_groups.is_empty() {
+            match &o.sender_phone {
+                Some(phone) => {
+                    let ids = self.ensure_groups_in(&mut tx, &o.account_id, &o.add_groups, now).await?;
+                    let write = ContactWrite {
+                        target: Target::Match(MatchBy::Phone),
+                        changes: ContactChanges {
+                            phone: Some(phone.clone()),
+                            groups: SetChange::Add(ids),
+                            ..Default::default()
+                        },
+                    };
+                    let outcome = self.write_contacts_in(&mut tx, &o.account_id, &[write], now).await?;
+                    for r in outcome {
+                        log.push(match r {
+                            Ok(w) => {
+                                json!({"action": "add_to_group", "groups": o.add_groups, "contact": w.id(),
+                                "created": matches!(w, WriteOutcome::Created(_))})
+                            }
+                            Err(p) => json!({"action": "add_to_group", "skipped": p.message}),
+                        });
+                    }
+                }
+                None => {
+                    log.push(json!({"action": "add_to_group", "skipped": "the sender is not a phone number"}))
+                }
+            }
+        }
+        for group in &o.remove_groups {
+            let removed = sqlx::query(
+                "DELETE FROM group_members
+                 WHERE group_id IN (SELECT id FROM contact_groups WHERE account_id = $1 AND name_key = $2)
+                   AND contact_id IN (SELECT id FROM contacts WHERE account_id = $1 AND phone = $3)",
+            )
+            .bind(&o.account_id)
+            .bind(super::group_name_key(group))
+            .bind(&o.sender)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            log.push(json!({"action": "remove_from_group", "group": group, "removed": removed > 0}));
+        }
+        let mut queued: Vec<&NewMessage> = o.sends.iter().collect();
+        if !o.replies.is_empty() {
+            let allowed =
+                reserve_replies(&mut tx, &o.account_id, &o.sender, o.replies.len() as i64, limit, now)
+                    .await?;
+            for (i, r) in o.replies.iter().enumerate() {
+                if (i as i64) < allowed {
+                    queued.push(r);
+                    log.push(json!({"action": "reply", "message_id": r.id}));
+                } else {
+                    log.push(
+                        json!({"action": "reply", "skipped": "auto-reply limit for this sender reached"}),
+                    );
+                }
+            }
+        }
+        for m in &o.sends {
+            log.push(json!({"action": "send", "to": m.to.as_str(), "message_id": m.id}));
+        }
+        let rows: Vec<(&str, &NewMessage, i64)> =
+            queued.iter().map(|m| (o.account_id.as_str(), *m, now)).collect();
+        super::messages::insert_messages(&mut tx, &rows).await?;
+        for (url, payload) in &o.webhooks {
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,
+                     next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'message.inbound', $4, $5, 'pending', $6, $6, $6)",
+            )
+            .bind(new_id())
+            .bind(&o.account_id)
+            .bind(&o.message_id)
+            .bind(url)
+            .bind(payload)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            log.push(json!({"action": "forward", "url": url}));
+        }
+        sqlx::query(
+            "INSERT INTO inbound_matches (message_id, account_id, number_id, keyword_id, kind, actions, matched_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(&o.message_id)
+        .bind(&o.account_id)
+        .bind(o.number_id.as_deref())
+        .bind(o.keyword_id.as_deref())
+        .bind(o.kind)
+        .bind(serde_json::Value::Array(log).to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM inbound_queue WHERE message_id = $1")
+            .bind(&o.message_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Stores, as one message flagged incomplete, every long message whose
+    /// last part arrived before `before` and whose other parts never came.
+    pub async fn flush_stale_parts(&self, before: i64, now: i64) -> sqlx::Result<usize> {
+        let mut tx = self.writer.begin().await?;
+        let groups = sqlx::query(
+            "SELECT connector, from_addr, to_addr, reference, MAX(total) FROM inbound_parts
+             GROUP BY connector, from_addr, to_addr, reference HAVING MAX(received_at) < $1 LIMIT 100",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut stored = 0;
+        for g in &groups {
+            let connector: String = g.try_get(0)?;
+            let from: String = g.try_get(1)?;
+            let to: String = g.try_get(2)?;
+            let reference: i64 = g.try_get(3)?;
+            let total: i64 = g.try_get(4)?;
+            let parts = sqlx::query(
+                "SELECT seq, body FROM inbound_parts
+                 WHERE connector = $1 AND from_addr = $2 AND to_addr = $3 AND reference = $4 ORDER BY seq",
+            )
+            .bind(&connector)
+            .bind(&from)
+            .bind(&to)
+            .bind(reference)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut text = String::new();
+            let mut seqs = Vec::new();
+            for p in &parts {
+                seqs.push(p.try_get::<i64, _>(0)?.to_string());
+                text.push_str(&p.try_get::<String, _>(1)?);
+            }
+            sqlx::query(
+                "DELETE FROM inbound_parts WHERE connector = $1 AND from_addr = $2 AND to_addr = $3 AND reference = $4",
+            )
+            .bind(&connector)
+            .bind(&from)
+            .bind(&to)
+            .bind(reference)
+            .execute(&mut *tx)
+            .await?;
+            let detail = format!("via {connector}; incomplete: parts {} of {total} arrived", seqs.join(","));
+            insert_inbound(&mut tx, &connector, &from, &to, &text, None, true, &detail, now).await?;
+            stored += 1;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// The account's help text and local opt-out words, as stored.
+    pub async fn compliance_settings(
+        &self,
+        account_id: &str,
+    ) -> sqlx::Result<(Option<String>, Option<Vec<String>>)> {
+        let row = sqlx::query("SELECT help_text, opt_out_words FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(r) = row else { return Ok((None, None)) };
+        let words: Option<String> = r.try_get(1)?;
+        Ok((r.try_get(0)?, words.and_then(|w| serde_json::from_str(&w).ok())))
+    }
+
+    pub async fn set_compliance_settings(
+        &self,
+        account_id: &str,
+        help_text: Option<Option<&str>>,
+        words: Option<Option<&[String]>>,
+    ) -> sqlx::Result<()> {
+        if let Some(h) = help_text {
+            sqlx::query("UPDATE accounts SET help_text = $1 WHERE id = $2")
+                .bind(h)
+                .bind(account_id)
+                .execute(&self.writer)
+                .await?;
+        }
+        if let Some(w) = words {
+            sqlx::query("UPDATE accounts SET opt_out_words = $1 WHERE id = $2")
+                .bind(w.map(|w| serde_json::to_string(w).unwrap_or_else(|_| "[]".into())))
+                .bind(account_id)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Opts a number out (or back in) by hand, recorded with source `api`.
+    pub async fn set_opt_out_by_api(
+        &self,
+        account_id: &str,
+        phone: &str,
+        out: bool,
+        now: i64,
+    ) -> sqlx::Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let changed = set_opt_out(&mut tx, account_id, phone, out, "api", None, None, now).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Numbers on the account's opt-out list, newest first:
+    /// (phone, since, message that asked).
+    pub async fn list_opt_outs(
+        &self,
+        account_id: &str,
+        limit: usize,
+    ) -> sqlx::Result<Vec<(String, i64, Option<String>)>> {
+        sqlx::query(
+            "SELECT phone, opted_out_at, message_id FROM opt_outs WHERE account_id = $1
+             ORDER BY opted_out_at DESC, phone LIMIT $2",
+        )
+        .bind(account_id)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+    }
+
+    /// Every opt change of a number: (change, source, message, word, at).
+    pub async fn opt_events(&self, account_id: &str, phone: &str) -> sqlx::Result<Vec<OptEvent>> {
+        sqlx::query(
+            "SELECT change, source, message_id, word, at FROM opt_events WHERE account_id = $1 AND phone = $2 ORDER BY id",
+        )
+        .bind(account_id)
+        .bind(phone)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(OptEvent {
+                change: r.try_get(0)?,
+                source: r.try_get(1)?,
+                message_id: r.try_get(2)?,
+                word: r.try_get(3)?,
+                at: r.try_get(4)?,
+            })
+        })
+        .collect()
+    }
+
+    /// Which of these numbers (E.164) the account may not send marketing
+    /// to: on its opt-out list, or a contact who opted out.
+    pub async fn opted_out_among(&self, account_id: &str, phones: &[&str]) -> sqlx::Result<HashSet<String>> {
+        let mut conn = self.reader.acquire().await?;
+        let mut out = HashSet::new();
+        for (table, column) in [("opt_outs", "phone"), ("contacts", "phone")] {
+            let suffix = if table == "contacts" { " AND opted_out_at IS NOT NULL" } else { "" };
+            let q = InAccount { columns: column, table, column, suffix };
+            for r in self.select_in_account(&mut conn, q, account_id, phones).await? {
+                out.insert(r.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a received message was stored without some of its parts.
+    pub async fn is_incomplete(&self, message_id: &str) -> sqlx::Result<bool> {
+        let row = sqlx::query("SELECT incomplete FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0) != 0)
+    }
+
+    /// What matching decided for a message: (kind, keyword id, actions JSON).
+    pub async fn inbound_match(
+        &self,
+        message_id: &str,
+    ) -> sqlx::Result<Option<(String, Option<String>, String)>> {
+        sqlx::query("SELECT kind, keyword_id, actions FROM inbound_matches WHERE message_id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .transpose()
+    }
+}
+
+/// One recorded opt change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptEvent {
+    /// `out` or `in`.
+    pub change: String,
+    /// `keyword` or `api`.
+    pub source: String,
+    pub message_id: Option<String>,
+    pub word: Option<String>,
+    pub at: i64,
+}
+
+/// Opts `phone` out of (or back into) the account: its opt-out list, its
+/// contact if any, and the history. Returns whether anything changed.
+#[allow(clippy::too_many_arguments)]
+async fn set_opt_out(
+    tx: &mut AnyConnection,
+    account_id: &str,
+    phone: &str,
+    out: bool,
+    source: &str,
+    message_id: Option<&str>,
+    word: Option<&str>,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let changed = if out {
+        sqlx::query(
+            "INSERT INTO opt_outs (account_id, phone, opted_out_at, message_id) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (account_id, phone) DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(phone)
+        .bind(now)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    } else {
+        sqlx::query("DELETE FROM opt_outs WHERE account_id = $1 AND phone = $2")
+            .bind(account_id)
+            .bind(phone)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    };
+    let contact = if out {
+        "UPDATE contacts SET opted_out_at = $1, updated_at = $1 WHERE account_id = $2 AND phone = $3 AND opted_out_at IS NULL"
+    } else {
+        "UPDATE contacts SET opted_out_at = NULL, updated_at = $1 WHERE account_id = $2 AND phone = $3 AND opted_out_at IS NOT NULL"
+    };
+    let contact_changed =
+        sqlx::query(contact).bind(now).bind(account_id).bind(phone).execute(&mut *tx).await?.rows_affected();
+    sqlx::query(
+        "INSERT INTO opt_events (account_id, phone, change, source, message_id, word, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(account_id)
+    .bind(phone)
+    .bind(if out { "out" } else { "in" })
+    .bind(source)
+    .bind(message_id)
+    .bind(word)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(changed + contact_changed > 0)
+}
+
+/// Counts `wanted` auto-replies to `phone` against the limit; returns how
+/// many may be sent.
+async fn reserve_replies(
+    tx: &mut AnyConnection,
+    account_id: &str,
+    phone: &str,
+    wanted: i64,
+    limit: ReplyLimit,
+    now: i64,
+) -> sqlx::Result<i64> {
+    let row =
+        sqlx::query("SELECT window_start, sent FROM auto_reply_counts WHERE account_id = $1 AND phone = $2")
+            .bind(account_id)
+            .bind(phone)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (start, sent) = match row {
+        Some(r) => {
+            let start: i64 = r.try_get(0)?;
+            let sent: i64 = r.try_get(1)?;
+            if now - start >= limit.window_micros { (now, 0) } else { (start, sent) }
+        }
+        None => (now, 0),
+    };
+    let allowed = wanted.min((limit.max - sent).max(0));
+    sqlx::query(
+        "INSERT INTO auto_reply_counts (account_id, phone, window_start, sent) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (account_id, phone) DO UPDATE SET window_start = $3, sent = $4",
+    )
+    .bind(account_id)
+    .bind(phone)
+    .bind(start)
+    .bind(sent + allowed)
+    .execute(&mut *tx)
+    .await?;
+    Ok(allowed)
 }

@@ -1,6 +1,8 @@
 //! Schema migrations, embedded in the binary and applied at start (or by
 //! `kurier migrate`). Each migration exists once per dialect with the same
-//! meaning; a table `kurier_migrations` records which were applied.
+//! meaning; a table `kurier_migrations` records which were applied. A
+//! migration may have a step written in Rust, run in the same transaction
+//! right after its SQL (e.g. filling a new index with text folded in Rust).
 
 use anyhow::Context as _;
 use sqlx::{AssertSqlSafe, Executor as _, Row as _};
@@ -12,6 +14,14 @@ struct Migration {
     name: &'static str,
     sqlite: &'static str,
     postgres: &'static str,
+    then: Option<Step>,
+}
+
+/// Work a migration does in Rust after its SQL.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Index every stored message for search.
+    IndexMessages,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -20,30 +30,63 @@ const MIGRATIONS: &[Migration] = &[
         name: "foundation",
         sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
         postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+        then: None,
     },
     Migration {
         version: 2,
         name: "parts_and_inbound",
         sqlite: include_str!("../../migrations/sqlite/0002_parts_and_inbound.sql"),
         postgres: include_str!("../../migrations/postgres/0002_parts_and_inbound.sql"),
+        then: None,
     },
     Migration {
         version: 3,
         name: "contacts",
         sqlite: include_str!("../../migrations/sqlite/0003_contacts.sql"),
         postgres: include_str!("../../migrations/postgres/0003_contacts.sql"),
+        then: None,
     },
     Migration {
         version: 4,
         name: "account_settings",
         sqlite: include_str!("../../migrations/sqlite/0004_account_settings.sql"),
         postgres: include_str!("../../migrations/postgres/0004_account_settings.sql"),
+        then: None,
     },
     Migration {
         version: 5,
         name: "claim_order",
         sqlite: include_str!("../../migrations/sqlite/0005_claim_order.sql"),
         postgres: include_str!("../../migrations/postgres/0005_claim_order.sql"),
+        then: None,
+    },
+    Migration {
+        version: 6,
+        name: "message_search",
+        sqlite: include_str!("../../migrations/sqlite/0006_message_search.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_message_search.sql"),
+        then: Some(Step::IndexMessages),
+    },
+    Migration {
+        version: 7,
+        name: "campaigns",
+        sqlite: include_str!("../../migrations/sqlite/0007_campaigns.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_campaigns.sql"),
+        then: None,
+    },
+    Migration {
+        version: 9,
+        name: "two_way",
+        sqlite: include_str!("../../migrations/sqlite/0009_two_way.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_two_way.sql"),
+        then: None,
+    },
+    Migration {
+        version: 10,
+        name: "notifications",
+        sqlite: include_str!("../../migrations/sqlite/0010_notifications.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_notifications.sql"),
+        then: None,
     },
 ];
 
@@ -96,6 +139,15 @@ async fn apply_pending(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> anyh
             .execute(&mut *tx)
             .await
             .with_context(|| format!("migration {} ({})", m.version, m.name))?;
+        match m.then {
+            Some(Step::IndexMessages) => {
+                let n = super::search::backfill(&mut tx)
+                    .await
+                    .with_context(|| format!("migration {} ({}): indexing messages", m.version, m.name))?;
+                tracing::info!(messages = n, "indexed the message history for search");
+            }
+            None => {}
+        }
         sqlx::query("INSERT INTO kurier_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(m.version)
             .bind(m.name)

@@ -3,9 +3,12 @@
 //!
 //! One implementation serves both databases through sqlx's `Any` driver: the
 //! queries are written once, with the few places the dialects differ
-//! (claiming with `SKIP LOCKED`, case-insensitive matching) isolated in
-//! [`Dialect`]. Each aggregate has its own file of `impl Store` methods:
-//! `accounts`, `messages` (the durable queue and its history), `webhooks`.
+//! (claiming with `SKIP LOCKED`, placeholders) isolated in
+//! [`Dialect`], and full-text search, which is FTS5 on SQLite and a
+//! `tsvector` with a GIN index on PostgreSQL (`search`). Each aggregate has
+//! its own file of `impl Store` methods: `accounts`, `messages` (the durable
+//! queue and its history), `webhooks`, the contacts files, `numbers` and
+//! `inbound` (two-way messaging).
 //! Column types are kept to text and 64-bit integers (ids are UUIDv7 text,
 //! times are microseconds since the epoch) so both databases read the same.
 //!
@@ -13,6 +16,7 @@
 //! anyway; queueing in-process avoids busy errors), reads through a pool.
 
 mod accounts;
+mod campaigns;
 pub mod contact_types;
 mod contact_writes;
 mod contacts;
@@ -22,9 +26,18 @@ mod inbound;
 mod intake;
 mod messages;
 mod migrations;
+mod notifications;
+mod numbers;
+mod search;
+mod stats;
+mod templates;
 mod webhooks;
 
 pub use accounts::{AccountRecord, AuthKey, Bootstrap};
+pub use campaigns::{
+    AccountSchedule, Audience, AudienceMember, CampaignRecord, CampaignState, HELD, NewCampaign, RunClaim,
+    RunCounts, RunRecord,
+};
 pub use contact_types::{
     Email, FieldDef, FieldKind, FieldName, FieldValue, Language, TimeZone, ValueError, clean_text, fold,
     fold_key,
@@ -40,11 +53,20 @@ pub use groups::{
 pub use imports::{
     BatchCounts, ImportBatch, ImportDescription, ImportJob, ImportRowError, ImportStatus, MAX_STORED_ERRORS,
 };
+pub use inbound::{InboundJob, InboundOutcome, OptChange, OptEvent, ReplyLimit, number_spellings};
 pub use intake::Intake;
 pub use messages::{
-    AcceptRequest, Accepted, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,
-    NewMessage, Outcome, OverdueReceipt, PartRecord, RetryPolicy,
+    AcceptRequest, Accepted, CampaignRef, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter,
+    MessageRecord, NewMessage, Outcome, OverdueReceipt, PartRecord, RetryPolicy,
 };
+pub use notifications::{
+    BalanceRecord, NewDelivery, NotificationDelivery, NotificationRecord, NotificationSettings,
+    NotificationTemplate, NotificationType, PreferenceRow, ReportRow,
+};
+pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, NumberWrite};
+pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError};
+pub use stats::{Bucket, MessageCounts};
+pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord};
 pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
 
 use std::str::FromStr;
@@ -72,14 +94,6 @@ impl Dialect {
             Self::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
-
-    /// Case-insensitive `LIKE`.
-    fn ilike(self) -> &'static str {
-        match self {
-            Self::Sqlite => "LIKE",
-            Self::Postgres => "ILIKE",
-        }
-    }
 }
 
 /// Storage failures callers branch on; everything else is an internal error.
@@ -98,6 +112,8 @@ pub struct Store {
     writer: AnyPool,
     reader: AnyPool,
     dialect: Dialect,
+    /// PostgreSQL: how long a search may walk the history (`search.rs`).
+    search_walk_ms: u64,
 }
 
 /// How long a connection waits on a locked SQLite database before failing.
@@ -130,7 +146,7 @@ impl Store {
                 .await
                 .with_context(|| format!("opening SQLite database {url}"))?;
             let reader = pool_options(max_connections.max(1)).connect_with(options).await?;
-            Store { writer, reader, dialect: Dialect::Sqlite }
+            Store { writer, reader, dialect: Dialect::Sqlite, search_walk_ms: search::PG_WALK_BUDGET_MS }
         } else {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections.max(2))
@@ -138,7 +154,12 @@ impl Store {
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL (database.url)")?;
-            Store { writer: pool.clone(), reader: pool, dialect: Dialect::Postgres }
+            Store {
+                writer: pool.clone(),
+                reader: pool,
+                dialect: Dialect::Postgres,
+                search_walk_ms: search::PG_WALK_BUDGET_MS,
+            }
         };
         migrations::run(&store).await.context("applying database migrations")?;
         Ok(store)
@@ -146,6 +167,14 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// This store with another budget for walking the history in a
+    /// PostgreSQL search before collecting the matches first; 0 collects
+    /// first at once (tests use it to take that path).
+    pub fn with_search_walk_budget(mut self, ms: u64) -> Self {
+        self.search_walk_ms = ms;
+        self
     }
 
     /// Checks that the database answers (for `/readyz`).

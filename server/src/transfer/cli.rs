@@ -26,12 +26,12 @@ use super::import::{ImportOptions, ImportProgress, ImportSummary, import_contact
 use super::{parse_delimiter, parse_match_by};
 use crate::config::Config;
 use crate::domain::{Direction, MessageStatus, PhoneNumber, Region, Tag};
-use crate::storage::{ContactFilter, ImportStatus, MessageFilter, Store};
+use crate::storage::{ContactFilter, ImportStatus, MessageFilter, SearchQuery, Store};
 use crate::transfer::text::TextEncoding;
 
 #[derive(Subcommand, Debug)]
 pub enum ImportCommand {
-    /// Import contacts from a CSV or XLSX file (numbers already known are
+    /// Import contacts from a CSV, XLSX, XLS or ODS file (numbers already known are
     /// updated, not duplicated).
     Contacts(ImportContactsArgs),
 }
@@ -46,7 +46,7 @@ pub enum ExportCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct ImportContactsArgs {
-    /// The CSV or XLSX file.
+    /// The CSV, XLSX, XLS or ODS file.
     pub file: PathBuf,
     /// A group every imported contact joins (created if missing); repeatable.
     #[arg(long = "group", value_name = "NAME")]
@@ -106,7 +106,7 @@ pub struct ExportMessagesArgs {
     pub status: Option<String>,
     #[arg(long)]
     pub to: Option<String>,
-    /// Phrase contained in the text.
+    /// Full-text search: words (all must occur), "phrases", prefix*.
     #[arg(long)]
     pub q: Option<String>,
     #[arg(long)]
@@ -154,7 +154,8 @@ pub async fn run_export(command: ExportCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn open(config: &Config, account: &str) -> anyhow::Result<(Store, String)> {
+/// The configuration's database and the id of the account named `account`.
+pub(crate) async fn open(config: &Config, account: &str) -> anyhow::Result<(Store, String)> {
     let store = Store::open(
         &config.database.url,
         config.database.max_connections,
@@ -342,7 +343,13 @@ pub async fn export_messages_command(config: &Config, args: &ExportMessagesArgs)
             .map(|t| PhoneNumber::parse(t, config.default_region()).map(|p| p.to_string()))
             .transpose()
             .map_err(|e| anyhow::anyhow!("--to: {e}"))?,
-        q: args.q.clone().filter(|q| !q.trim().is_empty()),
+        q: args
+            .q
+            .as_deref()
+            .filter(|q| !q.trim().is_empty())
+            .map(SearchQuery::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--q: the search phrase {e}"))?,
         tag: args
             .tag
             .as_deref()

@@ -449,6 +449,18 @@ pub async fn export_import_errors<W: Write + Send + 'static>(
     writer.finish().await
 }
 
+/// Writes a small table held in memory (a report); returns the rows written.
+pub async fn export_table<W: Write + Send + 'static>(
+    format: ExportFormat,
+    out: W,
+    header: Vec<String>,
+    rows: Vec<Vec<ExportCell>>,
+) -> anyhow::Result<u64> {
+    let mut writer = PageWriter::start(format, out, header, XLSX_ROWS_PER_SHEET);
+    writer.page(rows).await;
+    writer.finish().await
+}
+
 /// A `Write` that hands its bytes, in chunks, to an async receiver (an
 /// HTTP response body). Used from blocking threads only.
 pub struct ChannelWriter {

@@ -80,7 +80,7 @@ pub struct ImportProgress {
 /// Why a whole file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportFailure {
-    /// `empty`, `binary`, `old_excel`, `bad_xlsx`, `unreadable`,
+    /// `empty`, `binary`, `bad_xlsx`, `bad_xls`, `bad_ods`, `too_large`, `unreadable`,
     /// `no_phone_column`, `duplicate_columns`, `unknown_column`,
     /// `unknown_attribute`, `unreadable_header`, `internal`.
     pub code: &'static str,
@@ -91,9 +91,11 @@ impl From<FileProblem> for ImportFailure {
     fn from(p: FileProblem) -> Self {
         let code = match p {
             FileProblem::Empty => "empty",
-            FileProblem::OldExcel => "old_excel",
             FileProblem::Binary(_) => "binary",
-            FileProblem::BadXlsx(_) | FileProblem::NoSheet => "bad_xlsx",
+            FileProblem::BadXlsx(_) | FileProblem::NoSheet(FileFormat::Xlsx) => "bad_xlsx",
+            FileProblem::BadXls(_) | FileProblem::NoSheet(FileFormat::Xls) => "bad_xls",
+            FileProblem::BadOds(_) | FileProblem::NoSheet(_) => "bad_ods",
+            FileProblem::TooLargeToReadWhole(_) => "too_large",
             FileProblem::Io(_) => "unreadable",
         };
         Self { code, message: p.to_string() }
@@ -188,8 +190,7 @@ where
         while let Some(msg) = rx.recv().await {
             match msg {
                 Msg::Described { description, columns, attribute_columns: by_attribute } => {
-                    summary.format =
-                        Some(if description.format == "xlsx" { FileFormat::Xlsx } else { FileFormat::Csv });
+                    summary.format = FileFormat::from_name(&description.format);
                     summary.encoding = description
                         .encoding
                         .as_deref()
@@ -347,6 +348,30 @@ fn parse<R: Read + Seek>(
             };
             reader.seek(SeekFrom::Start(0)).map_err(io_failure)?;
             table::read_xlsx(BufReader::new(&mut reader), &mut |item| rows.handle(item))?;
+        }
+        FileFormat::Xls | FileFormat::Ods => {
+            let size = reader.seek(SeekFrom::End(0)).map_err(io_failure)?;
+            if size > table::MAX_WHOLE_WORKBOOK_BYTES {
+                return Err(FileProblem::TooLargeToReadWhole(format).into());
+            }
+            reader.seek(SeekFrom::Start(0)).map_err(io_failure)?;
+            let sheet = table::load_first_sheet(format, BufReader::new(&mut reader))?;
+            let mut count = 0u64;
+            table::read_sheet(&sheet, &mut |_| {
+                count += 1;
+                Ok(())
+            });
+            if count == 0 {
+                return Err(FileProblem::Empty.into());
+            }
+            rows.description = ImportDescription {
+                format: format.as_str().into(),
+                encoding: None,
+                delimiter: None,
+                columns: String::new(),
+                rows_total: Some(count as i64 - 1),
+            };
+            table::read_sheet(&sheet, &mut |item| rows.handle(item));
         }
     }
     rows.finish()

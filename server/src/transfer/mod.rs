@@ -25,7 +25,9 @@ pub mod mapping;
 pub mod table;
 pub mod text;
 
-pub use export::{ChannelWriter, ExportFormat, escape_formula, export_contacts, export_messages};
+pub use export::{
+    ChannelWriter, ExportCell, ExportFormat, escape_formula, export_contacts, export_messages, export_table,
+};
 pub use import::{ImportFailure, ImportOptions, ImportProgress, ImportSummary, import_contacts};
 pub use table::FileFormat;
 pub use text::TextEncoding;

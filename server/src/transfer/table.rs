@@ -1,18 +1,22 @@
-//! Reading a table from a file: what the file is (CSV, XLSX, or something
-//! refused), the CSV delimiter, and rows of cells with their row numbers.
+//! Reading a table from a file: what the file is (CSV, XLSX, XLS, ODS, or
+//! something refused), the CSV delimiter, and rows of cells with their row
+//! numbers.
 //!
 //! Memory stays bounded whatever the input: CSV records are cut out by
 //! [`RecordGuard`], which never holds more than [`MAX_RECORD_BYTES`] of one
 //! record (a longer record — a 10 MB line, an unclosed quote swallowing the
 //! rest of the file — becomes a row error, and reading goes on); XLSX is read
-//! cell by cell from the zip stream. Nothing read is ever evaluated:
-//! formulas in XLSX files are read as their cached values, text stays text.
+//! cell by cell from the zip stream. XLS (at most 65,536 rows by its format)
+//! and ODS have no streaming reader in calamine: their first sheet is read
+//! whole, so those files are limited to [`MAX_WHOLE_WORKBOOK_BYTES`].
+//! Nothing read is ever evaluated: formulas are read as their cached values,
+//! text stays text.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read, Seek};
 
-use calamine::{DataRef, Reader as _, Xlsx};
+use calamine::{Data, DataRef, Ods, Range, Reader as _, Xls, Xlsx};
 
 use super::text::TextEncoding;
 
@@ -24,6 +28,9 @@ pub const MAX_COLUMNS: usize = 200;
 pub const DELIMITER_SAMPLE_BYTES: usize = 64 * 1024;
 /// Lines looked at to choose the CSV delimiter.
 const DELIMITER_SAMPLE_LINES: usize = 50;
+/// Largest XLS or ODS file read: their first sheet is held in memory
+/// whole (a sheet of this size takes a few hundred MB at most).
+pub const MAX_WHOLE_WORKBOOK_BYTES: u64 = 20 * 1024 * 1024;
 /// The delimiters recognised, in order of preference on a tie.
 pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
@@ -32,6 +39,10 @@ pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 pub enum FileFormat {
     Csv,
     Xlsx,
+    /// Excel 97–2003 (BIFF8 in an OLE2 container).
+    Xls,
+    /// OpenDocument spreadsheet (LibreOffice, OpenOffice).
+    Ods,
 }
 
 impl FileFormat {
@@ -39,7 +50,14 @@ impl FileFormat {
         match self {
             Self::Csv => "csv",
             Self::Xlsx => "xlsx",
+            Self::Xls => "xls",
+            Self::Ods => "ods",
         }
+    }
+
+    /// The format named by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Csv, Self::Xlsx, Self::Xls, Self::Ods].into_iter().find(|f| f.as_str() == name)
     }
 }
 
@@ -48,23 +66,34 @@ impl FileFormat {
 pub enum FileProblem {
     #[error("the file is empty")]
     Empty,
-    #[error("this is an old Excel (.xls) file; save it as .xlsx or CSV and import that")]
-    OldExcel,
-    #[error("this is not a table: the file holds binary data ({0}); send a CSV or XLSX file")]
+    #[error("this is not a table: the file holds binary data ({0}); send a CSV, XLSX, XLS or ODS file")]
     Binary(&'static str),
     #[error("the XLSX file cannot be read ({0}); it may be damaged or truncated")]
     BadXlsx(String),
-    #[error("the XLSX file has no worksheet")]
-    NoSheet,
+    #[error("the XLS file cannot be read ({0}); it may be damaged, truncated or not a workbook")]
+    BadXls(String),
+    #[error("the ODS file cannot be read ({0}); it may be damaged or truncated")]
+    BadOds(String),
+    #[error("the {} file has no worksheet", .0.as_str().to_uppercase())]
+    NoSheet(FileFormat),
+    #[error(
+        "the {} file is larger than {} MiB, which is read whole; save it as XLSX or CSV and import that",
+        .0.as_str().to_uppercase(),
+        MAX_WHOLE_WORKBOOK_BYTES / 1024 / 1024
+    )]
+    TooLargeToReadWhole(FileFormat),
     #[error("the file cannot be read: {0}")]
     Io(String),
 }
 
-/// Tells CSV from XLSX by the first bytes, and refuses what is neither.
+/// Tells CSV, XLSX, XLS and ODS apart by the first bytes, and refuses
+/// what is none of them.
 pub fn sniff(head: &[u8]) -> Result<FileFormat, FileProblem> {
+    if head.starts_with(b"PK\x03\x04") {
+        return opendocument_kind(head).unwrap_or(Ok(FileFormat::Xlsx));
+    }
     let magic: &[(&[u8], Result<FileFormat, FileProblem>)] = &[
-        (b"PK\x03\x04", Ok(FileFormat::Xlsx)),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Err(FileProblem::OldExcel)),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Ok(FileFormat::Xls)),
         (b"PK\x05\x06", Err(FileProblem::Binary("an empty zip archive"))),
         (b"%PDF", Err(FileProblem::Binary("a PDF document"))),
         (b"\x89PNG", Err(FileProblem::Binary("a PNG image"))),
@@ -99,6 +128,21 @@ pub fn sniff(head: &[u8]) -> Result<FileFormat, FileProblem> {
         }
     }
     Ok(FileFormat::Csv)
+}
+
+/// An OpenDocument file starts with a zip entry `mimetype` stored
+/// uncompressed (its name at byte 30, its content right after): a
+/// spreadsheet is read, other OpenDocument files are refused. `None` for
+/// other zip files.
+fn opendocument_kind(head: &[u8]) -> Option<Result<FileFormat, FileProblem>> {
+    let rest = head.get(30..)?.strip_prefix(b"mimetype")?;
+    if rest.starts_with(b"application/vnd.oasis.opendocument.spreadsheet") {
+        Some(Ok(FileFormat::Ods))
+    } else if rest.starts_with(b"application/vnd.oasis.opendocument.") {
+        Some(Err(FileProblem::Binary("an OpenDocument file that is not a spreadsheet")))
+    } else {
+        None
+    }
 }
 
 /// The delimiter that splits the sample's lines most consistently; `,`
@@ -478,7 +522,7 @@ pub fn read_xlsx<R: Read + Seek>(
     sink: &mut dyn FnMut(RowItem) -> Result<(), Stop>,
 ) -> Result<(), FileProblem> {
     let mut book: Xlsx<R> = Xlsx::new(input).map_err(|e| FileProblem::BadXlsx(e.to_string()))?;
-    let sheet = book.sheet_names().into_iter().next().ok_or(FileProblem::NoSheet)?;
+    let sheet = book.sheet_names().into_iter().next().ok_or(FileProblem::NoSheet(FileFormat::Xlsx))?;
     let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| FileProblem::BadXlsx(e.to_string()))?;
     let mut row: Vec<Cell> = Vec::new();
     let mut row_number: Option<u32> = None;
@@ -545,6 +589,62 @@ fn xlsx_cell(value: &DataRef<'_>) -> Cell {
         DataRef::DateTime(dt) => Cell::Number(dt.as_f64()),
         DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => Cell::Text(s.clone()),
         DataRef::Error(e) => Cell::Error(format!("{e}")),
+    }
+}
+
+/// The first worksheet of an XLS or ODS file, read whole (calamine has no
+/// streaming reader for them). Check the size against
+/// [`MAX_WHOLE_WORKBOOK_BYTES`] first.
+pub fn load_first_sheet<R: Read + Seek>(format: FileFormat, input: R) -> Result<Range<Data>, FileProblem> {
+    match format {
+        FileFormat::Xls => {
+            let bad = |e: calamine::XlsError| FileProblem::BadXls(e.to_string());
+            let mut book: Xls<R> = Xls::new(input).map_err(bad)?;
+            let sheet = book.sheet_names().into_iter().next().ok_or(FileProblem::NoSheet(format))?;
+            book.worksheet_range(&sheet).map_err(bad)
+        }
+        FileFormat::Ods => {
+            let bad = |e: calamine::OdsError| FileProblem::BadOds(e.to_string());
+            let mut book: Ods<R> = Ods::new(input).map_err(bad)?;
+            let sheet = book.sheet_names().into_iter().next().ok_or(FileProblem::NoSheet(format))?;
+            book.worksheet_range(&sheet).map_err(bad)
+        }
+        FileFormat::Csv | FileFormat::Xlsx => {
+            Err(FileProblem::Io(format!("{} is not read whole", format.as_str())))
+        }
+    }
+}
+
+/// The rows of a sheet read by [`load_first_sheet`], numbered as the
+/// spreadsheet shows them, in their columns; empty rows are skipped.
+pub fn read_sheet(sheet: &Range<Data>, sink: &mut dyn FnMut(RowItem) -> Result<(), Stop>) {
+    let (first_row, first_col) = sheet.start().unwrap_or((0, 0));
+    let first_col = (first_col as usize).min(MAX_COLUMNS);
+    for (i, cells) in sheet.rows().enumerate() {
+        let mut row = vec![Cell::Empty; first_col];
+        row.extend(cells.iter().take(MAX_COLUMNS - first_col).map(data_cell));
+        while row.last() == Some(&Cell::Empty) {
+            row.pop();
+        }
+        if row.iter().all(Cell::is_blank) {
+            continue;
+        }
+        if sink(RowItem::Row { number: u64::from(first_row) + i as u64 + 1, cells: row }).is_err() {
+            return;
+        }
+    }
+}
+
+fn data_cell(value: &Data) -> Cell {
+    match value {
+        Data::Empty => Cell::Empty,
+        Data::Int(i) => xlsx_cell(&DataRef::Int(*i)),
+        Data::Float(x) => xlsx_cell(&DataRef::Float(*x)),
+        Data::String(s) => Cell::Text(s.clone()),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::DateTime(dt) => xlsx_cell(&DataRef::DateTime(*dt)),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::Text(s.clone()),
+        Data::Error(e) => Cell::Error(format!("{e}")),
     }
 }
 
@@ -667,10 +767,20 @@ mod tests {
             (b"\xef\xbb\xbfphone\n1", Ok(FileFormat::Csv)),
             (b"\xff\xfep\0h\0", Ok(FileFormat::Csv)),
             (b"PK\x03\x04rest", Ok(FileFormat::Xlsx)),
+            (
+                b"PK\x03\x04\x14\0\0\0\0\0\x17\x43\x78\x5d\x85\x6c\x39\x8a\x2e\0\0\0\x2e\0\0\0\x08\0\0\0\
+                  mimetypeapplication/vnd.oasis.opendocument.spreadsheetPK",
+                Ok(FileFormat::Ods),
+            ),
+            (
+                b"PK\x03\x04\x14\0\0\0\0\0\x17\x43\x78\x5d\x85\x6c\x39\x8a\x27\0\0\0\x27\0\0\0\x08\0\0\0\
+                  mimetypeapplication/vnd.oasis.opendocument.textPK",
+                Err(FileProblem::Binary("an OpenDocument file that is not a spreadsheet")),
+            ),
             (b"", Err(FileProblem::Empty)),
             (b" \r\n\t", Err(FileProblem::Empty)),
             (b"\xef\xbb\xbf", Err(FileProblem::Empty)),
-            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Err(FileProblem::OldExcel)),
+            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Ok(FileFormat::Xls)),
             (b"%PDF-1.4", Err(FileProblem::Binary("a PDF document"))),
             (b"abc\x00def", Err(FileProblem::Binary("control bytes that text does not contain"))),
             (b"\x01\x02\x03\x04\x05", Err(FileProblem::Binary("control bytes that text does not contain"))),

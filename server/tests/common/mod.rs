@@ -3,6 +3,8 @@
 //! database when `KURIER_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -498,6 +498,10 @@ impl Session {
                 let query = QuerySm { message_id: id, source };
                 self.request(Pdu::QuerySm(query), Pending::Query { message_id, smsc_id }).await.map(drop)
             }
+            Command::Receive(_) => {
+                warn!("a simulated inbound message was sent to an SMPP link; ignored");
+                Ok(())
+            }
         }
     }
 

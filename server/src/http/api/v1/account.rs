@@ -20,17 +20,46 @@ pub struct AccountView {
     /// Cyrillic to Latin, typographic punctuation) unless a message says
     /// `"transliterate": false`. Saves segments; changes what is sent.
     pub transliterate: bool,
+    /// The account's time zone (IANA): quiet hours of contacts without a
+    /// zone of their own, and recurring campaigns, are read in it.
+    pub time_zone: String,
+    /// Campaign messages due in this window (in each contact's time zone)
+    /// wait until it ends; `null`: no quiet hours.
+    pub quiet_hours: Option<QuietHoursView>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+pub struct QuietHoursView {
+    /// `HH:MM`, e.g. `21:00`.
+    pub start: String,
+    /// `HH:MM`, e.g. `08:00`; before `start` means the next morning.
+    pub end: String,
+}
+
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountUpdate {
     pub transliterate: Option<bool>,
+    pub time_zone: Option<String>,
+    /// `null` removes quiet hours.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<QuietHoursView>)]
+    pub quiet_hours: Option<Option<QuietHoursView>>,
 }
 
 async fn view(state: &AppState, account_id: &str) -> Result<AccountView, ApiError> {
     let a = state.store.account_record(account_id).await?.ok_or_else(|| ApiError::not_found("account"))?;
+    let schedule = state.store.account_schedule(account_id).await?;
+    let hhmm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
     Ok(AccountView {
+        time_zone: schedule.time_zone,
+        quiet_hours: schedule.quiet.map(|(s, e)| QuietHoursView { start: hhmm(s), end: hhmm(e) }),
         id: a.id,
         name: a.name,
         webhook_secret: a.webhook_secret,
@@ -51,7 +80,22 @@ pub async fn update_account(
     auth: Auth,
     body: JsonBody<AccountUpdate>,
 ) -> Result<Json<AccountView>, ApiError> {
-    if let Some(on) = body.value.transliterate {
+    let update = body.value;
+    if update.time_zone.is_some() || update.quiet_hours.is_some() {
+        let current = state.store.account_schedule(&auth.account_id).await?;
+        let hhmm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
+        let quiet = match &update.quiet_hours {
+            Some(q) => q.clone(),
+            None => current.quiet.map(|(s, e)| QuietHoursView { start: hhmm(s), end: hhmm(e) }),
+        };
+        let zone = update.time_zone.as_deref().unwrap_or(&current.time_zone);
+        let schedule = crate::campaigns::account_schedule(
+            quiet.as_ref().map(|q| (q.start.as_str(), q.end.as_str())),
+            zone,
+        )?;
+        state.store.set_account_schedule(&auth.account_id, &schedule).await?;
+    }
+    if let Some(on) = update.transliterate {
         state.store.set_account_transliterate(&auth.account_id, on).await?;
     }
     Ok(Json(view(&state, &auth.account_id).await?))

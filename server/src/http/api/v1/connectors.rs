@@ -1,11 +1,19 @@
-//! `/api/v1/connectors`: every link to an SMSC with its state and counters.
+//! `/api/v1/connectors`: every link to an SMSC with its state and counters;
+//! and, for simulated connectors only, a phone that sends a message
+//! (`POST /api/v1/connectors/{name}/inbound`) — the one place HTTP hands
+//! something to a connector, so that demos and tests receive through the
+//! same path as an operator's deliver_sm.
 
 use axum::Json;
-use axum::extract::State;
-use serde::Serialize;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::connectors::{ConnectorHandle, LinkStats};
+use crate::config::ConnectorKind;
+use crate::connectors::{Command, ConnectorHandle, InboundSms, LinkStats};
+use crate::http::body::JsonBody;
+use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 
 #[derive(Serialize, ToSchema)]
@@ -61,4 +69,90 @@ pub async fn list_connectors(
     _auth: Auth,
 ) -> Result<Json<ConnectorList>, ApiError> {
     Ok(Json(ConnectorList { connectors: state.connectors.all().iter().map(ConnectorView::of).collect() }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedInbound {
+    /// The phone that sends.
+    #[schema(example = "+48600100200")]
+    pub from: Option<String>,
+    /// The number it writes to (ours).
+    #[schema(example = "7100")]
+    pub to: Option<String>,
+    /// A whole message ...
+    pub text: Option<String>,
+    /// ... or parts of a long one (`seq` from 1), some possibly missing.
+    pub parts: Option<Vec<SimulatedPart>>,
+    /// With `parts`: how many parts the message has, and its reference.
+    pub total: Option<u8>,
+    pub reference: Option<u16>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedPart {
+    pub seq: u8,
+    pub text: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SimulatedAccepted {
+    /// Parts handed to the simulator.
+    pub parts: usize,
+}
+
+/// Simulated connectors only: a phone sends a message to one of our
+/// numbers. The simulator reports it like an SMSC's deliver_sm; it is
+/// stored, then matched (keywords, opt-out, replies).
+#[utoipa::path(post, path = "/api/v1/connectors/{name}/inbound", tag = "connectors", request_body = SimulatedInbound,
+    params(("name" = String, Path, description = "A connector of kind sim")),
+    responses((status = 202, body = SimulatedAccepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn simulate_inbound(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(name): Path<String>,
+    body: JsonBody<SimulatedInbound>,
+) -> Result<(StatusCode, Json<SimulatedAccepted>), ApiError> {
+    let handle = state.connectors.get(&name).ok_or_else(|| ApiError::not_found("connector"))?;
+    if handle.kind != ConnectorKind::Sim {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_simulated",
+            format!("'{name}' is a real link; only simulated connectors take simulated messages"),
+        ));
+    }
+    let input = body.value;
+    let from =
+        input.from.filter(|f| !f.trim().is_empty()).ok_or_else(|| ApiError::field("from", "is required"))?;
+    let to = input.to.filter(|t| !t.trim().is_empty()).ok_or_else(|| ApiError::field("to", "is required"))?;
+    let sms =
+        |text: String, concat| InboundSms { from: from.clone(), to: to.clone(), text, concat, smsc_id: None };
+    let messages = match (input.text, input.parts) {
+        (Some(text), None) => vec![sms(text, None)],
+        (None, Some(parts)) => {
+            let total = input.total.ok_or_else(|| ApiError::field("total", "is required with parts"))?;
+            let reference = input.reference.unwrap_or(1);
+            if total < 2 {
+                return Err(ApiError::field("total", "must be at least 2"));
+            }
+            let mut out = Vec::with_capacity(parts.len());
+            for (i, p) in parts.into_iter().enumerate() {
+                if p.seq == 0 || p.seq > total {
+                    return Err(ApiError::field(format!("parts[{i}].seq"), format!("must be 1 to {total}")));
+                }
+                out.push(sms(p.text, Some((reference, total, p.seq))));
+            }
+            out
+        }
+        _ => return Err(ApiError::field("text", "give a text or parts")),
+    };
+    let n = messages.len();
+    for m in messages {
+        handle.send(Command::Receive(m)).await.map_err(|_| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "connector_stopped", "the connector has stopped")
+        })?;
+    }
+    Ok((StatusCode::ACCEPTED, Json(SimulatedAccepted { parts: n })))
 }

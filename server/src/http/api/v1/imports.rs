@@ -1,11 +1,11 @@
 //! `/api/v1/imports`: contact imports as jobs. The file is the raw request
-//! body (`Content-Type: text/csv` or the XLSX type), options are query
+//! body (CSV, XLSX, XLS or ODS, told apart by content), options are query
 //! parameters; the answer is `202` with the job, whose progress and error
 //! report can then be read while it runs.
 //!
 //! The body is spooled to a temporary file (at most [`MAX_IMPORT_BYTES`],
 //! in bounded memory) because the importer reads a file twice; obvious
-//! refusals (empty, binary, old `.xls`, bad options) are answered at once,
+//! refusals (empty, binary, bad options) are answered at once,
 //! everything else in the job.
 
 use std::io::{self, BufWriter, Read as _, Seek as _, SeekFrom, Write as _};
@@ -65,8 +65,8 @@ pub struct ImportQuery {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ImportErrorView {
-    /// `empty`, `binary`, `old_excel`, `bad_xlsx`, `unreadable`, `no_phone_column`, `duplicate_columns`,
-    /// `unknown_column`, `unknown_attribute`, `unreadable_header`, `interrupted`, `internal`.
+    /// `empty`, `binary`, `bad_xlsx`, `bad_xls`, `bad_ods`, `too_large`, `unreadable`, `no_phone_column`,
+    /// `duplicate_columns`, `unknown_column`, `unknown_attribute`, `unreadable_header`, `interrupted`, `internal`.
     pub code: String,
     pub message: String,
 }
@@ -229,12 +229,12 @@ async fn spool(body: Body) -> Result<(TempFile, std::fs::File, u64), ApiError> {
     Ok((temp, file, total))
 }
 
-/// Import contacts from a CSV or XLSX file sent as the request body.
+/// Import contacts from a CSV, XLSX, XLS or ODS file sent as the request body.
 ///
 /// Answers 202 with the job once the file is received; follow it at
 /// `GET /api/v1/imports/{id}`.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "imports", params(ImportQuery),
-    request_body(content = Vec<u8>, description = "The file itself: CSV (text/csv) or XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)", content_type = "text/csv"),
+    request_body(content = Vec<u8>, description = "The file itself: CSV (text/csv), XLSX, XLS or ODS (the format is told by the content)", content_type = "text/csv"),
     responses((status = 202, body = ImportView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_import(
@@ -272,7 +272,6 @@ pub async fn create_import(
     if let Err(problem) = sniff(&head) {
         let code = match problem {
             FileProblem::Empty => "empty",
-            FileProblem::OldExcel => "old_excel",
             _ => "binary",
         };
         return Err(ApiError {

@@ -20,7 +20,7 @@ use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{
     AcceptRequest, Accepted, ContactFilter, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,
-    NewMessage, PartRecord, format_micros, now_micros,
+    NewMessage, PartRecord, SearchQuery, format_micros, now_micros,
 };
 use crate::telemetry;
 
@@ -55,6 +55,10 @@ pub struct SendRequest {
     pub to_tags: Option<Vec<String>>,
     /// Refuse the whole request if any recipient is invalid.
     pub atomic: Option<bool>,
+    /// A transactional message (a code, a receipt) goes also to numbers
+    /// that opted out of marketing; without it they are refused
+    /// (`opted_out`).
+    pub transactional: Option<bool>,
     /// Transliterate the text to the GSM alphabet (Polish diacritics,
     /// Cyrillic to Latin) to save segments; default: the account's setting.
     pub transliterate: Option<bool>,
@@ -280,6 +284,7 @@ pub async fn send_messages(
     let mut messages = Vec::with_capacity(recipients.len());
     let mut errors = Vec::new();
     let mut seen = HashSet::with_capacity(recipients.len());
+    let mut indexes = Vec::with_capacity(recipients.len());
     let tag_names: Vec<String> = tags.iter().map(|t| t.as_str().to_owned()).collect();
     for (index, raw) in recipients.iter().enumerate() {
         match PhoneNumber::parse(raw, state.region) {
@@ -290,15 +295,19 @@ pub async fn send_messages(
                 code: "duplicate".into(),
                 message: format!("{to} is already a recipient of this request"),
             }),
-            Ok(to) => messages.push(NewMessage {
-                id: new_id(),
-                to,
-                from: from.clone(),
-                text: text.clone(),
-                callback_url: callback_url.clone(),
-                tags: tag_names.clone(),
-                send_at,
-            }),
+            Ok(to) => {
+                indexes.push(index);
+                messages.push(NewMessage {
+                    id: new_id(),
+                    to,
+                    from: from.clone(),
+                    text: text.clone(),
+                    callback_url: callback_url.clone(),
+                    tags: tag_names.clone(),
+                    send_at,
+                    campaign: None,
+                });
+            }
             Err(e) => errors.push(RecipientError {
                 index,
                 to: raw.clone(),
@@ -306,6 +315,9 @@ pub async fn send_messages(
                 message: e.to_string(),
             }),
         }
+    }
+    if req.transactional != Some(true) && !messages.is_empty() {
+        refuse_opted_out(&state, &auth.account_id, &mut messages, &indexes, &recipients, &mut errors).await?;
     }
     if messages.is_empty() || (req.atomic == Some(true) && !errors.is_empty()) {
         let first = &errors[0];
@@ -457,7 +469,43 @@ fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
     response
 }
 
-fn validate_url(url: String) -> Result<String, ApiError> {
+/// Moves recipients that opted out of the account's marketing from
+/// `messages` to `errors`, keeping `errors` in request order.
+async fn refuse_opted_out(
+    state: &AppState,
+    account_id: &str,
+    messages: &mut Vec<NewMessage>,
+    indexes: &[usize],
+    recipients: &[String],
+    errors: &mut Vec<RecipientError>,
+) -> Result<(), ApiError> {
+    let phones: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
+    let out = state.store.opted_out_among(account_id, &phones).await?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    let mut kept = Vec::with_capacity(messages.len());
+    for (m, index) in messages.drain(..).zip(indexes) {
+        if out.contains(m.to.as_str()) {
+            errors.push(RecipientError {
+                index: *index,
+                to: recipients[*index].clone(),
+                code: "opted_out".into(),
+                message: format!(
+                    "{} opted out of your messages; send with \"transactional\": true if this one is not marketing",
+                    m.to
+                ),
+            });
+        } else {
+            kept.push(m);
+        }
+    }
+    *messages = kept;
+    errors.sort_by_key(|e| e.index);
+    Ok(())
+}
+
+pub(super) fn validate_url(url: String) -> Result<String, ApiError> {
     let ok = url.len() <= MAX_URL_LEN
         && (url.starts_with("http://") || url.starts_with("https://"))
         && reqwest::Url::parse(&url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
@@ -518,7 +566,9 @@ pub struct ListQuery {
     pub status: Option<String>,
     /// Recipient number (E.164).
     pub to: Option<String>,
-    /// Phrase contained in the text (case-insensitive).
+    /// Full-text search of the text, case- and diacritics-insensitive:
+    /// words (all must occur: `zolc` finds `Żółć`), `"quoted phrases"`,
+    /// and prefixes (`awari*`).
     pub q: Option<String>,
     /// A tag, with or without `#`.
     pub tag: Option<String>,
@@ -526,6 +576,10 @@ pub struct ListQuery {
     pub contact: Option<String>,
     /// A group's id: messages to or from its members' numbers.
     pub group: Option<String>,
+    /// A campaign's id: the messages of all its runs.
+    pub campaign: Option<String>,
+    /// A campaign run's id: the messages of that run.
+    pub run: Option<String>,
     /// `outbound` or `inbound`.
     pub direction: Option<String>,
     /// RFC 3339; messages created at or after.
@@ -561,7 +615,10 @@ impl ListQuery {
                         .map_err(|e| ApiError::query("to", e.to_string()))
                 })
                 .transpose()?,
-            q: q.q.filter(|s| !s.trim().is_empty()),
+            q: q.q
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| SearchQuery::parse(&s).map_err(|e| ApiError::query("q", e.to_string())))
+                .transpose()?,
             tag: q
                 .tag
                 .map(|t| {
@@ -577,6 +634,14 @@ impl ListQuery {
             group: q
                 .group
                 .map(|g| canonical_id(&g).ok_or_else(|| ApiError::query("group", "is not a group id")))
+                .transpose()?,
+            campaign: q
+                .campaign
+                .map(|c| canonical_id(&c).ok_or_else(|| ApiError::query("campaign", "is not a campaign id")))
+                .transpose()?,
+            run: q
+                .run
+                .map(|r| canonical_id(&r).ok_or_else(|| ApiError::query("run", "is not a campaign run id")))
                 .transpose()?,
             direction: q
                 .direction
@@ -639,10 +704,7 @@ async fn list(
     q: ListQuery,
     direction: Option<Direction>,
 ) -> Result<MessageList, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::query("limit", "must be between 1 and 500"));
-    }
+    let limit = super::paging::limit(q.limit)?;
     let mut filter = q.into_filter(state.region, direction)?;
     filter.limit = limit + 1;
     let mut records = state.store.list_messages(&auth.account_id, &filter).await?;

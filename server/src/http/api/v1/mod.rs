@@ -1,14 +1,22 @@
 //! API v1: one file per resource. The OpenAPI document is generated from the
 //! handlers' annotations and served at `/api/v1/openapi.json`.
 
-mod account;
-mod connectors;
-mod contacts;
-mod exports;
-mod groups;
-mod imports;
-mod messages;
-mod webhooks;
+pub(crate) mod account;
+pub(crate) mod campaigns;
+pub(crate) mod connectors;
+pub(crate) mod contacts;
+pub(crate) mod exports;
+pub(crate) mod groups;
+pub(crate) mod imports;
+mod inbound;
+mod keywords;
+pub(crate) mod messages;
+pub(crate) mod notifications;
+mod numbers;
+mod opt_outs;
+mod paging;
+pub(crate) mod templates;
+pub(crate) mod webhooks;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -43,7 +51,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::get_message))
         .routes(routes!(messages::cancel_message))
         .routes(routes!(messages::list_inbound))
+        .routes(routes!(inbound::get_inbound))
         .routes(routes!(connectors::list_connectors))
+        .routes(routes!(connectors::simulate_inbound))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(account::get_account, account::update_account))
         .routes(routes!(contacts::create_contact, contacts::list_contacts))
@@ -66,4 +76,37 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(exports::contacts_xlsx))
         .routes(routes!(exports::messages_csv))
         .routes(routes!(exports::messages_xlsx))
+        .routes(routes!(templates::list_templates, templates::create_template))
+        .routes(routes!(templates::get_template, templates::update_template, templates::delete_template))
+        .routes(routes!(templates::preview_template))
+        .routes(routes!(templates::preview_source))
+        .routes(routes!(templates::list_senders, templates::add_sender))
+        .routes(routes!(templates::delete_sender))
+        .routes(routes!(campaigns::create_campaign, campaigns::list_campaigns))
+        .routes(routes!(campaigns::get_campaign, campaigns::delete_campaign))
+        .routes(routes!(campaigns::estimate_campaign))
+        .routes(routes!(campaigns::campaign_action))
+        .routes(routes!(campaigns::list_runs))
+        .routes(routes!(campaigns::get_run))
+        .routes(routes!(campaigns::run_messages_csv))
+        .routes(routes!(campaigns::run_messages_xlsx))
+        .routes(routes!(notifications::post_notifications, notifications::list_notifications))
+        .routes(routes!(notifications::get_notification))
+        .routes(routes!(notifications::report))
+        .routes(routes!(notifications::report_csv))
+        .routes(routes!(notifications::report_xlsx))
+        .routes(routes!(notifications::list_types, notifications::create_type))
+        .routes(routes!(notifications::update_type))
+        .routes(routes!(notifications::put_template, notifications::delete_template))
+        .routes(routes!(notifications::get_preferences, notifications::put_preferences))
+        .routes(routes!(notifications::preference_changes))
+        .routes(routes!(notifications::create_link))
+        .routes(routes!(notifications::get_settings, notifications::put_settings))
+        .routes(routes!(numbers::list_numbers, numbers::create_number))
+        .routes(routes!(numbers::get_number, numbers::update_number, numbers::delete_number))
+        .routes(routes!(keywords::list_keywords, keywords::create_keyword))
+        .routes(routes!(keywords::get_keyword, keywords::update_keyword, keywords::delete_keyword))
+        .routes(routes!(opt_outs::list_opt_outs, opt_outs::add_opt_out))
+        .routes(routes!(opt_outs::get_opt_out, opt_outs::remove_opt_out))
+        .routes(routes!(opt_outs::get_compliance, opt_outs::update_compliance))
 }

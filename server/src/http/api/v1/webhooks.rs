@@ -52,10 +52,7 @@ pub async fn list_deliveries(
     auth: Auth,
     Query(q): Query<DeliveryQuery>,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::query("limit", "must be between 1 and 500"));
-    }
+    let limit = super::paging::limit(q.limit)?;
     let records =
         state.store.list_webhook_deliveries(&auth.account_id, q.message_id.as_deref(), limit).await?;
     let deliveries = records

@@ -1,0 +1,71 @@
+//! `/api/v1/inbound/{id}`: one received message with what matching made of
+//! it (compliance word, keyword or default, and what each action did), and
+//! whether it was stored incomplete. The list is `GET /api/v1/inbound`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::Direction;
+use crate::http::error::ErrorBody;
+use crate::http::{ApiError, AppState, Auth};
+use crate::storage::format_micros;
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct InboundView {
+    pub id: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub text: String,
+    pub connector: Option<String>,
+    pub received_at: String,
+    /// Stored after the reassembly timeout without some of its parts.
+    pub incomplete: bool,
+    /// `null` while the message waits to be matched.
+    #[serde(rename = "match")]
+    pub matched: Option<MatchView>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MatchView {
+    /// `keyword`, `default`, `opt_out`, `opt_in`, `help` or `none`.
+    pub kind: String,
+    pub keyword_id: Option<String>,
+    /// What each action did (`skipped` says why one did nothing).
+    #[schema(value_type = Vec<Object>)]
+    pub actions: serde_json::Value,
+}
+
+/// One received message with its match.
+#[utoipa::path(get, path = "/api/v1/inbound/{id}", tag = "messages",
+    params(("id" = String, Path, description = "Message id")),
+    responses((status = 200, body = InboundView), (status = 404, body = ErrorBody)))]
+pub async fn get_inbound(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<InboundView>, ApiError> {
+    let m = state
+        .store
+        .get_message(&auth.account_id, &id)
+        .await?
+        .filter(|m| m.direction == Direction::Inbound)
+        .ok_or_else(|| ApiError::not_found("inbound message"))?;
+    let incomplete = state.store.is_incomplete(&m.id).await?;
+    let matched = state.store.inbound_match(&m.id).await?.map(|(kind, keyword_id, actions)| MatchView {
+        kind,
+        keyword_id,
+        actions: serde_json::from_str(&actions).unwrap_or_default(),
+    });
+    Ok(Json(InboundView {
+        id: m.id,
+        from: m.from,
+        to: m.to,
+        text: m.text,
+        connector: m.connector,
+        received_at: format_micros(m.created_at),
+        incomplete,
+        matched,
+    }))
+}

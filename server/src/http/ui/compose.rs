@@ -1,0 +1,321 @@
+//! Compose: recipients (typed numbers, `#tags`, groups), sender, template
+//! with preview, text with a live counter, now or at a time. Sending is
+//! `POST /api/v1/messages`'s handler; the counter is `crates/sms-text`
+//! through [`MessageText`], as the API counts.
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::session::Session;
+use super::{FormError, OrPage, PageResult, Viewer, from_pairs, json_body, read_json, render, split_list};
+use crate::domain::MessageText;
+use crate::http::api::v1::groups::{self, GroupView};
+use crate::http::api::v1::messages::{self, SendResponse};
+use crate::http::api::v1::templates::{self, SenderView, TemplateView};
+use crate::http::{ApiError, AppState, Auth};
+
+/// What the form holds (also when it comes back with an error).
+#[derive(Deserialize, Default, Clone)]
+pub struct ComposeForm {
+    #[serde(default)]
+    pub to: String,
+    /// Group ids; a form sends one `groups` pair per ticked box.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub template: String,
+    #[serde(default)]
+    pub text: String,
+    /// `datetime-local` in the viewer's zone.
+    #[serde(default)]
+    pub send_at: String,
+    /// Set when the "use template" button (not "send") submitted the form.
+    #[serde(default)]
+    pub use_template: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "compose.html")]
+struct ComposePage {
+    v: Viewer,
+    active: &'static str,
+    form: ComposeForm,
+    groups: Vec<GroupView>,
+    senders: Vec<SenderView>,
+    templates: Vec<TemplateView>,
+    counter: Counter,
+    error: FormError,
+    result: Option<SendResponse>,
+}
+
+#[derive(Template)]
+#[template(path = "compose_counter.html")]
+pub struct Counter {
+    v: Viewer,
+    chars: usize,
+    encoding: &'static str,
+    segments: usize,
+    problem: String,
+}
+
+impl Counter {
+    /// Counts as `POST /api/v1/messages` will: transliterated if the account
+    /// says so, GSM 7-bit or UCS-2, segments, the configured maximum.
+    fn of(v: &Viewer, state: &AppState, auth: &Auth, text: &str) -> Self {
+        let text = if auth.transliterate { sms_text::transliterate(text) } else { text.to_owned() };
+        let info = sms_text::analyze(&text);
+        let problem = if text.is_empty() {
+            String::new()
+        } else {
+            MessageText::new(&text, state.config.messages.max_segments)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        Counter {
+            v: v.clone(),
+            chars: info.chars,
+            encoding: crate::domain::encoding_name(info.encoding),
+            segments: if text.is_empty() { 0 } else { info.segments },
+            problem,
+        }
+    }
+}
+
+/// Groups, senders and templates for the pickers.
+async fn pickers(
+    state: &AppState,
+    auth: &Auth,
+) -> Result<(Vec<GroupView>, Vec<SenderView>, Vec<TemplateView>), ApiError> {
+    let g = groups::list_groups(State(state.clone()), auth.clone()).await?.0.groups;
+    let s = templates::list_senders(State(state.clone()), auth.clone()).await?.0.sender_ids;
+    let t = templates::list_templates(State(state.clone()), auth.clone()).await?.0.templates;
+    Ok((g, s, t))
+}
+
+#[derive(Deserialize)]
+pub struct Prefill {
+    to: Option<String>,
+    group: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Query(p): Query<Prefill>,
+) -> PageResult {
+    let (groups, senders, templates) = pickers(&state, &auth).await.page(&v)?;
+    let form = ComposeForm {
+        to: p.to.unwrap_or_default(),
+        groups: p.group.into_iter().collect(),
+        from: senders.iter().find(|s| s.default).map(|s| s.sender.clone()).unwrap_or_default(),
+        ..ComposeForm::default()
+    };
+    let counter = Counter::of(&v, &state, &auth, "");
+    Ok(render(&ComposePage {
+        v,
+        active: "compose",
+        form,
+        groups,
+        senders,
+        templates,
+        counter,
+        error: FormError::default(),
+        result: None,
+    }))
+}
+
+/// The preview of a template for the first typed number, through the
+/// templates API.
+async fn preview(state: &AppState, auth: &Auth, form: &ComposeForm) -> Result<String, ApiError> {
+    let phone = split_list(&form.to).into_iter().find(|t| !t.starts_with('#'));
+    let body = json_body(json!({ "phone": phone }))?;
+    let view = templates::preview_template(
+        State(state.clone()),
+        auth.clone(),
+        axum::extract::Path(form.template.clone()),
+        body,
+    )
+    .await?;
+    Ok(view.0.text)
+}
+
+/// The body `POST /api/v1/messages` gets from the form.
+fn send_request(v: &Viewer, form: &ComposeForm) -> Result<serde_json::Value, ApiError> {
+    let mut to = Vec::new();
+    let mut tags = Vec::new();
+    for item in split_list(&form.to) {
+        match item.strip_prefix('#') {
+            Some(tag) => tags.push(tag.to_owned()),
+            None => to.push(item),
+        }
+    }
+    let mut body = json!({ "text": form.text });
+    if !to.is_empty() || (tags.is_empty() && form.groups.is_empty()) {
+        body["to"] = json!(to);
+    }
+    if !tags.is_empty() {
+        body["to_tags"] = json!(tags);
+    }
+    if !form.groups.is_empty() {
+        body["to_groups"] = json!(form.groups);
+    }
+    if !form.from.trim().is_empty() {
+        body["from"] = json!(form.from.trim());
+    }
+    if let Some(at) = local_time(v, &form.send_at).map_err(|m| ApiError::field("send_at", m))? {
+        body["send_at"] = json!(at);
+    }
+    Ok(body)
+}
+
+/// A `datetime-local` value in the viewer's zone as RFC 3339.
+pub(crate) fn local_time(v: &Viewer, s: &str) -> Result<Option<String>, String> {
+    use chrono::TimeZone as _;
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| format!("'{s}' is not a date and time"))?;
+    let local =
+        v.tz.from_local_datetime(&naive)
+            .earliest()
+            .ok_or_else(|| format!("'{s}' does not exist in {}", v.tz))?;
+    Ok(Some(local.to_rfc3339()))
+}
+
+pub async fn send(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let mut form: ComposeForm = from_pairs(pairs, &["groups"]).page(&v)?;
+    let (groups, senders, templates) = pickers(&state, &auth).await.page(&v)?;
+    let mut error = FormError::default();
+    let mut result = None;
+    if form.use_template.is_some() {
+        match preview(&state, &auth, &form).await {
+            Ok(text) => form.text = text,
+            Err(e) => error = FormError { field: "template".into(), message: e.message },
+        }
+    } else {
+        let outcome = async {
+            let body = json_body(send_request(&v, &form)?)?;
+            let response =
+                messages::send_messages(State(state.clone()), auth.clone(), HeaderMap::new(), body).await?;
+            read_json::<SendResponse>(response).await
+        }
+        .await;
+        match outcome {
+            Ok(r) => {
+                result = Some(r);
+                form = ComposeForm { from: form.from, ..ComposeForm::default() };
+            }
+            Err(e) if e.status.is_client_error() => error = FormError::from_api(&e),
+            Err(e) => return Err(super::PageError::new(&v, e)),
+        }
+    }
+    let counter = Counter::of(&v, &state, &auth, &form.text);
+    let status = if error.message.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut response = render(&ComposePage {
+        v,
+        active: "compose",
+        form,
+        groups,
+        senders,
+        templates,
+        counter,
+        error,
+        result,
+    });
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct CounterForm {
+    #[serde(default)]
+    text: String,
+}
+
+/// The live counter (htmx posts the text as it is typed).
+pub async fn counter(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Form(f): Form<CounterForm>,
+) -> Response {
+    render(&Counter::of(&v, &state, &auth, &f.text))
+}
+
+#[derive(Template)]
+#[template(path = "compose_text.html")]
+struct TextPart {
+    v: Viewer,
+    text: String,
+    counter: Counter,
+    error: String,
+}
+
+/// Picking a template (htmx): the text area filled with its preview.
+pub async fn template(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let form: ComposeForm = match from_pairs(pairs, &["groups"]) {
+        Ok(f) => f,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let (text, error) = if form.template.is_empty() {
+        (form.text.clone(), String::new())
+    } else {
+        match preview(&state, &auth, &form).await {
+            Ok(t) => (t, String::new()),
+            Err(e) => (form.text.clone(), e.message),
+        }
+    };
+    let counter = Counter::of(&v, &state, &auth, &text);
+    render(&TextPart { v, text, counter, error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_recipients_split_into_numbers_and_tags() {
+        let v = Viewer::test(super::super::i18n::Locale::En);
+        let form = ComposeForm {
+            to: "+48600100200, #nocna\n600100201".into(),
+            groups: vec!["g1".into()],
+            text: "Hi".into(),
+            ..ComposeForm::default()
+        };
+        let body = send_request(&v, &form).unwrap();
+        assert_eq!(body["to"], json!(["+48600100200", "600100201"]));
+        assert_eq!(body["to_tags"], json!(["nocna"]));
+        assert_eq!(body["to_groups"], json!(["g1"]));
+        assert!(body.get("from").is_none());
+    }
+
+    #[test]
+    fn a_local_time_is_read_in_the_viewers_zone() {
+        let mut v = Viewer::test(super::super::i18n::Locale::Pl);
+        v.tz = "Europe/Warsaw".parse().unwrap();
+        assert_eq!(local_time(&v, "2026-07-01T09:30").unwrap().as_deref(), Some("2026-07-01T09:30:00+02:00"));
+        assert_eq!(local_time(&v, "").unwrap(), None);
+        assert!(local_time(&v, "tomorrow").is_err());
+    }
+}

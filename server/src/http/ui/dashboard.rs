@@ -1,0 +1,183 @@
+//! The dashboard: today's and this month's counts (live over server-sent
+//! events), a chart of the last 24 hours or 30 days, and connector health
+//! as `GET /api/v1/connectors` reports it.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike as _, TimeZone as _, Utc};
+use serde::Deserialize;
+
+use super::session::Session;
+use super::{OrPage, PageResult, Viewer, render};
+use crate::http::api::v1::connectors::{self, ConnectorView};
+use crate::http::{ApiError, AppState, Auth};
+use crate::storage::{Bucket, MessageCounts, now_micros};
+
+/// How often the live dashboard sends fresh counts.
+const LIVE_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Deserialize)]
+pub struct DashQuery {
+    range: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    v: Viewer,
+    active: &'static str,
+    live: String,
+    chart: String,
+    days: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_live.html")]
+struct LivePart<'a> {
+    v: &'a Viewer,
+    periods: Vec<(&'static str, MessageCounts)>,
+    connectors: Vec<ConnectorView>,
+}
+
+/// Midnight today and the first of this month in the viewer's zone, in
+/// microseconds.
+fn day_and_month_start(v: &Viewer) -> (i64, i64) {
+    let now = Utc::now().with_timezone(&v.tz);
+    let midnight = |d: chrono::NaiveDate| {
+        v.tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+            .earliest()
+            .map_or(0, |t| t.timestamp_micros())
+    };
+    let today = now.date_naive();
+    (midnight(today), midnight(today.with_day(1).unwrap_or(today)))
+}
+
+async fn live_part(state: &AppState, v: &Viewer, auth: &Auth) -> Result<String, ApiError> {
+    let (day, month) = day_and_month_start(v);
+    let today = state.store.message_counts(&auth.account_id, day).await?;
+    let month = state.store.message_counts(&auth.account_id, month).await?;
+    let connectors = connectors::list_connectors(State(state.clone()), auth.clone()).await?.0.connectors;
+    LivePart { v, periods: vec![(v.t("dash.today"), today), (v.t("dash.month"), month)], connectors }
+        .render()
+        .map_err(ApiError::internal)
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Query(q): Query<DashQuery>,
+) -> PageResult {
+    let days = q.range.as_deref() == Some("30d");
+    let live = live_part(&state, &v, &auth).await.page(&v)?;
+    let chart = chart(&state, &v, &auth, days).await.page(&v)?;
+    Ok(render(&DashboardPage { v, active: "dashboard", live, chart, days }))
+}
+
+/// The counts and connectors as a stream of `live` events, one every
+/// [`LIVE_INTERVAL`], for htmx's SSE extension to swap in.
+pub async fn live(State(state): State<AppState>, Session(v, auth): Session) -> Response {
+    let stream = futures_util::stream::unfold((state, v, auth, true), |(state, v, auth, first)| async move {
+        if !first {
+            tokio::select! {
+                () = tokio::time::sleep(LIVE_INTERVAL) => {}
+                () = state.shutdown.cancelled() => return None,
+            }
+        }
+        let html = match live_part(&state, &v, &auth).await {
+            Ok(h) => h,
+            Err(_) => return None,
+        };
+        let event = Event::default().event("live").data(html);
+        Some((Ok::<_, Infallible>(event), (state, v, auth, false)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// A bar chart of outbound (with the delivered part) and inbound messages:
+/// 24 hourly bars, or 30 daily ones in the viewer's zone.
+async fn chart(state: &AppState, v: &Viewer, auth: &Auth, days: bool) -> Result<String, ApiError> {
+    const HOUR: i64 = 3_600_000_000;
+    let (width, count) = if days { (24 * HOUR, 30) } else { (HOUR, 24) };
+    let now = now_micros();
+    let start = if days {
+        let (today, _) = day_and_month_start(v);
+        today - 29 * width
+    } else {
+        (now / HOUR) * HOUR - 23 * HOUR
+    };
+    let buckets = state.store.message_buckets(&auth.account_id, start, width, count).await?;
+    Ok(svg_chart(v, &buckets, days))
+}
+
+/// The chart as inline SVG. Only numbers and dates we format go into it.
+fn svg_chart(v: &Viewer, buckets: &[Bucket], days: bool) -> String {
+    let (w, h, pad) = (720.0_f64, 200.0_f64, 24.0_f64);
+    let max = buckets.iter().map(|b| b.outbound.max(b.inbound)).max().unwrap_or(0).max(1) as f64;
+    let slot = (w - pad) / buckets.len().max(1) as f64;
+    let bar = (slot / 2.0 - 1.0).max(1.0);
+    let title = if days { v.t("dash.chart_30d") } else { v.t("dash.chart_24h") };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{title}"><title>{title}</title>"#
+    );
+    let _ = write!(s, r#"<text x="0" y="10">{}</text>"#, v.num(&(max as i64)));
+    for (i, b) in buckets.iter().enumerate() {
+        let x = pad + i as f64 * slot;
+        let y = |n: i64| (h - pad) - (n as f64 / max) * (h - pad - 14.0);
+        let out_y = y(b.outbound);
+        let del_y = y(b.delivered);
+        let in_y = y(b.inbound);
+        let base = h - pad;
+        let _ = write!(
+            s,
+            r#"<rect class="out" x="{x:.1}" y="{out_y:.1}" width="{bar:.1}" height="{:.1}"><title>{}</title></rect>"#,
+            base - out_y,
+            v.num(&b.outbound)
+        );
+        let _ = write!(
+            s,
+            r#"<rect class="del" x="{x:.1}" y="{del_y:.1}" width="{bar:.1}" height="{:.1}"><title>{}</title></rect>"#,
+            base - del_y,
+            v.num(&b.delivered)
+        );
+        let _ = write!(
+            s,
+            r#"<rect class="in" x="{:.1}" y="{in_y:.1}" width="{bar:.1}" height="{:.1}"><title>{}</title></rect>"#,
+            x + bar + 1.0,
+            base - in_y,
+            v.num(&b.inbound)
+        );
+        let every = if days { 5 } else { 4 };
+        if i % every == 0 {
+            let at = Utc.timestamp_micros(b.start).single().unwrap_or_default().with_timezone(&v.tz);
+            let label = if days { at.format("%d.%m").to_string() } else { at.format("%H:00").to_string() };
+            let _ = write!(s, r#"<text x="{x:.1}" y="{:.1}">{label}</text>"#, h - 8.0);
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_has_a_bar_per_bucket_and_scales_to_the_largest() {
+        let v = Viewer::test(super::super::i18n::Locale::En);
+        let buckets: Vec<Bucket> = (0..24)
+            .map(|i| Bucket { start: i * 3_600_000_000, outbound: i, delivered: i / 2, inbound: 1 })
+            .collect();
+        let svg = svg_chart(&v, &buckets, false);
+        assert_eq!(svg.matches(r#"class="out""#).count(), 24);
+        assert!(svg.contains(">23<"), "the scale shows the largest bar: {svg}");
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+}

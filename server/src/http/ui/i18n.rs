@@ -1,0 +1,441 @@
+//! The web UI's languages: English, Polish, Russian and Bulgarian. One table
+//! of messages (every key has all four, checked by a test that also reads
+//! the templates for keys they use), the choice of language from a user's
+//! setting or `Accept-Language`, and numbers and times written the way each
+//! locale writes them.
+//!
+//! It does not translate data (contact names, message texts, API error
+//! messages): those are shown as stored.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, TimeZone as _, Utc};
+use chrono_tz::Tz;
+
+/// A language of the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Locale {
+    #[default]
+    En,
+    Pl,
+    Ru,
+    Bg,
+}
+
+impl Locale {
+    pub const ALL: [Locale; 4] = [Locale::En, Locale::Pl, Locale::Ru, Locale::Bg];
+
+    /// The BCP 47 tag (`lang` attribute, cookie value).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::Pl => "pl",
+            Locale::Ru => "ru",
+            Locale::Bg => "bg",
+        }
+    }
+
+    /// The language's own name, for the picker.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Locale::En => "English",
+            Locale::Pl => "Polski",
+            Locale::Ru => "Русский",
+            Locale::Bg => "Български",
+        }
+    }
+
+    /// `pl`, `pl-PL`, `PL` …; `None` for languages the UI does not speak.
+    pub fn parse(tag: &str) -> Option<Locale> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        Locale::ALL.into_iter().find(|l| l.tag() == primary)
+    }
+
+    /// The best language of an `Accept-Language` header (by q-value, then
+    /// order), or English.
+    pub fn from_accept_language(header: &str) -> Locale {
+        let mut best: Option<(f32, Locale)> = None;
+        for item in header.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("");
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if let Some(l) = Locale::parse(tag)
+                && q > 0.0
+                && best.is_none_or(|(bq, _)| q > bq)
+            {
+                best = Some((q, l));
+            }
+        }
+        best.map_or(Locale::En, |(_, l)| l)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The message `key` in this language (the key itself if unknown, which
+    /// a test prevents for every key a template uses).
+    pub fn t(self, key: &str) -> &'static str {
+        match MESSAGES.get(key) {
+            Some(m) => m[self.index()],
+            None => {
+                tracing::warn!(key, "UI message without a translation");
+                ""
+            }
+        }
+    }
+
+    /// `1234567` as `1,234,567` (en) or `1 234 567` (pl, ru, bg; a
+    /// non-breaking space).
+    pub fn number(self, n: i64) -> String {
+        let sep = match self {
+            Locale::En => ',',
+            _ => '\u{a0}',
+        };
+        let digits = n.unsigned_abs().to_string();
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+        if n < 0 {
+            out.push('-');
+        }
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(sep);
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// A point in time in `tz`: `24 Nov 2026, 09:05` (en), `24.11.2026 09:05`
+    /// (pl, ru), `24.11.2026 г. 09:05` (bg).
+    pub fn datetime(self, at: DateTime<Utc>, tz: Tz) -> String {
+        let local = tz.from_utc_datetime(&at.naive_utc());
+        match self {
+            Locale::En => local.format("%-d %b %Y, %H:%M").to_string(),
+            Locale::Pl | Locale::Ru => local.format("%d.%m.%Y %H:%M").to_string(),
+            Locale::Bg => local.format("%d.%m.%Y г. %H:%M").to_string(),
+        }
+    }
+}
+
+/// Every UI message: key, then English, Polish, Russian, Bulgarian.
+const TABLE: &[(&str, [&str; 4])] = &[
+    ("app.name", ["Kurier", "Kurier", "Kurier", "Kurier"]),
+    ("nav.main", ["Main", "Główna nawigacja", "Главное меню", "Главно меню"]),
+    ("nav.skip", ["Skip to content", "Przejdź do treści", "Перейти к содержимому", "Към съдържанието"]),
+    ("nav.dashboard", ["Dashboard", "Pulpit", "Обзор", "Табло"]),
+    ("nav.compose", ["Compose", "Nowa wiadomość", "Написать", "Ново съобщение"]),
+    ("nav.messages", ["Messages", "Wiadomości", "Сообщения", "Съобщения"]),
+    ("nav.contacts", ["Contacts", "Kontakty", "Контакты", "Контакти"]),
+    ("nav.groups", ["Groups", "Grupy", "Группы", "Групи"]),
+    ("nav.campaigns", ["Campaigns", "Kampanie", "Рассылки", "Кампании"]),
+    ("nav.sign_out", ["Sign out", "Wyloguj", "Выйти", "Изход"]),
+    ("nav.language", ["Language", "Język", "Язык", "Език"]),
+    ("nav.account", ["Account", "Konto", "Аккаунт", "Акаунт"]),
+    ("nav.role", ["Role", "Rola", "Роль", "Роля"]),
+    ("action.save", ["Save", "Zapisz", "Сохранить", "Запази"]),
+    ("action.search", ["Search", "Szukaj", "Найти", "Търси"]),
+    ("action.apply", ["Apply", "Zastosuj", "Применить", "Приложи"]),
+    ("action.next_page", ["Next page", "Następna strona", "Следующая страница", "Следваща страница"]),
+    ("action.create", ["Create", "Utwórz", "Создать", "Създай"]),
+    ("action.cancel", ["Cancel", "Anuluj", "Отменить", "Отказ"]),
+    ("action.delete", ["Delete", "Usuń", "Удалить", "Изтрий"]),
+    ("action.edit", ["Edit", "Edytuj", "Изменить", "Редактирай"]),
+    ("action.start", ["Start", "Uruchom", "Запустить", "Стартирай"]),
+    ("action.pause", ["Pause", "Wstrzymaj", "Приостановить", "Пауза"]),
+    ("action.resume", ["Resume", "Wznów", "Возобновить", "Продължи"]),
+    ("action.refresh", ["Refresh", "Odśwież", "Обновить", "Обнови"]),
+    ("signin.title", ["Sign in", "Logowanie", "Вход", "Вход"]),
+    ("signin.username", ["Username", "Nazwa użytkownika", "Имя пользователя", "Потребителско име"]),
+    ("signin.password", ["Password", "Hasło", "Пароль", "Парола"]),
+    ("signin.submit", ["Sign in", "Zaloguj", "Войти", "Влез"]),
+    (
+        "signin.failed",
+        [
+            "The username or password is wrong.",
+            "Nieprawidłowa nazwa użytkownika lub hasło.",
+            "Неверное имя пользователя или пароль.",
+            "Грешно потребителско име или парола.",
+        ],
+    ),
+    ("dash.today", ["Today", "Dziś", "Сегодня", "Днес"]),
+    ("dash.month", ["This month", "Ten miesiąc", "Этот месяц", "Този месец"]),
+    ("dash.chart_24h", ["Last 24 hours", "Ostatnie 24 godziny", "Последние 24 часа", "Последните 24 часа"]),
+    ("dash.chart_30d", ["Last 30 days", "Ostatnie 30 dni", "Последние 30 дней", "Последните 30 дни"]),
+    ("dash.connectors", ["Connectors", "Połączenia", "Подключения", "Връзки"]),
+    ("dash.live", ["Updates live", "Na żywo", "Обновляется вживую", "Обновява се на живо"]),
+    ("conn.up", ["up", "działa", "работает", "работи"]),
+    ("conn.down", ["down", "nie działa", "не работает", "не работи"]),
+    ("conn.binds", ["Binds", "Sesje", "Сессии", "Сесии"]),
+    ("conn.window", ["Window", "Okno", "Окно", "Прозорец"]),
+    ("conn.submitted", ["Submitted", "Przekazane", "Передано", "Предадени"]),
+    ("conn.errors", ["Errors", "Błędy", "Ошибки", "Грешки"]),
+    ("status.scheduled", ["scheduled", "zaplanowana", "запланировано", "планирано"]),
+    ("status.queued", ["queued", "w kolejce", "в очереди", "на опашка"]),
+    ("status.sending", ["sending", "wysyłanie", "отправляется", "изпраща се"]),
+    ("status.sent", ["sent", "wysłana", "отправлено", "изпратено"]),
+    ("status.delivered", ["delivered", "doręczona", "доставлено", "доставено"]),
+    ("status.undelivered", ["undelivered", "niedoręczona", "не доставлено", "недоставено"]),
+    ("status.expired", ["expired", "wygasła", "истекло", "изтекло"]),
+    ("status.rejected", ["rejected", "odrzucona", "отклонено", "отхвърлено"]),
+    ("status.failed", ["failed", "błąd", "ошибка", "неуспешно"]),
+    ("status.canceled", ["canceled", "anulowana", "отменено", "отменено"]),
+    ("status.received", ["received", "odebrana", "получено", "получено"]),
+    ("status.draft", ["draft", "szkic", "черновик", "чернова"]),
+    ("status.active", ["active", "aktywna", "активна", "активна"]),
+    ("status.paused", ["paused", "wstrzymana", "приостановлена", "на пауза"]),
+    ("status.completed", ["completed", "zakończona", "завершено", "завършено"]),
+    ("status.fanning_out", ["preparing", "przygotowanie", "подготовка", "подготовка"]),
+    ("status.running", ["running", "w toku", "выполняется", "изпълнява се"]),
+    ("status.pending", ["pending", "oczekuje", "ожидает", "изчаква"]),
+    ("status.done", ["done", "gotowe", "готово", "готово"]),
+    ("compose.title", ["New message", "Nowa wiadomość", "Новое сообщение", "Ново съобщение"]),
+    ("compose.to", ["Phone numbers", "Numery telefonów", "Номера телефонов", "Телефонни номера"]),
+    (
+        "compose.to_hint",
+        [
+            "One or more, separated by commas or new lines. Write #tag to reach a tag's subscribers.",
+            "Jeden lub więcej, oddzielone przecinkami lub nowymi wierszami. #tag trafia do subskrybentów tagu.",
+            "Один или несколько, через запятую или с новой строки. #тег — подписчикам тега.",
+            "Един или повече, разделени със запетаи или нови редове. #таг достига абонатите на тага.",
+        ],
+    ),
+    ("compose.groups", ["Groups", "Grupy", "Группы", "Групи"]),
+    ("compose.from", ["Sender", "Nadawca", "Отправитель", "Подател"]),
+    ("compose.from_default", ["Default", "Domyślny", "По умолчанию", "По подразбиране"]),
+    ("compose.template", ["Template", "Szablon", "Шаблон", "Шаблон"]),
+    ("compose.no_template", ["None", "Brak", "Нет", "Няма"]),
+    ("compose.use_template", ["Use template", "Użyj szablonu", "Вставить шаблон", "Използвай шаблона"]),
+    ("compose.text", ["Text", "Treść", "Текст", "Текст"]),
+    (
+        "compose.send_at",
+        [
+            "Send at (optional)",
+            "Wyślij o (opcjonalnie)",
+            "Отправить в (необязательно)",
+            "Изпрати в (по избор)",
+        ],
+    ),
+    ("compose.send", ["Send", "Wyślij", "Отправить", "Изпрати"]),
+    (
+        "compose.sent",
+        ["Accepted for sending", "Przyjęto do wysłania", "Принято к отправке", "Прието за изпращане"],
+    ),
+    (
+        "compose.refused",
+        ["Refused recipients", "Odrzuceni odbiorcy", "Отклонённые получатели", "Отхвърлени получатели"],
+    ),
+    ("counter.chars", ["characters", "znaków", "символов", "знака"]),
+    ("counter.segments", ["segments", "części", "частей", "части"]),
+    ("counter.encoding", ["encoding", "kodowanie", "кодировка", "кодиране"]),
+    ("msg.to", ["To", "Do", "Кому", "До"]),
+    ("msg.from", ["From", "Od", "От", "От"]),
+    ("msg.text", ["Text", "Treść", "Текст", "Текст"]),
+    ("msg.status", ["Status", "Status", "Статус", "Статус"]),
+    ("msg.created", ["Created", "Utworzono", "Создано", "Създадено"]),
+    ("msg.history", ["History", "Historia", "История", "История"]),
+    ("msg.direction", ["Direction", "Kierunek", "Направление", "Посока"]),
+    ("msg.outbound", ["outbound", "wychodzące", "исходящие", "изходящи"]),
+    ("msg.inbound", ["inbound", "przychodzące", "входящие", "входящи"]),
+    ("msg.any", ["any", "dowolny", "любой", "всички"]),
+    ("msg.search", ["Words in the text", "Słowa w treści", "Слова в тексте", "Думи в текста"]),
+    ("msg.none", ["No messages.", "Brak wiadomości.", "Сообщений нет.", "Няма съобщения."]),
+    ("msg.export", ["Export", "Eksport", "Экспорт", "Експорт"]),
+    ("contact.phone", ["Phone", "Telefon", "Телефон", "Телефон"]),
+    ("contact.name", ["Name", "Imię i nazwisko", "Имя", "Име"]),
+    ("contact.email", ["E-mail", "E-mail", "E-mail", "Имейл"]),
+    ("contact.tags", ["Tags", "Tagi", "Теги", "Тагове"]),
+    ("contact.groups", ["Groups", "Grupy", "Группы", "Групи"]),
+    ("contact.notes", ["Notes", "Notatki", "Заметки", "Бележки"]),
+    ("contact.opted_out", ["Opted out", "Wypisany", "Отписан", "Отписан"]),
+    ("contact.new", ["New contact", "Nowy kontakt", "Новый контакт", "Нов контакт"]),
+    ("contact.none", ["No contacts.", "Brak kontaktów.", "Контактов нет.", "Няма контакти."]),
+    ("contact.filter_group", ["Group", "Grupa", "Группа", "Група"]),
+    ("contact.all_groups", ["All", "Wszystkie", "Все", "Всички"]),
+    ("contact.filter_tag", ["Tag", "Tag", "Тег", "Таг"]),
+    (
+        "contact.search",
+        ["Name, e-mail or number", "Imię, e-mail lub numer", "Имя, e-mail или номер", "Име, имейл или номер"],
+    ),
+    ("contact.saved", ["Saved.", "Zapisano.", "Сохранено.", "Запазено."]),
+    (
+        "contact.tags_hint",
+        [
+            "Separated by spaces, with or without #.",
+            "Oddzielone spacjami, z # lub bez.",
+            "Через пробел, с # или без.",
+            "Разделени с интервали, със или без #.",
+        ],
+    ),
+    ("import.title", ["Import contacts", "Import kontaktów", "Импорт контактов", "Импорт на контакти"]),
+    ("import.file", ["CSV or XLSX file", "Plik CSV lub XLSX", "Файл CSV или XLSX", "Файл CSV или XLSX"]),
+    (
+        "import.group",
+        [
+            "Add to group (optional)",
+            "Dodaj do grupy (opcjonalnie)",
+            "Добавить в группу (необязательно)",
+            "Добави в група (по избор)",
+        ],
+    ),
+    ("import.submit", ["Import", "Importuj", "Импортировать", "Импортирай"]),
+    ("import.progress", ["Progress", "Postęp", "Ход", "Напредък"]),
+    ("import.rows_read", ["Rows read", "Wczytane wiersze", "Прочитано строк", "Прочетени редове"]),
+    ("import.imported", ["Imported", "Zaimportowane", "Импортировано", "Импортирани"]),
+    ("import.created", ["Created", "Nowe", "Создано", "Създадени"]),
+    ("import.updated", ["Updated", "Zaktualizowane", "Обновлено", "Обновени"]),
+    ("import.failed", ["Refused rows", "Odrzucone wiersze", "Отклонённые строки", "Отхвърлени редове"]),
+    (
+        "import.errors",
+        [
+            "Download the error report",
+            "Pobierz raport błędów",
+            "Скачать отчёт об ошибках",
+            "Изтегли отчета за грешките",
+        ],
+    ),
+    ("export.csv", ["Export CSV", "Eksport CSV", "Экспорт CSV", "Експорт CSV"]),
+    ("export.xlsx", ["Export XLSX", "Eksport XLSX", "Экспорт XLSX", "Експорт XLSX"]),
+    ("group.name", ["Name", "Nazwa", "Название", "Име"]),
+    ("group.description", ["Description", "Opis", "Описание", "Описание"]),
+    ("group.members", ["Members", "Członkowie", "Участники", "Членове"]),
+    ("group.new", ["New group", "Nowa grupa", "Новая группа", "Нова група"]),
+    ("group.none", ["No groups.", "Brak grup.", "Групп нет.", "Няма групи."]),
+    ("camp.name", ["Name", "Nazwa", "Название", "Име"]),
+    ("camp.new", ["New campaign", "Nowa kampania", "Новая рассылка", "Нова кампания"]),
+    ("camp.none", ["No campaigns.", "Brak kampanii.", "Рассылок нет.", "Няма кампании."]),
+    ("camp.audience", ["Audience", "Odbiorcy", "Аудитория", "Аудитория"]),
+    ("camp.tags", ["#Tags", "#Tagi", "#Теги", "#Тагове"]),
+    ("camp.numbers", ["Numbers", "Numery", "Номера", "Номера"]),
+    ("camp.exclude", ["Exclude groups", "Wyklucz grupy", "Исключить группы", "Изключи групи"]),
+    ("camp.schedule", ["Schedule", "Harmonogram", "Расписание", "График"]),
+    (
+        "camp.send_at",
+        [
+            "Start at (empty: now)",
+            "Start o (puste: teraz)",
+            "Начать в (пусто: сейчас)",
+            "Начало в (празно: сега)",
+        ],
+    ),
+    ("camp.recurring", ["Repeat", "Powtarzaj", "Повторять", "Повтаряй"]),
+    ("camp.once", ["Once", "Jednorazowo", "Один раз", "Еднократно"]),
+    ("camp.daily", ["Every day", "Codziennie", "Каждый день", "Всеки ден"]),
+    ("camp.weekly", ["Every week", "Co tydzień", "Каждую неделю", "Всяка седмица"]),
+    ("camp.monthly", ["Every month", "Co miesiąc", "Каждый месяц", "Всеки месец"]),
+    ("camp.rrule", ["or an RRULE", "lub reguła RRULE", "или правило RRULE", "или правило RRULE"]),
+    ("camp.time_zone", ["Time zone", "Strefa czasowa", "Часовой пояс", "Часова зона"]),
+    (
+        "camp.start_now",
+        ["Start when saved", "Uruchom po zapisaniu", "Запустить после сохранения", "Стартирай при запис"],
+    ),
+    ("camp.next_run", ["Next run", "Następne uruchomienie", "Следующий запуск", "Следващо изпълнение"]),
+    ("camp.runs", ["Runs", "Uruchomienia", "Запуски", "Изпълнения"]),
+    ("camp.run", ["Run", "Uruchomienie", "Запуск", "Изпълнение"]),
+    ("camp.recipients", ["Recipients", "Odbiorcy", "Получатели", "Получатели"]),
+    ("camp.skipped", ["Skipped", "Pominięci", "Пропущено", "Пропуснати"]),
+    ("camp.queued", ["Waiting", "Oczekujące", "Ожидают", "Чакащи"]),
+    ("camp.replies", ["Replies", "Odpowiedzi", "Ответы", "Отговори"]),
+    ("camp.estimate", ["Estimate", "Szacunek", "Оценка", "Оценка"]),
+    ("camp.segments", ["Segments", "Części", "Части", "Части"]),
+    (
+        "camp.text_or_template",
+        [
+            "Text (or choose a template)",
+            "Treść (lub wybierz szablon)",
+            "Текст (или выберите шаблон)",
+            "Текст (или изберете шаблон)",
+        ],
+    ),
+    ("camp.errors", ["Refused numbers", "Odrzucone numery", "Отклонённые номера", "Отхвърлени номера"]),
+    ("camp.started", ["Started", "Rozpoczęto", "Начато", "Започнато"]),
+    ("camp.finished_at", ["Finished", "Zakończono", "Завершено", "Завършено"]),
+    ("error.title", ["Something is wrong", "Coś poszło nie tak", "Что-то не так", "Нещо не е наред"]),
+    ("error.back", ["Back", "Wstecz", "Назад", "Назад"]),
+    ("common.none", ["—", "—", "—", "—"]),
+    ("common.yes", ["yes", "tak", "да", "да"]),
+    ("common.no", ["no", "nie", "нет", "не"]),
+    ("common.total", ["Total", "Razem", "Всего", "Общо"]),
+];
+
+static MESSAGES: LazyLock<HashMap<&'static str, [&'static str; 4]>> =
+    LazyLock::new(|| TABLE.iter().map(|(k, v)| (*k, *v)).collect());
+
+/// Whether `key` has messages (for tests and the status fallback).
+pub fn has(key: &str) -> bool {
+    MESSAGES.contains_key(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_unique_and_translated_into_every_language() {
+        let mut seen = std::collections::HashSet::new();
+        for (key, texts) in TABLE {
+            assert!(seen.insert(*key), "{key} is listed twice");
+            for (i, t) in texts.iter().enumerate() {
+                assert!(!t.trim().is_empty(), "{key} has no {} text", Locale::ALL[i].tag());
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_a_template_uses_exists() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/ui");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "html" && e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, _) in text.match_indices(".t(\"") {
+                let rest = &text[i + 4..];
+                let key = &rest[..rest.find('"').unwrap()];
+                assert!(has(key), "{} uses the unknown message key {key}", path.display());
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} keys found; is the template folder right?");
+    }
+
+    #[test]
+    fn accept_language_picks_the_best_supported_language() {
+        for (header, want) in [
+            ("pl-PL,pl;q=0.9,en;q=0.8", Locale::Pl),
+            ("de-DE,de;q=0.9,ru;q=0.5", Locale::Ru),
+            ("en;q=0.4, bg;q=0.7", Locale::Bg),
+            ("fr", Locale::En),
+            ("", Locale::En),
+            ("pl;q=0, ru", Locale::Ru),
+            ("garbage;;;q=x", Locale::En),
+        ] {
+            assert_eq!(Locale::from_accept_language(header), want, "{header}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_grouped_the_way_each_locale_writes_them() {
+        assert_eq!(Locale::En.number(1_234_567), "1,234,567");
+        assert_eq!(Locale::Pl.number(1_234_567), "1\u{a0}234\u{a0}567");
+        assert_eq!(Locale::Ru.number(-1000), "-1\u{a0}000");
+        assert_eq!(Locale::Bg.number(999), "999");
+        assert_eq!(Locale::En.number(0), "0");
+    }
+
+    #[test]
+    fn times_are_shown_in_the_users_zone_and_locale() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 24, 8, 5, 0).unwrap();
+        let warsaw: Tz = "Europe/Warsaw".parse().unwrap();
+        let sofia: Tz = "Europe/Sofia".parse().unwrap();
+        assert_eq!(Locale::En.datetime(at, Tz::UTC), "24 Nov 2026, 08:05");
+        assert_eq!(Locale::Pl.datetime(at, warsaw), "24.11.2026 09:05");
+        assert_eq!(Locale::Bg.datetime(at, sofia), "24.11.2026 г. 10:05");
+    }
+}

@@ -1,0 +1,255 @@
+//! The web UI: server-rendered HTML pages at `/`, next to the JSON API.
+//!
+//! Pages are askama templates (escaping by default) kept next to their
+//! handlers; htmx, served from the binary, adds live parts (the character
+//! counter, the dashboard over server-sent events, progress bars), and
+//! every page reads and every basic form submits without JavaScript.
+//!
+//! The UI owns no business rule: a page that reads or writes calls the
+//! API's own handler function for it (`api::v1::*`), with the same
+//! account, user and permission checks, and shows its answer or its error
+//! next to the field it names. What the UI adds is only presentation:
+//! languages ([`i18n`]), the signed-in [`Viewer`], and forms.
+
+mod campaigns;
+mod compose;
+mod contacts;
+mod dashboard;
+pub mod i18n;
+mod messages;
+mod session;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+pub use session::Viewer;
+
+use super::body::JsonBody;
+use super::{ApiError, AppState};
+
+/// The UI's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/dashboard/live", get(dashboard::live))
+        .route("/signin", get(session::form).post(session::sign_in))
+        .route("/signout", post(session::sign_out))
+        .route("/language", post(session::set_language))
+        .route("/compose", get(compose::page).post(compose::send))
+        .route("/compose/counter", post(compose::counter))
+        .route("/compose/template", get(compose::template))
+        .route("/messages", get(messages::list))
+        .route("/messages/export.csv", get(messages::export_csv))
+        .route("/messages/{id}", get(messages::detail))
+        .route("/messages/{id}/status", get(messages::status))
+        .route("/contacts", get(contacts::list).post(contacts::create))
+        .route("/contacts/new", get(contacts::new_form))
+        .route("/contacts/export.csv", get(contacts::export_csv))
+        .route("/contacts/export.xlsx", get(contacts::export_xlsx))
+        .route("/contacts/import", get(contacts::import_form).post(contacts::import))
+        .route("/contacts/{id}", get(contacts::edit_form).post(contacts::update))
+        .route("/groups", get(contacts::groups).post(contacts::create_group))
+        .route("/imports/{id}", get(contacts::import_page))
+        .route("/imports/{id}/progress", get(contacts::import_progress))
+        .route("/imports/{id}/errors.csv", get(contacts::import_errors))
+        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/campaigns/new", get(campaigns::new_form))
+        .route("/campaigns/{id}", get(campaigns::detail))
+        .route("/campaigns/{id}/progress", get(campaigns::progress))
+        .route("/campaigns/{id}/action/{action}", post(campaigns::action))
+        .route("/campaigns/{id}/runs/{run}", get(campaigns::run))
+        .route("/campaigns/{id}/runs/{run}/messages.csv", get(campaigns::run_csv))
+        .route("/campaigns/{id}/runs/{run}/messages.xlsx", get(campaigns::run_xlsx))
+        .route("/static/{file}", get(asset))
+}
+
+/// Files served from the binary: htmx (2.0.11, BSD-0), its SSE extension
+/// (2.2.4), the style sheet.
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind): (&'static [u8], &str) = match file.as_str() {
+        "htmx.min.js" => (include_bytes!("static/htmx.min.js"), "text/javascript"),
+        "sse.min.js" => (include_bytes!("static/sse.min.js"), "text/javascript"),
+        "kurier.css" => (include_bytes!("static/kurier.css"), "text/css"),
+        _ => return ApiError::not_found("file").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_str(kind).expect("static content type")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Renders a template as an HTML answer.
+pub(crate) fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// An error page: the API's message, in the page layout.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    v: &'a Viewer,
+    active: &'static str,
+    status: u16,
+    message: String,
+}
+
+/// What a page handler fails with: an API error shown as a page.
+pub(crate) struct PageError(Box<(Viewer, ApiError)>);
+
+impl PageError {
+    pub fn new(viewer: &Viewer, error: ApiError) -> Self {
+        Self(Box::new((viewer.clone(), error)))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        // An internal error was logged where it was made; the page says no more than the API.
+        let (viewer, error) = *self.0;
+        let status = error.status;
+        let page = ErrorPage { v: &viewer, active: "", status: status.as_u16(), message: error.message };
+        let mut response = render(&page);
+        *response.status_mut() = status;
+        response
+    }
+}
+
+/// `Result` of a page handler.
+pub(crate) type PageResult = Result<Response, PageError>;
+
+/// Lets page handlers write `api_call().await.page(&v)?`.
+pub(crate) trait OrPage<T> {
+    fn page(self, v: &Viewer) -> Result<T, PageError>;
+}
+
+impl<T> OrPage<T> for Result<T, ApiError> {
+    fn page(self, v: &Viewer) -> Result<T, PageError> {
+        self.map_err(|e| PageError::new(v, e))
+    }
+}
+
+/// A JSON request body for an API handler, built from a form: the value is
+/// read by the API's own input type, so a wrong shape is the API's error.
+pub(crate) fn json_body<T: DeserializeOwned>(value: serde_json::Value) -> Result<JsonBody<T>, ApiError> {
+    let raw = serde_json::to_vec(&value).map_err(ApiError::internal)?;
+    let value = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::field(if path == "." { "body".into() } else { path }, e.inner().to_string())
+    })?;
+    Ok(JsonBody { value, raw: raw.into() })
+}
+
+/// A form (or query) read as `T`: each key once, except the `multi` keys,
+/// which collect every value (`groups=a&groups=b`) into a list.
+pub(crate) fn from_pairs<T: DeserializeOwned>(
+    pairs: Vec<(String, String)>,
+    multi: &[&str],
+) -> Result<T, ApiError> {
+    let mut map = serde_json::Map::new();
+    for key in multi {
+        map.insert((*key).to_owned(), serde_json::Value::Array(Vec::new()));
+    }
+    for (k, v) in pairs {
+        if multi.contains(&k.as_str()) {
+            if let Some(serde_json::Value::Array(list)) = map.get_mut(&k) {
+                list.push(serde_json::Value::String(v));
+            }
+        } else {
+            map.insert(k, serde_json::Value::String(v));
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| ApiError::field("form", e.to_string()))
+}
+
+/// The JSON body of an API handler's answer, read as `T`.
+pub(crate) async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(ApiError::internal)?;
+    serde_json::from_slice(&bytes).map_err(ApiError::internal)
+}
+
+/// A redirect after a successful form post (303: the browser GETs it).
+pub(crate) fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// A field's error next to the field in a re-rendered form.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FormError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FormError {
+    pub fn from_api(e: &ApiError) -> Self {
+        Self { field: e.field.clone().unwrap_or_default(), message: e.message.clone() }
+    }
+
+    /// The message if the error is about `field` (or one of its items, `to[3]`).
+    pub fn on(&self, field: &str) -> &str {
+        let f = self.field.as_str();
+        let hit = f == field
+            || f.strip_prefix(field).is_some_and(|rest| rest.starts_with('[') || rest.starts_with('.'));
+        if hit { &self.message } else { "" }
+    }
+
+    /// The message if it names no field the form shows.
+    pub fn general(&self, fields: &[&str]) -> &str {
+        if fields.iter().any(|f| !self.on(f).is_empty()) { "" } else { &self.message }
+    }
+}
+
+/// Splits a list typed in a text field: commas, semicolons, new lines.
+pub(crate) fn split_list(s: &str) -> Vec<String> {
+    s.split([',', ';', '\n', '\r']).map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
+/// An empty answer body, for htmx requests that only need a status.
+#[allow(dead_code)]
+pub(crate) fn empty(status: StatusCode) -> Response {
+    (status, Body::empty()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_error_is_shown_at_its_field_or_as_general() {
+        let e = FormError { field: "to[2]".into(), message: "bad number".into() };
+        assert_eq!(e.on("to"), "bad number");
+        assert_eq!(e.on("text"), "");
+        assert_eq!(e.general(&["to", "text"]), "");
+        assert_eq!(e.general(&["text"]), "bad number");
+        let e = FormError { field: "tokens".into(), message: "x".into() };
+        assert_eq!(e.on("to"), "");
+    }
+
+    #[test]
+    fn typed_lists_split_on_commas_semicolons_and_lines() {
+        assert_eq!(
+            split_list(" +48600100200, 600100201;\n\n#promo "),
+            ["+48600100200", "600100201", "#promo"]
+        );
+        assert!(split_list(" , ;").is_empty());
+    }
+}

@@ -1,0 +1,283 @@
+//! Who is looking at a page: the signed-in [`Viewer`] (account, user, role,
+//! language, time zone, CSRF token), signing in and out, and the language
+//! picker.
+//!
+//! TEMPORARY until users and sessions (issue 7) are on main: signing in
+//! takes an API key of the account, kept in an HttpOnly, SameSite=Strict
+//! cookie and checked on every request exactly as `Authorization: Bearer`
+//! is. The CSRF token of a form is derived from that key.
+
+use askama::Template;
+use axum::extract::{Form, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use super::i18n::Locale;
+use super::render;
+use crate::credentials;
+use crate::http::{AppState, Auth};
+
+/// The cookie holding the UI's credential (see the module comment).
+const UI_COOKIE: &str = "kurier_ui_key";
+/// The cookie holding a language chosen in the picker.
+const LANG_COOKIE: &str = "kurier_lang";
+/// The form field (or `X-CSRF-Token` header, or query parameter) that
+/// carries the CSRF token of an unsafe request.
+pub const CSRF_FIELD: &str = "_csrf";
+
+/// The person looking at a page, and how to write for them.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub signed_in: bool,
+    pub account_name: String,
+    pub user_name: String,
+    pub role: String,
+    pub locale: Locale,
+    pub tz: Tz,
+    pub csrf: String,
+}
+
+impl Viewer {
+    #[cfg(test)]
+    pub fn test(locale: Locale) -> Self {
+        Viewer { signed_in: true, csrf: "t".into(), ..Self::anonymous(locale) }
+    }
+
+    fn anonymous(locale: Locale) -> Self {
+        Viewer {
+            signed_in: false,
+            account_name: String::new(),
+            user_name: String::new(),
+            role: String::new(),
+            locale,
+            tz: Tz::UTC,
+            csrf: String::new(),
+        }
+    }
+
+    /// The UI message `key` in the viewer's language.
+    pub fn t(&self, key: &str) -> &'static str {
+        self.locale.t(key)
+    }
+
+    /// A status word (`delivered`) in the viewer's language.
+    pub fn status(&self, status: &str) -> String {
+        let key = format!("status.{status}");
+        if super::i18n::has(&key) { self.locale.t(&key).to_owned() } else { status.to_owned() }
+    }
+
+    pub fn num(&self, n: &i64) -> String {
+        self.locale.number(*n)
+    }
+
+    /// An RFC 3339 time from the API, in the viewer's zone and locale.
+    pub fn when(&self, rfc3339: &str) -> String {
+        match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+            Ok(t) => self.locale.datetime(t.with_timezone(&chrono::Utc), self.tz),
+            Err(_) => rfc3339.to_owned(),
+        }
+    }
+
+    pub fn when_opt(&self, rfc3339: &Option<String>) -> String {
+        rfc3339.as_deref().map_or_else(|| self.t("common.none").to_owned(), |t| self.when(t))
+    }
+
+    pub fn lang(&self) -> &'static str {
+        self.locale.tag()
+    }
+
+    pub fn locales(&self) -> [Locale; 4] {
+        Locale::ALL
+    }
+}
+
+/// The language of a request: the picker's cookie, else `Accept-Language`.
+fn locale_of(headers: &HeaderMap) -> Locale {
+    if let Some(l) = cookie(headers, LANG_COOKIE).and_then(Locale::parse) {
+        return l;
+    }
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Locale::En, Locale::from_accept_language)
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+fn csrf_of(key: &str) -> String {
+    hex::encode(Sha256::digest(format!("kurier-ui-csrf:{key}")))
+}
+
+/// A signed-in request: who it is, and the API's [`Auth`] for calling the
+/// API's handlers. Pages redirect to `/signin` without one.
+pub struct Session(pub Viewer, pub Auth);
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let locale = locale_of(&parts.headers);
+        let to_signin = || {
+            if parts.headers.contains_key("hx-request") {
+                // htmx follows the redirect in the whole window.
+                ([("hx-redirect", "/signin")], "").into_response()
+            } else {
+                Redirect::to("/signin").into_response()
+            }
+        };
+        let Some(key) = cookie(&parts.headers, UI_COOKIE).map(str::to_owned) else {
+            return Err(to_signin());
+        };
+        let found = match state.store.find_api_key(&credentials::hash_api_key(&key)).await {
+            Ok(Some(f)) => f,
+            Ok(None) => return Err(to_signin()),
+            Err(e) => return Err(crate::http::ApiError::from(e).into_response()),
+        };
+        let account_name = match state.store.account_record(&found.account_id).await {
+            Ok(a) => a.map(|a| a.name).unwrap_or_default(),
+            Err(e) => return Err(crate::http::ApiError::from(e).into_response()),
+        };
+        let viewer = Viewer {
+            signed_in: true,
+            account_name,
+            user_name: credentials::key_prefix(&key),
+            role: "api key".into(),
+            locale,
+            tz: Tz::UTC,
+            csrf: csrf_of(&key),
+        };
+        if !matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+        ) {
+            check_csrf(parts, &viewer.csrf).map_err(IntoResponse::into_response)?;
+        }
+        let auth =
+            Auth { account_id: found.account_id, key_id: found.key_id, transliterate: found.transliterate };
+        Ok(Session(viewer, auth))
+    }
+}
+
+/// An unsafe request must carry the session's token in `X-CSRF-Token`
+/// (htmx) or in the query (`?_csrf=`, forms post to such URLs).
+fn check_csrf(parts: &Parts, expected: &str) -> Result<(), crate::http::ApiError> {
+    let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let from_query = parts.uri.query().and_then(|q| {
+        q.split('&').filter_map(|p| p.split_once('=')).find(|(k, _)| *k == CSRF_FIELD).map(|(_, v)| v)
+    });
+    let sent = from_header.or(from_query).unwrap_or("");
+    if credentials_eq(sent, expected) {
+        Ok(())
+    } else {
+        Err(crate::http::ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "csrf_token_invalid",
+            "the form's security token is missing or stale; reload the page and try again",
+        ))
+    }
+}
+
+fn credentials_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The viewer of any request, signed in or not (for the sign-in page).
+pub struct MaybeViewer(pub Viewer);
+
+impl FromRequestParts<AppState> for MaybeViewer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(MaybeViewer(Viewer::anonymous(locale_of(&parts.headers))))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage {
+    v: Viewer,
+    active: &'static str,
+    failed: bool,
+}
+
+pub async fn form(MaybeViewer(v): MaybeViewer) -> Response {
+    render(&SignInPage { v, active: "", failed: false })
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    #[serde(default)]
+    key: String,
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    MaybeViewer(v): MaybeViewer,
+    Form(input): Form<SignIn>,
+) -> Response {
+    let key = input.key.trim();
+    let found = if key.is_empty() {
+        None
+    } else {
+        match state.store.find_api_key(&credentials::hash_api_key(key)).await {
+            Ok(f) => f,
+            Err(e) => return crate::http::ApiError::from(e).into_response(),
+        }
+    };
+    if found.is_none() {
+        let mut response = render(&SignInPage { v, active: "", failed: true });
+        *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        return response;
+    }
+    let secure = if state.config.server.http_listen.ip().is_loopback() { "" } else { "; Secure" };
+    let cookie = format!("{UI_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let mut response = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+pub async fn sign_out(Session(_, _): Session) -> Response {
+    let mut response = Redirect::to("/signin").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("kurier_ui_key=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+pub struct LanguageChoice {
+    lang: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// The language picker: remembered in a cookie for a year.
+pub async fn set_language(Form(choice): Form<LanguageChoice>) -> Response {
+    let locale = Locale::parse(&choice.lang).unwrap_or_default();
+    // Only a path of this site: never redirect elsewhere.
+    let back =
+        if choice.back.starts_with('/') && !choice.back.starts_with("//") { choice.back } else { "/".into() };
+    let mut response = Redirect::to(&back).into_response();
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", locale.tag());
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}

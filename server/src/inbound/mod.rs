@@ -1,0 +1,408 @@
+//! Inbound: what a received message means and what Kurier does about it.
+//!
+//! The recorder stores every received message first and queues it
+//! (`inbound_queue`, same transaction). This worker then claims queued
+//! messages under a lease and, for each, decides in order: a compliance
+//! word (`compliance`: STOP and friends opt out, START opts in, HELP gets
+//! the help text), else the best keyword on the number (`keyword`), else
+//! the number's default actions; it turns the chosen actions (`actions`)
+//! into effects — group changes, replies, forwards, notifications — and
+//! stores them with the match in one transaction
+//! ([`Store::complete_inbound`]), so a crash repeats a message's matching
+//! whole or not at all. It also stores long messages whose parts stopped
+//! coming as incomplete. It never talks to connectors: replies go to the
+//! queue like any message.
+//!
+//! Not here: storing received messages (`dispatch::recorder`,
+//! `storage::inbound`), sending (`dispatch`), webhook delivery (`webhooks`).
+
+pub mod actions;
+pub mod compliance;
+pub mod keyword;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::campaigns::template::{MessageTemplate, TemplateContact};
+use crate::config::InboundConfig;
+use crate::domain::{MessageText, PhoneNumber, SenderId, new_id};
+use crate::storage::{
+    InboundJob, InboundOutcome, KeywordRecord, NewMessage, NumberRecord, OptChange, ReplyLimit, Store,
+    format_micros, now_micros, number_spellings,
+};
+use actions::Action;
+use compliance::Request;
+use keyword::{Candidate, Keyword, MatchType, normalize};
+
+/// Messages claimed per step.
+const CLAIM_BATCH: usize = 100;
+/// How long a claimed message is reserved for this worker.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often an idle worker looks for work.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Longest delay between attempts at a message whose matching failed.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+pub struct InboundWorker {
+    store: Store,
+    cfg: InboundConfig,
+    max_segments: usize,
+    /// Wakes the dispatcher when replies were queued.
+    dispatch: Arc<Notify>,
+}
+
+impl InboundWorker {
+    pub fn new(store: Store, cfg: InboundConfig, max_segments: usize, dispatch: Arc<Notify>) -> Self {
+        Self { store, cfg, max_segments, dispatch }
+    }
+
+    /// Matches every due message once; returns how many were handled.
+    pub async fn step(&self) -> anyhow::Result<usize> {
+        let now = now_micros();
+        let timeout = (self.cfg.reassembly_timeout_secs as i64).saturating_mul(1_000_000);
+        let flushed = self.store.flush_stale_parts(now - timeout, now).await?;
+        if flushed > 0 {
+            tracing::warn!(messages = flushed, "stored long messages with missing parts as incomplete");
+        }
+        let jobs = self.store.claim_inbound(now, now + LEASE.as_micros() as i64, CLAIM_BATCH).await?;
+        let mut queued = 0;
+        for job in &jobs {
+            match self.handle(job).await {
+                Ok(n) => queued += n,
+                Err(e) => {
+                    let delay = Duration::from_secs(1u64 << job.attempts.clamp(0, 8)).min(MAX_RETRY_DELAY);
+                    tracing::error!(message_id = %job.message_id, error = %format!("{e:#}"), "matching failed; retrying");
+                    self.store
+                        .retry_inbound(
+                            &job.message_id,
+                            now_micros() + delay.as_micros() as i64,
+                            &format!("{e:#}"),
+                        )
+                        .await?;
+                }
+            }
+        }
+        if queued > 0 {
+            crate::telemetry::accepted("inbound", queued);
+            self.dispatch.notify_one();
+        }
+        Ok(jobs.len() + flushed)
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        while !shutdown.is_cancelled() {
+            let busy = match self.step().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "inbound step failed");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides and stores what one message means; returns messages queued.
+    async fn handle(&self, job: &InboundJob) -> anyhow::Result<usize> {
+        let sender_phone = PhoneNumber::parse(&job.from, None).ok();
+        let sender = sender_phone.as_ref().map_or_else(|| job.from.clone(), |p| p.as_str().to_owned());
+        let mut o = InboundOutcome {
+            message_id: job.message_id.clone(),
+            account_id: job.account_id.clone(),
+            kind: "none",
+            sender,
+            sender_phone,
+            ..Default::default()
+        };
+        let holders: Vec<NumberRecord> = self
+            .store
+            .number_holders(&number_spellings(&job.to))
+            .await?
+            .into_iter()
+            .filter(|h| h.connectors.is_empty() || h.connectors.contains(&job.connector))
+            .collect();
+        let text = normalize(&job.text);
+        if holders.is_empty() {
+            return self.finish(o).await; // a number nobody holds: stored, nothing to do
+        }
+        let mut words = Vec::with_capacity(holders.len());
+        for h in &holders {
+            words.push(self.words(&h.account_id).await?);
+        }
+        // 1. Compliance words, on every number, before any keyword.
+        let requests: Vec<Option<Request>> =
+            words.iter().map(|(w, _)| compliance::classify(&text, w)).collect();
+        if let Some(request) = requests.iter().flatten().next().copied() {
+            let accounts: Vec<usize> = match request {
+                // Opting in or out concerns every sharer of the number.
+                Request::OptOut | Request::OptIn => {
+                    (0..holders.len()).filter(|i| requests[*i] == Some(request)).collect()
+                }
+                Request::Help => vec![0],
+            };
+            let first = &holders[accounts[0]];
+            o.account_id = first.account_id.clone();
+            o.number_id = Some(first.id.clone());
+            o.kind = request.as_str();
+            match request {
+                Request::OptOut | Request::OptIn => {
+                    o.opt = Some(OptChange {
+                        accounts: accounts.iter().map(|i| holders[*i].account_id.clone()).collect(),
+                        out: request == Request::OptOut,
+                        word: text.clone(),
+                    });
+                    if request == Request::OptOut {
+                        let confirm =
+                            "You will get no more messages from us. Reply START to subscribe again.";
+                        self.reply(&mut o, job, confirm.to_owned());
+                    }
+                }
+                Request::Help => {
+                    let help = words[accounts[0]].1.clone();
+                    self.reply(&mut o, job, help);
+                }
+            }
+            return self.finish(o).await;
+        }
+        // 2. The best keyword of any holder; 3. else the first holder's default.
+        let keywords: Vec<KeywordRecord> = self
+            .store
+            .keywords_on(&holders[0].number, None)
+            .await?
+            .into_iter()
+            .filter(|k| holders.iter().any(|h| h.id == k.number_id))
+            .collect();
+        let parsed: Vec<Option<Keyword>> = keywords
+            .iter()
+            .map(|k| MatchType::parse(&k.match_type).and_then(|m| Keyword::new(&k.keyword, m).ok()))
+            .collect();
+        let all_words: Vec<String> = words.iter().flat_map(|(w, _)| w.iter().cloned()).collect();
+        let candidates = parsed.iter().enumerate().filter_map(|(i, k)| {
+            k.as_ref().map(|k| {
+                (
+                    i,
+                    Candidate {
+                        keyword: k,
+                        priority: keywords[i].priority,
+                        created_at: keywords[i].created_at,
+                    },
+                )
+            })
+        });
+        let (holder, actions_json, keyword) = match keyword::best(candidates, &text, &all_words) {
+            Some(i) => {
+                let k = &keywords[i];
+                let holder = holders.iter().find(|h| h.id == k.number_id).unwrap_or(&holders[0]);
+                o.keyword_id = Some(k.id.clone());
+                o.kind = "keyword";
+                (holder, k.actions.clone(), Some(k.keyword.clone()))
+            }
+            None => {
+                o.kind = "default";
+                (&holders[0], holders[0].default_actions.clone(), None)
+            }
+        };
+        o.account_id = holder.account_id.clone();
+        o.number_id = Some(holder.id.clone());
+        let actions: Vec<Action> = serde_json::from_str(&actions_json).unwrap_or_default();
+        if actions.is_empty() && o.kind == "default" {
+            o.kind = "none";
+        }
+        self.run_actions(&mut o, job, &actions, keyword.as_deref()).await?;
+        self.finish(o).await
+    }
+
+    /// The account's opt-out words and help text.
+    async fn words(&self, account_id: &str) -> anyhow::Result<(Vec<String>, String)> {
+        let (help, local) = self.store.compliance_settings(account_id).await?;
+        let local = local
+            .unwrap_or_else(|| compliance::DEFAULT_LOCAL_OPT_OUT.iter().map(|w| (*w).to_owned()).collect());
+        Ok((
+            compliance::opt_out_words(&local),
+            help.unwrap_or_else(|| compliance::DEFAULT_HELP_TEXT.to_owned()),
+        ))
+    }
+
+    async fn finish(&self, o: InboundOutcome) -> anyhow::Result<usize> {
+        let limit = ReplyLimit {
+            max: i64::from(self.cfg.auto_reply_limit),
+            window_micros: (self.cfg.auto_reply_window_secs as i64).saturating_mul(1_000_000),
+        };
+        crate::telemetry::inbound_matched(o.kind);
+        Ok(self.store.complete_inbound(&o, limit, now_micros()).await?)
+    }
+
+    /// Queues `text` as an answer to the sender, from the number written to.
+    fn reply(&self, o: &mut InboundOutcome, job: &InboundJob, text: String) {
+        match (&o.sender_phone, self.message(&text)) {
+            (Some(to), Ok(text)) => {
+                let m = NewMessage {
+                    id: new_id(),
+                    to: to.clone(),
+                    from: SenderId::parse(&job.to).ok(),
+                    text,
+                    callback_url: None,
+                    tags: Vec::new(),
+                    send_at: None,
+                    campaign: None,
+                };
+                o.replies.push(m);
+            }
+            (None, _) => {
+                o.log.push(json!({"action": "reply", "skipped": "the sender is not a phone number"}))
+            }
+            (_, Err(e)) => o.log.push(json!({"action": "reply", "skipped": e})),
+        }
+    }
+
+    fn message(&self, text: &str) -> Result<MessageText, String> {
+        MessageText::new(text, self.max_segments).map_err(|e| e.to_string())
+    }
+
+    async fn run_actions(
+        &self,
+        o: &mut InboundOutcome,
+        job: &InboundJob,
+        actions: &[Action],
+        keyword: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let data = json!({
+            "message": {"id": job.message_id, "from": job.from, "to": job.to, "text": job.text,
+                        "received_at": format_micros(job.received_at)},
+            "keyword": keyword.unwrap_or(""),
+        });
+        let mut contact: Option<(TemplateContact, Vec<String>)> = None;
+        for action in actions {
+            match action {
+                Action::AddToGroup { group } => o.add_groups.push(group.clone()),
+                Action::RemoveFromGroup { group } => o.remove_groups.push(group.clone()),
+                Action::Reply { text, template } => {
+                    let source = match (text, template) {
+                        (Some(t), _) => Some(t.clone()),
+                        (None, Some(name)) => {
+                            self.store.find_template(&o.account_id, name).await?.map(|t| t.body)
+                        }
+                        (None, None) => None,
+                    };
+                    let Some(source) = source else {
+                        o.log.push(json!({"action": "reply", "skipped": "the template no longer exists"}));
+                        continue;
+                    };
+                    match self.render(o, &mut contact, &source, &data).await? {
+                        Ok(text) => self.reply(o, job, text),
+                        Err(e) => o.log.push(json!({"action": "reply", "skipped": e})),
+                    }
+                }
+                Action::Forward { url: Some(url), .. } => {
+                    let payload = json!({
+                        "event": "message.inbound",
+                        "message": data["message"],
+                        "keyword": keyword,
+                        "account_number": job.to,
+                    });
+                    o.webhooks.push((url.clone(), payload.to_string()));
+                }
+                Action::Forward { phone: Some(phone), .. } => {
+                    let text = format!("From {}: {}", job.from, job.text);
+                    self.send(o, phone, &text);
+                }
+                Action::Forward { .. } => {}
+                Action::Notify { phone, text } => {
+                    let text = match text {
+                        Some(source) => match self.render(o, &mut contact, source, &data).await? {
+                            Ok(t) => t,
+                            Err(e) => {
+                                o.log.push(json!({"action": "notify", "skipped": e}));
+                                continue;
+                            }
+                        },
+                        None => format!(
+                            "{} wrote to {}{}: {}",
+                            job.from,
+                            job.to,
+                            keyword.map(|k| format!(" ({k})")).unwrap_or_default(),
+                            job.text
+                        ),
+                    };
+                    self.send(o, phone, &text);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues `text` to a third party (forward, notification); too long a
+    /// text is shortened to fit.
+    fn send(&self, o: &mut InboundOutcome, phone: &str, text: &str) {
+        let Ok(to) = PhoneNumber::parse(phone, None) else {
+            o.log.push(json!({"action": "send", "skipped": format!("{phone} is not a valid number")}));
+            return;
+        };
+        let text = self.message(text).or_else(|_| {
+            let short: String = text.chars().take(300).collect();
+            self.message(&short)
+        });
+        match text {
+            Ok(text) => o.sends.push(NewMessage {
+                id: new_id(),
+                to,
+                from: None,
+                text,
+                callback_url: None,
+                tags: Vec::new(),
+                send_at: None,
+                campaign: None,
+            }),
+            Err(e) => o.log.push(json!({"action": "send", "skipped": e})),
+        }
+    }
+
+    /// Renders a template for the sender (their contact, if any).
+    async fn render(
+        &self,
+        o: &InboundOutcome,
+        contact: &mut Option<(TemplateContact, Vec<String>)>,
+        source: &str,
+        data: &serde_json::Value,
+    ) -> anyhow::Result<Result<String, String>> {
+        if contact.is_none() {
+            let fields: Vec<String> = self
+                .store
+                .contact_fields(&o.account_id)
+                .await?
+                .into_iter()
+                .map(|f| f.name.as_str().to_owned())
+                .collect();
+            let record = match &o.sender_phone {
+                Some(p) => match self.store.contact_id_by_phone(&o.account_id, p).await? {
+                    Some(id) => self.store.get_contact(&o.account_id, &id).await?,
+                    None => None,
+                },
+                None => None,
+            };
+            let c = match record {
+                Some(r) => TemplateContact::from_record(&r),
+                None => TemplateContact::number_only(&o.sender),
+            }
+            .with_missing_fields(&fields);
+            *contact = Some((c, fields));
+        }
+        let (c, fields) = contact.as_ref().expect("set above");
+        let template = match MessageTemplate::parse(source, fields) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(format!("the template no longer checks: {e}"))),
+        };
+        Ok(template.render(c, data).map_err(|e| e.to_string()))
+    }
+}

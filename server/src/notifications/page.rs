@@ -1,0 +1,216 @@
+//! The self-service page: a signed, expiring link (`/preferences/{token}`)
+//! where a subscriber, without an account, chooses which notifications they
+//! get, on which channels, extra addresses and the hours they may arrive.
+//! The token is `base64url(account.contact.expiry)` and an HMAC-SHA256 of
+//! it under the account's secret; every change made here is recorded with
+//! the source `self-service`.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::storage::{ContactRecord, NotificationType, PreferenceRow};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Signs a link for a subscriber, valid until `expires` (unix seconds).
+pub fn sign(secret: &str, account_id: &str, contact_id: &str, expires: i64) -> String {
+    let payload = format!("{account_id}.{contact_id}.{expires}");
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&payload);
+    format!("{encoded}.{}", hex::encode(mac(secret, &payload)))
+}
+
+fn mac(secret: &str, payload: &str) -> Vec<u8> {
+    let mut m = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    m.update(payload.as_bytes());
+    m.finalize().into_bytes().to_vec()
+}
+
+/// A token's account, contact and expiry, before its signature is checked.
+pub fn read(token: &str) -> Option<(String, String, i64)> {
+    let (encoded, _) = token.split_once('.')?;
+    let payload =
+        String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?;
+    let mut parts = payload.splitn(3, '.');
+    Some((parts.next()?.to_owned(), parts.next()?.to_owned(), parts.next()?.parse().ok()?))
+}
+
+/// Whether the token was signed with `secret` and has not expired by `now`
+/// (unix seconds).
+pub fn verify(secret: &str, token: &str, now: i64) -> bool {
+    let Some((_, sig)) = token.split_once('.') else { return false };
+    let Some((account, contact, expires)) = read(token) else { return false };
+    let payload = format!("{account}.{contact}.{expires}");
+    let Ok(sig) = hex::decode(sig) else { return false };
+    let mut m = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    m.update(payload.as_bytes());
+    m.verify_slice(&sig).is_ok() && now < expires
+}
+
+/// Text made safe to put in HTML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn hhmm(m: i64) -> String {
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+/// The form, filled with the subscriber's current choices.
+pub fn render(
+    contact: &ContactRecord,
+    types: &[NotificationType],
+    rows: &[PreferenceRow],
+    saved: bool,
+    error: Option<&str>,
+) -> String {
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Notification preferences</title>\
+         <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#111}\
+         fieldset{margin:1rem 0;border:1px solid #888}label{display:inline-block;margin:.3rem 1rem .3rem 0}\
+         .ok{background:#e6f4ea;padding:.5rem}.err{background:#fde7e9;padding:.5rem}button{padding:.5rem 1rem}</style>\
+         </head><body><h1>Notification preferences</h1>",
+    );
+    let who = contact.name.as_deref().unwrap_or(&contact.phone);
+    html.push_str(&format!("<p>For <strong>{}</strong>.</p>", escape(who)));
+    if saved {
+        html.push_str("<p class=\"ok\" role=\"status\">Your choices were saved.</p>");
+    }
+    if let Some(e) = error {
+        html.push_str(&format!("<p class=\"err\" role=\"alert\">{}</p>", escape(e)));
+    }
+    html.push_str("<form method=\"post\">");
+    let window = rows.iter().find_map(|r| r.window);
+    for t in types {
+        let pref = super::effective(rows, &contact.id, &t.key);
+        html.push_str(&format!("<fieldset><legend>{}</legend>", escape(&t.name)));
+        for channel in super::CHANNELS {
+            let id = format!("{}__{channel}", t.key);
+            let checked = if pref.channels.iter().any(|c| c == channel) { " checked" } else { "" };
+            let label = if *channel == "sms" { "SMS" } else { "E-mail" };
+            html.push_str(&format!(
+                "<label for=\"{id}\"><input type=\"checkbox\" id=\"{id}\" name=\"{id}\" value=\"on\"{checked}> {label}</label>"
+            ));
+        }
+        html.push_str("</fieldset>");
+    }
+    let (start, end) = window.map_or((String::new(), String::new()), |(s, e)| (hhmm(s), hhmm(e)));
+    let extra_phone =
+        rows.iter().find(|r| r.contact_id == contact.id).and_then(|r| r.extra_phones.first().cloned());
+    let extra_email =
+        rows.iter().find(|r| r.contact_id == contact.id).and_then(|r| r.extra_emails.first().cloned());
+    html.push_str(&format!(
+        "<fieldset><legend>When</legend>\
+         <label for=\"window_start\">From <input type=\"time\" id=\"window_start\" name=\"window_start\" value=\"{}\"></label>\
+         <label for=\"window_end\">until <input type=\"time\" id=\"window_end\" name=\"window_end\" value=\"{}\"></label>\
+         <p>Leave both empty to get messages at any time.</p></fieldset>\
+         <fieldset><legend>Also send to</legend>\
+         <label for=\"extra_phone\">Another phone <input type=\"tel\" id=\"extra_phone\" name=\"extra_phone\" value=\"{}\"></label>\
+         <label for=\"extra_email\">Another e-mail <input type=\"email\" id=\"extra_email\" name=\"extra_email\" value=\"{}\"></label>\
+         </fieldset><button type=\"submit\">Save</button></form></body></html>",
+        escape(&start),
+        escape(&end),
+        escape(extra_phone.as_deref().unwrap_or("")),
+        escape(extra_email.as_deref().unwrap_or("")),
+    ));
+    html
+}
+
+/// Reads the submitted form into preference rows (one per event type).
+pub fn read_form(
+    contact_id: &str,
+    types: &[NotificationType],
+    form: &HashMap<String, String>,
+    time_zone: Option<String>,
+) -> Result<Vec<PreferenceRow>, String> {
+    let field = |k: &str| form.get(k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let minutes = |s: &str| -> Result<i64, String> {
+        let t = chrono::NaiveTime::parse_from_str(s, "%H:%M")
+            .map_err(|_| format!("'{s}' is not a time as HH:MM"))?;
+        Ok(i64::from(chrono::Timelike::hour(&t) * 60 + chrono::Timelike::minute(&t)))
+    };
+    let window = match (field("window_start"), field("window_end")) {
+        (Some(s), Some(e)) => {
+            let w = (minutes(&s)?, minutes(&e)?);
+            if w.0 == w.1 {
+                return Err("the start and the end of the hours must differ".into());
+            }
+            Some(w)
+        }
+        (None, None) => None,
+        _ => return Err("give both the start and the end of the hours, or neither".into()),
+    };
+    let extra_phones: Vec<String> = field("extra_phone").into_iter().collect();
+    if let Some(p) = extra_phones.first()
+        && crate::domain::PhoneNumber::parse(p, None).is_err()
+    {
+        return Err(format!("'{p}' is not a phone number with its country code (+48…)"));
+    }
+    let extra_emails: Vec<String> = field("extra_email").into_iter().collect();
+    if let Some(e) = extra_emails.first()
+        && crate::storage::Email::parse(e).is_err()
+    {
+        return Err(format!("'{e}' is not an e-mail address"));
+    }
+    let extra_phones: Vec<String> = extra_phones
+        .iter()
+        .filter_map(|p| crate::domain::PhoneNumber::parse(p, None).ok().map(|p| p.as_str().to_owned()))
+        .collect();
+    Ok(types
+        .iter()
+        .map(|t| PreferenceRow {
+            contact_id: contact_id.to_owned(),
+            type_key: t.key.clone(),
+            channels: super::CHANNELS
+                .iter()
+                .filter(|c| form.get(&format!("{}__{c}", t.key)).is_some())
+                .map(|c| (*c).to_owned())
+                .collect(),
+            extra_phones: extra_phones.clone(),
+            extra_emails: extra_emails.clone(),
+            window,
+            time_zone: time_zone.clone(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_signed_and_expire() {
+        let t = sign("secret", "acc", "con", 2_000);
+        assert_eq!(read(&t), Some(("acc".into(), "con".into(), 2_000)));
+        assert!(verify("secret", &t, 1_999));
+        assert!(!verify("secret", &t, 2_000), "expired");
+        assert!(!verify("other", &t, 1_000), "another account's secret");
+        let forged = format!(
+            "{}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("acc.victim.2000"),
+            t.split_once('.').unwrap().1
+        );
+        assert!(!verify("secret", &forged, 1_000), "another contact");
+        assert!(!verify("secret", "garbage", 1_000));
+    }
+
+    #[test]
+    fn names_are_escaped() {
+        assert_eq!(escape("<script>\"x\"&'"), "&lt;script&gt;&quot;x&quot;&amp;&#39;");
+    }
+}

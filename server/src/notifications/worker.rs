@@ -1,0 +1,242 @@
+//! Sends notification deliveries when they are due: an SMS becomes a
+//! message in the durable queue (the dispatcher sends it; its status
+//! becomes the delivery's), an e-mail goes to the mail server, retried with
+//! backoff when the server is unreachable, marked `bounced` when it refuses.
+//! Once an hour it also runs the run-out forecast: a subscriber's balance
+//! less the daily charge for each day since it was reported.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{AttachmentInput, MAX_ATTACHMENT_BYTES, check_balance};
+use crate::clock::Clock;
+use crate::domain::{MessageText, PhoneNumber, Region, SenderId, new_id};
+use crate::mail::{Email, MailAttachment, Mailer};
+use crate::storage::{NewMessage, NotificationDelivery, Store, now_micros};
+
+/// Deliveries claimed per step.
+const BATCH: usize = 100;
+/// How long a claimed delivery is this node's.
+const LEASE: Duration = Duration::from_secs(60);
+/// Attempts at an e-mail before it is given up.
+const MAX_EMAIL_ATTEMPTS: i64 = 8;
+/// First retry delay of an e-mail; doubles per attempt.
+const EMAIL_RETRY_BASE: Duration = Duration::from_secs(30);
+/// How often the idle worker looks for due deliveries.
+const POLL: Duration = Duration::from_millis(200);
+/// How often the run-out forecast runs.
+const FORECAST_EVERY: Duration = Duration::from_secs(3_600);
+
+pub struct NotificationWorker {
+    store: Store,
+    clock: Clock,
+    mailer: Mailer,
+    http: reqwest::Client,
+    region: Option<Region>,
+    max_segments: usize,
+    /// Wakes the dispatcher when an SMS was queued.
+    dispatch: Arc<Notify>,
+    last_forecast: Mutex<Option<i64>>,
+}
+
+impl NotificationWorker {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        mailer: Mailer,
+        region: Option<Region>,
+        max_segments: usize,
+        dispatch: Arc<Notify>,
+    ) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+        Self { store, clock, mailer, http, region, max_segments, dispatch, last_forecast: Mutex::new(None) }
+    }
+
+    /// Sends what is due; runs the forecast when an hour has passed.
+    /// Returns how many deliveries were handled.
+    pub async fn step(&self) -> anyhow::Result<usize> {
+        let now = self.clock.now_micros();
+        let due =
+            self.store.claim_due_deliveries(now, now_micros() + LEASE.as_micros() as i64, BATCH).await?;
+        let mut queued_sms = false;
+        for d in &due {
+            match d.channel.as_str() {
+                "sms" => queued_sms |= self.send_sms(d).await?,
+                _ => self.send_email(d).await?,
+            }
+        }
+        if queued_sms {
+            self.dispatch.notify_one();
+        }
+        let forecast_due = {
+            let mut last = self.last_forecast.lock().await;
+            let due = last.is_none_or(|t| now - t >= FORECAST_EVERY.as_micros() as i64);
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        if forecast_due {
+            self.forecast().await?;
+        }
+        Ok(due.len())
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        while !shutdown.is_cancelled() {
+            let handled = match self.step().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "notification step failed; retrying");
+                    0
+                }
+            };
+            if handled < BATCH {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_sms(&self, d: &NotificationDelivery) -> anyhow::Result<bool> {
+        let now = now_micros();
+        let to = PhoneNumber::parse(&d.address, self.region);
+        let text = MessageText::new(&d.body, self.max_segments);
+        let (to, text) = match (to, text) {
+            (Ok(to), Ok(text)) => (to, text),
+            (Err(e), _) => {
+                self.store.finish_delivery(&d.id, "failed", Some(&e.to_string()), None, now).await?;
+                return Ok(false);
+            }
+            (_, Err(e)) => {
+                self.store.finish_delivery(&d.id, "failed", Some(&e.to_string()), None, now).await?;
+                return Ok(false);
+            }
+        };
+        let from = self
+            .store
+            .list_senders(&d.account_id)
+            .await?
+            .into_iter()
+            .find(|s| s.is_default)
+            .and_then(|s| SenderId::parse(&s.sender).ok());
+        let message = NewMessage {
+            id: new_id(),
+            to,
+            from,
+            text,
+            callback_url: None,
+            tags: vec!["notification".into()],
+            send_at: None,
+            campaign: None,
+        };
+        self.store.deliver_as_message(&d.id, &message, now).await?;
+        Ok(true)
+    }
+
+    async fn send_email(&self, d: &NotificationDelivery) -> anyhow::Result<()> {
+        let now = now_micros();
+        let attachments = match self.attachments(d).await {
+            Ok(a) => a,
+            Err(reason) => return self.retry_or_fail(d, &reason).await,
+        };
+        let email = Email {
+            to: d.address.clone(),
+            subject: d.subject.clone().unwrap_or_default(),
+            text: d.body.clone(),
+            html: d.html.clone(),
+            attachments,
+        };
+        match self.mailer.send(&email).await {
+            Ok(()) => self.store.finish_delivery(&d.id, "sent", None, None, now).await?,
+            Err(e) if e.is_permanent() => {
+                let status =
+                    if matches!(e, crate::mail::MailError::Refused(_)) { "bounced" } else { "failed" };
+                self.store.finish_delivery(&d.id, status, Some(&e.to_string()), None, now).await?;
+            }
+            Err(e) => self.retry_or_fail(d, &e.to_string()).await?,
+        }
+        Ok(())
+    }
+
+    async fn retry_or_fail(&self, d: &NotificationDelivery, reason: &str) -> anyhow::Result<()> {
+        let now = now_micros();
+        if d.attempts + 1 >= MAX_EMAIL_ATTEMPTS {
+            self.store.finish_delivery(&d.id, "failed", Some(reason), None, now).await?;
+        } else {
+            let delay = EMAIL_RETRY_BASE.as_micros() as i64 * (1i64 << d.attempts.clamp(0, 16));
+            let at = self.clock.now_micros() + delay;
+            self.store.finish_delivery(&d.id, "queued", Some(reason), Some(at), now).await?;
+        }
+        Ok(())
+    }
+
+    async fn attachments(&self, d: &NotificationDelivery) -> Result<Vec<MailAttachment>, String> {
+        let list: Vec<AttachmentInput> = serde_json::from_str(&d.attachments).unwrap_or_default();
+        let mut out = Vec::with_capacity(list.len());
+        for a in list {
+            let bytes = match (&a.content, &a.url) {
+                (Some(c), _) => base64::engine::general_purpose::STANDARD
+                    .decode(c.trim())
+                    .map_err(|_| format!("{}: not base64", a.filename))?,
+                (None, Some(url)) => {
+                    let resp = self.http.get(url).send().await.map_err(|e| format!("fetching {url}: {e}"))?;
+                    if !resp.status().is_success() {
+                        return Err(format!("fetching {url}: HTTP {}", resp.status()));
+                    }
+                    let bytes = resp.bytes().await.map_err(|e| format!("fetching {url}: {e}"))?;
+                    if bytes.len() > MAX_ATTACHMENT_BYTES {
+                        return Err(format!("{url} is larger than 5 MB"));
+                    }
+                    bytes.to_vec()
+                }
+                (None, None) => continue,
+            };
+            out.push(MailAttachment {
+                filename: a.filename,
+                content_type: a.content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The daily forecast: balances drop by the daily charge for each whole
+    /// day since they were reported; a subscriber whose funds last
+    /// `runout_days` or fewer gets one `funds_run_out`.
+    async fn forecast(&self) -> anyhow::Result<()> {
+        let now = self.clock.now_micros();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.charged_balances(after.as_deref(), 500).await?;
+            let Some(last) = page.last() else { return Ok(()) };
+            after = Some(last.contact_id.clone());
+            for mut b in page.clone() {
+                let charge = b.daily_charge.unwrap_or(0);
+                let days = (now - b.reported_at).max(0) / 86_400_000_000;
+                let projected = b.balance - charge * days;
+                let before = (b.low_alerted, b.runout_alerted);
+                if let Err(e) =
+                    check_balance(&self.store, &self.clock, self.region, self.max_segments, &mut b, projected)
+                        .await
+                {
+                    tracing::warn!(contact = %b.contact_id, error = %e.message, "the run-out forecast failed");
+                    continue;
+                }
+                if (b.low_alerted, b.runout_alerted) != before {
+                    self.store.put_subscriber_balance(&b).await?;
+                }
+            }
+            if page.len() < 500 {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! Two-way messaging as a user meets it: numbers and keywords saved over
+//! HTTP, messages from phones injected through the simulated connector,
+//! and what Kurier then does — groups, replies, forwards, opt-outs — read
+//! back over HTTP. On SQLite and, when configured, PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use common::{TestApp, on_each_backend};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+const PHONE: &str = "+48600100200";
+
+/// A phone sends `text` to our number `to` through the `sim` connector.
+async fn inject(app: &TestApp, from: &str, to: &str, text: &str) {
+    let (status, body) =
+        app.post("/api/v1/connectors/sim/inbound", json!({"from": from, "to": to, "text": text})).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+/// The received message from `from` with `text`, once matched.
+async fn matched(app: &TestApp, from: &str, text: &str) -> Value {
+    matched_with(app, common::API_KEY, from, text).await
+}
+
+async fn matched_with(app: &TestApp, key: &str, from: &str, text: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let list = get_with(app, key, "/api/v1/inbound?limit=100").await.1;
+        let found = list["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["from"] == from && m["text"] == text)
+            .cloned();
+        if let Some(m) = found {
+            let (_, one) =
+                get_with(app, key, &format!("/api/v1/inbound/{}", m["id"].as_str().unwrap())).await;
+            if !one["match"].is_null() {
+                return one;
+            }
+            last = one;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("'{text}' from {from} was never matched; last: {last}");
+}
+
+async fn get_with(app: &TestApp, key: &str, path: &str) -> (u16, Value) {
+    let resp = app.http.get(app.url(path)).bearer_auth(key).send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_with(app: &TestApp, key: &str, path: &str, body: Value) -> (u16, Value) {
+    let resp = app.http.post(app.url(path)).bearer_auth(key).json(&body).send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Outbound messages to `to`, oldest first.
+async fn sent_to(app: &TestApp, to: &str) -> Vec<Value> {
+    let (_, list) =
+        app.get(&format!("/api/v1/messages?direction=outbound&to={}", to.replace('+', "%2B"))).await;
+    let mut out: Vec<Value> = list["messages"].as_array().unwrap().clone();
+    out.reverse();
+    out
+}
+
+async fn number(app: &TestApp, body: Value) -> Value {
+    let (status, n) = app.post("/api/v1/numbers", body).await;
+    assert_eq!(status, 201, "{n}");
+    n
+}
+
+async fn keyword(app: &TestApp, body: Value) -> Value {
+    let (status, k) = app.post("/api/v1/keywords", body).await;
+    assert_eq!(status, 201, "{k}");
+    k
+}
+
+#[tokio::test]
+async fn a_keyword_adds_the_sender_to_a_group_and_replies_in_sequence_from_the_number() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(&app, json!({"number": "7100"})).await;
+        let k = keyword(
+            &app,
+            json!({"number": "7100", "keyword": "Pizza", "match_type": "base", "actions": [
+                {"type": "add_to_group", "group": "Pizza lovers"},
+                {"type": "reply", "text": "Welcome {{ data.message.from }} to {{ data.keyword }}"},
+                {"type": "reply", "text": "Your first slice is free"},
+            ]}),
+        )
+        .await;
+        inject(&app, PHONE, "7100", "  PIZZA please!").await;
+        let m = matched(&app, PHONE, "  PIZZA please!").await;
+        assert_eq!(m["match"]["kind"], "keyword");
+        assert_eq!(m["match"]["keyword_id"], k["id"]);
+        assert_eq!(m["incomplete"], false);
+
+        let (_, contacts) = app.get("/api/v1/contacts?q=600100200").await;
+        let contact = &contacts["contacts"][0];
+        assert_eq!(contact["phone"], PHONE, "{contacts}");
+        assert_eq!(contact["groups"][0]["name"], "Pizza lovers", "{contact}");
+
+        let replies = sent_to(&app, PHONE).await;
+        let texts: Vec<&str> = replies.iter().map(|r| r["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, [format!("Welcome {PHONE} to Pizza").as_str(), "Your first slice is free"]);
+        assert!(replies.iter().all(|r| r["from"] == "7100"), "replies come from the number written to");
+        for r in &replies {
+            app.wait_for_status(r["id"].as_str().unwrap(), "delivered").await;
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keywords_match_without_case_diacritics_or_extra_spaces_and_priorities_decide() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(
+            &app,
+            json!({"number": "+48500600700", "default_actions": [
+                {"type": "reply", "text": "Sorry, we did not understand"}
+            ]}),
+        )
+        .await;
+        keyword(
+            &app,
+            json!({"number": "+48500600700", "keyword": "Zażółć", "match_type": "exact",
+            "actions": [{"type": "reply", "text": "exact"}]}),
+        )
+        .await;
+        keyword(
+            &app,
+            json!({"number": "+48500600700", "keyword": "gęślą jaźń", "match_type": "phrase",
+            "actions": [{"type": "reply", "text": "phrase"}]}),
+        )
+        .await;
+        // Overlaps the phrase, so it needs its own priority; the higher wins.
+        let (status, conflict) = app
+            .post(
+                "/api/v1/keywords",
+                json!({"number": "+48500600700", "keyword": "GESLA", "match_type": "base",
+                "actions": [{"type": "reply", "text": "base"}]}),
+            )
+            .await;
+        assert_eq!(status, 409, "{conflict}");
+        assert_eq!(conflict["error"]["code"], "keyword_conflict");
+        keyword(
+            &app,
+            json!({"number": "+48500600700", "keyword": "GESLA", "match_type": "base", "priority": 5,
+            "actions": [{"type": "reply", "text": "base"}]}),
+        )
+        .await;
+
+        let from = ["+48600000001", "+48600000002", "+48600000003", "+48600000004"];
+        let texts = ["ZAZOLC", "Ja chcę  GĘŚLĄ   jaźń!", "gesla jazn", "nothing here"];
+        for (f, t) in from.iter().zip(texts) {
+            inject(&app, f, "48500600700", t).await; // the SMSC writes our number without +
+        }
+        let want = [
+            ("keyword", "exact"),
+            ("keyword", "phrase"),
+            ("keyword", "base"),
+            ("default", "Sorry, we did not understand"),
+        ];
+        for ((f, t), (kind, reply)) in from.iter().zip(texts).zip(want) {
+            let m = matched(&app, f, t).await;
+            assert_eq!(m["match"]["kind"], kind, "{t}: {m}");
+            let replies = sent_to(&app, f).await;
+            assert_eq!(replies.len(), 1, "{t}");
+            assert_eq!(replies[0]["text"], reply, "{t}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_numbers_and_keywords_are_refused_with_the_field_at_fault() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(&app, json!({"number": "7100"})).await;
+        let cases = [
+            ("/api/v1/numbers", json!({"number": "12"}), 422, "number"),
+            ("/api/v1/numbers", json!({"number": "7100"}), 409, "number"),
+            ("/api/v1/numbers", json!({"number": "7200", "kind": "rented"}), 422, "kind"),
+            ("/api/v1/numbers", json!({"number": "7200", "connectors": ["nope"]}), 422, "connectors[0]"),
+            ("/api/v1/numbers", json!({"number": "7200", "default_actions": [{"type": "forward", "url": "ftp://x"}]}), 422, "default_actions[0].url"),
+            ("/api/v1/keywords", json!({"number": "9999", "keyword": "a", "actions": [{"type": "reply", "text": "x"}]}), 422, "number"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": " !! ", "actions": [{"type": "reply", "text": "x"}]}), 422, "keyword"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": "Stop", "actions": [{"type": "reply", "text": "x"}]}), 422, "keyword"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": "two words", "match_type": "base", "actions": [{"type": "reply", "text": "x"}]}), 422, "keyword"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": "a", "match_type": "fuzzy", "actions": [{"type": "reply", "text": "x"}]}), 422, "match_type"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": "a", "actions": []}), 422, "actions"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": "a", "actions": [{"type": "reply", "template": "missing"}]}), 422, "actions[0].template"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": "a", "actions": [{"type": "reply", "text": "{{ contact.nope }}"}]}), 422, "actions[0].text"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": "a", "actions": [{"type": "notify", "phone": "abc"}]}), 422, "actions[0].phone"),
+            ("/api/v1/keywords", json!({"number": "7100", "keyword": "a", "match_type": "remove", "actions": [{"type": "reply", "text": "x"}]}), 422, "actions"),
+            ("/api/v1/connectors/sim/inbound", json!({"from": PHONE, "to": "7100"}), 422, "text"),
+        ];
+        for (path, body, status, field) in cases {
+            let (got, resp) = app.post(path, body.clone()).await;
+            assert_eq!(got, status, "{body}: {resp}");
+            assert_eq!(resp["error"]["field"], field, "{body}: {resp}");
+        }
+        let (status, _) = app.post("/api/v1/keywords", json!({"number": "7100", "keyword": "a", "actions": [{"type": "explode"}]})).await;
+        assert_eq!(status, 422);
+        let (_, keywords) = app.get("/api/v1/keywords").await;
+        assert_eq!(keywords["keywords"].as_array().unwrap().len(), 0, "nothing refused was stored");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stop_opts_the_sender_out_of_marketing_until_start_and_help_answers() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(&app, json!({"number": "7100"})).await;
+        let (status, c) = app.patch("/api/v1/compliance", json!({"help_text": "Kurier Shop: call 22 100 200"})).await;
+        assert_eq!(status, 200, "{c}");
+
+        inject(&app, PHONE, "7100", "Stop").await;
+        let stop = matched(&app, PHONE, "Stop").await;
+        assert_eq!(stop["match"]["kind"], "opt_out");
+        let (_, list) = app.get("/api/v1/opt-outs").await;
+        assert_eq!(list["opt_outs"][0]["phone"], PHONE);
+        assert_eq!(list["opt_outs"][0]["message_id"], stop["id"]);
+
+        // Marketing is refused; a transactional message still goes.
+        let (status, refused) = app.post("/api/v1/messages", json!({"to": PHONE, "text": "Sale!"})).await;
+        assert_eq!(status, 422, "{refused}");
+        let (status, mixed) =
+            app.post("/api/v1/messages", json!({"to": [PHONE, "+48600100201"], "text": "Sale!"})).await;
+        assert_eq!(status, 202, "{mixed}");
+        assert_eq!(mixed["errors"][0]["code"], "opted_out");
+        assert_eq!(mixed["messages"].as_array().unwrap().len(), 1);
+        let (status, _) =
+            app.post("/api/v1/messages", json!({"to": PHONE, "text": "Your code: 1234", "transactional": true})).await;
+        assert_eq!(status, 202);
+
+        // A campaign to raw numbers skips the opted-out one.
+        let (status, campaign) = app
+            .post("/api/v1/campaigns", json!({"name": "Sale", "text": "Sale today", "numbers": [PHONE, "+48600100202"], "start": true}))
+            .await;
+        assert_eq!(status, 201, "{campaign}");
+        let mut got = Vec::new();
+        for _ in 0..300 {
+            got = sent_to(&app, "+48600100202").await;
+            if !got.is_empty() {
+                break; // one fan-out batch holds both numbers
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(got.len(), 1, "the reachable number got the campaign");
+        assert!(
+            sent_to(&app, PHONE).await.iter().all(|m| m["text"] != "Sale today"),
+            "the opted-out number did not"
+        );
+
+        // Local words opt out too; START opts back in; HELP gets the help text.
+        inject(&app, "+48600100203", "7100", "СТОП").await;
+        assert_eq!(matched(&app, "+48600100203", "СТОП").await["match"]["kind"], "opt_out");
+        inject(&app, PHONE, "7100", "START").await;
+        assert_eq!(matched(&app, PHONE, "START").await["match"]["kind"], "opt_in");
+        let (_, history) = app.get(&format!("/api/v1/opt-outs/{}", PHONE.replace('+', "%2B"))).await;
+        assert_eq!(history["opted_out"], false, "{history}");
+        let changes: Vec<&str> = history["events"].as_array().unwrap().iter().map(|e| e["change"].as_str().unwrap()).collect();
+        assert_eq!(changes, ["out", "in"]);
+        assert!(history["events"].as_array().unwrap().iter().all(|e| e["message_id"].is_string()));
+        let (status, _) = app.post("/api/v1/messages", json!({"to": PHONE, "text": "Welcome back"})).await;
+        assert_eq!(status, 202);
+
+        inject(&app, PHONE, "7100", "help").await;
+        assert_eq!(matched(&app, PHONE, "help").await["match"]["kind"], "help");
+        let texts: Vec<String> =
+            sent_to(&app, PHONE).await.iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+        assert!(texts.contains(&"Kurier Shop: call 22 100 200".to_owned()), "{texts:?}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn opt_outs_set_by_hand_are_recorded_and_bad_words_refused() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (status, h) = app.post("/api/v1/opt-outs", json!({"phone": "+48 600 100 200"})).await;
+        assert_eq!(status, 201, "{h}");
+        assert_eq!(h["opted_out"], true);
+        assert_eq!(h["events"][0]["source"], "api");
+        let (status, _) = app.post("/api/v1/opt-outs", json!({"phone": "12"})).await;
+        assert_eq!(status, 422);
+        let (status, c) = app.patch("/api/v1/compliance", json!({"opt_out_words": ["two words"]})).await;
+        assert_eq!(status, 422, "{c}");
+        let (status, c) = app.patch("/api/v1/compliance", json!({"opt_out_words": ["start"]})).await;
+        assert_eq!(status, 422, "{c}");
+        let (status, c) = app.patch("/api/v1/compliance", json!({"opt_out_words": ["Koniec"]})).await;
+        assert_eq!(status, 200, "{c}");
+        assert!(c["all_opt_out_words"].as_array().unwrap().contains(&json!("koniec")));
+        let resp = app
+            .http
+            .delete(app.url("/api/v1/opt-outs/%2B48600100200"))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let resp = app
+            .http
+            .delete(app.url("/api/v1/opt-outs/%2B48600100200"))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "not opted out any more");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[derive(Default)]
+struct Hooks {
+    calls: Vec<(String, String)>,
+}
+
+async fn receiver() -> (String, Arc<Mutex<Hooks>>) {
+    let state = Arc::new(Mutex::new(Hooks::default()));
+    let shared = state.clone();
+    let app = Router::new().route(
+        "/in",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let shared = shared.clone();
+            async move {
+                let sig =
+                    headers.get("x-kurier-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                shared.lock().await.calls.push((sig, String::from_utf8_lossy(&body).into_owned()));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}
+
+#[tokio::test]
+async fn unmatched_messages_run_the_default_forwards_to_a_signed_webhook_and_a_phone() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (url, hooks) = receiver().await;
+        number(
+            &app,
+            json!({"number": "7100", "connectors": ["sim"], "default_actions": [
+                {"type": "forward", "url": url},
+                {"type": "forward", "phone": "+48600999000"},
+                {"type": "notify", "phone": "+48600999001", "text": "New message: {{ data.message.text }}"},
+            ]}),
+        )
+        .await;
+        inject(&app, PHONE, "7100", "Where is my parcel?").await;
+        let m = matched(&app, PHONE, "Where is my parcel?").await;
+        assert_eq!(m["match"]["kind"], "default");
+
+        for _ in 0..300 {
+            if !hooks.lock().await.calls.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let calls = hooks.lock().await.calls.clone();
+        assert_eq!(calls.len(), 1, "one forward");
+        let (signature, raw) = &calls[0];
+        let body: Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(body["event"], "message.inbound");
+        assert_eq!(body["message"]["id"], m["id"]);
+        assert_eq!(body["message"]["text"], "Where is my parcel?");
+        let (_, account) = app.get("/api/v1/account").await;
+        let t: i64 = signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+        let secret = account["webhook_secret"].as_str().unwrap();
+        assert_eq!(signature, &kurier::webhooks::sign(secret, t, raw), "signed with the account's secret");
+
+        let forwarded = sent_to(&app, "+48600999000").await;
+        assert_eq!(forwarded[0]["text"], format!("From {PHONE}: Where is my parcel?"));
+        let notified = sent_to(&app, "+48600999001").await;
+        assert_eq!(notified[0]["text"], "New message: Where is my parcel?");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_shared_number_gives_each_message_to_the_account_whose_keyword_it_matches() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let store = app.app.as_ref().unwrap().store.clone();
+        let (_, other) = store.create_account("branch").await.unwrap();
+        number(&app, json!({"number": "7100", "kind": "shared"})).await;
+        let (status, n) = post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
+        assert_eq!(status, 201, "{n}");
+        let (status, taken) = post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "dedicated"})).await;
+        assert_eq!(status, 409, "{taken}");
+        keyword(&app, json!({"number": "7100", "keyword": "PIZZA", "actions": [{"type": "reply", "text": "pizza here"}]})).await;
+        let (status, k) = post_with(&app, &other, "/api/v1/keywords",
+            json!({"number": "7100", "keyword": "SUSHI", "actions": [{"type": "reply", "text": "sushi here"}]})).await;
+        assert_eq!(status, 201, "{k}");
+        let (status, reserved) = post_with(&app, &other, "/api/v1/keywords",
+            json!({"number": "7100", "keyword": "pizza", "priority": 9, "actions": [{"type": "reply", "text": "mine"}]})).await;
+        assert_eq!(status, 409, "a keyword is reserved for the account that has it: {reserved}");
+
+        inject(&app, PHONE, "7100", "sushi").await;
+        let m = matched_with(&app, &other, PHONE, "sushi").await;
+        assert_eq!(m["match"]["kind"], "keyword");
+        let (_, mine) = app.get("/api/v1/inbound").await;
+        assert!(mine["messages"].as_array().unwrap().iter().all(|m| m["text"] != "sushi"), "not the first account's");
+        inject(&app, PHONE, "7100", "pizza").await;
+        assert_eq!(matched(&app, PHONE, "pizza").await["match"]["kind"], "keyword");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_storm_from_one_sender_gets_only_a_few_auto_replies() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start_with(&b, |c| c.inbound.auto_reply_limit = 3).await;
+        number(&app, json!({"number": "7100"})).await;
+        keyword(
+            &app,
+            json!({"number": "7100", "keyword": "PING", "actions": [{"type": "reply", "text": "pong"}]}),
+        )
+        .await;
+        for i in 0..20 {
+            inject(&app, PHONE, "7100", &format!("ping {i}")).await;
+        }
+        for i in 0..20 {
+            matched(&app, PHONE, &format!("ping {i}")).await;
+        }
+        assert_eq!(sent_to(&app, PHONE).await.len(), 3, "three replies, then silence");
+        let last = matched(&app, PHONE, "ping 19").await;
+        assert_eq!(last["match"]["actions"][0]["skipped"], "auto-reply limit for this sender reached");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_long_message_missing_a_part_is_stored_incomplete_after_the_timeout() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start_with(&b, |c| c.inbound.reassembly_timeout_secs = 1).await;
+        let (status, body) = app
+            .post(
+                "/api/v1/connectors/sim/inbound",
+                json!({"from": PHONE, "to": "7100", "total": 3, "reference": 9,
+                "parts": [{"seq": 1, "text": "first "}, {"seq": 3, "text": "third"}]}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        let m = matched(&app, PHONE, "first third").await;
+        assert_eq!(m["incomplete"], true);
+        let (_, full) = app.get(&format!("/api/v1/messages/{}", m["id"].as_str().unwrap())).await;
+        let detail = full["events"][0]["detail"].as_str().unwrap();
+        assert!(detail.contains("parts 1,3 of 3"), "{detail}");
+        app.stop().await;
+    })
+    .await;
+}

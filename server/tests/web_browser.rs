@@ -1,0 +1,289 @@
+//! The web UI in a real browser: headless Chromium driven through
+//! chromedriver's W3C WebDriver HTTP API (plain JSON over HTTP, no client
+//! crate). Signs in, sends a message and watches it become delivered (htmx
+//! polling), types into the live counter, imports a CSV file, and creates
+//! and runs a campaign.
+//!
+//! Runs when `KURIER_TEST_CHROMIUM` names the Chromium binary (`.ci/run`
+//! installs Debian's `chromium` and `chromium-driver` and sets it); skips
+//! otherwise. `KURIER_TEST_CHROMEDRIVER` names chromedriver (default: on the
+//! PATH). With `KURIER_TEST_SCREENSHOTS` set to a folder, the main pages
+//! are saved there as PNG (docs/screenshots/ holds the committed ones).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{API_KEY, Backend, TestApp};
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    process: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start(chromium: &str) -> Self {
+        let driver = std::env::var("KURIER_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let process = tokio::process::Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // Its own process group, so Chromium goes with it even when a
+            // failed assertion skips `quit` (see `Drop`).
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {driver}: {e}"));
+        let base = format!("http://127.0.0.1:{port}");
+        // Every WebDriver call is bounded, so a browser that hangs fails the
+        // test instead of stalling the whole suite.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(90)).build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not answer");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+            "--lang=en-US",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args}
+        }}});
+        let resp: Value =
+            http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session =
+            resp["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {resp}")).to_owned();
+        Driver { http, base, session, process, _profile: profile }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp: Value = req.send().await.unwrap().json().await.unwrap();
+        resp["value"].clone()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let v = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!(v.get("error").is_none(), "{path}: {v}");
+        v
+    }
+
+    async fn go(&self, url: &str) {
+        self.post("/url", json!({"url": url})).await;
+    }
+
+    /// The first element matching `css`, waiting for it a while.
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self
+                .call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})))
+                .await;
+            if let Some(id) = v[ELEMENT].as_str() {
+                return id.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no element {css}: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.post(&format!("/element/{el}/clear"), json!({})).await;
+        self.post(&format!("/element/{el}/value"), json!({"text": text})).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self.find(css).await;
+        self.post(&format!("/element/{el}/click"), json!({})).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{el}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Waits until the text of `css` is `want` (htmx updates it).
+    async fn wait_text(&self, css: &str, want: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self
+                .call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})))
+                .await;
+            if let Some(el) = v[ELEMENT].as_str() {
+                let t = self.call(reqwest::Method::GET, &format!("/element/{el}/text"), None).await;
+                if t.as_str() == Some(want) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "{css} never showed {want}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("KURIER_TEST_SCREENSHOTS") else { return };
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64_decode(png.as_str().unwrap());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), bytes).unwrap();
+    }
+
+    async fn quit(self) {
+        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.process.id() {
+            let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+        }
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in s.bytes().filter_map(value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_office_worker_signs_in_sends_imports_and_runs_a_campaign_in_chromium() {
+    let Some(chromium) = std::env::var("KURIER_TEST_CHROMIUM").ok().filter(|s| !s.is_empty()) else {
+        eprintln!("skipped: set KURIER_TEST_CHROMIUM to a Chromium binary to run the browser test");
+        return;
+    };
+    // A bound on the whole walk: a hung browser fails here, with a message.
+    tokio::time::timeout(Duration::from_secs(300), walk_through(&chromium))
+        .await
+        .expect("the browser walk-through did not finish in 5 minutes");
+}
+
+async fn walk_through(chromium: &str) {
+    let app = TestApp::start(&Backend::Sqlite).await;
+    let (_, group) = app.post("/api/v1/groups", json!({"name": "Drivers"})).await;
+    let gid = group["id"].as_str().unwrap().to_owned();
+    for (n, name) in [
+        ("+48600100300", "Anna Nowak"),
+        ("+48600100301", "Piotr Zieliński"),
+        ("+359881234567", "Иван Петров"),
+    ] {
+        app.post("/api/v1/contacts", json!({"phone": n, "name": name, "groups": [gid], "tags": ["night"]}))
+            .await;
+    }
+    let d = Driver::start(chromium).await;
+    let url = |p: &str| app.url(p);
+
+    // Sign in.
+    d.go(&url("/")).await;
+    d.type_into("#key", API_KEY).await;
+    d.screenshot("sign-in").await;
+    d.click("form button[type=submit]").await;
+    d.wait_text("[data-testid=account]", "default", 10).await;
+
+    // Compose: the counter follows the typing, the message goes out and
+    // its status turns to delivered without reloading.
+    d.go(&url("/compose")).await;
+    d.type_into("#to", "+48600100200").await;
+    d.type_into("#text", "Zażółć gęślą jaźń").await;
+    d.wait_text("[data-testid=encoding]", "ucs2", 10).await;
+    d.wait_text("[data-testid=chars]", "17", 10).await;
+    d.screenshot("compose").await;
+    d.click("form button.primary").await;
+    d.wait_text("[data-testid=status]", "delivered", 20).await;
+    d.screenshot("compose-sent").await;
+
+    // Import a CSV file with one bad row.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("contacts.csv");
+    std::fs::write(&csv, "phone,name\n+48600100400,Ewa\nnot-a-number,Bad\n+48600100401,Olek\n").unwrap();
+    d.go(&url("/contacts/import")).await;
+    let input = d.find("#file").await;
+    d.post(&format!("/element/{input}/value"), json!({"text": csv.display().to_string()})).await;
+    d.click("form button.primary").await;
+    d.wait_text("[data-testid=import-status]", "completed", 20).await;
+    assert_eq!(d.text("[data-testid=imported]").await, "2");
+    assert_eq!(d.text("[data-testid=failed]").await, "1");
+    d.screenshot("import").await;
+    d.go(&url("/contacts")).await;
+    d.find("[data-testid=contact-name]").await;
+    d.screenshot("contacts").await;
+
+    // Create and run a campaign to the group.
+    d.go(&url("/campaigns/new")).await;
+    d.type_into("#name", "Night shift").await;
+    d.click(&format!("input[name=groups][value='{gid}']")).await;
+    d.type_into("#text", "Hi {{ contact.name }}, the shift starts at 22:00").await;
+    d.screenshot("campaign-new").await;
+    d.click("form button.primary").await;
+    d.wait_text("[data-testid=run-delivered]", "3", 30).await;
+    d.screenshot("campaign").await;
+
+    // The dashboard shows what happened.
+    d.go(&url("/")).await;
+    d.wait_text("[data-testid=delivered]", "4", 10).await;
+    d.screenshot("dashboard").await;
+    d.go(&url("/messages")).await;
+    d.find("[data-testid=text]").await;
+    d.screenshot("messages").await;
+
+    // On a phone screen the navigation wraps and nothing needs scrolling sideways.
+    d.post("/window/rect", json!({"width": 390, "height": 844})).await;
+    d.go(&url("/")).await;
+    let overflow = d
+        .post("/execute/sync", json!({"script": "return document.documentElement.scrollWidth > window.innerWidth + 1", "args": []}))
+        .await;
+    assert_eq!(overflow, json!(false), "the dashboard scrolls sideways on a phone");
+    d.screenshot("dashboard-phone").await;
+
+    d.quit().await;
+    app.stop().await;
+}

@@ -1,0 +1,538 @@
+//! The web UI over HTTP as a browser without JavaScript meets it: signing
+//! in, pages in the user's language, forms that send, save and import
+//! through the API's handlers with errors next to their fields, and no way
+//! to inject markup through data. (`web_browser.rs` drives real Chromium.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::{API_KEY, Backend, TestApp, on_each_backend};
+use serde_json::json;
+
+/// A browser without JavaScript: keeps the session cookie, follows nothing
+/// by itself, reads the CSRF token from the pages.
+struct Browser {
+    app: TestApp,
+    http: reqwest::Client,
+    cookies: Vec<String>,
+    csrf: String,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Browser {
+    async fn open(backend: &Backend) -> Self {
+        let app = TestApp::start(backend).await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { app, http, cookies: Vec::new(), csrf: String::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.join("; ")
+    }
+
+    fn keep_cookies(&mut self, resp: &reqwest::Response) {
+        for c in resp.headers().get_all("set-cookie") {
+            let pair = c.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            self.cookies.retain(|k| !k.starts_with(&format!("{name}=")));
+            if !pair.ends_with('=') {
+                self.cookies.push(pair);
+            }
+        }
+    }
+
+    async fn read(&mut self, resp: reqwest::Response) -> Page {
+        self.keep_cookies(&resp);
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        let body = resp.text().await.unwrap();
+        if let Some(i) = body.find("_csrf=") {
+            let token: String = body[i + 6..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+            if !token.is_empty() {
+                self.csrf = token;
+            }
+        }
+        Page { status, location, body }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.get_with(path, &[]).await
+    }
+
+    async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut req = self.http.get(self.app.url(path)).header("cookie", self.cookie_header());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        self.read(resp).await
+    }
+
+    /// Posts a form as a browser does (urlencoded), with the page's token.
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = self.app.url(&format!("{path}{sep}_csrf={}", self.csrf));
+        self.post_raw(&url, form).await
+    }
+
+    async fn post_raw(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let body = form.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
+        let resp = self
+            .http
+            .post(url)
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.read(resp).await
+    }
+
+    async fn sign_in(&mut self) {
+        let page = self.get("/").await;
+        assert_eq!(page.status, 303, "a page without a session sends to sign in");
+        assert_eq!(page.location.as_deref(), Some("/signin"));
+        let url = self.app.url("/signin");
+        let page = self.post_raw(&url, &[("key", API_KEY)]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = self.get("/").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+
+    async fn stop(self) {
+        self.app.stop().await;
+    }
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn pages_need_a_sign_in_and_then_show_the_account() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let url = b.app.url("/signin");
+        let page = b.post_raw(&url, &[("key", "kur_wrong")]).await;
+        assert_eq!(page.status, 401);
+        assert!(page.body.contains("wrong"), "{}", page.body);
+        assert!(b.cookies.is_empty(), "no session for a wrong key");
+        b.sign_in().await;
+        let page = b.get("/").await;
+        assert!(page.body.contains(r#"data-testid="account">default<"#), "the account's name is shown");
+        assert!(page.body.contains(r#"data-testid="role""#));
+        // Signing out ends it.
+        let page = b.post("/signout", &[]).await;
+        assert_eq!(page.status, 303);
+        assert_eq!(b.get("/").await.status, 303);
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_form_without_its_token_changes_nothing() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let url = b.app.url("/compose");
+        let page = b.post_raw(&url, &[("to", "+48600100200"), ("text", "forged")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/messages").await;
+        assert_eq!(list["messages"].as_array().unwrap().len(), 0);
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn markup_in_a_contact_name_or_a_message_text_is_shown_as_text() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let evil_name = r#"<script>alert("name")</script><img src=x onerror=alert(1)>"#;
+        let evil_text = r#"Hi <b>there</b><script>alert('text')</script>" onmouseover="x"#;
+        let (status, contact) = b
+            .app
+            .post("/api/v1/contacts", json!({"phone": "+48600100200", "name": evil_name, "tags": ["vip"]}))
+            .await;
+        assert_eq!(status, 201, "{contact}");
+        let id = b.app.send(json!({"to": "+48600100200", "text": evil_text})).await;
+        b.sign_in().await;
+        let cid = contact["id"].as_str().unwrap();
+        for path in [
+            "/contacts".to_owned(),
+            format!("/contacts/{cid}"),
+            "/messages".into(),
+            format!("/messages/{id}"),
+        ] {
+            let page = b.get(&path).await;
+            assert_eq!(page.status, 200, "{path}");
+            for raw in ["<script>alert", "<img src=x", "<b>there</b>", "\" onmouseover="] {
+                assert!(!page.body.contains(raw), "{path} shows {raw} unescaped");
+            }
+            assert!(
+                page.body.contains("&lt;script&gt;") || page.body.contains("&#60;script&#62;"),
+                "{path} shows the text, escaped"
+            );
+        }
+        // The compose form echoes what was typed, escaped too.
+        let page = b.post("/compose", &[("to", "not a number"), ("text", evil_text)]).await;
+        assert_eq!(page.status, 422);
+        assert!(!page.body.contains("<script>alert"));
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn compose_sends_through_the_api_and_puts_errors_at_their_field() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.get("/compose").await;
+        assert_eq!(page.status, 200);
+        // A bad number: the API's message, next to the recipients field.
+        let page = b.post("/compose", &[("to", "12"), ("text", "Hello")]).await;
+        assert_eq!(page.status, 422);
+        let at_field = page.body.split(r#"id="to-error">"#).nth(1).unwrap();
+        assert!(at_field.starts_with("no valid recipient"), "{at_field}");
+        assert!(page.body.contains(">Hello</textarea>"), "what was typed is kept");
+        // An empty text: at the text field.
+        let page = b.post("/compose", &[("to", "+48600100200"), ("text", "")]).await;
+        assert_eq!(page.status, 422);
+        assert!(page.body.split(r#"id="text-error">"#).nth(1).unwrap().starts_with("the text is empty"));
+        // A good one is accepted, listed with a status that updates itself.
+        let page = b.post("/compose", &[("to", "+48600100200, +48600100201"), ("text", "Zażółć")]).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="send-result""#));
+        let (_, list) = b.app.get("/api/v1/messages").await;
+        let messages = list["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 2);
+        let id = messages[0]["id"].as_str().unwrap().to_owned();
+        assert!(page.body.contains(&format!("/messages/{id}/status")));
+        b.app.wait_for_status(&id, "delivered").await;
+        let badge = b.get(&format!("/messages/{id}/status")).await;
+        assert!(badge.body.contains(">delivered<"), "{}", badge.body);
+        assert!(!badge.body.contains("hx-trigger"), "a final status stops polling");
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn compose_reaches_groups_and_tags() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let (_, group) = b.app.post("/api/v1/groups", json!({"name": "Kierowcy"})).await;
+        let gid = group["id"].as_str().unwrap().to_owned();
+        b.app.post("/api/v1/contacts", json!({"phone": "+48600100300", "groups": [gid]})).await;
+        b.app.post("/api/v1/contacts", json!({"phone": "+48600100301", "tags": ["nocna"]})).await;
+        b.sign_in().await;
+        let page = b.post("/compose", &[("to", "#nocna"), ("groups", &gid), ("text", "Zmiana")]).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/messages").await;
+        let mut to: Vec<_> =
+            list["messages"].as_array().unwrap().iter().map(|m| m["to"].as_str().unwrap()).collect();
+        to.sort();
+        assert_eq!(to, ["+48600100300", "+48600100301"]);
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_counter_counts_characters_encoding_and_segments_as_the_api_does() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.post("/compose/counter", &[("text", &"a".repeat(161))]).await;
+        assert!(page.body.contains(r#"data-testid="segments">2<"#), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="encoding">gsm7<"#));
+        let page = b.post("/compose/counter", &[("text", "Привет")]).await;
+        assert!(page.body.contains(r#"data-testid="encoding">ucs2<"#), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="chars">6<"#));
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_language_follows_the_browser_or_the_users_choice() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.get_with("/", &[("accept-language", "pl-PL,pl;q=0.9,en;q=0.5")]).await;
+        assert!(page.body.contains(r#"<html lang="pl">"#));
+        assert!(page.body.contains("Pulpit"));
+        let page = b.get_with("/", &[("accept-language", "de")]).await;
+        assert!(page.body.contains("Dashboard"));
+        let page = b.post("/language", &[("lang", "bg"), ("back", "/contacts")]).await;
+        assert_eq!(page.location.as_deref(), Some("/contacts"));
+        let page = b.get_with("/contacts", &[("accept-language", "pl")]).await;
+        assert!(page.body.contains(r#"<html lang="bg">"#), "the choice wins over the browser");
+        assert!(page.body.contains("Контакти"));
+        // Never redirects off the site.
+        let page = b.post("/language", &[("lang", "ru"), ("back", "//evil.example/")]).await;
+        assert_eq!(page.location.as_deref(), Some("/"));
+        let page = b.get("/").await;
+        assert!(page.body.contains("Обзор"));
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_messages_and_streams_updates() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let id = b.app.send(json!({"to": "+48600100200", "text": "one"})).await;
+        b.app.wait_for_status(&id, "delivered").await;
+        b.sign_in().await;
+        let page = b.get("/").await;
+        assert!(page.body.contains(r#"data-testid="delivered">1<"#), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="sent">1<"#));
+        assert!(page.body.contains("<svg class=\"chart\""));
+        assert!(page.body.contains("sim"), "the connector is listed");
+        let page = b.get("/?range=30d").await;
+        assert_eq!(page.body.matches(r#"class="out""#).count(), 30);
+        // The live stream's first event carries the counts.
+        let resp = b
+            .http
+            .get(b.app.url("/dashboard/live"))
+            .header("cookie", b.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut resp = resp;
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await.unwrap().unwrap().unwrap();
+        let text = String::from_utf8_lossy(&chunk);
+        assert!(text.starts_with("event: live"), "{text}");
+        assert!(text.contains(r#"data-testid="delivered">1<"#));
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn contacts_are_created_edited_and_listed_with_errors_at_their_field() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.post("/groups", &[("name", "Klienci"), ("description", "")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.post("/groups", &[("name", "klienci")]).await;
+        assert_eq!(page.status, 409, "a group name is unique whatever the case");
+        let (_, groups) = b.app.get("/api/v1/groups").await;
+        let gid = groups["groups"][0]["id"].as_str().unwrap().to_owned();
+        b.get("/contacts/new").await;
+        let page = b.post("/contacts", &[("phone", "nonsense"), ("name", "Ala")]).await;
+        assert_eq!(page.status, 422);
+        assert!(!page.body.split(r#"id="phone-error">"#).nth(1).unwrap().starts_with('<'), "{}", page.body);
+        let page = b
+            .post(
+                "/contacts",
+                &[("phone", "+48 600 100 200"), ("name", "Łukasz"), ("tags", "#nocna vip"), ("groups", &gid)],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let edit = page.location.unwrap();
+        let page = b.get(&edit).await;
+        assert!(page.body.contains("value=\"Łukasz\""));
+        assert!(page.body.contains("#nocna #vip") || page.body.contains("#vip #nocna"), "{}", page.body);
+        let id = edit.trim_start_matches("/contacts/").split('?').next().unwrap().to_owned();
+        let page = b
+            .post(
+                &format!("/contacts/{id}"),
+                &[("phone", "+48600100200"), ("name", "Łukasz W."), ("tags", "")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, c) = b.app.get(&format!("/api/v1/contacts/{id}")).await;
+        assert_eq!(c["name"], "Łukasz W.");
+        assert_eq!(c["tags"], json!([]));
+        assert_eq!(c["groups"], json!([]), "unticked groups are left");
+        let page = b.get("/contacts?q=lukasz").await;
+        assert!(page.body.contains("Łukasz W."), "search ignores accents");
+        let page = b.get("/contacts?q=nobody").await;
+        assert!(!page.body.contains("Łukasz W."));
+        let csv = b.get("/contacts/export.csv").await;
+        assert_eq!(csv.status, 200);
+        assert!(csv.body.contains("+48600100200"));
+        b.stop().await;
+    })
+    .await;
+}
+
+/// A multipart/form-data body with one file and one text field.
+fn multipart(file_name: &str, content: &str, group: &str) -> (String, String) {
+    let boundary = "----kurierTestBoundary7";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n{content}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"group\"\r\n\r\n{group}\r\n--{boundary}--\r\n"
+    );
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn an_import_shows_progress_and_offers_its_error_report() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        b.get("/contacts/import").await;
+        let (kind, body) =
+            multipart("k.csv", "phone,name\n+48600100200,Ala\nnot-a-number,Bad\n+48600100201,Ola\n", "");
+        let resp = b
+            .http
+            .post(b.app.url(&format!("/contacts/import?_csrf={}", b.csrf)))
+            .header("cookie", b.cookie_header())
+            .header("content-type", kind)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let page = b.read(resp).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let job = page.location.unwrap();
+        let mut last = String::new();
+        for _ in 0..200 {
+            let page = b.get(&job).await;
+            if page.body.contains(r#"data-status="completed""#) {
+                last = page.body;
+                break;
+            }
+            last = page.body;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(last.contains(r#"data-testid="imported">2<"#), "{last}");
+        assert!(last.contains(r#"data-testid="failed">1<"#));
+        let errors = b.get(&format!("{job}/errors.csv")).await;
+        assert_eq!(errors.status, 200);
+        assert!(errors.body.contains("not-a-number"), "{}", errors.body);
+        // An empty file: the API's reason at the file field.
+        let (kind, body) = multipart("e.csv", "", "");
+        let resp = b
+            .http
+            .post(b.app.url(&format!("/contacts/import?_csrf={}", b.csrf)))
+            .header("cookie", b.cookie_header())
+            .header("content-type", kind)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let page = b.read(resp).await;
+        assert_eq!(page.status, 422);
+        assert!(!page.body.split(r#"id="file-error">"#).nth(1).unwrap().starts_with('<'));
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_campaign_is_created_from_the_form_runs_and_reports() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let (_, group) = b.app.post("/api/v1/groups", json!({"name": "Kierowcy"})).await;
+        let gid = group["id"].as_str().unwrap().to_owned();
+        for n in ["+48600100300", "+48600100301", "+48600100302"] {
+            b.app.post("/api/v1/contacts", json!({"phone": n, "name": "Jan", "groups": [gid]})).await;
+        }
+        b.sign_in().await;
+        b.get("/campaigns/new").await;
+        // A rule that fires too often: the API's reason at the field, nothing created.
+        let page = b
+            .post(
+                "/campaigns",
+                &[("name", "Spam"), ("text", "x"), ("groups", &gid), ("rrule", "FREQ=SECONDLY")],
+            )
+            .await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!page.body.split(r#"id="rrule-error">"#).nth(1).unwrap().starts_with('<'), "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/campaigns").await;
+        assert_eq!(list["campaigns"].as_array().unwrap().len(), 0);
+        let page = b
+            .post(
+                "/campaigns",
+                &[
+                    ("name", "Zmiana"),
+                    ("text", "Hi {{ contact.name }}"),
+                    ("groups", &gid),
+                    ("repeat", "once"),
+                    ("start", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let url = page.location.unwrap();
+        let mut body = String::new();
+        for _ in 0..400 {
+            body = b.get(&url).await.body;
+            if body.contains(r#"data-testid="run-delivered">3<"#) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(body.contains(r#"data-testid="run-delivered">3<"#), "{body}");
+        let report = b.get(&format!("{url}/runs/1")).await;
+        assert_eq!(report.status, 200);
+        assert!(report.body.contains("<svg class=\"chart\""));
+        let csv = b.get(&format!("{url}/runs/1/messages.csv")).await;
+        assert_eq!(csv.status, 200);
+        assert!(csv.body.contains("Hi Jan"), "{}", csv.body);
+        let list = b.get("/campaigns").await;
+        assert!(list.body.contains("Zmiana"));
+        // A recurring one: the choice becomes a rule the API accepts.
+        let page = b
+            .post(
+                "/campaigns",
+                &[
+                    ("name", "Weekly"),
+                    ("text", "Briefing"),
+                    ("groups", &gid),
+                    ("repeat", "weekly"),
+                    ("send_at", "2030-01-07T09:00"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get(&page.location.unwrap()).await;
+        assert!(page.body.contains("FREQ=WEEKLY;BYHOUR=9;BYMINUTE=0"), "{}", page.body);
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_pages_and_ids_are_clear_errors() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.get("/messages/not-an-id").await;
+        assert_eq!(page.status, 404);
+        assert!(page.body.contains("no such message"));
+        let page = b.get("/campaigns/019ab3c4-0000-7000-8000-000000000000").await;
+        assert_eq!(page.status, 404);
+        let page = b.get("/static/nothing.js").await;
+        assert_eq!(page.status, 404);
+        let page = b.get("/static/htmx.min.js").await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("htmx"));
+        b.stop().await;
+    })
+    .await;
+}
