@@ -536,3 +536,94 @@ async fn unknown_pages_and_ids_are_clear_errors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn numbers_keywords_and_opt_outs_are_set_up_from_forms_and_the_inbox_shows_what_arrives() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        assert!(b.get("/numbers").await.body.contains("No numbers yet."));
+
+        // A bad number is refused at its field and nothing is saved.
+        let page = b.post("/numbers", &[("number", "12"), ("kind", "dedicated"), ("reply", "Hi")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(
+            page.body.contains(r#"id="number-error">"#) && page.body.contains("short code"),
+            "{}",
+            page.body
+        );
+        assert_eq!(b.app.get("/api/v1/numbers").await.1["numbers"], json!([]));
+
+        // A short code whose default answer is a reply (markup stays text).
+        let page = b
+            .post("/numbers", &[("number", "7100"), ("kind", "dedicated"), ("reply", "Thanks <b>x</b>")])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let at = page.location.unwrap();
+        let page = b.get(&at).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("<b>x</b>"), "{}", page.body);
+        assert!(
+            page.body.contains("Reply: Thanks &#60;b&#62;x")
+                || page.body.contains("Reply: Thanks &lt;b&gt;x")
+        );
+
+        // A keyword that adds the sender to a group and answers.
+        let keyword_form = [
+            ("keyword", "PIZZA"),
+            ("match_type", "base"),
+            ("priority", "1"),
+            ("group", "Pizza"),
+            ("reply", "Yum"),
+        ];
+        let page = b.post(&format!("{at}/keywords"), &keyword_form).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get(&at).await;
+        assert!(page.body.contains(r#"data-testid="keyword">PIZZA<"#), "{}", page.body);
+        assert!(page.body.contains("Add to group: Pizza") && page.body.contains("Reply: Yum"));
+        // The same keyword again is a conflict, shown on the form; still one keyword.
+        let page = b.post(&format!("{at}/keywords"), &keyword_form).await;
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(page.body.contains("conflicts with keyword"), "{}", page.body);
+        assert_eq!(b.app.get("/api/v1/keywords").await.1["keywords"].as_array().unwrap().len(), 1);
+        let page = b.post(&format!("{at}/keywords"), &[("keyword", "TACO"), ("priority", "high")]).await;
+        assert_eq!(page.status, 422);
+        assert!(page.body.contains("must be a whole number"));
+
+        // What arrives is in the inbox, with a reply from the number written to.
+        let (status, _) = b
+            .app
+            .post(
+                "/api/v1/connectors/sim/inbound",
+                json!({"from": "+48600100500", "to": "7100", "text": "pizza please"}),
+            )
+            .await;
+        assert_eq!(status, 202);
+        // Received messages are stored by the connector's inbound worker.
+        for _ in 0..200 {
+            if !b.app.get("/api/v1/inbound").await.1["messages"].as_array().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let page = b.get("/inbox").await;
+        assert!(page.body.contains(r#"data-testid="inbox-text">pizza please<"#), "{}", page.body);
+        assert!(page.body.contains("/compose?to=%2B48600100500&amp;from=7100"), "{}", page.body);
+        let page = b.get("/inbox?q=taco").await;
+        assert!(page.body.contains("Nothing received yet."));
+        let page = b.get("/compose?to=%2B48600100500&from=7100").await;
+        assert!(page.body.contains(r#"<option value="7100" selected>"#), "{}", page.body);
+
+        // Opt-outs by hand: a bad number is refused, a good one listed, then opted back in.
+        let page = b.post("/opt-outs", &[("phone", "nope")]).await;
+        assert_eq!(page.status, 422);
+        let page = b.post("/opt-outs", &[("phone", "+48600100600")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert!(b.get("/opt-outs").await.body.contains(r#"data-testid="opted-out">+48600100600<"#));
+        let page = b.post("/opt-outs/+48600100600/remove", &[]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(b.app.get("/api/v1/opt-outs").await.1["opt_outs"], json!([]));
+        b.stop().await;
+    })
+    .await;
+}

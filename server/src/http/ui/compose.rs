@@ -54,6 +54,14 @@ struct ComposePage {
     result: Option<SendResponse>,
 }
 
+impl ComposePage {
+    /// Whether the sender is one of the account's sender ids (a reply from
+    /// an inbound number may not be, and is offered as it is).
+    fn sender_is_listed(&self) -> bool {
+        self.senders.iter().any(|s| s.sender == self.form.from)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "compose_counter.html")]
 pub struct Counter {
@@ -103,6 +111,8 @@ async fn pickers(
 pub struct Prefill {
     to: Option<String>,
     group: Option<String>,
+    /// The sender, e.g. the number a reply answers from.
+    from: Option<String>,
 }
 
 pub async fn page(
@@ -114,7 +124,10 @@ pub async fn page(
     let form = ComposeForm {
         to: p.to.unwrap_or_default(),
         groups: p.group.into_iter().collect(),
-        from: senders.iter().find(|s| s.default).map(|s| s.sender.clone()).unwrap_or_default(),
+        from: p
+            .from
+            .or_else(|| senders.iter().find(|s| s.default).map(|s| s.sender.clone()))
+            .unwrap_or_default(),
         ..ComposeForm::default()
     };
     let counter = Counter::of(&v, &state, &auth, "");

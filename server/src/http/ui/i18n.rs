@@ -89,6 +89,12 @@ impl Locale {
         }
     }
 
+    /// The message `key` in this language, if there is one (for keys made
+    /// from data, such as an action's kind).
+    pub fn lookup(self, key: &str) -> Option<&'static str> {
+        MESSAGES.get(key).map(|m| m[self.index()])
+    }
+
     /// `1234567` as `1,234,567` (en) or `1 234 567` (pl, ru, bg; a
     /// non-breaking space).
     pub fn number(self, n: i64) -> String {
@@ -354,6 +360,127 @@ const TABLE: &[(&str, [&str; 4])] = &[
     ("camp.errors", ["Refused numbers", "Odrzucone numery", "Отклонённые номера", "Отхвърлени номера"]),
     ("camp.started", ["Started", "Rozpoczęto", "Начато", "Започнато"]),
     ("camp.finished_at", ["Finished", "Zakończono", "Завершено", "Завършено"]),
+    ("nav.numbers", ["Numbers", "Numery", "Номера", "Номера"]),
+    ("nav.inbox", ["Inbox", "Odebrane", "Входящие", "Входящи"]),
+    (
+        "num.title",
+        [
+            "Numbers and keywords",
+            "Numery i słowa kluczowe",
+            "Номера и ключевые слова",
+            "Номера и ключови думи",
+        ],
+    ),
+    ("num.none", ["No numbers yet.", "Brak numerów.", "Номеров пока нет.", "Все още няма номера."]),
+    (
+        "num.number",
+        ["Number or short code", "Numer lub krótki kod", "Номер или короткий код", "Номер или кратък код"],
+    ),
+    ("num.kind", ["Kind", "Rodzaj", "Тип", "Вид"]),
+    ("num.dedicated", ["dedicated", "dedykowany", "выделенный", "собствен"]),
+    ("num.shared", ["shared", "współdzielony", "общий", "споделен"]),
+    ("num.connectors", ["Connectors", "Połączenia", "Подключения", "Връзки"]),
+    ("num.any_connector", ["any", "dowolne", "любые", "всички"]),
+    (
+        "num.default",
+        ["When nothing matches", "Gdy nic nie pasuje", "Если ничего не подошло", "Когато нищо не съвпада"],
+    ),
+    ("num.new", ["New number", "Nowy numer", "Новый номер", "Нов номер"]),
+    ("num.keywords", ["Keywords", "Słowa kluczowe", "Ключевые слова", "Ключови думи"]),
+    (
+        "num.no_keywords",
+        [
+            "No keywords on this number.",
+            "Brak słów kluczowych dla tego numeru.",
+            "У этого номера нет ключевых слов.",
+            "Този номер няма ключови думи.",
+        ],
+    ),
+    ("num.keyword", ["Keyword", "Słowo kluczowe", "Ключевое слово", "Ключова дума"]),
+    ("num.new_keyword", ["New keyword", "Nowe słowo kluczowe", "Новое ключевое слово", "Нова ключова дума"]),
+    ("num.match_type", ["Match", "Dopasowanie", "Совпадение", "Съвпадение"]),
+    ("num.match.base", ["first word", "pierwsze słowo", "первое слово", "първата дума"]),
+    ("num.match.exact", ["whole message", "cała wiadomość", "всё сообщение", "цялото съобщение"]),
+    ("num.match.phrase", ["contains the phrase", "zawiera frazę", "содержит фразу", "съдържа фразата"]),
+    (
+        "num.match.remove",
+        [
+            "opt-out from this keyword",
+            "wypisanie z tego słowa",
+            "отписка от этого слова",
+            "отписване от тази дума",
+        ],
+    ),
+    ("num.priority", ["Priority", "Priorytet", "Приоритет", "Приоритет"]),
+    ("num.actions", ["Actions", "Działania", "Действия", "Действия"]),
+    (
+        "num.add_group",
+        [
+            "Add the sender to group",
+            "Dodaj nadawcę do grupy",
+            "Добавить отправителя в группу",
+            "Добави подателя в група",
+        ],
+    ),
+    (
+        "num.remove_group",
+        [
+            "Remove the sender from group",
+            "Usuń nadawcę z grupy",
+            "Убрать отправителя из группы",
+            "Премахни подателя от група",
+        ],
+    ),
+    ("num.reply", ["Reply with", "Odpowiedz treścią", "Ответить текстом", "Отговори с"]),
+    (
+        "num.forward_url",
+        [
+            "Forward to URL (webhook)",
+            "Przekaż na URL (webhook)",
+            "Переслать на URL (webhook)",
+            "Препрати към URL (webhook)",
+        ],
+    ),
+    (
+        "num.forward_phone",
+        ["Forward to phone", "Przekaż na telefon", "Переслать на телефон", "Препрати към телефон"],
+    ),
+    (
+        "num.notify_phone",
+        ["Tell a person by SMS", "Powiadom osobę SMS-em", "Уведомить человека по SMS", "Уведоми човек с SMS"],
+    ),
+    ("num.opt_outs", ["Opted-out numbers", "Wypisane numery", "Отписавшиеся номера", "Отписани номера"]),
+    (
+        "num.no_opt_outs",
+        ["Nobody has opted out.", "Nikt się nie wypisał.", "Никто не отписался.", "Никой не се е отписал."],
+    ),
+    ("num.opted_out_at", ["Opted out", "Wypisany", "Отписан", "Отписан"]),
+    ("num.opt_out_add", ["Opt a number out", "Wypisz numer", "Отписать номер", "Отпиши номер"]),
+    ("num.opt_in", ["Opt back in", "Przywróć", "Вернуть подписку", "Върни абонамента"]),
+    ("num.phone", ["Phone number", "Numer telefonu", "Номер телефона", "Телефонен номер"]),
+    ("action_kind.add_to_group", ["Add to group", "Dodaj do grupy", "Добавить в группу", "Добави в група"]),
+    (
+        "action_kind.remove_from_group",
+        ["Remove from group", "Usuń z grupy", "Убрать из группы", "Премахни от група"],
+    ),
+    ("action_kind.reply", ["Reply", "Odpowiedź", "Ответ", "Отговор"]),
+    ("action_kind.forward", ["Forward", "Przekaż", "Переслать", "Препрати"]),
+    ("action_kind.notify", ["Notify", "Powiadom", "Уведомить", "Уведоми"]),
+    ("inbox.title", ["Inbox", "Odebrane", "Входящие", "Входящи"]),
+    (
+        "inbox.none",
+        [
+            "Nothing received yet.",
+            "Nic jeszcze nie odebrano.",
+            "Пока ничего не получено.",
+            "Все още нищо не е получено.",
+        ],
+    ),
+    ("inbox.received", ["Received", "Odebrano", "Получено", "Получено"]),
+    ("inbox.from", ["From", "Od", "От", "От"]),
+    ("inbox.to", ["To number", "Na numer", "На номер", "На номер"]),
+    ("inbox.reply", ["Reply", "Odpowiedz", "Ответить", "Отговори"]),
+    ("inbox.group", ["Group", "Grupa", "Группа", "Група"]),
     ("error.title", ["Something is wrong", "Coś poszło nie tak", "Что-то не так", "Нещо не е наред"]),
     ("error.back", ["Back", "Wstecz", "Назад", "Назад"]),
     ("common.none", ["—", "—", "—", "—"]),

@@ -10,6 +10,7 @@ use super::session::Session;
 use super::{OrPage, PageResult, Viewer, render};
 use crate::http::AppState;
 use crate::http::api::v1::exports;
+use crate::http::api::v1::groups::{self, GroupView};
 use crate::http::api::v1::messages::{self, ListQuery, MessageList, MessageView};
 
 #[derive(Template)]
@@ -97,6 +98,45 @@ pub async fn list(
     }))
 }
 
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    v: Viewer,
+    active: &'static str,
+    list: MessageList,
+    groups: Vec<GroupView>,
+    q: String,
+    tag: String,
+    group: String,
+    query: String,
+}
+
+/// Messages received, newest first, with the history's search filters; the
+/// rows refresh themselves while the page is open, and each has a reply
+/// from the number it was sent to.
+pub async fn inbox(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> PageResult {
+    let pairs: Vec<_> = filters(&pairs).into_iter().filter(|(k, _)| k != "direction").collect();
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let q = list_query(&pairs).page(&v)?;
+    let groups = groups::list_groups(State(state.clone()), auth.clone()).await.page(&v)?.0.groups;
+    let list = messages::list_inbound(State(state), auth, Ok(Query(q))).await.page(&v)?.0;
+    let without_cursor: Vec<_> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+    Ok(render(&InboxPage {
+        active: "inbox",
+        q: get("q"),
+        tag: get("tag"),
+        group: get("group"),
+        query: encode(&without_cursor),
+        list,
+        groups,
+        v,
+    }))
+}
+
 pub async fn export_csv(
     State(state): State<AppState>,
     Session(v, auth): Session,
@@ -131,6 +171,12 @@ pub async fn status(
 impl ListPage {
     fn selected(&self, current: &str, value: &str) -> &'static str {
         if current == value { " selected" } else { "" }
+    }
+}
+
+impl InboxPage {
+    fn enc(&self, s: &str) -> String {
+        urlencode(s)
     }
 }
 

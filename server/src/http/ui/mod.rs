@@ -17,6 +17,7 @@ mod contacts;
 mod dashboard;
 pub mod i18n;
 mod messages;
+mod numbers;
 mod session;
 
 use askama::Template;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/compose", get(compose::page).post(compose::send))
         .route("/compose/counter", post(compose::counter))
         .route("/compose/template", get(compose::template))
+        .route("/inbox", get(messages::inbox))
         .route("/messages", get(messages::list))
         .route("/messages/export.csv", get(messages::export_csv))
         .route("/messages/{id}", get(messages::detail))
@@ -66,6 +68,12 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/runs/{run}", get(campaigns::run))
         .route("/campaigns/{id}/runs/{run}/messages.csv", get(campaigns::run_csv))
         .route("/campaigns/{id}/runs/{run}/messages.xlsx", get(campaigns::run_xlsx))
+        .route("/numbers", get(numbers::list).post(numbers::create))
+        .route("/numbers/{id}", get(numbers::detail))
+        .route("/numbers/{id}/keywords", post(numbers::create_keyword))
+        .route("/numbers/{id}/keywords/{keyword}/delete", post(numbers::delete_keyword))
+        .route("/opt-outs", get(numbers::opt_out_list).post(numbers::add_opt_out))
+        .route("/opt-outs/{phone}/remove", post(numbers::remove_opt_out))
         .route("/static/{file}", get(asset))
 }
 
