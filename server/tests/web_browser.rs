@@ -167,8 +167,14 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if let Some(pid) = self.process.id() {
-            let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+        // Signalled directly: procps-ng 4.0.2's `kill -KILL -PGID` (Debian 12)
+        // sends SIGKILL to every process on the machine (kill(-1)).
+        if let Some(pid) = self.process.id().and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
+            // SAFETY: kill(2) with a negative pid signals that process group
+            // only; -pid is never -1 (pid > 1) and never 0.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
         }
     }
 }
