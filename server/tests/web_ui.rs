@@ -627,3 +627,30 @@ async fn numbers_keywords_and_opt_outs_are_set_up_from_forms_and_the_inbox_shows
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_reports_page_groups_traffic_and_exports_it() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.app.send(json!({"to": "+48600100200", "text": "Hi"})).await;
+        b.app.send(json!({"to": "+359881234567", "text": "Hi"})).await;
+        b.app.wait_until_settled().await;
+        b.sign_in().await;
+        let page = b.get("/reports?by=country").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("PL (+48)") && page.body.contains("BG (+359)"), "{}", page.body);
+        assert_eq!(page.body.matches(r#"data-testid="report-row""#).count(), 2);
+        assert!(page.body.contains(r#"style="width: 100%""#), "bars scale to the largest row");
+        let page = b.get("/reports").await;
+        assert!(page.body.matches(r#"data-testid="report-row""#).count() >= 30, "a row per day");
+        let csv = b.get("/reports/messages.csv?by=status&from=&to=").await;
+        assert_eq!(csv.status, 200);
+        assert!(csv.body.contains("delivered,,2,2"), "{}", csv.body);
+        // A date that is not a date is the API's error, on an error page.
+        let page = b.get("/reports?from=yesterday").await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("is not a date"));
+        b.stop().await;
+    })
+    .await;
+}

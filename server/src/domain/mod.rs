@@ -13,7 +13,7 @@ mod tag;
 mod text;
 
 pub use ids::{MessageId, canonical_id, new_id};
-pub use phone::{PhoneNumber, PhoneNumberError, Region};
+pub use phone::{PhoneNumber, PhoneNumberError, Region, country_of};
 pub use sender::{SenderId, SenderIdError};
 pub use status::{Direction, MessageStatus, UnknownStatus};
 pub use tag::{Tag, TagError};

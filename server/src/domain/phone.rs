@@ -24,6 +24,19 @@ impl FromStr for Region {
     }
 }
 
+/// The country of an E.164 number (or of its first digits): its calling
+/// code and the main region that uses it (`+48…` → 48, `PL`; `+1…` → 1,
+/// `US`, shared with Canada and others). `None` when no calling code fits.
+pub fn country_of(e164: &str) -> Option<(u16, &'static str)> {
+    let digits = e164.strip_prefix('+').unwrap_or(e164);
+    // Calling codes are 1 to 3 digits and none is a prefix of another.
+    (1..=3.min(digits.len())).find_map(|n| {
+        let code: u16 = digits.get(..n)?.parse().ok()?;
+        let regions = phonenumber::metadata::DATABASE.by_code(&code)?;
+        regions.first().map(|m| (code, m.id()))
+    })
+}
+
 /// Why a phone number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneNumberError {
@@ -175,5 +188,16 @@ mod tests {
         fn parsing_never_panics(input in ".{0,80}") {
             let _ = PhoneNumber::parse(&input, pl());
         }
+    }
+
+    #[test]
+    fn a_number_or_its_first_digits_tell_the_country() {
+        assert_eq!(country_of("+48600100200"), Some((48, "PL")));
+        assert_eq!(country_of("+359881234567"), Some((359, "BG")));
+        assert_eq!(country_of("+79161234567"), Some((7, "RU")));
+        assert_eq!(country_of("+1416"), Some((1, "US")));
+        assert_eq!(country_of("+4860"), Some((48, "PL")));
+        assert_eq!(country_of("+"), None);
+        assert_eq!(country_of("+999"), None);
     }
 }

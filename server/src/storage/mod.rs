@@ -65,7 +65,7 @@ pub use notifications::{
 };
 pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, NumberWrite};
 pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError};
-pub use stats::{Bucket, MessageCounts};
+pub use stats::{Bucket, GroupCount, Grouping, MessageCounts};
 pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord};
 pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
 

@@ -1,6 +1,7 @@
-//! Counts of an account's messages over a time window, for the dashboard:
-//! how many went out and how they ended, how many came in, and the same per
-//! hour or day for a chart. Reads only.
+//! Counts of an account's messages over a time window, for the dashboard
+//! and the message reports: how many went out and how they ended, how many
+//! came in, per hour or day for a chart, or grouped by status, connector or
+//! the number's first digits. Reads only.
 //!
 //! Message ids are UUIDv7, so "created since T" is also "id at least the
 //! smallest UUIDv7 of T", which the `(account_id, id)` index serves; the
@@ -28,7 +29,7 @@ pub struct MessageCounts {
 }
 
 impl MessageCounts {
-    fn add(&mut self, direction: &str, status: &str, n: i64) {
+    pub fn add(&mut self, direction: &str, status: &str, n: i64) {
         if direction == "inbound" {
             self.received += n;
             return;
@@ -48,6 +49,29 @@ impl MessageCounts {
             _ => {}
         }
     }
+}
+
+/// What a message report's rows are grouped by, as the database can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    Status,
+    /// The connector that carried the message (empty: none yet).
+    Connector,
+    /// The first digits of the other party's number (`+486`): enough for
+    /// its calling code.
+    Prefix,
+    /// Whole hours since the window's start (`"0"`, `"1"`, …).
+    Hour,
+}
+
+/// Messages of one group, one direction and one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCount {
+    pub key: String,
+    pub direction: String,
+    pub status: String,
+    pub messages: i64,
+    pub segments: i64,
 }
 
 /// One bar of a chart: messages created in `[start, start + width)`.
@@ -127,6 +151,53 @@ impl Store {
             }
         }
         Ok(buckets)
+    }
+}
+
+impl Store {
+    /// The account's messages created in `[since, until)`, counted by
+    /// `grouping`, direction and status.
+    pub async fn message_groups(
+        &self,
+        account_id: &str,
+        since: i64,
+        until: i64,
+        grouping: Grouping,
+    ) -> sqlx::Result<Vec<GroupCount>> {
+        let key = match grouping {
+            Grouping::Status => "status",
+            Grouping::Connector => "COALESCE(connector, '')",
+            Grouping::Prefix => {
+                "substr(CASE WHEN direction = 'inbound' THEN COALESCE(from_addr, '') ELSE to_number END, 1, 4)"
+            }
+            Grouping::Hour => "CAST((created_at - $3) / 3600000000 AS TEXT)",
+        };
+        let sql = format!(
+            "SELECT {key} AS k, direction, status, COUNT(*), CAST(COALESCE(SUM(segments), 0) AS BIGINT)
+             FROM messages
+             WHERE account_id = $1 AND id >= $2 AND created_at >= $3 AND created_at < $4 AND id < $5
+             GROUP BY k, direction, status"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(min_id_at(since))
+            .bind(since)
+            .bind(until)
+            // Ids of the last millisecond before `until` sort below this.
+            .bind(min_id_at(until.saturating_add(1_000)))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(GroupCount {
+                    key: row.try_get(0)?,
+                    direction: row.try_get(1)?,
+                    status: row.try_get(2)?,
+                    messages: row.try_get(3)?,
+                    segments: row.try_get(4)?,
+                })
+            })
+            .collect()
     }
 }
 

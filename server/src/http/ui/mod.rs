@@ -18,6 +18,7 @@ mod dashboard;
 pub mod i18n;
 mod messages;
 mod numbers;
+mod reports;
 mod session;
 
 use askama::Template;
@@ -74,6 +75,9 @@ pub fn router() -> Router<AppState> {
         .route("/numbers/{id}/keywords/{keyword}/delete", post(numbers::delete_keyword))
         .route("/opt-outs", get(numbers::opt_out_list).post(numbers::add_opt_out))
         .route("/opt-outs/{phone}/remove", post(numbers::remove_opt_out))
+        .route("/reports", get(reports::page))
+        .route("/reports/messages.csv", get(reports::export_csv))
+        .route("/reports/messages.xlsx", get(reports::export_xlsx))
         .route("/static/{file}", get(asset))
 }
 

@@ -15,6 +15,7 @@ pub(crate) mod notifications;
 pub(crate) mod numbers;
 pub(crate) mod opt_outs;
 mod paging;
+pub(crate) mod reports;
 pub(crate) mod templates;
 pub(crate) mod webhooks;
 
@@ -95,6 +96,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::report))
         .routes(routes!(notifications::report_csv))
         .routes(routes!(notifications::report_xlsx))
+        .routes(routes!(reports::messages_report))
+        .routes(routes!(reports::messages_report_csv))
+        .routes(routes!(reports::messages_report_xlsx))
         .routes(routes!(notifications::list_types, notifications::create_type))
         .routes(routes!(notifications::update_type))
         .routes(routes!(notifications::put_template, notifications::delete_template))

@@ -1,0 +1,321 @@
+//! `/api/v1/reports/messages`: the account's messages over a window, by day
+//! (in a time zone), status, connector or destination country — what went
+//! out and how it ended, what came in, and the segments sent — as JSON, CSV
+//! or XLSX.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::exports::stream_response;
+use crate::domain::country_of;
+use crate::http::error::ErrorBody;
+use crate::http::{ApiError, AppState, Auth};
+use crate::storage::{GroupCount, Grouping, MessageCounts, format_micros};
+use crate::transfer::{ExportCell, ExportFormat, export_table};
+
+/// The longest window a report covers.
+const MAX_DAYS: i64 = 366;
+const HOUR_MICROS: i64 = 3_600_000_000;
+
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct MessageReportQuery {
+    /// `day` (the default), `status`, `connector` or `country`.
+    pub by: Option<String>,
+    /// RFC 3339; default: 30 days before `until`. By day, the report starts
+    /// at the beginning of that day.
+    pub since: Option<String>,
+    /// RFC 3339, exclusive; default: now.
+    pub until: Option<String>,
+    /// IANA zone whose days `by=day` counts; default: the account's.
+    pub time_zone: Option<String>,
+}
+
+/// One group's messages.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Default, PartialEq, Eq, Debug)]
+pub struct MessageReportRow {
+    /// The day (`2026-11-24`), status, connector name, or country (ISO
+    /// 3166 region of the calling code's main country, `PL`); empty when a
+    /// message has none (no connector yet, an unknown number).
+    pub key: String,
+    /// The calling code for `by=country` (`+48`), else empty.
+    pub label: String,
+    /// Accepted by the SMSC (including those since delivered or not).
+    pub sent: i64,
+    pub delivered: i64,
+    /// Undelivered or expired.
+    pub undelivered: i64,
+    /// Failed or rejected.
+    pub failed: i64,
+    /// Not yet handed over (scheduled, queued, sending).
+    pub waiting: i64,
+    pub received: i64,
+    /// Segments of the outbound messages.
+    pub segments: i64,
+}
+
+impl MessageReportRow {
+    fn add(&mut self, g: &GroupCount) {
+        let mut c = MessageCounts::default();
+        c.add(&g.direction, &g.status, g.messages);
+        self.sent += c.sent;
+        self.delivered += c.delivered;
+        self.undelivered += c.undelivered;
+        self.failed += c.failed;
+        self.waiting += c.waiting;
+        self.received += c.received;
+        if g.direction != "inbound" {
+            self.segments += g.segments;
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MessageReport {
+    pub by: String,
+    pub since: String,
+    pub until: String,
+    pub time_zone: String,
+    pub rows: Vec<MessageReportRow>,
+    pub total: MessageReportRow,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By {
+    Day,
+    Status,
+    Connector,
+    Country,
+}
+
+impl By {
+    fn parse(s: Option<&str>) -> Result<Self, ApiError> {
+        match s.unwrap_or("day") {
+            "day" => Ok(By::Day),
+            "status" => Ok(By::Status),
+            "connector" => Ok(By::Connector),
+            "country" => Ok(By::Country),
+            _ => Err(ApiError::query("by", "must be day, status, connector or country")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            By::Day => "day",
+            By::Status => "status",
+            By::Connector => "connector",
+            By::Country => "country",
+        }
+    }
+}
+
+fn time(field: &str, s: &Option<String>, default: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    match s {
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| ApiError::query(field, "is not an RFC 3339 time")),
+        None => Ok(default),
+    }
+}
+
+/// The start of the day `at` falls on, in `tz`.
+fn start_of_day(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let date = at.with_timezone(&tz).date_naive();
+    tz.from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .earliest()
+        // A zone whose day starts in a gap (a DST change at midnight) starts an hour later.
+        .or_else(|| tz.from_local_datetime(&date.and_hms_opt(1, 0, 0).unwrap_or_default()).earliest())
+        .map_or(at, |t| t.with_timezone(&Utc))
+}
+
+/// The report the query asks for.
+pub async fn message_report(
+    state: &AppState,
+    auth: &Auth,
+    q: MessageReportQuery,
+) -> Result<MessageReport, ApiError> {
+    let by = By::parse(q.by.as_deref())?;
+    let tz: Tz = match &q.time_zone {
+        Some(z) => {
+            z.parse().map_err(|_| ApiError::query("time_zone", format!("'{z}' is not an IANA time zone")))?
+        }
+        None => state.store.account_schedule(&auth.account_id).await?.time_zone.parse().unwrap_or(Tz::UTC),
+    };
+    let until = time("until", &q.until, state.clock.now())?;
+    let mut since = time("since", &q.since, until - Duration::days(30))?;
+    if since >= until {
+        return Err(ApiError::query("since", "must be before until"));
+    }
+    if until - since > Duration::days(MAX_DAYS) {
+        return Err(ApiError::query("since", format!("a report covers at most {MAX_DAYS} days")));
+    }
+    if by == By::Day {
+        since = start_of_day(since, tz);
+    }
+    let (since_us, until_us) = (since.timestamp_micros(), until.timestamp_micros());
+    let grouping = match by {
+        By::Day => Grouping::Hour,
+        By::Status => Grouping::Status,
+        By::Connector => Grouping::Connector,
+        By::Country => Grouping::Prefix,
+    };
+    let groups = state.store.message_groups(&auth.account_id, since_us, until_us, grouping).await?;
+    let mut rows: BTreeMap<String, MessageReportRow> = BTreeMap::new();
+    if by == By::Day {
+        // Every day of the window, so that a chart shows the quiet ones.
+        let mut day = since;
+        while day < until {
+            let key = day.with_timezone(&tz).date_naive().to_string();
+            rows.entry(key.clone()).or_insert_with(|| MessageReportRow { key, ..Default::default() });
+            day = start_of_day(day + Duration::hours(26), tz);
+        }
+    }
+    for g in &groups {
+        let (key, label) = match by {
+            By::Day => {
+                let hour: i64 = g.key.parse().unwrap_or(0);
+                let at = DateTime::from_timestamp_micros(since_us + hour * HOUR_MICROS).unwrap_or(since);
+                (at.with_timezone(&tz).date_naive().to_string(), String::new())
+            }
+            By::Country => match country_of(&g.key) {
+                Some((code, region)) => (region.to_owned(), format!("+{code}")),
+                None => (String::new(), String::new()),
+            },
+            By::Status | By::Connector => (g.key.clone(), String::new()),
+        };
+        rows.entry(key.clone())
+            .or_insert_with(|| MessageReportRow { key, label, ..Default::default() })
+            .add(g);
+    }
+    let mut total = MessageReportRow::default();
+    for g in &groups {
+        total.add(g);
+    }
+    let mut rows: Vec<MessageReportRow> = rows.into_values().collect();
+    if by != By::Day {
+        // Biggest first; days stay in order.
+        rows.sort_by_key(|r| std::cmp::Reverse(r.sent + r.failed + r.waiting + r.received));
+    }
+    Ok(MessageReport {
+        by: by.name().into(),
+        since: format_micros(since_us),
+        until: format_micros(until_us),
+        time_zone: tz.name().into(),
+        rows,
+        total,
+    })
+}
+
+/// Messages by day, status, connector or destination country.
+#[utoipa::path(get, path = "/api/v1/reports/messages", tag = "reports", params(MessageReportQuery),
+    responses((status = 200, body = MessageReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn messages_report(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<MessageReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<MessageReport>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    Ok(Json(message_report(&state, &auth, q).await?))
+}
+
+async fn report_file(
+    state: AppState,
+    auth: Auth,
+    q: MessageReportQuery,
+    format: ExportFormat,
+) -> Result<Response, ApiError> {
+    let report = message_report(&state, &auth, q).await?;
+    let header = [
+        report.by.as_str(),
+        "",
+        "sent",
+        "delivered",
+        "undelivered",
+        "failed",
+        "waiting",
+        "received",
+        "segments",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let n = |v: i64| ExportCell::Number(v as f64);
+    let line = |r: MessageReportRow| {
+        vec![
+            r.key.into(),
+            r.label.into(),
+            n(r.sent),
+            n(r.delivered),
+            n(r.undelivered),
+            n(r.failed),
+            n(r.waiting),
+            n(r.received),
+            n(r.segments),
+        ]
+    };
+    let mut rows: Vec<Vec<ExportCell>> = report.rows.into_iter().map(line).collect();
+    rows.push(line(MessageReportRow { key: "total".into(), ..report.total }));
+    Ok(stream_response(format, "messages-report", move |out| async move {
+        export_table(format, out, header, rows).await
+    }))
+}
+
+/// The report as CSV (a last row holds the totals).
+#[utoipa::path(get, path = "/api/v1/reports/messages.csv", tag = "reports", params(MessageReportQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ErrorBody)))]
+pub async fn messages_report_csv(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<MessageReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    report_file(state, auth, q, ExportFormat::Csv).await
+}
+
+/// The report as XLSX (a last row holds the totals).
+#[utoipa::path(get, path = "/api/v1/reports/messages.xlsx", tag = "reports", params(MessageReportQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>), (status = 400, body = ErrorBody)))]
+pub async fn messages_report_xlsx(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<MessageReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    report_file(state, auth, q, ExportFormat::Xlsx).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_starts_at_local_midnight_even_across_a_dst_change() {
+        let warsaw: Tz = "Europe/Warsaw".parse().unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 3, 29, 12, 0, 0).unwrap();
+        assert_eq!(start_of_day(at, warsaw), Utc.with_ymd_and_hms(2026, 3, 28, 23, 0, 0).unwrap());
+        let next = start_of_day(start_of_day(at, warsaw) + Duration::hours(26), warsaw);
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 3, 29, 22, 0, 0).unwrap(), "a 23-hour day");
+    }
+
+    #[test]
+    fn rows_add_what_each_status_means() {
+        let mut r = MessageReportRow::default();
+        let g = |direction: &str, status: &str, messages, segments| GroupCount {
+            key: String::new(),
+            direction: direction.into(),
+            status: status.into(),
+            messages,
+            segments,
+        };
+        r.add(&g("outbound", "delivered", 3, 6));
+        r.add(&g("outbound", "rejected", 1, 1));
+        r.add(&g("inbound", "received", 2, 2));
+        assert_eq!((r.sent, r.delivered, r.failed, r.received, r.segments), (3, 3, 1, 2, 7));
+    }
+}

@@ -1,0 +1,162 @@
+//! Reports: the account's messages by day, status, connector or destination
+//! country over a window of days picked in the viewer's zone, with a bar per
+//! row and CSV/XLSX exports. The numbers are `GET /api/v1/reports/messages`.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use chrono::{NaiveDate, TimeZone as _};
+use serde::Deserialize;
+
+use super::session::Session;
+use super::{OrPage, PageResult, Viewer, render};
+use crate::http::api::v1::reports::{self, MessageReport, MessageReportQuery, MessageReportRow};
+use crate::http::{ApiError, AppState};
+
+/// The form: what to group by and the first and last day (inclusive).
+#[derive(Deserialize, Default, Clone)]
+pub struct ReportForm {
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+impl ReportForm {
+    /// The API query: the days as the viewer's local midnights (`to`'s next
+    /// midnight, so that its day is in), the viewer's zone for days.
+    fn query(&self, v: &Viewer) -> Result<MessageReportQuery, ApiError> {
+        let midnight = |field: &str, s: &str, plus_days: u64| -> Result<Option<String>, ApiError> {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| ApiError::field(field, format!("'{s}' is not a date")))?
+                .checked_add_days(chrono::Days::new(plus_days))
+                .ok_or_else(|| ApiError::field(field, "is out of range"))?;
+            let at =
+                v.tz.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+                    .earliest()
+                    .ok_or_else(|| ApiError::field(field, format!("'{s}' has no midnight in {}", v.tz)))?;
+            Ok(Some(at.to_rfc3339()))
+        };
+        Ok(MessageReportQuery {
+            by: Some(if self.by.is_empty() { "day".into() } else { self.by.clone() }),
+            since: midnight("from", &self.from, 0)?,
+            until: midnight("to", &self.to, 1)?,
+            time_zone: Some(v.tz.name().to_owned()),
+        })
+    }
+
+    /// The form as a query string, for the exports.
+    fn encoded(&self) -> String {
+        use super::messages::urlencode;
+        format!("by={}&from={}&to={}", urlencode(&self.by), urlencode(&self.from), urlencode(&self.to))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reports.html")]
+struct ReportPage {
+    v: Viewer,
+    active: &'static str,
+    form: ReportForm,
+    report: MessageReport,
+    query: String,
+}
+
+impl ReportPage {
+    /// The widest row's total, for the bars.
+    fn largest(&self) -> i64 {
+        self.report.rows.iter().map(row_total).max().unwrap_or(0).max(1)
+    }
+
+    /// A row's bar length as a share of the widest, in percent.
+    fn width(&self, row: &MessageReportRow) -> i64 {
+        row_total(row) * 100 / self.largest()
+    }
+
+    /// What a row's key means to a person: a status or country as words,
+    /// a day as the locale writes it, "—" for none.
+    fn key(&self, row: &MessageReportRow) -> String {
+        if row.key.is_empty() {
+            return self.v.t("common.none").to_owned();
+        }
+        match self.report.by.as_str() {
+            "status" => self.v.status(&row.key),
+            "country" => format!("{} ({})", row.key, row.label),
+            _ => row.key.clone(),
+        }
+    }
+}
+
+impl ReportPage {
+    fn by_key(&self) -> &'static str {
+        match self.report.by.as_str() {
+            "status" => "report.by_status",
+            "connector" => "report.by_connector",
+            "country" => "report.by_country",
+            _ => "report.by_day",
+        }
+    }
+}
+
+fn row_total(r: &MessageReportRow) -> i64 {
+    r.sent + r.failed + r.waiting + r.received
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Query(form): Query<ReportForm>,
+) -> PageResult {
+    let q = form.query(&v).page(&v)?;
+    let report = reports::message_report(&state, &auth, q).await.page(&v)?;
+    let query = form.encoded();
+    Ok(render(&ReportPage { v, active: "reports", form, report, query }))
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    #[serde(flatten)]
+    form: ReportForm,
+}
+
+pub async fn export_csv(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Query(e): Query<ExportQuery>,
+) -> PageResult {
+    let q = e.form.query(&v).page(&v)?;
+    reports::messages_report_csv(State(state), auth, Ok(Query(q))).await.page(&v)
+}
+
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    Session(v, auth): Session,
+    Query(e): Query<ExportQuery>,
+) -> PageResult {
+    let q = e.form.query(&v).page(&v)?;
+    reports::messages_report_xlsx(State(state), auth, Ok(Query(q))).await.page(&v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ui::i18n::Locale;
+
+    #[test]
+    fn the_picked_days_are_whole_local_days() {
+        let mut v = Viewer::test(Locale::Pl);
+        v.tz = "Europe/Warsaw".parse().unwrap();
+        let f = ReportForm { by: "country".into(), from: "2026-11-01".into(), to: "2026-11-24".into() };
+        let q = f.query(&v).unwrap();
+        assert_eq!(q.since.as_deref(), Some("2026-11-01T00:00:00+01:00"));
+        assert_eq!(q.until.as_deref(), Some("2026-11-25T00:00:00+01:00"));
+        assert_eq!(q.by.as_deref(), Some("country"));
+        let bad = ReportForm { from: "yesterday".into(), ..ReportForm::default() };
+        assert_eq!(bad.query(&v).err().unwrap().field.as_deref(), Some("from"));
+    }
+}
