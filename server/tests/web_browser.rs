@@ -1,8 +1,9 @@
 //! The web UI in a real browser: headless Chromium driven through
 //! chromedriver's W3C WebDriver HTTP API (plain JSON over HTTP, no client
 //! crate). Signs in, sends a message and watches it become delivered (htmx
-//! polling), types into the live counter, imports a CSV file, and creates
-//! and runs a campaign.
+//! polling), types into the live counter, imports a CSV file, creates and
+//! runs a campaign, answers a received message from the inbox, and opens
+//! the numbers and reports pages.
 //!
 //! Runs when `KURIER_TEST_CHROMIUM` names the Chromium binary (`.ci/run`
 //! installs Debian's `chromium` and `chromium-driver` and sets it); skips
@@ -273,9 +274,35 @@ async fn walk_through(chromium: &str) {
     d.wait_text("[data-testid=run-delivered]", "3", 30).await;
     d.screenshot("campaign").await;
 
+    // A reply arrives at our short code; it is answered from the inbox,
+    // from the number it was sent to.
+    app.post("/api/v1/numbers", json!({"number": "7100"})).await;
+    app.post(
+        "/api/v1/connectors/sim/inbound",
+        json!({"from": "+48600100300", "to": "7100", "text": "Can I swap shifts?"}),
+    )
+    .await;
+    d.go(&url("/inbox")).await;
+    d.wait_text("[data-testid=inbox-text]", "Can I swap shifts?", 20).await;
+    d.screenshot("inbox").await;
+    d.click("a[href^='/compose?to=']").await;
+    d.wait_text("#from option:checked", "7100", 10).await;
+    d.type_into("#text", "Yes, see you on Friday").await;
+    d.click("form button.primary").await;
+    d.wait_text("[data-testid=status]", "delivered", 20).await;
+    let (_, sent) = app.get("/api/v1/messages?direction=outbound&q=Friday").await;
+    assert_eq!(sent["messages"][0]["to"], "+48600100300");
+    assert_eq!(sent["messages"][0]["from"], "7100");
+    d.go(&url("/numbers")).await;
+    d.find("[data-testid=number]").await;
+    d.screenshot("numbers").await;
+    d.go(&url("/reports?by=country")).await;
+    d.find("[data-testid=report-row]").await;
+    d.screenshot("reports").await;
+
     // The dashboard shows what happened.
     d.go(&url("/")).await;
-    d.wait_text("[data-testid=delivered]", "4", 10).await;
+    d.wait_text("[data-testid=delivered]", "5", 10).await;
     d.screenshot("dashboard").await;
     d.go(&url("/messages")).await;
     d.find("[data-testid=text]").await;
