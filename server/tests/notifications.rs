@@ -388,7 +388,9 @@ async fn subscribers_change_their_own_preferences_through_a_signed_link() {
         let page = app.http.get(app.url(&path)).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
-        assert!(html.contains("&lt;b&gt;Zoe&lt;/b&gt;") && !html.contains("<b>Zoe</b>"), "escaped");
+        assert!(!html.contains("<b>Zoe</b>"), "markup in a name is shown as text");
+        assert!(html.contains("&#60;b&#62;Zoe") || html.contains("&lt;b&gt;Zoe"), "{html}");
+        assert!(html.contains("Notification preferences"), "English for a contact without a language");
         assert!(html.contains("Payment received") && html.contains("name=\"balance_low__email\""), "{html}");
 
         let form = [
@@ -414,6 +416,35 @@ async fn subscribers_change_their_own_preferences_through_a_signed_link() {
         assert_eq!(pay["extra_emails"], json!(["spouse@example.com"]));
         let (_, changes) = app.get(&format!("/api/v1/notification-preferences/{contact}/changes")).await;
         assert_eq!(changes[0]["source"], "self-service", "{changes}");
+
+        // A subscriber whose language is Bulgarian gets the page in Bulgarian,
+        // unless they pick another language with the page's picker.
+        app.post(
+            "/api/v1/contacts",
+            json!({"phone": "+359881234567", "external_id": "C-2", "language": "bg"}),
+        )
+        .await;
+        let (_, link) = app
+            .post(
+                "/api/v1/notification-links",
+                json!({"subscriber": {"external_id": "C-2"}, "valid_hours": 1}),
+            )
+            .await;
+        let bg_url = link["url"].as_str().unwrap();
+        let bg_path = bg_url.split_once("/preferences/").map(|(_, t)| format!("/preferences/{t}")).unwrap();
+        let html = app.http.get(app.url(&bg_path)).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Настройки на известията") && html.contains(r#"lang="bg""#), "{html}");
+        let html = app
+            .http
+            .get(app.url(&bg_path))
+            .header("cookie", "kurier_lang=pl")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Ustawienia powiadomień"), "{html}");
 
         // A bad form changes nothing; a forged or expired link opens nothing.
         let bad = post_form(&app, &path, &[("window_start", "09:00")]).await;

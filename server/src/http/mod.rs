@@ -64,10 +64,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
-        .route(
-            "/preferences/{token}",
-            get(api::v1::notifications::preferences_page).post(api::v1::notifications::save_preferences_page),
-        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -1,9 +1,9 @@
-//! The self-service page: a signed, expiring link (`/preferences/{token}`)
-//! where a subscriber, without an account, chooses which notifications they
-//! get, on which channels, extra addresses and the hours they may arrive.
-//! The token is `base64url(account.contact.expiry)` and an HMAC-SHA256 of
-//! it under the account's secret; every change made here is recorded with
-//! the source `self-service`.
+//! The self-service page's rules (its HTML is `http/ui/preferences.rs`): a
+//! signed, expiring link (`/preferences/{token}`) where a subscriber,
+//! without an account, chooses which notifications they get, on which
+//! channels, extra addresses and the hours they may arrive. The token is
+//! `base64url(account.contact.expiry)` and an HMAC-SHA256 of it under the
+//! account's secret; the submitted form is read into preference rows here.
 
 use std::collections::HashMap;
 
@@ -11,7 +11,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::storage::{ContactRecord, NotificationType, PreferenceRow};
+use crate::storage::{NotificationType, PreferenceRow};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -47,88 +47,6 @@ pub fn verify(secret: &str, token: &str, now: i64) -> bool {
     let mut m = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     m.update(payload.as_bytes());
     m.verify_slice(&sig).is_ok() && now < expires
-}
-
-/// Text made safe to put in HTML.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn hhmm(m: i64) -> String {
-    format!("{:02}:{:02}", m / 60, m % 60)
-}
-
-/// The form, filled with the subscriber's current choices.
-pub fn render(
-    contact: &ContactRecord,
-    types: &[NotificationType],
-    rows: &[PreferenceRow],
-    saved: bool,
-    error: Option<&str>,
-) -> String {
-    let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Notification preferences</title>\
-         <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#111}\
-         fieldset{margin:1rem 0;border:1px solid #888}label{display:inline-block;margin:.3rem 1rem .3rem 0}\
-         .ok{background:#e6f4ea;padding:.5rem}.err{background:#fde7e9;padding:.5rem}button{padding:.5rem 1rem}</style>\
-         </head><body><h1>Notification preferences</h1>",
-    );
-    let who = contact.name.as_deref().unwrap_or(&contact.phone);
-    html.push_str(&format!("<p>For <strong>{}</strong>.</p>", escape(who)));
-    if saved {
-        html.push_str("<p class=\"ok\" role=\"status\">Your choices were saved.</p>");
-    }
-    if let Some(e) = error {
-        html.push_str(&format!("<p class=\"err\" role=\"alert\">{}</p>", escape(e)));
-    }
-    html.push_str("<form method=\"post\">");
-    let window = rows.iter().find_map(|r| r.window);
-    for t in types {
-        let pref = super::effective(rows, &contact.id, &t.key);
-        html.push_str(&format!("<fieldset><legend>{}</legend>", escape(&t.name)));
-        for channel in super::CHANNELS {
-            let id = format!("{}__{channel}", t.key);
-            let checked = if pref.channels.iter().any(|c| c == channel) { " checked" } else { "" };
-            let label = if *channel == "sms" { "SMS" } else { "E-mail" };
-            html.push_str(&format!(
-                "<label for=\"{id}\"><input type=\"checkbox\" id=\"{id}\" name=\"{id}\" value=\"on\"{checked}> {label}</label>"
-            ));
-        }
-        html.push_str("</fieldset>");
-    }
-    let (start, end) = window.map_or((String::new(), String::new()), |(s, e)| (hhmm(s), hhmm(e)));
-    let extra_phone =
-        rows.iter().find(|r| r.contact_id == contact.id).and_then(|r| r.extra_phones.first().cloned());
-    let extra_email =
-        rows.iter().find(|r| r.contact_id == contact.id).and_then(|r| r.extra_emails.first().cloned());
-    html.push_str(&format!(
-        "<fieldset><legend>When</legend>\
-         <label for=\"window_start\">From <input type=\"time\" id=\"window_start\" name=\"window_start\" value=\"{}\"></label>\
-         <label for=\"window_end\">until <input type=\"time\" id=\"window_end\" name=\"window_end\" value=\"{}\"></label>\
-         <p>Leave both empty to get messages at any time.</p></fieldset>\
-         <fieldset><legend>Also send to</legend>\
-         <label for=\"extra_phone\">Another phone <input type=\"tel\" id=\"extra_phone\" name=\"extra_phone\" value=\"{}\"></label>\
-         <label for=\"extra_email\">Another e-mail <input type=\"email\" id=\"extra_email\" name=\"extra_email\" value=\"{}\"></label>\
-         </fieldset><button type=\"submit\">Save</button></form></body></html>",
-        escape(&start),
-        escape(&end),
-        escape(extra_phone.as_deref().unwrap_or("")),
-        escape(extra_email.as_deref().unwrap_or("")),
-    ));
-    html
 }
 
 /// Reads the submitted form into preference rows (one per event type).
@@ -207,10 +125,5 @@ mod tests {
         );
         assert!(!verify("secret", &forged, 1_000), "another contact");
         assert!(!verify("secret", "garbage", 1_000));
-    }
-
-    #[test]
-    fn names_are_escaped() {
-        assert_eq!(escape("<script>\"x\"&'"), "&lt;script&gt;&quot;x&quot;&amp;&#39;");
     }
 }

@@ -18,6 +18,7 @@ mod dashboard;
 pub mod i18n;
 mod messages;
 mod numbers;
+mod preferences;
 mod reports;
 mod session;
 
@@ -78,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .route("/reports", get(reports::page))
         .route("/reports/messages.csv", get(reports::export_csv))
         .route("/reports/messages.xlsx", get(reports::export_xlsx))
+        .route("/preferences/{token}", get(preferences::show).post(preferences::save))
         .route("/static/{file}", get(asset))
 }
 

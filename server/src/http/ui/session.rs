@@ -47,7 +47,7 @@ impl Viewer {
         Viewer { signed_in: true, csrf: "t".into(), ..Self::anonymous(locale) }
     }
 
-    fn anonymous(locale: Locale) -> Self {
+    pub(crate) fn anonymous(locale: Locale) -> Self {
         Viewer {
             signed_in: false,
             account_name: String::new(),
@@ -97,9 +97,16 @@ impl Viewer {
 
 /// The language of a request: the picker's cookie, else `Accept-Language`.
 fn locale_of(headers: &HeaderMap) -> Locale {
-    if let Some(l) = cookie(headers, LANG_COOKIE).and_then(Locale::parse) {
-        return l;
-    }
+    picked_locale(headers).unwrap_or_else(|| accept_language(headers))
+}
+
+/// The language the visitor chose with the picker, if they did.
+pub(crate) fn picked_locale(headers: &HeaderMap) -> Option<Locale> {
+    cookie(headers, LANG_COOKIE).and_then(Locale::parse)
+}
+
+/// The browser's preferred language among the UI's, or English.
+pub(crate) fn accept_language(headers: &HeaderMap) -> Locale {
     headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())

@@ -4,12 +4,10 @@
 //! self-service page, account settings for derived events, and the report.
 //! The deciding is done in `notifications`; this file translates.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -772,81 +770,4 @@ pub async fn report_xlsx(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     report_file(state, auth, q, ExportFormat::Xlsx).await
-}
-
-/// The self-service page behind a signed link (no API key: the link is the key).
-async fn page_context(
-    state: &AppState,
-    token: &str,
-) -> Result<(crate::storage::ContactRecord, String, Vec<crate::storage::NotificationType>), Response> {
-    let gone = || {
-        (StatusCode::NOT_FOUND, Html(format!("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Link not valid</title><p>{}</p></html>",
-            page::escape("This link is not valid or has expired. Ask for a new one."))))
-            .into_response()
-    };
-    let Some((account_id, contact_id, _)) = page::read(token) else { return Err(gone()) };
-    let Ok(Some(account)) = state.store.account_record(&account_id).await else { return Err(gone()) };
-    if !page::verify(&account.webhook_secret, token, state.clock.now().timestamp()) {
-        return Err(gone());
-    }
-    let Ok(Some(contact)) = state.store.get_contact(&account_id, &contact_id).await else {
-        return Err(gone());
-    };
-    let Ok(types) = ensure_built_in(&state.store, &account_id, state.clock.now_micros()).await else {
-        return Err(gone());
-    };
-    Ok((contact, account_id, types))
-}
-
-pub async fn preferences_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let (contact, account_id, types) = match page_context(&state, &token).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let rows = state.store.notification_preferences(&account_id, &contact.id).await.unwrap_or_default();
-    Html(page::render(&contact, &types, &rows, false, None)).into_response()
-}
-
-pub async fn save_preferences_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let (contact, account_id, types) = match page_context(&state, &token).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let current = state.store.notification_preferences(&account_id, &contact.id).await.unwrap_or_default();
-    let zone = current.iter().find(|r| r.contact_id == contact.id).and_then(|r| r.time_zone.clone());
-    match page::read_form(&contact.id, &types, &form, zone) {
-        Ok(rows) => {
-            let from = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-            let saved = state
-                .store
-                .replace_notification_preferences(
-                    &account_id,
-                    &contact.id,
-                    &rows,
-                    "self-service",
-                    from,
-                    state.clock.now_micros(),
-                )
-                .await;
-            if let Err(e) = saved {
-                tracing::error!(error = %e, "saving self-service preferences failed");
-                let html =
-                    page::render(&contact, &types, &current, false, Some("Saving failed; please try again."));
-                return (StatusCode::INTERNAL_SERVER_ERROR, Html(html)).into_response();
-            }
-            let rows =
-                state.store.notification_preferences(&account_id, &contact.id).await.unwrap_or_default();
-            Html(page::render(&contact, &types, &rows, true, None)).into_response()
-        }
-        Err(message) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Html(page::render(&contact, &types, &current, false, Some(&message))),
-        )
-            .into_response(),
-    }
 }
