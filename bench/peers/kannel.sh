@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Kannel against the same SMSC simulator and load as `kurier bench`, for the
+# side-by-side figures in BENCHMARKS.md. Installs Debian's kannel if needed,
+# starts `kurier smsc-sim` (receipt for every message, no delay), Kannel's
+# bearerbox and smsbox, sends N messages through smsbox's sendsms over C
+# keep-alive connections, and waits until bearerbox has received every
+# delivery receipt and matched it (its DLR queue is empty).
+#
+#   bench/peers/kannel.sh [N=100000] [C=32]
+#   KURIER=target/release/kurier (default) picks the simulator binary.
+#
+# Kannel is set up for throughput as its user guide recommends: one
+# transceiver SMPP session with a window (max-pending-submits) of 200 like
+# Kurier's, internal DLR storage, logs at error level only, no throttling,
+# no per-user limits. Its delivery reports are matched in memory: Kannel
+# does not store messages durably.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-100000}
+C=${2:-32}
+KURIER=${KURIER:-target/release/kurier}
+[ -x "$KURIER" ] || { echo "build first: cargo build --release (or set KURIER)" >&2; exit 1; }
+if ! command -v bearerbox >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel >/dev/null
+fi
+BEARERBOX=$(command -v bearerbox)
+SMSBOX=$(command -v smsbox)
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SMPP=$(free_port); CTRL=$(free_port); ADMIN=$(free_port); BOX=$(free_port); SEND=$(free_port)
+
+"$KURIER" smsc-sim --listen "127.0.0.1:$SMPP" --http "127.0.0.1:$CTRL" --receipt-delay-ms 0 \
+  --account kannel:bench >"$dir/sim.log" 2>&1 &
+pids+=($!); sim_pid=$!
+
+cat >"$dir/kannel.conf" <<CONF
+group = core
+admin-port = $ADMIN
+admin-password = bench
+status-password = bench
+admin-allow-ip = "127.0.0.1"
+smsbox-port = $BOX
+log-file = "$dir/bearerbox.log"
+log-level = 3
+access-log = "$dir/access.log"
+dlr-storage = internal
+sms-resend-retry = 0
+
+group = smsc
+smsc = smpp
+smsc-id = sim
+host = 127.0.0.1
+port = $SMPP
+transceiver-mode = true
+smsc-username = kannel
+smsc-password = bench
+system-type = ""
+source-addr-ton = 5
+source-addr-npi = 0
+dest-addr-ton = 1
+dest-addr-npi = 1
+max-pending-submits = 200
+msg-id-type = 0x03
+enquire-link-interval = 30
+reconnect-delay = 1
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = $BOX
+sendsms-port = $SEND
+sendsms-interface = 127.0.0.1
+log-file = "$dir/smsbox.log"
+log-level = 3
+access-log = "$dir/smsbox-access.log"
+
+group = sendsms-user
+username = bench
+password = bench
+max-messages = 1
+CONF
+
+"$BEARERBOX" "$dir/kannel.conf" >"$dir/bearerbox.out" 2>&1 &
+pids+=($!); bb_pid=$!
+sleep 1
+"$SMSBOX" "$dir/kannel.conf" >"$dir/smsbox.out" 2>&1 &
+pids+=($!); sb_pid=$!
+
+status() { curl -s "http://127.0.0.1:$ADMIN/status.xml?password=bench"; }
+# Wait until the SMPP session is online and smsbox takes requests.
+for _ in $(seq 1 100); do
+  if status | grep -q 'online' && curl -s -o /dev/null "http://127.0.0.1:$SEND/"; then break; fi
+  sleep 0.2
+done
+status | grep -q 'online' || { echo "Kannel did not bind to the simulator; see $dir" >&2; cat "$dir/bearerbox.log" >&2; exit 1; }
+
+# CPU seconds (user + system) of a process, from /proc.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# bearerbox's counter of delivery receipts received from the SMSC, and its DLR queue.
+dlr_counts() {
+  status | python3 -c 'import sys, xml.etree.ElementTree as E
+d = E.fromstring(sys.stdin.read()).find("dlr")
+print(d.findtext("received/total"), d.findtext("queued"))'
+}
+
+cpu0=$(echo "$(cpu $bb_pid) + $(cpu $sb_pid)" | bc)
+sim0=$(cpu $sim_pid)
+start=$(date +%s.%N)
+load=$(python3 bench/peers/load.py \
+  "http://127.0.0.1:$SEND/cgi-bin/sendsms?username=bench&password=bench&from=Bench&text=Hello%20from%20the%20benchmark&dlr-mask=3" \
+  "$N" "$C")
+accepted_at=$(date +%s.%N)
+accepted=$(echo "$load" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accepted"])')
+deadline=$(( $(date +%s) + 900 ))
+while :; do
+  read -r got queued < <(dlr_counts)
+  if [ "${got:-0}" -ge "$accepted" ] && [ "${queued:-1}" = 0 ]; then break; fi
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out: $got receipts of $accepted" >&2; break; }
+  sleep 0.1
+done
+done_at=$(date +%s.%N)
+submits=$(curl -s "http://127.0.0.1:$CTRL/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["submits"])')
+cpu1=$(echo "$(cpu $bb_pid) + $(cpu $sb_pid)" | bc)
+sim1=$(cpu $sim_pid)
+rss=$(( $(awk '/VmHWM/ {print $2}' /proc/$bb_pid/status) + $(awk '/VmHWM/ {print $2}' /proc/$sb_pid/status) ))
+
+python3 - "$N" "$C" "$load" "$start" "$accepted_at" "$done_at" "$submits" "$got" "$cpu0" "$cpu1" "$sim0" "$sim1" "$rss" <<'PY'
+import json, sys
+n, c, load = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+start, accepted_at, done_at = map(float, sys.argv[4:7])
+submits, receipts = int(sys.argv[7]), int(sys.argv[8] or 0)
+cpu = float(sys.argv[10]) - float(sys.argv[9])
+sim = float(sys.argv[12]) - float(sys.argv[11])
+rss_mb = int(sys.argv[13]) / 1024
+result = {
+    "gateway": "kannel",
+    "messages": n,
+    "connections": c,
+    "accepted": load["accepted"],
+    "errors": load["errors"],
+    "accepted_per_s": round(load["accepted"] / (accepted_at - start)),
+    "submitted": submits,
+    "completed": receipts,
+    "completed_per_s": round(receipts / (done_at - start)),
+    "peak_rss_mb": round(rss_mb, 1),
+    "cpu_s_per_1000": round(cpu / max(receipts, 1) * 1000, 3),
+    "sim_cpu_share": round(sim / max(sim + cpu, 1e-9), 2),
+}
+print(f"| kannel ({c} connections) | {result['accepted_per_s']:,} | – | {result['completed_per_s']:,} | "
+      f"{result['peak_rss_mb']} MB | {result['cpu_s_per_1000']} | {result['sim_cpu_share']:.0%} |")
+print(json.dumps(result))
+PY
