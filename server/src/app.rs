@@ -134,6 +134,14 @@ impl App {
         let token = shutdown.clone();
         intake.spawn(async move { ("inbound", inbound.run(token).await) });
 
+        let billing = crate::billing::BillingWorker::new(
+            store.clone(),
+            Mailer::new(&config.smtp)?,
+            config.billing.clone(),
+        );
+        let token = shutdown.clone();
+        intake.spawn(async move { ("billing", billing.run(token).await) });
+
         let webhooks = WebhookSender::new(store.clone(), config.webhooks.clone())?;
         let token = shutdown.clone();
         intake.spawn(async move { ("callbacks", webhooks.run(WEBHOOK_POLL, token).await) });

@@ -23,6 +23,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub smtp: SmtpConfig,
     pub inbound: InboundConfig,
+    pub billing: BillingConfig,
     #[serde(skip_serializing)]
     pub connectors: Vec<ConnectorConfig>,
     #[serde(skip_serializing)]
@@ -160,6 +161,35 @@ pub struct InboundConfig {
 impl Default for InboundConfig {
     fn default() -> Self {
         Self { auto_reply_limit: 5, auto_reply_window_secs: 3_600, reassembly_timeout_secs: 600 }
+    }
+}
+
+/// Billing: who manages tariffs and balances, and low-balance alerts.
+/// Prices, tariffs and balances themselves live in the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// The account whose keys manage tariffs, packages, accounts' tariffs
+    /// and top-ups: the platform operator's (the first start creates
+    /// `default`).
+    pub operator_account: String,
+    /// How often the billing worker looks for alerts to send and monthly
+    /// fees to charge.
+    pub poll_secs: u64,
+    /// How long a low-balance e-mail that could not be sent waits before
+    /// the next try; it is given up after `alert_max_attempts`.
+    pub alert_retry_secs: u64,
+    pub alert_max_attempts: u32,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            operator_account: "default".into(),
+            poll_secs: 60,
+            alert_retry_secs: 300,
+            alert_max_attempts: 5,
+        }
     }
 }
 
@@ -489,7 +519,8 @@ fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
 }
 
 /// Sections that `KURIER_<SECTION>_<KEY>` may address.
-const ENV_SECTIONS: &[&str] = &["server", "database", "messages", "dispatch", "webhooks", "smtp", "inbound"];
+const ENV_SECTIONS: &[&str] =
+    &["server", "database", "messages", "dispatch", "webhooks", "smtp", "inbound", "billing"];
 
 impl Config {
     /// Loads defaults, then `path` if given, then the environment.

@@ -14,6 +14,7 @@
 //! - [`connectors`]: the links Kurier dials (simulated SMSC; SMPP) and their contract.
 //! - [`webhooks`]: signed, retried status callbacks.
 //! - [`mail`]: outbound e-mail over SMTP.
+//! - [`billing`]: low-balance alerts and monthly fees (prices, balances and charges are in `storage`).
 //! - [`notifications`]: events from billing systems rendered per subscriber, by SMS or e-mail, in their hours.
 //! - [`app`]: starts the subsystems and stops them without losing work.
 //! - [`bench`]: `kurier bench`, the end-to-end benchmark (drives `serve` from outside).
@@ -24,6 +25,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod billing;
 pub mod campaigns;
 pub mod clock;
 pub mod config;

@@ -222,6 +222,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<SearchReport> {
         if sent.len() == FILL_BATCH || (i + 1 == total && !sent.is_empty()) {
             let request = AcceptRequest {
                 account_id: account.clone(),
+                origin: Default::default(),
                 messages: std::mem::take(&mut sent),
                 idempotency: None,
                 now: now_micros(),

@@ -6,6 +6,7 @@
 //! module owns no I/O and knows nothing of storage or transport.
 
 mod ids;
+mod money;
 mod phone;
 mod sender;
 mod status;
@@ -13,6 +14,7 @@ mod tag;
 mod text;
 
 pub use ids::{MessageId, canonical_id, new_id};
+pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError, Prefix, PrefixError, period_of};
 pub use phone::{PhoneNumber, PhoneNumberError, Region, country_of};
 pub use sender::{SenderId, SenderIdError};
 pub use status::{Direction, MessageStatus, UnknownStatus};

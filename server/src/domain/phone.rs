@@ -106,6 +106,13 @@ impl PhoneNumber {
         &self.0
     }
 
+    /// The country (ISO 3166 alpha-2, e.g. `PL`) the number belongs to, by
+    /// libphonenumber's metadata.
+    pub fn country(&self) -> Option<String> {
+        let parsed = phonenumber::parse(None, &self.0).ok()?;
+        parsed.country().id().map(|id| id.as_ref().to_owned())
+    }
+
     /// The digits without the leading `+`, as SMPP addresses carry them.
     pub fn digits(&self) -> &str {
         self.0.trim_start_matches('+')

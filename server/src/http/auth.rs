@@ -15,6 +15,8 @@ use crate::storage::now_micros;
 pub struct Auth {
     pub account_id: String,
     pub key_id: String,
+    /// The user the key belongs to, if any.
+    pub user_id: Option<String>,
     /// The account's default for transliterating texts.
     pub transliterate: bool,
 }
@@ -47,6 +49,11 @@ impl FromRequestParts<AppState> for Auth {
         {
             tracing::warn!(error = %e, "recording an API key's last use failed");
         }
-        Ok(Auth { account_id: found.account_id, key_id: found.key_id, transliterate: found.transliterate })
+        Ok(Auth {
+            account_id: found.account_id,
+            key_id: found.key_id,
+            user_id: found.user_id,
+            transliterate: found.transliterate,
+        })
     }
 }

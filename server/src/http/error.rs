@@ -85,6 +85,40 @@ impl From<crate::campaigns::CampaignError> for ApiError {
     }
 }
 
+impl From<crate::storage::ChargeRefusal> for ApiError {
+    fn from(e: crate::storage::ChargeRefusal) -> Self {
+        use crate::storage::ChargeRefusal;
+        let message = e.to_string();
+        match e {
+            ChargeRefusal::InsufficientBalance { .. } => {
+                Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_balance", message)
+            }
+            ChargeRefusal::NoPrice { .. } => Self {
+                field: Some("to".into()),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no_price", message)
+            },
+            ChargeRefusal::QuotaExceeded { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
+            }
+        }
+    }
+}
+
+impl From<crate::storage::BillingError> for ApiError {
+    fn from(e: crate::storage::BillingError) -> Self {
+        use crate::storage::BillingError;
+        match e {
+            BillingError::NameTaken(_) => Self {
+                field: Some("name".into()),
+                ..Self::new(StatusCode::CONFLICT, "name_taken", e.to_string())
+            },
+            BillingError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            BillingError::NotFound(what) => Self::not_found(what),
+            BillingError::Database(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::internal(e)
@@ -103,6 +137,7 @@ impl From<StoreError> for ApiError {
                 "shutting_down",
                 "Kurier is shutting down; nothing was stored, try again",
             ),
+            StoreError::Refused(refusal) => refusal.into(),
             StoreError::Database(e) => Self::internal(e),
         }
     }

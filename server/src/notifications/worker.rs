@@ -137,7 +137,10 @@ impl NotificationWorker {
             send_at: None,
             campaign: None,
         };
-        self.store.deliver_as_message(&d.id, &message, now).await?;
+        if let Err(refusal) = self.store.deliver_as_message(&d.id, &message, now).await? {
+            self.store.finish_delivery(&d.id, "failed", Some(&refusal.to_string()), None, now).await?;
+            return Ok(false);
+        }
         Ok(true)
     }
 

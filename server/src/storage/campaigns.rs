@@ -733,7 +733,13 @@ impl Store {
         }
         let rows: Vec<(&str, &NewMessage, i64)> =
             messages.iter().map(|m| (claim.account_id.as_str(), m, now)).collect();
-        insert_messages(&mut tx, &rows).await?;
+        if let Err(refusal) = insert_messages(&mut tx, &rows).await? {
+            drop(tx);
+            tracing::warn!(campaign = %claim.campaign_id, run = %claim.id, %refusal,
+                "campaign paused: its next batch cannot be charged");
+            self.pause_campaign(&claim.account_id, &claim.campaign_id, now).await?;
+            return Ok(false);
+        }
         insert_run_errors(&mut tx, &claim.id, skipped).await?;
         tx.commit().await?;
         Ok(true)

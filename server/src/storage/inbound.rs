@@ -160,6 +160,7 @@ async fn insert_inbound(
         .execute(&mut *tx)
         .await?;
     super::search::index_messages(tx, &[(&id, text)]).await?;
+    super::billing::charge_inbound(tx, &account, &id, from, now).await?;
     sqlx::query("INSERT INTO inbound_queue (message_id, due_at) VALUES ($1, $2)")
         .bind(&id)
         .bind(now)
@@ -394,7 +395,10 @@ impl Store {
         }
         let rows: Vec<(&str, &NewMessage, i64)> =
             queued.iter().map(|m| (o.account_id.as_str(), *m, now)).collect();
-        super::messages::insert_messages(&mut tx, &rows).await?;
+        if let Err(refusal) = super::messages::insert_messages(&mut tx, &rows).await? {
+            // Nothing of them was stored; the rest of the match stands.
+            log.push(json!({"action": "send", "skipped": refusal.to_string(), "messages": rows.len()}));
+        }
         for (url, payload) in &o.webhooks {
             sqlx::query(
                 "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,

@@ -12,6 +12,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
+use super::billing::{self, ChargeRefusal, Origin};
 use super::search::{self, SearchPlan, SearchQuery};
 use super::{Dialect, Store, StoreError, format_micros};
 use crate::domain::{Direction, MessageStatus, MessageText, PhoneNumber, SenderId, new_id};
@@ -51,6 +52,8 @@ pub struct IdempotentRequest {
 #[derive(Debug, Clone)]
 pub struct AcceptRequest {
     pub account_id: String,
+    /// The user and key that sent it (for usage, quotas and reports).
+    pub origin: Origin,
     pub messages: Vec<NewMessage>,
     pub idempotency: Option<IdempotentRequest>,
     pub now: i64,
@@ -224,6 +227,7 @@ impl Store {
     ) -> Result<Accepted, StoreError> {
         let request = AcceptRequest {
             account_id: account_id.to_owned(),
+            origin: Origin::default(),
             messages: messages.to_vec(),
             idempotency: idempotency.cloned(),
             now,
@@ -240,19 +244,39 @@ impl Store {
         requests: &[AcceptRequest],
     ) -> sqlx::Result<Vec<Result<Accepted, StoreError>>> {
         let mut tx = self.writer.begin().await?;
+        // Lock the billing rows of every account in one order first, so
+        // concurrent batches never wait on each other in a cycle.
+        let mut accounts: Vec<&str> = requests.iter().map(|r| r.account_id.as_str()).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        billing::lock_accounts(&mut tx, &accounts).await?;
         let mut answers = Vec::with_capacity(requests.len());
         let mut stored: Vec<(&str, &NewMessage, i64)> = Vec::new();
         for request in requests {
-            let answer = match &request.idempotency {
+            let mut answer = match &request.idempotency {
                 Some(idem) => claim_idempotency_key(&mut tx, &request.account_id, idem, request.now).await?,
                 None => Ok(Accepted::Stored),
             };
             if matches!(answer, Ok(Accepted::Stored)) {
-                stored.extend(request.messages.iter().map(|m| (request.account_id.as_str(), m, request.now)));
+                let messages: Vec<&NewMessage> = request.messages.iter().collect();
+                let charged =
+                    billing::reserve(&mut tx, &request.account_id, &messages, &request.origin, request.now)
+                        .await?;
+                match charged {
+                    Ok(()) => stored.extend(
+                        request.messages.iter().map(|m| (request.account_id.as_str(), m, request.now)),
+                    ),
+                    Err(refusal) => {
+                        if let Some(idem) = &request.idempotency {
+                            release_idempotency_key(&mut tx, &request.account_id, &idem.key).await?;
+                        }
+                        answer = Err(StoreError::Refused(refusal));
+                    }
+                }
             }
             answers.push(answer);
         }
-        insert_messages(&mut tx, &stored).await?;
+        insert_rows(&mut tx, &stored).await?;
         tx.commit().await?;
         Ok(answers)
     }
@@ -1073,10 +1097,48 @@ async fn claim_idempotency_key(
     }))
 }
 
-/// Inserts accepted messages with their first history rows and tags, in
-/// the caller's transaction. Every way a message enters the queue (API
-/// requests through intake, campaign fan-out) comes through here.
+/// Forgets an idempotency key claimed in this transaction by a request
+/// that was then refused, so a retry is judged afresh.
+async fn release_idempotency_key(tx: &mut AnyConnection, account_id: &str, key: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE account_id = $1 AND idem_key = $2")
+        .bind(account_id)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Charges and inserts new messages with their first history rows and
+/// tags, in the caller's transaction. Every way a message enters the queue
+/// (API requests through intake, campaign fan-out, notifications, inbound
+/// replies) comes through here or, for the intake, through
+/// `billing::reserve` and [`insert_rows`]. A refusal (balance, price,
+/// quota) of the first account stores nothing; callers storing several
+/// accounts' messages at once roll back on a refusal.
 pub(super) async fn insert_messages(
+    tx: &mut AnyConnection,
+    messages: &[(&str, &NewMessage, i64)],
+) -> sqlx::Result<Result<(), ChargeRefusal>> {
+    let mut by_account: Vec<(&str, i64, Vec<&NewMessage>)> = Vec::new();
+    for (account, m, now) in messages {
+        match by_account.iter_mut().find(|(a, _, _)| a == account) {
+            Some((_, _, list)) => list.push(m),
+            None => by_account.push((account, *now, vec![m])),
+        }
+    }
+    by_account.sort_by(|a, b| a.0.cmp(b.0));
+    for (account, now, list) in &by_account {
+        if let Err(refusal) = billing::reserve(tx, account, list, &Origin::default(), *now).await? {
+            return Ok(Err(refusal));
+        }
+    }
+    insert_rows(tx, messages).await?;
+    Ok(Ok(()))
+}
+
+/// Inserts messages (already charged, or not to be charged) with their
+/// first history rows, search index entries and tags.
+pub(super) async fn insert_rows(
     tx: &mut AnyConnection,
     messages: &[(&str, &NewMessage, i64)],
 ) -> sqlx::Result<()> {
@@ -1291,6 +1353,21 @@ async fn record_transitions(
     let events: Vec<(&str, MessageStatus, i64, Option<&str>)> =
         transitions.iter().map(|t| (t.message_id.as_str(), t.status, now, t.detail.as_deref())).collect();
     insert_events(tx, &events).await?;
+    let settled: Vec<&str> = transitions
+        .iter()
+        .filter(|t| t.status == MessageStatus::Sent)
+        .map(|t| t.message_id.as_str())
+        .collect();
+    let refunded: Vec<&str> = transitions
+        .iter()
+        .filter(|t| {
+            matches!(t.status, MessageStatus::Rejected | MessageStatus::Failed | MessageStatus::Canceled)
+        })
+        .map(|t| t.message_id.as_str())
+        .collect();
+    if !settled.is_empty() || !refunded.is_empty() {
+        billing::apply_transitions(tx, &settled, &refunded, now).await?;
+    }
     let callbacks: Vec<&Transition> = transitions.iter().filter(|t| t.callback_url.is_some()).collect();
     for chunk in callbacks.chunks(INSERT_CHUNK) {
         let rows: Vec<String> = (0..chunk.len())

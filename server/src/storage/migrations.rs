@@ -88,6 +88,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0010_notifications.sql"),
         then: None,
     },
+    Migration {
+        version: 11,
+        name: "billing",
+        sqlite: include_str!("../../migrations/sqlite/0011_billing.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_billing.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

@@ -16,6 +16,7 @@
 //! anyway; queueing in-process avoids busy errors), reads through a pool.
 
 mod accounts;
+mod billing;
 mod campaigns;
 pub mod contact_types;
 mod contact_writes;
@@ -34,6 +35,11 @@ mod templates;
 mod webhooks;
 
 pub use accounts::{AccountRecord, AuthKey, Bootstrap};
+pub use billing::{
+    AccountBilling, AccountBillingWrite, AlertJob, BillingError, ChargeLine, ChargeRefusal, LedgerEntry,
+    Origin, PackageRecord, PackageUse, PackageWrite, PriceEntry, Quote, Subscription, TariffRecord,
+    TariffWrite, UsageGroup, UsageRow,
+};
 pub use campaigns::{
     AccountSchedule, Audience, AudienceMember, CampaignRecord, CampaignState, HELD, NewCampaign, RunClaim,
     RunCounts, RunRecord,
@@ -103,6 +109,9 @@ pub enum StoreError {
     IdempotencyConflict,
     #[error("storage is shutting down")]
     Closed,
+    /// Not stored: the account's balance, tariff or quota does not allow it.
+    #[error(transparent)]
+    Refused(#[from] ChargeRefusal),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

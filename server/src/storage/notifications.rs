@@ -700,20 +700,23 @@ impl Store {
     }
 
     /// Hands an SMS delivery to the message queue: the message and the
-    /// delivery's new state in one transaction.
+    /// delivery's new state in one transaction. A refusal (balance, price)
+    /// stores nothing.
     pub async fn deliver_as_message(
         &self,
         delivery_id: &str,
         message: &NewMessage,
         now: i64,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<Result<(), super::ChargeRefusal>> {
         let mut tx = self.writer.begin().await?;
         let account: String = sqlx::query("SELECT account_id FROM notification_deliveries WHERE id = $1")
             .bind(delivery_id)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        insert_messages(&mut tx, &[(account.as_str(), message, now)]).await?;
+        if let Err(refusal) = insert_messages(&mut tx, &[(account.as_str(), message, now)]).await? {
+            return Ok(Err(refusal));
+        }
         sqlx::query(
             "UPDATE notification_deliveries SET status = 'sent', message_id = $1, attempts = attempts + 1,
                  lease_until = NULL, updated_at = $2 WHERE id = $3",
@@ -723,7 +726,8 @@ impl Store {
         .bind(delivery_id)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(Ok(()))
     }
 
     /// Records what became of a delivery: `sent`, `failed`, `bounced`, or

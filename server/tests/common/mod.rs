@@ -190,6 +190,13 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn put_json(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp =
+            self.http.put(self.url(path)).bearer_auth(API_KEY).json(&body).send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let resp = self.http.get(self.url(path)).bearer_auth(API_KEY).send().await.expect("request");
         let status = resp.status().as_u16();

@@ -173,8 +173,12 @@ impl FromRequestParts<AppState> for Session {
         ) {
             check_csrf(parts, &viewer.csrf).map_err(IntoResponse::into_response)?;
         }
-        let auth =
-            Auth { account_id: found.account_id, key_id: found.key_id, transliterate: found.transliterate };
+        let auth = Auth {
+            account_id: found.account_id,
+            key_id: found.key_id,
+            user_id: found.user_id,
+            transliterate: found.transliterate,
+        };
         Ok(Session(viewer, auth))
     }
 }

@@ -20,7 +20,7 @@ use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{
     AcceptRequest, Accepted, ContactFilter, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,
-    NewMessage, PartRecord, SearchQuery, format_micros, now_micros,
+    NewMessage, Origin, PartRecord, SearchQuery, format_micros, now_micros,
 };
 use crate::telemetry;
 
@@ -375,7 +375,13 @@ pub async fn send_messages(
         status_code: StatusCode::ACCEPTED.as_u16(),
         response: response_json.clone(),
     });
-    let request = AcceptRequest { account_id: auth.account_id.clone(), messages, idempotency: idem, now };
+    let request = AcceptRequest {
+        account_id: auth.account_id.clone(),
+        origin: Origin { user_id: auth.user_id.clone(), api_key_id: Some(auth.key_id.clone()) },
+        messages,
+        idempotency: idem,
+        now,
+    };
     let accepted_count = request.messages.len();
     match state.intake.accept(request).await? {
         Accepted::Stored => {

@@ -2,6 +2,7 @@
 //! handlers' annotations and served at `/api/v1/openapi.json`.
 
 pub(crate) mod account;
+pub(crate) mod billing;
 pub(crate) mod campaigns;
 pub(crate) mod connectors;
 pub(crate) mod contacts;
@@ -113,4 +114,29 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(opt_outs::list_opt_outs, opt_outs::add_opt_out))
         .routes(routes!(opt_outs::get_opt_out, opt_outs::remove_opt_out))
         .routes(routes!(opt_outs::get_compliance, opt_outs::update_compliance))
+        .routes(routes!(billing::list_tariffs, billing::create_tariff))
+        .routes(routes!(billing::get_tariff, billing::update_tariff, billing::delete_tariff))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(billing::list_prices, billing::put_prices))
+                .routes(routes!(billing::import_prices))
+                .layer(axum::extract::DefaultBodyLimit::max(billing::MAX_PRICE_LIST_BYTES)),
+        )
+        .routes(routes!(billing::delete_price))
+        .routes(routes!(billing::list_packages, billing::create_package))
+        .routes(routes!(billing::get_own_billing))
+        .routes(routes!(billing::own_ledger))
+        .routes(routes!(billing::quote))
+        .routes(routes!(billing::list_quotas))
+        .routes(routes!(billing::put_quota))
+        .routes(routes!(billing::list_accounts))
+        .routes(routes!(billing::get_account_billing, billing::update_account_billing))
+        .routes(routes!(billing::top_up))
+        .routes(routes!(billing::account_ledger))
+        .routes(routes!(billing::subscribe))
+        .routes(routes!(billing::unsubscribe))
+        .routes(routes!(billing::usage_report))
+        .routes(routes!(billing::statement))
+        .routes(routes!(billing::statement_csv))
+        .routes(routes!(billing::statement_xlsx))
 }
