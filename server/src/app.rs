@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::campaigns::fanout::FanOut;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::connectors::Connectors;
+use crate::connectors::{BIND_LEASE_SECS, BindLeases, Connectors, LeaseFuture};
 use crate::dispatch::{Dispatcher, InFlight, Recorder};
 use crate::http::{self, AppState};
 use crate::mail::Mailer;
@@ -58,6 +58,38 @@ pub struct App {
     pub bootstrap: Option<Bootstrap>,
 }
 
+/// Bind leases kept in the database, held in this node's name.
+struct NodeLeases {
+    store: Store,
+    node: String,
+}
+
+impl BindLeases for NodeLeases {
+    fn hold<'a>(&'a self, connector: &'a str, slot: usize) -> LeaseFuture<'a, bool> {
+        Box::pin(async move {
+            let now = now_micros();
+            let until = now + BIND_LEASE_SECS as i64 * 1_000_000;
+            let slot = i64::try_from(slot).unwrap_or(i64::MAX);
+            match self.store.hold_bind_lease(connector, slot, &self.node, now, until).await {
+                Ok(held) => held,
+                Err(e) => {
+                    tracing::warn!(connector, slot, error = %e, "cannot take or renew a bind lease");
+                    false
+                }
+            }
+        })
+    }
+
+    fn release<'a>(&'a self, connector: &'a str, slot: usize) -> LeaseFuture<'a, ()> {
+        Box::pin(async move {
+            let slot = i64::try_from(slot).unwrap_or(i64::MAX);
+            if let Err(e) = self.store.release_bind_lease(connector, slot, &self.node).await {
+                tracing::warn!(connector, slot, error = %e, "cannot release a bind lease; it lapses by itself");
+            }
+        })
+    }
+}
+
 impl App {
     pub async fn start(config: Config, admin: AdminSeed) -> anyhow::Result<App> {
         let config = Arc::new(config);
@@ -88,7 +120,8 @@ impl App {
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
         let connector_configs = config.effective_connectors();
-        let connectors = Connectors::spawn(&connector_configs, &events_tx, &stop_links, &mut links);
+        let leases: Arc<dyn BindLeases> = Arc::new(NodeLeases { store: store.clone(), node: node.clone() });
+        let connectors = Connectors::spawn(&connector_configs, &events_tx, &stop_links, &leases, &mut links);
         drop(events_tx);
         let in_flight = InFlight::default();
         let retry = Dispatcher::retry_policy(&config.dispatch);

@@ -16,7 +16,8 @@ use kurier::config::{
     BindMode, Config, ConnectorConfig, ConnectorSettings, LongMessages, Secret, SmppConfig,
 };
 use kurier::connectors::{
-    Command, ConnectorEvent, ConnectorHandle, Connectors, Event, InboundSms, OutboundSms,
+    BindLeases, Command, ConnectorEvent, ConnectorHandle, Connectors, Event, InboundSms, OutboundSms,
+    Unshared,
 };
 use kurier::domain::MessageStatus;
 use kurier::smsc_sim::{Behaviour, IdFormat, SimHandle, SimSettings, SmscSim};
@@ -82,7 +83,8 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let configs = [ConnectorConfig { name: "operator".into(), settings: ConnectorSettings::Smpp(cfg) }];
-        let connectors = Connectors::spawn(&configs, &events_tx, &shutdown, &mut tasks);
+        let leases: std::sync::Arc<dyn BindLeases> = std::sync::Arc::new(Unshared);
+        let connectors = Connectors::spawn(&configs, &events_tx, &shutdown, &leases, &mut tasks);
         let handle = connectors.get("operator").expect("spawned").clone();
         Self { handle, events, shutdown, tasks, seen: Vec::new(), refuse_stores: 0 }
     }
@@ -778,4 +780,59 @@ async fn after_a_black_hole_and_broken_sessions_no_message_is_lost() {
     all_delivered(&app, &ids).await;
     app.stop().await;
     sim.stop().await;
+}
+
+/// Binds of the operator connector as a node reports them.
+async fn binds_up(app: &TestApp) -> u64 {
+    let (_, list) = app.get("/api/v1/connectors").await;
+    list["connectors"].as_array().unwrap().iter().find(|c| c["name"] == "operator").unwrap()["binds_up"]
+        .as_u64()
+        .unwrap()
+}
+
+async fn wait_binds(sim: &SimHandle, app: &TestApp, sim_binds: u64, app_binds: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sim.stats().binds_now != sim_binds || binds_up(app).await != app_binds {
+        assert!(
+            Instant::now() < deadline,
+            "the SMSC never saw {sim_binds} binds with {app_binds} of this node's: {} and {}",
+            sim.stats().binds_now,
+            binds_up(app).await
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_never_open_more_sessions_than_binds_and_hand_them_over() {
+    on_each_backend(|b| async move {
+        let sim = start_sim(sim_settings()).await;
+        let mut first = start_app(&b, &sim, |c| c.binds = 2).await;
+        wait_binds(&sim, &first, 2, 2).await;
+
+        // A second node on the same database, with the same connector.
+        let db = first.db.take().unwrap();
+        let mut cfg = common::test_config(&db.url);
+        let mut smpp = smpp_config(sim.addr());
+        smpp.binds = 2;
+        cfg.connectors =
+            vec![ConnectorConfig { name: "operator".into(), settings: ConnectorSettings::Smpp(smpp) }];
+        let node = kurier::app::App::start(cfg, kurier::app::AdminSeed { password: None, api_key: None })
+            .await
+            .expect("the second node starts");
+        let base = format!("http://{}", node.local_addr());
+        let second = TestApp { app: Some(node), db: None, base, http: reqwest::Client::new() };
+        sleep(Duration::from_millis(500)).await;
+        assert_eq!(sim.stats().binds_now, 2, "the operator allows two sessions in all");
+        assert_eq!(binds_up(&second).await, 0, "the first node holds both leases");
+
+        // The first node stops and releases its leases; the second takes them.
+        first.stop().await;
+        wait_binds(&sim, &second, 2, 2).await;
+        let id = second.send(json!({"to": TO, "text": "through the second node"})).await;
+        second.wait_for_status(&id, "delivered").await;
+        second.stop().await;
+        db.drop_db().await;
+    })
+    .await;
 }

@@ -200,3 +200,40 @@ async fn inbound_parts_in_any_order_and_repeated_become_one_message() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_bind_lease_has_one_holder_until_it_lapses_or_is_released() {
+    on_each_backend(|b| async move {
+        let (store, db, _) = store_with_account(&b).await;
+        let hold = |node: &'static str, now: i64| {
+            let store = store.clone();
+            async move { store.hold_bind_lease("operator", 0, node, now, now + 10).await.unwrap() }
+        };
+        assert!(hold("a", 100).await, "a free slot is taken");
+        assert!(!hold("b", 105).await, "held by a until 110");
+        assert!(hold("a", 108).await, "the holder renews (until 118)");
+        assert!(!hold("b", 115).await);
+        assert!(hold("b", 119).await, "a lapsed lease goes to whoever asks");
+        assert!(!hold("a", 120).await);
+        store.release_bind_lease("operator", 0, "a").await.unwrap();
+        assert!(!hold("a", 121).await, "only the holder's release counts");
+        store.release_bind_lease("operator", 0, "b").await.unwrap();
+        assert!(hold("a", 122).await, "a released slot is free at once");
+        assert!(!hold("b", 122).await);
+        assert!(
+            store.hold_bind_lease("operator", 1, "b", 122, 132).await.unwrap(),
+            "slots are leased one by one"
+        );
+        let leases = store.bind_leases().await.unwrap();
+        assert_eq!(
+            leases,
+            vec![
+                ("operator".to_owned(), 0, "a".to_owned(), 132),
+                ("operator".to_owned(), 1, "b".to_owned(), 132)
+            ]
+        );
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}

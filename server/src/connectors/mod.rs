@@ -30,12 +30,15 @@
 //!   outbox are not reported: their messages are put back in the queue.
 //!
 //! A connector never touches storage: only `dispatch` records what it reports.
+//! Where nodes must agree (how many sessions an operator lets us open), it
+//! asks through [`BindLeases`], which the application backs with storage.
 
 pub mod sim;
 pub mod smpp;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -157,12 +160,43 @@ impl LinkStats {
     }
 }
 
+/// A future a [`BindLeases`] returns.
+pub type LeaseFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Leases on a connector's sessions, shared by every node on one database:
+/// a session slot is opened only while its lease is held, so a cluster
+/// never opens more sessions to an operator than its `binds`. A lease lapses
+/// unless renewed within [`BIND_LEASE_SECS`].
+pub trait BindLeases: Send + Sync + 'static {
+    /// Takes or renews `slot` of `connector` for this node; true if held.
+    /// An error (the database is unreachable) counts as not held.
+    fn hold<'a>(&'a self, connector: &'a str, slot: usize) -> LeaseFuture<'a, bool>;
+    /// Gives `slot` up (at shutdown, or when the session closes).
+    fn release<'a>(&'a self, connector: &'a str, slot: usize) -> LeaseFuture<'a, ()>;
+}
+
+/// How long a bind lease lasts; it is renewed every third of it.
+pub const BIND_LEASE_SECS: u64 = 15;
+
+/// Leases for a node alone (tests, simulators): every slot is always held.
+pub struct Unshared;
+
+impl BindLeases for Unshared {
+    fn hold<'a>(&'a self, _: &'a str, _: usize) -> LeaseFuture<'a, bool> {
+        Box::pin(async { true })
+    }
+    fn release<'a>(&'a self, _: &'a str, _: usize) -> LeaseFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
 /// What a running connector is given.
 pub struct Link {
     pub name: Arc<str>,
     pub outbox: mpsc::Receiver<Command>,
     pub shutdown: CancellationToken,
     pub stats: Arc<LinkStats>,
+    pub leases: Arc<dyn BindLeases>,
     events: mpsc::Sender<Event>,
     up: Arc<AtomicBool>,
 }
@@ -245,6 +279,7 @@ impl Connectors {
         configs: &[ConnectorConfig],
         events: &mpsc::Sender<Event>,
         shutdown: &CancellationToken,
+        leases: &Arc<dyn BindLeases>,
         tasks: &mut JoinSet<anyhow::Result<()>>,
     ) -> Self {
         let mut set = Self::default();
@@ -258,6 +293,7 @@ impl Connectors {
                 outbox,
                 shutdown: shutdown.clone(),
                 stats: stats.clone(),
+                leases: leases.clone(),
                 events: events.clone(),
                 up: up.clone(),
             };

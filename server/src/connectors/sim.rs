@@ -223,6 +223,7 @@ mod tests {
             outbox,
             shutdown: shutdown.clone(),
             stats: Default::default(),
+            leases: Arc::new(crate::connectors::Unshared),
             events: events_tx,
             up: Arc::new(AtomicBool::new(false)),
         };

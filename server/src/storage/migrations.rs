@@ -95,6 +95,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0011_billing.sql"),
         then: None,
     },
+    Migration {
+        version: 13,
+        name: "bind_leases",
+        sqlite: include_str!("../../migrations/sqlite/0013_bind_leases.sql"),
+        postgres: include_str!("../../migrations/postgres/0013_bind_leases.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

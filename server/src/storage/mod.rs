@@ -25,6 +25,7 @@ mod groups;
 mod imports;
 mod inbound;
 mod intake;
+mod leases;
 mod messages;
 mod migrations;
 mod notifications;

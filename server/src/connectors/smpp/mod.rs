@@ -13,6 +13,11 @@
 //!   unbind at shutdown;
 //! * [`throttle`] — the token bucket all sessions share, and the pause the
 //!   SMSC asks for with `ESME_RTHROTTLED`/`ESME_RMSGQFUL`;
+//!
+//! Each session slot opens only while this node holds its bind lease
+//! ([`crate::connectors::BindLeases`]), so nodes sharing a database never
+//! open more sessions than `binds`, and each node sends the share of the
+//! throughput that its sessions are of the connector's.
 //! * [`outbound`] — an `OutboundSms` to its submit_sm PDUs;
 //! * [`inbound`] — a deliver_sm to a delivery report or an inbound message;
 //! * [`ids`] — SMSC message ids in one form for submit answers and receipts;
@@ -93,6 +98,7 @@ impl Connector for SmppConnector {
             // Start somewhere new each run so references rarely repeat across restarts.
             next_reference: AtomicU32::new(chrono::Utc::now().timestamp_subsec_nanos()),
             transmitters_up: Mutex::new(0),
+            leased: Mutex::new(vec![false; roles.len()]),
         });
         let mut sessions = JoinSet::new();
         for (index, role) in roles.into_iter().enumerate() {
@@ -122,6 +128,8 @@ struct Shared {
     next_reference: AtomicU32,
     /// Transmitting sessions bound now; the link is up while above 0.
     transmitters_up: Mutex<usize>,
+    /// Which session slots this node holds the bind lease of.
+    leased: Mutex<Vec<bool>>,
 }
 
 impl Shared {
@@ -133,6 +141,31 @@ impl Shared {
     /// The next concatenation reference of this connector.
     fn next_reference(&self) -> u16 {
         (self.next_reference.fetch_add(1, Ordering::Relaxed) & 0xFFFF) as u16
+    }
+
+    /// Takes or renews the bind lease of session `slot`; false while
+    /// another node holds it. Keeps the throughput share in step.
+    async fn hold_lease(&self, slot: usize) -> bool {
+        let held = self.link.leases.hold(&self.link.name, slot).await;
+        self.mark_leased(slot, held).await;
+        held
+    }
+
+    /// Gives the bind lease of session `slot` up.
+    async fn release_lease(&self, slot: usize) {
+        self.link.leases.release(&self.link.name, slot).await;
+        self.mark_leased(slot, false).await;
+    }
+
+    async fn mark_leased(&self, slot: usize, held: bool) {
+        let mut leased = self.leased.lock().await;
+        if let Some(s) = leased.get_mut(slot)
+            && *s != held
+        {
+            *s = held;
+            let count = leased.iter().filter(|h| **h).count();
+            self.throttle.set_share(count, leased.len());
+        }
     }
 
     /// A session is bound; the first transmitting one brings the link up.

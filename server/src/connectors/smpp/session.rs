@@ -36,7 +36,7 @@ use tracing::{debug, info, instrument, warn};
 
 use super::inbound::{self, Incoming};
 use super::{Shared, ids, outbound, sub};
-use crate::connectors::{Command, ConnectorEvent, LinkStats, OutboundSms};
+use crate::connectors::{BIND_LEASE_SECS, Command, ConnectorEvent, LinkStats, OutboundSms};
 
 /// deliver_sm/data_sm being stored (not yet answered) per session at most;
 /// beyond it the session stops reading until some are answered.
@@ -99,19 +99,33 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncIo for T {}
 type Io = Box<dyn AsyncIo>;
 type Wire = Framed<Io, PduCodec>;
 
-/// Runs one session slot of the connector until shutdown.
+/// Runs one session slot of the connector until shutdown, while this node
+/// holds the slot's bind lease (waiting for it otherwise).
 #[instrument(name = "smpp_session", skip_all, fields(connector = %shared.link.name, session = index, role = role.name()))]
 pub async fn run(shared: Arc<Shared>, role: Role, index: usize) {
+    run_leased(&shared, role, index).await;
+    shared.release_lease(index).await;
+}
+
+async fn run_leased(shared: &Arc<Shared>, role: Role, index: usize) {
     let shutdown = shared.link.shutdown.clone();
     let mut backoff = Backoff::new(
         Duration::from_millis(shared.cfg.reconnect_min_ms),
         Duration::from_millis(shared.cfg.reconnect_max_ms),
     );
     while !shutdown.is_cancelled() {
+        if !shared.hold_lease(index).await {
+            debug!("another node holds this session's bind lease");
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                () = sleep(lease_renewal()) => continue,
+            }
+        }
         let dialled = tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
-            dialled = dial_and_bind(&shared, role) => dialled,
+            dialled = dial_and_bind(shared, role) => dialled,
         };
         match dialled {
             Ok(wire) => {
@@ -119,6 +133,7 @@ pub async fn run(shared: Arc<Shared>, role: Role, index: usize) {
                 info!("bound");
                 shared.session_up(role).await;
                 let mut session = Session::new(shared.clone(), role, wire);
+                session.slot = index;
                 let ended = session.serve().await;
                 let reason = session.close(ended).await;
                 // Down first, so that retries of what fails next are routed elsewhere.
@@ -140,6 +155,11 @@ pub async fn run(shared: Arc<Shared>, role: Role, index: usize) {
             () = sleep(delay) => {}
         }
     }
+}
+
+/// How often a held bind lease is renewed (and a missing one asked for).
+fn lease_renewal() -> Duration {
+    Duration::from_secs(BIND_LEASE_SECS) / 3
 }
 
 /// Reconnect delays: `min`, doubling up to `max`.
@@ -333,6 +353,10 @@ struct Session {
     /// deliver_sm handed to helper tasks, not yet answered.
     inbound_busy: usize,
     draining: bool,
+    /// The session slot, whose bind lease this session renews.
+    slot: usize,
+    /// Why the session drains when it was not told to shut down.
+    drain_reason: Option<String>,
 }
 
 impl Session {
@@ -354,6 +378,8 @@ impl Session {
             acks_rx,
             inbound_busy: 0,
             draining: false,
+            slot: 0,
+            drain_reason: None,
         }
     }
 
@@ -366,9 +392,11 @@ impl Session {
         let mut enquire = tokio::time::interval_at(Instant::now() + period, period);
         enquire.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut drain_until: Option<Instant> = None;
+        let mut renew = tokio::time::interval_at(Instant::now() + lease_renewal(), lease_renewal());
+        renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             if self.draining && self.pending.is_empty() && self.queue.is_empty() && self.inbound_busy == 0 {
-                return Ended::Shutdown("shutdown".into());
+                return Ended::Shutdown(self.drain_reason.take().unwrap_or_else(|| "shutdown".into()));
             }
             let next_deadline = self.next_deadline();
             let room = self.in_window < shared.cfg.window;
@@ -395,6 +423,16 @@ impl Session {
                 }
                 frame = self.wire.next(), if can_read => self.on_frame(frame).await,
                 _ = enquire.tick() => self.enquire().await,
+                _ = renew.tick(), if !self.draining => {
+                    if !shared.hold_lease(self.slot).await {
+                        // Another node took the slot (ours lapsed): hand it over cleanly.
+                        warn!("lost this session's bind lease; draining and unbinding");
+                        self.draining = true;
+                        self.drain_reason = Some("another node holds this session's bind lease".into());
+                        drain_until = Some(Instant::now() + limit);
+                    }
+                    Ok(())
+                }
                 () = shared.throttle.acquire(), if can_send => self.send_next_part().await,
                 command = take_command(&shared), if can_take => match command {
                     Some(command) => self.take(command).await,
@@ -848,6 +886,7 @@ mod tests {
             outbox: mpsc::channel(1).1,
             shutdown: CancellationToken::new(),
             stats: Default::default(),
+            leases: Arc::new(crate::connectors::Unshared),
             events: events_tx,
             up: Arc::new(AtomicBool::new(false)),
         };
@@ -859,6 +898,7 @@ mod tests {
             tls: None,
             next_reference: AtomicU32::new(0),
             transmitters_up: Mutex::new(0),
+            leased: Mutex::new(vec![false]),
         });
         let wire: Wire = Framed::new(Box::new(client), PduCodec::default());
         (

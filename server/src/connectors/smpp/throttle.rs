@@ -1,5 +1,6 @@
 //! The pace of one SMPP connector: a token bucket shared by all its sessions
-//! (at most `throughput` submit_sm per second over the whole connector) and
+//! (at most `throughput` submit_sm per second over the whole connector; on a
+//! cluster, this node's share of it, by the sessions it holds) and
 //! the pause the SMSC asks for when it answers `ESME_RTHROTTLED` or
 //! `ESME_RMSGQFUL`.
 //!
@@ -27,14 +28,16 @@ pub const SLOW_DOWN_MAX: Duration = Duration::from_secs(10);
 /// A token bucket with a pause switch; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Throttle {
-    /// Tokens per second; `None`: no limit.
-    rate: Option<f64>,
-    capacity: f64,
+    /// The connector's tokens per second; `None`: no limit.
+    full_rate: Option<f64>,
     state: Mutex<State>,
 }
 
 #[derive(Debug)]
 struct State {
+    /// This node's tokens per second (its share of `full_rate`).
+    rate: Option<f64>,
+    capacity: f64,
     tokens: f64,
     refilled_at: Instant,
     paused_until: Option<Instant>,
@@ -46,11 +49,12 @@ impl Throttle {
     /// `per_second` submissions per second; 0: unlimited.
     pub fn new(per_second: u32) -> Self {
         let rate = (per_second > 0).then_some(f64::from(per_second));
-        let capacity = rate.map_or(1.0, |r| (r * THROTTLE_BURST_SECS).max(1.0));
+        let capacity = capacity_of(rate);
         Self {
-            rate,
-            capacity,
+            full_rate: rate,
             state: Mutex::new(State {
+                rate,
+                capacity,
                 tokens: capacity,
                 refilled_at: Instant::now(),
                 paused_until: None,
@@ -68,11 +72,11 @@ impl Throttle {
                 let now = Instant::now();
                 match s.paused_until {
                     Some(until) if until > now => until - now,
-                    _ => match self.rate {
+                    _ => match s.rate {
                         None => return,
                         Some(rate) => {
                             let elapsed = now.saturating_duration_since(s.refilled_at).as_secs_f64();
-                            s.tokens = (s.tokens + elapsed * rate).min(self.capacity);
+                            s.tokens = (s.tokens + elapsed * rate).min(s.capacity);
                             s.refilled_at = now;
                             if s.tokens >= 1.0 {
                                 s.tokens -= 1.0;
@@ -85,6 +89,17 @@ impl Throttle {
             };
             sleep(wait).await;
         }
+    }
+
+    /// This node holds `held` of the connector's `total` sessions (the others
+    /// are held by other nodes): it may send that share of the throughput.
+    pub fn set_share(&self, held: usize, total: usize) {
+        let Some(full) = self.full_rate else { return };
+        let rate = full * held.max(1) as f64 / total.max(1) as f64;
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.rate = Some(rate);
+        s.capacity = capacity_of(Some(rate));
+        s.tokens = s.tokens.min(s.capacity);
     }
 
     /// The SMSC asked us to slow down: no session of the connector sends
@@ -103,6 +118,11 @@ impl Throttle {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         s.next_pause = Duration::ZERO;
     }
+}
+
+/// The bucket's size for a rate: [`THROTTLE_BURST_SECS`] of it, at least one token.
+fn capacity_of(rate: Option<f64>) -> f64 {
+    rate.map_or(1.0, |r| (r * THROTTLE_BURST_SECS).max(1.0))
 }
 
 #[cfg(test)]
@@ -151,5 +171,23 @@ mod tests {
             t.slow_down();
         }
         assert_eq!(t.slow_down(), SLOW_DOWN_MAX);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_holding_half_the_sessions_sends_half_the_throughput() {
+        let t = Throttle::new(100);
+        t.set_share(1, 2);
+        let start = Instant::now();
+        for _ in 0..150 {
+            t.acquire().await;
+        }
+        let elapsed = Instant::now() - start;
+        assert!(elapsed >= Duration::from_millis(2_900), "50/s: {elapsed:?}");
+        t.set_share(2, 2);
+        let start = Instant::now();
+        for _ in 0..100 {
+            t.acquire().await;
+        }
+        assert!(Instant::now() - start <= Duration::from_millis(1_010), "back to 100/s");
     }
 }
