@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
                 println!("database is up to date");
                 Ok(())
             }
-            Command::SmscSim(args) => kurier::smsc_sim::run(args, wait_for_signal()).await,
+            Command::SmscSim(args) => kurier::smsc_sim::run(args, stop_signal()).await,
             Command::Import(cmd) => kurier::transfer::cli::run_import(cmd).await,
             Command::Export(cmd) => kurier::transfer::cli::run_export(cmd).await,
             Command::Campaign(cmd) => kurier::campaigns::cli::run_campaign(cmd).await,
@@ -77,6 +77,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Listening before anything starts: a SIGTERM sent while Kurier starts
+    // is a clean stop, not the default death.
+    let stop = stop_signal();
     kurier::install_crypto_provider();
     let app = App::start(config, AdminSeed::from_env()).await?;
     if let Some(b) = &app.bootstrap {
@@ -94,23 +97,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("Kurier listening on http://{}", app.local_addr());
     let token = app.shutdown_token();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         token.cancel();
     });
     app.wait().await.context("Kurier stopped")
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves at the first SIGINT or SIGTERM; listens from the moment it is
+/// made (inside the runtime), not from its first poll.
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
