@@ -99,8 +99,17 @@ async fn a_failing_endpoint_is_retried_and_every_attempt_is_visible() {
         assert_eq!(status, 200);
         wait_for_calls(&received, 1).await;
 
-        let (status, list) = app.get(&format!("/api/v1/webhooks/deliveries?message_id={id}")).await;
-        assert_eq!(status, 200);
+        // The endpoint has its answer before Kurier records it: wait for the record.
+        let mut list = serde_json::Value::Null;
+        for _ in 0..200 {
+            let (status, got) = app.get(&format!("/api/v1/webhooks/deliveries?message_id={id}")).await;
+            assert_eq!(status, 200);
+            list = got;
+            if list["deliveries"][0]["status"] == "delivered" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         let deliveries = list["deliveries"].as_array().unwrap();
         assert_eq!(deliveries.len(), 1, "{list}");
         let d = &deliveries[0];
