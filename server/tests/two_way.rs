@@ -477,3 +477,169 @@ async fn a_long_message_missing_a_part_is_stored_incomplete_after_the_timeout() 
     })
     .await;
 }
+
+async fn inbound_to(app: &TestApp, from: &str, to: &str, text: &str) -> Value {
+    inject(app, from, to, text).await;
+    matched(app, from, text).await
+}
+
+#[tokio::test]
+async fn replies_to_pool_numbers_find_their_message_campaign_run_and_conversation() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        const OTHER: &str = "+48600100300";
+        for n in ["+48500000001", "+48500000002"] {
+            let made = number(&app, json!({"number": n, "pool": true})).await;
+            assert_eq!(made["pool"], true, "{made}");
+        }
+        // Each recipient gets the pool number least recently used for them.
+        let mut froms = Vec::new();
+        for i in 0..3 {
+            let (status, sent) = app
+                .post(
+                    "/api/v1/messages",
+                    json!({"to": PHONE, "text": format!("hello {i}"), "sender_pool": true}),
+                )
+                .await;
+            assert_eq!(status, 202, "{sent}");
+            froms.push(sent["messages"][0]["from"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(froms, ["+48500000001", "+48500000002", "+48500000001"]);
+        let first_to_other = app.send(json!({"to": OTHER, "text": "hi", "sender_pool": true})).await;
+        let (_, m) = app.get(&format!("/api/v1/messages/{first_to_other}")).await;
+        assert_eq!(m["from"], "+48500000001", "another recipient starts at the first number");
+
+        // A campaign goes out through the pool too.
+        let (status, c) = app
+            .post(
+                "/api/v1/campaigns",
+                json!({"name": "Survey", "text": "Happy with us? Reply!",
+                "numbers": [PHONE, OTHER], "sender_pool": true, "start": true}),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        let campaign = c["campaign"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(c["campaign"]["sender_pool"], true);
+        let mut campaign_msgs = Vec::new();
+        for _ in 0..500 {
+            let (_, list) = app.get(&format!("/api/v1/messages?campaign={campaign}")).await;
+            campaign_msgs = list["messages"].as_array().unwrap().clone();
+            if campaign_msgs.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let to_phone = campaign_msgs.iter().find(|m| m["to"] == PHONE).expect("campaign message to PHONE");
+        assert_eq!(to_phone["from"], "+48500000002", "the number used longest ago for PHONE");
+        let to_other = campaign_msgs.iter().find(|m| m["to"] == OTHER).unwrap();
+        assert_eq!(to_other["from"], "+48500000002");
+
+        // The reply to that number answers the campaign message.
+        let reply = inbound_to(&app, PHONE, "+48500000002", "Very happy").await;
+        assert_eq!(reply["in_reply_to"], to_phone["id"], "{reply}");
+        assert_eq!(reply["campaign_id"], campaign.as_str());
+        let run_id = reply["run_id"].as_str().expect("linked to the run").to_owned();
+        let (_, run) = app.get(&format!("/api/v1/campaigns/{campaign}/runs/{run_id}")).await;
+        assert_eq!(run["counters"]["replies"], 1, "{run}");
+        // Written without the +, to the other pool number: the third plain message.
+        let reply2 = inbound_to(&app, PHONE, "48500000001", "and thanks for hello 2").await;
+        let (_, plain) = app.get("/api/v1/messages?direction=outbound&q=hello").await;
+        let hello2 =
+            plain["messages"].as_array().unwrap().iter().find(|m| m["text"] == "hello 2").unwrap().clone();
+        assert_eq!(reply2["in_reply_to"], hello2["id"]);
+        assert!(reply2["campaign_id"].is_null());
+        // A number the phone was never written from links nothing.
+        number(&app, json!({"number": "+48500000003"})).await;
+        let stray = inbound_to(&app, PHONE, "+48500000003", "who is this?").await;
+        assert!(stray["in_reply_to"].is_null(), "{stray}");
+
+        // The conversation: both directions, in order.
+        let (status, list) = app.get("/api/v1/conversations").await;
+        assert_eq!(status, 200, "{list}");
+        let convs = list["conversations"].as_array().unwrap();
+        assert_eq!(convs.len(), 1, "only PHONE wrote in: {list}");
+        assert_eq!(convs[0]["phone"], PHONE);
+        assert_eq!(convs[0]["received"], 3);
+        assert_eq!(convs[0]["last_message"]["text"], "who is this?");
+        let thread_path = format!("/api/v1/conversations/{}", PHONE.replace('+', "%2B"));
+        let (status, thread) = app.get(&thread_path).await;
+        assert_eq!(status, 200, "{thread}");
+        let texts: Vec<(&str, &str)> = thread["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["direction"].as_str().unwrap(), m["text"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("outbound", "hello 0"),
+                ("outbound", "hello 1"),
+                ("outbound", "hello 2"),
+                ("outbound", "Happy with us? Reply!"),
+                ("inbound", "Very happy"),
+                ("inbound", "and thanks for hello 2"),
+                ("inbound", "who is this?"),
+            ]
+        );
+        assert_eq!(thread["reply_from"], "+48500000003", "the number last written to");
+        let (_, page) = app.get(&format!("{thread_path}?limit=4")).await;
+        assert_eq!(page["messages"][0]["text"], "Happy with us? Reply!");
+        let (_, older) =
+            app.get(&format!("{thread_path}?limit=4&cursor={}", page["next_cursor"].as_str().unwrap())).await;
+        assert_eq!(older["messages"].as_array().unwrap().len(), 3);
+        assert!(older["next_cursor"].is_null());
+
+        // Replying from the thread goes through the queue from that number.
+        let (status, sent) =
+            app.post(&format!("{thread_path}/messages"), json!({"text": "This is the shop, hi!"})).await;
+        assert_eq!(status, 202, "{sent}");
+        assert_eq!(sent["messages"][0]["from"], "+48500000003");
+        app.wait_for_status(sent["messages"][0]["id"].as_str().unwrap(), "delivered").await;
+        let (_, thread) = app.get(&thread_path).await;
+        assert_eq!(thread["messages"].as_array().unwrap().last().unwrap()["text"], "This is the shop, hi!");
+        // ...and a reply to that number now answers it.
+        let again = inbound_to(&app, PHONE, "+48500000003", "ok").await;
+        assert_eq!(again["in_reply_to"], sent["messages"][0]["id"]);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pool_and_thread_mistakes_are_refused_with_the_field() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (status, e) =
+            app.post("/api/v1/messages", json!({"to": PHONE, "text": "x", "sender_pool": true})).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("sender_pool")), "no pool yet: {e}");
+        let (status, e) = app
+            .post(
+                "/api/v1/campaigns",
+                json!({"name": "c", "text": "x", "numbers": [PHONE], "sender_pool": true}),
+            )
+            .await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("sender_pool")), "{e}");
+        let (status, e) =
+            app.post("/api/v1/numbers", json!({"number": "7100", "kind": "shared", "pool": true})).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("pool")), "{e}");
+        number(&app, json!({"number": "7200"})).await;
+        let (status, n) = app.patch("/api/v1/numbers/7200", json!({"pool": true})).await;
+        assert_eq!((status, n["pool"].as_bool()), (200, Some(true)), "{n}");
+        let (status, e) = app
+            .post("/api/v1/messages", json!({"to": PHONE, "from": "Shop", "text": "x", "sender_pool": true}))
+            .await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("sender_pool")), "{e}");
+        let (status, e) =
+            app.post("/api/v1/conversations/%2B48600100200/messages", json!({"text": "  "})).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("text")), "{e}");
+        let (status, e) = app.post("/api/v1/conversations/nonsense/messages", json!({"text": "hi"})).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("phone")), "{e}");
+        let (status, e) = app.get("/api/v1/conversations?cursor=abc").await;
+        assert_eq!(status, 400, "{e}");
+        let (_, list) = app.get("/api/v1/conversations").await;
+        assert_eq!(list["conversations"], json!([]), "nothing was stored");
+        app.stop().await;
+    })
+    .await;
+}

@@ -234,6 +234,19 @@ impl FanOut {
                 campaign: Some(reference.clone()),
             });
         }
+        if campaign.sender_pool && !messages.is_empty() {
+            let recipients: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
+            match self.store.pool_senders(account, &recipients).await? {
+                Some(numbers) => {
+                    for (m, n) in messages.iter_mut().zip(numbers) {
+                        m.from = SenderId::parse(&n).ok();
+                    }
+                }
+                None => {
+                    tracing::warn!(campaign = %campaign.id, "the account's pool is empty; sending from the default sender")
+                }
+            }
+        }
         Ok((messages, skipped))
     }
 }

@@ -64,6 +64,8 @@ pub struct CampaignInput {
     pub time_zone: Option<String>,
     pub throughput: Option<i64>,
     pub urgent: bool,
+    /// Send each recipient from a number of the account's pool.
+    pub sender_pool: bool,
 }
 
 /// Why a campaign request was refused; `field` names the input at fault.
@@ -111,7 +113,20 @@ pub async fn create(
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
         return Err(CampaignError::field("name", format!("is required, 1 to {MAX_NAME_LEN} characters")));
     }
-    let sender = resolve_sender(store, account_id, input.from.as_deref()).await?;
+    let sender = if input.sender_pool {
+        if input.from.is_some() {
+            return Err(CampaignError::field("from", "give a sender or sender_pool, not both"));
+        }
+        if store.pool_numbers(account_id).await?.is_empty() {
+            return Err(CampaignError::field(
+                "sender_pool",
+                "the account has no pool numbers (mark numbers with \"pool\": true under /api/v1/numbers)",
+            ));
+        }
+        None
+    } else {
+        resolve_sender(store, account_id, input.from.as_deref()).await?
+    };
     let fields = field_names(store, account_id).await?;
     let (body, template_id) = match (&input.text, &input.template) {
         (Some(_), Some(_)) => return Err(CampaignError::field("template", "give either text or template")),
@@ -199,6 +214,7 @@ pub async fn create(
         time_zone: Some(zone.name().to_owned()),
         throughput: input.throughput,
         urgent: input.urgent,
+        sender_pool: input.sender_pool,
     };
     Ok(store.create_campaign(account_id, &campaign, now.timestamp_micros()).await?)
 }

@@ -123,6 +123,7 @@ impl InboundWorker {
             kind: "none",
             sender,
             sender_phone,
+            to: job.to.clone(),
             ..Default::default()
         };
         let holders: Vec<NumberRecord> = self

@@ -93,6 +93,8 @@ pub struct NewCampaign {
     pub time_zone: Option<String>,
     pub throughput: Option<i64>,
     pub urgent: bool,
+    /// Each recipient gets a number of the account's pool as sender.
+    pub sender_pool: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,8 @@ pub struct CampaignRecord {
     pub next_run_at: Option<i64>,
     pub throughput: Option<i64>,
     pub urgent: bool,
+    /// Each recipient gets a number of the account's pool as sender.
+    pub sender_pool: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -175,7 +179,7 @@ pub struct AccountSchedule {
 }
 
 const CAMPAIGN_COLUMNS: &str = "c.id, c.account_id, c.name, c.state, c.sender, c.body, c.template_id, c.data, \
-    c.audience, c.tags, c.callback_url, c.send_at, c.rrule, c.time_zone, c.next_run_at, c.throughput, c.urgent, \
+    c.audience, c.tags, c.callback_url, c.send_at, c.rrule, c.time_zone, c.next_run_at, c.throughput, c.urgent, c.sender_pool, \
     c.created_at, c.updated_at, (SELECT COUNT(*) FROM campaign_numbers n WHERE n.campaign_id = c.id) AS numbers";
 
 fn campaign_from_row(r: &AnyRow) -> sqlx::Result<CampaignRecord> {
@@ -200,6 +204,7 @@ fn campaign_from_row(r: &AnyRow) -> sqlx::Result<CampaignRecord> {
         next_run_at: r.try_get("next_run_at")?,
         throughput: r.try_get("throughput")?,
         urgent: r.try_get::<i64, _>("urgent")? != 0,
+        sender_pool: r.try_get::<i64, _>("sender_pool")? != 0,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -294,8 +299,8 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO campaigns (id, account_id, name, state, sender, body, template_id, data, audience, tags,
-             callback_url, send_at, rrule, time_zone, throughput, urgent, created_at, updated_at)
-             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+             callback_url, send_at, rrule, time_zone, throughput, urgent, created_at, updated_at, sender_pool)
+             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)",
         )
         .bind(&id)
         .bind(account_id)
@@ -313,6 +318,7 @@ impl Store {
         .bind(c.throughput)
         .bind(i64::from(c.urgent))
         .bind(now)
+        .bind(i64::from(c.sender_pool))
         .execute(&mut *tx)
         .await?;
         for chunk in c.numbers.chunks(CHUNK) {

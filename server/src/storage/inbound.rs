@@ -205,6 +205,8 @@ pub struct InboundOutcome {
     pub sender: String,
     /// The sender as a number, when it is one (groups need it).
     pub sender_phone: Option<PhoneNumber>,
+    /// The number written to, as received.
+    pub to: String,
     pub opt: Option<OptChange>,
     /// Group names to add the sender to (created when missing).
     pub add_groups: Vec<String>,
@@ -317,6 +319,17 @@ impl Store {
             .bind(&o.message_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(phone) = &o.sender_phone {
+            super::conversations::link_reply(
+                &mut tx,
+                &o.account_id,
+                &o.message_id,
+                phone.as_str(),
+                &number_spellings(&o.to),
+                now,
+            )
+            .await?;
+        }
         if let Some(opt) = &o.opt {
             for account in &opt.accounts {
                 set_opt_out(

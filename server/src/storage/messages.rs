@@ -1195,6 +1195,7 @@ pub(super) async fn insert_rows(
         }
         q.execute(&mut *tx).await?;
     }
+    super::conversations::record_reply_routes(tx, messages).await?;
     Ok(())
 }
 

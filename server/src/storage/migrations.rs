@@ -96,6 +96,13 @@ const MIGRATIONS: &[Migration] = &[
         then: None,
     },
     Migration {
+        version: 12,
+        name: "replies_polls",
+        sqlite: include_str!("../../migrations/sqlite/0012_replies_polls.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_replies_polls.sql"),
+        then: None,
+    },
+    Migration {
         version: 13,
         name: "bind_leases",
         sqlite: include_str!("../../migrations/sqlite/0013_bind_leases.sql"),

@@ -21,6 +21,7 @@ mod campaigns;
 pub mod contact_types;
 mod contact_writes;
 mod contacts;
+mod conversations;
 mod groups;
 mod imports;
 mod inbound;
@@ -53,6 +54,7 @@ pub use contacts::{
     ContactChanges, ContactFilter, ContactRecord, ContactWrite, FieldCreateError, GroupRef,
     MAX_CONTACT_FIELDS, MatchBy, RowProblem, SetChange, Target, WriteOutcome,
 };
+pub use conversations::{ConversationRecord, ReplyLink};
 pub use groups::{
     GroupNameTaken, GroupRecord, MAX_GROUP_DESCRIPTION_LEN, MAX_GROUP_NAME_LEN, MembersChanged,
     group_name_key,

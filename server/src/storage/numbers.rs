@@ -18,6 +18,8 @@ pub struct NumberRecord {
     pub connectors: Vec<String>,
     /// JSON list of actions.
     pub default_actions: String,
+    /// In the account's pool of sender numbers.
+    pub in_pool: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -68,7 +70,7 @@ pub enum NumberTaken {
 }
 
 const NUMBER_COLUMNS: &str =
-    "id, account_id, number, kind, connectors, default_actions, created_at, updated_at";
+    "id, account_id, number, kind, connectors, default_actions, in_pool, created_at, updated_at";
 const KEYWORD_COLUMNS: &str = "id, account_id, number_id, number, keyword, keyword_key, match_type, priority, actions, created_at, updated_at";
 
 fn number_from(r: &AnyRow) -> sqlx::Result<NumberRecord> {
@@ -80,6 +82,7 @@ fn number_from(r: &AnyRow) -> sqlx::Result<NumberRecord> {
         kind: r.try_get("kind")?,
         connectors: serde_json::from_str(&connectors).unwrap_or_default(),
         default_actions: r.try_get("default_actions")?,
+        in_pool: r.try_get::<i64, _>("in_pool")? != 0,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -139,6 +142,7 @@ impl Store {
             kind: w.kind.to_owned(),
             connectors: w.connectors.to_vec(),
             default_actions: w.default_actions.to_owned(),
+            in_pool: false,
             created_at: now,
             updated_at: now,
         };

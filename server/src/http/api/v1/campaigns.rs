@@ -67,6 +67,10 @@ pub struct CampaignRequest {
     /// Send even in quiet hours.
     #[serde(default)]
     pub urgent: bool,
+    /// Send each recipient from a number of the account's pool (the one
+    /// least recently used for them), so replies find their campaign.
+    #[serde(default)]
+    pub sender_pool: bool,
     /// Start at once (otherwise the campaign is a draft until `POST …/start`).
     #[serde(default)]
     pub start: bool,
@@ -101,6 +105,8 @@ pub struct CampaignView {
     pub next_run_at: Option<String>,
     pub throughput: Option<i64>,
     pub urgent: bool,
+    /// Recipients get a number of the account's pool as sender.
+    pub sender_pool: bool,
     pub created_at: String,
     pub updated_at: String,
     /// The newest run with its counters.
@@ -268,6 +274,7 @@ async fn campaign_view(state: &AppState, c: CampaignRecord) -> Result<CampaignVi
         next_run_at: c.next_run_at.map(format_micros),
         throughput: c.throughput,
         urgent: c.urgent,
+        sender_pool: c.sender_pool,
         created_at: format_micros(c.created_at),
         updated_at: format_micros(c.updated_at),
         last_run,
@@ -318,6 +325,7 @@ pub async fn create_campaign(
         time_zone: r.time_zone,
         throughput: r.throughput,
         urgent: r.urgent,
+        sender_pool: r.sender_pool,
     };
     let campaign = campaigns::create(&state.store, &auth.account_id, state.region, input, now).await?;
     // Started before the estimate is made: sending need not wait for

@@ -22,6 +22,12 @@ pub struct InboundView {
     pub received_at: String,
     /// Stored after the reassembly timeout without some of its parts.
     pub incomplete: bool,
+    /// The outbound message this one answers: the last one sent to the
+    /// sender from the number written to.
+    pub in_reply_to: Option<String>,
+    /// The campaign and run of that message.
+    pub campaign_id: Option<String>,
+    pub run_id: Option<String>,
     /// `null` while the message waits to be matched.
     #[serde(rename = "match")]
     pub matched: Option<MatchView>,
@@ -53,6 +59,7 @@ pub async fn get_inbound(
         .filter(|m| m.direction == Direction::Inbound)
         .ok_or_else(|| ApiError::not_found("inbound message"))?;
     let incomplete = state.store.is_incomplete(&m.id).await?;
+    let link = state.store.reply_link(&m.id).await?;
     let matched = state.store.inbound_match(&m.id).await?.map(|(kind, keyword_id, actions)| MatchView {
         kind,
         keyword_id,
@@ -66,6 +73,9 @@ pub async fn get_inbound(
         connector: m.connector,
         received_at: format_micros(m.created_at),
         incomplete,
+        in_reply_to: link.message_id,
+        campaign_id: link.campaign_id,
+        run_id: link.run_id,
         matched,
     }))
 }

@@ -32,7 +32,7 @@ pub enum Recipients {
     Many(Vec<String>),
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// E.164 number(s), e.g. `+48600100200`; national numbers need
@@ -41,6 +41,10 @@ pub struct SendRequest {
     pub to: Option<serde_json::Value>,
     /// Sender: up to 11 GSM characters, or up to 16 digits.
     pub from: Option<String>,
+    /// Send each recipient from a number of the account's pool (the one
+    /// least recently used for them), so that a reply is linked to this
+    /// message. Not together with `from`.
+    pub sender_pool: Option<bool>,
     #[schema(required = true)]
     pub text: Option<String>,
     /// Receives a signed POST on every status change.
@@ -129,7 +133,7 @@ pub struct EventView {
 }
 
 impl MessageView {
-    fn from_record(r: MessageRecord, detail: Option<(Vec<EventRecord>, Vec<PartRecord>)>) -> Self {
+    pub(crate) fn from_record(r: MessageRecord, detail: Option<(Vec<EventRecord>, Vec<PartRecord>)>) -> Self {
         let (events, parts) = detail.unzip();
         Self {
             id: r.id,
@@ -241,6 +245,10 @@ pub async fn send_messages(
         .map(SenderId::parse)
         .transpose()
         .map_err(|e| ApiError::field("from", e.to_string()))?;
+    let pool = req.sender_pool == Some(true);
+    if pool && from.is_some() {
+        return Err(ApiError::field("sender_pool", "give from or sender_pool, not both"));
+    }
     let callback_url = req.callback_url.map(validate_url).transpose()?;
     let send_at = req.send_at.as_deref().map(|s| parse_time("send_at", s, ApiError::field)).transpose()?;
     let mut tags: Vec<Tag> = Vec::new();
@@ -318,6 +326,21 @@ pub async fn send_messages(
     }
     if req.transactional != Some(true) && !messages.is_empty() {
         refuse_opted_out(&state, &auth.account_id, &mut messages, &indexes, &recipients, &mut errors).await?;
+    }
+    if pool && !messages.is_empty() {
+        let to: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
+        let numbers = state.store.pool_senders(&auth.account_id, &to).await?.ok_or_else(|| {
+            ApiError::field(
+                "sender_pool",
+                "the account has no pool numbers (mark numbers with \"pool\": true under /api/v1/numbers)",
+            )
+        })?;
+        for (m, n) in messages.iter_mut().zip(numbers) {
+            m.from = Some(
+                SenderId::parse(&n)
+                    .map_err(|e| ApiError::internal(anyhow::anyhow!("pool number {n}: {e}")))?,
+            );
+        }
     }
     if messages.is_empty() || (req.atomic == Some(true) && !errors.is_empty()) {
         let first = &errors[0];

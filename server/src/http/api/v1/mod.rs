@@ -6,6 +6,7 @@ pub(crate) mod billing;
 pub(crate) mod campaigns;
 pub(crate) mod connectors;
 pub(crate) mod contacts;
+mod conversations;
 pub(crate) mod exports;
 pub(crate) mod groups;
 pub(crate) mod imports;
@@ -139,4 +140,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::statement))
         .routes(routes!(billing::statement_csv))
         .routes(routes!(billing::statement_xlsx))
+        .routes(routes!(conversations::list_conversations))
+        .routes(routes!(conversations::get_thread))
+        .routes(routes!(conversations::reply_in_thread))
 }

@@ -28,6 +28,9 @@ pub struct NumberView {
     pub connectors: Vec<String>,
     /// Run for messages that match no keyword.
     pub default_actions: Vec<Action>,
+    /// In the account's pool of sender numbers (`sender_pool` on messages
+    /// and campaigns); dedicated numbers only.
+    pub pool: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -40,6 +43,7 @@ impl From<NumberRecord> for NumberView {
             kind: n.kind,
             connectors: n.connectors,
             default_actions: serde_json::from_str(&n.default_actions).unwrap_or_default(),
+            pool: n.in_pool,
             created_at: format_micros(n.created_at),
             updated_at: format_micros(n.updated_at),
         }
@@ -60,6 +64,8 @@ pub struct NumberInput {
     pub kind: Option<String>,
     pub connectors: Option<Vec<String>>,
     pub default_actions: Option<Vec<Action>>,
+    /// Put the number in (or take it out of) the account's sender pool.
+    pub pool: Option<bool>,
 }
 
 /// Shortest and longest short code, in digits.
@@ -147,6 +153,9 @@ pub async fn create_number(
     if kind != "dedicated" && kind != "shared" {
         return Err(ApiError::field("kind", "must be \"dedicated\" or \"shared\""));
     }
+    if input.pool == Some(true) && kind != "dedicated" {
+        return Err(ApiError::field("pool", "only a dedicated number can be in the sender pool"));
+    }
     let connectors = check_connectors(&state, input.connectors.unwrap_or_default())?;
     let actions =
         check_actions(&state, &auth.account_id, "default_actions", input.default_actions.unwrap_or_default())
@@ -154,7 +163,13 @@ pub async fn create_number(
     let actions = serde_json::to_string(&actions).map_err(ApiError::internal)?;
     let w = NumberWrite { number: &number, kind: &kind, connectors: &connectors, default_actions: &actions };
     match state.store.create_number(&auth.account_id, &w, now_micros()).await? {
-        Ok(n) => Ok((StatusCode::CREATED, Json(NumberView::from(n))).into_response()),
+        Ok(mut n) => {
+            if input.pool == Some(true) {
+                state.store.set_in_pool(&auth.account_id, &n.id, true).await?;
+                n.in_pool = true;
+            }
+            Ok((StatusCode::CREATED, Json(NumberView::from(n))).into_response())
+        }
         Err(NumberTaken::Already) => Err(ApiError {
             field: Some("number".into()),
             ..ApiError::new(StatusCode::CONFLICT, "duplicate", format!("you already have {number}"))
@@ -204,6 +219,9 @@ pub async fn update_number(
             "cannot be changed; delete the number and register it again",
         ));
     }
+    if input.pool == Some(true) && existing.kind != "dedicated" {
+        return Err(ApiError::field("pool", "only a dedicated number can be in the sender pool"));
+    }
     let connectors = input.connectors.map(|c| check_connectors(&state, c)).transpose()?;
     let actions = match input.default_actions {
         Some(a) => Some(
@@ -212,6 +230,9 @@ pub async fn update_number(
         ),
         None => None,
     };
+    if let Some(pool) = input.pool {
+        state.store.set_in_pool(&auth.account_id, &existing.id, pool).await?;
+    }
     let updated = state
         .store
         .update_number(
