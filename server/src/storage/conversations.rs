@@ -80,7 +80,8 @@ impl Store {
         let distinct: Vec<&str> = recipients.iter().copied().collect::<HashSet<_>>().into_iter().collect();
         for chunk in distinct.chunks(CHUNK) {
             let sql = format!(
-                "SELECT recipient, number, used_at FROM reply_routes WHERE account_id = $1 AND recipient IN ({})",
+                "SELECT recipient, number, used_at FROM reply_routes WHERE account_id = {} AND recipient IN ({})",
+                self.dialect.param(1),
                 self.dialect.placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
