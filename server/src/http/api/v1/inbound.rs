@@ -58,13 +58,14 @@ pub async fn get_inbound(
         .await?
         .filter(|m| m.direction == Direction::Inbound)
         .ok_or_else(|| ApiError::not_found("inbound message"))?;
-    let incomplete = state.store.is_incomplete(&m.id).await?;
-    let link = state.store.reply_link(&m.id).await?;
+    // The match first: what it stored with it (the link) is then visible too.
     let matched = state.store.inbound_match(&m.id).await?.map(|(kind, keyword_id, actions)| MatchView {
         kind,
         keyword_id,
         actions: serde_json::from_str(&actions).unwrap_or_default(),
     });
+    let incomplete = state.store.is_incomplete(&m.id).await?;
+    let link = state.store.reply_link(&m.id).await?;
     Ok(Json(InboundView {
         id: m.id,
         from: m.from,
