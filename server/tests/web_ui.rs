@@ -654,3 +654,57 @@ async fn the_reports_page_groups_traffic_and_exports_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_conversation_shows_both_directions_and_replies_from_the_number_written_to() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.app.post("/api/v1/numbers", json!({"number": "7100"})).await;
+        let (status, _) = b
+            .app
+            .post(
+                "/api/v1/connectors/sim/inbound",
+                json!({"from": "+48600100700", "to": "7100", "text": "Is my order <b>ready</b>?"}),
+            )
+            .await;
+        assert_eq!(status, 202);
+        for _ in 0..200 {
+            // Threads are known once the message is matched, just after it is stored.
+            if !b.app.get("/api/v1/conversations").await.1["conversations"].as_array().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        b.sign_in().await;
+        let page = b.get("/conversations").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains(r#"href="/conversations/%2B48600100700" data-testid="conversation""#),
+            "{}",
+            page.body
+        );
+
+        let thread = "/conversations/%2B48600100700";
+        let page = b.get(thread).await;
+        assert!(page.body.contains(r#"data-testid="bubble-inbound""#), "{}", page.body);
+        assert!(!page.body.contains("<b>ready</b>"), "markup in a message is text");
+        assert!(page.body.contains("(from 7100)"), "the reply goes from the number written to");
+
+        // An empty reply is refused at its field; a real one joins the thread.
+        let page = b.post(&format!("{thread}/reply"), &[("text", "")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!page.body.split(r#"id="text-error" role="alert">"#).nth(1).unwrap().starts_with('<'));
+        let page = b.post(&format!("{thread}/reply"), &[("text", "Yes, tomorrow at 9")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, sent) = b.app.get("/api/v1/messages?direction=outbound").await;
+        assert_eq!(sent["messages"][0]["to"], "+48600100700");
+        assert_eq!(sent["messages"][0]["from"], "7100");
+        let page = b.get(thread).await;
+        assert!(
+            page.body.contains(r#"data-testid="bubble-outbound""#)
+                && page.body.contains("Yes, tomorrow at 9")
+        );
+        b.stop().await;
+    })
+    .await;
+}

@@ -14,6 +14,7 @@
 mod campaigns;
 mod compose;
 mod contacts;
+mod conversations;
 mod dashboard;
 pub mod i18n;
 mod messages;
@@ -48,6 +49,9 @@ pub fn router() -> Router<AppState> {
         .route("/compose/counter", post(compose::counter))
         .route("/compose/template", get(compose::template))
         .route("/inbox", get(messages::inbox))
+        .route("/conversations", get(conversations::list))
+        .route("/conversations/{phone}", get(conversations::thread))
+        .route("/conversations/{phone}/reply", post(conversations::reply))
         .route("/messages", get(messages::list))
         .route("/messages/export.csv", get(messages::export_csv))
         .route("/messages/{id}", get(messages::detail))

@@ -6,7 +6,7 @@ pub(crate) mod billing;
 pub(crate) mod campaigns;
 pub(crate) mod connectors;
 pub(crate) mod contacts;
-mod conversations;
+pub(crate) mod conversations;
 pub(crate) mod exports;
 pub(crate) mod groups;
 pub(crate) mod imports;
