@@ -18,7 +18,7 @@ use super::{BenchArgs, PhaseResult, procstat, start_sim, tempdir};
 
 pub async fn run(exe: &Path, args: &BenchArgs) -> anyhow::Result<PhaseResult> {
     let dir = tempdir()?;
-    let (sim, port, _control) = start_sim(exe, &dir).await?;
+    let (sim, port, _control) = start_sim(exe, &dir, args).await?;
     let sim_pid = sim.0.id();
     let me = std::process::id();
     let stream = TcpStream::connect(("127.0.0.1", port)).await.context("connecting to smsc-sim")?;

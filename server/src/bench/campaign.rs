@@ -23,7 +23,7 @@ pub async fn run(exe: &Path, args: &BenchArgs) -> anyhow::Result<PhaseResult> {
     let n = args.messages;
     let dir = tempdir()?;
     let db_url = fresh_database(args, &dir).await?;
-    let (sim, smpp_port, control) = start_sim(exe, &dir).await?;
+    let (sim, smpp_port, control) = start_sim(exe, &dir, args).await?;
     let (serve, base) = start_serve(exe, &dir, &db_url, smpp_port, args).await?;
     let store = Store::open(&db_url, 2, "normal").await?;
     let account = store.account_id_by_name("default").await?.context("the default account")?;

@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// submissions and the simulator's window of receipts.
     #[arg(long, default_value_t = 2)]
     pub binds: usize,
+    /// The simulator's window of receipts per session (deliver_sm
+    /// unanswered at once; `kurier smsc-sim --deliver-window`).
+    #[arg(long, default_value_t = crate::smsc_sim::DELIVER_WINDOW)]
+    pub deliver_window: usize,
     /// Messages in the archive of the `search` phase.
     #[arg(long, default_value_t = 1_000_000)]
     pub search_messages: usize,
@@ -144,12 +148,12 @@ impl Drop for Proc {
 }
 
 /// Starts `kurier smsc-sim`; returns it with its SMPP and HTTP addresses.
-async fn start_sim(exe: &Path, dir: &Path) -> anyhow::Result<(Proc, u16, String)> {
+async fn start_sim(exe: &Path, dir: &Path, args: &BenchArgs) -> anyhow::Result<(Proc, u16, String)> {
     let (smpp, http) = (free_port()?, free_port()?);
     let log = std::fs::File::create(dir.join("smsc-sim.log"))?;
     let child = Command::new(exe)
         .args(["smsc-sim", "--listen", &format!("127.0.0.1:{smpp}"), "--http", &format!("127.0.0.1:{http}")])
-        .args(["--receipt-delay-ms", "0"])
+        .args(["--receipt-delay-ms", "0", "--deliver-window", &args.deliver_window.to_string()])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -256,7 +260,7 @@ binds = {binds}
 async fn run_kurier_phase(exe: &Path, args: &BenchArgs, batch: bool) -> anyhow::Result<PhaseResult> {
     let dir = tempdir()?;
     let db_url = fresh_database(args, &dir).await?;
-    let (sim, smpp_port, control) = start_sim(exe, &dir).await?;
+    let (sim, smpp_port, control) = start_sim(exe, &dir, args).await?;
     let (serve, base) = start_serve(exe, &dir, &db_url, smpp_port, args).await?;
     let store = Store::open(&db_url, 2, "normal").await?;
     let serve_pid = serve.0.id();

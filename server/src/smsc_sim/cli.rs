@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Behaviour, IdFormat, MoSplit, SimSettings, SmscSim, serve_control};
+use super::{
+    Behaviour, DELIVER_WINDOW, IdFormat, MAX_DELIVER_WINDOW, MoSplit, SimSettings, SmscSim, serve_control,
+};
 
 /// Flags of `kurier smsc-sim`.
 #[derive(Debug, clap::Args)]
@@ -71,6 +73,10 @@ pub struct SimArgs {
     /// How long MO texts are split: a UDH in the text, or SAR TLVs.
     #[arg(long, value_enum, default_value_t = MoSplit::Udh)]
     pub mo_split: MoSplit,
+    /// deliver_sm (receipts, MO parts) a session may have unanswered at once.
+    #[arg(long, value_name = "N", default_value_t = DELIVER_WINDOW as u16,
+          value_parser = clap::value_parser!(u16).range(1..=MAX_DELIVER_WINDOW as i64))]
+    pub deliver_window: u16,
 }
 
 fn parse_account(value: &str) -> Result<(String, String), String> {
@@ -100,6 +106,7 @@ impl SimArgs {
             tls: self.tls_cert.clone().zip(self.tls_key.clone()),
             gsm_packed: self.gsm_packed,
             mo_split: self.mo_split,
+            deliver_window: usize::from(self.deliver_window),
         }
     }
 }
@@ -137,6 +144,27 @@ mod tests {
         assert_eq!(parse_account("kurier:"), Ok(("kurier".into(), String::new())));
         for bad in ["kurier", ":pw", "a-very-long-system-id:pw", "id:123456789"] {
             assert!(parse_account(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn the_deliver_window_defaults_to_32_and_stays_within_its_bounds() {
+        use clap::Parser as _;
+        let window = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("smsc-sim").chain(args.iter().copied()))
+                .map(|c| c.sim.settings().deliver_window)
+        };
+        assert_eq!(window(&[]).unwrap(), DELIVER_WINDOW);
+        assert_eq!(window(&["--deliver-window", "200"]).unwrap(), 200);
+        for bad in ["0", "10001", "many"] {
+            let err = window(&["--deliver-window", bad]).unwrap_err().to_string();
+            assert!(err.contains("--deliver-window"), "{bad}: {err}");
         }
     }
 }

@@ -33,7 +33,7 @@ mod text;
 pub use behaviour::{BEHAVIOUR_NAMES, BadBehaviour, Behaviour};
 pub use cli::{SimArgs, run};
 pub use control::{ControlServer, MAX_LIST, serve_control};
-pub use outbox::{DELIVER_WINDOW, MAX_PENDING_DELIVERIES};
+pub use outbox::{DELIVER_WINDOW, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES};
 pub use reassembly::{MAX_PARTIAL_MESSAGES, PARTIAL_TTL};
 pub use session::{BIND_TIMEOUT, SMSC_SYSTEM_ID, UNBIND_GRACE};
 pub use store::{InjectError, MAX_RECEIVED, MAX_TRACKED_MESSAGES};
@@ -106,6 +106,9 @@ pub struct SimSettings {
     pub gsm_packed: bool,
     /// How long MO texts are split.
     pub mo_split: MoSplit,
+    /// deliver_sm (receipts and MO parts) one session may have unanswered
+    /// at once ([`DELIVER_WINDOW`] by default; 1 to [`MAX_DELIVER_WINDOW`]).
+    pub deliver_window: usize,
 }
 
 impl Default for SimSettings {
@@ -127,6 +130,7 @@ impl Default for SimSettings {
             tls: None,
             gsm_packed: false,
             mo_split: MoSplit::Udh,
+            deliver_window: DELIVER_WINDOW,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! receipts and MO parts) and the bound sessions that can take them.
 //!
 //! A delivery waits until it is due, then for a receiver or transceiver of
-//! its system_id with room in its window ([`DELIVER_WINDOW`]); it is handed
+//! its system_id with room in its window (`deliver_window`, by default
+//! [`DELIVER_WINDOW`]); it is handed
 //! to that session and stays here until the ESME answers `deliver_sm_resp`
 //! OK. An error answer sends it again after the retry delay, no answer
 //! within the retry delay sends it again at once, and a session that goes
@@ -20,15 +21,18 @@ use smpp::DeliverSm;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// deliver_sm (receipts and MO parts) one session may have unanswered at once.
+/// deliver_sm (receipts and MO parts) one session may have unanswered at
+/// once, unless the simulator is started with another window.
 pub const DELIVER_WINDOW: usize = 32;
+/// The largest deliver window the simulator accepts.
+pub const MAX_DELIVER_WINDOW: usize = 10_000;
 /// Receipts and MO parts kept for ESMEs at most; beyond it new ones are
 /// dropped with a warning (a receiver that never binds must not exhaust memory).
 pub const MAX_PENDING_DELIVERIES: usize = 250_000;
 /// Pause before a deliver_sm that could not be handed to its session is tried again.
 const HANDOVER_RETRY: Duration = Duration::from_millis(20);
-/// Room in a session's command queue: a full window of deliveries plus control commands.
-pub(crate) const SESSION_QUEUE: usize = DELIVER_WINDOW + 16;
+/// Room in a session's command queue beyond a full window of deliveries: control commands.
+pub(crate) const SESSION_QUEUE_SPARE: usize = 16;
 
 pub(crate) type SessionId = u64;
 pub(crate) type DeliveryKey = u64;
@@ -87,8 +91,9 @@ struct Queue {
     next_receiver: usize,
 }
 
-#[derive(Default)]
 pub(crate) struct Outbox {
+    /// deliver_sm one session may have unanswered at once.
+    window: usize,
     next_key: DeliveryKey,
     next_session: SessionId,
     sessions: BTreeMap<SessionId, Session>,
@@ -98,7 +103,28 @@ pub(crate) struct Outbox {
     deadlines: BTreeSet<(Instant, DeliveryKey)>,
 }
 
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox::with_window(DELIVER_WINDOW)
+    }
+}
+
 impl Outbox {
+    /// An empty outbox whose sessions take `window` deliveries at once
+    /// (at least 1).
+    pub(crate) fn with_window(window: usize) -> Self {
+        Outbox {
+            window: window.clamp(1, MAX_DELIVER_WINDOW),
+            next_key: 0,
+            next_session: 0,
+            sessions: BTreeMap::new(),
+            deliveries: HashMap::new(),
+            queues: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
+        }
+    }
+
     pub(crate) fn register(
         &mut self,
         system_id: &str,
@@ -197,7 +223,8 @@ impl Outbox {
                 .map(|(&id, _)| id)
                 .collect();
             while let Some(&key) = queue.ready.front() {
-                let Some(session) = pick_receiver(&receivers, &self.sessions, &mut queue.next_receiver)
+                let Some(session) =
+                    pick_receiver(&receivers, &self.sessions, self.window, &mut queue.next_receiver)
                 else {
                     break;
                 };
@@ -275,13 +302,14 @@ impl Outbox {
 fn pick_receiver(
     receivers: &[SessionId],
     sessions: &BTreeMap<SessionId, Session>,
+    window: usize,
     next: &mut usize,
 ) -> Option<SessionId> {
     let n = receivers.len();
     let start = *next;
     let index = (0..n)
         .map(|i| (start + i) % n)
-        .find(|&index| sessions.get(&receivers[index]).is_some_and(|s| s.in_flight < DELIVER_WINDOW))?;
+        .find(|&index| sessions.get(&receivers[index]).is_some_and(|s| s.in_flight < window))?;
     *next = index + 1;
     Some(receivers[index])
 }
@@ -342,6 +370,25 @@ mod tests {
         let freed = first.iter().find(|h| h.session == b).unwrap().key;
         assert_eq!(outbox.answered(freed, b, true, t0, RETRY), Some(("kurier".into(), Kind::Receipt)));
         assert_eq!(outbox.dispatch(t0, RETRY).0.len(), 1);
+    }
+
+    #[test]
+    fn a_session_window_can_be_set_and_is_at_least_one() {
+        let t0 = Instant::now();
+        let mut outbox = Outbox::with_window(3);
+        let a = session(&mut outbox, "kurier", true);
+        for _ in 0..5 {
+            outbox.add("kurier", Kind::Receipt, DeliverSm::default(), None);
+        }
+        let (first, _) = outbox.dispatch(t0, RETRY);
+        assert_eq!(keys(&first), [(a, 1), (a, 2), (a, 3)]);
+        assert!(outbox.dispatch(t0, RETRY).0.is_empty(), "the window of 3 is full");
+
+        let mut outbox = Outbox::with_window(0);
+        let b = session(&mut outbox, "kurier", true);
+        outbox.add("kurier", Kind::Receipt, DeliverSm::default(), None);
+        outbox.add("kurier", Kind::Receipt, DeliverSm::default(), None);
+        assert_eq!(keys(&outbox.dispatch(t0, RETRY).0), [(b, 1)]);
     }
 
     #[test]

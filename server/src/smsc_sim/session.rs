@@ -30,7 +30,7 @@ use tokio_util::codec::Framed;
 
 use super::Shared;
 use super::behaviour::SubmitVerdict;
-use super::outbox::{DeliveryKey, SESSION_QUEUE, SessionCmd, SessionId};
+use super::outbox::{DeliveryKey, SESSION_QUEUE_SPARE, SessionCmd, SessionId};
 use super::store::Submission;
 
 /// The `system_id` the simulator gives in bind responses.
@@ -124,7 +124,7 @@ async fn run<S>(shared: Arc<Shared>, io: S, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+    let (tx, rx) = mpsc::channel(shared.settings.deliver_window.max(1) + SESSION_QUEUE_SPARE);
     let mut session = Session {
         shared,
         framed: Framed::new(io, PduCodec::default()),

@@ -208,7 +208,12 @@ impl Store {
         // Ids start at a random point so that a restarted simulator never
         // repeats the ids a client already holds.
         let id_base = (getrandom::u64().unwrap_or(0) % (1 << 40)) << 20;
-        let state = State { rng: settings.seed, id_base, ..State::default() };
+        let state = State {
+            rng: settings.seed,
+            id_base,
+            outbox: Outbox::with_window(settings.deliver_window),
+            ..State::default()
+        };
         Store { settings: settings.clone(), state: Mutex::new(state), wake: Notify::new() }
     }
 
