@@ -175,6 +175,10 @@ impl App {
         let token = shutdown.clone();
         intake.spawn(async move { ("billing", billing.run(token).await) });
 
+        let outbox = crate::mail::outbox::MailOutbox::new(store.clone(), &config.smtp)?;
+        let token = shutdown.clone();
+        intake.spawn(async move { ("mail outbox", outbox.run(token).await) });
+
         let webhooks = WebhookSender::new(store.clone(), config.webhooks.clone())?;
         let token = shutdown.clone();
         intake.spawn(async move { ("callbacks", webhooks.run(WEBHOOK_POLL, token).await) });

@@ -101,9 +101,11 @@ pub struct WebhooksConfig {
     /// Attempts per callback before it is given up.
     pub max_attempts: u32,
     /// First retry delay; doubles with each attempt up to `retry_max_ms`.
-    /// The defaults spread 12 attempts over about a day.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
+    /// How long a callback is retried after it was created (or re-sent by
+    /// hand): the last attempt falls at the end of this window.
+    pub retry_window_secs: u64,
     /// Time limit of one HTTP attempt.
     pub timeout_secs: u64,
     /// Callbacks sent at once.
@@ -127,6 +129,12 @@ pub struct SmtpConfig {
     pub from: String,
     /// Time limit of one SMTP conversation.
     pub timeout_secs: u64,
+    /// E-mails forwarding received messages: first retry delay after the
+    /// mail server could not be reached, doubling up to `retry_max_ms`,
+    /// for `retry_window_secs` after the message came.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub retry_window_secs: u64,
 }
 
 impl Default for SmtpConfig {
@@ -139,6 +147,9 @@ impl Default for SmtpConfig {
             password: None,
             from: "Kurier <kurier@localhost>".into(),
             timeout_secs: 30,
+            retry_base_ms: 30_000,
+            retry_max_ms: 3_600_000,
+            retry_window_secs: 86_400,
         }
     }
 }
@@ -494,9 +505,10 @@ impl Default for DispatchConfig {
 impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {
-            max_attempts: 15,
+            max_attempts: 20,
             retry_base_ms: 10_000,
             retry_max_ms: 14_400_000,
+            retry_window_secs: 86_400,
             timeout_secs: 10,
             concurrency: 32,
         }

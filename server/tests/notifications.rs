@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::smtp::SmtpSink;
-use common::{API_KEY, TestApp, on_each_backend};
+use common::{API_KEY, TestApp, on_each_backend, wait_for};
 use serde_json::{Value, json};
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -41,40 +41,11 @@ async fn post_form(app: &TestApp, path: &str, pairs: &[(&str, &str)]) -> reqwest
 }
 
 async fn start(b: &common::Backend, sink: &SmtpSink) -> TestApp {
-    let port = sink.addr.port();
     TestApp::start_with(b, |c| {
-        c.smtp.host = Some("127.0.0.1".into());
-        c.smtp.port = port;
-        c.smtp.tls = "none".into();
+        sink.configure(c);
         c.smtp.from = "Billing <billing@example.com>".into();
     })
     .await
-}
-
-/// The e-mails the sink got, parsed: (to, subject, text, html).
-fn mails(sink: &SmtpSink) -> Vec<(Vec<String>, String, String, String)> {
-    sink.messages()
-        .iter()
-        .map(|m| {
-            let parsed = mail_parser::MessageParser::default().parse(&m.data).expect("a MIME message");
-            (
-                m.to.clone(),
-                parsed.subject().unwrap_or_default().to_owned(),
-                parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-                parsed.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{what} never happened");
 }
 
 #[tokio::test]
@@ -162,7 +133,7 @@ async fn a_payment_by_sms_and_a_low_balance_by_email_go_out_in_the_subscribers_h
         let (_, message) = app.get(&format!("/api/v1/messages/{message_id}")).await;
         assert_eq!(message["text"], "Благодарим, Иван! Получихме 1\u{a0}234,50 BGN по сметка ACC-1.");
         wait_for("the e-mail", async || (!sink.messages().is_empty()).then_some(())).await;
-        let got = mails(&sink);
+        let got = sink.parsed();
         assert_eq!(got.len(), 1);
         let (to, subject, text, html) = &got[0];
         assert_eq!(to, &vec!["ivan@example.bg".to_owned()]);

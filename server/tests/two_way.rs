@@ -12,79 +12,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use common::two_way::{PHONE, inject, keyword, matched, matched_with, number, post_with, sent_to};
 use common::{TestApp, on_each_backend};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-
-const PHONE: &str = "+48600100200";
-
-/// A phone sends `text` to our number `to` through the `sim` connector.
-async fn inject(app: &TestApp, from: &str, to: &str, text: &str) {
-    let (status, body) =
-        app.post("/api/v1/connectors/sim/inbound", json!({"from": from, "to": to, "text": text})).await;
-    assert_eq!(status, 202, "{body}");
-}
-
-/// The received message from `from` with `text`, once matched.
-async fn matched(app: &TestApp, from: &str, text: &str) -> Value {
-    matched_with(app, common::API_KEY, from, text).await
-}
-
-async fn matched_with(app: &TestApp, key: &str, from: &str, text: &str) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..400 {
-        let list = get_with(app, key, "/api/v1/inbound?limit=100").await.1;
-        let found = list["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["from"] == from && m["text"] == text)
-            .cloned();
-        if let Some(m) = found {
-            let (_, one) =
-                get_with(app, key, &format!("/api/v1/inbound/{}", m["id"].as_str().unwrap())).await;
-            if !one["match"].is_null() {
-                return one;
-            }
-            last = one;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("'{text}' from {from} was never matched; last: {last}");
-}
-
-async fn get_with(app: &TestApp, key: &str, path: &str) -> (u16, Value) {
-    let resp = app.http.get(app.url(path)).bearer_auth(key).send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn post_with(app: &TestApp, key: &str, path: &str, body: Value) -> (u16, Value) {
-    let resp = app.http.post(app.url(path)).bearer_auth(key).json(&body).send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// Outbound messages to `to`, oldest first.
-async fn sent_to(app: &TestApp, to: &str) -> Vec<Value> {
-    let (_, list) =
-        app.get(&format!("/api/v1/messages?direction=outbound&to={}", to.replace('+', "%2B"))).await;
-    let mut out: Vec<Value> = list["messages"].as_array().unwrap().clone();
-    out.reverse();
-    out
-}
-
-async fn number(app: &TestApp, body: Value) -> Value {
-    let (status, n) = app.post("/api/v1/numbers", body).await;
-    assert_eq!(status, 201, "{n}");
-    n
-}
-
-async fn keyword(app: &TestApp, body: Value) -> Value {
-    let (status, k) = app.post("/api/v1/keywords", body).await;
-    assert_eq!(status, 201, "{k}");
-    k
-}
 
 #[tokio::test]
 async fn a_keyword_adds_the_sender_to_a_group_and_replies_in_sequence_from_the_number() {

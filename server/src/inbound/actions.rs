@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::campaigns::template::MessageTemplate;
 use crate::domain::{PhoneNumber, Region};
-use crate::storage::{MAX_GROUP_NAME_LEN, clean_text};
+use crate::storage::{Email, MAX_GROUP_NAME_LEN, clean_text};
 
 /// Actions one keyword may have at most.
 pub const MAX_ACTIONS: usize = 10;
@@ -32,18 +32,23 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         template: Option<String>,
     },
-    /// Pass the message on: to a webhook `url` (signed JSON, retried) or to
-    /// a `phone` by SMS.
+    /// Pass the message on: to a webhook `url` (signed JSON, retried), to
+    /// a `phone` by SMS or to an `email` address.
     Forward {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         phone: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
     },
-    /// Tell a person by SMS, with a `text` (template as for replies;
-    /// default: who wrote what).
+    /// Tell a person by SMS (`phone`) or e-mail (`email`), with a `text`
+    /// (template as for replies; default: who wrote what).
     Notify {
-        phone: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
     },
@@ -86,6 +91,9 @@ impl Action {
                 .map(|p| p.as_str().to_owned())
                 .map_err(|e| err("phone", e.to_string()))
         };
+        let email = |e: &str| -> Result<String, ActionError> {
+            Email::parse(e).map(|e| e.as_str().to_owned()).map_err(|e| err("email", e.to_string()))
+        };
         let text = |t: Option<String>| -> Result<Option<String>, ActionError> {
             match t {
                 Some(t) if t.trim().is_empty() => Err(err("text", "may not be empty")),
@@ -104,9 +112,9 @@ impl Action {
                 (None, None) => return Err(err("text", "a reply needs a text or a template")),
                 (t, template) => Self::Reply { text: text(t)?, template },
             },
-            Self::Forward { url, phone: p } => {
-                if url.is_some() == p.is_some() {
-                    return Err(err("url", "a forward needs exactly one of url or phone"));
+            Self::Forward { url, phone: p, email: e } => {
+                if [url.is_some(), p.is_some(), e.is_some()].iter().filter(|given| **given).count() != 1 {
+                    return Err(err("url", "a forward needs exactly one of url, phone or email"));
                 }
                 if let Some(u) = &url {
                     let ok = u.len() <= MAX_URL_LEN
@@ -116,9 +124,22 @@ impl Action {
                         return Err(err("url", "must be an absolute http:// or https:// URL"));
                     }
                 }
-                Self::Forward { url, phone: p.as_deref().map(phone).transpose()? }
+                Self::Forward {
+                    url,
+                    phone: p.as_deref().map(phone).transpose()?,
+                    email: e.as_deref().map(email).transpose()?,
+                }
             }
-            Self::Notify { phone: p, text: t } => Self::Notify { phone: phone(&p)?, text: text(t)? },
+            Self::Notify { phone: p, email: e, text: t } => {
+                if p.is_some() == e.is_some() {
+                    return Err(err("phone", "notify needs exactly one of phone or email"));
+                }
+                Self::Notify {
+                    phone: p.as_deref().map(phone).transpose()?,
+                    email: e.as_deref().map(email).transpose()?,
+                    text: text(t)?,
+                }
+            }
         })
     }
 }
@@ -140,6 +161,8 @@ mod tests {
             r#"{"type":"forward","url":"https://example.com/in"}"#,
             r#"{"type":"forward","phone":"+48 600 100 200"}"#,
             r#"{"type":"notify","phone":"+48600100200"}"#,
+            r#"{"type":"forward","email":"Desk@Example.COM"}"#,
+            r#"{"type":"notify","email":"boss@example.com","text":"{{ data.message.from }} wrote"}"#,
         ];
         for j in ok {
             parse(j).unwrap().checked(None, &[]).unwrap_or_else(|e| panic!("{j}: {e:?}"));
@@ -158,11 +181,20 @@ mod tests {
             (r#"{"type":"forward","url":"ftp://x"}"#, "url"),
             (r#"{"type":"forward","phone":"12"}"#, "phone"),
             (r#"{"type":"notify","phone":"abc"}"#, "phone"),
+            (r#"{"type":"notify"}"#, "phone"),
+            (r#"{"type":"notify","phone":"+48600100200","email":"a@example.com"}"#, "phone"),
+            (r#"{"type":"forward","url":"https://x.example","email":"a@example.com"}"#, "url"),
+            (r#"{"type":"forward","email":"not an address"}"#, "email"),
+            (r#"{"type":"notify","email":"a@b"}"#, "email"),
         ];
         for (j, field) in refused {
             let e = parse(j).unwrap().checked(None, &[]).unwrap_err();
             assert_eq!(e.field, field, "{j}: {e:?}");
         }
+        assert_eq!(
+            parse(r#"{"type":"forward","email":"Desk@Example.COM"}"#).unwrap().checked(None, &[]).unwrap(),
+            Action::Forward { url: None, phone: None, email: Some("Desk@example.com".into()) }
+        );
         assert!(parse(r#"{"type":"explode"}"#).is_err());
         assert!(parse(r#"{"type":"add_to_group","group":"a","extra":1}"#).is_err());
     }

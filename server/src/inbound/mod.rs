@@ -31,12 +31,29 @@ use crate::campaigns::template::{MessageTemplate, TemplateContact};
 use crate::config::InboundConfig;
 use crate::domain::{MessageText, PhoneNumber, SenderId, new_id};
 use crate::storage::{
-    InboundJob, InboundOutcome, KeywordRecord, NewMessage, NumberRecord, OptChange, ReplyLimit, Store,
-    format_micros, now_micros, number_spellings,
+    Email, InboundJob, InboundOutcome, KeywordRecord, NewMail, NewMessage, NumberRecord, OptChange,
+    ReplyLimit, Store, format_micros, now_micros, number_spellings,
 };
 use actions::Action;
 use compliance::Request;
 use keyword::{Candidate, Keyword, MatchType, normalize};
+
+/// The body of an e-mail that forwards a received message: who, where,
+/// when, the keyword, and the text as received.
+fn forwarded_mail_body(job: &InboundJob, keyword: Option<&str>) -> String {
+    let mut body =
+        format!("From: {}\nTo: {}\nReceived: {}\n", job.from, job.to, format_micros(job.received_at));
+    if let Some(k) = keyword {
+        body.push_str(&format!("Keyword: {k}\n"));
+    }
+    if job.incomplete {
+        body.push_str("Incomplete: some parts of this long message never arrived.\n");
+    }
+    body.push('\n');
+    body.push_str(&job.text);
+    body.push('\n');
+    body
+}
 
 /// Messages claimed per step.
 const CLAIM_BATCH: usize = 100;
@@ -280,7 +297,7 @@ impl InboundWorker {
     ) -> anyhow::Result<()> {
         let data = json!({
             "message": {"id": job.message_id, "from": job.from, "to": job.to, "text": job.text,
-                        "received_at": format_micros(job.received_at)},
+                        "received_at": format_micros(job.received_at), "incomplete": job.incomplete},
             "keyword": keyword.unwrap_or(""),
         });
         let mut contact: Option<(TemplateContact, Vec<String>)> = None;
@@ -318,8 +335,17 @@ impl InboundWorker {
                     let text = format!("From {}: {}", job.from, job.text);
                     self.send(o, phone, &text);
                 }
+                Action::Forward { email: Some(to), .. } => {
+                    let subject = format!(
+                        "SMS from {} to {}{}",
+                        job.from,
+                        job.to,
+                        keyword.map(|k| format!(" ({k})")).unwrap_or_default()
+                    );
+                    self.mail(o, to, subject, forwarded_mail_body(job, keyword));
+                }
                 Action::Forward { .. } => {}
-                Action::Notify { phone, text } => {
+                Action::Notify { phone, email, text } => {
                     let text = match text {
                         Some(source) => match self.render(o, &mut contact, source, &data).await? {
                             Ok(t) => t,
@@ -336,11 +362,23 @@ impl InboundWorker {
                             job.text
                         ),
                     };
-                    self.send(o, phone, &text);
+                    match (phone, email) {
+                        (Some(phone), _) => self.send(o, phone, &text),
+                        (None, Some(to)) => self.mail(o, to, format!("New message to {}", job.to), text),
+                        (None, None) => {}
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Queues an e-mail to a third party (forward, notification).
+    fn mail(&self, o: &mut InboundOutcome, to: &str, subject: String, body: String) {
+        match Email::parse(to) {
+            Ok(to) => o.emails.push(NewMail { id: new_id(), to, subject, body }),
+            Err(e) => o.log.push(json!({"action": "email", "skipped": format!("{to}: {e}")})),
+        }
     }
 
     /// Queues `text` to a third party (forward, notification); too long a

@@ -15,6 +15,7 @@ use serde_json::json;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use super::contacts::{ContactChanges, ContactWrite, MatchBy, SetChange, Target, WriteOutcome};
+use super::mail_outbox::{NewMail, queue_mail};
 use super::messages::NewMessage;
 use super::messages::encoding_and_segments;
 use super::{InAccount, Store};
@@ -180,6 +181,8 @@ pub struct InboundJob {
     pub connector: String,
     pub received_at: i64,
     pub attempts: i64,
+    /// Stored after the reassembly timeout without some of its parts.
+    pub incomplete: bool,
 }
 
 /// A change of a sender's opt-out state, with the message that asked.
@@ -217,6 +220,8 @@ pub struct InboundOutcome {
     pub sends: Vec<NewMessage>,
     /// (url, JSON payload) of webhook forwards.
     pub webhooks: Vec<(String, String)>,
+    /// E-mails: forwards and notifications.
+    pub emails: Vec<NewMail>,
     /// What each action did, for the match record.
     pub log: Vec<serde_json::Value>,
 }
@@ -257,7 +262,8 @@ impl Store {
             let id: String = c.try_get(0)?;
             let attempts: i64 = c.try_get(1)?;
             let row = sqlx::query(
-                "SELECT account_id, from_addr, to_number, body, connector, created_at FROM messages WHERE id = $1",
+                "SELECT account_id, from_addr, to_number, body, connector, created_at, incomplete FROM messages
+                 WHERE id = $1",
             )
             .bind(&id)
             .fetch_optional(&self.writer)
@@ -272,6 +278,7 @@ impl Store {
                     connector: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
                     received_at: r.try_get(5)?,
                     attempts,
+                    incomplete: r.try_get::<i64, _>(6)? != 0,
                 }),
                 None => {
                     sqlx::query("DELETE FROM inbound_queue WHERE message_id = $1")
@@ -427,6 +434,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             log.push(json!({"action": "forward", "url": url}));
+        }
+        for mail in &o.emails {
+            queue_mail(&mut tx, &o.account_id, &o.message_id, mail, now).await?;
+            log.push(json!({"action": "email", "to": mail.to.as_str(), "email_id": mail.id}));
         }
         sqlx::query(
             "INSERT INTO inbound_matches (message_id, account_id, number_id, keyword_id, kind, actions, matched_at)

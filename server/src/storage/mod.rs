@@ -7,8 +7,8 @@
 //! [`Dialect`], and full-text search, which is FTS5 on SQLite and a
 //! `tsvector` with a GIN index on PostgreSQL (`search`). Each aggregate has
 //! its own file of `impl Store` methods: `accounts`, `messages` (the durable
-//! queue and its history), `webhooks`, the contacts files, `numbers` and
-//! `inbound` (two-way messaging).
+//! queue and its history), `webhooks`, the contacts files, `numbers`,
+//! `inbound` (two-way messaging) and `mail_outbox`.
 //! Column types are kept to text and 64-bit integers (ids are UUIDv7 text,
 //! times are microseconds since the epoch) so both databases read the same.
 //!
@@ -27,6 +27,7 @@ mod imports;
 mod inbound;
 mod intake;
 mod leases;
+mod mail_outbox;
 mod messages;
 mod migrations;
 mod notifications;
@@ -64,6 +65,7 @@ pub use imports::{
 };
 pub use inbound::{InboundJob, InboundOutcome, OptChange, OptEvent, ReplyLimit, number_spellings};
 pub use intake::Intake;
+pub use mail_outbox::{MailJob, MailRecord, MailResult, NewMail};
 pub use messages::{
     AcceptRequest, Accepted, CampaignRef, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter,
     MessageRecord, NewMessage, Outcome, OverdueReceipt, PartRecord, RetryPolicy,
@@ -76,7 +78,7 @@ pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, Number
 pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError};
 pub use stats::{Bucket, GroupCount, Grouping, MessageCounts};
 pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord};
-pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
+pub use webhooks::{AttemptRecord, AttemptResult, DeliveryFilter, DeliveryRecord, WebhookJob};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -16,6 +16,8 @@ pub struct WebhookJob {
     pub payload: String,
     pub attempts: i64,
     pub secret: String,
+    /// No attempt after this time: the callback is given up.
+    pub retry_until: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -38,8 +40,27 @@ pub struct DeliveryRecord {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
+    /// When retries stop (created, or last re-sent, plus the window).
+    pub retry_until: i64,
     pub log: Vec<AttemptRecord>,
 }
+
+/// Which callbacks to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter<'a> {
+    /// Those of one message (outbound, or an inbound one forwarded).
+    pub message_id: Option<&'a str>,
+    /// `pending`, `delivered` or `failed`.
+    pub status: Option<&'a str>,
+    /// One callback.
+    pub id: Option<&'a str>,
+    /// Those older than this one (the previous page's last id).
+    pub before: Option<&'a str>,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, message_id, event, url, payload, status, attempts, next_attempt_at, last_error,
+     created_at, COALESCE(retry_until, created_at + $2) AS retry_until";
 
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +73,14 @@ pub enum AttemptResult {
 impl Store {
     /// Claims due callbacks, each leased until `lease_until` so that no other
     /// worker sends it meanwhile.
+    /// `window` (microseconds) is how long a callback that was never
+    /// re-sent is retried after its creation.
     pub async fn claim_webhooks(
         &self,
         now: i64,
         lease_until: i64,
         limit: usize,
+        window: i64,
     ) -> sqlx::Result<Vec<WebhookJob>> {
         let sql = format!(
             "WITH picked AS (SELECT id FROM webhook_deliveries
@@ -64,13 +88,14 @@ impl Store {
                  ORDER BY next_attempt_at LIMIT $3{})
              UPDATE webhook_deliveries SET lease_until = $1
              WHERE id IN (SELECT id FROM picked)
-             RETURNING id, account_id, url, payload, attempts",
+             RETURNING id, account_id, url, payload, attempts, COALESCE(retry_until, created_at + $4)",
             self.dialect.skip_locked()
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(lease_until)
             .bind(now)
             .bind(limit as i64)
+            .bind(window)
             .fetch_all(&self.writer)
             .await?;
         let mut secrets: HashMap<String, String> = HashMap::new();
@@ -87,6 +112,7 @@ impl Store {
                 payload: r.try_get("payload")?,
                 attempts: r.try_get("attempts")?,
                 secret: secrets[&account_id].clone(),
+                retry_until: r.try_get(5)?,
             });
         }
         Ok(jobs)
@@ -130,25 +156,33 @@ impl Store {
         tx.commit().await
     }
 
-    /// Callbacks of an account (of one message, if given), newest first, with
-    /// every attempt.
+    /// Callbacks of an account matching `filter`, newest first, with every
+    /// attempt. `window` as for [`Store::claim_webhooks`].
     pub async fn list_webhook_deliveries(
         &self,
         account_id: &str,
-        message_id: Option<&str>,
+        filter: &DeliveryFilter<'_>,
         limit: usize,
+        window: i64,
     ) -> sqlx::Result<Vec<DeliveryRecord>> {
-        let mut sql = String::from(
-            "SELECT id, message_id, event, url, payload, status, attempts, next_attempt_at, last_error, created_at
-             FROM webhook_deliveries WHERE account_id = $1",
-        );
-        if message_id.is_some() {
-            sql.push_str(" AND message_id = $3");
+        let mut sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE account_id = $1");
+        let conditions = [
+            ("message_id =", filter.message_id),
+            ("status =", filter.status),
+            ("id =", filter.id),
+            ("id <", filter.before),
+        ];
+        let mut n = 3;
+        for (condition, value) in conditions {
+            if value.is_some() {
+                n += 1;
+                sql.push_str(&format!(" AND {condition} ${n}"));
+            }
         }
-        sql.push_str(" ORDER BY id DESC LIMIT $2");
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(limit as i64);
-        if let Some(m) = message_id {
-            q = q.bind(m);
+        sql.push_str(" ORDER BY id DESC LIMIT $3");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(window).bind(limit as i64);
+        for value in conditions.iter().filter_map(|(_, v)| *v) {
+            q = q.bind(value);
         }
         let rows = q.fetch_all(&self.reader).await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -164,6 +198,7 @@ impl Store {
                 next_attempt_at: r.try_get("next_attempt_at")?,
                 last_error: r.try_get("last_error")?,
                 created_at: r.try_get("created_at")?,
+                retry_until: r.try_get("retry_until")?,
                 log: Vec::new(),
             });
         }
@@ -192,5 +227,32 @@ impl Store {
             d.log = logs.remove(&d.id).unwrap_or_default();
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Sends a callback again, whatever became of it: due now, retried
+    /// until `retry_until`, its attempts counted afresh (the log keeps the
+    /// earlier ones). Returns whether the account has it.
+    pub async fn resend_webhook(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: i64,
+        retry_until: i64,
+    ) -> sqlx::Result<bool> {
+        let changed = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, retry_until = $2,
+                 attempts = 0, lease_until = NULL, updated_at = $1
+             WHERE account_id = $3 AND id = $4",
+        )
+        .bind(now)
+        .bind(retry_until)
+        .bind(account_id)
+        .bind(id)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(changed > 0)
     }
 }

@@ -2,8 +2,12 @@
 //!
 //! Callbacks are written to storage together with the change they report;
 //! this worker claims due ones, POSTs them signed, and records every attempt.
-//! A failed attempt is retried with exponential backoff until
-//! `webhooks.max_attempts`.
+//! A failed attempt is retried with exponential backoff for
+//! `webhooks.retry_window_secs` (a day by default; the last attempt falls
+//! at the window's end) or `webhooks.max_attempts`, whichever ends first.
+//! A callback can be sent again by hand (`resend`), which opens a new
+//! window. An endpoint that hangs costs one attempt of
+//! `webhooks.timeout_secs`; it never holds a callback back for longer.
 //!
 //! Signature: header `X-Kurier-Signature: t=<unix seconds>,v1=<hex>` where
 //! `<hex>` is HMAC-SHA256 with the account's secret over `"<t>.<body>"`.
@@ -65,7 +69,10 @@ impl WebhookSender {
     /// Sends every due callback once; returns how many were attempted.
     pub async fn step(&self) -> anyhow::Result<usize> {
         let now = now_micros();
-        let jobs = self.store.claim_webhooks(now, now + LEASE.as_micros() as i64, CLAIM_BATCH).await?;
+        let jobs = self
+            .store
+            .claim_webhooks(now, now + LEASE.as_micros() as i64, CLAIM_BATCH, window_micros(&self.cfg))
+            .await?;
         let n = jobs.len();
         stream::iter(jobs)
             .for_each_concurrent(self.cfg.concurrency, |job| async move {
@@ -98,12 +105,13 @@ impl WebhookSender {
         let result = if error.is_none() {
             telemetry::webhook_attempt("delivered");
             AttemptResult::Delivered
-        } else if attempts >= self.cfg.max_attempts {
+        } else if attempts >= self.cfg.max_attempts || now_micros() >= job.retry_until {
             telemetry::webhook_attempt("gave_up");
             AttemptResult::GaveUp
         } else {
             telemetry::webhook_attempt("retry");
-            AttemptResult::RetryAt(at + self.retry_delay(attempts).as_micros() as i64)
+            let next = at + self.retry_delay(attempts).as_micros() as i64;
+            AttemptResult::RetryAt(next.min(job.retry_until))
         };
         let record = AttemptRecord {
             at,
@@ -134,6 +142,12 @@ impl WebhookSender {
         }
         Ok(())
     }
+}
+
+/// How long callbacks are retried after they were created or re-sent, in
+/// microseconds.
+pub fn window_micros(cfg: &WebhooksConfig) -> i64 {
+    i64::try_from(cfg.retry_window_secs).unwrap_or(i64::MAX / 1_000_000).saturating_mul(1_000_000)
 }
 
 fn error_text(e: &reqwest::Error) -> String {

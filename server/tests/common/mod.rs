@@ -3,7 +3,9 @@
 //! database when `KURIER_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod hooks;
 pub mod smtp;
+pub mod two_way;
 
 use std::future::Future;
 use std::time::Duration;
@@ -40,6 +42,17 @@ pub fn backends() -> Vec<Backend> {
 
 pub fn postgres_url() -> Option<String> {
     std::env::var("KURIER_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// Polls `check` until it gives a value (about ten seconds at most).
+pub async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{what} never happened");
 }
 
 /// Runs `test` once per backend, naming the backend if it fails.

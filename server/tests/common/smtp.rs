@@ -2,8 +2,11 @@
 //! enough SMTP for any client (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT),
 //! keeps every message it accepts, and refuses recipients whose address
 //! contains `bounce` (550), as a mail server refuses an unknown mailbox.
+//! Started `unavailable(n)`, it turns the first `n` connections away with
+//! `421` (a server that is busy or going down: try again later).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -23,13 +26,23 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> Self {
+        Self::unavailable(0).await
+    }
+
+    /// A sink that answers the first `n` connections `421` and closes them.
+    pub async fn unavailable(n: usize) -> Self {
+        let turn_away = Arc::new(AtomicUsize::new(n));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let store = received.clone();
         tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
+            while let Ok((mut socket, _)) = listener.accept().await {
                 let store = store.clone();
+                if turn_away.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1)).is_ok() {
+                    let _ = socket.write_all(b"421 4.3.2 sink.test busy, try again later\r\n").await;
+                    continue;
+                }
                 tokio::spawn(async move {
                     let _ = session(socket, store).await;
                 });
@@ -38,8 +51,31 @@ impl SmtpSink {
         Self { addr, received }
     }
 
+    /// Points Kurier's `[smtp]` at this sink.
+    pub fn configure(&self, c: &mut kurier::config::Config) {
+        c.smtp.host = Some("127.0.0.1".into());
+        c.smtp.port = self.addr.port();
+        c.smtp.tls = "none".into();
+    }
+
     pub fn messages(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// The e-mails received, parsed: (to, subject, text, html).
+    pub fn parsed(&self) -> Vec<(Vec<String>, String, String, String)> {
+        self.messages()
+            .iter()
+            .map(|m| {
+                let parsed = mail_parser::MessageParser::default().parse(&m.data).expect("a MIME message");
+                (
+                    m.to.clone(),
+                    parsed.subject().unwrap_or_default().to_owned(),
+                    parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+                    parsed.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+                )
+            })
+            .collect()
     }
 }
 

@@ -1,6 +1,8 @@
 //! `/api/v1/inbound/{id}`: one received message with what matching made of
 //! it (compliance word, keyword or default, and what each action did), and
-//! whether it was stored incomplete. The list is `GET /api/v1/inbound`.
+//! whether it was stored incomplete, and the e-mails its actions sent. The
+//! list is `GET /api/v1/inbound`; its webhook forwards are
+//! `GET /api/v1/webhooks/deliveries?message_id=…`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -31,6 +33,23 @@ pub struct InboundView {
     /// `null` while the message waits to be matched.
     #[serde(rename = "match")]
     pub matched: Option<MatchView>,
+    /// E-mails its actions sent (forwards, notifications), with their state.
+    #[serde(default)]
+    pub emails: Vec<MailView>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MailView {
+    pub id: String,
+    pub to: String,
+    pub subject: String,
+    /// `pending` (sending, or waiting to retry), `sent` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    /// While pending: the next attempt.
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub updated_at: String,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -66,6 +85,22 @@ pub async fn get_inbound(
     });
     let incomplete = state.store.is_incomplete(&m.id).await?;
     let link = state.store.reply_link(&m.id).await?;
+    let emails = state
+        .store
+        .mails_of_message(&m.id)
+        .await?
+        .into_iter()
+        .map(|e| MailView {
+            next_attempt_at: (e.status == "pending").then(|| format_micros(e.next_attempt_at)),
+            id: e.id,
+            to: e.to,
+            subject: e.subject,
+            status: e.status,
+            attempts: e.attempts,
+            last_error: e.last_error,
+            updated_at: format_micros(e.updated_at),
+        })
+        .collect();
     Ok(Json(InboundView {
         id: m.id,
         from: m.from,
@@ -78,5 +113,6 @@ pub async fn get_inbound(
         campaign_id: link.campaign_id,
         run_id: link.run_id,
         matched,
+        emails,
     }))
 }

@@ -58,6 +58,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(connectors::list_connectors))
         .routes(routes!(connectors::simulate_inbound))
         .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::resend_delivery))
         .routes(routes!(account::get_account, account::update_account))
         .routes(routes!(contacts::create_contact, contacts::list_contacts))
         .routes(routes!(contacts::get_contact, contacts::update_contact, contacts::delete_contact))

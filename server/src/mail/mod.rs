@@ -1,7 +1,11 @@
 //! Outbound e-mail over SMTP (`[smtp]`): one message at a time, text with
 //! an optional HTML alternative and attachments. It owns talking SMTP and
 //! telling a refusal (the server said no: bounce) from a failure worth
-//! retrying; queueing and retrying are its callers' business.
+//! retrying; queueing and retrying are its callers' business — the
+//! notification worker's, and `outbox`'s for e-mails about received
+//! messages.
+
+pub mod outbox;
 
 use std::time::Duration;
 

@@ -1,0 +1,118 @@
+//! The e-mail outbox worker: sends the e-mails that forward received
+//! messages or tell a person about one (queued by `inbound` with the
+//! message's match), like the webhook sender does callbacks — claimed under
+//! a lease so several nodes share the work, one SMTP conversation each.
+//!
+//! A mail server that cannot be reached or answers "try later" gets the
+//! e-mail again with exponential backoff (`smtp.retry_base_ms` doubling up
+//! to `smtp.retry_max_ms`) until `smtp.retry_window_secs` after it was
+//! queued; a refusal (unknown mailbox, no `[smtp]` at all) fails it at once
+//! with the reason. Nothing is lost on a crash: a claimed e-mail whose lease
+//! runs out is claimed again.
+
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt as _};
+use tokio_util::sync::CancellationToken;
+
+use super::{Email, Mailer};
+use crate::config::SmtpConfig;
+use crate::storage::{MailJob, MailResult, Store, now_micros};
+
+/// E-mails claimed per step.
+const CLAIM_BATCH: usize = 50;
+/// E-mails sent at once.
+const CONCURRENCY: usize = 4;
+/// How long a claimed e-mail is reserved for this worker; longer than one
+/// SMTP conversation may last.
+const LEASE: Duration = Duration::from_secs(300);
+/// How often an idle worker looks for due e-mails.
+const POLL: Duration = Duration::from_millis(200);
+
+pub struct MailOutbox {
+    store: Store,
+    mailer: Mailer,
+    retry_base: Duration,
+    retry_max: Duration,
+    window: Duration,
+}
+
+impl MailOutbox {
+    pub fn new(store: Store, config: &SmtpConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            mailer: Mailer::new(config)?,
+            retry_base: Duration::from_millis(config.retry_base_ms),
+            retry_max: Duration::from_millis(config.retry_max_ms),
+            window: Duration::from_secs(config.retry_window_secs),
+        })
+    }
+
+    /// Sends every due e-mail once; returns how many were attempted.
+    pub async fn step(&self) -> anyhow::Result<usize> {
+        let now = now_micros();
+        let jobs = self.store.claim_mail(now, now + LEASE.as_micros() as i64, CLAIM_BATCH).await?;
+        let n = jobs.len();
+        stream::iter(jobs)
+            .for_each_concurrent(CONCURRENCY, |job| async move {
+                if let Err(e) = self.attempt(&job).await {
+                    tracing::error!(email_id = %job.id, error = %e, "recording an e-mail attempt failed");
+                }
+            })
+            .await;
+        Ok(n)
+    }
+
+    async fn attempt(&self, job: &MailJob) -> anyhow::Result<()> {
+        let email = Email {
+            to: job.to.clone(),
+            subject: job.subject.clone(),
+            text: job.body.clone(),
+            ..Default::default()
+        };
+        let result = match self.mailer.send(&email).await {
+            Ok(()) => MailResult::Sent,
+            Err(e) if e.is_permanent() => MailResult::Failed(e.to_string()),
+            Err(e) => {
+                let now = now_micros();
+                let until = job.created_at.saturating_add(self.window.as_micros() as i64);
+                if now >= until {
+                    MailResult::Failed(format!("{e}; gave up after retrying for {}s", self.window.as_secs()))
+                } else {
+                    let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
+                    let delay = self.retry_base.saturating_mul(1u32 << attempts.min(20)).min(self.retry_max);
+                    MailResult::RetryAt((now + delay.as_micros() as i64).min(until), e.to_string())
+                }
+            }
+        };
+        match &result {
+            MailResult::Sent => tracing::info!(email_id = %job.id, "e-mail sent"),
+            MailResult::RetryAt(_, e) => {
+                tracing::warn!(email_id = %job.id, error = %e, "e-mail not sent; will retry")
+            }
+            MailResult::Failed(e) => tracing::warn!(email_id = %job.id, error = %e, "e-mail failed"),
+        }
+        self.store.record_mail_attempt(&job.id, &result, now_micros()).await?;
+        Ok(())
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        while !shutdown.is_cancelled() {
+            let busy = match self.step().await {
+                Ok(n) => n == CLAIM_BATCH,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "e-mail outbox step failed");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}

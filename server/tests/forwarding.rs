@@ -1,0 +1,209 @@
+//! Forwarding received messages as a user meets it: keyword and default
+//! actions send them on by e-mail (to a real SMTP server started here), by
+//! SMS to a phone, and to webhooks — including endpoints and mail servers
+//! that hang, fail or refuse — and every attempt can be read back over
+//! HTTP. On SQLite and, when configured, PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use common::hooks::{Behaviour, Endpoints};
+use common::smtp::SmtpSink;
+use common::two_way::{PHONE, inject, keyword, matched, number, sent_to};
+use common::{TestApp, on_each_backend, wait_for};
+use serde_json::{Value, json};
+
+/// The received message's e-mails once none is pending.
+async fn settled_emails(app: &TestApp, id: &str) -> Vec<Value> {
+    wait_for("the e-mails to settle", async || {
+        let (_, m) = app.get(&format!("/api/v1/inbound/{id}")).await;
+        let emails = m["emails"].as_array().cloned().unwrap_or_default();
+        (!emails.is_empty() && emails.iter().all(|e| e["status"] != "pending")).then_some(emails)
+    })
+    .await
+}
+
+/// The webhook deliveries of a message, once none is pending.
+async fn settled_deliveries(app: &TestApp, message_id: &str, n: usize) -> Vec<Value> {
+    wait_for("the callbacks to settle", async || {
+        let (_, list) = app.get(&format!("/api/v1/webhooks/deliveries?message_id={message_id}")).await;
+        let d = list["deliveries"].as_array().cloned().unwrap_or_default();
+        (d.len() == n && d.iter().all(|d| d["status"] != "pending")).then_some(d)
+    })
+    .await
+}
+
+fn by_url<'a>(deliveries: &'a [Value], url: &str) -> &'a Value {
+    deliveries.iter().find(|d| d["url"] == url).unwrap_or_else(|| panic!("no delivery to {url}"))
+}
+
+#[tokio::test]
+async fn a_keyword_forwards_by_email_and_sms_and_notifies_people_by_email_and_sms() {
+    on_each_backend(|b| async move {
+        let sink = SmtpSink::start().await;
+        let app = TestApp::start_with(&b, |c| {
+            sink.configure(c);
+            c.smtp.from = "Kurier <sms@example.com>".into();
+        })
+        .await;
+        number(&app, json!({"number": "7100"})).await;
+        keyword(
+            &app,
+            json!({"number": "7100", "keyword": "PIZZA", "actions": [
+                {"type": "forward", "email": "Orders@Example.com"},
+                {"type": "notify", "email": "boss@example.com", "text": "{{ data.message.from }} wants pizza"},
+                {"type": "forward", "phone": "+48600999000"},
+                {"type": "notify", "phone": "+48600999001"},
+            ]}),
+        )
+        .await;
+        inject(&app, PHONE, "7100", "Pizza please, large, no olives").await;
+        let m = matched(&app, PHONE, "Pizza please, large, no olives").await;
+        assert_eq!(m["match"]["kind"], "keyword");
+        let logged: Vec<&str> =
+            m["match"]["actions"].as_array().unwrap().iter().filter_map(|a| a["to"].as_str()).collect();
+        assert!(logged.contains(&"Orders@example.com") && logged.contains(&"boss@example.com"), "{m}");
+
+        let emails = settled_emails(&app, m["id"].as_str().unwrap()).await;
+        assert!(emails.iter().all(|e| e["status"] == "sent" && e["attempts"] == 1), "{emails:?}");
+        let mut got = sink.parsed();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got.len(), 2, "{got:?}");
+        let (to, subject, text, _) = &got[0];
+        assert_eq!(to, &vec!["Orders@example.com".to_owned()]);
+        assert_eq!(subject, &format!("SMS from {PHONE} to 7100 (PIZZA)"));
+        assert!(text.contains("Pizza please, large, no olives") && text.contains("Keyword: PIZZA"), "{text}");
+        assert!(text.contains(&format!("From: {PHONE}")), "{text}");
+        let (to, subject, text, _) = &got[1];
+        assert_eq!(to, &vec!["boss@example.com".to_owned()]);
+        assert_eq!(subject, "New message to 7100");
+        assert_eq!(text.trim(), format!("{PHONE} wants pizza"));
+        assert!(sink.messages().iter().all(|r| r.from.contains("sms@example.com")));
+
+        // The SMS forward and notification go all the way to the phones.
+        let forwarded = sent_to(&app, "+48600999000").await;
+        assert_eq!(forwarded[0]["text"], format!("From {PHONE}: Pizza please, large, no olives"));
+        app.wait_for_status(forwarded[0]["id"].as_str().unwrap(), "delivered").await;
+        let notified = sent_to(&app, "+48600999001").await;
+        assert_eq!(notified[0]["text"], format!("{PHONE} wrote to 7100 (PIZZA): Pizza please, large, no olives"));
+        app.wait_for_status(notified[0]["id"].as_str().unwrap(), "delivered").await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_busy_mail_server_is_retried_until_it_takes_the_mail_and_a_refused_address_fails_with_why() {
+    on_each_backend(|b| async move {
+        let sink = SmtpSink::unavailable(3).await;
+        let app = TestApp::start_with(&b, |c| {
+            sink.configure(c);
+            c.smtp.retry_base_ms = 50;
+            c.smtp.retry_max_ms = 200;
+        })
+        .await;
+        number(
+            &app,
+            json!({"number": "7100", "default_actions": [
+                {"type": "forward", "email": "desk@example.com"},
+                {"type": "notify", "email": "bounce@example.com"},
+            ]}),
+        )
+        .await;
+        inject(&app, PHONE, "7100", "Is the shop open on Sunday?").await;
+        let m = matched(&app, PHONE, "Is the shop open on Sunday?").await;
+        let emails = settled_emails(&app, m["id"].as_str().unwrap()).await;
+        let desk = emails.iter().find(|e| e["to"] == "desk@example.com").unwrap();
+        assert_eq!(desk["status"], "sent", "{desk}");
+        let bounced = emails.iter().find(|e| e["to"] == "bounce@example.com").unwrap();
+        assert_eq!(bounced["status"], "failed", "{bounced}");
+        assert!(bounced["last_error"].as_str().unwrap().contains("no such mailbox"), "{bounced}");
+        let attempts = desk["attempts"].as_i64().unwrap() + bounced["attempts"].as_i64().unwrap();
+        assert!(attempts >= 5, "three were turned away, then each got through: {emails:?}");
+        let got = sink.parsed();
+        assert_eq!(got.len(), 1, "only the deliverable one arrived: {got:?}");
+        assert!(got[0].2.contains("Is the shop open on Sunday?"));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn forwards_to_endpoints_that_hang_or_fail_are_retried_logged_and_can_be_resent() {
+    on_each_backend(|b| async move {
+        let hooks = Endpoints::start().await;
+        let app = TestApp::start_with(&b, |c| {
+            c.webhooks.timeout_secs = 1;
+            c.webhooks.retry_window_secs = 3;
+        })
+        .await;
+        let hang = hooks.url("hang", Behaviour::HangFirst(1, Duration::from_secs(5)));
+        let flaky = hooks.url("flaky", Behaviour::FailFirst(2));
+        let down = hooks.url("down", Behaviour::Broken);
+        number(
+            &app,
+            json!({"number": "7100", "default_actions": [
+                {"type": "forward", "url": hang}, {"type": "forward", "url": flaky}, {"type": "forward", "url": down},
+            ]}),
+        )
+        .await;
+        inject(&app, PHONE, "7100", "Call me back please").await;
+        let m = matched(&app, PHONE, "Call me back please").await;
+        assert_eq!(m["match"]["kind"], "default", "the message and its match are stored whatever the endpoints do");
+        let id = m["id"].as_str().unwrap();
+
+        let deliveries = settled_deliveries(&app, id, 3).await;
+        let d = by_url(&deliveries, &hang);
+        assert_eq!(d["status"], "delivered", "{d}");
+        assert_eq!(d["log"][0]["error"], "timed out", "{d}");
+        assert_eq!(d["log"][1]["response_status"], 200, "{d}");
+        let d = by_url(&deliveries, &flaky);
+        assert_eq!(d["status"], "delivered", "{d}");
+        let statuses: Vec<&Value> = d["log"].as_array().unwrap().iter().map(|a| &a["response_status"]).collect();
+        assert_eq!(statuses, [500, 500, 200], "{d}");
+        let d = by_url(&deliveries, &down);
+        assert_eq!(d["status"], "failed", "given up when its window closed: {d}");
+        let tries = d["log"].as_array().unwrap().len();
+        assert!(tries >= 3 && d["attempts"] == tries, "{d}");
+        assert!(d["log"].as_array().unwrap().iter().all(|a| a["response_status"] == 500));
+        assert_eq!(hooks.calls("down").len(), tries, "every attempt is logged");
+
+        // Every attempt carried the same signed body.
+        let (_, account) = app.get("/api/v1/account").await;
+        let secret = account["webhook_secret"].as_str().unwrap();
+        for call in hooks.calls("flaky").iter().chain(&hooks.calls("down")) {
+            let t: i64 = call.signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+            assert_eq!(call.signature, kurier::webhooks::sign(secret, t, &call.body));
+            let body: Value = serde_json::from_str(&call.body).unwrap();
+            assert_eq!(body["message"]["id"], id);
+            assert_eq!(body["message"]["text"], "Call me back please");
+        }
+
+        let (status, failed) = app.get("/api/v1/webhooks/deliveries?status=failed").await;
+        assert_eq!(status, 200);
+        assert_eq!(failed["deliveries"].as_array().unwrap().len(), 1, "{failed}");
+
+        // Fixed, the failed one is sent again by hand and arrives.
+        hooks.set("down", Behaviour::Happy);
+        let down_id = d["id"].as_str().unwrap();
+        let (status, again) = app.post(&format!("/api/v1/webhooks/deliveries/{down_id}/resend"), json!({})).await;
+        assert_eq!(status, 202, "{again}");
+        assert_eq!(again["status"], "pending");
+        let resent = wait_for("the re-sent callback", async || {
+            let (_, one) = app.get(&format!("/api/v1/webhooks/deliveries/{down_id}")).await;
+            (one["status"] == "delivered").then_some(one)
+        })
+        .await;
+        assert_eq!(resent["attempts"], 1, "counted afresh: {resent}");
+        assert_eq!(resent["log"].as_array().unwrap().len(), tries + 1, "the earlier attempts stay in the log");
+        assert_eq!(hooks.calls("down").last().unwrap().body, hooks.calls("down")[0].body);
+
+        let (status, missing) = app.post("/api/v1/webhooks/deliveries/nope/resend", json!({})).await;
+        assert_eq!(status, 404, "{missing}");
+        let (status, bad) = app.get("/api/v1/webhooks/deliveries?status=lost").await;
+        assert_eq!((status, bad["error"]["field"].as_str()), (400, Some("status")), "{bad}");
+        app.stop().await;
+    })
+    .await;
+}
