@@ -79,15 +79,7 @@ pub(super) async fn queue_mail(
 impl Store {
     /// Claims due e-mails, each leased until `lease_until`.
     pub async fn claim_mail(&self, now: i64, lease_until: i64, limit: usize) -> sqlx::Result<Vec<MailJob>> {
-        let sql = format!(
-            "WITH picked AS (SELECT id FROM mail_outbox
-                 WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
-                 ORDER BY next_attempt_at LIMIT $3{})
-             UPDATE mail_outbox SET lease_until = $1
-             WHERE id IN (SELECT id FROM picked)
-             RETURNING id, to_addr, subject, body, attempts, created_at",
-            self.dialect.skip_locked()
-        );
+        let sql = self.claim_pending_sql("mail_outbox", "id, to_addr, subject, body, attempts, created_at");
         sqlx::query(AssertSqlSafe(sql))
             .bind(lease_until)
             .bind(now)

@@ -71,6 +71,21 @@ pub enum AttemptResult {
 }
 
 impl Store {
+    /// A query that leases up to `$3` due `pending` rows of an outbox table
+    /// (`webhook_deliveries`, `mail_outbox`: `status`, `next_attempt_at`,
+    /// `lease_until`) until `$1`, the time being `$2`, returning `columns`.
+    pub(super) fn claim_pending_sql(&self, table: &str, columns: &str) -> String {
+        format!(
+            "WITH picked AS (SELECT id FROM {table}
+                 WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+                 ORDER BY next_attempt_at LIMIT $3{})
+             UPDATE {table} SET lease_until = $1
+             WHERE id IN (SELECT id FROM picked)
+             RETURNING {columns}",
+            self.dialect.skip_locked()
+        )
+    }
+
     /// Claims due callbacks, each leased until `lease_until` so that no other
     /// worker sends it meanwhile.
     /// `window` (microseconds) is how long a callback that was never
@@ -82,14 +97,9 @@ impl Store {
         limit: usize,
         window: i64,
     ) -> sqlx::Result<Vec<WebhookJob>> {
-        let sql = format!(
-            "WITH picked AS (SELECT id FROM webhook_deliveries
-                 WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
-                 ORDER BY next_attempt_at LIMIT $3{})
-             UPDATE webhook_deliveries SET lease_until = $1
-             WHERE id IN (SELECT id FROM picked)
-             RETURNING id, account_id, url, payload, attempts, COALESCE(retry_until, created_at + $4)",
-            self.dialect.skip_locked()
+        let sql = self.claim_pending_sql(
+            "webhook_deliveries",
+            "id, account_id, url, payload, attempts, COALESCE(retry_until, created_at + $4)",
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(lease_until)
