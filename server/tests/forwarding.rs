@@ -207,3 +207,76 @@ async fn forwards_to_endpoints_that_hang_or_fail_are_retried_logged_and_can_be_r
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_accounts_inbound_url_gets_every_received_message_and_opt_change_signed() {
+    on_each_backend(|b| async move {
+        let hooks = Endpoints::start().await;
+        let app = TestApp::start(&b).await;
+        for bad in [json!("ftp://example.com/in"), json!("/relative"), json!(7)] {
+            let (status, e) = app.patch("/api/v1/account", json!({"inbound_url": bad})).await;
+            assert_eq!(status, 422, "{bad}: {e}");
+            assert_eq!(app.get("/api/v1/account").await.1["inbound_url"], Value::Null, "nothing changed");
+        }
+        let url = hooks.url("all", Behaviour::Happy);
+        let (status, account) = app.patch("/api/v1/account", json!({"inbound_url": url})).await;
+        assert_eq!((status, account["inbound_url"].as_str()), (200, Some(url.as_str())), "{account}");
+        number(&app, json!({"number": "7100"})).await;
+        keyword(&app, json!({"number": "7100", "keyword": "PIZZA", "actions": [{"type": "add_to_group", "group": "Pizza"}]}))
+            .await;
+        let sent = ["pizza please", "hello?", "STOP", "START"];
+        for text in sent {
+            inject(&app, PHONE, "7100", text).await;
+            matched(&app, PHONE, text).await;
+        }
+        let calls = wait_for("four posts", async || {
+            let calls = hooks.calls("all");
+            (calls.len() == sent.len()).then_some(calls)
+        })
+        .await;
+        let secret = account["webhook_secret"].as_str().unwrap();
+        let mut bodies: Vec<Value> = calls
+            .iter()
+            .map(|c| {
+                let t: i64 = c.signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+                assert_eq!(c.signature, kurier::webhooks::sign(secret, t, &c.body));
+                serde_json::from_str(&c.body).unwrap()
+            })
+            .collect();
+        // Callbacks are sent side by side, so not necessarily in order.
+        bodies.sort_by_key(|b| sent.iter().position(|t| b["message"]["text"] == *t));
+        let seen: Vec<(&str, &str, &str)> = bodies
+            .iter()
+            .map(|b| {
+                (
+                    b["message"]["text"].as_str().unwrap(),
+                    b["event"].as_str().unwrap(),
+                    b["match"]["kind"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("pizza please", "message.inbound", "keyword"),
+                ("hello?", "message.inbound", "none"),
+                ("STOP", "contact.opted_out", "opt_out"),
+                ("START", "contact.opted_in", "opt_in"),
+            ]
+        );
+        assert_eq!(bodies[0]["match"]["keyword"], "PIZZA");
+        let (_, list) = app.get("/api/v1/webhooks/deliveries?status=delivered").await;
+        let events: Vec<&str> =
+            list["deliveries"].as_array().unwrap().iter().map(|d| d["event"].as_str().unwrap()).collect();
+        assert_eq!(events.len(), 4, "{list}");
+        assert!(events.contains(&"contact.opted_out"), "{events:?}");
+
+        let (status, account) = app.patch("/api/v1/account", json!({"inbound_url": null})).await;
+        assert_eq!((status, &account["inbound_url"]), (200, &Value::Null));
+        inject(&app, PHONE, "7100", "anyone there?").await;
+        matched(&app, PHONE, "anyone there?").await;
+        assert_eq!(hooks.calls("all").len(), 4, "no longer posted");
+        app.stop().await;
+    })
+    .await;
+}

@@ -38,6 +38,12 @@ use actions::Action;
 use compliance::Request;
 use keyword::{Candidate, Keyword, MatchType, normalize};
 
+/// A received message as webhooks and templates see it.
+fn message_json(job: &InboundJob) -> serde_json::Value {
+    json!({"id": job.message_id, "from": job.from, "to": job.to, "text": job.text,
+           "received_at": format_micros(job.received_at), "incomplete": job.incomplete})
+}
+
 /// The body of an e-mail that forwards a received message: who, where,
 /// when, the keyword, and the text as received.
 fn forwarded_mail_body(job: &InboundJob, keyword: Option<&str>) -> String {
@@ -152,7 +158,7 @@ impl InboundWorker {
             .collect();
         let text = normalize(&job.text);
         if holders.is_empty() {
-            return self.finish(o).await; // a number nobody holds: stored, nothing to do
+            return self.finish(job, o, None).await; // a number nobody holds: stored, nothing to do
         }
         let mut words = Vec::with_capacity(holders.len());
         for h in &holders {
@@ -191,7 +197,7 @@ impl InboundWorker {
                     self.reply(&mut o, job, help);
                 }
             }
-            return self.finish(o).await;
+            return self.finish(job, o, None).await;
         }
         // 2. The best keyword of any holder; 3. else the first holder's default.
         let keywords: Vec<KeywordRecord> = self
@@ -238,7 +244,7 @@ impl InboundWorker {
             o.kind = "none";
         }
         self.run_actions(&mut o, job, &actions, keyword.as_deref()).await?;
-        self.finish(o).await
+        self.finish(job, o, keyword.as_deref()).await
     }
 
     /// The account's opt-out words and help text.
@@ -252,7 +258,29 @@ impl InboundWorker {
         ))
     }
 
-    async fn finish(&self, o: InboundOutcome) -> anyhow::Result<usize> {
+    /// Stores the outcome, with the account's own webhook for received
+    /// messages (`inbound_url`) if it has one.
+    async fn finish(
+        &self,
+        job: &InboundJob,
+        mut o: InboundOutcome,
+        keyword: Option<&str>,
+    ) -> anyhow::Result<usize> {
+        if let Some(url) = self.store.inbound_url(&o.account_id).await? {
+            let event = match o.kind {
+                "opt_out" => "contact.opted_out",
+                "opt_in" => "contact.opted_in",
+                _ => "message.inbound",
+            };
+            let payload = json!({
+                "event": event,
+                "match": {"kind": o.kind, "keyword": keyword},
+                "keyword": keyword,
+                "message": message_json(job),
+                "account_number": job.to,
+            });
+            o.webhooks.push((url, payload.to_string()));
+        }
         let limit = ReplyLimit {
             max: i64::from(self.cfg.auto_reply_limit),
             window_micros: (self.cfg.auto_reply_window_secs as i64).saturating_mul(1_000_000),
@@ -295,11 +323,7 @@ impl InboundWorker {
         actions: &[Action],
         keyword: Option<&str>,
     ) -> anyhow::Result<()> {
-        let data = json!({
-            "message": {"id": job.message_id, "from": job.from, "to": job.to, "text": job.text,
-                        "received_at": format_micros(job.received_at), "incomplete": job.incomplete},
-            "keyword": keyword.unwrap_or(""),
-        });
+        let data = json!({"message": message_json(job), "keyword": keyword.unwrap_or("")});
         let mut contact: Option<(TemplateContact, Vec<String>)> = None;
         for action in actions {
             match action {

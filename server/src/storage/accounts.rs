@@ -187,6 +187,24 @@ impl Store {
         .transpose()
     }
 
+    /// Where every received message of the account is POSTed once matched.
+    pub async fn inbound_url(&self, account_id: &str) -> sqlx::Result<Option<String>> {
+        let row = sqlx::query("SELECT inbound_url FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>(0)).transpose()?.flatten())
+    }
+
+    pub async fn set_inbound_url(&self, account_id: &str, url: Option<&str>) -> sqlx::Result<()> {
+        sqlx::query("UPDATE accounts SET inbound_url = $1 WHERE id = $2")
+            .bind(url)
+            .bind(account_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// Changes the account's default for transliteration.
     pub async fn set_account_transliterate(&self, account_id: &str, on: bool) -> sqlx::Result<()> {
         sqlx::query("UPDATE accounts SET transliterate = $1 WHERE id = $2")

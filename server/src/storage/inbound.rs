@@ -420,14 +420,19 @@ impl Store {
             log.push(json!({"action": "send", "skipped": refusal.to_string(), "messages": rows.len()}));
         }
         for (url, payload) in &o.webhooks {
+            let event = serde_json::from_str::<serde_json::Value>(payload)
+                .ok()
+                .and_then(|p| p["event"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "message.inbound".to_owned());
             sqlx::query(
                 "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,
                      next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'message.inbound', $4, $5, 'pending', $6, $6, $6)",
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7)",
             )
             .bind(new_id())
             .bind(&o.account_id)
             .bind(&o.message_id)
+            .bind(event)
             .bind(url)
             .bind(payload)
             .bind(now)

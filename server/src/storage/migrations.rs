@@ -109,6 +109,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0013_bind_leases.sql"),
         then: None,
     },
+    Migration {
+        version: 16,
+        name: "inbound_webhook",
+        sqlite: include_str!("../../migrations/sqlite/0016_inbound_webhook.sql"),
+        postgres: include_str!("../../migrations/postgres/0016_inbound_webhook.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
+use crate::inbound::actions::{WEBHOOK_URL_RULE, is_webhook_url};
 
 #[derive(Serialize, ToSchema)]
 pub struct AccountView {
@@ -26,6 +27,10 @@ pub struct AccountView {
     /// Campaign messages due in this window (in each contact's time zone)
     /// wait until it ends; `null`: no quiet hours.
     pub quiet_hours: Option<QuietHoursView>,
+    /// Every received message, once matched, is POSTed here signed
+    /// (`message.inbound`, `contact.opted_out`, `contact.opted_in`);
+    /// `null`: none. See docs/two-way.md.
+    pub inbound_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone)]
@@ -51,6 +56,10 @@ pub struct AccountUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<QuietHoursView>)]
     pub quiet_hours: Option<Option<QuietHoursView>>,
+    /// `null` stops posting received messages.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub inbound_url: Option<Option<String>>,
 }
 
 async fn view(state: &AppState, account_id: &str) -> Result<AccountView, ApiError> {
@@ -64,6 +73,7 @@ async fn view(state: &AppState, account_id: &str) -> Result<AccountView, ApiErro
         name: a.name,
         webhook_secret: a.webhook_secret,
         transliterate: a.transliterate,
+        inbound_url: state.store.inbound_url(account_id).await?,
     })
 }
 
@@ -81,6 +91,11 @@ pub async fn update_account(
     body: JsonBody<AccountUpdate>,
 ) -> Result<Json<AccountView>, ApiError> {
     let update = body.value;
+    if let Some(Some(u)) = &update.inbound_url
+        && !is_webhook_url(u)
+    {
+        return Err(ApiError::field("inbound_url", WEBHOOK_URL_RULE));
+    }
     if update.time_zone.is_some() || update.quiet_hours.is_some() {
         let current = state.store.account_schedule(&auth.account_id).await?;
         let hhmm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
@@ -97,6 +112,9 @@ pub async fn update_account(
     }
     if let Some(on) = update.transliterate {
         state.store.set_account_transliterate(&auth.account_id, on).await?;
+    }
+    if let Some(url) = &update.inbound_url {
+        state.store.set_inbound_url(&auth.account_id, url.as_deref()).await?;
     }
     Ok(Json(view(&state, &auth.account_id).await?))
 }
