@@ -708,3 +708,120 @@ async fn a_conversation_shows_both_directions_and_replies_from_the_number_writte
     })
     .await;
 }
+
+#[tokio::test]
+async fn pages_with_another_accounts_ids_are_not_found_and_change_nothing() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let store = b.app.app.as_ref().unwrap().store.clone();
+        let (_, other) = store.create_account("bravo").await.unwrap();
+        let (http, base) = (b.app.http.clone(), b.app.base.clone());
+        let theirs = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+            let req = http.request(method, format!("{base}{path}")).bearer_auth(&other).json(&body);
+            async move {
+                let resp = req.send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<serde_json::Value>().await.unwrap_or_default())
+            }
+        };
+        use reqwest::Method;
+        let phone = "+48600777001";
+        let (_, c) = theirs(Method::POST, "/api/v1/contacts", json!({"phone": phone, "name": "Bravo Person"})).await;
+        let contact = c["id"].as_str().unwrap().to_owned();
+        theirs(Method::POST, "/api/v1/sender-ids", json!({"sender": "BravoCo", "default": true})).await;
+        let (s, d) = theirs(
+            Method::POST,
+            "/api/v1/campaigns",
+            json!({"name": "Bravo Draft", "text": "Bravo", "numbers": [phone], "start": false}),
+        )
+        .await;
+        assert_eq!(s, 201, "{d}");
+        let draft = d["campaign"]["id"].as_str().unwrap().to_owned();
+        let (_, n) = theirs(Method::POST, "/api/v1/numbers", json!({"number": "7377"})).await;
+        let number = n["id"].as_str().unwrap().to_owned();
+        let (s, k) = theirs(
+            Method::POST,
+            "/api/v1/keywords",
+            json!({"number": "7377", "keyword": "BRAVO", "actions": [{"type": "reply", "text": "Bravo reply"}]}),
+        )
+        .await;
+        assert_eq!(s, 201, "{k}");
+        theirs(Method::POST, "/api/v1/opt-outs", json!({"phone": "+48600777002"})).await;
+        let (_, m) = theirs(Method::POST, "/api/v1/messages", json!({"to": phone, "text": "Bravo secret"})).await;
+        let message = m["messages"][0]["id"].as_str().unwrap().to_owned();
+        let (s, _) = b
+            .app
+            .post("/api/v1/connectors/sim/inbound", json!({"from": phone, "to": "7377", "text": "bravo hello"}))
+            .await;
+        assert_eq!(s, 202);
+        let job = b
+            .app
+            .http
+            .post(b.app.url("/api/v1/imports"))
+            .bearer_auth(&other)
+            .header("content-type", "text/csv")
+            .body("phone,name\n+48600777004,Bravo Imported\nbad,x\n")
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        let import = job["id"].as_str().unwrap().to_owned();
+        // The thread exists for its own account.
+        for _ in 0..200 {
+            let (s, _) = theirs(Method::GET, "/api/v1/conversations/%2B48600777001", json!(null)).await;
+            if s == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        b.sign_in().await;
+        let reads = [
+            format!("/contacts/{contact}"),
+            format!("/campaigns/{draft}"),
+            format!("/campaigns/{draft}/progress"),
+            format!("/campaigns/{draft}/runs/1"),
+            format!("/campaigns/{draft}/runs/1/messages.csv"),
+            format!("/campaigns/{draft}/runs/1/messages.xlsx"),
+            format!("/numbers/{number}"),
+            format!("/messages/{message}"),
+            format!("/messages/{message}/status"),
+            "/conversations/%2B48600777001".to_owned(),
+            format!("/imports/{import}"),
+            format!("/imports/{import}/progress"),
+            format!("/imports/{import}/errors.csv"),
+        ];
+        for path in &reads {
+            let page = b.get(path).await;
+            assert_eq!(page.status, 404, "GET {path}: {}", page.body);
+            assert!(!page.body.to_lowercase().contains("bravo"), "GET {path} shows B's data: {}", page.body);
+        }
+        let writes: [(String, &[(&str, &str)]); 6] = [
+            (format!("/contacts/{contact}"), &[("phone", phone), ("name", "Taken")]),
+            (format!("/campaigns/{draft}/action/start"), &[]),
+            (format!("/numbers/{number}/keywords"), &[("keyword", "ALPHA"), ("reply", "mine")]),
+            (format!("/numbers/{number}/keywords/BRAVO/delete"), &[]),
+            ("/opt-outs/%2B48600777002/remove".to_owned(), &[]),
+            ("/conversations/%2B48600777001/reply".to_owned(), &[("text", "taken")]),
+        ];
+        for (path, form) in &writes {
+            let page = b.post(path, form).await;
+            assert_eq!(page.status, 404, "POST {path}: {}", page.body);
+        }
+        // B's data is as B left it.
+        let (_, c) = theirs(Method::GET, &format!("/api/v1/contacts/{contact}"), json!(null)).await;
+        assert_eq!(c["name"], "Bravo Person");
+        let (_, d) = theirs(Method::GET, &format!("/api/v1/campaigns/{draft}"), json!(null)).await;
+        assert_eq!(d["status"], "draft");
+        let (_, k) = theirs(Method::GET, "/api/v1/keywords", json!(null)).await;
+        assert_eq!(k["keywords"].as_array().unwrap().len(), 1, "{k}");
+        let (s, _) = theirs(Method::GET, "/api/v1/opt-outs/%2B48600777002", json!(null)).await;
+        assert_eq!(s, 200);
+        let (_, thread) = theirs(Method::GET, "/api/v1/conversations/%2B48600777001", json!(null)).await;
+        assert!(!thread.to_string().contains("taken"), "{thread}");
+        b.stop().await;
+    })
+    .await;
+}

@@ -67,9 +67,16 @@ async fn thread_of(
     phone: &str,
 ) -> Result<Thread, crate::http::ApiError> {
     let q = ConversationQuery { limit: Some(100), cursor: None };
-    Ok(conversations::get_thread(State(state.clone()), auth.clone(), Path(phone.to_owned()), Ok(Query(q)))
-        .await?
-        .0)
+    let thread =
+        conversations::get_thread(State(state.clone()), auth.clone(), Path(phone.to_owned()), Ok(Query(q)))
+            .await?
+            .0;
+    // A phone the account never exchanged a message with and has no contact
+    // for has no conversation page (as another account's thread has none).
+    if thread.messages.is_empty() && thread.contact.is_none() {
+        return Err(crate::http::ApiError::not_found("conversation"));
+    }
+    Ok(thread)
 }
 
 pub async fn thread(
@@ -100,12 +107,14 @@ pub async fn reply(
     Form(f): Form<ReplyForm>,
 ) -> PageResult {
     let outcome = async {
+        thread_of(&state, &auth, &phone).await?;
         let body = json_body(json!({"text": f.text, "transactional": f.transactional.is_some()}))?;
         conversations::reply_in_thread(State(state.clone()), auth.clone(), Path(phone.clone()), body).await
     }
     .await;
     match outcome {
         Ok(_) => Ok(see_other(&format!("/conversations/{}", urlencode(&phone)))),
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Err(PageError::new(&v, e)),
         Err(e) if e.status.is_client_error() => {
             let thread = thread_of(&state, &auth, &phone).await.page(&v)?;
             let error = FormError::from_api(&e);
