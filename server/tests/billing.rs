@@ -552,3 +552,124 @@ async fn reports_and_statements_show_use_and_cost() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_campaign_estimate_prices_its_audience_before_it_starts() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (s, _) = app.post("/api/v1/sender-ids", json!({"sender": "Kurier", "default": true})).await;
+        assert_eq!(s, 201);
+        let campaign = |numbers: Value, text: &str| {
+            json!({"name": "Estimate", "text": text, "numbers": numbers, "start": false})
+        };
+        // Not charged: no cost, nothing unpriced.
+        let (s, c) = app.post("/api/v1/campaigns", campaign(json!(["+48600100200"]), "Hi")).await;
+        assert_eq!(s, 201, "{c}");
+        assert_eq!((c["estimate"]["cost"].clone(), c["estimate"]["unpriced"].as_i64()), (Value::Null, Some(0)));
+
+        tariff(&app, "Standard", "0.05", "0.04").await;
+        charge_default(&app, "Standard", "10").await;
+        // A mobile (0.04), a landline (0.05) and a number with no price; two segments each.
+        let long = "x".repeat(161);
+        let numbers = json!(["+48600100200", "+48221234567", "+12025550123"]);
+        let (s, c) = app.post("/api/v1/campaigns", campaign(numbers, &long)).await;
+        assert_eq!(s, 201, "{c}");
+        let id = c["campaign"]["id"].as_str().unwrap();
+        let (s, e) = app.get(&format!("/api/v1/campaigns/{id}/estimate")).await;
+        assert_eq!(s, 200, "{e}");
+        assert_eq!(e["segments"], 6);
+        assert_eq!(e["cost"], json!({"amount": "0.18", "minor": 18, "currency": "EUR"}), "{e}");
+        assert_eq!(e["unpriced"], 1);
+        assert!(e["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("no price")), "{e}");
+        // Without the unpriced number, the estimate is what the run is charged.
+        let (s, c) = app.post("/api/v1/campaigns", campaign(json!(["+48600100200", "+48221234567"]), &long)).await;
+        assert_eq!(s, 201, "{c}");
+        assert_eq!((c["estimate"]["cost"]["amount"].as_str(), c["estimate"]["unpriced"].as_i64()), (Some("0.18"), Some(0)));
+        let id = c["campaign"]["id"].as_str().unwrap();
+        let (s, _) = app.post(&format!("/api/v1/campaigns/{id}/start"), json!({})).await;
+        assert_eq!(s, 200);
+        let mut run = Value::Null;
+        for _ in 0..500 {
+            run = app.get(&format!("/api/v1/campaigns/{id}/runs/1")).await.1;
+            if run["status"] == "completed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(run["status"], "completed", "{run}");
+        let (_, st) = app.get("/api/v1/reports/statement").await;
+        assert_eq!(st["messages_cost"]["amount"], "0.18", "{st}");
+
+        // A package's included segments make the estimate cheaper.
+        let (s, _) = app
+            .post("/api/v1/packages", json!({"name": "Ten", "currency": "EUR", "included_messages": 10, "overage_price": "0.03"}))
+            .await;
+        assert_eq!(s, 201);
+        let (s, _) = app.post("/api/v1/accounts/default/packages", json!({"package": "Ten"})).await;
+        assert_eq!(s, 201);
+        let (_, c) = app.post("/api/v1/campaigns", campaign(json!(["+48600100200"]), "Hi")).await;
+        assert_eq!(c["estimate"]["cost"]["amount"], "0.00", "{c}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_template_preview_prices_the_message_for_its_contact() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        tariff(&app, "Standard", "0.05", "0.04").await;
+        let (s, t) =
+            app.post("/api/v1/templates", json!({"name": "hello", "body": "Hi {{ contact.name }}"})).await;
+        assert_eq!(s, 201, "{t}");
+        let (s, c) = app.post("/api/v1/contacts", json!({"phone": "+48600100200", "name": "Anna"})).await;
+        assert_eq!(s, 201);
+        let contact = c["id"].as_str().unwrap();
+        // Not charged yet: no price, no problem.
+        let (_, p) = app.post("/api/v1/templates/hello/preview", json!({"contact": contact})).await;
+        assert_eq!(
+            (p["text"].as_str(), &p["price"], &p["price_problem"]),
+            (Some("Hi Anna"), &Value::Null, &Value::Null)
+        );
+
+        charge_default(&app, "Standard", "1").await;
+        let (s, p) = app.post("/api/v1/templates/hello/preview", json!({"contact": contact})).await;
+        assert_eq!(s, 200, "{p}");
+        assert_eq!(p["price"]["amount"], "0.04", "{p}");
+        let (_, p) = app.post("/api/v1/templates/hello/preview", json!({"phone": "+48221234567"})).await;
+        assert_eq!(p["price"]["amount"], "0.05", "{p}");
+        let (s, p) = app.post("/api/v1/templates/hello/preview", json!({"phone": "+12025550123"})).await;
+        assert_eq!(s, 200, "a number without a price still previews: {p}");
+        assert_eq!(p["price"], Value::Null);
+        assert!(p["price_problem"].as_str().unwrap().contains("no price"), "{p}");
+        // Without a recipient there is nothing to price.
+        let (_, p) = app.post("/api/v1/templates/preview", json!({"body": "Hello"})).await;
+        assert_eq!(p["price"], Value::Null);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_account_reads_its_own_price_list() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (s, list) = app.get("/api/v1/billing/prices").await;
+        assert_eq!((s, list["prices"].as_array().map(Vec::len)), (200, Some(0)), "no tariff, no prices");
+        tariff(&app, "Standard", "0.05", "0.04").await;
+        charge_default(&app, "Standard", "1").await;
+        let (_, list) = app.get("/api/v1/billing/prices").await;
+        let prefixes: Vec<&str> =
+            list["prices"].as_array().unwrap().iter().map(|p| p["prefix"].as_str().unwrap()).collect();
+        assert_eq!(prefixes, ["48", "4860"], "{list}");
+        assert_eq!(list["prices"][0]["description"], "Poland");
+        let (_, page) = app.get("/api/v1/billing/prices?limit=1").await;
+        assert_eq!(page["next"], "48");
+        let (_, rest) = app.get("/api/v1/billing/prices?limit=1&after=48").await;
+        assert_eq!(rest["prices"][0]["prefix"], "4860");
+        let (s, e) = app.get("/api/v1/billing/prices?limit=0").await;
+        assert_eq!((s, e["error"]["field"].as_str()), (400, Some("limit")));
+        app.stop().await;
+    })
+    .await;
+}

@@ -376,6 +376,7 @@ fn cases() -> Vec<Case> {
         // billing: A's own
         case("get", "/api/v1/billing", &[], Own),
         case("get", "/api/v1/billing/ledger", &[], Own),
+        case("get", "/api/v1/billing/prices", &[], Own),
         with_query(case("get", "/api/v1/billing/price", &[], Own), "?to=%2B48600100200&text=hi"),
         case("get", "/api/v1/billing/quotas", &[], Own),
         with_body(

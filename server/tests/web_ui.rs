@@ -825,3 +825,90 @@ async fn pages_with_another_accounts_ids_are_not_found_and_change_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn billing_pages_show_the_tariff_prices_packages_usage_and_cost_before_sending() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.get("/billing").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="not-charged""#), "{}", page.body);
+        // No cost shown while the account is not charged.
+        let page = b.post("/compose/counter", &[("to", "+48600100200"), ("text", "Hi")]).await;
+        assert!(!page.body.contains(r#"data-testid="cost""#), "{}", page.body);
+
+        let (s, t) = b.app
+            .post(
+                "/api/v1/tariffs",
+                json!({"name": "Standard", "currency": "EUR", "prices": [{"prefix": "+48", "price": "0.05", "description": "Poland"},
+                    {"prefix": "4860", "price": "0.04", "description": "Poland mobile"}]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+        b.app.patch("/api/v1/accounts/default/billing", json!({"tariff": "Standard"})).await;
+        let (s, _) = b.app.post("/api/v1/accounts/default/top-ups", json!({"amount": "1234.50"})).await;
+        assert_eq!(s, 201);
+        let (s, _) = b.app
+            .post("/api/v1/packages", json!({"name": "Starter", "currency": "EUR", "included_messages": 1, "overage_price": "0.03"}))
+            .await;
+        assert_eq!(s, 201);
+        let (s, _) = b.app.post("/api/v1/accounts/default/packages", json!({"package": "Starter"})).await;
+        assert_eq!(s, 201);
+        let id = b.app.send(json!({"to": "+48600100200", "text": "one"})).await;
+        b.app.wait_for_status(&id, "delivered").await;
+        let id = b.app.send(json!({"to": "+48221234567", "text": "two"})).await;
+        b.app.wait_for_status(&id, "delivered").await;
+
+        let page = b.get("/billing").await;
+        assert!(page.body.contains(r#"data-testid="tariff">Standard<"#), "{}", page.body);
+        assert_eq!(page.body.matches(r#"data-testid="price""#).count(), 2);
+        assert!(page.body.contains("Poland mobile") && page.body.contains("EUR\u{a0}0.04"), "{}", page.body);
+        assert!(page.body.contains("EUR\u{a0}1,234.47"), "one message included, one at the overage price: {}", page.body);
+        assert!(page.body.contains("Starter") && page.body.contains(">Package use (2026-"), "{}", page.body);
+        assert!(page.body.contains(": 1 / 1 · 0 left<"), "{}", page.body);
+
+        let page = b.get("/").await;
+        assert!(page.body.contains(r#"data-testid="balance">EUR"#), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="package-use">1 / 1<"#), "{}", page.body);
+
+        let page = b.get("/billing/usage?by=country").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="usage-row"><td>PL<"#), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="cost">EUR"#), "{}", page.body);
+        let page = b.get("/billing/usage?month=December").await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        let csv = b.get("/billing/statement.csv").await;
+        assert_eq!(csv.status, 200);
+        assert!(csv.body.trim_start_matches('\u{feff}').starts_with("time,kind,message_id"), "{}", csv.body);
+        assert!(csv.body.contains("+48221234567"), "{}", csv.body);
+        let xlsx = b.http.get(b.app.url("/billing/statement.xlsx")).header("cookie", b.cookie_header()).send().await.unwrap();
+        assert_eq!(xlsx.status().as_u16(), 200);
+        assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"));
+
+        // The compose counter prices the typed numbers as the text is typed.
+        let long = "x".repeat(161);
+        let page = b
+            .post("/compose/counter", &[("to", "+48221234567, +48600100201, +48221234567, #vip"), ("text", &long)])
+            .await;
+        assert!(
+            page.body.contains("data-testid=\"cost\">EUR\u{a0}0.12<"),
+            "two numbers, two segments each, at the package's overage price: {}",
+            page.body
+        );
+        assert!(page.body.contains("#tags"), "says groups and tags are not in it: {}", page.body);
+        let page = b.post("/compose/counter", &[("to", "+12025550123"), ("text", "Hi")]).await;
+        assert!(page.body.contains("without a price"), "{}", page.body);
+
+        // A campaign's page shows what a run costs.
+        b.app.post("/api/v1/sender-ids", json!({"sender": "Kurier", "default": true})).await;
+        let (s, c) = b.app
+            .post("/api/v1/campaigns", json!({"name": "Priced", "text": "Hi", "numbers": ["+48221234567"], "start": false}))
+            .await;
+        assert_eq!(s, 201, "{c}");
+        let page = b.get(&format!("/campaigns/{}", c["campaign"]["id"].as_str().unwrap())).await;
+        assert!(page.body.contains("data-testid=\"cost\">EUR\u{a0}0.03<"), "{}", page.body);
+        b.stop().await;
+    })
+    .await;
+}

@@ -98,7 +98,21 @@ pub struct Estimate {
     pub segments: i64,
     /// The runs that will happen next (one for a one-off campaign).
     pub next_runs: Vec<DateTime<Utc>>,
+    /// What one run costs the account now; `None` when it is not charged.
+    pub cost: Option<CostEstimate>,
     pub warnings: Vec<String>,
+}
+
+/// The price of one run, packages applied as they stand this period.
+/// Exact for up to `ESTIMATE_SAMPLE` recipients; for more, the sample's
+/// destinations and segments stand for the whole audience.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostEstimate {
+    pub currency: crate::domain::Currency,
+    /// In minor units.
+    pub amount: i64,
+    /// Recipients the tariff has no price for (they would be refused).
+    pub unpriced: i64,
 }
 
 /// Checks a campaign request and stores it as a draft.
@@ -331,6 +345,8 @@ pub async fn estimate(
         .map_err(|e| CampaignError::field("text", e.to_string()))?;
     let sample = store.audience_page(campaign, None, ESTIMATE_SAMPLE).await?;
     let (mut segments, mut rendered, mut failed) = (0usize, 0usize, 0usize);
+    // Each rendered sample message: its number and segments.
+    let mut priced = Vec::with_capacity(sample.len());
     for m in &sample {
         let contact = match &m.contact {
             Some(c) => TemplateContact::from_record(c),
@@ -341,6 +357,7 @@ pub async fn estimate(
             Ok(Ok(text)) => {
                 segments += text.segments();
                 rendered += 1;
+                priced.push((PhoneNumber::from_trusted(m.phone.clone()), text.segments() as i64));
             }
             _ => failed += 1,
         }
@@ -352,14 +369,47 @@ pub async fn estimate(
         ));
     }
     let per_message = if rendered > 0 { segments as f64 / rendered as f64 } else { 0.0 };
+    let cost = estimate_cost(store, &campaign.account_id, &priced, recipients, now).await?;
+    if let Some(c) = &cost
+        && c.unpriced > 0
+    {
+        warnings.push(format!(
+            "about {} recipients have no price in your tariff and would be refused",
+            c.unpriced
+        ));
+    }
     Ok(Estimate {
         recipients,
         opted_out,
         segments_per_message: (per_message * 100.0).round() / 100.0,
         segments: (per_message * recipients as f64).round() as i64,
         next_runs: upcoming_runs(campaign, now, 5),
+        cost,
         warnings,
     })
+}
+
+/// What sending to `recipients` people costs, from `sample` (number and
+/// segments of rendered messages): each sampled message stands for an
+/// equal share of the audience, so packages and prefixes apply as they
+/// would to the whole run.
+async fn estimate_cost(
+    store: &Store,
+    account_id: &str,
+    sample: &[(PhoneNumber, i64)],
+    recipients: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<CostEstimate>, CampaignError> {
+    let n = sample.len().max(1) as i64;
+    // Each sampled message's share of the audience; the remainder goes to the first ones.
+    let (share, extra) = (recipients / n, recipients % n);
+    let items: Vec<(PhoneNumber, i64, i64)> = sample
+        .iter()
+        .enumerate()
+        .map(|(i, (phone, segments))| (phone.clone(), share + i64::from((i as i64) < extra), *segments))
+        .collect();
+    let cost = store.estimate_cost(account_id, &items, now.timestamp_micros()).await?;
+    Ok(cost.map(|(currency, amount, unpriced)| CostEstimate { currency, amount, unpriced }))
 }
 
 /// The campaign's recurrence, if it has one.

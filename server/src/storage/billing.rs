@@ -695,26 +695,25 @@ impl Store {
         Ok(Some(pricing.quote_all(&[(to, segments)]).map(|mut q| q.remove(0))))
     }
 
-    /// The cost of sending `segments` to each of `items` (number, count of
-    /// such recipients) in one go, packages applied in order: `None` when
-    /// the account is not charged. Numbers without a price are counted in
-    /// the second value.
+    /// The cost of sending to each of `items` (number, count of such
+    /// recipients, segments each) in one go, packages applied in order:
+    /// `None` when the account is not charged. Recipients whose number has
+    /// no price are counted in the second value.
     pub async fn estimate_cost(
         &self,
         account_id: &str,
-        items: &[(PhoneNumber, i64)],
-        segments: i64,
+        items: &[(PhoneNumber, i64, i64)],
         now: i64,
     ) -> sqlx::Result<Option<(Currency, i64, i64)>> {
         let mut conn = self.reader.acquire().await?;
-        let numbers: Vec<&PhoneNumber> = items.iter().map(|(n, _)| n).collect();
+        let numbers: Vec<&PhoneNumber> = items.iter().map(|(n, _, _)| n).collect();
         let Some(mut pricing) = Pricing::load(&mut conn, account_id, &numbers, now).await? else {
             return Ok(None);
         };
         let mut total = 0i64;
         let mut unpriced = 0i64;
-        for (number, count) in items {
-            match pricing.line(number, segments * count) {
+        for (number, count, segments) in items {
+            match pricing.line(number, segments.saturating_mul(*count)) {
                 Some(line) => total = total.saturating_add(line.amount),
                 None => unpriced += count,
             }

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::session::Session;
 use super::{FormError, OrPage, PageResult, Viewer, from_pairs, json_body, read_json, render, split_list};
-use crate::domain::MessageText;
+use crate::domain::{MessageText, PhoneNumber};
 use crate::http::api::v1::groups::{self, GroupView};
 use crate::http::api::v1::messages::{self, SendResponse};
 use crate::http::api::v1::templates::{self, SenderView, TemplateView};
@@ -70,6 +70,12 @@ pub struct Counter {
     encoding: &'static str,
     segments: usize,
     problem: String,
+    /// What the typed numbers cost (formatted), when the account is charged.
+    cost: Option<String>,
+    /// Typed numbers the tariff has no price for.
+    unpriced: i64,
+    /// Whether groups or #tags are picked too (not in `cost`).
+    more: bool,
 }
 
 impl Counter {
@@ -92,7 +98,45 @@ impl Counter {
             encoding: crate::domain::encoding_name(info.encoding),
             segments: if text.is_empty() { 0 } else { info.segments },
             problem,
+            cost: None,
+            unpriced: 0,
+            more: false,
         }
+    }
+
+    /// The counter with the price of sending the text to the typed numbers
+    /// (`to` as the form has it): each number once, packages applied, by
+    /// the account's tariff. Numbers that do not parse are left to the send
+    /// to report.
+    async fn priced(
+        mut self,
+        state: &AppState,
+        auth: &Auth,
+        to: &str,
+        groups: bool,
+    ) -> Result<Self, ApiError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut items = Vec::new();
+        for item in split_list(to) {
+            if item.starts_with('#') {
+                self.more = true;
+            } else if let Ok(phone) = PhoneNumber::parse(&item, state.region)
+                && seen.insert(phone.as_str().to_owned())
+            {
+                items.push((phone, 1, self.segments as i64));
+            }
+        }
+        self.more |= groups;
+        if items.is_empty() || self.segments == 0 || !self.problem.is_empty() {
+            return Ok(self);
+        }
+        if let Some((currency, amount, unpriced)) =
+            state.store.estimate_cost(&auth.account_id, &items, crate::storage::now_micros()).await?
+        {
+            self.cost = Some(self.v.locale.money(&currency.format(amount), currency.code()));
+            self.unpriced = unpriced;
+        }
+        Ok(self)
     }
 }
 
@@ -236,7 +280,7 @@ pub async fn send(
             Err(e) => return Err(super::PageError::new(&v, e)),
         }
     }
-    let counter = Counter::of(&v, &state, &auth, &form.text);
+    let counter = counter_for(&state, &v, &auth, &form, &form.text).await.page(&v)?;
     let status = if error.message.is_empty() {
         axum::http::StatusCode::OK
     } else {
@@ -257,19 +301,32 @@ pub async fn send(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct CounterForm {
-    #[serde(default)]
-    text: String,
-}
-
-/// The live counter (htmx posts the text as it is typed).
+/// The live counter (htmx posts the form as the text is typed): counts,
+/// and the price for the typed numbers.
 pub async fn counter(
     State(state): State<AppState>,
     Session(v, auth): Session,
-    Form(f): Form<CounterForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    render(&Counter::of(&v, &state, &auth, &f.text))
+    let form: ComposeForm = match from_pairs(pairs, &["groups"]) {
+        Ok(f) => f,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    match counter_for(&state, &v, &auth, &form, &form.text).await {
+        Ok(c) => render(&c),
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
+}
+
+/// The counter for `text` sent to the form's recipients.
+async fn counter_for(
+    state: &AppState,
+    v: &Viewer,
+    auth: &Auth,
+    form: &ComposeForm,
+    text: &str,
+) -> Result<Counter, ApiError> {
+    Counter::of(v, state, auth, text).priced(state, auth, &form.to, !form.groups.is_empty()).await
 }
 
 #[derive(Template)]
@@ -299,7 +356,10 @@ pub async fn template(
             Err(e) => (form.text.clone(), e.message),
         }
     };
-    let counter = Counter::of(&v, &state, &auth, &text);
+    let counter = match counter_for(&state, &v, &auth, &form, &text).await {
+        Ok(c) => c,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
     render(&TextPart { v, text, counter, error })
 }
 

@@ -1,6 +1,7 @@
 //! The dashboard: today's and this month's counts (live over server-sent
 //! events), a chart of the last 24 hours or 30 days, and connector health
-//! as `GET /api/v1/connectors` reports it.
+//! as `GET /api/v1/connectors` reports it, and the balance and package use
+//! as `GET /api/v1/billing` does.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use super::session::Session;
 use super::{OrPage, PageResult, Viewer, render};
+use crate::http::api::v1::billing::{self, BillingView};
 use crate::http::api::v1::connectors::{self, ConnectorView};
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{Bucket, MessageCounts, now_micros};
@@ -43,6 +45,7 @@ struct LivePart<'a> {
     v: &'a Viewer,
     periods: Vec<(&'static str, MessageCounts)>,
     connectors: Vec<ConnectorView>,
+    billing: BillingView,
 }
 
 /// Midnight today and the first of this month in the viewer's zone, in
@@ -63,7 +66,8 @@ async fn live_part(state: &AppState, v: &Viewer, auth: &Auth) -> Result<String, 
     let today = state.store.message_counts(&auth.account_id, day).await?;
     let month = state.store.message_counts(&auth.account_id, month).await?;
     let connectors = connectors::list_connectors(State(state.clone()), auth.clone()).await?.0.connectors;
-    LivePart { v, periods: vec![(v.t("dash.today"), today), (v.t("dash.month"), month)], connectors }
+    let billing = billing::get_own_billing(State(state.clone()), auth.clone()).await?.0;
+    LivePart { v, periods: vec![(v.t("dash.today"), today), (v.t("dash.month"), month)], connectors, billing }
         .render()
         .map_err(ApiError::internal)
 }

@@ -116,6 +116,26 @@ impl Locale {
         out
     }
 
+    /// An amount of money given as decimal text (`-1234.50`) and its
+    /// currency: `EUR 1,234.50` (en), `1 234,50 EUR` (pl, ru, bg).
+    pub fn money(self, decimal: &str, currency: &str) -> String {
+        let (sign, unsigned) = decimal.strip_prefix('-').map_or(("", decimal), |d| ("-", d));
+        let (whole, fraction) = unsigned.split_once('.').map_or((unsigned, None), |(w, f)| (w, Some(f)));
+        let Ok(whole) = whole.parse::<i64>() else {
+            return format!("{decimal} {currency}");
+        };
+        let whole = self.number(whole);
+        let number = match (fraction, self) {
+            (None, _) => format!("{sign}{whole}"),
+            (Some(f), Locale::En) => format!("{sign}{whole}.{f}"),
+            (Some(f), _) => format!("{sign}{whole},{f}"),
+        };
+        match self {
+            Locale::En => format!("{currency}\u{a0}{number}"),
+            _ => format!("{number}\u{a0}{currency}"),
+        }
+    }
+
     /// A point in time in `tz`: `24 Nov 2026, 09:05` (en), `24.11.2026 09:05`
     /// (pl, ru), `24.11.2026 г. 09:05` (bg).
     pub fn datetime(self, at: DateTime<Utc>, tz: Tz) -> String {
@@ -168,6 +188,92 @@ const TABLE: &[(&str, [&str; 4])] = &[
             "Грешно потребителско име или парола.",
         ],
     ),
+    ("nav.billing", ["Billing", "Rozliczenia", "Оплата", "Плащания"]),
+    ("billing.cost", ["Cost", "Koszt", "Стоимость", "Цена"]),
+    (
+        "billing.cost_typed_only",
+        [
+            "(typed numbers; groups and #tags not included)",
+            "(wpisane numery; bez grup i #tagów)",
+            "(введённые номера; без групп и #тегов)",
+            "(въведените номера; без групи и #тагове)",
+        ],
+    ),
+    (
+        "billing.unpriced",
+        ["without a price in your tariff", "bez ceny w taryfie", "без цены в тарифе", "без цена в тарифата"],
+    ),
+    ("billing.balance", ["Balance", "Saldo", "Баланс", "Баланс"]),
+    ("billing.reserved", ["Reserved", "Zarezerwowane", "Зарезервировано", "Резервирано"]),
+    ("billing.owed", ["Owed", "Zaległe", "Задолженность", "Дължимо"]),
+    (
+        "billing.package_use",
+        ["Package use", "Wykorzystanie pakietów", "Использование пакетов", "Използване на пакети"],
+    ),
+    ("billing.remaining", ["left", "pozostało", "осталось", "остават"]),
+    (
+        "billing.details",
+        ["Billing details", "Szczegóły rozliczeń", "Подробности оплаты", "Подробности за плащанията"],
+    ),
+    (
+        "billing.usage",
+        ["Usage and statement", "Zużycie i zestawienie", "Расход и выписка", "Потребление и извлечение"],
+    ),
+    (
+        "billing.not_charged",
+        [
+            "This account has no tariff: messages are not charged.",
+            "To konto nie ma taryfy: wiadomości są bezpłatne.",
+            "У этого аккаунта нет тарифа: сообщения не оплачиваются.",
+            "Този акаунт няма тарифа: съобщенията не се таксуват.",
+        ],
+    ),
+    ("billing.tariff", ["Tariff", "Taryfa", "Тариф", "Тарифа"]),
+    ("billing.currency", ["Currency", "Waluta", "Валюта", "Валута"]),
+    (
+        "billing.inbound_price",
+        [
+            "Each received message",
+            "Każda odebrana wiadomość",
+            "Каждое входящее сообщение",
+            "Всяко получено съобщение",
+        ],
+    ),
+    (
+        "billing.number_fee",
+        [
+            "Each inbound number, monthly",
+            "Każdy numer przychodzący, miesięcznie",
+            "Каждый входящий номер, в месяц",
+            "Всеки входящ номер, месечно",
+        ],
+    ),
+    ("billing.packages", ["Packages", "Pakiety", "Пакеты", "Пакети"]),
+    ("billing.no_packages", ["No packages.", "Brak pakietów.", "Пакетов нет.", "Няма пакети."]),
+    ("billing.included", ["Included", "W pakiecie", "Включено", "Включени"]),
+    (
+        "billing.overage",
+        ["Beyond, per segment", "Ponad pakiet, za część", "Сверх пакета, за часть", "Над пакета, на част"],
+    ),
+    ("billing.monthly_fee", ["Monthly fee", "Opłata miesięczna", "Ежемесячная плата", "Месечна такса"]),
+    ("billing.since", ["Since", "Od", "С", "От"]),
+    ("billing.until", ["Until", "Do", "По", "До"]),
+    ("billing.prices", ["Price list", "Cennik", "Прайс-лист", "Ценоразпис"]),
+    ("billing.prefix", ["Prefix", "Prefiks", "Префикс", "Префикс"]),
+    ("billing.destination", ["Destination", "Kierunek", "Направление", "Направление"]),
+    ("billing.unit_price", ["Per segment", "Za część", "За часть", "На част"]),
+    ("billing.more_prices", ["More prices", "Więcej cen", "Ещё цены", "Още цени"]),
+    ("billing.month", ["Month", "Miesiąc", "Месяц", "Месец"]),
+    ("billing.by_user", ["User", "Użytkownik", "Пользователь", "Потребител"]),
+    ("billing.messages", ["Messages", "Wiadomości", "Сообщения", "Съобщения"]),
+    (
+        "billing.ledger",
+        ["Top-ups and fees", "Doładowania i opłaty", "Пополнения и платежи", "Зареждания и такси"],
+    ),
+    ("billing.when", ["When", "Kiedy", "Когда", "Кога"]),
+    ("billing.kind", ["Kind", "Rodzaj", "Вид", "Вид"]),
+    ("billing.amount", ["Amount", "Kwota", "Сумма", "Сума"]),
+    ("billing.note", ["Note", "Uwaga", "Примечание", "Бележка"]),
     ("dash.today", ["Today", "Dziś", "Сегодня", "Днес"]),
     ("dash.month", ["This month", "Ten miesiąc", "Этот месяц", "Този месец"]),
     ("dash.chart_24h", ["Last 24 hours", "Ostatnie 24 godziny", "Последние 24 часа", "Последните 24 часа"]),
@@ -637,6 +743,15 @@ mod tests {
         assert_eq!(Locale::Ru.number(-1000), "-1\u{a0}000");
         assert_eq!(Locale::Bg.number(999), "999");
         assert_eq!(Locale::En.number(0), "0");
+    }
+
+    #[test]
+    fn money_is_written_the_way_each_locale_writes_it() {
+        assert_eq!(Locale::En.money("1234.50", "EUR"), "EUR\u{a0}1,234.50");
+        assert_eq!(Locale::Pl.money("1234.50", "PLN"), "1\u{a0}234,50\u{a0}PLN");
+        assert_eq!(Locale::Bg.money("-0.05", "BGN"), "-0,05\u{a0}BGN");
+        assert_eq!(Locale::Ru.money("7", "JPY"), "7\u{a0}JPY");
+        assert_eq!(Locale::En.money("x", "EUR"), "x EUR");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! next to the field it names. What the UI adds is only presentation:
 //! languages ([`i18n`]), the signed-in [`Viewer`], and forms.
 
+mod billing;
 mod campaigns;
 mod compose;
 mod contacts;
@@ -80,6 +81,10 @@ pub fn router() -> Router<AppState> {
         .route("/numbers/{id}/keywords/{keyword}/delete", post(numbers::delete_keyword))
         .route("/opt-outs", get(numbers::opt_out_list).post(numbers::add_opt_out))
         .route("/opt-outs/{phone}/remove", post(numbers::remove_opt_out))
+        .route("/billing", get(billing::page))
+        .route("/billing/usage", get(billing::usage))
+        .route("/billing/statement.csv", get(billing::statement_csv))
+        .route("/billing/statement.xlsx", get(billing::statement_xlsx))
         .route("/reports", get(reports::page))
         .route("/reports/messages.csv", get(reports::export_csv))
         .route("/reports/messages.xlsx", get(reports::export_xlsx))

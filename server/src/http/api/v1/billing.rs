@@ -51,7 +51,13 @@ pub struct Amount {
 }
 
 fn amount(c: Currency, minor: i64) -> Amount {
-    Amount { amount: c.format(minor), minor, currency: c.code().to_owned() }
+    Amount::of(c, minor)
+}
+
+impl Amount {
+    pub fn of(c: Currency, minor: i64) -> Self {
+        Amount { amount: c.format(minor), minor, currency: c.code().to_owned() }
+    }
 }
 
 /// Refuses the request unless it comes from the platform operator's account.
@@ -341,6 +347,11 @@ pub async fn list_prices(
     require_operator(&state, &auth).await?;
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let t = find_tariff(&state, &id).await?;
+    price_page(&state, &t, q).await.map(Json)
+}
+
+/// One page of a tariff's prices.
+async fn price_page(state: &AppState, t: &TariffRecord, q: PricePage) -> Result<PriceList, ApiError> {
     let limit = q.limit.unwrap_or(500);
     if !(1..=5_000).contains(&limit) {
         return Err(ApiError::query("limit", "must be between 1 and 5000"));
@@ -355,7 +366,24 @@ pub async fn list_prices(
             description: p.description,
         })
         .collect();
-    Ok(Json(PriceList { prices, next }))
+    Ok(PriceList { prices, next })
+}
+
+/// The calling account's own price list: its tariff's prices in prefix
+/// order (empty when the account has no tariff and is not charged).
+#[utoipa::path(get, path = "/api/v1/billing/prices", tag = "billing", params(PricePage),
+    responses((status = 200, body = PriceList), (status = 400, body = ErrorBody)))]
+pub async fn own_prices(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<PricePage>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PriceList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    let b = find_account(&state, &auth.account_id).await?;
+    match &b.tariff {
+        Some(t) => price_page(&state, t, q).await.map(Json),
+        None => Ok(Json(PriceList { prices: Vec::new(), next: None })),
+    }
 }
 
 /// Adds or changes prices (with `replace`, the list becomes exactly these).
@@ -965,6 +993,21 @@ pub async fn quote(
     let text = MessageText::new(q.text.as_deref().unwrap_or("x"), state.config.messages.max_segments)
         .map_err(|e| ApiError::query("text", e.to_string()))?;
     Ok(Json(quote_view(&state, &auth.account_id, &to, &text).await?))
+}
+
+/// The price of `segments` to `to` for an account, for a preview: `None`
+/// when it is not charged; a refusal (no price) as its message.
+pub(crate) async fn price_of(
+    state: &AppState,
+    account_id: &str,
+    to: &PhoneNumber,
+    segments: i64,
+) -> Result<(Option<Amount>, Option<String>), ApiError> {
+    Ok(match state.store.price(account_id, to, segments, now_micros()).await? {
+        None => (None, None),
+        Some(Ok(q)) => (Some(amount(q.currency, q.amount)), None),
+        Some(Err(refusal)) => (None, Some(refusal.to_string())),
+    })
 }
 
 pub(crate) async fn quote_view(

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::billing::Amount;
 use super::exports::stream_response;
 use crate::campaigns::{self, CampaignInput, Estimate};
 use crate::domain::{MessageStatus, canonical_id};
@@ -177,6 +178,12 @@ pub struct EstimateView {
     pub segments_per_message: f64,
     pub segments: i64,
     pub next_runs: Vec<String>,
+    /// What one run costs now (packages applied as they stand this
+    /// period); absent when the account is not charged. Exact for up to
+    /// 200 recipients, estimated from a sample of them beyond.
+    pub cost: Option<Amount>,
+    /// Recipients the tariff has no price for: they would be refused.
+    pub unpriced: i64,
     pub warnings: Vec<String>,
 }
 
@@ -188,6 +195,8 @@ impl From<Estimate> for EstimateView {
             segments_per_message: e.segments_per_message,
             segments: e.segments,
             next_runs: e.next_runs.iter().map(|t| format_micros(t.timestamp_micros())).collect(),
+            unpriced: e.cost.as_ref().map_or(0, |c| c.unpriced),
+            cost: e.cost.map(|c| Amount::of(c.currency, c.amount)),
             warnings: e.warnings,
         }
     }

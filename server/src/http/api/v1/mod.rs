@@ -129,6 +129,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::list_packages, billing::create_package))
         .routes(routes!(billing::get_own_billing))
         .routes(routes!(billing::own_ledger))
+        .routes(routes!(billing::own_prices))
         .routes(routes!(billing::quote))
         .routes(routes!(billing::list_quotas))
         .routes(routes!(billing::put_quota))

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::billing::{Amount, price_of};
 use crate::campaigns::template::{MessageTemplate, TemplateContact, TemplateError};
 use crate::domain::{MessageText, PhoneNumber, SenderId};
 use crate::http::body::JsonBody;
@@ -78,6 +79,11 @@ pub struct PreviewView {
     pub encoding: String,
     pub segments: usize,
     pub characters: usize,
+    /// What sending it to the contact (or number) costs now; absent when
+    /// the account is not charged, no recipient was given, or the tariff
+    /// has no price for the number (`price_problem` says so).
+    pub price: Option<Amount>,
+    pub price_problem: Option<String>,
 }
 
 fn template_error(field: &str, e: &TemplateError) -> ApiError {
@@ -246,26 +252,30 @@ async fn preview(state: &AppState, auth: &Auth, input: PreviewInput) -> Result<P
     let source = input.body.ok_or_else(|| ApiError::field("body", "is required"))?;
     let fields = fields(state, &auth.account_id).await?;
     let template = MessageTemplate::parse(&source, &fields).map_err(|e| template_error("body", &e))?;
-    let contact = match (input.contact, input.phone) {
+    // The contact to render for, and the number the message would go to.
+    let (contact, to) = match (input.contact, input.phone) {
         (Some(_), Some(_)) => return Err(ApiError::field("phone", "give a contact or a phone, not both")),
         (Some(id), None) => {
             let c = state.store.get_contact(&auth.account_id, &id).await?;
-            TemplateContact::from_record(&c.ok_or_else(|| ApiError::field("contact", "no such contact"))?)
+            let c = c.ok_or_else(|| ApiError::field("contact", "no such contact"))?;
+            (TemplateContact::from_record(&c), Some(PhoneNumber::from_trusted(c.phone.clone())))
         }
         (None, Some(phone)) => {
             let p = PhoneNumber::parse(&phone, state.region)
                 .map_err(|e| ApiError::field("phone", e.to_string()))?;
-            match state.store.contact_id_by_phone(&auth.account_id, &p).await? {
-                Some(id) => match state.store.get_contact(&auth.account_id, &id).await? {
-                    Some(c) => TemplateContact::from_record(&c),
-                    None => TemplateContact::number_only(p.as_str()),
-                },
+            let record = match state.store.contact_id_by_phone(&auth.account_id, &p).await? {
+                Some(id) => state.store.get_contact(&auth.account_id, &id).await?,
+                None => None,
+            };
+            let contact = match record {
+                Some(c) => TemplateContact::from_record(&c),
                 None => TemplateContact::number_only(p.as_str()),
-            }
+            };
+            (contact, Some(p))
         }
-        (None, None) => TemplateContact::number_only("+48600100200"),
-    }
-    .with_missing_fields(&fields);
+        (None, None) => (TemplateContact::number_only("+48600100200"), None),
+    };
+    let contact = contact.with_missing_fields(&fields);
     let data = input.data.unwrap_or_else(|| serde_json::json!({}));
     if !data.is_object() {
         return Err(ApiError::field("data", "must be a JSON object"));
@@ -273,11 +283,17 @@ async fn preview(state: &AppState, auth: &Auth, input: PreviewInput) -> Result<P
     let text = template.render(&contact, &data).map_err(|e| ApiError::field("data", e.to_string()))?;
     let message = MessageText::new(&text, state.config.messages.max_segments)
         .map_err(|e| ApiError::field("body", e.to_string()))?;
+    let (price, price_problem) = match to {
+        Some(to) => price_of(state, &auth.account_id, &to, message.segments() as i64).await?,
+        None => (None, None),
+    };
     Ok(PreviewView {
         characters: text.chars().count(),
         encoding: message.encoding_name().into(),
         segments: message.segments(),
         text,
+        price,
+        price_problem,
     })
 }
 
