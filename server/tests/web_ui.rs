@@ -575,12 +575,14 @@ async fn numbers_keywords_and_opt_outs_are_set_up_from_forms_and_the_inbox_shows
             ("priority", "1"),
             ("group", "Pizza"),
             ("reply", "Yum"),
+            ("notify_email", "boss@example.com"),
         ];
         let page = b.post(&format!("{at}/keywords"), &keyword_form).await;
         assert_eq!(page.status, 303, "{}", page.body);
         let page = b.get(&at).await;
         assert!(page.body.contains(r#"data-testid="keyword">PIZZA<"#), "{}", page.body);
         assert!(page.body.contains("Add to group: Pizza") && page.body.contains("Reply: Yum"));
+        assert!(page.body.contains("Notify: boss@example.com"), "{}", page.body);
         // The same keyword again is a conflict, shown on the form; still one keyword.
         let page = b.post(&format!("{at}/keywords"), &keyword_form).await;
         assert_eq!(page.status, 409, "{}", page.body);

@@ -555,6 +555,19 @@ const TABLE: &[(&str, [&str; 4])] = &[
         "num.notify_phone",
         ["Tell a person by SMS", "Powiadom osobę SMS-em", "Уведомить человека по SMS", "Уведоми човек с SMS"],
     ),
+    (
+        "num.forward_email",
+        ["Forward to e-mail", "Przekaż na e-mail", "Переслать на e-mail", "Препрати към имейл"],
+    ),
+    (
+        "num.notify_email",
+        [
+            "Tell a person by e-mail",
+            "Powiadom osobę e-mailem",
+            "Уведомить человека по e-mail",
+            "Уведоми човек по имейл",
+        ],
+    ),
     ("num.opt_outs", ["Opted-out numbers", "Wypisane numery", "Отписавшиеся номера", "Отписани номера"]),
     (
         "num.no_opt_outs",

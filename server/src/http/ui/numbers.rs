@@ -19,8 +19,8 @@ use crate::http::{ApiError, AppState, Auth};
 use crate::inbound::actions::Action;
 
 /// The actions a form offers, in the order they run: add to a group,
-/// reply, forward to a URL or a phone, tell a person. Empty fields add
-/// nothing.
+/// reply, forward to a URL, a phone or an e-mail address, tell a person
+/// by SMS or e-mail. Empty fields add nothing.
 #[derive(Deserialize, Default, Clone)]
 pub struct ActionsForm {
     #[serde(default)]
@@ -34,7 +34,11 @@ pub struct ActionsForm {
     #[serde(default)]
     forward_phone: String,
     #[serde(default)]
+    forward_email: String,
+    #[serde(default)]
     notify_phone: String,
+    #[serde(default)]
+    notify_email: String,
 }
 
 impl ActionsForm {
@@ -57,8 +61,14 @@ impl ActionsForm {
         if let Some(p) = given(&self.forward_phone) {
             out.push(json!({"type": "forward", "phone": p}));
         }
+        if let Some(e) = given(&self.forward_email) {
+            out.push(json!({"type": "forward", "email": e}));
+        }
         if let Some(p) = given(&self.notify_phone) {
             out.push(json!({"type": "notify", "phone": p}));
+        }
+        if let Some(e) = given(&self.notify_email) {
+            out.push(json!({"type": "notify", "email": e}));
         }
         Value::Array(out)
     }
@@ -357,6 +367,7 @@ mod tests {
             group: " Pizza ".into(),
             reply: "Thanks!".into(),
             forward_phone: "+48600100200".into(),
+            notify_email: " boss@example.com ".into(),
             ..ActionsForm::default()
         };
         assert_eq!(
@@ -365,6 +376,7 @@ mod tests {
                 {"type": "add_to_group", "group": "Pizza"},
                 {"type": "reply", "text": "Thanks!"},
                 {"type": "forward", "phone": "+48600100200"},
+                {"type": "notify", "email": "boss@example.com"},
             ])
         );
         assert_eq!(ActionsForm::default().actions(), json!([]));
