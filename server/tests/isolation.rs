@@ -144,6 +144,8 @@ fn cases() -> Vec<Case> {
         case("get", "/api/v1/inbound", &[], Own),
         case("get", "/api/v1/inbound/{id}", &[("id", "inbound")], NotFound),
         case("get", "/api/v1/webhooks/deliveries", &[], Own),
+        case("get", "/api/v1/webhooks/deliveries/{id}", &[("id", "delivery")], NotFound),
+        case("post", "/api/v1/webhooks/deliveries/{id}/resend", &[("id", "delivery")], NotFound),
         // contacts
         with_body(
             case("post", "/api/v1/contacts", &[], Own),
@@ -542,7 +544,13 @@ impl Bravo {
         ids.insert("phone", "%2B48600777001".to_owned());
 
         let m =
-            b.json("post", "/api/v1/messages", json!({"to": B_SENT_TO, "text": "Bravo secret text"})).await;
+            b.json(
+                "post",
+                "/api/v1/messages",
+                // Its status callbacks go nowhere: they stay in B's delivery log.
+                json!({"to": B_SENT_TO, "text": "Bravo secret text", "callback_url": "http://127.0.0.1:9/bravo"}),
+            )
+            .await;
         ids.insert("message", m["messages"][0]["id"].as_str().unwrap().to_owned());
         let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
         let m = b
@@ -619,6 +627,9 @@ impl Bravo {
         let inbound = b.json("get", "/api/v1/inbound", Value::Null).await;
         let hello = inbound["messages"].as_array().unwrap().iter().find(|m| m["text"] == "bravo hello");
         ids.insert("inbound", hello.expect("B's inbound message")["id"].as_str().unwrap().to_owned());
+        let deliveries = b.json("get", "/api/v1/webhooks/deliveries", Value::Null).await;
+        let delivery = deliveries["deliveries"][0]["id"].as_str().expect("B's status callback");
+        ids.insert("delivery", delivery.to_owned());
         Bravo { ids }
     }
 
