@@ -201,10 +201,13 @@ impl App {
         };
         let token = shutdown.clone();
         intake.spawn(async move {
-            let served = axum::serve(listener, http::router(state))
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await
-                .context("HTTP server");
+            let served = axum::serve(
+                listener,
+                http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .context("HTTP server");
             ("http", served)
         });
 

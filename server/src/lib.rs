@@ -21,6 +21,7 @@
 //! - [`telemetry`]: logging and every metric, named in one place.
 //! - [`transfer`]: contacts in from CSV/XLSX files (import jobs), contacts and messages out (exports).
 //! - [`credentials`]: API keys and passwords.
+//! - [`identity`]: signing in (lockout, no user enumeration) and web UI sessions.
 //! - [`smsc_sim`]: the standalone SMPP SMSC simulator (`kurier smsc-sim`) for demos, tests and benchmarks.
 
 pub mod app;
@@ -34,6 +35,7 @@ pub mod credentials;
 pub mod dispatch;
 pub mod domain;
 pub mod http;
+pub mod identity;
 pub mod inbound;
 pub mod mail;
 pub mod notifications;

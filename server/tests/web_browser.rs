@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{API_KEY, Backend, TestApp};
+use common::{ADMIN_PASSWORD, Backend, TestApp};
 use serde_json::{Value, json};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -231,7 +231,8 @@ async fn walk_through(chromium: &str) {
 
     // Sign in.
     d.go(&url("/")).await;
-    d.type_into("#key", API_KEY).await;
+    d.type_into("#username", "admin").await;
+    d.type_into("#password", ADMIN_PASSWORD).await;
     d.screenshot("sign-in").await;
     d.click("form button[type=submit]").await;
     d.wait_text("[data-testid=account]", "default", 10).await;

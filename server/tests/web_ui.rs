@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{API_KEY, Backend, TestApp, on_each_backend};
+use common::{Backend, TestApp, on_each_backend};
 use serde_json::json;
 
 /// A browser without JavaScript: keeps the session cookie, follows nothing
@@ -100,7 +100,7 @@ impl Browser {
         assert_eq!(page.status, 303, "a page without a session sends to sign in");
         assert_eq!(page.location.as_deref(), Some("/signin"));
         let url = self.app.url("/signin");
-        let page = self.post_raw(&url, &[("key", API_KEY)]).await;
+        let page = self.post_raw(&url, &[("username", "admin"), ("password", common::ADMIN_PASSWORD)]).await;
         assert_eq!(page.status, 303, "{}", page.body);
         let page = self.get("/").await;
         assert_eq!(page.status, 200, "{}", page.body);
@@ -128,10 +128,10 @@ async fn pages_need_a_sign_in_and_then_show_the_account() {
     on_each_backend(|backend| async move {
         let mut b = Browser::open(&backend).await;
         let url = b.app.url("/signin");
-        let page = b.post_raw(&url, &[("key", "kur_wrong")]).await;
+        let page = b.post_raw(&url, &[("username", "admin"), ("password", "wrong-password")]).await;
         assert_eq!(page.status, 401);
         assert!(page.body.contains("wrong"), "{}", page.body);
-        assert!(b.cookies.is_empty(), "no session for a wrong key");
+        assert!(b.cookies.is_empty(), "no session for a wrong password");
         b.sign_in().await;
         let page = b.get("/").await;
         assert!(page.body.contains(r#"data-testid="account">default<"#), "the account's name is shown");

@@ -8,6 +8,7 @@
 mod ids;
 mod money;
 mod phone;
+mod role;
 mod sender;
 mod status;
 mod tag;
@@ -16,6 +17,10 @@ mod text;
 pub use ids::{MessageId, canonical_id, new_id};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError, Prefix, PrefixError, period_of};
 pub use phone::{PhoneNumber, PhoneNumberError, Region, country_of};
+pub use role::{
+    MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MIN_PASSWORD_LEN, Need, Role, Scope, UnknownRole, UnknownScope,
+    Username, UsernameError, check_new_password,
+};
 pub use sender::{SenderId, SenderIdError};
 pub use status::{Direction, MessageStatus, UnknownStatus};
 pub use tag::{Tag, TagError};

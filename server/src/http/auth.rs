@@ -1,28 +1,133 @@
-//! API key authentication: `Authorization: Bearer <key>`. Keys are looked
-//! up by their SHA-256 hash; a key's last-use time is kept to the minute.
+//! Who a request acts for and whether they may: API key authentication
+//! (`Authorization: Bearer <key>`, looked up by the key's SHA-256 hash, its
+//! last-use time kept to the minute), and the one permission check every
+//! API request passes: the [`Need`] of its method and path against the
+//! user's [`Role`] and the key's scopes and IP allow-list. The web UI makes
+//! the same check for its pages (`ui/session.rs`).
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
 
 use super::AppState;
 use super::error::ApiError;
 use crate::credentials;
+use crate::domain::{Need, Role, Scope};
 use crate::storage::now_micros;
 
-/// The account (and key) a request acts for.
+/// The account, user and key a request acts for.
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub account_id: String,
-    pub key_id: String,
-    /// The user the key belongs to, if any.
+    /// The API key; `None` for a web UI session.
+    pub key_id: Option<String>,
+    /// The user the key or session belongs to, if any.
     pub user_id: Option<String>,
+    /// The user's name (empty for a key of no user).
+    pub username: String,
+    /// The user's role; a key of no user acts as the account's owner.
+    pub role: Role,
     /// The account's default for transliterating texts.
     pub transliterate: bool,
 }
 
+impl Auth {
+    /// Refuses unless the role allows `need` (for checks finer than the
+    /// path's, e.g. who may make an owner).
+    pub fn require(&self, need: Need) -> Result<(), ApiError> {
+        if self.role.allows(need) { Ok(()) } else { Err(forbidden(self.role, need)) }
+    }
+}
+
 /// How stale a key's recorded last use may get before it is written again.
 const LAST_USED_RESOLUTION_MICROS: i64 = 60_000_000;
+
+pub(crate) fn forbidden(role: Role, need: Need) -> ApiError {
+    let what = match need {
+        Need::Read => "read this",
+        Need::Send => "send",
+        Need::Write => "change contacts, groups, templates or campaigns",
+        Need::Manage => "manage the account, its users and keys",
+    };
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("the role '{role}' may not {what}"))
+}
+
+/// Resources only owners and admins read or change.
+const ADMIN_RESOURCES: &[&str] = &["users", "user-groups", "audit", "api-keys", "permissions"];
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// What an API request needs, by its method and path.
+pub(crate) fn api_need(method: &Method, path: &str) -> Need {
+    let rest = path.strip_prefix("/api/v1/").unwrap_or(path);
+    let resource = rest.split('/').next().unwrap_or("");
+    if ADMIN_RESOURCES.contains(&resource) {
+        return Need::Manage;
+    }
+    if is_safe(method) || rest.ends_with("/preview") {
+        return Need::Read;
+    }
+    match resource {
+        "messages" | "conversations" | "notifications" => Need::Send,
+        "campaigns" if *method == Method::POST => Need::Send,
+        "campaigns"
+        | "contacts"
+        | "contact-fields"
+        | "groups"
+        | "imports"
+        | "templates"
+        | "opt-outs"
+        | "notification-links"
+        | "notification-preferences" => Need::Write,
+        _ => Need::Manage,
+    }
+}
+
+/// Whether `ip` is in the allow-list (addresses or CIDR networks); an
+/// empty list allows every address.
+pub(crate) fn ip_allowed(ip: Option<IpAddr>, list: &[String]) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    let Some(ip) = ip.map(canonical_ip) else { return false };
+    list.iter().any(|entry| match entry.split_once('/') {
+        None => entry.parse::<IpAddr>().is_ok_and(|a| canonical_ip(a) == ip),
+        Some((net, bits)) => match (net.parse::<IpAddr>().map(canonical_ip), bits.parse::<u32>()) {
+            (Ok(IpAddr::V4(net)), Ok(bits)) if bits <= 32 => match ip {
+                IpAddr::V4(a) => {
+                    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                    u32::from(a) & mask == u32::from(net) & mask
+                }
+                IpAddr::V6(_) => false,
+            },
+            (Ok(IpAddr::V6(net)), Ok(bits)) if bits <= 128 => match ip {
+                IpAddr::V6(a) => {
+                    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                    u128::from(a) & mask == u128::from(net) & mask
+                }
+                IpAddr::V4(_) => false,
+            },
+            _ => false,
+        },
+    })
+}
+
+/// IPv4 addresses mapped into IPv6 compare as IPv4.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The address a request came from (the TCP peer).
+pub(crate) fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| canonical_ip(c.0.ip()))
+}
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
@@ -43,6 +148,33 @@ impl FromRequestParts<AppState> for Auth {
             .find_api_key(&credentials::hash_api_key(key))
             .await?
             .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
+        super::audit::set_actor(
+            parts,
+            &found.account_id,
+            found.user_id.as_deref(),
+            &found.username,
+            Some(&found.key_id),
+            "api",
+        );
+        if !ip_allowed(client_ip(parts), &found.allowed_ips) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                "this API key may not be used from this address",
+            ));
+        }
+        let need = api_need(&parts.method, parts.uri.path());
+        if !found.role.allows(need) {
+            return Err(forbidden(found.role, need));
+        }
+        let scope = Scope::for_need(need);
+        if !found.scopes.contains(&scope) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "scope_missing",
+                format!("this API key lacks the scope '{}'", scope.as_str()),
+            ));
+        }
         let now = now_micros();
         if found.last_used_at.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MICROS)
             && let Err(e) = state.store.touch_api_key(&found.key_id, now).await
@@ -51,9 +183,50 @@ impl FromRequestParts<AppState> for Auth {
         }
         Ok(Auth {
             account_id: found.account_id,
-            key_id: found.key_id,
+            key_id: Some(found.key_id),
             user_id: found.user_id,
+            username: found.username,
+            role: found.role,
             transliterate: found.transliterate,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_need_what_their_method_and_resource_say() {
+        let cases = [
+            (Method::GET, "/api/v1/messages", Need::Read),
+            (Method::POST, "/api/v1/messages", Need::Send),
+            (Method::POST, "/api/v1/conversations/+48600100200/messages", Need::Send),
+            (Method::POST, "/api/v1/campaigns", Need::Send),
+            (Method::DELETE, "/api/v1/campaigns/x", Need::Write),
+            (Method::POST, "/api/v1/contacts", Need::Write),
+            (Method::POST, "/api/v1/templates/preview", Need::Read),
+            (Method::PATCH, "/api/v1/account", Need::Manage),
+            (Method::POST, "/api/v1/numbers", Need::Manage),
+            (Method::GET, "/api/v1/users", Need::Manage),
+            (Method::GET, "/api/v1/audit", Need::Manage),
+        ];
+        for (m, p, need) in cases {
+            assert_eq!(api_need(&m, p), need, "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn allow_lists_take_addresses_and_networks() {
+        let list = vec!["10.1.0.0/16".to_owned(), "192.0.2.7".to_owned(), "2001:db8::/32".to_owned()];
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(ip_allowed(ip("10.1.200.3"), &list));
+        assert!(ip_allowed(ip("192.0.2.7"), &list));
+        assert!(ip_allowed(ip("::ffff:192.0.2.7"), &list));
+        assert!(ip_allowed(ip("2001:db8::1"), &list));
+        assert!(!ip_allowed(ip("10.2.0.1"), &list));
+        assert!(!ip_allowed(ip("192.0.2.8"), &list));
+        assert!(!ip_allowed(None, &list));
+        assert!(ip_allowed(None, &[]));
     }
 }

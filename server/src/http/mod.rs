@@ -3,6 +3,7 @@
 //! storage; they never call connectors (dispatch does).
 
 pub mod api;
+mod audit;
 mod auth;
 pub(crate) mod body;
 mod error;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .merge(ui::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .fallback(|| async { ApiError::not_found("page") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(count_responses))

@@ -4,7 +4,7 @@ use sqlx::Row as _;
 
 use super::{Store, now_micros};
 use crate::credentials;
-use crate::domain::new_id;
+use crate::domain::{Role, Scope, new_id};
 
 /// What the first start created, to be printed once.
 #[derive(Debug, Clone)]
@@ -26,6 +26,41 @@ pub struct AuthKey {
     pub last_used_at: Option<i64>,
     /// The account's default for transliterating texts to the GSM alphabet.
     pub transliterate: bool,
+    /// The role of the key's user; a key of no user acts as the account's owner.
+    pub role: Role,
+    /// The key's user's name, empty for a key of no user.
+    pub username: String,
+    pub scopes: Vec<Scope>,
+    /// Addresses or networks (`10.0.0.0/8`) the key may be used from;
+    /// empty: anywhere.
+    pub allowed_ips: Vec<String>,
+}
+
+/// An API key as its owner sees it later (never the key itself).
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    pub allowed_ips: Vec<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A key to create for a user of the account.
+pub struct NewApiKey<'a> {
+    pub name: &'a str,
+    pub user_id: &'a str,
+    pub scopes: &'a [Scope],
+    pub allowed_ips: &'a [String],
+}
+
+fn split_list(stored: &str) -> Vec<String> {
+    stored.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// An account as its API shows it.
@@ -135,12 +170,14 @@ impl Store {
         Ok((account_id, key))
     }
 
-    /// Finds a live (not revoked) API key by the key's hash.
+    /// Finds a live API key by the key's hash: not revoked, and its user
+    /// (if any) not disabled.
     pub async fn find_api_key(&self, key_hash: &str) -> sqlx::Result<Option<AuthKey>> {
         let row = sqlx::query(
-            "SELECT k.id, k.account_id, k.user_id, k.last_used_at, a.transliterate
-             FROM api_keys k JOIN accounts a ON a.id = k.account_id
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+            "SELECT k.id, k.account_id, k.user_id, k.last_used_at, a.transliterate, u.role, u.username,
+                    k.scopes, k.allowed_ips
+             FROM api_keys k JOIN accounts a ON a.id = k.account_id LEFT JOIN users u ON u.id = k.user_id
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.disabled_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.reader)
@@ -152,9 +189,87 @@ impl Store {
                 user_id: r.try_get(2)?,
                 last_used_at: r.try_get(3)?,
                 transliterate: r.try_get::<i64, _>(4)? != 0,
+                role: r
+                    .try_get::<Option<String>, _>(5)?
+                    .map_or(Role::Owner, |role| Role::parse(&role).unwrap_or(Role::Viewer)),
+                username: r.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+                scopes: Scope::split(&r.try_get::<String, _>(7)?),
+                allowed_ips: split_list(&r.try_get::<String, _>(8)?),
             })
         })
         .transpose()
+    }
+
+    /// Creates a key for a user; returns its record and the key, which is
+    /// shown this once (only its hash is kept).
+    pub async fn create_api_key(
+        &self,
+        account_id: &str,
+        new: NewApiKey<'_>,
+    ) -> sqlx::Result<(ApiKeyRecord, String)> {
+        let key = credentials::new_api_key();
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO api_keys (id, account_id, user_id, name, key_hash, key_prefix, created_at, scopes, allowed_ips)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(account_id)
+        .bind(new.user_id)
+        .bind(new.name)
+        .bind(credentials::hash_api_key(&key))
+        .bind(credentials::key_prefix(&key))
+        .bind(now_micros())
+        .bind(Scope::join(new.scopes))
+        .bind(new.allowed_ips.join(","))
+        .execute(&self.writer)
+        .await?;
+        let record = self.api_keys(account_id, Some(&id)).await?.pop().ok_or(sqlx::Error::RowNotFound)?;
+        Ok((record, key))
+    }
+
+    /// The account's keys, newest first (or only key `id`).
+    pub async fn api_keys(&self, account_id: &str, id: Option<&str>) -> sqlx::Result<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT k.id, k.name, k.user_id, u.username, k.key_prefix, k.scopes, k.allowed_ips, k.created_at,
+                    k.last_used_at, k.revoked_at
+             FROM api_keys k LEFT JOIN users u ON u.id = k.user_id
+             WHERE k.account_id = $1 AND ($2 IS NULL OR k.id = $2) ORDER BY k.id DESC",
+        )
+        .bind(account_id)
+        .bind(id)
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiKeyRecord {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    user_id: r.try_get(2)?,
+                    username: r.try_get(3)?,
+                    prefix: r.try_get(4)?,
+                    scopes: Scope::split(&r.try_get::<String, _>(5)?),
+                    allowed_ips: split_list(&r.try_get::<String, _>(6)?),
+                    created_at: r.try_get(7)?,
+                    last_used_at: r.try_get(8)?,
+                    revoked_at: r.try_get(9)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes a key of the account; whether it was live.
+    pub async fn revoke_api_key(&self, account_id: &str, id: &str) -> sqlx::Result<bool> {
+        let n = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_micros())
+        .bind(account_id)
+        .bind(id)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
     }
 
     pub async fn touch_api_key(&self, key_id: &str, now: i64) -> sqlx::Result<()> {

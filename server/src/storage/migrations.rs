@@ -75,6 +75,13 @@ const MIGRATIONS: &[Migration] = &[
         then: None,
     },
     Migration {
+        version: 8,
+        name: "identity",
+        sqlite: include_str!("../../migrations/sqlite/0008_identity.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_identity.sql"),
+        then: None,
+    },
+    Migration {
         version: 9,
         name: "two_way",
         sqlite: include_str!("../../migrations/sqlite/0009_two_way.sql"),

@@ -8,7 +8,8 @@
 //! `tsvector` with a GIN index on PostgreSQL (`search`). Each aggregate has
 //! its own file of `impl Store` methods: `accounts`, `messages` (the durable
 //! queue and its history), `webhooks`, the contacts files, `numbers`,
-//! `inbound` (two-way messaging) and `mail_outbox`.
+//! `inbound` (two-way messaging), `mail_outbox`, `users` (users, groups,
+//! UI sessions), `audit`, `permissions` (on recipients).
 //! Column types are kept to text and 64-bit integers (ids are UUIDv7 text,
 //! times are microseconds since the epoch) so both databases read the same.
 //!
@@ -16,6 +17,7 @@
 //! anyway; queueing in-process avoids busy errors), reads through a pool.
 
 mod accounts;
+mod audit;
 mod billing;
 mod campaigns;
 pub mod contact_types;
@@ -32,12 +34,15 @@ mod messages;
 mod migrations;
 mod notifications;
 mod numbers;
+mod permissions;
 mod search;
 mod stats;
 mod templates;
+mod users;
 mod webhooks;
 
-pub use accounts::{AccountRecord, AuthKey, Bootstrap};
+pub use accounts::{AccountRecord, ApiKeyRecord, AuthKey, Bootstrap, NewApiKey};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use billing::{
     AccountBilling, AccountBillingWrite, AlertJob, BillingError, ChargeLine, ChargeRefusal, LedgerEntry,
     Origin, PackageRecord, PackageUse, PackageWrite, PriceEntry, Quote, Subscription, TariffRecord,
@@ -75,9 +80,11 @@ pub use notifications::{
     NotificationTemplate, NotificationType, PreferenceRow, ReportRow,
 };
 pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, NumberWrite};
+pub use permissions::{PermissionRecord, PermissionRule, Subject};
 pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError};
 pub use stats::{Bucket, GroupCount, Grouping, MessageCounts};
 pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord};
+pub use users::{NewUser, SessionUser, SignInUser, UserGroupRecord, UserRecord, UsernameTaken};
 pub use webhooks::{AttemptRecord, AttemptResult, DeliveryFilter, DeliveryRecord, WebhookJob};
 
 use std::str::FromStr;

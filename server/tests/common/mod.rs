@@ -15,6 +15,8 @@ use kurier::config::Config;
 use serde_json::Value;
 
 pub const API_KEY: &str = "kur_test_admin_key";
+/// The password of user `admin`, the first start's owner.
+pub const ADMIN_PASSWORD: &str = "admin-pass";
 
 #[derive(Clone, Debug)]
 pub enum Backend {
@@ -170,7 +172,7 @@ impl TestApp {
         tweak(&mut config);
         let app = App::start(
             config,
-            AdminSeed { password: Some("admin-pass".into()), api_key: Some(API_KEY.into()) },
+            AdminSeed { password: Some(ADMIN_PASSWORD.into()), api_key: Some(API_KEY.into()) },
         )
         .await
         .expect("app starts");

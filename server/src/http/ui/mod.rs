@@ -23,6 +23,7 @@ mod numbers;
 mod preferences;
 mod reports;
 mod session;
+mod users;
 
 use askama::Template;
 use axum::Router;
@@ -88,6 +89,12 @@ pub fn router() -> Router<AppState> {
         .route("/reports", get(reports::page))
         .route("/reports/messages.csv", get(reports::export_csv))
         .route("/reports/messages.xlsx", get(reports::export_xlsx))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}/password", post(users::reset))
+        .route("/users/{id}/disabled", post(users::set_disabled))
+        .route("/api-keys", get(users::keys).post(users::create_key))
+        .route("/api-keys/{id}/revoke", post(users::revoke_key))
+        .route("/audit", get(users::audit_log))
         .route("/preferences/{token}", get(preferences::show).post(preferences::save))
         .route("/static/{file}", get(asset))
 }

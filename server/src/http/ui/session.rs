@@ -1,28 +1,32 @@
 //! Who is looking at a page: the signed-in [`Viewer`] (account, user, role,
-//! language, time zone, CSRF token), signing in and out, and the language
-//! picker.
+//! language, time zone, CSRF token), signing in with a username and
+//! password and out, and the language picker.
 //!
-//! TEMPORARY until users and sessions (issue 7) are on main: signing in
-//! takes an API key of the account, kept in an HttpOnly, SameSite=Strict
-//! cookie and checked on every request exactly as `Authorization: Bearer`
-//! is. The CSRF token of a form is derived from that key.
+//! Signing in (`identity::sign_in`: argon2id, lockout, no user
+//! enumeration) starts a server-side session: a random token in an
+//! HttpOnly, SameSite=Strict cookie (Secure when the UI is reached over
+//! HTTPS), stored only as its hash, with an expiry and its own CSRF token.
+//! Signing out deletes it. Every page checks the session's role against
+//! what the page needs, as the API checks its requests.
 
 use askama::Template;
 use axum::extract::{Form, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono_tz::Tz;
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 
 use super::i18n::Locale;
 use super::render;
-use crate::credentials;
+use crate::domain::Need;
+use crate::http::auth::{client_ip, forbidden};
 use crate::http::{AppState, Auth};
+use crate::identity::{self, SignInError};
+use crate::storage::now_micros;
 
-/// The cookie holding the UI's credential (see the module comment).
-const UI_COOKIE: &str = "kurier_ui_key";
+/// The cookie holding the session token.
+const SESSION_COOKIE: &str = "kurier_session";
 /// The cookie holding a language chosen in the picker.
 const LANG_COOKIE: &str = "kurier_lang";
 /// The form field (or `X-CSRF-Token` header, or query parameter) that
@@ -125,8 +129,23 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-fn csrf_of(key: &str) -> String {
-    hex::encode(Sha256::digest(format!("kurier-ui-csrf:{key}")))
+/// What a page request needs, by its method and path (the UI's
+/// counterpart of the API's `api_need`).
+fn page_need(method: &Method, path: &str) -> Need {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if matches!(first, "users" | "user-groups" | "audit" | "api-keys" | "permissions") {
+        return Need::Manage;
+    }
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path == "/compose/counter" {
+        return Need::Read;
+    }
+    match first {
+        "signout" | "language" | "me" => Need::Read,
+        "compose" | "conversations" => Need::Send,
+        "campaigns" if path == "/campaigns" || path.contains("/action/") => Need::Send,
+        "contacts" | "groups" | "opt-outs" | "campaigns" => Need::Write,
+        _ => Need::Manage,
+    }
 }
 
 /// A signed-in request: who it is, and the API's [`Auth`] for calling the
@@ -146,10 +165,10 @@ impl FromRequestParts<AppState> for Session {
                 Redirect::to("/signin").into_response()
             }
         };
-        let Some(key) = cookie(&parts.headers, UI_COOKIE).map(str::to_owned) else {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_signin());
         };
-        let found = match state.store.find_api_key(&credentials::hash_api_key(&key)).await {
+        let found = match state.store.find_session(&identity::session_hash(token), now_micros()).await {
             Ok(Some(f)) => f,
             Ok(None) => return Err(to_signin()),
             Err(e) => return Err(crate::http::ApiError::from(e).into_response()),
@@ -161,22 +180,33 @@ impl FromRequestParts<AppState> for Session {
         let viewer = Viewer {
             signed_in: true,
             account_name,
-            user_name: credentials::key_prefix(&key),
-            role: "api key".into(),
+            user_name: found.username.clone(),
+            role: found.role.as_str().into(),
             locale,
             tz: Tz::UTC,
-            csrf: csrf_of(&key),
+            csrf: found.csrf_token,
         };
-        if !matches!(
-            parts.method,
-            axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-        ) {
+        crate::http::audit::set_actor(
+            parts,
+            &found.account_id,
+            Some(&found.user_id),
+            &found.username,
+            None,
+            "ui",
+        );
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
             check_csrf(parts, &viewer.csrf).map_err(IntoResponse::into_response)?;
+        }
+        let need = page_need(&parts.method, parts.uri.path());
+        if !found.role.allows(need) {
+            return Err(super::PageError::new(&viewer, forbidden(found.role, need)).into_response());
         }
         let auth = Auth {
             account_id: found.account_id,
-            key_id: found.key_id,
-            user_id: found.user_id,
+            key_id: None,
+            user_id: Some(found.user_id),
+            username: found.username,
+            role: found.role,
             transliterate: found.transliterate,
         };
         Ok(Session(viewer, auth))
@@ -232,30 +262,43 @@ pub async fn form(MaybeViewer(v): MaybeViewer) -> Response {
 #[derive(Deserialize)]
 pub struct SignIn {
     #[serde(default)]
-    key: String,
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Whether the UI is reached over HTTPS: the public URL says so, or the
+/// reverse proxy in front does (`X-Forwarded-Proto: https`).
+fn over_https(state: &AppState, headers: &HeaderMap) -> bool {
+    state.config.server.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+        || headers.get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 pub async fn sign_in(
     State(state): State<AppState>,
     MaybeViewer(v): MaybeViewer,
+    SignInFrom { ip, https }: SignInFrom,
     Form(input): Form<SignIn>,
 ) -> Response {
-    let key = input.key.trim();
-    let found = if key.is_empty() {
-        None
-    } else {
-        match state.store.find_api_key(&credentials::hash_api_key(key)).await {
-            Ok(f) => f,
-            Err(e) => return crate::http::ApiError::from(e).into_response(),
+    let user = match identity::sign_in(&state.store, &input.username, &input.password, &ip).await {
+        Ok(user) => user,
+        Err(SignInError::Refused) => {
+            let mut response = render(&SignInPage { v, active: "", failed: true });
+            *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            return response;
         }
+        Err(SignInError::Internal(e)) => return crate::http::ApiError::from(e).into_response(),
     };
-    if found.is_none() {
-        let mut response = render(&SignInPage { v, active: "", failed: true });
-        *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-        return response;
-    }
-    let secure = if state.config.server.http_listen.ip().is_loopback() { "" } else { "; Secure" };
-    let cookie = format!("{UI_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let session = match identity::start_session(&state.store, &user.id, &ip).await {
+        Ok(s) => s,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let secure = if https { "; Secure" } else { "" };
+    let max_age = identity::SESSION_LIFETIME.as_secs();
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        session.token
+    );
     let mut response = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
@@ -263,11 +306,34 @@ pub async fn sign_in(
     response
 }
 
-pub async fn sign_out(Session(_, _): Session) -> Response {
+/// Where a sign-in comes from: the client's address, and whether over HTTPS.
+pub struct SignInFrom {
+    pub ip: String,
+    pub https: bool,
+}
+
+impl FromRequestParts<AppState> for SignInFrom {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(SignInFrom {
+            ip: client_ip(parts).map(|i| i.to_string()).unwrap_or_default(),
+            https: over_https(state, &parts.headers),
+        })
+    }
+}
+
+/// Signing out deletes the session, so its cookie is worthless even if kept.
+pub async fn sign_out(State(state): State<AppState>, Session(_, _): Session, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.store.delete_session(&identity::session_hash(token)).await
+    {
+        return crate::http::ApiError::from(e).into_response();
+    }
     let mut response = Redirect::to("/signin").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("kurier_ui_key=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static("kurier_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     response
 }

@@ -853,8 +853,10 @@ pub async fn top_up(
     if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_LEN) {
         return Err(ApiError::field("note", format!("at most {MAX_NOTE_LEN} characters")));
     }
-    let entry =
-        state.store.top_up(&b.account_id, minor, note.as_deref(), Some(&auth.key_id), now_micros()).await?;
+    let entry = state
+        .store
+        .top_up(&b.account_id, minor, note.as_deref(), auth.key_id.as_deref(), now_micros())
+        .await?;
     Ok((StatusCode::CREATED, Json(ledger_view(entry))).into_response())
 }
 

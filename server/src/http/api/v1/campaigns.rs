@@ -313,6 +313,24 @@ pub async fn create_campaign(
 ) -> Result<Response, ApiError> {
     let r = body.value;
     let now = Utc::now();
+    if let Some(rule) = super::permissions::restriction(&state, &auth).await? {
+        let groups = ("groups", r.groups.as_slice());
+        super::permissions::check_audience(&state, &auth, &rule, groups, ("tags", r.tags.as_slice())).await?;
+        let mut numbers = Vec::new();
+        for (i, raw) in r.numbers.iter().enumerate() {
+            // A number that does not parse is the campaign's error to report.
+            if let Ok(n) = crate::domain::PhoneNumber::parse(raw, state.region) {
+                numbers.push((format!("numbers[{i}]"), n.as_str().to_owned()));
+            }
+        }
+        for (i, id) in r.contacts.iter().enumerate() {
+            if let Some(c) = state.store.get_contact(&auth.account_id, id).await? {
+                numbers.push((format!("contacts[{i}]"), c.phone));
+            }
+        }
+        let numbers: Vec<(String, &str)> = numbers.iter().map(|(f, n)| (f.clone(), n.as_str())).collect();
+        super::permissions::check_numbers(&state, &auth, &rule, &numbers).await?;
+    }
     if let Some(url) = &r.callback_url {
         super::messages::validate_url(url.clone())?;
     }

@@ -270,6 +270,12 @@ pub async fn send_messages(
     let has_audience = req.to_groups.as_ref().is_some_and(|g| !g.is_empty())
         || req.to_tags.as_ref().is_some_and(|t| !t.is_empty());
     let mut recipients = if req.to.is_none() && has_audience { Vec::new() } else { read_recipients(req.to)? };
+    let restriction = super::permissions::restriction(&state, &auth).await?;
+    if let Some(rule) = &restriction {
+        let groups = ("to_groups", req.to_groups.as_deref().unwrap_or_default());
+        let tags = ("to_tags", req.to_tags.as_deref().unwrap_or_default());
+        super::permissions::check_audience(&state, &auth, rule, groups, tags).await?;
+    }
     let audience = audience(&state, &auth.account_id, req.to_groups, req.to_tags, max).await?;
     // Recipients past this index come from groups and tags: a number that is
     // also named in `to` is simply not sent twice, rather than an error.
@@ -323,6 +329,15 @@ pub async fn send_messages(
                 message: e.to_string(),
             }),
         }
+    }
+    if let Some(rule) = &restriction {
+        let named: Vec<(String, &str)> = messages
+            .iter()
+            .zip(&indexes)
+            .filter(|(_, i)| **i < explicit_count)
+            .map(|(m, i)| (format!("to[{i}]"), m.to.as_str()))
+            .collect();
+        super::permissions::check_numbers(&state, &auth, rule, &named).await?;
     }
     if req.transactional != Some(true) && !messages.is_empty() {
         refuse_opted_out(&state, &auth.account_id, &mut messages, &indexes, &recipients, &mut errors).await?;
@@ -400,7 +415,7 @@ pub async fn send_messages(
     });
     let request = AcceptRequest {
         account_id: auth.account_id.clone(),
-        origin: Origin { user_id: auth.user_id.clone(), api_key_id: Some(auth.key_id.clone()) },
+        origin: Origin { user_id: auth.user_id.clone(), api_key_id: auth.key_id.clone() },
         messages,
         idempotency: idem,
         now,
@@ -545,7 +560,7 @@ pub(super) fn validate_url(url: String) -> Result<String, ApiError> {
     }
 }
 
-fn parse_time(field: &str, s: &str, err: fn(String, String) -> ApiError) -> Result<i64, ApiError> {
+pub(crate) fn parse_time(field: &str, s: &str, err: fn(String, String) -> ApiError) -> Result<i64, ApiError> {
     chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_micros()).map_err(|_| {
         err(field.to_owned(), format!("'{s}' is not an RFC 3339 time such as 2026-05-01T09:00:00+02:00"))
     })

@@ -2,6 +2,8 @@
 //! handlers' annotations and served at `/api/v1/openapi.json`.
 
 pub(crate) mod account;
+pub(crate) mod api_keys;
+pub(crate) mod audit;
 pub(crate) mod billing;
 pub(crate) mod campaigns;
 pub(crate) mod connectors;
@@ -17,8 +19,10 @@ pub(crate) mod notifications;
 pub(crate) mod numbers;
 pub(crate) mod opt_outs;
 mod paging;
+pub(crate) mod permissions;
 pub(crate) mod reports;
 pub(crate) mod templates;
+pub(crate) mod users;
 pub(crate) mod webhooks;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -146,4 +150,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::get_thread))
         .routes(routes!(conversations::reply_in_thread))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(users::list_user_groups, users::create_user_group))
+        .routes(routes!(users::update_user_group, users::delete_user_group))
+        .routes(routes!(api_keys::list_keys, api_keys::create_key))
+        .routes(routes!(api_keys::revoke_key))
+        .routes(routes!(audit::search_audit))
+        .routes(routes!(permissions::list_permissions))
+        .routes(routes!(permissions::put_permission, permissions::delete_permission))
 }

@@ -1,0 +1,137 @@
+//! Signing in with a username and password, and the sessions that follow.
+//!
+//! The policy lives here: passwords are checked with argon2id off the async
+//! threads; an unknown username is checked against a dummy hash so it costs
+//! the same as a wrong password, and every refusal (unknown user, wrong
+//! password, locked or disabled user) is the same [`SignInError::Refused`],
+//! so neither the answer nor its timing tells whether a user exists.
+//! [`MAX_FAILED_SIGN_INS`] wrong passwords in a row lock the user for
+//! [`LOCKOUT`]. Storage keeps counters and sessions (`storage/users.rs`);
+//! HTTP sets the cookie (`http/ui/session.rs`).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::credentials;
+use crate::domain::{MAX_PASSWORD_LEN, Username};
+use crate::storage::{AuditEntry, SignInUser, Store, now_micros};
+
+/// Wrong passwords in a row that lock a user.
+pub const MAX_FAILED_SIGN_INS: i64 = 5;
+/// How long a lockout lasts (an admin's password reset ends it sooner).
+pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// How long a web UI session lives after signing in.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown user, wrong password, locked or disabled: never said which.
+    #[error("wrong username or password, or too many failed attempts; try again later")]
+    Refused,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for SignInError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// A hash of a password nobody knows, checked for unknown usernames.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        credentials::hash_password(&credentials::random_hex(16)).expect("hashing a random password")
+    })
+}
+
+/// Hashes a password off the async threads (argon2id is meant to be slow).
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || credentials::hash_password(&password)).await?
+}
+
+async fn verify(password: &str, hash: String) -> bool {
+    // Bound the work an absurd input can cause; length says nothing about a user.
+    let password: String = password.chars().take(MAX_PASSWORD_LEN + 1).collect();
+    tokio::task::spawn_blocking(move || credentials::verify_password(&password, &hash)).await.unwrap_or(false)
+}
+
+/// Checks a username and password from `ip`; the user on success. Both
+/// outcomes for an existing user go to the audit log.
+pub async fn sign_in(
+    store: &Store,
+    username: &str,
+    password: &str,
+    ip: &str,
+) -> Result<SignInUser, SignInError> {
+    let name = Username::parse(username).ok();
+    let user = match &name {
+        Some(name) => store.user_for_sign_in(name.as_str()).await?,
+        None => None,
+    };
+    let outcome = check(store, user, password).await;
+    if let (Some(name), Ok(user) | Err((Some(user), _))) = (&name, &outcome) {
+        let entry = AuditEntry {
+            account_id: user.account_id.clone(),
+            user_id: Some(user.id.clone()),
+            username: name.as_str().to_owned(),
+            via: "ui",
+            action: if outcome.is_ok() { "sign-in" } else { "sign-in refused" }.into(),
+            target: "/signin".into(),
+            status: if outcome.is_ok() { 303 } else { 401 },
+            ip: ip.to_owned(),
+            ..AuditEntry::default()
+        };
+        if let Err(e) = store.record_audit(&entry).await {
+            tracing::error!(error = %e, "recording a sign-in in the audit log failed");
+        }
+    }
+    outcome.map_err(|(_, e)| e)
+}
+
+type Checked = Result<SignInUser, (Option<SignInUser>, SignInError)>;
+
+async fn check(store: &Store, user: Option<SignInUser>, password: &str) -> Checked {
+    let refused = |user| Err((user, SignInError::Refused));
+    let hash = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let good = verify(password, hash).await;
+    let Some(user) = user else { return refused(None) };
+    let now = now_micros();
+    if user.disabled || user.locked_until.is_some_and(|t| t > now) {
+        return refused(Some(user));
+    }
+    if !good {
+        let lock = i64::try_from(LOCKOUT.as_micros()).unwrap_or(i64::MAX);
+        match store.record_failed_sign_in(&user.id, now, MAX_FAILED_SIGN_INS, lock).await {
+            Ok(true) => tracing::warn!(user = %user.id, "user locked after repeated failed sign-ins"),
+            Ok(false) => {}
+            Err(e) => return Err((None, e.into())),
+        }
+        return refused(Some(user));
+    }
+    if let Err(e) = store.record_good_sign_in(&user.id).await {
+        return Err((None, e.into()));
+    }
+    Ok(user)
+}
+
+/// A new web UI session for `user`: the cookie's token (only its hash is
+/// stored) and the session's CSRF token.
+pub struct NewSession {
+    pub token: String,
+    pub csrf_token: String,
+}
+
+pub async fn start_session(store: &Store, user_id: &str, ip: &str) -> sqlx::Result<NewSession> {
+    let token = credentials::random_hex(32);
+    let csrf_token = credentials::random_hex(32);
+    let expires = now_micros() + i64::try_from(SESSION_LIFETIME.as_micros()).unwrap_or(i64::MAX);
+    store.create_session(&credentials::hash_api_key(&token), user_id, &csrf_token, ip, expires).await?;
+    Ok(NewSession { token, csrf_token })
+}
+
+/// The hash a session token is stored and looked up by.
+pub fn session_hash(token: &str) -> String {
+    credentials::hash_api_key(token)
+}

@@ -1,0 +1,676 @@
+//! Users and who may do what, as an admin and their colleagues meet it over
+//! HTTP: users with roles and groups, signing in to the web UI with a
+//! password (lockout, no user enumeration, sessions with CSRF tokens),
+//! password resets, API keys per user with scopes and IP allow-lists.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ADMIN_PASSWORD, Backend, TestApp, on_each_backend};
+use serde_json::{Value, json};
+
+/// Calls the API with `key`.
+async fn call(app: &TestApp, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = app.http.request(method, app.url(path)).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Creates a user with `role` and password `<username>-password`; its id.
+async fn user(app: &TestApp, username: &str, role: &str) -> String {
+    let body = json!({"username": username, "role": role, "password": format!("{username}-password")});
+    let (status, resp) = app.post("/api/v1/users", body).await;
+    assert_eq!(status, 201, "{resp}");
+    assert_eq!(resp["password"], Value::Null, "a given password is not echoed");
+    resp["user"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A new API key for user `id` with `scopes`; the key.
+async fn key_for(app: &TestApp, id: &str, scopes: Value, allowed_ips: Value) -> String {
+    let body = json!({"name": "k", "user_id": id, "scopes": scopes, "allowed_ips": allowed_ips});
+    let (status, resp) = app.post("/api/v1/api-keys", body).await;
+    assert_eq!(status, 201, "{resp}");
+    resp["key"].as_str().unwrap().to_owned()
+}
+
+fn message() -> Value {
+    json!({"to": "+48600100200", "text": "hello"})
+}
+
+/// A browser without JavaScript: a cookie jar of one session.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { http, base: app.base.clone(), cookie: String::new(), csrf: String::new() }
+    }
+
+    /// Posts the sign-in form; the answer's status and `Set-Cookie`.
+    async fn sign_in_with(
+        &mut self,
+        username: &str,
+        password: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(format!("{}/signin", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&[("username", username), ("password", password)]));
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let set_cookie =
+            resp.headers().get("set-cookie").map(|c| c.to_str().unwrap().to_owned()).unwrap_or_default();
+        if let Some(pair) = set_cookie.split(';').next().filter(|p| p.starts_with("kurier_session=")) {
+            self.cookie = pair.to_owned();
+        }
+        (status, set_cookie)
+    }
+
+    async fn sign_in(&mut self, username: &str, password: &str) {
+        let (status, _) = self.sign_in_with(username, password, &[]).await;
+        assert_eq!(status, 303, "{username} signs in");
+        let page = self.get("/").await;
+        assert_eq!(page.0, 200);
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        if let Some(i) = body.find("_csrf=") {
+            let token: String = body[i + 6..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+            if !token.is_empty() {
+                self.csrf = token;
+            }
+        }
+        (status, body)
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)], csrf: bool) -> (u16, String) {
+        let url = if csrf {
+            format!("{}{path}?_csrf={}", self.base, self.csrf)
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let resp = self
+            .http
+            .post(url)
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(form))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+}
+
+/// A form encoded as a browser sends it.
+fn form_body(form: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    form.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
+
+#[tokio::test]
+async fn the_first_admin_signs_in_to_the_web_ui_with_the_printed_password() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let mut b = Browser::new(&app);
+        let (status, cookie) = b.sign_in_with("admin", ADMIN_PASSWORD, &[]).await;
+        assert_eq!(status, 303);
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+            assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+        }
+        assert!(!cookie.contains("Secure"), "plain HTTP gets no Secure cookie: {cookie}");
+        let (_, page) = b.get("/").await;
+        assert!(page.contains("admin · owner"), "the page names the user and role");
+        // Behind a TLS-terminating proxy the cookie is Secure.
+        let (_, cookie) =
+            Browser::new(&app).sign_in_with("Admin", ADMIN_PASSWORD, &[("x-forwarded-proto", "https")]).await;
+        assert!(cookie.contains("; Secure"), "{cookie}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_session_needs_its_csrf_token_and_ends_with_sign_out() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let mut b = Browser::new(&app);
+        b.sign_in("admin", ADMIN_PASSWORD).await;
+        let (status, _) = b.post("/contacts", &[("phone", "+48600100201")], false).await;
+        assert_eq!(status, 403, "a form without the session's token is refused");
+        let (status, _) = b.post("/signout", &[], true).await;
+        assert_eq!(status, 303);
+        let (status, _) = b.get("/").await;
+        assert_eq!(status, 303, "the old cookie no longer opens a page");
+        // A forged token is no session either.
+        b.cookie = "kurier_session=00ff".into();
+        assert_eq!(b.get("/").await.0, 303);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_passwords_lock_a_user_and_never_tell_whether_a_user_exists() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let anna = user(&app, "anna", "sender").await;
+        let mut b = Browser::new(&app);
+        let (unknown_status, _) = b.sign_in_with("nobody", "whatever-password", &[]).await;
+        let (_, unknown_page) =
+            (unknown_status, b.post("/signin", &[("username", "nobody"), ("password", "x")], false).await.1);
+        let (wrong_status, _) = b.sign_in_with("anna", "wrong-password", &[]).await;
+        let (_, wrong_page) = b.post("/signin", &[("username", "anna"), ("password", "y")], false).await;
+        assert_eq!(unknown_status, 401);
+        assert_eq!(wrong_status, 401);
+        assert_eq!(unknown_page, wrong_page, "the same page for an unknown user and a wrong password");
+
+        // An unknown user costs about as much as a wrong password (a dummy hash is checked).
+        let time = |username: &'static str| {
+            let b = Browser::new(&app);
+            async move {
+                let mut b = b;
+                let mut took = Vec::new();
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    b.sign_in_with(username, "not-the-password", &[]).await;
+                    took.push(t.elapsed());
+                }
+                took.sort();
+                took[1]
+            }
+        };
+        let unknown = time("ghost").await;
+        let known = time("admin").await;
+        assert!(unknown * 3 > known, "unknown user {unknown:?} vs wrong password {known:?}");
+        // Those were admin's failures 1-3; a good sign-in resets the count.
+        b.sign_in("admin", ADMIN_PASSWORD).await;
+
+        // anna has 2 failures; 3 more lock her, and then even her password is refused.
+        for _ in 0..3 {
+            assert_eq!(b.sign_in_with("anna", "wrong-password", &[]).await.0, 401);
+        }
+        assert_eq!(b.sign_in_with("anna", "anna-password", &[]).await.0, 401, "locked");
+        let (_, shown) = app.get(&format!("/api/v1/users/{anna}")).await;
+        assert!(shown["locked_until"].is_string(), "{shown}");
+
+        // An admin's reset unlocks her with a new password, generated and shown once.
+        let (status, reset) = app.post(&format!("/api/v1/users/{anna}/password"), json!({})).await;
+        assert_eq!(status, 200, "{reset}");
+        let password = reset["password"].as_str().unwrap().to_owned();
+        assert_eq!(reset["user"]["locked_until"], Value::Null);
+        assert_eq!(b.sign_in_with("anna", "anna-password", &[]).await.0, 401, "the old password is gone");
+        b.sign_in("anna", &password).await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_password_reset_or_disabling_ends_the_users_sessions() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let bob = user(&app, "bob", "sender").await;
+        let mut b = Browser::new(&app);
+        b.sign_in("bob", "bob-password").await;
+        let (status, _) =
+            app.post(&format!("/api/v1/users/{bob}/password"), json!({"password": "a brand new one"})).await;
+        assert_eq!(status, 200);
+        assert_eq!(b.get("/").await.0, 303, "signed out by the reset");
+        b.sign_in("bob", "a brand new one").await;
+        let (status, resp) = app.patch(&format!("/api/v1/users/{bob}"), json!({"disabled": true})).await;
+        assert_eq!(status, 200, "{resp}");
+        assert_eq!(resp["disabled"], true);
+        assert_eq!(b.get("/").await.0, 303, "signed out by disabling");
+        assert_eq!(
+            b.sign_in_with("bob", "a brand new one", &[]).await.0,
+            401,
+            "a disabled user can't sign in"
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn roles_decide_what_a_user_may_do_through_the_api_and_the_ui() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let all = json!(["read", "send", "manage"]);
+        let viewer = key_for(&app, &user(&app, "vera", "viewer").await, all.clone(), json!([])).await;
+        let sender = key_for(&app, &user(&app, "sam", "sender").await, all.clone(), json!([])).await;
+        let admin = key_for(&app, &user(&app, "ada", "admin").await, all.clone(), json!([])).await;
+
+        assert_eq!(call(&app, &viewer, "GET", "/api/v1/messages", None).await.0, 200);
+        let (status, resp) = call(&app, &viewer, "POST", "/api/v1/messages", Some(message())).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (403, Some("forbidden")), "{resp}");
+        let contact = json!({"phone": "+48600100299"});
+        assert_eq!(call(&app, &viewer, "POST", "/api/v1/contacts", Some(contact.clone())).await.0, 403);
+
+        assert_eq!(call(&app, &sender, "POST", "/api/v1/messages", Some(message())).await.0, 202);
+        assert_eq!(call(&app, &sender, "POST", "/api/v1/contacts", Some(contact)).await.0, 201);
+        let new_user = json!({"username": "x1", "role": "viewer"});
+        assert_eq!(call(&app, &sender, "POST", "/api/v1/users", Some(new_user.clone())).await.0, 403);
+        assert_eq!(call(&app, &sender, "GET", "/api/v1/users", None).await.0, 403);
+        assert_eq!(call(&app, &viewer, "GET", "/api/v1/api-keys", None).await.0, 403);
+
+        let (status, made) = call(&app, &admin, "POST", "/api/v1/users", Some(new_user)).await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(made["password"].as_str().map(str::len), Some(20), "a generated password is shown once");
+        let owner = json!({"username": "x2", "role": "owner"});
+        let (status, resp) = call(&app, &admin, "POST", "/api/v1/users", Some(owner)).await;
+        assert_eq!(status, 403, "only an owner makes an owner: {resp}");
+
+        // In the web UI the viewer reads but cannot send.
+        let mut b = Browser::new(&app);
+        b.sign_in("vera", "vera-password").await;
+        assert_eq!(b.get("/compose").await.0, 200);
+        let (status, page) = b.post("/compose", &[("to", "+48600100200"), ("text", "hi")], true).await;
+        assert_eq!(status, 403, "{page}");
+        assert_eq!(b.get("/users").await.0, 403);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_last_owner_stays_an_owner() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let (_, users) = app.get("/api/v1/users").await;
+        let admin = users["users"][0]["id"].as_str().unwrap().to_owned();
+        let (status, resp) = app.patch(&format!("/api/v1/users/{admin}"), json!({"role": "admin"})).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (409, Some("last_owner")));
+        let (status, _) = app.patch(&format!("/api/v1/users/{admin}"), json!({"disabled": true})).await;
+        assert_eq!(status, 409);
+        let other = user(&app, "olga", "owner").await;
+        let (status, resp) = app.patch(&format!("/api/v1/users/{admin}"), json!({"role": "admin"})).await;
+        assert_eq!(status, 200, "with another owner: {resp}");
+        let (_, resp) = app.get(&format!("/api/v1/users/{other}")).await;
+        assert_eq!(resp["role"], "owner");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_user_input_is_refused_and_changes_nothing() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        user(&app, "taken", "viewer").await;
+        let cases = [
+            (json!({"username": "", "role": "viewer"}), 422, "username"),
+            (json!({"username": "a b", "role": "viewer"}), 422, "username"),
+            (json!({"username": "ok", "role": "root"}), 422, "role"),
+            (json!({"username": "ok"}), 422, "role"),
+            (json!({"username": "ok", "role": "viewer", "password": "short"}), 422, "password"),
+            (json!({"username": "TAKEN", "role": "viewer"}), 409, "username"),
+            (json!({"username": "ok", "role": "viewer", "admin": true}), 422, ""),
+        ];
+        for (body, status, field) in cases {
+            let (got, resp) = app.post("/api/v1/users", body.clone()).await;
+            assert_eq!(got, status, "{body} -> {resp}");
+            if !field.is_empty() {
+                assert_eq!(resp["error"]["field"], field, "{body} -> {resp}");
+            }
+        }
+        let (_, users) = app.get("/api/v1/users").await;
+        assert_eq!(users["users"].as_array().unwrap().len(), 2, "admin and taken only");
+        assert_eq!(app.get("/api/v1/users/not-an-id").await.0, 404);
+        assert_eq!(app.get("/api/v1/users/0190f5a0-0000-7000-8000-000000000000").await.0, 404);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn user_groups_hold_users_of_the_account() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        user(&app, "dan", "sender").await;
+        user(&app, "eve", "sender").await;
+        let (status, g) =
+            app.post("/api/v1/user-groups", json!({"name": "Dispatchers", "members": ["dan", "Eve"]})).await;
+        assert_eq!(status, 201, "{g}");
+        assert_eq!(g["members"], json!(["dan", "eve"]));
+        let (status, resp) = app.post("/api/v1/user-groups", json!({"name": "Dispatchers"})).await;
+        assert_eq!(status, 409, "{resp}");
+        let (status, resp) = app.post("/api/v1/user-groups", json!({"name": "X", "members": ["zed"]})).await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("members[0]")));
+        let id = g["id"].as_str().unwrap();
+        let (status, g) = app
+            .put_json(&format!("/api/v1/user-groups/{id}"), json!({"name": "Night", "members": ["dan"]}))
+            .await;
+        assert_eq!((status, &g["members"]), (200, &json!(["dan"])));
+        let (_, users) = app.get("/api/v1/users").await;
+        let dan = users["users"].as_array().unwrap().iter().find(|u| u["username"] == "dan").unwrap();
+        assert_eq!(dan["groups"], json!(["Night"]));
+        let resp = app
+            .http
+            .delete(app.url(&format!("/api/v1/user-groups/{id}")))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204);
+        let (_, groups) = app.get("/api/v1/user-groups").await;
+        assert_eq!(groups["groups"], json!([]));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn api_keys_have_scopes_ip_allow_lists_and_are_revocable() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let sam = user(&app, "sam", "sender").await;
+        let read_only = key_for(&app, &sam, json!(["read"]), json!([])).await;
+        assert_eq!(call(&app, &read_only, "GET", "/api/v1/messages", None).await.0, 200);
+        let (status, resp) = call(&app, &read_only, "POST", "/api/v1/messages", Some(message())).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (403, Some("scope_missing")));
+
+        let elsewhere = key_for(&app, &sam, json!(["read", "send"]), json!(["10.0.0.0/8"])).await;
+        let (status, resp) = call(&app, &elsewhere, "GET", "/api/v1/messages", None).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (403, Some("ip_not_allowed")));
+        let here = key_for(&app, &sam, json!(["send"]), json!(["127.0.0.1", "::1"])).await;
+        assert_eq!(call(&app, &here, "POST", "/api/v1/messages", Some(message())).await.0, 202);
+
+        // Listed without the key itself, with its last use.
+        let (_, keys) = app.get("/api/v1/api-keys").await;
+        let listed = keys["keys"].as_array().unwrap();
+        assert!(!keys.to_string().contains(&here), "a key is never shown again");
+        let entry = listed
+            .iter()
+            .find(|k| here.starts_with(k["prefix"].as_str().unwrap()) && k["scopes"] == json!(["send"]))
+            .unwrap();
+        assert!(entry["last_used_at"].is_string(), "{entry}");
+        let id = entry["id"].as_str().unwrap();
+        let resp = app
+            .http
+            .delete(app.url(&format!("/api/v1/api-keys/{id}")))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204);
+        assert_eq!(call(&app, &here, "GET", "/api/v1/messages", None).await.0, 401, "revoked");
+
+        for (body, field) in [
+            (json!({"name": "k", "user_id": sam, "scopes": ["write"]}), "scopes[0]"),
+            (json!({"name": "k", "user_id": sam, "scopes": []}), "scopes"),
+            (json!({"name": "k", "user_id": sam, "allowed_ips": ["10.0.0.0/33"]}), "allowed_ips[0]"),
+            (json!({"name": "k", "user_id": sam, "allowed_ips": ["example.com"]}), "allowed_ips[0]"),
+            (json!({"name": "", "user_id": sam}), "name"),
+            (json!({"name": "k", "user_id": "nobody"}), "user_id"),
+        ] {
+            let (status, resp) = app.post("/api/v1/api-keys", body.clone()).await;
+            assert_eq!((status, resp["error"]["field"].as_str()), (422, Some(field)), "{body} -> {resp}");
+        }
+        // A disabled user's keys stop working.
+        let key = key_for(&app, &sam, json!(["read"]), json!([])).await;
+        app.patch(&format!("/api/v1/users/{sam}"), json!({"disabled": true})).await;
+        assert_eq!(call(&app, &key, "GET", "/api/v1/messages", None).await.0, 401);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_action_lands_in_a_searchable_audit_log() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let sam = user(&app, "sam", "sender").await;
+        let key = key_for(&app, &sam, json!(["read", "send"]), json!([])).await;
+        assert_eq!(call(&app, &key, "POST", "/api/v1/messages", Some(message())).await.0, 202);
+        assert_eq!(
+            call(&app, &key, "POST", "/api/v1/users", Some(json!({"username": "z", "role": "viewer"})))
+                .await
+                .0,
+            403
+        );
+        let mut b = Browser::new(&app);
+        b.sign_in_with("sam", "wrong-password", &[]).await;
+        b.sign_in("sam", "sam-password").await;
+        let (status, _) = b.post("/contacts", &[("phone", "+48600100222")], true).await;
+        assert_eq!(status, 303);
+
+        let (status, log) = app.get("/api/v1/audit?user=sam").await;
+        assert_eq!(status, 200, "{log}");
+        let entries = log["entries"].as_array().unwrap();
+        let actions: Vec<(&str, &str, u64)> = entries
+            .iter()
+            .map(|e| {
+                (e["via"].as_str().unwrap(), e["action"].as_str().unwrap(), e["status"].as_u64().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("ui", "POST /contacts", 303),
+                ("ui", "sign-in", 303),
+                ("ui", "sign-in refused", 401),
+                ("api", "POST /api/v1/users", 403),
+                ("api", "POST /api/v1/messages", 202),
+            ],
+            "newest first: {log}"
+        );
+        for e in entries {
+            assert_eq!(e["username"], "sam");
+            assert_eq!(e["user_id"], sam.as_str());
+            assert_eq!(e["ip"], "127.0.0.1", "{e}");
+            assert!(e["at"].as_str().unwrap().ends_with('Z'));
+        }
+        // The admin's own actions (creating sam and the key) are there too, and filters combine.
+        let (_, log) = app.get("/api/v1/audit?user=admin&action=api-keys").await;
+        assert_eq!(log["entries"].as_array().unwrap().len(), 1, "{log}");
+        let (_, log) = app.get("/api/v1/audit?via=ui&limit=2").await;
+        assert_eq!(log["entries"].as_array().unwrap().len(), 2);
+        let cursor = log["next_cursor"].as_str().unwrap().to_owned();
+        let (_, older) = app.get(&format!("/api/v1/audit?via=ui&cursor={cursor}")).await;
+        assert_eq!(older["entries"][0]["action"], "sign-in refused");
+        let (_, none) = app.get("/api/v1/audit?since=2999-01-01T00:00:00Z").await;
+        assert_eq!(none["entries"], json!([]));
+        for bad in ["via=mail", "since=yesterday", "limit=0", "cursor=zzz", "color=red"] {
+            assert_eq!(app.get(&format!("/api/v1/audit?{bad}")).await.0, 400, "{bad}");
+        }
+        // Only owners and admins read it; the admin page shows it.
+        assert_eq!(call(&app, &key, "GET", "/api/v1/audit", None).await.0, 403);
+        let mut admin = Browser::new(&app);
+        admin.sign_in("admin", ADMIN_PASSWORD).await;
+        let (status, page) = admin.get("/audit?user=sam").await;
+        assert_eq!(status, 200);
+        assert_eq!(page.matches(r#"data-testid="audit-row""#).count(), 5, "{page}");
+        assert!(page.contains("POST /contacts"));
+        app.stop().await;
+    })
+    .await;
+}
+
+/// An account with contacts in groups Drivers (+48600100001) and Office
+/// (+48600100002), #night on +48600100003, and one more user in a group.
+async fn address_book(app: &TestApp) -> (String, String) {
+    let (_, drivers) = app.post("/api/v1/groups", json!({"name": "Drivers"})).await;
+    let (_, office) = app.post("/api/v1/groups", json!({"name": "Office"})).await;
+    let drivers = drivers["id"].as_str().unwrap().to_owned();
+    let office = office["id"].as_str().unwrap();
+    for (phone, body) in [
+        ("+48600100001", json!({"groups": [drivers]})),
+        ("+48600100002", json!({"groups": [office]})),
+        ("+48600100003", json!({"tags": ["night"]})),
+    ] {
+        let mut body = body;
+        body["phone"] = json!(phone);
+        let (status, resp) = app.post("/api/v1/contacts", body).await;
+        assert_eq!(status, 201, "{resp}");
+    }
+    (drivers, office.to_owned())
+}
+
+#[tokio::test]
+async fn permissions_limit_whom_a_user_may_message_through_the_api() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let (_drivers, _) = address_book(&app).await;
+        let sam = user(&app, "sam", "sender").await;
+        let key = key_for(&app, &sam, json!(["read", "send"]), json!([])).await;
+        let send = |to: Value| json!({"to": to, "text": "hi"});
+        // No rule: not restricted.
+        assert_eq!(
+            call(&app, &key, "POST", "/api/v1/messages", Some(send(json!("+48600100999")))).await.0,
+            202
+        );
+
+        let (status, rule) = app
+            .put_json(
+                &format!("/api/v1/permissions/users/{sam}"),
+                json!({"groups": ["Drivers"], "tags": ["night"]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{rule}");
+        assert_eq!(rule["groups"][0]["name"], "Drivers");
+        assert_eq!(rule["tags"], json!(["#night"]));
+        let cases = [
+            (send(json!(["+48600100001", "+48600100003"])), 202, ""),
+            (send(json!(["+48600100001", "+48600100002"])), 403, "to[1]"),
+            (send(json!("+48600100999")), 403, "to[0]"),
+            (json!({"to_groups": ["Drivers"], "text": "hi"}), 202, ""),
+            (json!({"to_groups": ["Office"], "text": "hi"}), 403, "to_groups[0]"),
+            (json!({"to_tags": ["night"], "text": "hi"}), 202, ""),
+            (json!({"to_tags": ["day"], "text": "hi"}), 403, "to_tags[0]"),
+        ];
+        for (body, status, field) in cases {
+            let (got, resp) = call(&app, &key, "POST", "/api/v1/messages", Some(body.clone())).await;
+            assert_eq!(got, status, "{body} -> {resp}");
+            if status == 403 {
+                assert_eq!(resp["error"]["code"], "recipient_not_permitted");
+                assert_eq!(resp["error"]["field"], field, "{resp}");
+            }
+        }
+        // A group's rule adds up with the user's own: any number now.
+        let (_, group) =
+            app.post("/api/v1/user-groups", json!({"name": "Dispatch", "members": ["sam"]})).await;
+        let gid = group["id"].as_str().unwrap();
+        let (status, _) = app
+            .put_json(&format!("/api/v1/permissions/user-groups/{gid}"), json!({"any_number": true}))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            call(&app, &key, "POST", "/api/v1/messages", Some(send(json!("+48600100999")))).await.0,
+            202
+        );
+        let (_, list) = app.get("/api/v1/permissions").await;
+        assert_eq!(list["permissions"].as_array().unwrap().len(), 2, "{list}");
+        // Replies in a conversation are sends too.
+        let resp = app
+            .http
+            .delete(app.url(&format!("/api/v1/permissions/user-groups/{gid}")))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204);
+        let (status, resp) = call(
+            &app,
+            &key,
+            "POST",
+            "/api/v1/conversations/+48600100999/messages",
+            Some(json!({"text": "hi"})),
+        )
+        .await;
+        assert_eq!(status, 403, "{resp}");
+        // Owners and admins are never restricted; bad rules are refused.
+        assert_eq!(app.post("/api/v1/messages", send(json!("+48600100999"))).await.0, 202);
+        for (path, body, status) in [
+            (format!("/api/v1/permissions/users/{sam}"), json!({"groups": ["Nope"]}), 422),
+            (format!("/api/v1/permissions/users/{sam}"), json!({"tags": ["no spaces"]}), 422),
+            ("/api/v1/permissions/users/not-a-user".to_owned(), json!({}), 404),
+            (format!("/api/v1/permissions/accounts/{sam}"), json!({}), 404),
+        ] {
+            assert_eq!(app.put_json(&path, body.clone()).await.0, status, "{path} {body}");
+        }
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn permissions_hold_for_campaigns_and_the_compose_page() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let (drivers, office) = address_book(&app).await;
+        let sam = user(&app, "sam", "sender").await;
+        let key = key_for(&app, &sam, json!(["read", "send"]), json!([])).await;
+        app.put_json(&format!("/api/v1/permissions/users/{sam}"), json!({"groups": [drivers]})).await;
+        let campaign = |audience: Value| {
+            let mut c = json!({"name": "c", "text": "hi"});
+            for (k, v) in audience.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            c
+        };
+        for (audience, status, field) in [
+            (json!({"groups": [drivers]}), 201, ""),
+            (json!({"groups": [office]}), 403, "groups[0]"),
+            (json!({"tags": ["night"]}), 403, "tags[0]"),
+            (json!({"numbers": ["+48600100001"]}), 201, ""),
+            (json!({"numbers": ["+48600100001", "+48600100999"]}), 403, "numbers[1]"),
+        ] {
+            let (got, resp) =
+                call(&app, &key, "POST", "/api/v1/campaigns", Some(campaign(audience.clone()))).await;
+            assert_eq!(got, status, "{audience} -> {resp}");
+            if status == 403 {
+                assert_eq!(resp["error"]["field"], field, "{resp}");
+            }
+        }
+        let mut b = Browser::new(&app);
+        b.sign_in("sam", "sam-password").await;
+        b.get("/compose").await;
+        let (status, page) = b.post("/compose", &[("to", "+48600100999"), ("text", "hi")], true).await;
+        assert_eq!(status, 422, "the form comes back with the error at its field: {page}");
+        assert!(page.contains("you may not send to +48600100999"), "{page}");
+        let (status, page) = b.post("/compose", &[("to", "+48600100001"), ("text", "hi")], true).await;
+        assert!(status == 200 || status == 303, "{status} {page}");
+        let (_, list) = app.get("/api/v1/messages?to=%2B48600100001").await;
+        assert_eq!(list["messages"].as_array().unwrap().len(), 1, "{list}");
+        app.stop().await;
+    })
+    .await;
+}
