@@ -17,13 +17,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app.http.request(method, app.url(path)).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    app.call_as(key, method.as_str(), path, body).await
 }
 
 /// A tariff `name` in EUR pricing Poland at `pl` and Poland mobile 4860 at `pl_mobile`.

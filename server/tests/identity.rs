@@ -12,14 +12,7 @@ use serde_json::{Value, json};
 
 /// Calls the API with `key`.
 async fn call(app: &TestApp, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = app.http.request(method, app.url(path)).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    app.call_as(key, method, path, body).await
 }
 
 /// Creates a user with `role` and password `<username>-password`; its id.

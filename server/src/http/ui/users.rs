@@ -232,23 +232,10 @@ pub async fn audit_log(
         let mut url = format!("/audit?cursor={c}");
         for (k, val) in keep {
             if let Some(val) = val.as_deref().filter(|s| !s.is_empty()) {
-                url.push_str(&format!("&{k}={}", urlencoding(val)));
+                url.push_str(&format!("&{k}={}", super::messages::urlencode(val)));
             }
         }
         url
     });
     Ok(render(&AuditPage { v, active: "users", entries: page.entries, q, older }))
-}
-
-/// Percent-encodes a query value.
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
