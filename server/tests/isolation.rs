@@ -63,7 +63,7 @@ struct Case {
 }
 
 /// Path values that are not B's: words every account uses.
-const FIXED: &[&str] = &["sms", "en", "start", "cancel", "run"];
+const FIXED: &[&str] = &["sms", "en", "start", "cancel", "run", "users"];
 
 /// An id like `id` that nobody has (its last character changed).
 fn made_up(id: &str) -> String {
@@ -439,6 +439,50 @@ fn cases() -> Vec<Case> {
             &[("account", "account"), ("id", "subscription")],
             OperatorOnly,
         ),
+        // users, keys, permissions, audit
+        case("get", "/api/v1/users", &[], Own),
+        with_body(
+            case("post", "/api/v1/users", &[], Own),
+            json!({"username": "alpha-new", "role": "viewer"}),
+        ),
+        case("get", "/api/v1/users/{id}", &[("id", "b_user")], NotFound),
+        with_body(
+            case("patch", "/api/v1/users/{id}", &[("id", "b_user")], NotFound),
+            json!({"disabled": true}),
+        ),
+        with_body(case("post", "/api/v1/users/{id}/password", &[("id", "b_user")], NotFound), json!({})),
+        case("get", "/api/v1/user-groups", &[], Own),
+        with_body(case("post", "/api/v1/user-groups", &[], Own), json!({"name": "Alpha team"})),
+        // A's own log holds the B ids A tried: ask for an action B did too
+        // (with its own key), before A tries B's user groups.
+        with_query(case("get", "/api/v1/audit", &[], Own), "?action=/api/v1/user-groups"),
+        with_body(
+            case("put", "/api/v1/user-groups/{id}", &[("id", "b_ugroup")], NotFound),
+            json!({"name": "x"}),
+        ),
+        case("delete", "/api/v1/user-groups/{id}", &[("id", "b_ugroup")], NotFound),
+        case("get", "/api/v1/api-keys", &[], Own),
+        with_body(
+            case("post", "/api/v1/api-keys", &[], AsMissing),
+            json!({"name": "k", "user_id": "@b_user"}),
+        ),
+        case("delete", "/api/v1/api-keys/{id}", &[("id", "b_key")], NotFound),
+        case("get", "/api/v1/permissions", &[], Own),
+        with_body(
+            case(
+                "put",
+                "/api/v1/permissions/{subject}/{id}",
+                &[("subject", "users"), ("id", "b_user")],
+                NotFound,
+            ),
+            json!({"any_number": true}),
+        ),
+        case(
+            "delete",
+            "/api/v1/permissions/{subject}/{id}",
+            &[("subject", "users"), ("id", "b_user")],
+            NotFound,
+        ),
     ]
 }
 
@@ -618,6 +662,28 @@ impl Bravo {
         ids.insert("start", "start".to_owned());
         ids.insert("cancel", "cancel".to_owned());
 
+        // B's user with a key, a user group and a rule on whom the user may message.
+        let u = b.json("post", "/api/v1/users", json!({"username": "bravo-user", "role": "sender"})).await;
+        ids.insert("b_user", u["user"]["id"].as_str().unwrap().to_owned());
+        let g = b
+            .json("post", "/api/v1/user-groups", json!({"name": "Bravo team", "members": ["bravo-user"]}))
+            .await;
+        ids.insert("b_ugroup", g["id"].as_str().unwrap().to_owned());
+        let k =
+            b.json("post", "/api/v1/api-keys", json!({"name": "bravo key", "user_id": ids["b_user"]})).await;
+        ids.insert("b_key", k["id"].as_str().unwrap().to_owned());
+        let keys = b.json("get", "/api/v1/api-keys", Value::Null).await;
+        let own =
+            keys["keys"].as_array().unwrap().iter().find(|k| k["user_id"].is_null()).expect("B's own key");
+        ids.insert("b_own_key", own["id"].as_str().unwrap().to_owned());
+        b.json(
+            "put",
+            &format!("/api/v1/permissions/users/{}", ids["b_user"]),
+            json!({"groups": ["Bravo Group"]}),
+        )
+        .await;
+        ids.insert("users", "users".to_owned());
+
         // A user of another account: the operator's own admin.
         let q = operator.json("get", "/api/v1/billing/quotas", Value::Null).await;
         ids.insert("user", q["users"][0]["user_id"].as_str().unwrap().to_owned());
@@ -679,6 +745,9 @@ impl Bravo {
             "/api/v1/notification-settings".to_owned(),
             "/api/v1/billing".to_owned(),
             "/api/v1/billing/ledger".to_owned(),
+            "/api/v1/users".to_owned(),
+            "/api/v1/user-groups".to_owned(),
+            "/api/v1/permissions".to_owned(),
         ];
         let mut out = Vec::new();
         for p in paths {
@@ -759,6 +828,7 @@ async fn a_key_of_one_account_reads_and_changes_nothing_of_another_on_any_route(
                     "start",
                     "cancel",
                     "run",
+                    "users",
                     "prefix",
                     "user",
                     "tariff",

@@ -54,11 +54,15 @@ impl Store {
         rule: &PermissionRule,
     ) -> sqlx::Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("DELETE FROM send_permissions WHERE subject_kind = $1 AND subject_id = $2")
-            .bind(subject.as_str())
-            .bind(subject_id)
-            .execute(&mut *tx)
-            .await?;
+        // Its targets go with it (ON DELETE CASCADE).
+        sqlx::query(
+            "DELETE FROM send_permissions WHERE account_id = $1 AND subject_kind = $2 AND subject_id = $3",
+        )
+        .bind(account_id)
+        .bind(subject.as_str())
+        .bind(subject_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO send_permissions (account_id, subject_kind, subject_id, any_number, updated_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -93,22 +97,16 @@ impl Store {
         subject: Subject,
         subject_id: &str,
     ) -> sqlx::Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("DELETE FROM send_permission_targets WHERE subject_kind = $1 AND subject_id = $2")
-            .bind(subject.as_str())
-            .bind(subject_id)
-            .execute(&mut *tx)
-            .await?;
+        // Only the account's own rule, and its targets with it (ON DELETE CASCADE).
         let n = sqlx::query(
             "DELETE FROM send_permissions WHERE account_id = $1 AND subject_kind = $2 AND subject_id = $3",
         )
         .bind(account_id)
         .bind(subject.as_str())
         .bind(subject_id)
-        .execute(&mut *tx)
+        .execute(&self.writer)
         .await?
         .rows_affected();
-        tx.commit().await?;
         Ok(n > 0)
     }
 
