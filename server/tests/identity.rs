@@ -667,3 +667,74 @@ async fn permissions_hold_for_campaigns_and_the_compose_page() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_own_number_is_a_sender_only_after_its_code_is_entered() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let sam = user(&app, "sam", "sender").await;
+        let key = key_for(&app, &sam, json!(["read", "send"]), json!([])).await;
+        let phone = "+48600100777";
+        let from_own = json!({"to": "+48600100200", "from": phone, "text": "hi"});
+        let (status, resp) = call(&app, &key, "POST", "/api/v1/messages", Some(from_own.clone())).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (403, Some("sender_not_verified")), "{resp}");
+
+        let (status, added) =
+            call(&app, &key, "POST", "/api/v1/me/numbers", Some(json!({"phone": phone}))).await;
+        assert_eq!(status, 202, "{added}");
+        assert_eq!(added["verified"], false);
+        // The code goes out like any message: the phone receives it.
+        let (_, sent) = app.get("/api/v1/messages?to=%2B48600100777").await;
+        let id = sent["messages"][0]["id"].as_str().expect("the code's message").to_owned();
+        let delivered = app.wait_for_status(&id, "delivered").await;
+        let text = delivered["text"].as_str().unwrap().to_owned();
+        let code = text.rsplit(' ').next().unwrap().to_owned();
+        assert_eq!(code.len(), 6, "{text}");
+
+        let (status, _) = call(&app, &key, "POST", "/api/v1/messages", Some(from_own.clone())).await;
+        assert_eq!(status, 403, "not yet: the code was not entered");
+        let verify = format!("/api/v1/me/numbers/{}/verify", "%2B48600100777");
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let (status, resp) = call(&app, &key, "POST", &verify, Some(json!({"code": wrong}))).await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("code")), "{resp}");
+        let (status, resp) = call(&app, &key, "POST", &verify, Some(json!({"code": code}))).await;
+        assert_eq!(status, 200, "{resp}");
+        assert_eq!(resp["verified"], true);
+        assert_eq!(call(&app, &key, "POST", "/api/v1/messages", Some(from_own)).await.0, 202);
+        let (_, list) = call(&app, &key, "GET", "/api/v1/me/numbers", None).await;
+        assert_eq!(list["numbers"][0]["verified"], true, "{list}");
+        // Another number still is not sam's to use.
+        let other = json!({"to": "+48600100200", "from": "+48600100778", "text": "hi"});
+        assert_eq!(call(&app, &key, "POST", "/api/v1/messages", Some(other)).await.0, 403);
+
+        // Too many wrong codes spend it; a new one is needed.
+        let second = "+48600100779";
+        call(&app, &key, "POST", "/api/v1/me/numbers", Some(json!({"phone": second}))).await;
+        let verify = "/api/v1/me/numbers/%2B48600100779/verify";
+        for _ in 0..5 {
+            assert_eq!(call(&app, &key, "POST", verify, Some(json!({"code": "x"}))).await.0, 422);
+        }
+        let (_, resp) = call(&app, &key, "POST", verify, Some(json!({"code": "x"}))).await;
+        assert!(
+            resp["error"]["message"].as_str().unwrap().contains("expired or was tried too often"),
+            "{resp}"
+        );
+        for (body, status) in
+            [(json!({"phone": "nope"}), 422), (json!({}), 422), (json!({"phone": phone}), 409)]
+        {
+            assert_eq!(
+                call(&app, &key, "POST", "/api/v1/me/numbers", Some(body.clone())).await.0,
+                status,
+                "{body}"
+            );
+        }
+        assert_eq!(
+            call(&app, &key, "POST", "/api/v1/me/numbers/%2B48600100999/verify", Some(json!({"code": "1"})))
+                .await
+                .0,
+            404
+        );
+        app.stop().await;
+    })
+    .await;
+}

@@ -72,7 +72,7 @@ pub(crate) fn api_need(method: &Method, path: &str) -> Need {
         return Need::Read;
     }
     match resource {
-        "messages" | "conversations" | "notifications" => Need::Send,
+        "messages" | "conversations" | "notifications" | "me" => Need::Send,
         "campaigns" if *method == Method::POST => Need::Send,
         "campaigns"
         | "contacts"

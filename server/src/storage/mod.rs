@@ -34,6 +34,7 @@ mod messages;
 mod migrations;
 mod notifications;
 mod numbers;
+mod own_numbers;
 mod permissions;
 mod search;
 mod stats;
@@ -80,6 +81,7 @@ pub use notifications::{
     NotificationTemplate, NotificationType, PreferenceRow, ReportRow,
 };
 pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, NumberWrite};
+pub use own_numbers::{CodeCheck, MAX_CODE_ATTEMPTS};
 pub use permissions::{PermissionRecord, PermissionRule, Subject};
 pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError};
 pub use stats::{Bucket, GroupCount, Grouping, MessageCounts};

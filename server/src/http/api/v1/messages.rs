@@ -245,6 +245,9 @@ pub async fn send_messages(
         .map(SenderId::parse)
         .transpose()
         .map_err(|e| ApiError::field("from", e.to_string()))?;
+    if let Some(from) = &from {
+        super::own_numbers::check_sender(&state, &auth, from).await?;
+    }
     let pool = req.sender_pool == Some(true);
     if pool && from.is_some() {
         return Err(ApiError::field("sender_pool", "give from or sender_pool, not both"));

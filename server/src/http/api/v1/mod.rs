@@ -18,6 +18,7 @@ pub(crate) mod messages;
 pub(crate) mod notifications;
 pub(crate) mod numbers;
 pub(crate) mod opt_outs;
+pub(crate) mod own_numbers;
 mod paging;
 pub(crate) mod permissions;
 pub(crate) mod reports;
@@ -158,6 +159,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::list_keys, api_keys::create_key))
         .routes(routes!(api_keys::revoke_key))
         .routes(routes!(audit::search_audit))
+        .routes(routes!(own_numbers::list_own_numbers, own_numbers::add_own_number))
+        .routes(routes!(own_numbers::verify_own_number))
         .routes(routes!(permissions::list_permissions))
         .routes(routes!(permissions::put_permission, permissions::delete_permission))
 }
