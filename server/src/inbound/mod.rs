@@ -417,16 +417,7 @@ impl InboundWorker {
             self.message(&short)
         });
         match text {
-            Ok(text) => o.sends.push(NewMessage {
-                id: new_id(),
-                to,
-                from: None,
-                text,
-                callback_url: None,
-                tags: Vec::new(),
-                send_at: None,
-                campaign: None,
-            }),
+            Ok(text) => o.sends.push(NewMessage::plain(to, text)),
             Err(e) => o.log.push(json!({"action": "send", "skipped": e})),
         }
     }

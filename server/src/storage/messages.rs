@@ -32,6 +32,23 @@ pub struct NewMessage {
     pub campaign: Option<CampaignRef>,
 }
 
+impl NewMessage {
+    /// A message to send now from the default sender, with nothing else
+    /// attached (auto-replies, one-time codes).
+    pub fn plain(to: PhoneNumber, text: MessageText) -> Self {
+        NewMessage {
+            id: new_id(),
+            to,
+            from: None,
+            text,
+            callback_url: None,
+            tags: Vec::new(),
+            send_at: None,
+            campaign: None,
+        }
+    }
+}
+
 /// The campaign run a message belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignRef {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::credentials;
-use crate::domain::{MessageText, PhoneNumber, SenderId, new_id};
+use crate::domain::{MessageText, PhoneNumber, SenderId};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -107,16 +107,7 @@ pub async fn add_own_number(
     let hash = code_hash(user, phone.as_str(), &code);
     state.store.start_own_number(&auth.account_id, user, phone.as_str(), &hash, expires).await?;
     let text = MessageText::new(&format!("Kurier code: {code}"), 1).map_err(ApiError::internal)?;
-    let message = NewMessage {
-        id: new_id(),
-        to: phone.clone(),
-        from: None,
-        text,
-        callback_url: None,
-        tags: Vec::new(),
-        send_at: None,
-        campaign: None,
-    };
+    let message = NewMessage::plain(phone.clone(), text);
     let request = AcceptRequest {
         account_id: auth.account_id.clone(),
         origin: Origin { user_id: auth.user_id.clone(), api_key_id: auth.key_id.clone() },
