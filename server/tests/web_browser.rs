@@ -2,8 +2,9 @@
 //! chromedriver's W3C WebDriver HTTP API (plain JSON over HTTP, no client
 //! crate). Signs in, sends a message and watches it become delivered (htmx
 //! polling), types into the live counter, imports a CSV file, creates and
-//! runs a campaign, answers a received message from the inbox, and opens
-//! the numbers and reports pages.
+//! runs a campaign, answers a received message from the inbox, creates a
+//! poll and sees votes sent by SMS appear on its chart, and opens the
+//! numbers and reports pages.
 //!
 //! Runs when `KURIER_TEST_CHROMIUM` names the Chromium binary (`.ci/run`
 //! installs Debian's `chromium` and `chromium-driver` and sets it); skips
@@ -294,6 +295,26 @@ async fn walk_through(chromium: &str) {
     let (_, sent) = app.get("/api/v1/messages?direction=outbound&q=Friday").await;
     assert_eq!(sent["messages"][0]["to"], "+48600100300");
     assert_eq!(sent["messages"][0]["from"], "7100");
+    // A poll made in the browser; votes arrive by SMS and its chart shows
+    // them without reloading the page.
+    d.go(&url("/polls")).await;
+    d.type_into("#name", "Lunch").await;
+    d.type_into("#question", "What shall we order on Friday?").await;
+    d.type_into("#answers", "A: Pizza\nB: Żurek\nC: Pierogi").await;
+    d.click("form button.primary").await;
+    d.wait_text("[data-testid=poll-counted]", "0", 10).await;
+    app.post(
+        "/api/v1/keywords",
+        json!({"number": "7100", "keyword": "VOTE", "actions": [{"type": "poll_answer", "poll": "Lunch"}]}),
+    )
+    .await;
+    for (from, text) in [("+48600100300", "VOTE b"), ("+48600100301", "vote żurek"), ("+359881234567", "VOTE A")] {
+        app.post("/api/v1/connectors/sim/inbound", json!({"from": from, "to": "7100", "text": text})).await;
+    }
+    d.wait_text("[data-testid=poll-counted]", "3", 20).await;
+    assert_eq!(d.text("[data-testid=poll-answer][data-key=B] [data-testid=poll-votes]").await, "2");
+    assert_eq!(d.text("[data-testid=poll-answer][data-key=C] [data-testid=poll-votes]").await, "0");
+    d.screenshot("poll").await;
     d.go(&url("/numbers")).await;
     d.find("[data-testid=number]").await;
     d.screenshot("numbers").await;

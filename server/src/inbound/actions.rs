@@ -62,6 +62,9 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
     },
+    /// Record the message as a vote in a `poll` (id or name): the text
+    /// after the keyword names the answer.
+    PollAnswer { poll: String },
 }
 
 /// A refused action: which field (relative to the action) and why.
@@ -83,6 +86,7 @@ impl Action {
             Self::Reply { .. } => "reply",
             Self::Forward { .. } => "forward",
             Self::Notify { .. } => "notify",
+            Self::PollAnswer { .. } => "poll_answer",
         }
     }
 
@@ -145,6 +149,10 @@ impl Action {
                     text: text(t)?,
                 }
             }
+            Self::PollAnswer { poll } if poll.trim().is_empty() => {
+                return Err(err("poll", "may not be empty"));
+            }
+            Self::PollAnswer { poll } => Self::PollAnswer { poll: poll.trim().to_owned() },
         })
     }
 }
@@ -168,6 +176,7 @@ mod tests {
             r#"{"type":"notify","phone":"+48600100200"}"#,
             r#"{"type":"forward","email":"Desk@Example.COM"}"#,
             r#"{"type":"notify","email":"boss@example.com","text":"{{ data.message.from }} wrote"}"#,
+            r#"{"type":"poll_answer","poll":"Lunch"}"#,
         ];
         for j in ok {
             parse(j).unwrap().checked(None, &[]).unwrap_or_else(|e| panic!("{j}: {e:?}"));
@@ -191,6 +200,7 @@ mod tests {
             (r#"{"type":"forward","url":"https://x.example","email":"a@example.com"}"#, "url"),
             (r#"{"type":"forward","email":"not an address"}"#, "email"),
             (r#"{"type":"notify","email":"a@b"}"#, "email"),
+            (r#"{"type":"poll_answer","poll":" "}"#, "poll"),
         ];
         for (j, field) in refused {
             let e = parse(j).unwrap().checked(None, &[]).unwrap_err();

@@ -6,7 +6,8 @@
 //! word (`compliance`: STOP and friends opt out, START opts in, HELP gets
 //! the help text), else the best keyword on the number (`keyword`), else
 //! the number's default actions; it turns the chosen actions (`actions`)
-//! into effects — group changes, replies, forwards, notifications — and
+//! into effects — group changes, replies, forwards, notifications, poll
+//! votes (`polls`) — and
 //! stores them with the match in one transaction
 //! ([`Store::complete_inbound`]), so a crash repeats a message's matching
 //! whole or not at all. It also stores long messages whose parts stopped
@@ -19,6 +20,7 @@
 pub mod actions;
 pub mod compliance;
 pub mod keyword;
+pub mod polls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -291,25 +293,25 @@ impl InboundWorker {
 
     /// Queues `text` as an answer to the sender, from the number written to.
     fn reply(&self, o: &mut InboundOutcome, job: &InboundJob, text: String) {
-        match (&o.sender_phone, self.message(&text)) {
-            (Some(to), Ok(text)) => {
-                let m = NewMessage {
-                    id: new_id(),
-                    to: to.clone(),
-                    from: SenderId::parse(&job.to).ok(),
-                    text,
-                    callback_url: None,
-                    tags: Vec::new(),
-                    send_at: None,
-                    campaign: None,
-                };
-                o.replies.push(m);
-            }
-            (None, _) => {
-                o.log.push(json!({"action": "reply", "skipped": "the sender is not a phone number"}))
-            }
-            (_, Err(e)) => o.log.push(json!({"action": "reply", "skipped": e})),
+        match self.answer(o, job, &text) {
+            Ok(m) => o.replies.push(m),
+            Err(e) => o.log.push(json!({"action": "reply", "skipped": e})),
         }
+    }
+
+    /// `text` as an answer to the sender, from the number written to.
+    fn answer(&self, o: &InboundOutcome, job: &InboundJob, text: &str) -> Result<NewMessage, String> {
+        let Some(to) = &o.sender_phone else { return Err("the sender is not a phone number".into()) };
+        Ok(NewMessage {
+            id: new_id(),
+            to: to.clone(),
+            from: SenderId::parse(&job.to).ok(),
+            text: self.message(text)?,
+            callback_url: None,
+            tags: Vec::new(),
+            send_at: None,
+            campaign: None,
+        })
     }
 
     fn message(&self, text: &str) -> Result<MessageText, String> {
@@ -369,6 +371,7 @@ impl InboundWorker {
                     self.mail(o, to, subject, forwarded_mail_body(job, keyword));
                 }
                 Action::Forward { .. } => {}
+                Action::PollAnswer { poll } => self.poll_answer(o, job, poll, keyword).await?,
                 Action::Notify { phone, email, text } => {
                     let text = match text {
                         Some(source) => match self.render(o, &mut contact, source, &data).await? {

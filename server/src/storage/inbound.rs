@@ -222,6 +222,8 @@ pub struct InboundOutcome {
     pub webhooks: Vec<(String, String)>,
     /// E-mails: forwards and notifications.
     pub emails: Vec<NewMail>,
+    /// Poll answers to record (each may add a reply).
+    pub votes: Vec<super::VoteRequest>,
     /// What each action did, for the match record.
     pub log: Vec<serde_json::Value>,
 }
@@ -394,12 +396,15 @@ impl Store {
             .rows_affected();
             log.push(json!({"action": "remove_from_group", "group": group, "removed": removed > 0}));
         }
+        let mut replies: Vec<&NewMessage> = o.replies.iter().collect();
+        for v in &o.votes {
+            replies.extend(super::polls::record_vote(&mut tx, v, &o.sender, &o.message_id, &mut log).await?);
+        }
         let mut queued: Vec<&NewMessage> = o.sends.iter().collect();
-        if !o.replies.is_empty() {
+        if !replies.is_empty() {
             let allowed =
-                reserve_replies(&mut tx, &o.account_id, &o.sender, o.replies.len() as i64, limit, now)
-                    .await?;
-            for (i, r) in o.replies.iter().enumerate() {
+                reserve_replies(&mut tx, &o.account_id, &o.sender, replies.len() as i64, limit, now).await?;
+            for (i, r) in replies.into_iter().enumerate() {
                 if (i as i64) < allowed {
                     queued.push(r);
                     log.push(json!({"action": "reply", "message_id": r.id}));

@@ -117,6 +117,13 @@ const MIGRATIONS: &[Migration] = &[
         then: None,
     },
     Migration {
+        version: 14,
+        name: "poll_replies",
+        sqlite: include_str!("../../migrations/sqlite/0014_poll_replies.sql"),
+        postgres: include_str!("../../migrations/postgres/0014_poll_replies.sql"),
+        then: None,
+    },
+    Migration {
         version: 16,
         name: "inbound_webhook",
         sqlite: include_str!("../../migrations/sqlite/0016_inbound_webhook.sql"),

@@ -36,6 +36,7 @@ mod notifications;
 mod numbers;
 mod own_numbers;
 mod permissions;
+mod polls;
 mod search;
 mod stats;
 mod templates;
@@ -83,6 +84,10 @@ pub use notifications::{
 pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, NumberWrite};
 pub use own_numbers::{CodeCheck, MAX_CODE_ATTEMPTS};
 pub use permissions::{PermissionRecord, PermissionRule, Subject};
+pub use polls::{
+    DrawRecord, KeywordUse, NumberVolume, PollNameTaken, PollRecord, PollWrite, VoteCount, VoteRecord,
+    VoteRequest, VoteStatus, poll_name_key,
+};
 pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError};
 pub use stats::{Bucket, GroupCount, Grouping, MessageCounts};
 pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord};

@@ -413,6 +413,51 @@ fn message_row(m: MessageRecord) -> Vec<ExportCell> {
     ]
 }
 
+/// Writes a poll's votes, in the order received, with the text of the
+/// answer each named (`answers`: key → text) and what became of it.
+pub async fn export_poll_votes<W: Write + Send + 'static>(
+    store: &Store,
+    poll_id: &str,
+    answers: &[(String, String)],
+    format: ExportFormat,
+    out: W,
+) -> anyhow::Result<u64> {
+    let header: Vec<String> = ["voted_at", "phone", "answer", "answer_text", "status", "text", "message_id"]
+        .map(str::to_owned)
+        .to_vec();
+    let mut writer = PageWriter::start(format, out, header, XLSX_ROWS_PER_SHEET);
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.poll_votes_page(poll_id, after.as_deref(), EXPORT_PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        let full = page.len() == EXPORT_PAGE;
+        let rows = page
+            .into_iter()
+            .map(|(_, v)| {
+                let text = v
+                    .answer
+                    .as_ref()
+                    .and_then(|a| answers.iter().find(|(k, _)| k == a))
+                    .map(|(_, t)| t.clone());
+                vec![
+                    format_micros(v.voted_at).into(),
+                    v.phone.into(),
+                    v.answer.into(),
+                    text.into(),
+                    v.status.into(),
+                    v.body.into(),
+                    v.message_id.into(),
+                ]
+            })
+            .collect();
+        if !writer.page(rows).await || !full {
+            break;
+        }
+    }
+    writer.finish().await
+}
+
 /// Writes an import's error report as CSV: row, column, value, reason.
 /// When more rows failed than were kept, a last line says so.
 pub async fn export_import_errors<W: Write + Send + 'static>(

@@ -26,7 +26,8 @@ pub mod table;
 pub mod text;
 
 pub use export::{
-    ChannelWriter, ExportCell, ExportFormat, escape_formula, export_contacts, export_messages, export_table,
+    ChannelWriter, ExportCell, ExportFormat, escape_formula, export_contacts, export_messages,
+    export_poll_votes, export_table,
 };
 pub use import::{ImportFailure, ImportOptions, ImportProgress, ImportSummary, import_contacts};
 pub use table::FileFormat;

@@ -20,6 +20,7 @@ mod dashboard;
 pub mod i18n;
 mod messages;
 mod numbers;
+mod polls;
 mod preferences;
 mod reports;
 mod session;
@@ -86,6 +87,12 @@ pub fn router() -> Router<AppState> {
         .route("/billing/usage", get(billing::usage))
         .route("/billing/statement.csv", get(billing::statement_csv))
         .route("/billing/statement.xlsx", get(billing::statement_xlsx))
+        .route("/polls", get(polls::list).post(polls::create))
+        .route("/polls/{id}", get(polls::detail).post(polls::update))
+        .route("/polls/{id}/chart", get(polls::chart))
+        .route("/polls/{id}/draw", post(polls::draw))
+        .route("/polls/{id}/votes.csv", get(polls::votes_csv))
+        .route("/polls/{id}/votes.xlsx", get(polls::votes_xlsx))
         .route("/reports", get(reports::page))
         .route("/reports/messages.csv", get(reports::export_csv))
         .route("/reports/messages.xlsx", get(reports::export_xlsx))
@@ -215,6 +222,12 @@ pub(crate) fn from_pairs<T: DeserializeOwned>(
 pub(crate) async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(ApiError::internal)?;
     serde_json::from_slice(&bytes).map_err(ApiError::internal)
+}
+
+/// `response` with another status (a form shown again with its errors).
+pub(crate) fn with_status(mut response: Response, status: StatusCode) -> Response {
+    *response.status_mut() = status;
+    response
 }
 
 /// A redirect after a successful form post (303: the browser GETs it).

@@ -6,12 +6,13 @@
 
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::session::Session;
-use super::{FormError, OrPage, PageError, PageResult, Viewer, json_body, read_json, render, see_other};
+use super::{
+    FormError, OrPage, PageError, PageResult, Viewer, json_body, read_json, render, see_other, with_status,
+};
 use crate::http::api::v1::keywords::{self, KeywordQuery, KeywordView};
 use crate::http::api::v1::numbers::{self, NumberView};
 use crate::http::api::v1::opt_outs::{self, OptOutView};
@@ -39,6 +40,8 @@ pub struct ActionsForm {
     notify_phone: String,
     #[serde(default)]
     notify_email: String,
+    #[serde(default)]
+    poll: String,
 }
 
 impl ActionsForm {
@@ -69,6 +72,9 @@ impl ActionsForm {
         }
         if let Some(e) = given(&self.notify_email) {
             out.push(json!({"type": "notify", "email": e}));
+        }
+        if let Some(p) = given(&self.poll) {
+            out.push(json!({"type": "poll_answer", "poll": p}));
         }
         Value::Array(out)
     }
@@ -349,11 +355,6 @@ pub async fn remove_opt_out(
 ) -> PageResult {
     let _history = opt_outs::remove_opt_out(State(state), auth, Path(phone)).await.page(&v)?;
     Ok(see_other("/opt-outs"))
-}
-
-fn with_status(mut response: axum::response::Response, status: StatusCode) -> axum::response::Response {
-    *response.status_mut() = status;
-    response
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub(crate) mod opt_outs;
 pub(crate) mod own_numbers;
 mod paging;
 pub(crate) mod permissions;
+pub(crate) mod polls;
 pub(crate) mod reports;
 pub(crate) mod templates;
 pub(crate) mod users;
@@ -108,6 +109,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::messages_report))
         .routes(routes!(reports::messages_report_csv))
         .routes(routes!(reports::messages_report_xlsx))
+        .routes(routes!(reports::keywords_report))
+        .routes(routes!(reports::inbound_report))
+        .routes(routes!(reports::polls_report))
+        .routes(routes!(polls::list_polls, polls::create_poll))
+        .routes(routes!(polls::get_poll, polls::update_poll, polls::delete_poll))
+        .routes(routes!(polls::poll_results))
+        .routes(routes!(polls::votes_csv))
+        .routes(routes!(polls::votes_xlsx))
+        .routes(routes!(polls::create_draw, polls::list_draws))
         .routes(routes!(notifications::list_types, notifications::create_type))
         .routes(routes!(notifications::update_type))
         .routes(routes!(notifications::put_template, notifications::delete_template))

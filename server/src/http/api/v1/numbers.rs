@@ -112,6 +112,13 @@ pub(super) async fn check_actions(
             out.push(Action::Reply { text: None, template: Some(found.id) });
             continue;
         }
+        if let Action::PollAnswer { poll } = &a {
+            let Some(found) = state.store.get_poll(account_id, poll).await? else {
+                return Err(ApiError::field(format!("{field}[{i}].poll"), format!("no poll '{poll}'")));
+            };
+            out.push(Action::PollAnswer { poll: found.id });
+            continue;
+        }
         out.push(a);
     }
     Ok(out)

@@ -1,7 +1,9 @@
 //! `/api/v1/reports/messages`: the account's messages over a window, by day
 //! (in a time zone), status, connector or destination country — what went
 //! out and how it ended, what came in, and the segments sent — as JSON, CSV
-//! or XLSX.
+//! or XLSX. The two-way reports beside it: keyword popularity
+//! (`/reports/keywords`), received messages per number (`/reports/inbound`)
+//! and every poll's results (`/reports/polls`).
 
 use std::collections::BTreeMap;
 
@@ -288,6 +290,137 @@ pub async fn messages_report_xlsx(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     report_file(state, auth, q, ExportFormat::Xlsx).await
+}
+
+/// The window of a two-way report.
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct WindowQuery {
+    /// RFC 3339; default: 30 days before `until`.
+    pub since: Option<String>,
+    /// RFC 3339, exclusive; default: now.
+    pub until: Option<String>,
+}
+
+impl WindowQuery {
+    /// (since, until) in microseconds, checked.
+    fn window(&self, state: &AppState) -> Result<(i64, i64), ApiError> {
+        let until = time("until", &self.until, state.clock.now())?;
+        let since = time("since", &self.since, until - Duration::days(30))?;
+        if since >= until {
+            return Err(ApiError::query("since", "must be before until"));
+        }
+        if until - since > Duration::days(MAX_DAYS) {
+            return Err(ApiError::query("since", format!("a report covers at most {MAX_DAYS} days")));
+        }
+        Ok((since.timestamp_micros(), until.timestamp_micros()))
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct KeywordReportRow {
+    pub keyword_id: String,
+    pub keyword: String,
+    pub number: String,
+    /// Received messages it matched in the window.
+    pub matches: i64,
+    /// Its share of all keyword matches in the window, rounded to one decimal.
+    pub percent: f64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct KeywordReport {
+    pub since: String,
+    pub until: String,
+    /// Every keyword of the account, most matched first (unused ones too).
+    pub rows: Vec<KeywordReportRow>,
+    pub total: i64,
+}
+
+/// Keyword popularity: how many received messages each keyword matched.
+#[utoipa::path(get, path = "/api/v1/reports/keywords", tag = "reports", params(WindowQuery),
+    responses((status = 200, body = KeywordReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn keywords_report(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<WindowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<KeywordReport>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    let (since, until) = q.window(&state)?;
+    let uses = state.store.keyword_use(&auth.account_id, since, until).await?;
+    let total: i64 = uses.iter().map(|u| u.matches).sum();
+    let rows = uses
+        .into_iter()
+        .map(|u| KeywordReportRow {
+            percent: crate::inbound::polls::percent(u.matches, total),
+            keyword_id: u.keyword_id,
+            keyword: u.keyword,
+            number: u.number,
+            matches: u.matches,
+        })
+        .collect();
+    Ok(Json(KeywordReport { since: format_micros(since), until: format_micros(until), rows, total }))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct InboundReportRow {
+    /// The number written to, as received.
+    pub number: String,
+    pub messages: i64,
+    /// Distinct senders.
+    pub senders: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct InboundReport {
+    pub since: String,
+    pub until: String,
+    /// One row per number that received messages, busiest first; the
+    /// account's numbers that received none follow with zeros.
+    pub rows: Vec<InboundReportRow>,
+    pub total: i64,
+}
+
+/// Inbound volume: received messages and senders per number.
+#[utoipa::path(get, path = "/api/v1/reports/inbound", tag = "reports", params(WindowQuery),
+    responses((status = 200, body = InboundReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn inbound_report(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<WindowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<InboundReport>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
+    let (since, until) = q.window(&state)?;
+    let volume = state.store.inbound_volume(&auth.account_id, since, until).await?;
+    let total = volume.iter().map(|v| v.messages).sum();
+    let mut rows: Vec<InboundReportRow> = volume
+        .into_iter()
+        .map(|v| InboundReportRow { number: v.number, messages: v.messages, senders: v.senders })
+        .collect();
+    for n in state.store.list_numbers(&auth.account_id).await? {
+        let spellings = crate::storage::number_spellings(&n.number);
+        if !rows.iter().any(|r| spellings.contains(&r.number)) {
+            rows.push(InboundReportRow { number: n.number, messages: 0, senders: 0 });
+        }
+    }
+    Ok(Json(InboundReport { since: format_micros(since), until: format_micros(until), rows, total }))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PollsReport {
+    /// Every poll of the account with its results, newest first.
+    pub polls: Vec<super::polls::PollResultsView>,
+}
+
+/// Poll results: every poll's counted votes per answer, with percentages.
+#[utoipa::path(get, path = "/api/v1/reports/polls", tag = "reports",
+    responses((status = 200, body = PollsReport), (status = 401, body = ErrorBody)))]
+pub async fn polls_report(State(state): State<AppState>, auth: Auth) -> Result<Json<PollsReport>, ApiError> {
+    let mut polls = Vec::new();
+    for p in state.store.list_polls(&auth.account_id).await? {
+        polls.push(super::polls::poll_results_of(&state, &auth, &p.id).await?);
+    }
+    Ok(Json(PollsReport { polls }))
 }
 
 #[cfg(test)]
