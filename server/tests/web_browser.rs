@@ -308,7 +308,9 @@ async fn walk_through(chromium: &str) {
         json!({"number": "7100", "keyword": "VOTE", "actions": [{"type": "poll_answer", "poll": "Lunch"}]}),
     )
     .await;
-    for (from, text) in [("+48600100300", "VOTE b"), ("+48600100301", "vote żurek"), ("+359881234567", "VOTE A")] {
+    for (from, text) in
+        [("+48600100300", "VOTE b"), ("+48600100301", "vote żurek"), ("+359881234567", "VOTE A")]
+    {
         app.post("/api/v1/connectors/sim/inbound", json!({"from": from, "to": "7100", "text": text})).await;
     }
     d.wait_text("[data-testid=poll-counted]", "3", 20).await;

@@ -485,7 +485,8 @@ mod tests {
 
     #[test]
     fn bad_polls_are_refused_with_the_field_at_fault() {
-        let cases: Vec<(Box<dyn Fn(&mut PollDraft)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut PollDraft)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|d| d.name = "  ".into()), "name"),
             (Box::new(|d| d.question = String::new()), "question"),
             (Box::new(|d| d.answers.truncate(1)), "answers"),
