@@ -312,6 +312,26 @@ fn cases() -> Vec<Case> {
             json!({"priority": 5}),
         ),
         case("delete", "/api/v1/keywords/{id}", &[("id", "keyword")], NotFound),
+        // polls and contests, two-way reports
+        case("get", "/api/v1/polls", &[], Own),
+        with_body(
+            case("post", "/api/v1/polls", &[], Own),
+            json!({"name": "Alpha poll", "question": "?", "answers": [{"key": "A"}, {"key": "B"}]}),
+        ),
+        case("get", "/api/v1/polls/{id}", &[("id", "poll")], NotFound),
+        with_body(case("patch", "/api/v1/polls/{id}", &[("id", "poll")], NotFound), json!({"question": "x"})),
+        case("delete", "/api/v1/polls/{id}", &[("id", "poll")], NotFound),
+        case("get", "/api/v1/polls/{id}/results", &[("id", "poll")], NotFound),
+        case("get", "/api/v1/polls/{id}/votes.csv", &[("id", "poll")], NotFound),
+        case("get", "/api/v1/polls/{id}/votes.xlsx", &[("id", "poll")], NotFound),
+        case("get", "/api/v1/polls/{id}/draws", &[("id", "poll")], NotFound),
+        with_body(
+            case("post", "/api/v1/polls/{id}/draws", &[("id", "poll")], NotFound),
+            json!({"seed": "s"}),
+        ),
+        case("get", "/api/v1/reports/keywords", &[], Own),
+        case("get", "/api/v1/reports/inbound", &[], Own),
+        case("get", "/api/v1/reports/polls", &[], Own),
         case("get", "/api/v1/opt-outs", &[], Own),
         with_body(case("post", "/api/v1/opt-outs", &[], Own), json!({"phone": "+48600100205"})),
         case("get", "/api/v1/opt-outs/{phone}", &[("phone", "opted_out")], AsUnknown),
@@ -592,6 +612,15 @@ impl Bravo {
             )
             .await;
         ids.insert("keyword", k["id"].as_str().unwrap().to_owned());
+        let poll = b
+            .json(
+                "post",
+                "/api/v1/polls",
+                json!({"name": "Bravo quiz", "question": "Bravo?", "answers": [{"key": "A"}, {"key": "B"}],
+                    "correct_answer": "A"}),
+            )
+            .await;
+        ids.insert("poll", poll["id"].as_str().unwrap().to_owned());
         b.json("post", "/api/v1/opt-outs", json!({"phone": B_OPTED_OUT})).await;
         ids.insert("opted_out", "%2B48600777002".to_owned());
         ids.insert("phone", "%2B48600777001".to_owned());
@@ -744,6 +773,8 @@ impl Bravo {
             "/api/v1/inbound".to_owned(),
             "/api/v1/numbers".to_owned(),
             "/api/v1/keywords".to_owned(),
+            "/api/v1/polls".to_owned(),
+            format!("/api/v1/polls/{}/results", id("poll")),
             "/api/v1/opt-outs".to_owned(),
             "/api/v1/compliance".to_owned(),
             "/api/v1/conversations".to_owned(),

@@ -749,6 +749,15 @@ async fn pages_with_another_accounts_ids_are_not_found_and_change_nothing() {
         .await;
         assert_eq!(s, 201, "{k}");
         theirs(Method::POST, "/api/v1/opt-outs", json!({"phone": "+48600777002"})).await;
+        let (s, p) = theirs(
+            Method::POST,
+            "/api/v1/polls",
+            json!({"name": "Bravo quiz", "question": "Bravo?", "answers": [{"key": "A"}, {"key": "B"}],
+                "correct_answer": "A"}),
+        )
+        .await;
+        assert_eq!(s, 201, "{p}");
+        let poll = p["id"].as_str().unwrap().to_owned();
         let (_, m) = theirs(Method::POST, "/api/v1/messages", json!({"to": phone, "text": "Bravo secret"})).await;
         let message = m["messages"][0]["id"].as_str().unwrap().to_owned();
         let (s, _) = b
@@ -794,19 +803,25 @@ async fn pages_with_another_accounts_ids_are_not_found_and_change_nothing() {
             format!("/imports/{import}"),
             format!("/imports/{import}/progress"),
             format!("/imports/{import}/errors.csv"),
+            format!("/polls/{poll}"),
+            format!("/polls/{poll}/chart"),
+            format!("/polls/{poll}/votes.csv"),
+            format!("/polls/{poll}/votes.xlsx"),
         ];
         for path in &reads {
             let page = b.get(path).await;
             assert_eq!(page.status, 404, "GET {path}: {}", page.body);
             assert!(!page.body.to_lowercase().contains("bravo"), "GET {path} shows B's data: {}", page.body);
         }
-        let writes: [(String, &[(&str, &str)]); 6] = [
+        let writes: [(String, &[(&str, &str)]); 8] = [
             (format!("/contacts/{contact}"), &[("phone", phone), ("name", "Taken")]),
             (format!("/campaigns/{draft}/action/start"), &[]),
             (format!("/numbers/{number}/keywords"), &[("keyword", "ALPHA"), ("reply", "mine")]),
             (format!("/numbers/{number}/keywords/BRAVO/delete"), &[]),
             ("/opt-outs/%2B48600777002/remove".to_owned(), &[]),
             ("/conversations/%2B48600777001/reply".to_owned(), &[("text", "taken")]),
+            (format!("/polls/{poll}"), &[("name", "Taken"), ("question", "?"), ("answers", "A\nB")]),
+            (format!("/polls/{poll}/draw"), &[("winners", "1")]),
         ];
         for (path, form) in &writes {
             let page = b.post(path, form).await;
@@ -817,6 +832,10 @@ async fn pages_with_another_accounts_ids_are_not_found_and_change_nothing() {
         assert_eq!(c["name"], "Bravo Person");
         let (_, d) = theirs(Method::GET, &format!("/api/v1/campaigns/{draft}"), json!(null)).await;
         assert_eq!(d["status"], "draft");
+        let (_, p) = theirs(Method::GET, &format!("/api/v1/polls/{poll}"), json!(null)).await;
+        assert_eq!(p["name"], "Bravo quiz");
+        let (_, draws) = theirs(Method::GET, &format!("/api/v1/polls/{poll}/draws"), json!(null)).await;
+        assert_eq!(draws["draws"], json!([]));
         let (_, k) = theirs(Method::GET, "/api/v1/keywords", json!(null)).await;
         assert_eq!(k["keywords"].as_array().unwrap().len(), 1, "{k}");
         let (s, _) = theirs(Method::GET, "/api/v1/opt-outs/%2B48600777002", json!(null)).await;
