@@ -303,14 +303,8 @@ impl InboundWorker {
     fn answer(&self, o: &InboundOutcome, job: &InboundJob, text: &str) -> Result<NewMessage, String> {
         let Some(to) = &o.sender_phone else { return Err("the sender is not a phone number".into()) };
         Ok(NewMessage {
-            id: new_id(),
-            to: to.clone(),
             from: SenderId::parse(&job.to).ok(),
-            text: self.message(text)?,
-            callback_url: None,
-            tags: Vec::new(),
-            send_at: None,
-            campaign: None,
+            ..NewMessage::plain(to.clone(), self.message(text)?)
         })
     }
 
