@@ -447,6 +447,124 @@ async fn api_keys_have_scopes_ip_allow_lists_and_are_revocable() {
 }
 
 #[tokio::test]
+async fn expired_and_revoked_keys_are_refused_with_a_reason() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let clock = app.app.as_ref().unwrap().clock.clone();
+        let sam = user(&app, "sam", "sender").await;
+        let in_a_day = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+        let (status, made) = app
+            .post("/api/v1/api-keys", json!({"name": "for a day", "user_id": sam, "expires_at": in_a_day}))
+            .await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(made["state"], "active");
+        assert!(made["expires_at"].as_str().unwrap().ends_with('Z'), "{made}");
+        let key = made["key"].as_str().unwrap().to_owned();
+        let id = made["id"].as_str().unwrap().to_owned();
+        // Within its expiry it works and its use is recorded.
+        assert_eq!(call(&app, &key, "GET", "/api/v1/messages", None).await.0, 200);
+        let listed =
+            |keys: &Value| keys["keys"].as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).cloned();
+        let (_, keys) = app.get("/api/v1/api-keys").await;
+        let before = listed(&keys).unwrap();
+        assert_eq!(before["state"], "active", "{before}");
+        let used = before["last_used_at"].as_str().expect("last use recorded").to_owned();
+
+        // Two days later it is refused, says why, and its last use stays.
+        clock.set(chrono::Utc::now() + chrono::Duration::days(2));
+        let (status, resp) = call(&app, &key, "GET", "/api/v1/messages", None).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (401, Some("api_key_expired")), "{resp}");
+        assert!(resp["error"]["message"].as_str().unwrap().contains("expired"), "{resp}");
+        let (status, _) = call(&app, &key, "POST", "/api/v1/messages", Some(message())).await;
+        assert_eq!(status, 401);
+        let (_, keys) = app.get("/api/v1/api-keys").await;
+        let after = listed(&keys).unwrap();
+        assert_eq!(after["state"], "expired", "{after}");
+        assert_eq!(after["last_used_at"], used.as_str(), "an expired key's use is not recorded");
+        let (_, list) = app.get("/api/v1/messages").await;
+        assert_eq!(list["messages"], json!([]), "nothing was sent with the expired key");
+
+        // A revoked key says so.
+        let other = key_for(&app, &sam, json!(["read"]), json!([])).await;
+        assert_eq!(call(&app, &other, "GET", "/api/v1/messages", None).await.0, 200, "no expiry: works");
+        let other_id = app.get("/api/v1/api-keys").await.1["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| other.starts_with(k["prefix"].as_str().unwrap()) && k["id"] != id.as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let resp = app
+            .http
+            .delete(app.url(&format!("/api/v1/api-keys/{other_id}")))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204);
+        let (status, resp) = call(&app, &other, "GET", "/api/v1/messages", None).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (401, Some("api_key_revoked")), "{resp}");
+        let (_, keys) = app.get("/api/v1/api-keys").await;
+        assert_eq!(listed(&keys).unwrap()["state"], "expired");
+        assert!(keys["keys"].as_array().unwrap().iter().any(|k| k["state"] == "revoked"), "{keys}");
+        // An unknown key stays a plain 401.
+        let (status, resp) = call(&app, "kur_nope", "GET", "/api/v1/messages", None).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (401, Some("unauthorized")));
+
+        // An expiry must be a time in the (clock's) future; nothing is created otherwise.
+        let count = app.get("/api/v1/api-keys").await.1["keys"].as_array().unwrap().len();
+        for bad in [json!(in_a_day), json!("tomorrow"), json!(5)] {
+            let (status, resp) =
+                app.post("/api/v1/api-keys", json!({"name": "k", "user_id": sam, "expires_at": bad})).await;
+            assert!(status == 422 || status == 400, "{bad} -> {status} {resp}");
+            if status == 422 {
+                assert_eq!(resp["error"]["field"], "expires_at", "{resp}");
+            }
+        }
+        assert_eq!(app.get("/api/v1/api-keys").await.1["keys"].as_array().unwrap().len(), count);
+
+        // The API keys page sets an expiry and shows it.
+        let mut admin = Browser::new(&app);
+        admin.sign_in("admin", ADMIN_PASSWORD).await;
+        admin.get("/api-keys").await;
+        let (status, page) = admin
+            .post(
+                "/api-keys",
+                &[("name", "old"), ("user_id", &sam), ("scopes", "read"), ("expires_at", "2020-01-01T10:00")],
+                true,
+            )
+            .await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("must be in the future"), "{page}");
+        let (status, page) = admin
+            .post(
+                "/api-keys",
+                &[
+                    ("name", "quarter"),
+                    ("user_id", &sam),
+                    ("scopes", "read"),
+                    ("expires_at", "2099-03-31T18:00"),
+                ],
+                true,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains(r#"data-testid="new-key""#), "{page}");
+        let (_, page) = admin.get("/api-keys").await;
+        assert!(page.contains("2099"), "the expiry is listed: {page}");
+        assert!(page.contains("(expired)"), "the expired key is marked: {page}");
+        let (_, keys) = app.get("/api/v1/api-keys").await;
+        let quarter =
+            keys["keys"].as_array().unwrap().iter().find(|k| k["name"] == "quarter").unwrap().clone();
+        assert_eq!(quarter["expires_at"], "2099-03-31T18:00:00.000Z", "{quarter}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn every_action_lands_in_a_searchable_audit_log() {
     on_each_backend(|backend: Backend| async move {
         let app = TestApp::start(&backend).await;

@@ -1,6 +1,7 @@
 //! Who a request acts for and whether they may: API key authentication
 //! (`Authorization: Bearer <key>`, looked up by the key's SHA-256 hash, its
-//! last-use time kept to the minute), and the one permission check every
+//! last-use time kept to the minute; a revoked or expired key is refused
+//! with 401 and a code saying which, expiry read from the app's clock), and the one permission check every
 //! API request passes: the [`Need`] of its method and path against the
 //! user's [`Role`] and the key's scopes and IP allow-list. The web UI makes
 //! the same check for its pages (`ui/session.rs`).
@@ -15,7 +16,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::credentials;
 use crate::domain::{Need, Role, Scope};
-use crate::storage::now_micros;
+use crate::storage::format_micros;
 
 /// The account, user and key a request acts for.
 #[derive(Debug, Clone)]
@@ -156,6 +157,21 @@ impl FromRequestParts<AppState> for Auth {
             Some(&found.key_id),
             "api",
         );
+        let now = state.clock.now_micros();
+        if found.revoked_at.is_some() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "api_key_revoked",
+                "this API key was revoked",
+            ));
+        }
+        if let Some(at) = found.expires_at.filter(|at| *at <= now) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "api_key_expired",
+                format!("this API key expired at {}", format_micros(at)),
+            ));
+        }
         if !ip_allowed(client_ip(parts), &found.allowed_ips) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -175,7 +191,6 @@ impl FromRequestParts<AppState> for Auth {
                 format!("this API key lacks the scope '{}'", scope.as_str()),
             ));
         }
-        let now = now_micros();
         if found.last_used_at.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MICROS)
             && let Err(e) = state.store.touch_api_key(&found.key_id, now).await
         {

@@ -34,6 +34,10 @@ pub struct AuthKey {
     /// Addresses or networks (`10.0.0.0/8`) the key may be used from;
     /// empty: anywhere.
     pub allowed_ips: Vec<String>,
+    /// When the key stops working, if ever.
+    pub expires_at: Option<i64>,
+    /// When the key was revoked, if it was.
+    pub revoked_at: Option<i64>,
 }
 
 /// An API key as its owner sees it later (never the key itself).
@@ -49,6 +53,7 @@ pub struct ApiKeyRecord {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub expires_at: Option<i64>,
 }
 
 /// A key to create for a user of the account.
@@ -57,6 +62,8 @@ pub struct NewApiKey<'a> {
     pub user_id: &'a str,
     pub scopes: &'a [Scope],
     pub allowed_ips: &'a [String],
+    /// When the key stops working; `None`: never.
+    pub expires_at: Option<i64>,
 }
 
 fn split_list(stored: &str) -> Vec<String> {
@@ -170,14 +177,15 @@ impl Store {
         Ok((account_id, key))
     }
 
-    /// Finds a live API key by the key's hash: not revoked, and its user
-    /// (if any) not disabled.
+    /// Finds an API key by the key's hash whose user (if any) is not
+    /// disabled; revoked and expired keys too, for the caller to refuse
+    /// with a reason (`http/auth.rs`).
     pub async fn find_api_key(&self, key_hash: &str) -> sqlx::Result<Option<AuthKey>> {
         let row = sqlx::query(
             "SELECT k.id, k.account_id, k.user_id, k.last_used_at, a.transliterate, u.role, u.username,
-                    k.scopes, k.allowed_ips
+                    k.scopes, k.allowed_ips, k.expires_at, k.revoked_at
              FROM api_keys k JOIN accounts a ON a.id = k.account_id LEFT JOIN users u ON u.id = k.user_id
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.disabled_at IS NULL",
+             WHERE k.key_hash = $1 AND u.disabled_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.reader)
@@ -195,6 +203,8 @@ impl Store {
                 username: r.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
                 scopes: Scope::split(&r.try_get::<String, _>(7)?),
                 allowed_ips: split_list(&r.try_get::<String, _>(8)?),
+                expires_at: r.try_get(9)?,
+                revoked_at: r.try_get(10)?,
             })
         })
         .transpose()
@@ -210,8 +220,9 @@ impl Store {
         let key = credentials::new_api_key();
         let id = new_id();
         sqlx::query(
-            "INSERT INTO api_keys (id, account_id, user_id, name, key_hash, key_prefix, created_at, scopes, allowed_ips)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO api_keys (id, account_id, user_id, name, key_hash, key_prefix, created_at, scopes, allowed_ips,
+                                   expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(account_id)
@@ -222,6 +233,7 @@ impl Store {
         .bind(now_micros())
         .bind(Scope::join(new.scopes))
         .bind(new.allowed_ips.join(","))
+        .bind(new.expires_at)
         .execute(&self.writer)
         .await?;
         let record = self.api_keys(account_id, Some(&id)).await?.pop().ok_or(sqlx::Error::RowNotFound)?;
@@ -232,7 +244,7 @@ impl Store {
     pub async fn api_keys(&self, account_id: &str, id: Option<&str>) -> sqlx::Result<Vec<ApiKeyRecord>> {
         let rows = sqlx::query(
             "SELECT k.id, k.name, k.user_id, u.username, k.key_prefix, k.scopes, k.allowed_ips, k.created_at,
-                    k.last_used_at, k.revoked_at
+                    k.last_used_at, k.revoked_at, k.expires_at
              FROM api_keys k LEFT JOIN users u ON u.id = k.user_id
              WHERE k.account_id = $1 AND ($2 IS NULL OR k.id = $2) ORDER BY k.id DESC",
         )
@@ -253,6 +265,7 @@ impl Store {
                     created_at: r.try_get(7)?,
                     last_used_at: r.try_get(8)?,
                     revoked_at: r.try_get(9)?,
+                    expires_at: r.try_get(10)?,
                 })
             })
             .collect()

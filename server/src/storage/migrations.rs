@@ -130,6 +130,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0016_inbound_webhook.sql"),
         then: None,
     },
+    Migration {
+        version: 17,
+        name: "api_key_expiry",
+        sqlite: include_str!("../../migrations/sqlite/0017_api_key_expiry.sql"),
+        postgres: include_str!("../../migrations/postgres/0017_api_key_expiry.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

@@ -831,6 +831,9 @@ const TABLE: &[(&str, [&str; 4])] = &[
     ("keys.revoked", ["revoked", "unieważniony", "отозван", "отменен"]),
     ("keys.revoke", ["Revoke", "Unieważnij", "Отозвать", "Отмени"]),
     ("keys.new", ["New API key", "Nowy klucz API", "Новый ключ API", "Нов API ключ"]),
+    ("keys.expires", ["Expires", "Wygasa", "Истекает", "Изтича"]),
+    ("keys.expired", ["expired", "wygasł", "истёк", "изтекъл"]),
+    ("keys.never", ["never", "nigdy", "никогда", "никога"]),
     (
         "keys.shown",
         [

@@ -145,6 +145,9 @@ pub struct KeyForm {
     scopes: Vec<String>,
     #[serde(default)]
     allowed_ips: String,
+    /// `datetime-local` in the viewer's zone; empty: never.
+    #[serde(default)]
+    expires_at: String,
 }
 
 impl KeyForm {
@@ -179,8 +182,11 @@ pub async fn create_key(
 ) -> PageResult {
     let f: KeyForm = super::from_pairs(pairs, &["scopes"]).page(&v)?;
     let outcome = async {
+        let expires_at = super::compose::local_time(&v, &f.expires_at)
+            .map_err(|m| crate::http::ApiError::field("expires_at", m))?;
         let body = json_body(json!({
             "name": f.name, "user_id": f.user_id, "scopes": f.scopes, "allowed_ips": split_list(&f.allowed_ips),
+            "expires_at": expires_at,
         }))?;
         let response = api_keys::create_key(State(state.clone()), auth.clone(), body).await?;
         super::read_json::<api_keys::NewKeyView>(response).await

@@ -1,6 +1,7 @@
 //! `/api/v1/api-keys`: API keys of the account's users, with scopes
 //! (`read`, `send`, `manage`) and an optional IP allow-list. A key is shown
-//! once, when created; only its hash is kept. Revoking is immediate. Owners
+//! once, when created; only its hash is kept. Revoking is immediate; a key
+//! may be given an expiry, after which it is refused like a revoked one. Owners
 //! and admins manage keys (`http/auth.rs`); a key acts with its user's role
 //! and never beyond its scopes.
 
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::messages::parse_time;
 use crate::domain::{Role, Scope};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
@@ -37,10 +39,23 @@ pub struct ApiKeyView {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// When the key stops working; `null`: never.
+    pub expires_at: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    #[schema(example = "active")]
+    pub state: String,
 }
 
-impl From<ApiKeyRecord> for ApiKeyView {
-    fn from(k: ApiKeyRecord) -> Self {
+impl ApiKeyView {
+    /// The key as seen at `now` (microseconds; the app's clock).
+    pub fn at(k: ApiKeyRecord, now: i64) -> Self {
+        let state = if k.revoked_at.is_some() {
+            "revoked"
+        } else if k.expires_at.is_some_and(|t| t <= now) {
+            "expired"
+        } else {
+            "active"
+        };
         Self {
             id: k.id,
             name: k.name,
@@ -52,6 +67,8 @@ impl From<ApiKeyRecord> for ApiKeyView {
             created_at: format_micros(k.created_at),
             last_used_at: k.last_used_at.map(format_micros),
             revoked_at: k.revoked_at.map(format_micros),
+            expires_at: k.expires_at.map(format_micros),
+            state: state.to_owned(),
         }
     }
 }
@@ -84,6 +101,10 @@ pub struct ApiKeyInput {
     #[serde(default)]
     #[schema(example = json!(["203.0.113.5", "10.0.0.0/8"]))]
     pub allowed_ips: Vec<String>,
+    /// RFC 3339; the key stops working then. Must be in the future; absent
+    /// or `null`: never.
+    #[schema(example = "2027-01-01T00:00:00Z")]
+    pub expires_at: Option<String>,
 }
 
 fn parse_allowed_ips(list: &[String]) -> Result<Vec<String>, ApiError> {
@@ -116,7 +137,8 @@ fn parse_allowed_ips(list: &[String]) -> Result<Vec<String>, ApiError> {
     responses((status = 200, body = ApiKeyList), (status = 403, body = ErrorBody)))]
 pub async fn list_keys(State(state): State<AppState>, auth: Auth) -> Result<Json<ApiKeyList>, ApiError> {
     let keys = state.store.api_keys(&auth.account_id, None).await?;
-    Ok(Json(ApiKeyList { keys: keys.into_iter().map(Into::into).collect() }))
+    let now = state.clock.now_micros();
+    Ok(Json(ApiKeyList { keys: keys.into_iter().map(|k| ApiKeyView::at(k, now)).collect() }))
 }
 
 /// Create a key for a user; the answer holds the key, shown this once.
@@ -160,9 +182,21 @@ pub async fn create_key(
             .collect::<Result<Vec<_>, _>>()?,
     };
     let allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
-    let new = NewApiKey { name: &name, user_id: &user.id, scopes: &scopes, allowed_ips: &allowed_ips };
+    let now = state.clock.now_micros();
+    let expires_at = match input.expires_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => {
+            let at = parse_time("expires_at", s, ApiError::field)?;
+            if at <= now {
+                return Err(ApiError::field("expires_at", "must be in the future"));
+            }
+            Some(at)
+        }
+    };
+    let new =
+        NewApiKey { name: &name, user_id: &user.id, scopes: &scopes, allowed_ips: &allowed_ips, expires_at };
     let (record, key) = state.store.create_api_key(&auth.account_id, new).await?;
-    Ok((StatusCode::CREATED, Json(NewKeyView { info: record.into(), key })).into_response())
+    Ok((StatusCode::CREATED, Json(NewKeyView { info: ApiKeyView::at(record, now), key })).into_response())
 }
 
 /// Revoke a key: it stops working at once.
