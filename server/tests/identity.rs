@@ -786,6 +786,119 @@ async fn permissions_hold_for_campaigns_and_the_compose_page() {
     .await;
 }
 
+/// Polls a campaign's run `seq` until it has `status`; the run's report.
+async fn run_with_status(app: &TestApp, campaign: &str, seq: i64, status: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let (code, run) = app.get(&format!("/api/v1/campaigns/{campaign}/runs/{seq}")).await;
+        if code == 200 && run["status"] == status {
+            return run;
+        }
+        last = run;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {seq} of {campaign} never became {status}; last: {last}");
+}
+
+#[tokio::test]
+async fn campaigns_are_rechecked_against_their_users_permissions_at_start_resume_and_each_run() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let (drivers, office) = address_book(&app).await;
+        let sam = user(&app, "sam", "sender").await;
+        let key = key_for(&app, &sam, json!(["read", "send"]), json!([])).await;
+        let rule = format!("/api/v1/permissions/users/{sam}");
+        app.put_json(&rule, json!({"groups": [drivers]})).await;
+        let soon = || (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+        let create = async |extra: Value| {
+            let mut body = json!({"name": "c", "text": "hi", "groups": [drivers]});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let (status, resp) = call(&app, &key, "POST", "/api/v1/campaigns", Some(body)).await;
+            assert_eq!(status, 201, "{resp}");
+            assert_eq!(resp["campaign"]["created_by"], sam.as_str(), "{resp}");
+            resp["campaign"]["id"].as_str().unwrap().to_owned()
+        };
+        let draft = create(json!({})).await;
+        let once = create(json!({"send_at": soon(), "start": true})).await;
+        let daily = create(json!({"rrule": "FREQ=DAILY;BYHOUR=9;BYMINUTE=0", "start": true})).await;
+        let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let paused = create(json!({"send_at": later, "start": true})).await;
+        let (status, resp) =
+            call(&app, &key, "POST", &format!("/api/v1/campaigns/{paused}/pause"), None).await;
+        assert_eq!(status, 200, "{resp}");
+
+        // The admin takes Drivers away from sam.
+        let (status, _) = app.put_json(&rule, json!({"groups": [office]})).await;
+        assert_eq!(status, 200);
+        let (status, resp) =
+            call(&app, &key, "POST", &format!("/api/v1/campaigns/{draft}/start"), None).await;
+        assert_eq!(
+            (status, resp["error"]["code"].as_str()),
+            (403, Some("recipient_not_permitted")),
+            "{resp}"
+        );
+        let message = resp["error"]["message"].as_str().unwrap();
+        assert!(message.contains("'sam'") && message.contains("group 'Drivers'"), "{message}");
+        assert_eq!(app.get(&format!("/api/v1/campaigns/{draft}")).await.1["status"], "draft");
+        let (status, resp) =
+            call(&app, &key, "POST", &format!("/api/v1/campaigns/{paused}/resume"), None).await;
+        assert_eq!(status, 403, "{resp}");
+        assert_eq!(app.get(&format!("/api/v1/campaigns/{paused}")).await.1["status"], "paused");
+
+        // Runs that fall due are not sent, and say why in their report
+        // (the daily one's next occurrence is made due now).
+        let db = sqlx::AnyPool::connect(&app.db.as_ref().unwrap().url).await.unwrap();
+        sqlx::query("UPDATE campaigns SET next_run_at = $1 WHERE id = $2")
+            .bind(chrono::Utc::now().timestamp_micros())
+            .bind(&daily)
+            .execute(&db)
+            .await
+            .unwrap();
+        db.close().await;
+        for (id, status_after) in [(&once, "completed"), (&daily, "scheduled")] {
+            let run = run_with_status(&app, id, 1, "failed").await;
+            let failure = run["failure"].as_str().unwrap_or_default();
+            assert!(failure.contains("may not send to the group 'Drivers'"), "{run}");
+            assert_eq!(run["recipients"], 0, "{run}");
+            let (_, c) = app.get(&format!("/api/v1/campaigns/{id}")).await;
+            assert_eq!(c["status"], status_after, "{c}");
+            assert_eq!(c["last_run"]["status"], "failed", "{c}");
+            let (_, sent) = app.get(&format!("/api/v1/messages?campaign={id}")).await;
+            assert_eq!(sent["messages"], json!([]), "nothing went out: {sent}");
+        }
+        let (_, daily_c) = app.get(&format!("/api/v1/campaigns/{daily}")).await;
+        assert!(daily_c["next_run_at"].is_string(), "the next occurrence stays planned: {daily_c}");
+
+        // An admin may resume it: it then sends for the admin.
+        let (status, resp) = app.post(&format!("/api/v1/campaigns/{paused}/resume"), json!({})).await;
+        assert_eq!(status, 200, "{resp}");
+        assert_ne!(resp["started_by"], sam.as_str(), "{resp}");
+        assert!(resp["started_by"].is_string(), "{resp}");
+
+        // With the permission back, sam starts the draft; it is sent.
+        app.put_json(&rule, json!({"groups": [drivers]})).await;
+        let (status, resp) =
+            call(&app, &key, "POST", &format!("/api/v1/campaigns/{draft}/start"), None).await;
+        assert_eq!(status, 200, "{resp}");
+        assert_eq!(resp["started_by"], sam.as_str());
+        let run = run_with_status(&app, &draft, 1, "completed").await;
+        assert_eq!(run["recipients"], 1, "{run}");
+
+        // A user disabled after starting a campaign: its run is not sent.
+        let again = create(json!({"send_at": soon(), "start": true})).await;
+        let (status, _) = app.patch(&format!("/api/v1/users/{sam}"), json!({"disabled": true})).await;
+        assert_eq!(status, 200);
+        let run = run_with_status(&app, &again, 1, "failed").await;
+        assert!(run["failure"].as_str().unwrap().contains("'sam', who is disabled"), "{run}");
+        let (_, sent) = app.get(&format!("/api/v1/messages?campaign={again}")).await;
+        assert_eq!(sent["messages"], json!([]));
+        app.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_own_number_is_a_sender_only_after_its_code_is_entered() {
     on_each_backend(|backend: Backend| async move {

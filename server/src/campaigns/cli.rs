@@ -174,7 +174,7 @@ pub async fn run_campaign(command: CampaignCommand) -> anyhow::Result<()> {
                 println!("  warning: {w}");
             }
             if a.start {
-                if let Err(err) = super::start(&store, &c, now).await {
+                if let Err(err) = super::start(&store, &c, None, now).await {
                     store.delete_draft_campaign(&account, &c.id).await?;
                     return Err(cli_error(err));
                 }
@@ -229,7 +229,7 @@ pub async fn run_campaign(command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::Start(a) => {
             let (store, account, _) = connect(&a.common).await?;
             let c = find(&store, &account, &a.id).await?;
-            super::start(&store, &c, now).await.map_err(cli_error)?;
+            super::start(&store, &c, None, now).await.map_err(cli_error)?;
             println!("started {}", c.id);
             Ok(())
         }
@@ -245,7 +245,7 @@ async fn change(a: IdArgs, verb: &str, now: DateTime<Utc>) -> anyhow::Result<()>
     let c = find(&store, &account, &a.id).await?;
     let done = match verb {
         "paused" => store.pause_campaign(&account, &c.id, now_micros()).await?,
-        "resumed" => super::resume(&store, &c, now).await.map_err(cli_error)?,
+        "resumed" => super::resume(&store, &c, None, now).await.map_err(cli_error)?,
         _ => store.cancel_campaign(&account, &c.id, now_micros()).await?,
     };
     if !done {

@@ -1,5 +1,8 @@
 //! The campaign worker: opens runs when campaigns are due, fans each run
-//! out into messages batch by batch, and marks runs finished.
+//! out into messages batch by batch, and marks runs finished. A run whose
+//! campaign's user (who started it, else who created it) may no longer send
+//! to its audience, or is disabled, is opened as `failed` with the reason
+//! and sends nothing (`super::check_permissions`).
 //!
 //! Fan-out walks the audience in phone-number order. Each batch is rendered
 //! per recipient and stored with the run's new cursor in one transaction
@@ -73,13 +76,27 @@ impl FanOut {
             // next one is the first occurrence after now.
             let after = DateTime::from_timestamp_micros(due).unwrap_or(now).max(now);
             let next = super::recurrence(&campaign).and_then(|r| r.next_after(after));
+            // Each run is sent only if the user it is sent for still may.
+            let failure = match super::check_permissions(&self.store, &campaign, campaign.acting_user()).await
+            {
+                Ok(()) => None,
+                Err(super::CampaignError::NotPermitted(why)) => Some(why),
+                Err(e) => return Err(e.into()),
+            };
             if self
                 .store
-                .open_run(&campaign, due, next.map(|t| t.timestamp_micros()), now_us)
+                .open_run(&campaign, due, next.map(|t| t.timestamp_micros()), failure.as_deref(), now_us)
                 .await?
                 .is_some()
             {
-                tracing::info!(campaign = %campaign.id, name = %campaign.name, "campaign run opened");
+                match &failure {
+                    None => {
+                        tracing::info!(campaign = %campaign.id, name = %campaign.name, "campaign run opened")
+                    }
+                    Some(why) => {
+                        tracing::warn!(campaign = %campaign.id, reason = %why, "campaign run refused: nothing sent")
+                    }
+                }
                 report.runs_opened += 1;
             }
         }

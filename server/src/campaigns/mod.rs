@@ -66,6 +66,8 @@ pub struct CampaignInput {
     pub urgent: bool,
     /// Send each recipient from a number of the account's pool.
     pub sender_pool: bool,
+    /// The user creating it (`None`: a key of no user, the CLI).
+    pub created_by: Option<String>,
 }
 
 /// Why a campaign request was refused; `field` names the input at fault.
@@ -75,6 +77,10 @@ pub enum CampaignError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// The user the campaign sends for may not (or no longer) send to its
+    /// audience, or is disabled.
+    #[error("{0}")]
+    NotPermitted(String),
     #[error(transparent)]
     Store(#[from] sqlx::Error),
 }
@@ -229,6 +235,7 @@ pub async fn create(
         throughput: input.throughput,
         urgent: input.urgent,
         sender_pool: input.sender_pool,
+        created_by: input.created_by,
     };
     Ok(store.create_campaign(account_id, &campaign, now.timestamp_micros()).await?)
 }
@@ -432,10 +439,68 @@ fn upcoming_runs(campaign: &CampaignRecord, now: DateTime<Utc>, n: u16) -> Vec<D
     }
 }
 
-/// Starts a draft: refused if nobody would get a message or its time passed.
+/// Whether `user_id` (who a campaign sends for) may send to everyone the
+/// campaign names, as the permissions stand now: refused if the user is
+/// disabled or gone, or (unless an owner or admin, or under no rule) if a
+/// group, #tag, contact or number of the audience is outside their rule.
+/// `None` (a key of no user, the CLI) is not restricted.
+pub async fn check_permissions(
+    store: &Store,
+    campaign: &CampaignRecord,
+    user_id: Option<&str>,
+) -> Result<(), CampaignError> {
+    let Some(user_id) = user_id else { return Ok(()) };
+    let refused = |why: String| {
+        Err(CampaignError::NotPermitted(format!(
+            "the campaign sends for {why}; an admin decides whom each user may message"
+        )))
+    };
+    let Some(user) = store.user(&campaign.account_id, user_id).await? else {
+        return refused("a user who no longer exists".into());
+    };
+    let who = format!("'{}'", user.username);
+    if user.disabled {
+        return refused(format!("{who}, who is disabled"));
+    }
+    if user.role.unrestricted() {
+        return Ok(());
+    }
+    let Some(rule) = store.effective_permission(&user.id).await? else { return Ok(()) };
+    for g in &campaign.audience.groups {
+        if !rule.groups.contains(g) {
+            let name = store.find_group(&campaign.account_id, g).await?.map_or_else(|| g.clone(), |g| g.name);
+            return refused(format!("{who}, who may not send to the group '{name}'"));
+        }
+    }
+    for t in &campaign.audience.tags {
+        if !rule.tags.contains(t) {
+            return refused(format!("{who}, who may not send to the tag #{t}"));
+        }
+    }
+    if rule.any_number {
+        return Ok(());
+    }
+    let mut numbers = store.campaign_numbers(&campaign.id).await?;
+    for c in &campaign.audience.contacts {
+        if let Some(contact) = store.get_contact(&campaign.account_id, c).await? {
+            numbers.push(contact.phone);
+        }
+    }
+    let list: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let reachable = store.numbers_reachable(&campaign.account_id, &list, &rule.groups, &rule.tags).await?;
+    if let Some(n) = list.iter().find(|n| !reachable.contains(**n)) {
+        return refused(format!("{who}, who may not send to {n}"));
+    }
+    Ok(())
+}
+
+/// Starts a draft: refused if nobody would get a message or its time
+/// passed, or if the user starting it (`by`; else who created it) may not
+/// send to its audience. `by` is who the campaign then sends for.
 pub async fn start(
     store: &Store,
     campaign: &CampaignRecord,
+    by: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), CampaignError> {
     if campaign.state != CampaignState::Draft {
@@ -444,6 +509,7 @@ pub async fn start(
             campaign.state.as_str()
         )));
     }
+    check_permissions(store, campaign, by.or(campaign.acting_user())).await?;
     // Whether anyone is reached takes one row, not a count of a million.
     if store.audience_page(campaign, None, 1).await?.is_empty() {
         let (_, opted_out) = store.count_audience(campaign).await?;
@@ -467,7 +533,13 @@ pub async fn start(
         }
     };
     if !store
-        .start_campaign(&campaign.account_id, &campaign.id, first.timestamp_micros(), now.timestamp_micros())
+        .start_campaign(
+            &campaign.account_id,
+            &campaign.id,
+            first.timestamp_micros(),
+            by,
+            now.timestamp_micros(),
+        )
         .await?
     {
         return Err(CampaignError::Conflict("the campaign was started or canceled meanwhile".into()));
@@ -476,16 +548,22 @@ pub async fn start(
 }
 
 /// Resumes a paused campaign; a recurring one skips the runs it missed.
+/// Refused like [`start`] if the user resuming it (`by`; else who it sent
+/// for) may not send to its audience.
 pub async fn resume(
     store: &Store,
     campaign: &CampaignRecord,
+    by: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, CampaignError> {
+    if campaign.state == CampaignState::Paused {
+        check_permissions(store, campaign, by.or(campaign.acting_user())).await?;
+    }
     let next = match (recurrence(campaign), campaign.next_run_at) {
         (Some(r), Some(at)) if at < now.timestamp_micros() => r.next_after(now).map(|t| t.timestamp_micros()),
         (_, next) => next,
     };
-    Ok(store.resume_campaign(&campaign.account_id, &campaign.id, next, now.timestamp_micros()).await?)
+    Ok(store.resume_campaign(&campaign.account_id, &campaign.id, next, by, now.timestamp_micros()).await?)
 }
 
 /// Checks quiet hours as given in the API (`HH:MM`), with the zone.

@@ -80,6 +80,9 @@ impl From<crate::campaigns::CampaignError> for ApiError {
         match e {
             CampaignError::Invalid { field, message } => Self::field(field, message),
             CampaignError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            CampaignError::NotPermitted(message) => {
+                Self::new(StatusCode::FORBIDDEN, "recipient_not_permitted", message)
+            }
             CampaignError::Store(e) => e.into(),
         }
     }

@@ -95,6 +95,8 @@ pub struct NewCampaign {
     pub urgent: bool,
     /// Each recipient gets a number of the account's pool as sender.
     pub sender_pool: bool,
+    /// The user creating it (`None`: a key of no user, the CLI).
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +123,18 @@ pub struct CampaignRecord {
     pub sender_pool: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The user who created it, if a user did.
+    pub created_by: Option<String>,
+    /// The user who last started or resumed it, if a user did.
+    pub started_by: Option<String>,
+}
+
+impl CampaignRecord {
+    /// The user the campaign sends for: who last started or resumed it,
+    /// else who created it; `None`: no user (not restricted).
+    pub fn acting_user(&self) -> Option<&str> {
+        self.started_by.as_deref().or(self.created_by.as_deref())
+    }
 }
 
 /// One run of a campaign with its fan-out progress.
@@ -129,7 +143,7 @@ pub struct RunRecord {
     pub id: String,
     pub campaign_id: String,
     pub seq: i64,
-    /// fanning_out, sending, paused, completed, canceled
+    /// fanning_out, sending, paused, completed, canceled, failed
     pub status: String,
     pub fanned_out: bool,
     pub due_at: i64,
@@ -138,6 +152,8 @@ pub struct RunRecord {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub created_at: i64,
+    /// Why the run sent nothing (status `failed`).
+    pub failure: Option<String>,
 }
 
 /// A run claimed by this node for fan-out.
@@ -180,7 +196,7 @@ pub struct AccountSchedule {
 
 const CAMPAIGN_COLUMNS: &str = "c.id, c.account_id, c.name, c.state, c.sender, c.body, c.template_id, c.data, \
     c.audience, c.tags, c.callback_url, c.send_at, c.rrule, c.time_zone, c.next_run_at, c.throughput, c.urgent, c.sender_pool, \
-    c.created_at, c.updated_at, (SELECT COUNT(*) FROM campaign_numbers n WHERE n.campaign_id = c.id) AS numbers";
+    c.created_at, c.updated_at, c.created_by, c.started_by, (SELECT COUNT(*) FROM campaign_numbers n WHERE n.campaign_id = c.id) AS numbers";
 
 fn campaign_from_row(r: &AnyRow) -> sqlx::Result<CampaignRecord> {
     let json = |col: &str| -> sqlx::Result<String> { r.try_get(col) };
@@ -207,11 +223,13 @@ fn campaign_from_row(r: &AnyRow) -> sqlx::Result<CampaignRecord> {
         sender_pool: r.try_get::<i64, _>("sender_pool")? != 0,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        created_by: r.try_get("created_by")?,
+        started_by: r.try_get("started_by")?,
     })
 }
 
 const RUN_COLUMNS: &str = "id, campaign_id, seq, status, fanned_out, due_at, recipients, skipped, started_at, \
-    finished_at, created_at";
+    finished_at, created_at, failure";
 
 fn run_from_row(r: &AnyRow) -> sqlx::Result<RunRecord> {
     Ok(RunRecord {
@@ -226,6 +244,7 @@ fn run_from_row(r: &AnyRow) -> sqlx::Result<RunRecord> {
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
         created_at: r.try_get("created_at")?,
+        failure: r.try_get("failure")?,
     })
 }
 
@@ -299,8 +318,8 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO campaigns (id, account_id, name, state, sender, body, template_id, data, audience, tags,
-             callback_url, send_at, rrule, time_zone, throughput, urgent, created_at, updated_at, sender_pool)
-             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)",
+             callback_url, send_at, rrule, time_zone, throughput, urgent, created_at, updated_at, sender_pool, created_by)
+             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)",
         )
         .bind(&id)
         .bind(account_id)
@@ -319,6 +338,7 @@ impl Store {
         .bind(i64::from(c.urgent))
         .bind(now)
         .bind(i64::from(c.sender_pool))
+        .bind(c.created_by.as_deref())
         .execute(&mut *tx)
         .await?;
         for chunk in c.numbers.chunks(CHUNK) {
@@ -377,22 +397,25 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
-    /// Starts a draft: its first run is due at `first_run_at`.
+    /// Starts a draft: its first run is due at `first_run_at`; `by` (a
+    /// user) becomes who it sends for.
     pub async fn start_campaign(
         &self,
         account_id: &str,
         id: &str,
         first_run_at: i64,
+        by: Option<&str>,
         now: i64,
     ) -> sqlx::Result<bool> {
         let r = sqlx::query(
-            "UPDATE campaigns SET state = 'active', next_run_at = $1, updated_at = $2
+            "UPDATE campaigns SET state = 'active', next_run_at = $1, updated_at = $2, started_by = COALESCE($5, started_by)
              WHERE id = $3 AND account_id = $4 AND state = 'draft'",
         )
         .bind(first_run_at)
         .bind(now)
         .bind(id)
         .bind(account_id)
+        .bind(by)
         .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() > 0)
@@ -415,12 +438,15 @@ impl Store {
 
     /// Opens the run due at `due_at` and moves the campaign's next run to
     /// `next` (or none). Only one node wins: the move is conditional on the
-    /// due time still being `due_at`. Returns the new run's id.
+    /// due time still being `due_at`. Returns the new run's id. With a
+    /// `failure`, the run is recorded as `failed` with that reason and sends
+    /// nothing; a campaign with no next run is then completed.
     pub async fn open_run(
         &self,
         campaign: &CampaignRecord,
         due_at: i64,
         next: Option<i64>,
+        failure: Option<&str>,
         now: i64,
     ) -> sqlx::Result<Option<String>> {
         let mut tx = self.writer.begin().await?;
@@ -438,18 +464,48 @@ impl Store {
             return Ok(None);
         }
         let id = new_id();
-        sqlx::query(
-            "INSERT INTO campaign_runs (id, campaign_id, account_id, seq, status, due_at, created_at, updated_at)
-             SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, 'fanning_out', $4, $5, $5
-             FROM campaign_runs WHERE campaign_id = $2",
-        )
-        .bind(&id)
-        .bind(&campaign.id)
-        .bind(&campaign.account_id)
-        .bind(due_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        match failure {
+            None => {
+                sqlx::query(
+                    "INSERT INTO campaign_runs (id, campaign_id, account_id, seq, status, due_at, created_at, updated_at)
+                     SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, 'fanning_out', $4, $5, $5
+                     FROM campaign_runs WHERE campaign_id = $2",
+                )
+                .bind(&id)
+                .bind(&campaign.id)
+                .bind(&campaign.account_id)
+                .bind(due_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(reason) => {
+                sqlx::query(
+                    "INSERT INTO campaign_runs (id, campaign_id, account_id, seq, status, fanned_out, due_at,
+                         started_at, finished_at, created_at, updated_at, failure)
+                     SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, 'failed', 1, $4, $5, $5, $5, $5, $6
+                     FROM campaign_runs WHERE campaign_id = $2",
+                )
+                .bind(&id)
+                .bind(&campaign.id)
+                .bind(&campaign.account_id)
+                .bind(due_at)
+                .bind(now)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE campaigns SET state = 'completed', updated_at = $1
+                     WHERE id = $2 AND state = 'active' AND next_run_at IS NULL AND NOT EXISTS (
+                         SELECT 1 FROM campaign_runs r WHERE r.campaign_id = campaigns.id
+                         AND r.status IN ('fanning_out', 'sending', 'paused'))",
+                )
+                .bind(now)
+                .bind(&campaign.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(Some(id))
     }
@@ -835,24 +891,27 @@ impl Store {
     }
 
     /// Resumes a paused campaign: runs go on where they stopped and held
-    /// messages are released. False if it is not paused.
+    /// messages are released; `by` (a user) becomes who it sends for.
+    /// False if it is not paused.
     pub async fn resume_campaign(
         &self,
         account_id: &str,
         id: &str,
         next_run_at: Option<i64>,
+        by: Option<&str>,
         now: i64,
     ) -> sqlx::Result<bool> {
         let runs = {
             let mut tx = self.writer.begin().await?;
             let r = sqlx::query(
-                "UPDATE campaigns SET state = 'active', next_run_at = $1, updated_at = $2
+                "UPDATE campaigns SET state = 'active', next_run_at = $1, updated_at = $2, started_by = COALESCE($5, started_by)
                  WHERE id = $3 AND account_id = $4 AND state = 'paused'",
             )
             .bind(next_run_at)
             .bind(now)
             .bind(id)
             .bind(account_id)
+            .bind(by)
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
@@ -952,6 +1011,17 @@ impl Store {
         .await?
         .map(|r| run_from_row(&r))
         .transpose()
+    }
+
+    /// The raw numbers a campaign names.
+    pub async fn campaign_numbers(&self, campaign_id: &str) -> sqlx::Result<Vec<String>> {
+        sqlx::query("SELECT phone FROM campaign_numbers WHERE campaign_id = $1 ORDER BY phone")
+            .bind(campaign_id)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect()
     }
 
     /// Messages of a run by status, and inbound replies linked to it.

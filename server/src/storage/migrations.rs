@@ -137,6 +137,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0017_api_key_expiry.sql"),
         then: None,
     },
+    Migration {
+        version: 18,
+        name: "campaign_senders",
+        sqlite: include_str!("../../migrations/sqlite/0018_campaign_senders.sql"),
+        postgres: include_str!("../../migrations/postgres/0018_campaign_senders.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

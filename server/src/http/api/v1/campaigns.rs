@@ -110,6 +110,11 @@ pub struct CampaignView {
     pub sender_pool: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// The user who created the campaign (`null`: a key of no user).
+    pub created_by: Option<String>,
+    /// The user who last started or resumed it; each run is sent for (and
+    /// checked against the permissions of) this user, else the creator.
+    pub started_by: Option<String>,
     /// The newest run with its counters.
     pub last_run: Option<RunView>,
 }
@@ -150,8 +155,12 @@ pub struct RunView {
     pub id: String,
     /// 1 for the first run of a campaign, 2 for the second, ...
     pub seq: i64,
-    /// fanning_out, sending, paused, completed, canceled
+    /// fanning_out, sending, paused, completed, canceled, or failed (sent
+    /// nothing; see `failure`)
     pub status: String,
+    /// Why a failed run sent nothing, e.g. the user the campaign sends for
+    /// lost a permission or was disabled.
+    pub failure: Option<String>,
     pub due_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -238,6 +247,7 @@ async fn run_view(state: &AppState, run: RunRecord, with_errors: bool) -> Result
         id: run.id,
         seq: run.seq,
         status: run.status,
+        failure: run.failure,
         due_at: format_micros(run.due_at),
         started_at: run.started_at.map(format_micros),
         finished_at: run.finished_at.map(format_micros),
@@ -286,6 +296,8 @@ async fn campaign_view(state: &AppState, c: CampaignRecord) -> Result<CampaignVi
         sender_pool: c.sender_pool,
         created_at: format_micros(c.created_at),
         updated_at: format_micros(c.updated_at),
+        created_by: c.created_by,
+        started_by: c.started_by,
         last_run,
     })
 }
@@ -353,12 +365,13 @@ pub async fn create_campaign(
         throughput: r.throughput,
         urgent: r.urgent,
         sender_pool: r.sender_pool,
+        created_by: auth.user_id.clone(),
     };
     let campaign = campaigns::create(&state.store, &auth.account_id, state.region, input, now).await?;
     // Started before the estimate is made: sending need not wait for
     // counting a large audience.
     let campaign = if r.start {
-        if let Err(e) = campaigns::start(&state.store, &campaign, now).await {
+        if let Err(e) = campaigns::start(&state.store, &campaign, auth.user_id.as_deref(), now).await {
             // Nothing is kept of a campaign that was asked to start and could not.
             state.store.delete_draft_campaign(&auth.account_id, &campaign.id).await?;
             return Err(e.into());
@@ -466,11 +479,11 @@ pub async fn campaign_action(
     let now_us = now.timestamp_micros();
     let done = match action.as_str() {
         "start" => {
-            campaigns::start(&state.store, &c, now).await?;
+            campaigns::start(&state.store, &c, auth.user_id.as_deref(), now).await?;
             true
         }
         "pause" => state.store.pause_campaign(&auth.account_id, &c.id, now_us).await?,
-        "resume" => campaigns::resume(&state.store, &c, now).await?,
+        "resume" => campaigns::resume(&state.store, &c, auth.user_id.as_deref(), now).await?,
         "cancel" => state.store.cancel_campaign(&auth.account_id, &c.id, now_us).await?,
         _ => return Err(ApiError::not_found("campaign action (start, pause, resume, cancel)")),
     };
