@@ -924,6 +924,13 @@ async fn an_own_number_is_a_sender_only_after_its_code_is_entered() {
 
         let (status, _) = call(&app, &key, "POST", "/api/v1/messages", Some(from_own.clone())).await;
         assert_eq!(status, 403, "not yet: the code was not entered");
+        let campaign = |from: &str| {
+            json!({"name": "own", "text": "from me", "numbers": ["+48600100201"], "from": from, "start": true})
+        };
+        let (status, resp) = call(&app, &key, "POST", "/api/v1/campaigns", Some(campaign(phone))).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (403, Some("sender_not_verified")), "{resp}");
+        assert_eq!(resp["error"]["field"], "from");
+        assert_eq!(app.get("/api/v1/campaigns").await.1["campaigns"], json!([]), "nothing stored");
         let verify = format!("/api/v1/me/numbers/{}/verify", "%2B48600100777");
         let wrong = if code == "000000" { "111111" } else { "000000" };
         let (status, resp) = call(&app, &key, "POST", &verify, Some(json!({"code": wrong}))).await;
@@ -932,6 +939,18 @@ async fn an_own_number_is_a_sender_only_after_its_code_is_entered() {
         assert_eq!(status, 200, "{resp}");
         assert_eq!(resp["verified"], true);
         assert_eq!(call(&app, &key, "POST", "/api/v1/messages", Some(from_own)).await.0, 202);
+        // A verified own number is a campaign's sender too.
+        let (status, made) = call(&app, &key, "POST", "/api/v1/campaigns", Some(campaign(phone))).await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(made["campaign"]["from"], phone, "{made}");
+        let id = made["campaign"]["id"].as_str().unwrap().to_owned();
+        let run = run_with_status(&app, &id, 1, "completed").await;
+        assert_eq!(run["recipients"], 1, "{run}");
+        let (_, sent) = app.get(&format!("/api/v1/messages?campaign={id}")).await;
+        assert_eq!(sent["messages"][0]["from"], phone, "{sent}");
+        let (status, resp) =
+            call(&app, &key, "POST", "/api/v1/campaigns", Some(campaign("+48600100778"))).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (403, Some("sender_not_verified")), "{resp}");
         let (_, list) = call(&app, &key, "GET", "/api/v1/me/numbers", None).await;
         assert_eq!(list["numbers"][0]["verified"], true, "{list}");
         // Another number still is not sam's to use.

@@ -145,7 +145,7 @@ pub async fn create(
         }
         None
     } else {
-        resolve_sender(store, account_id, input.from.as_deref()).await?
+        resolve_sender(store, account_id, input.from.as_deref(), input.created_by.as_deref()).await?
     };
     let fields = field_names(store, account_id).await?;
     let (body, template_id) = match (&input.text, &input.template) {
@@ -240,18 +240,29 @@ pub async fn create(
     Ok(store.create_campaign(account_id, &campaign, now.timestamp_micros()).await?)
 }
 
-/// The sender: one on the account's list, or the list's default. A
-/// campaign never goes out from a sender the account was not given.
+/// The sender: one on the account's list, the list's default, or the
+/// creating user's own number once verified (`POST /api/v1/me/numbers`).
+/// A campaign never goes out from a sender the account was not given.
 async fn resolve_sender(
     store: &Store,
     account_id: &str,
     from: Option<&str>,
+    created_by: Option<&str>,
 ) -> Result<Option<String>, CampaignError> {
     let senders = store.list_senders(account_id).await?;
     match from {
         Some(f) => {
             let sender = SenderId::parse(f).map_err(|e| CampaignError::field("from", e.to_string()))?;
-            if senders.iter().any(|s| s.sender == sender.as_str()) {
+            let digits = |s: &str| s.trim_start_matches('+').to_owned();
+            let own_verified = match created_by {
+                Some(user) if !sender.is_alphanumeric() => store
+                    .own_numbers(user)
+                    .await?
+                    .iter()
+                    .any(|(p, at)| at.is_some() && digits(p) == digits(sender.as_str())),
+                _ => false,
+            };
+            if own_verified || senders.iter().any(|s| s.sender == sender.as_str()) {
                 Ok(Some(sender.as_str().to_owned()))
             } else if senders.is_empty() {
                 Err(CampaignError::field(

@@ -30,7 +30,8 @@ const REPORT_ERRORS: usize = 100;
 pub struct CampaignRequest {
     #[schema(example = "November newsletter")]
     pub name: Option<String>,
-    /// A sender id of the account (`/api/v1/sender-ids`); default: the account's default.
+    /// A sender id of the account (`/api/v1/sender-ids`), or the caller's own
+    /// verified number (`/api/v1/me/numbers`); default: the account's default.
     pub from: Option<String>,
     /// The text; may use template placeholders such as `{{ contact.name }}`.
     pub text: Option<String>,
@@ -342,6 +343,11 @@ pub async fn create_campaign(
         }
         let numbers: Vec<(String, &str)> = numbers.iter().map(|(f, n)| (f.clone(), n.as_str())).collect();
         super::permissions::check_numbers(&state, &auth, &rule, &numbers).await?;
+    }
+    // A phone number as sender: the caller's own, once verified (as for
+    // single messages); an unparsable one is the campaign's error to report.
+    if let Some(Ok(from)) = r.from.as_deref().map(crate::domain::SenderId::parse) {
+        super::own_numbers::check_sender(&state, &auth, &from).await?;
     }
     if let Some(url) = &r.callback_url {
         super::messages::validate_url(url.clone())?;
