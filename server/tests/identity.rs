@@ -635,6 +635,71 @@ async fn every_action_lands_in_a_searchable_audit_log() {
     .await;
 }
 
+#[tokio::test]
+async fn sign_ins_sign_outs_and_data_exports_are_in_the_audit_log() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let sam = user(&app, "sam", "sender").await;
+        let key = key_for(&app, &sam, json!(["read", "send"]), json!([])).await;
+        let resp = app
+            .http
+            .get(app.url("/api/v1/exports/messages.csv?status=delivered"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(call(&app, &key, "GET", "/api/v1/messages", None).await.0, 200);
+        let mut b = Browser::new(&app);
+        let (status, _) = b.sign_in_with("sam", "not-the-password", &[]).await;
+        assert_eq!(status, 401);
+        b.sign_in("sam", "sam-password").await;
+        let (status, csv) = b.get("/contacts/export.csv").await;
+        assert_eq!(status, 200, "{csv}");
+        let (status, _) = b.post("/signout", &[], true).await;
+        assert_eq!(status, 303);
+        assert_eq!(b.get("/").await.0, 303, "signed out");
+
+        let (status, log) = app.get("/api/v1/audit?user=sam").await;
+        assert_eq!(status, 200, "{log}");
+        let entries: Vec<(String, String, String, u64)> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e["ip"], "127.0.0.1", "from where: {e}");
+                assert!(e["at"].as_str().unwrap().ends_with('Z'), "when: {e}");
+                assert_eq!(e["user_id"], sam.as_str(), "who: {e}");
+                let s = |k: &str| e[k].as_str().unwrap().to_owned();
+                (s("via"), s("action"), s("target"), e["status"].as_u64().unwrap())
+            })
+            .collect();
+        let expected = [
+            ("ui", "sign-out", "/signout", 303),
+            ("ui", "export GET /contacts/export.csv", "/contacts/export.csv", 200),
+            ("ui", "sign-in", "/signin", 303),
+            ("ui", "sign-in refused", "/signin", 401),
+            (
+                "api",
+                "export GET /api/v1/exports/messages.csv",
+                "/api/v1/exports/messages.csv?status=delivered",
+                200,
+            ),
+        ];
+        let expected: Vec<(String, String, String, u64)> = expected
+            .iter()
+            .map(|(v, a, t, s)| ((*v).to_owned(), (*a).to_owned(), (*t).to_owned(), *s))
+            .collect();
+        assert_eq!(entries, expected, "newest first; plain reads are not recorded: {log}");
+        let (_, exports) = app.get("/api/v1/audit?action=export").await;
+        assert_eq!(exports["entries"].as_array().unwrap().len(), 2, "{exports}");
+        let (_, signs) = app.get("/api/v1/audit?action=sign-&via=ui").await;
+        assert_eq!(signs["entries"].as_array().unwrap().len(), 3, "{signs}");
+        app.stop().await;
+    })
+    .await;
+}
+
 /// An account with contacts in groups Drivers (+48600100001) and Office
 /// (+48600100002), #night on +48600100003, and one more user in a group.
 async fn address_book(app: &TestApp) -> (String, String) {

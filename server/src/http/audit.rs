@@ -4,7 +4,10 @@
 //! successful sign-in) fills it with the actor; after the answer, every
 //! request that changes something (not GET/HEAD/OPTIONS) and has an actor
 //! is recorded with its route, path, status and the client's address.
-//! A failed write of the log is logged, never turned into a failed answer.
+//! So is every data export (a GET of a `.csv` or `.xlsx` download), as
+//! `export GET <route>` with the path and query asked for; signing out is
+//! recorded as `sign-out`. A failed write of the log is logged, never
+//! turned into a failed answer.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -45,15 +48,24 @@ pub(crate) fn set_actor(
     }
 }
 
+/// Whether a path is a data export: a CSV or XLSX download.
+fn is_export(path: &str) -> bool {
+    path.ends_with(".csv") || path.ends_with(".xlsx")
+}
+
 pub(crate) async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    let export = method == Method::GET && is_export(request.uri().path());
+    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && !export {
         return next.run(request).await;
     }
     let slot = AuditSlot::default();
     request.extensions_mut().insert(slot.clone());
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let target = request.uri().path().to_owned();
+    let target = match request.uri().query() {
+        Some(q) if export => format!("{}?{q}", request.uri().path()),
+        _ => request.uri().path().to_owned(),
+    };
     let ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -62,7 +74,12 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
     let response = next.run(request).await;
     let actor = slot.0.lock().ok().and_then(|mut a| a.take());
     if let Some(mut entry) = actor {
-        entry.action = format!("{method} {}", route.as_deref().unwrap_or(&target));
+        let route = route.as_deref().unwrap_or(request_path(&target));
+        entry.action = match route {
+            "/signout" => "sign-out".to_owned(),
+            _ if export => format!("export {method} {route}"),
+            _ => format!("{method} {route}"),
+        };
         entry.target = target;
         entry.status = response.status().as_u16();
         entry.ip = ip;
@@ -71,4 +88,22 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         }
     }
     response
+}
+
+/// The path of a target (without its query).
+fn request_path(target: &str) -> &str {
+    target.split('?').next().unwrap_or(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_are_exports() {
+        assert!(is_export("/api/v1/exports/messages.csv"));
+        assert!(is_export("/billing/statement.xlsx"));
+        assert!(!is_export("/api/v1/messages"));
+        assert_eq!(request_path("/a.csv?x=1"), "/a.csv");
+    }
 }

@@ -22,9 +22,11 @@ pub struct AuditView {
     pub api_key_id: Option<String>,
     /// `api` or `ui`.
     pub via: String,
-    /// The route acted on (`POST /api/v1/users/{id}/password`), or `sign-in`, `sign-in refused`.
+    /// The route acted on (`POST /api/v1/users/{id}/password`), a data
+    /// export (`export GET /api/v1/exports/messages.csv`), or `sign-in`,
+    /// `sign-in refused`, `sign-out`.
     pub action: String,
-    /// The path acted on.
+    /// The path acted on (with the query, for an export).
     pub target: String,
     /// The answer's HTTP status.
     pub status: u16,
