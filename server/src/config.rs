@@ -240,6 +240,15 @@ impl ConnectorConfig {
         Self { name: name.into(), settings: ConnectorSettings::Sim(sim) }
     }
 
+    /// The settings as the file has them, secrets written `***`.
+    pub fn settings_json(&self) -> serde_json::Value {
+        match &self.settings {
+            ConnectorSettings::Sim(c) => serde_json::to_value(c),
+            ConnectorSettings::Smpp(c) => serde_json::to_value(c),
+        }
+        .unwrap_or_default()
+    }
+
     pub fn kind(&self) -> ConnectorKind {
         match self.settings {
             ConnectorSettings::Sim(_) => ConnectorKind::Sim,
@@ -275,10 +284,17 @@ impl<'de> Deserialize<'de> for ConnectorConfig {
     }
 }
 
-/// A secret from the configuration; never printed.
+/// A secret from the configuration; never printed, and written out (the
+/// API's view of a connector's settings) only as `***` when set.
 #[derive(Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
+    }
+}
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
@@ -298,7 +314,7 @@ impl std::fmt::Debug for Secret {
 
 /// How a connector binds: one transceiver session, or a transmitter and a
 /// receiver session.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum BindMode {
     #[serde(rename = "transceiver")]
     Transceiver,
@@ -307,7 +323,7 @@ pub enum BindMode {
 }
 
 /// How long messages go out.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum LongMessages {
     /// Concatenation header in the user data, 8-bit reference.
@@ -322,7 +338,7 @@ pub enum LongMessages {
 
 /// How the SMSC writes message ids in delivery receipts compared with the
 /// id it returned in submit_sm_resp.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptIdFormat {
     /// The same text in both.
@@ -334,7 +350,7 @@ pub enum ReceiptIdFormat {
 }
 
 /// A connection to an operator's SMSC over SMPP 3.4 (`kind = "smpp"`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmppConfig {
     pub host: String,
@@ -414,7 +430,7 @@ impl Default for SmppConfig {
 }
 
 /// The in-process simulated SMSC: what share of messages ends how, and when.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimConfig {
     /// Delay between submission and the delivery report.

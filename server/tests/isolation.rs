@@ -419,6 +419,9 @@ fn cases() -> Vec<Case> {
         case("get", "/api/v1/reports/statement", &[], Own),
         case("get", "/api/v1/reports/statement.csv", &[], Own),
         case("get", "/api/v1/reports/statement.xlsx", &[], Own),
+        // connector settings and routes: the operator's
+        case("get", "/api/v1/connectors/{name}", &[("name", "connector")], OperatorOnly),
+        case("get", "/api/v1/routes", &[], OperatorOnly),
         // billing: the operator's
         case("get", "/api/v1/tariffs", &[], OperatorOnly),
         with_body(
@@ -565,6 +568,8 @@ impl Bravo {
             .await;
         ids.insert("tariff", t["id"].as_str().unwrap().to_owned());
         ids.insert("prefix", "%2B48".to_owned());
+        // The platform's connector: no account's, not a secret.
+        ids.insert("connector", "sim".to_owned());
         operator
             .json(
                 "post",
@@ -874,6 +879,7 @@ async fn a_key_of_one_account_reads_and_changes_nothing_of_another_on_any_route(
                     "tariff",
                     "subscription",
                     "alpha_group",
+                    "connector",
                 ]
                 .contains(k)
             })

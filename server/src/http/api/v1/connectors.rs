@@ -1,4 +1,6 @@
 //! `/api/v1/connectors`: every link to an SMSC with its state and counters;
+//! for the platform operator, a connector's settings (secrets masked) and
+//! the routes (`/api/v1/routes`), both as the configuration file has them;
 //! and, for simulated connectors only, a phone that sends a message
 //! (`POST /api/v1/connectors/{name}/inbound`) — the one place HTTP hands
 //! something to a connector, so that demos and tests receive through the
@@ -10,7 +12,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::ConnectorKind;
+use crate::config::{ConnectorConfig, ConnectorKind};
 use crate::connectors::{Command, ConnectorHandle, InboundSms, LinkStats};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
@@ -69,6 +71,92 @@ pub async fn list_connectors(
     _auth: Auth,
 ) -> Result<Json<ConnectorList>, ApiError> {
     Ok(Json(ConnectorList { connectors: state.connectors.all().iter().map(ConnectorView::of).collect() }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectorDetail {
+    pub status: ConnectorView,
+    /// The connector's settings as the configuration file has them (they
+    /// change only there, at the next start); a password is `***` when set.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+}
+
+/// One connector's state and settings (operator).
+#[utoipa::path(get, path = "/api/v1/connectors/{name}", tag = "connectors",
+    params(("name" = String, Path, description = "The connector's name")),
+    responses((status = 200, body = ConnectorDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_connector(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<Json<ConnectorDetail>, ApiError> {
+    require_operator_for(&state, &auth).await?;
+    let handle = state.connectors.get(&name).ok_or_else(|| ApiError::not_found("connector"))?;
+    let settings = state
+        .config
+        .effective_connectors()
+        .iter()
+        .find(|c| c.name == name)
+        .map(ConnectorConfig::settings_json)
+        .unwrap_or_default();
+    Ok(Json(ConnectorDetail { status: ConnectorView::of(handle), settings }))
+}
+
+async fn require_operator_for(state: &AppState, auth: &Auth) -> Result<(), ApiError> {
+    if super::billing::is_operator(state, auth).await? {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the platform operator's account sees connector settings and routes",
+        ))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RouteView {
+    /// E.164 prefix; the longest matching prefix wins.
+    pub prefix: String,
+    pub connector: String,
+    /// Among routes with the same prefix the lowest is tried first; the
+    /// others take over while it is down.
+    pub priority: u32,
+    /// The connector is up now.
+    pub up: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RouteList {
+    /// In the order they are tried: longest prefix first, then priority.
+    pub routes: Vec<RouteView>,
+    /// Takes messages no route matches (the first connector).
+    pub default_connector: Option<String>,
+}
+
+/// The routes, as the configuration file sets them (operator).
+#[utoipa::path(get, path = "/api/v1/routes", tag = "connectors",
+    responses((status = 200, body = RouteList), (status = 403, body = ErrorBody)))]
+pub async fn list_routes(State(state): State<AppState>, auth: Auth) -> Result<Json<RouteList>, ApiError> {
+    require_operator_for(&state, &auth).await?;
+    let mut routes = state.config.routes.clone();
+    routes.sort_by(|a, b| {
+        b.prefix.len().cmp(&a.prefix.len()).then(a.prefix.cmp(&b.prefix)).then(a.priority.cmp(&b.priority))
+    });
+    let up = |name: &str| state.connectors.get(name).is_some_and(ConnectorHandle::is_up);
+    Ok(Json(RouteList {
+        routes: routes
+            .into_iter()
+            .map(|r| RouteView {
+                up: up(&r.connector),
+                prefix: r.prefix,
+                connector: r.connector,
+                priority: r.priority,
+            })
+            .collect(),
+        default_connector: state.config.effective_connectors().first().map(|c| c.name.clone()),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

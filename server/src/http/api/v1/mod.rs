@@ -62,6 +62,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::list_inbound))
         .routes(routes!(inbound::get_inbound))
         .routes(routes!(connectors::list_connectors))
+        .routes(routes!(connectors::get_connector))
+        .routes(routes!(connectors::list_routes))
         .routes(routes!(connectors::simulate_inbound))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::get_delivery))
