@@ -106,6 +106,16 @@ impl Browser {
         assert_eq!(page.status, 200, "{}", page.body);
     }
 
+    /// Signs in as another user, leaving any earlier session behind.
+    async fn sign_in_as(&mut self, username: &str, password: &str) {
+        self.cookies.clear();
+        let url = self.app.url("/signin");
+        let page = self.post_raw(&url, &[("username", username), ("password", password)]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = self.get("/").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+
     async fn stop(self) {
         self.app.stop().await;
     }
@@ -917,7 +927,26 @@ async fn billing_pages_show_the_tariff_prices_packages_usage_and_cost_before_sen
             "two numbers, two segments each, at the package's overage price: {}",
             page.body
         );
-        assert!(page.body.contains("#tags"), "says groups and tags are not in it: {}", page.body);
+        assert!(page.body.contains(r#"data-testid="recipients">2<"#), "a tag nobody has adds nobody: {}", page.body);
+        // Groups and #tags count too: their people, each once, opted-out ones left out.
+        let (_, group) = b.app.post("/api/v1/groups", json!({"name": "Team"})).await;
+        let gid = group["id"].as_str().unwrap().to_owned();
+        for (phone, tags) in [("+48221234567", json!(["vip"])), ("+48600100202", json!([])), ("+48600100203", json!(["vip"]))] {
+            let (s, c) = b.app.post("/api/v1/contacts", json!({"phone": phone, "groups": [gid], "tags": tags})).await;
+            assert_eq!(s, 201, "{c}");
+        }
+        b.app.post("/api/v1/contacts", json!({"phone": "+48600100204", "tags": ["vip"]})).await;
+        b.app.post("/api/v1/opt-outs", json!({"phone": "+48600100203"})).await;
+        let page = b
+            .post("/compose/counter", &[("to", "+48221234567, #vip"), ("groups", &gid), ("text", &long)])
+            .await;
+        assert!(page.body.contains(r#"data-testid="recipients">3<"#), "{}", page.body);
+        assert!(
+            page.body.contains("data-testid=\"cost\">EUR\u{a0}0.18<"),
+            "three people, two segments each, at the overage price: {}",
+            page.body
+        );
+        assert!(!page.body.contains("could not be counted"), "{}", page.body);
         let page = b.post("/compose/counter", &[("to", "+12025550123"), ("text", "Hi")]).await;
         assert!(page.body.contains("without a price"), "{}", page.body);
 
@@ -929,6 +958,344 @@ async fn billing_pages_show_the_tariff_prices_packages_usage_and_cost_before_sen
         assert_eq!(s, 201, "{c}");
         let page = b.get(&format!("/campaigns/{}", c["campaign"]["id"].as_str().unwrap())).await;
         assert!(page.body.contains("data-testid=\"cost\">EUR\u{a0}0.03<"), "{}", page.body);
+        b.stop().await;
+    })
+    .await;
+}
+
+/// The operator's account: connectors with their settings and the routes,
+/// tariffs with price lists, packages, and each account's tariff, packages
+/// and top-ups, all from forms with errors at their fields.
+#[tokio::test]
+async fn the_operator_sees_connectors_and_manages_prices_packages_and_accounts_from_forms() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.get("/").await;
+        assert!(page.body.contains(r#"href="/operator/prices""#), "the operator's navigation: {}", page.body);
+
+        let page = b.get("/connectors").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="connector"><td>sim "#), "{}", page.body);
+        assert!(page.body.contains(r#"hx-get="/connectors/live" hx-trigger="every 2s""#), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="connector-settings""#), "{}", page.body);
+        assert!(page.body.contains("<dt>receipt_delay_ms</dt>"), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="no-routes""#), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="default-connector">"#), "{}", page.body);
+        let id = b.app.send(json!({"to": "+48600100200", "text": "count me"})).await;
+        b.app.wait_for_status(&id, "delivered").await;
+        let live = b.get("/connectors/live").await;
+        assert_eq!(live.status, 200);
+        assert!(live.body.contains(r#"data-testid="submitted">1<"#), "{}", live.body);
+        assert!(!live.body.contains("<html"), "a fragment: {}", live.body);
+
+        // A tariff: a bad currency is refused at its field, then one is made.
+        let page = b.get("/operator/prices").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page = b.post("/operator/tariffs", &[("name", "Std"), ("currency", "EURO")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains(r#"id="t-currency-error" role="alert">"#), "{}", page.body);
+        assert!(
+            !page.body.contains(r#"id="t-currency-error" role="alert"></p>"#),
+            "the error is at the field: {}",
+            page.body
+        );
+        assert!(page.body.contains(r#"value="EURO""#), "what was typed stays: {}", page.body);
+        let page = b
+            .post(
+                "/operator/tariffs",
+                &[("name", "<b>Std</b>"), ("currency", "EUR"), ("inbound_price", "0.01")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let tariff_url = page.location.unwrap();
+        let page = b.get(&tariff_url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains("&#60;b&#62;Std&#60;/b&#62;") && !page.body.contains("<b>Std</b>"),
+            "{}",
+            page.body
+        );
+
+        // Prices: too many decimals is shown next to the price.
+        let page = b.post(&format!("{tariff_url}/prices"), &[("prefix", "+48"), ("price", "0.051")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="price-error">"#), "{}", page.body);
+        assert!(!page.body.contains(r#"data-testid="price-error"></p>"#), "{}", page.body);
+        assert!(page.body.contains(r#"value="0.051""#), "{}", page.body);
+        let page = b
+            .post(
+                &format!("{tariff_url}/prices"),
+                &[("prefix", "+48"), ("price", "0.05"), ("description", "Poland")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.post(&format!("{tariff_url}/prices"), &[("prefix", "+359"), ("price", "0.07")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get(&tariff_url).await;
+        assert_eq!(page.body.matches(r#"data-testid="price""#).count(), 2, "{}", page.body);
+        assert!(page.body.contains("Poland") && page.body.contains("EUR\u{a0}0.05"), "{}", page.body);
+        let page = b.post(&format!("{tariff_url}/prices/%2B359/delete"), &[]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get(&tariff_url).await;
+        assert_eq!(page.body.matches(r#"data-testid="price""#).count(), 1, "{}", page.body);
+        let page = b.post(&tariff_url, &[("name", "Standard"), ("inbound_price", "0.001")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains(r#"value="0.001""#), "{}", page.body);
+        let page = b.post(&tariff_url, &[("name", "Standard"), ("inbound_price", "0.02")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+
+        // Packages.
+        let page = b
+            .post(
+                "/operator/packages",
+                &[("name", "Starter"), ("currency", "EUR"), ("included_messages", "ten")],
+            )
+            .await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("must be a whole number"), "{}", page.body);
+        let page = b
+            .post(
+                "/operator/packages",
+                &[
+                    ("name", "Starter"),
+                    ("currency", "EUR"),
+                    ("included_messages", "100"),
+                    ("overage_price", "0.04"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get("/operator/prices").await;
+        assert!(
+            page.body.contains(r#"data-testid="tariff-row"><td><a href="/operator/tariffs/"#),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(r#"data-testid="package-row"><td>Starter<"#), "{}", page.body);
+
+        // An account: a top-up needs a tariff first; then tariff, top-up, package.
+        let page = b.get("/operator/accounts").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let (_, billing) = b.app.get("/api/v1/billing").await;
+        let account_url = format!("/operator/accounts/{}", billing["account_id"].as_str().unwrap());
+        assert!(page.body.contains(&format!(r#"href="{account_url}">default<"#)), "{}", page.body);
+        let page = b.post(&format!("{account_url}/top-ups"), &[("amount", "10")]).await;
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(
+            page.body.contains(r#"data-testid="amount-error">the account has no tariff"#),
+            "{}",
+            page.body
+        );
+        let (_, tariffs) = b.app.get("/api/v1/tariffs").await;
+        let tariff_id = tariffs["tariffs"][0]["id"].as_str().unwrap().to_owned();
+        let page = b
+            .post(
+                &format!("{account_url}/billing"),
+                &[("tariff", &tariff_id), ("low_balance_threshold", "1.001")],
+            )
+            .await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains(r#"id="threshold-error" role="alert">"#), "{}", page.body);
+        let page = b
+            .post(
+                &format!("{account_url}/billing"),
+                &[("tariff", &tariff_id), ("low_balance_threshold", "5"), ("alert_email", "ops@example.com")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.post(&format!("{account_url}/top-ups"), &[("amount", "12.345")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!page.body.contains(r#"data-testid="amount-error"></p>"#), "{}", page.body);
+        let page = b
+            .post(
+                &format!("{account_url}/top-ups"),
+                &[("amount", "50"), ("note", "<script>alert(1)</script>")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, packages) = b.app.get("/api/v1/packages").await;
+        let package_id = packages["packages"][0]["id"].as_str().unwrap().to_owned();
+        let page = b.post(&format!("{account_url}/packages"), &[("package", "")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        let page = b.post(&format!("{account_url}/packages"), &[("package", &package_id)]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get(&account_url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="balance">EUR"#), "{}", page.body);
+        assert!(page.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{}", page.body);
+        assert!(!page.body.contains("<script>alert(1)"), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="subscription"><td>Starter<"#), "{}", page.body);
+        assert!(page.body.contains(r#"value="ops@example.com""#), "{}", page.body);
+        let (_, view) = b.app.get("/api/v1/billing").await;
+        assert_eq!(view["tariff"]["name"], "Standard");
+        assert_eq!(view["low_balance_threshold"]["amount"], "5.00");
+        let sub = view["packages"][0]["id"].as_str().unwrap().to_owned();
+        let page = b.post(&format!("{account_url}/packages/{sub}/end"), &[]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, view) = b.app.get("/api/v1/billing").await;
+        assert!(view["packages"][0]["last_period"].is_string(), "{view}");
+
+        // A tariff in use stays, with the reason.
+        let page = b.post(&format!("{tariff_url}/delete"), &[]).await;
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="delete-error""#), "{}", page.body);
+        b.stop().await;
+    })
+    .await;
+}
+
+/// Another account's owner and the operator's own viewer reach none of
+/// the operator's pages or forms; the settings page is read-only to a
+/// viewer.
+#[tokio::test]
+async fn operator_pages_are_the_operators_and_forms_need_an_admin() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let store = b.app.app.as_ref().unwrap().store.clone();
+        let (_, other) = store.create_account("bravo").await.unwrap();
+        let (s, u) = b
+            .app
+            .call_as(
+                &other,
+                "POST",
+                "/api/v1/users",
+                Some(json!({"username": "bravo-owner", "password": "bravo-password-1", "role": "owner"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{u}");
+        let (s, u) = b
+            .app
+            .post(
+                "/api/v1/users",
+                json!({"username": "watcher", "password": "watcher-password-1", "role": "viewer"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{u}");
+
+        b.sign_in_as("bravo-owner", "bravo-password-1").await;
+        let page = b.get("/").await;
+        assert!(!page.body.contains("/operator/prices"), "{}", page.body);
+        assert!(page.body.contains(r#"href="/settings""#), "an owner has settings: {}", page.body);
+        for path in ["/operator/prices", "/operator/accounts", "/operator/accounts/default"] {
+            let page = b.get(path).await;
+            assert_eq!(page.status, 403, "{path}: {}", page.body);
+        }
+        let page = b.post("/operator/tariffs", &[("name", "Mine"), ("currency", "EUR")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let page = b.post("/operator/accounts/bravo/top-ups", &[("amount", "1000")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let (_, tariffs) = b.app.get("/api/v1/tariffs").await;
+        assert_eq!(tariffs["tariffs"].as_array().unwrap().len(), 0, "nothing was made");
+        let page = b.get("/connectors").await;
+        assert_eq!(page.status, 200, "the state of the links is everyone's: {}", page.body);
+        assert!(page.body.contains(r#"data-testid="connector""#), "{}", page.body);
+        assert!(
+            !page.body.contains("connector-settings") && !page.body.contains("receipt_delay_ms"),
+            "{}",
+            page.body
+        );
+        let page = b.get("/billing").await;
+        assert_eq!(page.status, 200, "their own billing stays readable: {}", page.body);
+
+        b.sign_in_as("watcher", "watcher-password-1").await;
+        let page = b.get("/settings").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Only owners and admins"), "{}", page.body);
+        assert!(!page.body.contains(r#"<button type="submit" class="primary">"#), "{}", page.body);
+        let page = b.post("/settings/account", &[("time_zone", "Europe/Sofia")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let page = b.post("/operator/tariffs", &[("name", "Mine"), ("currency", "EUR")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let (_, account) = b.app.get("/api/v1/account").await;
+        assert_ne!(account["time_zone"], "Europe/Sofia");
+        b.stop().await;
+    })
+    .await;
+}
+
+/// The account's settings: time zone, quiet hours, transliteration, the
+/// inbound forward URL, the HELP reply and opt-out words, each refused at
+/// its field when wrong.
+#[tokio::test]
+async fn account_settings_are_saved_from_forms_with_errors_at_their_fields() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.get("/settings").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="threshold">"#), "{}", page.body);
+
+        let form = |tz: &'static str, start: &'static str, url: &'static str| {
+            vec![
+                ("time_zone", tz),
+                ("quiet_start", start),
+                ("quiet_end", "08:00"),
+                ("transliterate", "on"),
+                ("inbound_url", url),
+            ]
+        };
+        let page = b.post("/settings/account", &form("Mars/Base", "21:00", "")).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(
+            page.body.contains(r#"id="tz-error" role="alert">"#)
+                && !page.body.contains(r#"id="tz-error" role="alert"></p>"#),
+            "{}",
+            page.body
+        );
+        let page = b.post("/settings/account", &form("Europe/Warsaw", "25:00", "")).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!page.body.contains(r#"data-testid="quiet-error"></p>"#), "{}", page.body);
+        let page = b.post("/settings/account", &form("Europe/Warsaw", "21:00", "ftp://example.com/in")).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!page.body.contains(r#"data-testid="url-error"></p>"#), "{}", page.body);
+        assert!(page.body.contains(r#"value="ftp://example.com/in""#), "{}", page.body);
+        let (_, account) = b.app.get("/api/v1/account").await;
+        assert_eq!(account["quiet_hours"], serde_json::Value::Null, "a refused form changes nothing");
+
+        let page =
+            b.post("/settings/account", &form("Europe/Warsaw", "21:00", "https://example.com/in")).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location.as_deref(), Some("/settings?saved=1"));
+        let (_, account) = b.app.get("/api/v1/account").await;
+        assert_eq!(account["time_zone"], "Europe/Warsaw");
+        assert_eq!(account["quiet_hours"], json!({"start": "21:00", "end": "08:00"}));
+        assert_eq!(account["transliterate"], true);
+        assert_eq!(account["inbound_url"], "https://example.com/in");
+        let page = b.get("/settings?saved=1").await;
+        assert!(page.body.contains(r#"data-testid="saved""#), "{}", page.body);
+        assert!(page.body.contains(r#"value="21:00""#) && page.body.contains("checked"), "{}", page.body);
+        // Unticked and emptied: transliteration off, no quiet hours, no URL.
+        let page = b.post("/settings/account", &[("time_zone", "Europe/Warsaw")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, account) = b.app.get("/api/v1/account").await;
+        assert_eq!(
+            (account["transliterate"].clone(), account["quiet_hours"].clone()),
+            (json!(false), json!(null))
+        );
+
+        let page =
+            b.post("/settings/compliance", &[("help_text", "Help"), ("opt_out_words", "NIE, START")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(
+            page.body.contains(r#"data-testid="words-error">"#)
+                && !page.body.contains(r#"data-testid="words-error"></p>"#),
+            "{}",
+            page.body
+        );
+        let evil = "<img src=x onerror=alert(1)> Call 22 123";
+        let page =
+            b.post("/settings/compliance", &[("help_text", evil), ("opt_out_words", "NIE, basta")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, rules) = b.app.get("/api/v1/compliance").await;
+        assert_eq!(rules["help_text"], evil);
+        assert_eq!(rules["opt_out_words"], json!(["NIE", "basta"]));
+        let page = b.get("/settings").await;
+        assert!(
+            page.body.contains("&#60;img src=x onerror=alert(1)&#62;") && !page.body.contains("<img src=x"),
+            "{}",
+            page.body
+        );
         b.stop().await;
     })
     .await;

@@ -74,8 +74,12 @@ pub struct Counter {
     cost: Option<String>,
     /// Typed numbers the tariff has no price for.
     unpriced: i64,
-    /// Whether groups or #tags are picked too (not in `cost`).
+    /// Groups or #tags are picked but could not be counted (not in `cost`).
     more: bool,
+    /// Why the groups or #tags could not be counted.
+    reach_problem: String,
+    /// Different numbers the message goes to (typed, and reached by groups and tags).
+    recipients: i64,
 }
 
 impl Counter {
@@ -101,32 +105,51 @@ impl Counter {
             cost: None,
             unpriced: 0,
             more: false,
+            reach_problem: String::new(),
+            recipients: 0,
         }
     }
 
-    /// The counter with the price of sending the text to the typed numbers
-    /// (`to` as the form has it): each number once, packages applied, by
-    /// the account's tariff. Numbers that do not parse are left to the send
-    /// to report.
+    /// The counter with the number of recipients and the price of sending
+    /// the text to them: the typed numbers (`to` as the form has it) and the
+    /// people the picked groups and `#tags` reach (opted-out ones left out),
+    /// each number once, packages applied, by the account's tariff. Numbers
+    /// that do not parse are left to the send to report; groups or tags that
+    /// cannot be counted (too many people, not permitted) leave the cost at
+    /// the typed numbers and say why.
     async fn priced(
         mut self,
         state: &AppState,
         auth: &Auth,
         to: &str,
-        groups: bool,
+        groups: &[String],
     ) -> Result<Self, ApiError> {
-        let mut seen = std::collections::HashSet::new();
-        let mut items = Vec::new();
+        let mut numbers = Vec::new();
+        let mut tags = Vec::new();
         for item in split_list(to) {
-            if item.starts_with('#') {
-                self.more = true;
-            } else if let Ok(phone) = PhoneNumber::parse(&item, state.region)
-                && seen.insert(phone.as_str().to_owned())
-            {
-                items.push((phone, 1, self.segments as i64));
+            match item.strip_prefix('#') {
+                Some(tag) => tags.push(tag.to_owned()),
+                None => {
+                    if let Ok(phone) = PhoneNumber::parse(&item, state.region) {
+                        numbers.push(phone);
+                    }
+                }
             }
         }
-        self.more |= groups;
+        if !groups.is_empty() || !tags.is_empty() {
+            match messages::audience_for(state, auth, groups.to_vec(), tags).await {
+                Ok(reached) => numbers.extend(reached.into_iter().map(PhoneNumber::from_trusted)),
+                Err(e) if e.status.is_client_error() => {
+                    self.more = true;
+                    self.reach_problem = e.message;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        numbers.retain(|n| seen.insert(n.as_str().to_owned()));
+        self.recipients = numbers.len() as i64;
+        let items: Vec<_> = numbers.into_iter().map(|n| (n, 1, self.segments as i64)).collect();
         if items.is_empty() || self.segments == 0 || !self.problem.is_empty() {
             return Ok(self);
         }
@@ -326,7 +349,7 @@ async fn counter_for(
     form: &ComposeForm,
     text: &str,
 ) -> Result<Counter, ApiError> {
-    Counter::of(v, state, auth, text).priced(state, auth, &form.to, !form.groups.is_empty()).await
+    Counter::of(v, state, auth, text).priced(state, auth, &form.to, &form.groups).await
 }
 
 #[derive(Template)]

@@ -193,10 +193,10 @@ const TABLE: &[(&str, [&str; 4])] = &[
     (
         "billing.cost_typed_only",
         [
-            "(typed numbers; groups and #tags not included)",
-            "(wpisane numery; bez grup i #tagów)",
-            "(введённые номера; без групп и #тегов)",
-            "(въведените номера; без групи и #тагове)",
+            "(typed numbers only; the groups and #tags could not be counted)",
+            "(tylko wpisane numery; nie udało się policzyć grup i #tagów)",
+            "(только введённые номера; группы и #теги не удалось посчитать)",
+            "(само въведените номера; групите и #таговете не можаха да се преброят)",
         ],
     ),
     (
@@ -286,6 +286,276 @@ const TABLE: &[(&str, [&str; 4])] = &[
     ("conn.window", ["Window", "Okno", "Окно", "Прозорец"]),
     ("conn.submitted", ["Submitted", "Przekazane", "Передано", "Предадени"]),
     ("conn.errors", ["Errors", "Błędy", "Ошибки", "Грешки"]),
+    // operator billing pages (operator_*.html) and account settings (settings.html)
+    ("op.title", ["Operator", "Operator", "Оператор", "Оператор"]),
+    ("op.prices", ["Prices and packages", "Ceny i pakiety", "Цены и пакеты", "Цени и пакети"]),
+    ("op.accounts", ["Accounts", "Konta", "Аккаунты", "Акаунти"]),
+    ("op.tariffs", ["Tariffs", "Taryfy", "Тарифы", "Тарифи"]),
+    (
+        "op.no_tariffs",
+        ["No tariffs yet.", "Nie ma jeszcze taryf.", "Тарифов пока нет.", "Все още няма тарифи."],
+    ),
+    ("op.new_tariff", ["New tariff", "Nowa taryfa", "Новый тариф", "Нова тарифа"]),
+    (
+        "op.currency_hint",
+        [
+            "An ISO 4217 code such as EUR, PLN, BGN; prices are written with at most its decimals.",
+            "Kod ISO 4217, np. EUR, PLN, BGN; ceny mają najwyżej tyle miejsc po przecinku, ile waluta.",
+            "Код ISO 4217, например EUR, PLN, BGN; в ценах не больше знаков после запятой, чем у валюты.",
+            "Код по ISO 4217, напр. EUR, PLN, BGN; цените са с най-много толкова знака след запетаята, колкото валутата.",
+        ],
+    ),
+    ("op.new_package", ["New package", "Nowy pakiet", "Новый пакет", "Нов пакет"]),
+    (
+        "op.included_hint",
+        [
+            "Segments included each month",
+            "Części w pakiecie co miesiąc",
+            "Частей включено в месяц",
+            "Включени части на месец",
+        ],
+    ),
+    (
+        "op.no_prices",
+        [
+            "No prices yet: messages to any destination are refused.",
+            "Brak cen: wiadomości w każdym kierunku są odrzucane.",
+            "Цен пока нет: сообщения в любом направлении отклоняются.",
+            "Все още няма цени: съобщенията до всяко направление се отказват.",
+        ],
+    ),
+    (
+        "op.set_price",
+        [
+            "Add or change a price",
+            "Dodaj lub zmień cenę",
+            "Добавить или изменить цену",
+            "Добавяне или промяна на цена",
+        ],
+    ),
+    (
+        "op.set_price_hint",
+        [
+            "A prefix already listed gets the new price.",
+            "Prefiks, który już jest na liście, dostaje nową cenę.",
+            "Префикс, который уже есть в списке, получает новую цену.",
+            "Префикс, който вече е в списъка, получава новата цена.",
+        ],
+    ),
+    ("op.edit_tariff", ["Change the tariff", "Zmień taryfę", "Изменить тариф", "Промяна на тарифата"]),
+    ("op.delete_tariff", ["Delete the tariff", "Usuń taryfę", "Удалить тариф", "Изтриване на тарифата"]),
+    ("op.not_charged", ["not charged", "bez opłat", "без оплаты", "без плащане"]),
+    (
+        "op.threshold",
+        [
+            "Low-balance alert below",
+            "Alert o niskim saldzie poniżej",
+            "Оповещение о низком балансе ниже",
+            "Известие за нисък баланс под",
+        ],
+    ),
+    (
+        "op.threshold_hint",
+        [
+            "Empty: no alert. In the tariff's currency.",
+            "Puste: bez alertu. W walucie taryfy.",
+            "Пусто: без оповещения. В валюте тарифа.",
+            "Празно: без известие. Във валутата на тарифата.",
+        ],
+    ),
+    ("op.alert_email", ["Alert e-mail", "E-mail alertów", "E-mail для оповещений", "Имейл за известия"]),
+    ("op.top_up", ["Top up", "Doładuj", "Пополнить", "Зареждане"]),
+    (
+        "op.top_up_hint",
+        [
+            "A negative amount takes money back (an adjustment).",
+            "Kwota ujemna odejmuje środki (korekta).",
+            "Отрицательная сумма списывает деньги (корректировка).",
+            "Отрицателна сума връща пари (корекция).",
+        ],
+    ),
+    (
+        "op.end_package",
+        [
+            "End with this month",
+            "Zakończ z tym miesiącem",
+            "Завершить в этом месяце",
+            "Прекрати с този месец",
+        ],
+    ),
+    ("op.add_package", ["Add a package", "Dodaj pakiet", "Добавить пакет", "Добавяне на пакет"]),
+    (
+        "op.add_package_hint",
+        [
+            "From this month; its first monthly fee is charged now.",
+            "Od tego miesiąca; pierwsza opłata miesięczna jest pobierana od razu.",
+            "С этого месяца; первая ежемесячная плата списывается сразу.",
+            "От този месец; първата месечна такса се таксува веднага.",
+        ],
+    ),
+    ("set.title", ["Settings", "Ustawienia", "Настройки", "Настройки"]),
+    ("set.saved", ["Saved.", "Zapisano.", "Сохранено.", "Запазено."]),
+    (
+        "set.read_only",
+        [
+            "Only owners and admins change these settings.",
+            "Tylko właściciele i administratorzy zmieniają te ustawienia.",
+            "Изменять эти настройки могут только владельцы и администраторы.",
+            "Само собственици и администратори променят тези настройки.",
+        ],
+    ),
+    ("set.account", ["Sending", "Wysyłanie", "Отправка", "Изпращане"]),
+    ("set.time_zone", ["Time zone", "Strefa czasowa", "Часовой пояс", "Часова зона"]),
+    (
+        "set.time_zone_hint",
+        [
+            "IANA name such as Europe/Warsaw; quiet hours and recurring campaigns are read in it.",
+            "Nazwa IANA, np. Europe/Warsaw; według niej liczone są godziny ciszy i kampanie cykliczne.",
+            "Имя IANA, например Europe/Warsaw; по нему считаются тихие часы и повторяющиеся рассылки.",
+            "Име по IANA, напр. Europe/Sofia; по нея се смятат тихите часове и повтарящите се кампании.",
+        ],
+    ),
+    ("set.quiet_hours", ["Quiet hours", "Godziny ciszy", "Тихие часы", "Тихи часове"]),
+    (
+        "set.quiet_hint",
+        [
+            "Campaign messages due in this window wait until it ends (in each contact's zone). Both empty: none.",
+            "Wiadomości kampanii przypadające w tym oknie czekają do jego końca (w strefie kontaktu). Oba puste: brak.",
+            "Сообщения рассылок, попавшие в это окно, ждут его окончания (в поясе контакта). Оба пусты: нет.",
+            "Съобщенията от кампании в този прозорец чакат края му (в зоната на контакта). И двете празни: няма.",
+        ],
+    ),
+    ("set.from", ["From", "Od", "С", "От"]),
+    ("set.to", ["To", "Do", "До", "До"]),
+    (
+        "set.transliterate",
+        [
+            "Transliterate texts to the GSM alphabet",
+            "Transliteruj teksty do alfabetu GSM",
+            "Транслитерировать тексты в алфавит GSM",
+            "Транслитерирай текстовете към GSM азбуката",
+        ],
+    ),
+    (
+        "set.transliterate_hint",
+        [
+            "Diacritics and Cyrillic become Latin letters: more characters fit in one segment.",
+            "Znaki diakrytyczne i cyrylica stają się literami łacińskimi: więcej znaków mieści się w jednej części.",
+            "Диакритика и кириллица становятся латиницей: в одну часть помещается больше символов.",
+            "Диакритиката и кирилицата стават латиница: в една част се побират повече знаци.",
+        ],
+    ),
+    (
+        "set.inbound_url",
+        [
+            "Forward received messages to (URL)",
+            "Przekazuj odebrane wiadomości na (URL)",
+            "Пересылать входящие на (URL)",
+            "Препращай получените съобщения към (URL)",
+        ],
+    ),
+    (
+        "set.inbound_url_hint",
+        [
+            "Each received message is POSTed there, signed; empty: none.",
+            "Każda odebrana wiadomość jest tam wysyłana (POST, podpisana); puste: nigdzie.",
+            "Каждое входящее сообщение отправляется туда (POST, с подписью); пусто: никуда.",
+            "Всяко получено съобщение се изпраща там (POST, подписано); празно: никъде.",
+        ],
+    ),
+    ("set.replies", ["Opt-out and HELP", "Wypisanie i POMOC", "Отписка и HELP", "Отписване и HELP"]),
+    ("set.help_text", ["Reply to HELP", "Odpowiedź na HELP", "Ответ на HELP", "Отговор на HELP"]),
+    (
+        "set.help_hint",
+        [
+            "Empty: the default text. Sent to anyone who writes",
+            "Puste: tekst domyślny. Wysyłana każdemu, kto napisze",
+            "Пусто: текст по умолчанию. Отправляется каждому, кто напишет",
+            "Празно: текстът по подразбиране. Изпраща се на всеки, който напише",
+        ],
+    ),
+    (
+        "set.opt_out_words",
+        [
+            "Your own opt-out words",
+            "Własne słowa wypisania",
+            "Свои слова отписки",
+            "Собствени думи за отписване",
+        ],
+    ),
+    (
+        "set.opt_out_hint",
+        [
+            "Separated by commas. Every word that opts out now:",
+            "Oddzielone przecinkami. Wszystkie słowa, które teraz wypisują:",
+            "Через запятую. Все слова, которые сейчас отписывают:",
+            "Разделени със запетаи. Всички думи, които сега отписват:",
+        ],
+    ),
+    ("set.opt_in_words", ["Opt back in:", "Ponowny zapis:", "Подписка снова:", "Повторно записване:"]),
+    (
+        "set.low_balance",
+        [
+            "Low-balance alert",
+            "Alert o niskim saldzie",
+            "Оповещение о низком балансе",
+            "Известие за нисък баланс",
+        ],
+    ),
+    (
+        "set.low_balance_hint",
+        [
+            "Set by the platform operator.",
+            "Ustawia operator platformy.",
+            "Задаёт оператор платформы.",
+            "Задава се от оператора на платформата.",
+        ],
+    ),
+    // connectors and routes (connectors.html)
+    ("conn.acked", ["Accepted", "Przyjęte", "Принято", "Приети"]),
+    ("conn.throttled", ["Throttled", "Spowolnione", "Ограничено", "Ограничени"]),
+    ("conn.receipts", ["Receipts", "Raporty doręczeń", "Отчёты о доставке", "Отчети за доставка"]),
+    ("conn.inbound", ["Received", "Odebrane", "Получено", "Получени"]),
+    (
+        "conn.from_file",
+        [
+            "Connectors and routes are set in the configuration file ([[connectors]], [[routes]]) and read when Kurier starts; change them there and restart.",
+            "Połączenia i trasy są ustawiane w pliku konfiguracyjnym ([[connectors]], [[routes]]) i wczytywane przy starcie Kuriera; zmień je tam i uruchom ponownie.",
+            "Подключения и маршруты задаются в файле конфигурации ([[connectors]], [[routes]]) и читаются при запуске Kurier; измените их там и перезапустите.",
+            "Връзките и маршрутите се задават в конфигурационния файл ([[connectors]], [[routes]]) и се четат при стартиране на Kurier; променете ги там и рестартирайте.",
+        ],
+    ),
+    ("conn.settings", ["Settings", "Ustawienia", "Настройки", "Настройки"]),
+    ("conn.routes", ["Routes", "Trasy", "Маршруты", "Маршрути"]),
+    (
+        "conn.routes_hint",
+        [
+            "The longest matching prefix wins; among equal prefixes the lowest priority goes first and the others take over while it is down.",
+            "Wygrywa najdłuższy pasujący prefiks; przy równych prefiksach pierwszy jest najniższy priorytet, a pozostałe przejmują ruch, gdy on nie działa.",
+            "Выигрывает самый длинный подходящий префикс; при равных префиксах первым идёт наименьший приоритет, остальные подменяют его, пока он не работает.",
+            "Печели най-дългият съвпадащ префикс; при равни префикси първи е най-ниският приоритет, а другите поемат, докато той не работи.",
+        ],
+    ),
+    (
+        "conn.no_routes",
+        [
+            "No routes: every message goes to the default connector.",
+            "Brak tras: każda wiadomość idzie do połączenia domyślnego.",
+            "Маршрутов нет: все сообщения идут в подключение по умолчанию.",
+            "Няма маршрути: всяко съобщение отива към връзката по подразбиране.",
+        ],
+    ),
+    ("conn.connector", ["Connector", "Połączenie", "Подключение", "Връзка"]),
+    ("conn.priority", ["Priority", "Priorytet", "Приоритет", "Приоритет"]),
+    (
+        "conn.default",
+        [
+            "Messages no route matches go to",
+            "Wiadomości bez pasującej trasy idą do",
+            "Сообщения без подходящего маршрута идут в",
+            "Съобщенията без подходящ маршрут отиват към",
+        ],
+    ),
     ("status.scheduled", ["scheduled", "zaplanowana", "запланировано", "планирано"]),
     ("status.queued", ["queued", "w kolejce", "в очереди", "на опашка"]),
     ("status.sending", ["sending", "wysyłanie", "отправляется", "изпраща се"]),
@@ -344,6 +614,7 @@ const TABLE: &[(&str, [&str; 4])] = &[
     ("counter.chars", ["characters", "znaków", "символов", "знака"]),
     ("counter.segments", ["segments", "części", "частей", "части"]),
     ("counter.encoding", ["encoding", "kodowanie", "кодировка", "кодиране"]),
+    ("counter.recipients", ["recipients", "odbiorców", "получателей", "получатели"]),
     ("msg.to", ["To", "Do", "Кому", "До"]),
     ("msg.from", ["From", "Od", "От", "От"]),
     ("msg.text", ["Text", "Treść", "Текст", "Текст"]),

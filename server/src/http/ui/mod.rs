@@ -14,16 +14,19 @@
 mod billing;
 mod campaigns;
 mod compose;
+mod connectors;
 mod contacts;
 mod conversations;
 mod dashboard;
 pub mod i18n;
 mod messages;
 mod numbers;
+mod operator;
 mod polls;
 mod preferences;
 mod reports;
 mod session;
+mod settings;
 mod users;
 
 use askama::Template;
@@ -83,6 +86,24 @@ pub fn router() -> Router<AppState> {
         .route("/numbers/{id}/keywords/{keyword}/delete", post(numbers::delete_keyword))
         .route("/opt-outs", get(numbers::opt_out_list).post(numbers::add_opt_out))
         .route("/opt-outs/{phone}/remove", post(numbers::remove_opt_out))
+        .route("/connectors", get(connectors::page))
+        .route("/connectors/live", get(connectors::live))
+        .route("/operator/prices", get(operator::prices))
+        .route("/operator/tariffs", post(operator::create_tariff))
+        .route("/operator/tariffs/{id}", get(operator::tariff).post(operator::update_tariff))
+        .route("/operator/tariffs/{id}/delete", post(operator::delete_tariff))
+        .route("/operator/tariffs/{id}/prices", post(operator::put_price))
+        .route("/operator/tariffs/{id}/prices/{prefix}/delete", post(operator::delete_price))
+        .route("/operator/packages", post(operator::create_package))
+        .route("/operator/accounts", get(operator::accounts))
+        .route("/operator/accounts/{id}", get(operator::account))
+        .route("/operator/accounts/{id}/billing", post(operator::set_account_billing))
+        .route("/operator/accounts/{id}/top-ups", post(operator::top_up))
+        .route("/operator/accounts/{id}/packages", post(operator::subscribe))
+        .route("/operator/accounts/{id}/packages/{sub}/end", post(operator::unsubscribe))
+        .route("/settings", get(settings::page))
+        .route("/settings/account", post(settings::save_account))
+        .route("/settings/compliance", post(settings::save_compliance))
         .route("/billing", get(billing::page))
         .route("/billing/usage", get(billing::usage))
         .route("/billing/statement.csv", get(billing::statement_csv))

@@ -40,6 +40,9 @@ pub struct Viewer {
     pub account_name: String,
     pub user_name: String,
     pub role: String,
+    /// The account is the platform operator's (connectors' settings,
+    /// routes, tariffs and packages).
+    pub operator: bool,
     pub locale: Locale,
     pub tz: Tz,
     pub csrf: String,
@@ -57,6 +60,7 @@ impl Viewer {
             account_name: String::new(),
             user_name: String::new(),
             role: String::new(),
+            operator: false,
             locale,
             tz: Tz::UTC,
             csrf: String::new(),
@@ -179,9 +183,10 @@ impl FromRequestParts<AppState> for Session {
         };
         let viewer = Viewer {
             signed_in: true,
-            account_name,
+            account_name: account_name.clone(),
             user_name: found.username.clone(),
             role: found.role.as_str().into(),
+            operator: account_name == state.config.billing.operator_account,
             locale,
             tz: Tz::UTC,
             csrf: found.csrf_token,

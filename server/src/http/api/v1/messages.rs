@@ -437,6 +437,22 @@ pub async fn send_messages(
     }
 }
 
+/// The numbers `groups` and `tags` reach for the caller, as sending to
+/// them would: the user's permission checked, opted-out contacts left out,
+/// each once, at most `messages.max_recipients` (the compose page's cost).
+pub(crate) async fn audience_for(
+    state: &AppState,
+    auth: &Auth,
+    groups: Vec<String>,
+    tags: Vec<String>,
+) -> Result<Vec<String>, ApiError> {
+    if let Some(rule) = &super::permissions::restriction(state, auth).await? {
+        super::permissions::check_audience(state, auth, rule, ("to_groups", &groups), ("to_tags", &tags))
+            .await?;
+    }
+    audience(state, &auth.account_id, Some(groups), Some(tags), state.config.messages.max_recipients).await
+}
+
 /// The numbers of the members of `groups` and the subscribers of `tags`,
 /// without opted-out contacts and without repeats.
 async fn audience(
