@@ -164,6 +164,12 @@ pub struct InboundConfig {
     /// stored and matched, only not answered.
     pub auto_reply_limit: u32,
     pub auto_reply_window_secs: u64,
+    /// Received messages of one sender per `forward_window_secs` whose
+    /// forwards by SMS or e-mail and notifications go out at most, so a
+    /// storm does not become a storm of texts and e-mails to staff; past
+    /// it the message is still stored, matched and sent to webhooks.
+    pub forward_limit: u32,
+    pub forward_window_secs: u64,
     /// How long the parts of a long received message wait for the rest
     /// before they are stored as one message flagged incomplete.
     pub reassembly_timeout_secs: u64,
@@ -171,7 +177,13 @@ pub struct InboundConfig {
 
 impl Default for InboundConfig {
     fn default() -> Self {
-        Self { auto_reply_limit: 5, auto_reply_window_secs: 3_600, reassembly_timeout_secs: 600 }
+        Self {
+            auto_reply_limit: 5,
+            auto_reply_window_secs: 3_600,
+            forward_limit: 20,
+            forward_window_secs: 3_600,
+            reassembly_timeout_secs: 600,
+        }
     }
 }
 

@@ -124,6 +124,58 @@ async fn a_busy_mail_server_is_retried_until_it_takes_the_mail_and_a_refused_add
         let got = sink.parsed();
         assert_eq!(got.len(), 1, "only the deliverable one arrived: {got:?}");
         assert!(got[0].2.contains("Is the shop open on Sunday?"));
+
+        // Every attempt is in the e-mails' delivery log.
+        let id = m["id"].as_str().unwrap();
+        let (status, list) = app.get(&format!("/api/v1/emails/deliveries?message_id={id}")).await;
+        assert_eq!(status, 200, "{list}");
+        let list = list["deliveries"].as_array().unwrap().clone();
+        assert_eq!(list.len(), 2, "{list:?}");
+        let results = |e: &Value| -> Vec<String> {
+            e["log"].as_array().unwrap().iter().map(|a| a["result"].as_str().unwrap().to_owned()).collect()
+        };
+        let mut total = 0;
+        for (to, last) in [("desk@example.com", "sent"), ("bounce@example.com", "failed")] {
+            let e = list.iter().find(|e| e["to"] == to).unwrap();
+            let r = results(e);
+            assert_eq!(r.last().map(String::as_str), Some(last), "{e}");
+            assert!(r[..r.len() - 1].iter().all(|r| r == "retry"), "{e}");
+            assert_eq!(e["attempts"], r.len(), "{e}");
+            assert_eq!(e["message_id"], id);
+            for a in e["log"].as_array().unwrap() {
+                assert_eq!(a["error"].is_null(), a["result"] == "sent", "{a}");
+                assert!(a["duration_ms"].as_i64().unwrap() >= 0 && a["at"].is_string(), "{a}");
+            }
+            total += r.len();
+        }
+        assert_eq!(total, attempts as usize, "one log entry per attempt");
+        let desk = list.iter().find(|e| e["to"] == "desk@example.com").unwrap();
+        assert!(desk["body"].as_str().unwrap().contains("Is the shop open on Sunday?"), "{desk}");
+        let (_, failed) = app.get("/api/v1/emails/deliveries?status=failed").await;
+        assert_eq!(failed["deliveries"].as_array().unwrap().len(), 1, "{failed}");
+
+        // Sent again by hand: it arrives a second time, counted afresh,
+        // the earlier attempts kept.
+        let desk_id = desk["id"].as_str().unwrap();
+        let (status, again) =
+            app.post(&format!("/api/v1/emails/deliveries/{desk_id}/resend"), json!({})).await;
+        assert_eq!((status, again["status"].as_str()), (202, Some("pending")), "{again}");
+        let resent = wait_for("the re-sent e-mail", async || {
+            let (_, one) = app.get(&format!("/api/v1/emails/deliveries/{desk_id}")).await;
+            (one["status"] == "sent").then_some(one)
+        })
+        .await;
+        assert_eq!(resent["attempts"], 1, "{resent}");
+        assert_eq!(results(&resent).len(), results(desk).len() + 1, "{resent}");
+        assert_eq!(sink.parsed().len(), 2);
+        assert_eq!(sink.parsed()[1].2, got[0].2, "the same e-mail");
+
+        let (status, missing) = app.post("/api/v1/emails/deliveries/nope/resend", json!({})).await;
+        assert_eq!(status, 404, "{missing}");
+        let (status, missing) = app.get("/api/v1/emails/deliveries/nope").await;
+        assert_eq!(status, 404, "{missing}");
+        let (status, bad) = app.get("/api/v1/emails/deliveries?status=lost").await;
+        assert_eq!((status, bad["error"]["field"].as_str()), (400, Some("status")), "{bad}");
         app.stop().await;
     })
     .await;
@@ -276,6 +328,149 @@ async fn the_accounts_inbound_url_gets_every_received_message_and_opt_change_sig
         inject(&app, PHONE, "7100", "anyone there?").await;
         matched(&app, PHONE, "anyone there?").await;
         assert_eq!(hooks.calls("all").len(), 4, "no longer posted");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn poll_votes_reach_the_inbound_url_as_poll_vote_events_saying_what_became_of_each() {
+    on_each_backend(|b| async move {
+        let hooks = Endpoints::start().await;
+        let app = TestApp::start(&b).await;
+        let url = hooks.url("votes", Behaviour::Happy);
+        let (status, account) = app.patch("/api/v1/account", json!({"inbound_url": url})).await;
+        assert_eq!(status, 200, "{account}");
+        number(&app, json!({"number": "7100"})).await;
+        let closed = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+        for (name, policy, closes_at, key) in [
+            ("Lunch", "first", None, "VOTE"),
+            ("Colour", "last", None, "COLOUR"),
+            ("Old", "first", Some(closed), "OLD"),
+        ] {
+            let mut poll = json!({"name": name, "question": "?", "vote_policy": policy,
+                "answers": [{"key": "A"}, {"key": "B"}]});
+            if let Some(c) = closes_at {
+                poll["closes_at"] = json!(c);
+            }
+            let (status, p) = app.post("/api/v1/polls", poll).await;
+            assert_eq!(status, 201, "{p}");
+            keyword(
+                &app,
+                json!({"number": "7100", "keyword": key, "actions": [{"type": "poll_answer", "poll": name}]}),
+            )
+            .await;
+        }
+        let sent = [
+            ("+48600000001", "VOTE a"),
+            ("+48600000001", "VOTE b"),
+            ("+48600000002", "COLOUR a"),
+            ("+48600000002", "COLOUR b"),
+            ("+48600000003", "VOTE x"),
+            ("+48600000003", "OLD a"),
+            ("+48600000003", "hello"),
+        ];
+        for (from, text) in sent {
+            inject(&app, from, "7100", text).await;
+            matched(&app, from, text).await;
+        }
+        let calls = wait_for("a post per message", async || {
+            let calls = hooks.calls("votes");
+            (calls.len() == sent.len()).then_some(calls)
+        })
+        .await;
+        let bodies: Vec<Value> = calls.iter().map(|c| serde_json::from_str(&c.body).unwrap()).collect();
+        let body = |from: &str, text: &str| -> Value {
+            bodies
+                .iter()
+                .find(|b| b["message"]["from"] == from && b["message"]["text"] == text)
+                .cloned()
+                .unwrap_or_else(|| panic!("no post for {text}"))
+        };
+        // What became of each vote: counted, duplicate ignored, replacing
+        // the number's earlier vote, naming no answer, the poll closed.
+        let expect = [
+            ("+48600000001", "VOTE a", "Lunch", Some("A"), "counted", true, false, false),
+            ("+48600000001", "VOTE b", "Lunch", Some("B"), "duplicate", false, false, false),
+            ("+48600000002", "COLOUR a", "Colour", Some("A"), "counted", true, false, false),
+            ("+48600000002", "COLOUR b", "Colour", Some("B"), "counted", true, true, false),
+            ("+48600000003", "VOTE x", "Lunch", None, "invalid", false, false, false),
+            ("+48600000003", "OLD a", "Old", Some("A"), "late", false, false, true),
+        ];
+        for (from, text, poll, answer, status, counted, replaced, closed) in expect {
+            let b = body(from, text);
+            assert_eq!(b["event"], "poll.vote", "{b}");
+            assert_eq!(b["match"]["kind"], "keyword", "{b}");
+            let v = &b["votes"][0];
+            assert_eq!(b["votes"].as_array().unwrap().len(), 1, "{b}");
+            assert_eq!(v["poll_name"], poll, "{b}");
+            assert!(v["poll_id"].as_str().is_some_and(|id| !id.is_empty()), "{b}");
+            assert_eq!(v["answer"].as_str(), answer, "{b}");
+            assert_eq!(v["status"], status, "{b}");
+            assert_eq!(v["counted"], counted, "{b}");
+            assert_eq!(v["replaced_previous"], replaced, "{b}");
+            assert_eq!(v["poll_closed"], closed, "{b}");
+        }
+        let plain = body("+48600000003", "hello");
+        assert_eq!(plain["event"], "message.inbound", "not a vote: {plain}");
+        assert!(plain.get("votes").is_none(), "{plain}");
+        // The delivery log names the event.
+        let (_, list) = app.get("/api/v1/webhooks/deliveries?limit=100").await;
+        let votes =
+            list["deliveries"].as_array().unwrap().iter().filter(|d| d["event"] == "poll.vote").count();
+        assert_eq!(votes, 6, "{list}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_delays_no_other_endpoint() {
+    on_each_backend(|b| async move {
+        let hooks = Endpoints::start().await;
+        let other = Endpoints::start().await;
+        // Kurier waits long for the hanging endpoint; the healthy one (on
+        // another server) must not wait for that.
+        let app = TestApp::start_with(&b, |c| {
+            c.webhooks.timeout_secs = 30;
+            c.webhooks.concurrency = 8;
+        })
+        .await;
+        let hang = hooks.url("hang", Behaviour::HangFirst(usize::MAX, Duration::from_secs(3_600)));
+        let healthy = other.url("healthy", Behaviour::Happy);
+        number(&app, json!({"number": "7100", "default_actions": [{"type": "forward", "url": hang}]})).await;
+        keyword(
+            &app,
+            json!({"number": "7100", "keyword": "OK", "actions": [{"type": "forward", "url": healthy}]}),
+        )
+        .await;
+        // Far more callbacks to the hanging endpoint than there are slots.
+        for i in 0..40 {
+            inject(&app, PHONE, "7100", &format!("hang {i}")).await;
+        }
+        matched(&app, PHONE, "hang 39").await;
+        wait_for("the hanging endpoint to be called", async || {
+            (!hooks.calls("hang").is_empty()).then_some(())
+        })
+        .await;
+        let started = std::time::Instant::now();
+        for i in 0..10 {
+            inject(&app, PHONE, "7100", &format!("ok {i}")).await;
+        }
+        wait_for("every callback to the healthy endpoint", async || {
+            (other.calls("healthy").len() == 10).then_some(())
+        })
+        .await;
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        // The hanging endpoint holds at most its share of the slots, and
+        // its callbacks wait, pending, with nothing lost.
+        assert!(hooks.calls("hang").len() <= 2, "{} calls in flight", hooks.calls("hang").len());
+        let (_, pending) = app.get("/api/v1/webhooks/deliveries?status=pending&limit=100").await;
+        let pending = pending["deliveries"].as_array().unwrap();
+        assert_eq!(pending.len(), 40, "{pending:?}");
+        assert!(pending.iter().all(|d| d["url"] == hang));
+        let (_, delivered) = app.get("/api/v1/webhooks/deliveries?status=delivered&limit=100").await;
+        assert_eq!(delivered["deliveries"].as_array().unwrap().len(), 10);
         app.stop().await;
     })
     .await;

@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::hooks::{Behaviour, Endpoints};
+use common::smtp::SmtpSink;
 use common::two_way::{PHONE, inject, keyword, matched, number, sent_to};
 use common::{TestApp, on_each_backend, wait_for};
 use serde_json::{Value, json};
@@ -173,6 +174,89 @@ async fn a_thousand_messages_a_minute_from_one_sender_get_a_few_auto_replies_and
         assert_eq!(last["match"]["kind"], "keyword");
         assert_eq!(last["match"]["actions"][0]["skipped"], "auto-reply limit for this sender reached");
         assert_eq!(sent_to(&app, PHONE).await.len(), 5, "still five answers");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_storm_from_one_sender_forwards_and_notifies_only_up_to_the_limit_and_webhooks_get_everything() {
+    on_each_backend(|b| async move {
+        let sink = SmtpSink::start().await;
+        let hooks = Endpoints::start().await;
+        let app = TestApp::start_with(&b, |c| {
+            sink.configure(c);
+            c.inbound.forward_limit = 3;
+        })
+        .await;
+        let every = hooks.url("every", Behaviour::Happy);
+        let forward = hooks.url("forward", Behaviour::Happy);
+        app.patch("/api/v1/account", json!({"inbound_url": every})).await;
+        number(
+            &app,
+            json!({"number": "7100", "default_actions": [
+                {"type": "forward", "phone": "+48600999000"},
+                {"type": "notify", "email": "desk@example.com"},
+                {"type": "forward", "email": "log@example.com"},
+                {"type": "forward", "url": forward},
+                {"type": "reply", "text": "We got it."},
+            ]}),
+        )
+        .await;
+        // 200 messages from one phone within a minute.
+        let started = std::time::Instant::now();
+        for i in 0..200 {
+            inject(&app, PHONE, "7100", &format!("storm {i}")).await;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60));
+        let store = app.app.as_ref().unwrap().store.clone();
+        wait_for("every message stored and matched", async || {
+            (all_inbound(&app).await.len() == 200 && store.inbound_backlog().await.unwrap() == 0)
+                .then_some(())
+        })
+        .await;
+
+        // Three messages were forwarded by SMS and e-mail, and their
+        // notifications sent; the rest say why not.
+        let staff = sent_to(&app, "+48600999000").await;
+        assert_eq!(staff.len(), 3, "{staff:?}");
+        let mut skipped = 0;
+        for listed in all_inbound(&app).await {
+            let (_, m) = app.get(&format!("/api/v1/inbound/{}", listed["id"].as_str().unwrap())).await;
+            let actions = m["match"]["actions"].as_array().unwrap();
+            let limited: Vec<&Value> =
+                actions.iter().filter(|a| a["skipped"] == "forward limit for this sender reached").collect();
+            match limited.len() {
+                0 => {
+                    assert_eq!(m["emails"].as_array().unwrap().len(), 2, "{m}");
+                }
+                3 => {
+                    skipped += 1;
+                    assert!(m["emails"].as_array().unwrap().is_empty(), "{m}");
+                    let kinds: Vec<&str> = limited.iter().map(|a| a["action"].as_str().unwrap()).collect();
+                    assert_eq!(kinds, ["send", "email", "email"], "{m}");
+                    assert_eq!(limited[0]["to"], "+48600999000", "{m}");
+                }
+                n => panic!("{n} limited actions: {m}"),
+            }
+        }
+        assert_eq!(skipped, 197);
+        let mails = wait_for("six e-mails", async || {
+            let got = sink.messages();
+            (got.len() >= 6).then_some(got)
+        })
+        .await;
+        assert_eq!(mails.len(), 6, "three messages, two e-mails each");
+        // Auto-replies keep their own, smaller limit.
+        assert_eq!(sent_to(&app, PHONE).await.len(), 5);
+        // Webhooks are not limited: both endpoints get all 200.
+        wait_for("every message posted to both endpoints", async || {
+            (hooks.calls("every").len() == 200 && hooks.calls("forward").len() == 200).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sink.messages().len(), 6, "no late e-mails");
+        assert_eq!(sent_to(&app, "+48600999000").await.len(), 3);
         app.stop().await;
     })
     .await;

@@ -14,12 +14,10 @@ use std::time::Duration;
 use common::{API_KEY, TestApp, on_each_backend};
 use serde_json::{Value, json};
 
-/// Routes that act for no account's data: the carrier side of the simulated
-/// connector (a phone sending a text; the message belongs to whoever holds
-/// the number it was sent to) and the list of connectors the platform has.
-/// Health, metrics and the OpenAPI document are not in the document itself.
-const ACCOUNTLESS: &[(&str, &str)] =
-    &[("post", "/api/v1/connectors/{name}/inbound"), ("get", "/api/v1/connectors")];
+/// Routes that act for no account's data: the list of connectors the
+/// platform has. Health, metrics and the OpenAPI document are not in the
+/// document itself.
+const ACCOUNTLESS: &[(&str, &str)] = &[("get", "/api/v1/connectors")];
 
 /// Routes about the calling user only: they take no id, and a phone in
 /// the path is looked up among the caller's own numbers, so no value of
@@ -72,7 +70,7 @@ struct Case {
 }
 
 /// Path values that are not B's: words every account uses.
-const FIXED: &[&str] = &["sms", "en", "start", "cancel", "run", "users"];
+const FIXED: &[&str] = &["sms", "sim", "en", "start", "cancel", "run", "users"];
 
 /// An id like `id` that nobody has (its last character changed).
 fn made_up(id: &str) -> String {
@@ -152,9 +150,18 @@ fn cases() -> Vec<Case> {
         case("post", "/api/v1/messages/{id}/cancel", &[("id", "scheduled")], NotFound),
         case("get", "/api/v1/inbound", &[], Own),
         case("get", "/api/v1/inbound/{id}", &[("id", "inbound")], NotFound),
+        // A phone "writing" to B's number through the simulator: only the
+        // operator may; for A it is a number nobody has.
+        with_body(
+            case("post", "/api/v1/connectors/{name}/inbound", &[("name", "sim")], NotFound),
+            json!({"from": B_PHONE, "to": B_NUMBER, "text": "STOP"}),
+        ),
         case("get", "/api/v1/webhooks/deliveries", &[], Own),
         case("get", "/api/v1/webhooks/deliveries/{id}", &[("id", "delivery")], NotFound),
         case("post", "/api/v1/webhooks/deliveries/{id}/resend", &[("id", "delivery")], NotFound),
+        case("get", "/api/v1/emails/deliveries", &[], Own),
+        case("get", "/api/v1/emails/deliveries/{id}", &[("id", "email")], NotFound),
+        case("post", "/api/v1/emails/deliveries/{id}/resend", &[("id", "email")], NotFound),
         // contacts
         with_body(
             case("post", "/api/v1/contacts", &[], Own),
@@ -607,7 +614,15 @@ impl Bravo {
             )
             .await;
         ids.insert("template", t["id"].as_str().unwrap().to_owned());
-        let n = b.json("post", "/api/v1/numbers", json!({"number": B_NUMBER})).await;
+        // Messages that match no keyword are forwarded by e-mail (which
+        // fails at once: no mail server is configured here).
+        let n = b
+            .json(
+                "post",
+                "/api/v1/numbers",
+                json!({"number": B_NUMBER, "default_actions": [{"type": "forward", "email": "bravo-desk@example.com"}]}),
+            )
+            .await;
         ids.insert("number", n["id"].as_str().unwrap().to_owned());
         let k = b
             .json(
@@ -656,6 +671,14 @@ impl Bravo {
                 json!({"from": B_PHONE, "to": B_NUMBER, "text": "bravo hello"}),
             )
             .await;
+        // One that matches no keyword: forwarded by e-mail.
+        operator
+            .json(
+                "post",
+                "/api/v1/connectors/sim/inbound",
+                json!({"from": B_PHONE, "to": B_NUMBER, "text": "anyone there?"}),
+            )
+            .await;
         let c = b
             .json("post", "/api/v1/campaigns", json!({"name": "Bravo Campaign", "text": "Bravo sale", "numbers": [B_SENT_TO], "start": true}))
             .await;
@@ -701,6 +724,7 @@ impl Bravo {
         )
         .await;
         ids.insert("sms", "sms".to_owned());
+        ids.insert("sim", "sim".to_owned());
         ids.insert("en", "en".to_owned());
         ids.insert("start", "start".to_owned());
         ids.insert("cancel", "cancel".to_owned());
@@ -739,6 +763,11 @@ impl Bravo {
         let deliveries = b.json("get", "/api/v1/webhooks/deliveries", Value::Null).await;
         let delivery = deliveries["deliveries"][0]["id"].as_str().expect("B's status callback");
         ids.insert("delivery", delivery.to_owned());
+        let email = wait_for_json(b, "/api/v1/emails/deliveries?status=failed", |l| {
+            l["deliveries"][0]["id"].as_str().map(str::to_owned)
+        })
+        .await;
+        ids.insert("email", email);
         Bravo { ids }
     }
 
@@ -776,6 +805,7 @@ impl Bravo {
             "/api/v1/messages".to_owned(),
             format!("/api/v1/messages/{}", id("scheduled")),
             "/api/v1/inbound".to_owned(),
+            "/api/v1/emails/deliveries".to_owned(),
             "/api/v1/numbers".to_owned(),
             "/api/v1/keywords".to_owned(),
             "/api/v1/polls".to_owned(),
@@ -817,6 +847,17 @@ async fn settled(app: &TestApp) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("messages never settled");
+}
+
+/// What `pick` finds in `path`'s answer, once it finds something.
+async fn wait_for_json(c: &Client, path: &str, pick: impl Fn(&Value) -> Option<String>) -> String {
+    for _ in 0..500 {
+        if let Some(v) = pick(&c.json("get", path, Value::Null).await) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{path} never showed what was wanted");
 }
 
 /// The `{name}` parameters of a route, filled from B's ids.
@@ -870,6 +911,7 @@ async fn a_key_of_one_account_reads_and_changes_nothing_of_another_on_any_route(
                 ![
                     "sms",
                     "en",
+                    "sim",
                     "start",
                     "cancel",
                     "run",

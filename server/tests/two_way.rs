@@ -12,7 +12,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::two_way::{PHONE, inject, keyword, matched, matched_with, number, post_with, sent_to};
+use common::two_way::{PHONE, get_with, inject, keyword, matched, matched_with, number, post_with, sent_to};
 use common::{TestApp, on_each_backend};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -358,6 +358,52 @@ async fn a_shared_number_gives_each_message_to_the_account_whose_keyword_it_matc
         assert!(mine["messages"].as_array().unwrap().iter().all(|m| m["text"] != "sushi"), "not the first account's");
         inject(&app, PHONE, "7100", "pizza").await;
         assert_eq!(matched(&app, PHONE, "pizza").await["match"]["kind"], "keyword");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_operator_simulates_phones_freely_and_an_account_only_to_its_own_dedicated_numbers() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let store = app.app.as_ref().unwrap().store.clone();
+        let (_, other) = store.create_account("branch").await.unwrap();
+        number(&app, json!({"number": "7100"})).await;
+        number(&app, json!({"number": "7200", "kind": "shared"})).await;
+        let (status, n) = post_with(&app, &other, "/api/v1/numbers", json!({"number": "7300"})).await;
+        assert_eq!(status, 201, "{n}");
+        let (status, n) =
+            post_with(&app, &other, "/api/v1/numbers", json!({"number": "7200", "kind": "shared"})).await;
+        assert_eq!(status, 201, "{n}");
+        let sim = "/api/v1/connectors/sim/inbound";
+        let say = |to: &str, text: &str| json!({"from": PHONE, "to": to, "text": text});
+
+        // Its own dedicated number: accepted, and the message is its own.
+        let (status, body) = post_with(&app, &other, sim, say("7300", "hello branch")).await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(matched_with(&app, &other, PHONE, "hello branch").await["to"], "7300");
+        // Someone else's number, and one nobody holds: the same 404.
+        let (status, theirs) = post_with(&app, &other, sim, say("7100", "STOP")).await;
+        assert_eq!((status, theirs["error"]["code"].as_str()), (404, Some("not_found")), "{theirs}");
+        let (status, nobody) = post_with(&app, &other, sim, say("7999", "STOP")).await;
+        assert_eq!((status, &nobody), (404, &theirs));
+        // A shared number could act for the other sharers: the operator's only.
+        let (status, shared) = post_with(&app, &other, sim, say("7200", "STOP")).await;
+        assert_eq!((status, shared["error"]["code"].as_str()), (403, Some("forbidden")), "{shared}");
+        // Nothing of those reached anyone.
+        let (_, opted) = app.get("/api/v1/opt-outs").await;
+        assert!(!opted.to_string().contains(PHONE), "{opted}");
+        let (_, theirs_in) = get_with(&app, &other, "/api/v1/inbound").await;
+        assert_eq!(theirs_in["messages"].as_array().unwrap().len(), 1, "{theirs_in}");
+
+        // The operator writes to any number, held or not.
+        for to in ["7100", "7200", "7300", "7999"] {
+            let (status, body) = app.post(sim, say(to, &format!("operator to {to}"))).await;
+            assert_eq!(status, 202, "{to}: {body}");
+        }
+        matched(&app, PHONE, "operator to 7100").await;
+        matched_with(&app, &other, PHONE, "operator to 7300").await;
         app.stop().await;
     })
     .await;

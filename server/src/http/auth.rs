@@ -40,6 +40,26 @@ impl Auth {
     pub fn require(&self, need: Need) -> Result<(), ApiError> {
         if self.role.allows(need) { Ok(()) } else { Err(forbidden(self.role, need)) }
     }
+
+    /// Whether the request comes from the platform operator's account (the
+    /// one `billing.operator_account` names).
+    pub async fn is_operator(&self, state: &AppState) -> Result<bool, ApiError> {
+        let account = state.store.account_record(&self.account_id).await?;
+        Ok(account.is_some_and(|a| a.name == state.config.billing.operator_account))
+    }
+}
+
+/// Refuses the request unless it comes from the platform operator's
+/// account; `what` completes "only the platform operator's account …".
+pub(crate) async fn require_operator(state: &AppState, auth: &Auth, what: &str) -> Result<(), ApiError> {
+    if auth.is_operator(state).await? {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("only the platform operator's account {what}"),
+    ))
 }
 
 /// How stale a key's recorded last use may get before it is written again.

@@ -33,8 +33,8 @@ use crate::campaigns::template::{MessageTemplate, TemplateContact};
 use crate::config::InboundConfig;
 use crate::domain::{MessageText, PhoneNumber, SenderId, new_id};
 use crate::storage::{
-    Email, InboundJob, InboundOutcome, KeywordRecord, NewMail, NewMessage, NumberRecord, OptChange,
-    ReplyLimit, Store, format_micros, now_micros, number_spellings,
+    Email, InboundJob, InboundLimits, InboundOutcome, KeywordRecord, NewMail, NewMessage, NumberRecord,
+    OptChange, ReplyLimit, Store, format_micros, now_micros, number_spellings,
 };
 use actions::Action;
 use compliance::Request;
@@ -261,7 +261,9 @@ impl InboundWorker {
     }
 
     /// Stores the outcome, with the account's own webhook for received
-    /// messages (`inbound_url`) if it has one.
+    /// messages (`inbound_url`) if it has one: `contact.opted_out`,
+    /// `contact.opted_in`, `poll.vote` (set when the votes are stored) or
+    /// else `message.inbound`.
     async fn finish(
         &self,
         job: &InboundJob,
@@ -281,14 +283,20 @@ impl InboundWorker {
                 "message": message_json(job),
                 "account_number": job.to,
             });
-            o.webhooks.push((url, payload.to_string()));
+            o.event_hook = Some((url, payload));
         }
-        let limit = ReplyLimit {
-            max: i64::from(self.cfg.auto_reply_limit),
-            window_micros: (self.cfg.auto_reply_window_secs as i64).saturating_mul(1_000_000),
+        let limits = InboundLimits {
+            replies: ReplyLimit {
+                max: i64::from(self.cfg.auto_reply_limit),
+                window_micros: (self.cfg.auto_reply_window_secs as i64).saturating_mul(1_000_000),
+            },
+            forwards: ReplyLimit {
+                max: i64::from(self.cfg.forward_limit),
+                window_micros: (self.cfg.forward_window_secs as i64).saturating_mul(1_000_000),
+            },
         };
         crate::telemetry::inbound_matched(o.kind);
-        Ok(self.store.complete_inbound(&o, limit, now_micros()).await?)
+        Ok(self.store.complete_inbound(&o, limits, now_micros()).await?)
     }
 
     /// Queues `text` as an answer to the sender, from the number written to.

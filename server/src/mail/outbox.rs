@@ -7,10 +7,12 @@
 //! e-mail again with exponential backoff (`smtp.retry_base_ms` doubling up
 //! to `smtp.retry_max_ms`) until `smtp.retry_window_secs` after it was
 //! queued; a refusal (unknown mailbox, no `[smtp]` at all) fails it at once
-//! with the reason. Nothing is lost on a crash: a claimed e-mail whose lease
-//! runs out is claimed again.
+//! with the reason. Every attempt is logged; an e-mail can be sent again
+//! by hand (`/api/v1/emails/deliveries/{id}/resend`), which opens a new
+//! window. Nothing is lost on a crash: a claimed e-mail whose lease runs
+//! out is claimed again.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt as _};
 use tokio_util::sync::CancellationToken;
@@ -64,6 +66,7 @@ impl MailOutbox {
     }
 
     async fn attempt(&self, job: &MailJob) -> anyhow::Result<()> {
+        let started = Instant::now();
         let email = Email {
             to: job.to.clone(),
             subject: job.subject.clone(),
@@ -75,7 +78,9 @@ impl MailOutbox {
             Err(e) if e.is_permanent() => MailResult::Failed(e.to_string()),
             Err(e) => {
                 let now = now_micros();
-                let until = job.created_at.saturating_add(self.window.as_micros() as i64);
+                let until = job
+                    .retry_until
+                    .unwrap_or_else(|| job.created_at.saturating_add(self.window.as_micros() as i64));
                 if now >= until {
                     MailResult::Failed(format!("{e}; gave up after retrying for {}s", self.window.as_secs()))
                 } else {
@@ -92,7 +97,8 @@ impl MailOutbox {
             }
             MailResult::Failed(e) => tracing::warn!(email_id = %job.id, error = %e, "e-mail failed"),
         }
-        self.store.record_mail_attempt(&job.id, &result, now_micros()).await?;
+        let took = started.elapsed().as_millis() as i64;
+        self.store.record_mail_attempt(&job.id, &result, now_micros(), took).await?;
         Ok(())
     }
 

@@ -224,16 +224,32 @@ pub struct InboundOutcome {
     pub emails: Vec<NewMail>,
     /// Poll answers to record (each may add a reply).
     pub votes: Vec<super::VoteRequest>,
+    /// The account's webhook for every received message (`inbound_url`)
+    /// and the event to post there; poll votes, known only once stored,
+    /// are added to it (`votes`) and make it a `poll.vote` event.
+    pub event_hook: Option<(String, serde_json::Value)>,
     /// What each action did, for the match record.
     pub log: Vec<serde_json::Value>,
 }
 
-/// Auto-replies to one sender per window at most.
+/// Things done for one sender per window at most.
 #[derive(Debug, Clone, Copy)]
 pub struct ReplyLimit {
     pub max: i64,
     pub window_micros: i64,
 }
+
+/// The per-sender limits of a match: automatic answers to the sender, and
+/// received messages whose SMS and e-mail forwards and notifications go
+/// out.
+#[derive(Debug, Clone, Copy)]
+pub struct InboundLimits {
+    pub replies: ReplyLimit,
+    pub forwards: ReplyLimit,
+}
+
+/// Why an SMS or e-mail forward or notification was not sent.
+pub const FORWARD_LIMIT_REASON: &str = "forward limit for this sender reached";
 
 impl Store {
     /// Claims received messages due for matching, each leased until
@@ -318,7 +334,7 @@ impl Store {
     pub async fn complete_inbound(
         &self,
         o: &InboundOutcome,
-        limit: ReplyLimit,
+        limits: InboundLimits,
         now: i64,
     ) -> sqlx::Result<usize> {
         let mut tx = self.writer.begin().await?;
@@ -397,13 +413,33 @@ impl Store {
             log.push(json!({"action": "remove_from_group", "group": group, "removed": removed > 0}));
         }
         let mut replies: Vec<&NewMessage> = o.replies.iter().collect();
+        let mut votes = Vec::new();
         for v in &o.votes {
-            replies.extend(super::polls::record_vote(&mut tx, v, &o.sender, &o.message_id, &mut log).await?);
+            replies.extend(
+                super::polls::record_vote(&mut tx, v, &o.sender, &o.message_id, &mut log, &mut votes).await?,
+            );
         }
-        let mut queued: Vec<&NewMessage> = o.sends.iter().collect();
+        // Forwards by SMS and e-mail and notifications: all of a message's
+        // or none, counted per received message against the sender's limit.
+        let forwards = o.sends.is_empty() && o.emails.is_empty()
+            || reserve(&mut tx, "forward_counts", &o.account_id, &o.sender, 1, limits.forwards, now).await?
+                == 1;
+        if !forwards {
+            tracing::warn!(message_id = %o.message_id, sender = %o.sender,
+                sms = o.sends.len(), emails = o.emails.len(), "{FORWARD_LIMIT_REASON}; forwards skipped");
+        }
+        let mut queued: Vec<&NewMessage> = if forwards { o.sends.iter().collect() } else { Vec::new() };
         if !replies.is_empty() {
-            let allowed =
-                reserve_replies(&mut tx, &o.account_id, &o.sender, replies.len() as i64, limit, now).await?;
+            let allowed = reserve(
+                &mut tx,
+                "auto_reply_counts",
+                &o.account_id,
+                &o.sender,
+                replies.len() as i64,
+                limits.replies,
+                now,
+            )
+            .await?;
             for (i, r) in replies.into_iter().enumerate() {
                 if (i as i64) < allowed {
                     queued.push(r);
@@ -416,7 +452,11 @@ impl Store {
             }
         }
         for m in &o.sends {
-            log.push(json!({"action": "send", "to": m.to.as_str(), "message_id": m.id}));
+            log.push(if forwards {
+                json!({"action": "send", "to": m.to.as_str(), "message_id": m.id})
+            } else {
+                json!({"action": "send", "to": m.to.as_str(), "skipped": FORWARD_LIMIT_REASON})
+            });
         }
         let rows: Vec<(&str, &NewMessage, i64)> =
             queued.iter().map(|m| (o.account_id.as_str(), *m, now)).collect();
@@ -424,7 +464,17 @@ impl Store {
             // Nothing of them was stored; the rest of the match stands.
             log.push(json!({"action": "send", "skipped": refusal.to_string(), "messages": rows.len()}));
         }
-        for (url, payload) in &o.webhooks {
+        let mut hooks: Vec<(&str, String)> =
+            o.webhooks.iter().map(|(u, p)| (u.as_str(), p.clone())).collect();
+        if let Some((url, payload)) = &o.event_hook {
+            let mut payload = payload.clone();
+            if !votes.is_empty() {
+                payload["event"] = json!("poll.vote");
+                payload["votes"] = serde_json::Value::Array(votes);
+            }
+            hooks.push((url.as_str(), payload.to_string()));
+        }
+        for (url, payload) in &hooks {
             let event = serde_json::from_str::<serde_json::Value>(payload)
                 .ok()
                 .and_then(|p| p["event"].as_str().map(str::to_owned))
@@ -446,8 +496,12 @@ impl Store {
             log.push(json!({"action": "forward", "url": url}));
         }
         for mail in &o.emails {
-            queue_mail(&mut tx, &o.account_id, &o.message_id, mail, now).await?;
-            log.push(json!({"action": "email", "to": mail.to.as_str(), "email_id": mail.id}));
+            if forwards {
+                queue_mail(&mut tx, &o.account_id, &o.message_id, mail, now).await?;
+                log.push(json!({"action": "email", "to": mail.to.as_str(), "email_id": mail.id}));
+            } else {
+                log.push(json!({"action": "email", "to": mail.to.as_str(), "skipped": FORWARD_LIMIT_REASON}));
+            }
         }
         sqlx::query(
             "INSERT INTO inbound_matches (message_id, account_id, number_id, keyword_id, kind, actions, matched_at)
@@ -721,22 +775,24 @@ async fn set_opt_out(
     Ok(changed + contact_changed > 0)
 }
 
-/// Counts `wanted` auto-replies to `phone` against the limit; returns how
-/// many may be sent.
-async fn reserve_replies(
+/// Counts `wanted` things for `phone` against its limit in `table`
+/// (`auto_reply_counts`, `forward_counts`); returns how many may be done.
+async fn reserve(
     tx: &mut AnyConnection,
+    table: &'static str,
     account_id: &str,
     phone: &str,
     wanted: i64,
     limit: ReplyLimit,
     now: i64,
 ) -> sqlx::Result<i64> {
-    let row =
-        sqlx::query("SELECT window_start, sent FROM auto_reply_counts WHERE account_id = $1 AND phone = $2")
-            .bind(account_id)
-            .bind(phone)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT window_start, sent FROM {table} WHERE account_id = $1 AND phone = $2"
+    )))
+    .bind(account_id)
+    .bind(phone)
+    .fetch_optional(&mut *tx)
+    .await?;
     let (start, sent) = match row {
         Some(r) => {
             let start: i64 = r.try_get(0)?;
@@ -746,10 +802,10 @@ async fn reserve_replies(
         None => (now, 0),
     };
     let allowed = wanted.min((limit.max - sent).max(0));
-    sqlx::query(
-        "INSERT INTO auto_reply_counts (account_id, phone, window_start, sent) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (account_id, phone) DO UPDATE SET window_start = $3, sent = $4",
-    )
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {table} (account_id, phone, window_start, sent) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (account_id, phone) DO UPDATE SET window_start = $3, sent = $4"
+    )))
     .bind(account_id)
     .bind(phone)
     .bind(start)

@@ -2,7 +2,11 @@
 //! person about one, written in the transaction that stores the match
 //! (`inbound`), then claimed, sent and settled by the `mail::outbox`
 //! worker. A row is `pending` until it is `sent` or `failed` (refused by
-//! the mail server, or still failing when its retry window closed).
+//! the mail server, or still failing when its retry window closed). Every
+//! attempt is logged (`mail_attempts`), and an e-mail can be sent again by
+//! hand, like a webhook callback.
+
+use std::collections::HashMap;
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
@@ -26,6 +30,9 @@ pub struct MailJob {
     pub body: String,
     pub attempts: i64,
     pub created_at: i64,
+    /// Set when re-sent by hand: retried until then (else `created_at`
+    /// plus the window).
+    pub retry_until: Option<i64>,
 }
 
 /// An e-mail of the outbox as the API shows it.
@@ -40,6 +47,36 @@ pub struct MailRecord {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub updated_at: i64,
+}
+
+/// An e-mail of the outbox with every attempt at it.
+#[derive(Debug, Clone)]
+pub struct MailDelivery {
+    pub id: String,
+    pub message_id: Option<String>,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts since it was queued or last re-sent.
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    /// When retries stop.
+    pub retry_until: i64,
+    pub log: Vec<MailAttempt>,
+}
+
+/// One attempt at an e-mail.
+#[derive(Debug, Clone)]
+pub struct MailAttempt {
+    pub at: i64,
+    /// `sent`, `retry` (worth another try) or `failed` (refused).
+    pub result: String,
+    pub error: Option<String>,
+    pub duration_ms: i64,
 }
 
 /// What became of one attempt at an e-mail.
@@ -79,7 +116,10 @@ pub(super) async fn queue_mail(
 impl Store {
     /// Claims due e-mails, each leased until `lease_until`.
     pub async fn claim_mail(&self, now: i64, lease_until: i64, limit: usize) -> sqlx::Result<Vec<MailJob>> {
-        let sql = self.claim_pending_sql("mail_outbox", "id, to_addr, subject, body, attempts, created_at");
+        let sql = self.claim_pending_sql(
+            "mail_outbox",
+            "id, to_addr, subject, body, attempts, created_at, retry_until",
+        );
         sqlx::query(AssertSqlSafe(sql))
             .bind(lease_until)
             .bind(now)
@@ -95,18 +135,37 @@ impl Store {
                     body: r.try_get(3)?,
                     attempts: r.try_get(4)?,
                     created_at: r.try_get(5)?,
+                    retry_until: r.try_get(6)?,
                 })
             })
             .collect()
     }
 
-    /// Records one attempt at an e-mail and what follows from it.
-    pub async fn record_mail_attempt(&self, id: &str, result: &MailResult, now: i64) -> sqlx::Result<()> {
-        let (status, next, error) = match result {
-            MailResult::Sent => ("sent", now, None),
-            MailResult::RetryAt(at, e) => ("pending", *at, Some(e.as_str())),
-            MailResult::Failed(e) => ("failed", now, Some(e.as_str())),
+    /// Records one attempt at an e-mail (taking `duration_ms`) and what
+    /// follows from it.
+    pub async fn record_mail_attempt(
+        &self,
+        id: &str,
+        result: &MailResult,
+        now: i64,
+        duration_ms: i64,
+    ) -> sqlx::Result<()> {
+        let (status, next, error, outcome) = match result {
+            MailResult::Sent => ("sent", now, None, "sent"),
+            MailResult::RetryAt(at, e) => ("pending", *at, Some(e.as_str()), "retry"),
+            MailResult::Failed(e) => ("failed", now, Some(e.as_str()), "failed"),
         };
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO mail_attempts (email_id, at, result, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(outcome)
+        .bind(error)
+        .bind(duration_ms)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE mail_outbox SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = NULL,
                  last_error = $3, updated_at = $4
@@ -117,9 +176,111 @@ impl Store {
         .bind(error)
         .bind(now)
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
+    }
+
+    /// E-mails of an account matching `filter` (as for webhook
+    /// deliveries), newest first, with every attempt. `window`
+    /// (microseconds) is how long an e-mail never re-sent is retried.
+    pub async fn list_mail_deliveries(
+        &self,
+        account_id: &str,
+        filter: &super::DeliveryFilter<'_>,
+        limit: usize,
+        window: i64,
+    ) -> sqlx::Result<Vec<MailDelivery>> {
+        let mut sql = String::from(
+            "SELECT id, message_id, to_addr, subject, body, status, attempts, next_attempt_at, last_error,
+                 created_at, COALESCE(retry_until, created_at + $2)
+             FROM mail_outbox WHERE account_id = $1",
+        );
+        let conditions = [
+            ("message_id =", filter.message_id),
+            ("status =", filter.status),
+            ("id =", filter.id),
+            ("id <", filter.before),
+        ];
+        let mut n = 3;
+        for (condition, value) in conditions {
+            if value.is_some() {
+                n += 1;
+                sql.push_str(&format!(" AND {condition} ${n}"));
+            }
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT $3");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(window).bind(limit as i64);
+        for value in conditions.iter().filter_map(|(_, v)| *v) {
+            q = q.bind(value);
+        }
+        let mut out = Vec::new();
+        for r in q.fetch_all(&self.reader).await? {
+            out.push(MailDelivery {
+                id: r.try_get(0)?,
+                message_id: r.try_get(1)?,
+                to: r.try_get(2)?,
+                subject: r.try_get(3)?,
+                body: r.try_get(4)?,
+                status: r.try_get(5)?,
+                attempts: r.try_get(6)?,
+                next_attempt_at: r.try_get(7)?,
+                last_error: r.try_get(8)?,
+                created_at: r.try_get(9)?,
+                retry_until: r.try_get(10)?,
+                log: Vec::new(),
+            });
+        }
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT email_id, at, result, error, duration_ms FROM mail_attempts
+             WHERE email_id IN ({}) ORDER BY id",
+            self.dialect.placeholders(1, out.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for d in &out {
+            q = q.bind(&d.id);
+        }
+        let mut logs: HashMap<String, Vec<MailAttempt>> = HashMap::new();
+        for r in q.fetch_all(&self.reader).await? {
+            logs.entry(r.try_get(0)?).or_default().push(MailAttempt {
+                at: r.try_get(1)?,
+                result: r.try_get(2)?,
+                error: r.try_get(3)?,
+                duration_ms: r.try_get(4)?,
+            });
+        }
+        for d in &mut out {
+            d.log = logs.remove(&d.id).unwrap_or_default();
+        }
+        Ok(out)
+    }
+
+    /// Sends an e-mail again, whatever became of it: due now, retried
+    /// until `retry_until`, its attempts counted afresh (the log keeps the
+    /// earlier ones). Returns whether the account has it.
+    pub async fn resend_mail(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: i64,
+        retry_until: i64,
+    ) -> sqlx::Result<bool> {
+        let changed = sqlx::query(
+            "UPDATE mail_outbox SET status = 'pending', next_attempt_at = $1, retry_until = $2,
+                 attempts = 0, lease_until = NULL, updated_at = $1
+             WHERE account_id = $3 AND id = $4",
+        )
+        .bind(now)
+        .bind(retry_until)
+        .bind(account_id)
+        .bind(id)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(changed > 0)
     }
 
     /// The e-mails about one received message, oldest first.

@@ -144,6 +144,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0018_campaign_senders.sql"),
         then: None,
     },
+    Migration {
+        version: 19,
+        name: "forward_limits",
+        sqlite: include_str!("../../migrations/sqlite/0019_forward_limits.sql"),
+        postgres: include_str!("../../migrations/postgres/0019_forward_limits.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

@@ -70,9 +70,12 @@ pub use groups::{
 pub use imports::{
     BatchCounts, ImportBatch, ImportDescription, ImportJob, ImportRowError, ImportStatus, MAX_STORED_ERRORS,
 };
-pub use inbound::{InboundJob, InboundOutcome, OptChange, OptEvent, ReplyLimit, number_spellings};
+pub use inbound::{
+    FORWARD_LIMIT_REASON, InboundJob, InboundLimits, InboundOutcome, OptChange, OptEvent, ReplyLimit,
+    number_spellings,
+};
 pub use intake::Intake;
-pub use mail_outbox::{MailJob, MailRecord, MailResult, NewMail};
+pub use mail_outbox::{MailAttempt, MailDelivery, MailJob, MailRecord, MailResult, NewMail};
 pub use messages::{
     AcceptRequest, Accepted, CampaignRef, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter,
     MessageRecord, NewMessage, Outcome, OverdueReceipt, PartRecord, RetryPolicy,

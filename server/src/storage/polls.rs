@@ -475,29 +475,38 @@ pub(super) async fn record_vote<'a>(
     phone: &str,
     message_id: &str,
     log: &mut Vec<serde_json::Value>,
+    events: &mut Vec<serde_json::Value>,
 ) -> sqlx::Result<Option<&'a super::NewMessage>> {
-    let status = store_vote(tx, v, phone, message_id).await?;
-    let Some(status) = status else {
+    let stored = store_vote(tx, v, phone, message_id).await?;
+    let Some((status, replaced, name)) = stored else {
         log.push(serde_json::json!({"action": "poll_answer", "skipped": "the poll no longer exists"}));
         return Ok(None);
     };
     log.push(serde_json::json!({"action": "poll_answer", "poll": v.poll_id, "answer": v.answer,
-        "status": status.as_str()}));
+        "status": status.as_str(), "replaced_previous": replaced}));
+    events.push(serde_json::json!({"poll_id": v.poll_id, "poll_name": name, "answer": v.answer,
+        "status": status.as_str(), "counted": status == VoteStatus::Counted,
+        "replaced_previous": replaced,
+        "poll_closed": matches!(status, VoteStatus::Early | VoteStatus::Late)}));
     Ok(v.replies.iter().find(|(s, _)| *s == status).map(|(_, m)| m))
 }
 
-/// Stores one vote; `None` when the poll was deleted meanwhile.
+/// Stores one vote: its status, whether it replaced the number's earlier
+/// counted vote, and the poll's name; `None` when the poll was deleted
+/// meanwhile.
 async fn store_vote(
     tx: &mut AnyConnection,
     v: &VoteRequest,
     phone: &str,
     message_id: &str,
-) -> sqlx::Result<Option<VoteStatus>> {
-    let exists =
-        sqlx::query("SELECT id FROM polls WHERE id = $1").bind(&v.poll_id).fetch_optional(&mut *tx).await?;
-    if exists.is_none() {
+) -> sqlx::Result<Option<(VoteStatus, bool, String)>> {
+    let poll =
+        sqlx::query("SELECT name FROM polls WHERE id = $1").bind(&v.poll_id).fetch_optional(&mut *tx).await?;
+    let Some(poll) = poll else {
         return Ok(None);
-    }
+    };
+    let name: String = poll.try_get(0)?;
+    let mut replaced = false;
     let status = match (&v.answer, v.outside) {
         (_, Some(outside)) => outside,
         (None, None) => VoteStatus::Invalid,
@@ -518,6 +527,7 @@ async fn store_vote(
                     .bind(phone)
                     .execute(&mut *tx)
                     .await?;
+                    replaced = true;
                     VoteStatus::Counted
                 }
                 (None, _) => VoteStatus::Counted,
@@ -539,5 +549,5 @@ async fn store_vote(
     .bind(i64::from(status == VoteStatus::Counted))
     .execute(&mut *tx)
     .await?;
-    Ok(Some(status))
+    Ok(Some((status, replaced, name)))
 }

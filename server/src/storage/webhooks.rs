@@ -128,6 +128,17 @@ impl Store {
         Ok(jobs)
     }
 
+    /// Leaves a claimed callback unattempted until `until` (its endpoint
+    /// is busy); it counts no attempt.
+    pub async fn defer_webhook(&self, id: &str, until: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE webhook_deliveries SET lease_until = $1 WHERE id = $2 AND status = 'pending'")
+            .bind(until)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     pub async fn record_webhook_attempt(
         &self,
         id: &str,

@@ -7,18 +7,21 @@
 //! at the window's end) or `webhooks.max_attempts`, whichever ends first.
 //! A callback can be sent again by hand (`resend`), which opens a new
 //! window. An endpoint that hangs costs one attempt of
-//! `webhooks.timeout_secs`; it never holds a callback back for longer.
+//! `webhooks.timeout_secs`; it never holds a callback back for longer, and
+//! it holds back no other endpoint's callbacks (see [`WebhookSender::run`]).
 //!
 //! Signature: header `X-Kurier-Signature: t=<unix seconds>,v1=<hex>` where
 //! `<hex>` is HMAC-SHA256 with the account's secret over `"<t>.<body>"`.
 //! Receivers recompute it and reject old timestamps to stop replays.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt as _};
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WebhooksConfig;
@@ -66,22 +69,13 @@ impl WebhookSender {
         Duration::from_millis(self.cfg.retry_base_ms.saturating_mul(factor).min(self.cfg.retry_max_ms))
     }
 
-    /// Sends every due callback once; returns how many were attempted.
-    pub async fn step(&self) -> anyhow::Result<usize> {
+    /// Claims up to `limit` due callbacks, leased for `lease`.
+    async fn claim(&self, limit: usize, lease: Duration) -> anyhow::Result<Vec<WebhookJob>> {
         let now = now_micros();
-        let jobs = self
+        Ok(self
             .store
-            .claim_webhooks(now, now + LEASE.as_micros() as i64, CLAIM_BATCH, window_micros(&self.cfg))
-            .await?;
-        let n = jobs.len();
-        stream::iter(jobs)
-            .for_each_concurrent(self.cfg.concurrency, |job| async move {
-                if let Err(e) = self.attempt(job).await {
-                    tracing::error!(error = %e, "recording a callback attempt failed");
-                }
-            })
-            .await;
-        Ok(n)
+            .claim_webhooks(now, now + lease.as_micros() as i64, limit, window_micros(&self.cfg))
+            .await?)
     }
 
     async fn attempt(&self, job: WebhookJob) -> anyhow::Result<()> {
@@ -124,24 +118,132 @@ impl WebhookSender {
     }
 
     /// Runs until `shutdown`, looking for due callbacks every `poll`.
+    ///
+    /// Up to `webhooks.concurrency` attempts run at once, each bounded by
+    /// `webhooks.timeout_secs`; a slot is refilled as soon as its attempt
+    /// ends, not when a whole batch has. One endpoint (an origin: scheme,
+    /// host and port) gets at most a quarter of the slots: its further
+    /// callbacks wait in line for its own slots (a few in memory, the rest
+    /// left in storage for a second, costing no attempt), so an endpoint
+    /// that hangs delays no other endpoint's callbacks.
     pub async fn run(self, poll: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let slots = self.cfg.concurrency.max(1);
+        let per_endpoint = (slots / 4).max(1);
+        // Callbacks waiting in memory stay leased for as long as their
+        // line can take.
+        let lease = LEASE.max(self.timeout() * (u32::try_from(slots / per_endpoint).unwrap_or(u32::MAX) + 2));
+        let lines: Lines = Arc::default();
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let ended = Arc::new(Notify::new());
         while !shutdown.is_cancelled() {
-            let busy = match self.step().await {
-                Ok(n) => n == CLAIM_BATCH,
-                Err(e) => {
-                    tracing::error!(error = %e, "callback step failed");
-                    false
-                }
-            };
-            if !busy {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(poll) => {}
+            while tasks.try_join_next().is_some() {}
+            let limit = slots.saturating_sub(tasks.len()).min(CLAIM_BATCH);
+            let mut claimed = 0;
+            if limit > 0 {
+                match self.claim(limit, lease).await {
+                    Ok(jobs) => {
+                        claimed = jobs.len();
+                        for job in jobs {
+                            self.admit(job, per_endpoint, slots, &lines, &mut tasks, &ended).await;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "callback step failed"),
                 }
             }
+            if limit > 0 && claimed == limit {
+                continue; // more may be due at once
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(poll) => {}
+                () = ended.notified() => {}
+            }
         }
+        // Attempts cut short, and callbacks still in line, are claimed
+        // again when their lease runs out.
+        tasks.shutdown().await;
         Ok(())
     }
+
+    /// Starts `job` if its endpoint has a free slot, else puts it in the
+    /// endpoint's line, else (a long line) leaves it for later.
+    async fn admit(
+        &self,
+        job: WebhookJob,
+        per_endpoint: usize,
+        max_waiting: usize,
+        lines: &Lines,
+        tasks: &mut JoinSet<()>,
+        ended: &Arc<Notify>,
+    ) {
+        let endpoint = endpoint_of(&job.url);
+        let (start, defer) = {
+            let mut map = lines.lock().expect("not poisoned");
+            let line = map.entry(endpoint.clone()).or_default();
+            if line.running < per_endpoint {
+                line.running += 1;
+                (Some(job), None)
+            } else if line.waiting.len() < max_waiting {
+                line.waiting.push_back(job);
+                (None, None)
+            } else {
+                (None, Some(job.id))
+            }
+        };
+        if let Some(id) = defer {
+            let until = now_micros() + DEFER.as_micros() as i64;
+            if let Err(e) = self.store.defer_webhook(&id, until).await {
+                tracing::error!(error = %e, "deferring a callback failed");
+            }
+        }
+        let job = start;
+        let Some(job) = job else { return };
+        let sender = self.clone();
+        let lines = lines.clone();
+        let ended = ended.clone();
+        tasks.spawn(async move {
+            let mut next = Some(job);
+            while let Some(job) = next.take() {
+                if let Err(e) = sender.attempt(job).await {
+                    tracing::error!(error = %e, "recording a callback attempt failed");
+                }
+                let mut map = lines.lock().expect("not poisoned");
+                if let Some(line) = map.get_mut(&endpoint) {
+                    next = line.waiting.pop_front();
+                    if next.is_none() {
+                        line.running = line.running.saturating_sub(1);
+                        if line.running == 0 {
+                            map.remove(&endpoint);
+                        }
+                    }
+                }
+            }
+            ended.notify_one();
+        });
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.cfg.timeout_secs.max(1))
+    }
+}
+
+/// Per endpoint: attempts running, and claimed callbacks waiting for one
+/// of its slots.
+#[derive(Default)]
+struct Line {
+    running: usize,
+    waiting: VecDeque<WebhookJob>,
+}
+
+type Lines = Arc<Mutex<HashMap<String, Line>>>;
+
+/// How long a callback whose endpoint's line is full is left in storage.
+const DEFER: Duration = Duration::from_secs(1);
+
+/// Who answers a URL: its origin (scheme, host, port), or the URL itself
+/// when it does not parse.
+fn endpoint_of(url: &str) -> String {
+    reqwest::Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| url.to_owned())
 }
 
 /// How long callbacks are retried after they were created or re-sent, in

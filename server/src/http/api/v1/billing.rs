@@ -61,21 +61,8 @@ impl Amount {
 }
 
 /// Refuses the request unless it comes from the platform operator's account.
-pub(crate) async fn require_operator(state: &AppState, auth: &Auth) -> Result<(), ApiError> {
-    if is_operator(state, auth).await? {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        "only the platform operator's account manages tariffs, packages and balances",
-    ))
-}
-
-/// Whether the request comes from the platform operator's account.
-pub(crate) async fn is_operator(state: &AppState, auth: &Auth) -> Result<bool, ApiError> {
-    let account = state.store.account_record(&auth.account_id).await?;
-    Ok(account.is_some_and(|a| a.name == state.config.billing.operator_account))
+async fn require_operator(state: &AppState, auth: &Auth) -> Result<(), ApiError> {
+    crate::http::auth::require_operator(state, auth, "manages tariffs, packages and balances").await
 }
 
 fn check_name(name: Option<String>) -> Result<String, ApiError> {

@@ -2,9 +2,10 @@
 //! for the platform operator, a connector's settings (secrets masked) and
 //! the routes (`/api/v1/routes`), both as the configuration file has them;
 //! and, for simulated connectors only, a phone that sends a message
-//! (`POST /api/v1/connectors/{name}/inbound`) — the one place HTTP hands
-//! something to a connector, so that demos and tests receive through the
-//! same path as an operator's deliver_sm.
+//! (`POST /api/v1/connectors/{name}/inbound`: the operator to any number,
+//! other accounts to their own dedicated numbers) — the one place HTTP
+//! hands something to a connector, so that demos and tests receive through
+//! the same path as an operator's deliver_sm.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,6 +18,7 @@ use crate::connectors::{Command, ConnectorHandle, InboundSms, LinkStats};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
+use crate::storage::number_spellings;
 
 #[derive(Serialize, ToSchema)]
 pub struct ConnectorList {
@@ -104,15 +106,7 @@ pub async fn get_connector(
 }
 
 async fn require_operator_for(state: &AppState, auth: &Auth) -> Result<(), ApiError> {
-    if super::billing::is_operator(state, auth).await? {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only the platform operator's account sees connector settings and routes",
-        ))
-    }
+    crate::http::auth::require_operator(state, auth, "sees connector settings and routes").await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -193,13 +187,19 @@ pub struct SimulatedAccepted {
 /// Simulated connectors only: a phone sends a message to one of our
 /// numbers. The simulator reports it like an SMSC's deliver_sm; it is
 /// stored, then matched (keywords, opt-out, replies).
+///
+/// The platform operator's account may write to any number. Any other
+/// account only to a dedicated number it holds (reachable through this
+/// connector): a number it does not hold is `404`, as if nobody had it; a
+/// shared one is `403`, since the message could match — and act for —
+/// another account that shares it.
 #[utoipa::path(post, path = "/api/v1/connectors/{name}/inbound", tag = "connectors", request_body = SimulatedInbound,
     params(("name" = String, Path, description = "A connector of kind sim")),
-    responses((status = 202, body = SimulatedAccepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 202, body = SimulatedAccepted), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn simulate_inbound(
     State(state): State<AppState>,
-    _auth: Auth,
+    auth: Auth,
     Path(name): Path<String>,
     body: JsonBody<SimulatedInbound>,
 ) -> Result<(StatusCode, Json<SimulatedAccepted>), ApiError> {
@@ -215,6 +215,25 @@ pub async fn simulate_inbound(
     let from =
         input.from.filter(|f| !f.trim().is_empty()).ok_or_else(|| ApiError::field("from", "is required"))?;
     let to = input.to.filter(|t| !t.trim().is_empty()).ok_or_else(|| ApiError::field("to", "is required"))?;
+    if !auth.is_operator(&state).await? {
+        let holders = state.store.number_holders(&number_spellings(&to)).await?;
+        let mine = holders.iter().find(|h| {
+            h.account_id == auth.account_id && (h.connectors.is_empty() || h.connectors.contains(&name))
+        });
+        match mine {
+            None => return Err(ApiError::not_found("number")),
+            Some(n) if n.kind != "dedicated" => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "{to} is a shared number: only the platform operator's account may simulate messages to it"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let sms =
         |text: String, concat| InboundSms { from: from.clone(), to: to.clone(), text, concat, smsc_id: None };
     let messages = match (input.text, input.parts) {

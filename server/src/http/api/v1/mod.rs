@@ -9,6 +9,7 @@ pub(crate) mod campaigns;
 pub(crate) mod connectors;
 pub(crate) mod contacts;
 pub(crate) mod conversations;
+pub(crate) mod emails;
 pub(crate) mod exports;
 pub(crate) mod groups;
 pub(crate) mod imports;
@@ -68,6 +69,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::get_delivery))
         .routes(routes!(webhooks::resend_delivery))
+        .routes(routes!(emails::list_emails))
+        .routes(routes!(emails::get_email))
+        .routes(routes!(emails::resend_email))
         .routes(routes!(account::get_account, account::update_account))
         .routes(routes!(contacts::create_contact, contacts::list_contacts))
         .routes(routes!(contacts::get_contact, contacts::update_contact, contacts::delete_contact))
