@@ -24,6 +24,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub inbound: InboundConfig,
     pub billing: BillingConfig,
+    pub auth: AuthConfig,
     #[serde(skip_serializing)]
     pub connectors: Vec<ConnectorConfig>,
     #[serde(skip_serializing)]
@@ -47,6 +48,11 @@ pub struct ServerConfig {
     /// How this server is reached from outside (links in messages, e.g. the
     /// notification preferences page); default `http://<http_listen>`.
     pub public_url: Option<String>,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For`
+    /// is believed: a request from one of them is taken to come from the
+    /// nearest forwarded address that is not a trusted proxy (audit log,
+    /// API key allow-lists). Empty: the TCP peer, headers ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +190,24 @@ impl Default for InboundConfig {
             forward_window_secs: 3_600,
             reassembly_timeout_secs: 600,
         }
+    }
+}
+
+/// Signing in to the web UI: lockout after wrong passwords, and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Wrong passwords in a row that lock a user.
+    pub max_failed_sign_ins: u32,
+    /// How long a lockout lasts (an admin's password reset ends it sooner).
+    pub lockout_secs: u64,
+    /// How long a web UI session lives after signing in.
+    pub session_lifetime_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { max_failed_sign_ins: 5, lockout_secs: 15 * 60, session_lifetime_secs: 12 * 3600 }
     }
 }
 
@@ -499,6 +523,7 @@ impl Default for ServerConfig {
             node_id: None,
             shutdown_grace_secs: 15,
             public_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -560,7 +585,7 @@ fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
 
 /// Sections that `KURIER_<SECTION>_<KEY>` may address.
 const ENV_SECTIONS: &[&str] =
-    &["server", "database", "messages", "dispatch", "webhooks", "smtp", "inbound", "billing"];
+    &["server", "database", "messages", "dispatch", "webhooks", "smtp", "inbound", "billing", "auth"];
 
 impl Config {
     /// Loads defaults, then `path` if given, then the environment.
@@ -642,6 +667,23 @@ impl Config {
         }
         if self.dispatch.max_attempts == 0 {
             return Err(key_error("dispatch.max_attempts", "must be at least 1"));
+        }
+        if self.auth.max_failed_sign_ins == 0 {
+            return Err(key_error("auth.max_failed_sign_ins", "must be at least 1"));
+        }
+        if self.auth.lockout_secs == 0 {
+            return Err(key_error("auth.lockout_secs", "must be at least 1"));
+        }
+        if !(60..=31 * 86_400).contains(&self.auth.session_lifetime_secs) {
+            return Err(key_error("auth.session_lifetime_secs", "must be 60 seconds to 31 days"));
+        }
+        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
+            if !is_network(p) {
+                return Err(key_error(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("'{p}' is not an address or network such as 10.0.0.0/8"),
+                ));
+            }
         }
         let mut names = BTreeMap::new();
         for (i, c) in self.connectors.iter().enumerate() {
@@ -742,8 +784,27 @@ fn validate_smpp(i: usize, c: &SmppConfig) -> Result<(), ConfigError> {
 
 /// Reads an environment value as the type the key's default has: numbers and
 /// booleans are parsed, everything else is taken as text.
+/// An IP address or a CIDR network (`10.0.0.0/8`, `2001:db8::/32`).
+fn is_network(s: &str) -> bool {
+    let (addr, bits) = s.split_once('/').map_or((s, None), |(a, b)| (a, Some(b)));
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            bits.is_none_or(|b| b.parse::<u32>().is_ok_and(|b| b <= if ip.is_ipv4() { 32 } else { 128 }))
+        }
+        Err(_) => false,
+    }
+}
+
 fn env_value(raw: &str, default: Option<&toml::Value>) -> Result<toml::Value, String> {
     match default {
+        // A list from the environment is comma-separated.
+        Some(toml::Value::Array(_)) => Ok(toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        )),
         Some(toml::Value::Integer(_)) => raw
             .trim()
             .parse::<i64>()
@@ -867,6 +928,34 @@ connector = "a"
         for (file, vars, key) in cases {
             let err = Config::from_sources(file.map(|f| ("k.toml", f)), env(vars)).unwrap_err();
             assert!(err.to_string().contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn sign_in_policy_and_trusted_proxies_are_settings() {
+        let file = "[auth]\nmax_failed_sign_ins = 3\nsession_lifetime_secs = 3600\n";
+        let c = Config::from_sources(
+            Some(("k.toml", file)),
+            env(&[
+                ("KURIER_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
+                ("KURIER_AUTH_LOCKOUT_SECS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.auth.max_failed_sign_ins, c.auth.lockout_secs, c.auth.session_lifetime_secs),
+            (3, 60, 3600)
+        );
+        assert_eq!(c.server.trusted_proxies, ["10.0.0.0/8", "192.0.2.1"]);
+        assert_eq!(Config::default().auth.max_failed_sign_ins, 5);
+        for (file, key) in [
+            ("[auth]\nmax_failed_sign_ins = 0\n", "auth.max_failed_sign_ins"),
+            ("[auth]\nsession_lifetime_secs = 5\n", "auth.session_lifetime_secs"),
+            ("[server]\ntrusted_proxies = [\"proxy.local\"]\n", "server.trusted_proxies[0]"),
+            ("[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n", "server.trusted_proxies[0]"),
+        ] {
+            let e = Config::from_sources(Some(("k.toml", file)), env(&[])).unwrap_err().to_string();
+            assert!(e.contains(key), "{file}: {e}");
         }
     }
 

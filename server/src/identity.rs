@@ -5,23 +5,18 @@
 //! the same as a wrong password, and every refusal (unknown user, wrong
 //! password, locked or disabled user) is the same [`SignInError::Refused`],
 //! so neither the answer nor its timing tells whether a user exists.
-//! [`MAX_FAILED_SIGN_INS`] wrong passwords in a row lock the user for
-//! [`LOCKOUT`]. Storage keeps counters and sessions (`storage/users.rs`);
-//! HTTP sets the cookie (`http/ui/session.rs`).
+//! `auth.max_failed_sign_ins` wrong passwords in a row lock the user for
+//! `auth.lockout_secs`; a session lives `auth.session_lifetime_secs`
+//! ([`AuthConfig`]). Storage keeps counters and sessions
+//! (`storage/users.rs`); HTTP sets the cookie (`http/ui/session.rs`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::config::AuthConfig;
 use crate::credentials;
 use crate::domain::{MAX_PASSWORD_LEN, Username};
 use crate::storage::{AuditEntry, SignInUser, Store, now_micros};
-
-/// Wrong passwords in a row that lock a user.
-pub const MAX_FAILED_SIGN_INS: i64 = 5;
-/// How long a lockout lasts (an admin's password reset ends it sooner).
-pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
-/// How long a web UI session lives after signing in.
-pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
@@ -57,10 +52,12 @@ async fn verify(password: &str, hash: String) -> bool {
     tokio::task::spawn_blocking(move || credentials::verify_password(&password, &hash)).await.unwrap_or(false)
 }
 
-/// Checks a username and password from `ip`; the user on success. Both
-/// outcomes for an existing user go to the audit log.
+/// Checks a username and password from `ip`, under the lockout `policy`;
+/// the user on success. Both outcomes for an existing user go to the
+/// audit log.
 pub async fn sign_in(
     store: &Store,
+    policy: &AuthConfig,
     username: &str,
     password: &str,
     ip: &str,
@@ -70,7 +67,7 @@ pub async fn sign_in(
         Some(name) => store.user_for_sign_in(name.as_str()).await?,
         None => None,
     };
-    let outcome = check(store, user, password).await;
+    let outcome = check(store, policy, user, password).await;
     if let (Some(name), Ok(user) | Err((Some(user), _))) = (&name, &outcome) {
         let entry = AuditEntry {
             account_id: user.account_id.clone(),
@@ -92,7 +89,7 @@ pub async fn sign_in(
 
 type Checked = Result<SignInUser, (Option<SignInUser>, SignInError)>;
 
-async fn check(store: &Store, user: Option<SignInUser>, password: &str) -> Checked {
+async fn check(store: &Store, policy: &AuthConfig, user: Option<SignInUser>, password: &str) -> Checked {
     let refused = |user| Err((user, SignInError::Refused));
     let hash = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
     let good = verify(password, hash).await;
@@ -102,8 +99,9 @@ async fn check(store: &Store, user: Option<SignInUser>, password: &str) -> Check
         return refused(Some(user));
     }
     if !good {
-        let lock = i64::try_from(LOCKOUT.as_micros()).unwrap_or(i64::MAX);
-        match store.record_failed_sign_in(&user.id, now, MAX_FAILED_SIGN_INS, lock).await {
+        let lock = i64::try_from(Duration::from_secs(policy.lockout_secs).as_micros()).unwrap_or(i64::MAX);
+        let max = i64::from(policy.max_failed_sign_ins);
+        match store.record_failed_sign_in(&user.id, now, max, lock).await {
             Ok(true) => tracing::warn!(user = %user.id, "user locked after repeated failed sign-ins"),
             Ok(false) => {}
             Err(e) => return Err((None, e.into())),
@@ -123,10 +121,16 @@ pub struct NewSession {
     pub csrf_token: String,
 }
 
-pub async fn start_session(store: &Store, user_id: &str, ip: &str) -> sqlx::Result<NewSession> {
+/// A session for `user_id` that lives `lifetime`.
+pub async fn start_session(
+    store: &Store,
+    user_id: &str,
+    ip: &str,
+    lifetime: Duration,
+) -> sqlx::Result<NewSession> {
     let token = credentials::random_hex(32);
     let csrf_token = credentials::random_hex(32);
-    let expires = now_micros() + i64::try_from(SESSION_LIFETIME.as_micros()).unwrap_or(i64::MAX);
+    let expires = now_micros().saturating_add(i64::try_from(lifetime.as_micros()).unwrap_or(i64::MAX));
     store.create_session(&credentials::hash_api_key(&token), user_id, &csrf_token, ip, expires).await?;
     Ok(NewSession { token, csrf_token })
 }

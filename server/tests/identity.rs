@@ -645,6 +645,7 @@ async fn sign_ins_sign_outs_and_data_exports_are_in_the_audit_log() {
             .http
             .get(app.url("/api/v1/exports/messages.csv?status=delivered"))
             .bearer_auth(&key)
+            .header("x-forwarded-for", "203.0.113.50") // no trusted proxies: ignored
             .send()
             .await
             .unwrap();
@@ -695,6 +696,50 @@ async fn sign_ins_sign_outs_and_data_exports_are_in_the_audit_log() {
         assert_eq!(exports["entries"].as_array().unwrap().len(), 2, "{exports}");
         let (_, signs) = app.get("/api/v1/audit?action=sign-&via=ui").await;
         assert_eq!(signs["entries"].as_array().unwrap().len(), 3, "{signs}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lockout_session_lifetime_and_trusted_proxies_follow_the_configuration() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start_with(&backend, |c| {
+            c.auth.max_failed_sign_ins = 2;
+            c.auth.lockout_secs = 2;
+            c.auth.session_lifetime_secs = 600;
+            c.server.trusted_proxies = vec!["127.0.0.1".into(), "10.0.0.0/8".into()];
+        })
+        .await;
+        let sam = user(&app, "sam", "sender").await;
+        let mut b = Browser::new(&app);
+        for _ in 0..2 {
+            assert_eq!(b.sign_in_with("sam", "wrong-password", &[]).await.0, 401);
+        }
+        assert_eq!(b.sign_in_with("sam", "sam-password", &[]).await.0, 401, "locked after two");
+        tokio::time::sleep(Duration::from_millis(2_200)).await;
+        let via_proxy = [("x-forwarded-for", "192.0.2.66, 198.51.100.7, 10.1.2.3")];
+        let (status, cookie) = b.sign_in_with("sam", "sam-password", &via_proxy).await;
+        assert_eq!(status, 303, "the lockout is over");
+        assert!(cookie.contains("Max-Age=600"), "{cookie}");
+        let (_, log) = app.get("/api/v1/audit?user=sam&action=sign-in").await;
+        let entries = log["entries"].as_array().unwrap();
+        assert_eq!(entries[0]["action"], "sign-in", "{log}");
+        assert_eq!(entries[0]["ip"], "198.51.100.7", "the nearest untrusted forwarded address: {log}");
+        assert_eq!(entries[1]["ip"], "127.0.0.1", "no header: the peer: {log}");
+
+        // API key allow-lists see the same address.
+        let key = key_for(&app, &sam, json!(["read"]), json!(["198.51.100.7"])).await;
+        let get = |xff: Option<&'static str>| {
+            let mut req = app.http.get(app.url("/api/v1/messages")).bearer_auth(&key);
+            if let Some(x) = xff {
+                req = req.header("x-forwarded-for", x);
+            }
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(get(Some("198.51.100.7")).await, 200);
+        assert_eq!(get(Some("198.51.100.7, 203.0.113.1")).await, 403, "a forged entry left of a real one");
+        assert_eq!(get(None).await, 403);
         app.stop().await;
     })
     .await;

@@ -3,7 +3,8 @@
 //! authenticates the request (the API's `Auth`, the UI's `Session`, a
 //! successful sign-in) fills it with the actor; after the answer, every
 //! request that changes something (not GET/HEAD/OPTIONS) and has an actor
-//! is recorded with its route, path, status and the client's address.
+//! is recorded with its route, path, status and the client's address
+//! (behind a trusted proxy, the forwarded one: `auth::client_ip`).
 //! So is every data export (a GET of a `.csv` or `.xlsx` download), as
 //! `export GET <route>` with the path and query asked for; signing out is
 //! recorded as `sign-out`. A failed write of the log is logged, never
@@ -66,10 +67,9 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         Some(q) if export => format!("{}?{q}", request.uri().path()),
         _ => request.uri().path().to_owned(),
     };
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_canonical().to_string())
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = super::auth::forwarded_client(peer, request.headers(), &state.config.server.trusted_proxies)
+        .map(|ip| ip.to_string())
         .unwrap_or_default();
     let response = next.run(request).await;
     let actor = slot.0.lock().ok().and_then(|mut a| a.take());

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 
 use super::AppState;
 use super::error::ApiError;
@@ -145,9 +145,43 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The address a request came from (the TCP peer).
-pub(crate) fn client_ip(parts: &Parts) -> Option<IpAddr> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| canonical_ip(c.0.ip()))
+/// The address a request came from: the TCP peer, or, when the peer is
+/// one of `server.trusted_proxies`, the nearest `X-Forwarded-For` address
+/// that is not a trusted proxy.
+pub(crate) fn client_ip(parts: &Parts, state: &AppState) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    forwarded_client(peer, &parts.headers, &state.config.server.trusted_proxies)
+}
+
+/// The client behind `peer` as [`client_ip`] says. Forwarded entries are
+/// read from the right (the nearest hop first); an entry that is not an
+/// address stops the walk at the last trusted hop.
+pub(crate) fn forwarded_client(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[String],
+) -> Option<IpAddr> {
+    let mut client = canonical_ip(peer?);
+    if trusted.is_empty() {
+        return Some(client);
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        if !ip_allowed(Some(client), trusted) {
+            break;
+        }
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => client = canonical_ip(ip),
+            Err(_) => break,
+        }
+    }
+    Some(client)
 }
 
 impl FromRequestParts<AppState> for Auth {
@@ -192,7 +226,7 @@ impl FromRequestParts<AppState> for Auth {
                 format!("this API key expired at {}", format_micros(at)),
             ));
         }
-        if !ip_allowed(client_ip(parts), &found.allowed_ips) {
+        if !ip_allowed(client_ip(parts, state), &found.allowed_ips) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "ip_not_allowed",
@@ -263,5 +297,20 @@ mod tests {
         assert!(!ip_allowed(ip("192.0.2.8"), &list));
         assert!(!ip_allowed(None, &list));
         assert!(ip_allowed(None, &[]));
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "198.51.100.1, 203.0.113.9, 10.0.0.2".parse().unwrap());
+        let trusted = vec!["10.0.0.0/8".to_owned()];
+        // The nearest untrusted hop, not the leftmost (which a client may forge).
+        assert_eq!(forwarded_client(ip("10.0.0.1"), &headers, &trusted), ip("203.0.113.9"));
+        assert_eq!(forwarded_client(ip("192.0.2.1"), &headers, &trusted), ip("192.0.2.1"), "untrusted peer");
+        assert_eq!(forwarded_client(ip("10.0.0.1"), &headers, &[]), ip("10.0.0.1"), "none trusted");
+        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(forwarded_client(ip("10.0.0.1"), &headers, &trusted), ip("10.0.0.1"));
+        assert_eq!(forwarded_client(ip("::ffff:10.0.0.1"), &HeaderMap::new(), &trusted), ip("10.0.0.1"));
     }
 }

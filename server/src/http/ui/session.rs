@@ -285,7 +285,15 @@ pub async fn sign_in(
     SignInFrom { ip, https }: SignInFrom,
     Form(input): Form<SignIn>,
 ) -> Response {
-    let user = match identity::sign_in(&state.store, &input.username, &input.password, &ip).await {
+    let user = match identity::sign_in(
+        &state.store,
+        &state.config.auth,
+        &input.username,
+        &input.password,
+        &ip,
+    )
+    .await
+    {
         Ok(user) => user,
         Err(SignInError::Refused) => {
             let mut response = render(&SignInPage { v, active: "", failed: true });
@@ -294,12 +302,13 @@ pub async fn sign_in(
         }
         Err(SignInError::Internal(e)) => return crate::http::ApiError::from(e).into_response(),
     };
-    let session = match identity::start_session(&state.store, &user.id, &ip).await {
+    let lifetime = std::time::Duration::from_secs(state.config.auth.session_lifetime_secs);
+    let session = match identity::start_session(&state.store, &user.id, &ip, lifetime).await {
         Ok(s) => s,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
     let secure = if https { "; Secure" } else { "" };
-    let max_age = identity::SESSION_LIFETIME.as_secs();
+    let max_age = lifetime.as_secs();
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
         session.token
@@ -322,7 +331,7 @@ impl FromRequestParts<AppState> for SignInFrom {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(SignInFrom {
-            ip: client_ip(parts).map(|i| i.to_string()).unwrap_or_default(),
+            ip: client_ip(parts, state).map(|i| i.to_string()).unwrap_or_default(),
             https: over_https(state, &parts.headers),
         })
     }
