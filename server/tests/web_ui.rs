@@ -1300,3 +1300,55 @@ async fn account_settings_are_saved_from_forms_with_errors_at_their_fields() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_reports_page_shows_keyword_popularity_and_received_messages_per_number() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.app.post("/api/v1/numbers", json!({"number": "7100"})).await;
+        b.app.post("/api/v1/numbers", json!({"number": "7200"})).await;
+        for k in ["PIZZA", "SUSHI"] {
+            let (s, body) = b
+                .app
+                .post("/api/v1/keywords", json!({"number": "7100", "keyword": k, "actions": [{"type": "add_to_group", "group": k}]}))
+                .await;
+            assert_eq!(s, 201, "{body}");
+        }
+        for (from, text) in [("+48600100201", "pizza"), ("+48600100202", "pizza!"), ("+48600100201", "sushi"), ("+48600100203", "pizza")] {
+            let (s, _) =
+                b.app.post("/api/v1/connectors/sim/inbound", json!({"from": from, "to": "7100", "text": text})).await;
+            assert_eq!(s, 202);
+        }
+        // Wait until the API report counts all four.
+        let mut report = serde_json::Value::Null;
+        for _ in 0..400 {
+            report = b.app.get("/api/v1/reports/keywords").await.1;
+            if report["total"] == 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(report["total"], 4, "{report}");
+        b.sign_in().await;
+        let page = b.get("/reports").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let rows = |testid: &str| -> Vec<String> {
+            page.body
+                .split(&format!(r#"data-testid="{testid}""#))
+                .skip(1)
+                .map(|r| r.split("</tr>").next().unwrap().to_owned())
+                .collect()
+        };
+        let keywords = rows("keyword-row");
+        assert_eq!(keywords.len(), 2, "{}", page.body);
+        assert!(keywords[0].contains("PIZZA") && keywords[0].contains(">3<") && keywords[0].contains("75.0"), "{}", keywords[0]);
+        assert!(keywords[0].contains(r#"style="width: 100%""#), "{}", keywords[0]);
+        assert!(keywords[1].contains("SUSHI") && keywords[1].contains(">1<") && keywords[1].contains("25.0"), "{}", keywords[1]);
+        let numbers = rows("inbound-row");
+        assert_eq!(numbers.len(), 2, "{}", page.body);
+        assert!(numbers[0].contains("7100") && numbers[0].contains(">4<") && numbers[0].contains(">3<"), "{}", numbers[0]);
+        assert!(numbers[1].contains("7200") && numbers[1].contains(">0<"), "{}", numbers[1]);
+        b.stop().await;
+    })
+    .await;
+}

@@ -986,6 +986,44 @@ const TABLE: &[(&str, [&str; 4])] = &[
     ("report.waiting", ["Waiting", "Oczekujące", "Ожидают", "Чакащи"]),
     ("report.received", ["Received", "Odebrane", "Получено", "Получени"]),
     (
+        "report.keywords",
+        [
+            "Keyword popularity",
+            "Popularność słów kluczowych",
+            "Популярность ключевых слов",
+            "Популярност на ключовите думи",
+        ],
+    ),
+    ("report.keyword", ["Keyword", "Słowo kluczowe", "Ключевое слово", "Ключова дума"]),
+    ("report.number", ["Number", "Numer", "Номер", "Номер"]),
+    (
+        "report.matches",
+        ["Matched messages", "Dopasowane wiadomości", "Совпавшие сообщения", "Съвпаднали съобщения"],
+    ),
+    (
+        "report.no_keywords",
+        [
+            "No keywords yet.",
+            "Brak słów kluczowych.",
+            "Ключевых слов пока нет.",
+            "Все още няма ключови думи.",
+        ],
+    ),
+    (
+        "report.inbound",
+        ["Received per number", "Odebrane na numer", "Получено по номерам", "Получени по номер"],
+    ),
+    ("report.senders", ["Senders", "Nadawcy", "Отправители", "Податели"]),
+    (
+        "report.no_inbound",
+        [
+            "No numbers and nothing received.",
+            "Brak numerów i odebranych wiadomości.",
+            "Нет номеров и входящих сообщений.",
+            "Няма номера и получени съобщения.",
+        ],
+    ),
+    (
         "prefs.title",
         [
             "Notification preferences",

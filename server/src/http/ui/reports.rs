@@ -1,15 +1,20 @@
 //! Reports: the account's messages by day, status, connector or destination
 //! country over a window of days picked in the viewer's zone, with a bar per
-//! row and CSV/XLSX exports. The numbers are `GET /api/v1/reports/messages`.
+//! row and CSV/XLSX exports; and, over the same days, two-way traffic:
+//! keyword popularity and received messages per number. The numbers are
+//! `GET /api/v1/reports/messages`, `/keywords` and `/inbound`.
 
 use askama::Template;
+use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{NaiveDate, TimeZone as _};
 use serde::Deserialize;
 
 use super::session::Session;
 use super::{OrPage, PageResult, Viewer, render};
-use crate::http::api::v1::reports::{self, MessageReport, MessageReportQuery, MessageReportRow};
+use crate::http::api::v1::reports::{
+    self, InboundReport, KeywordReport, MessageReport, MessageReportQuery, MessageReportRow, WindowQuery,
+};
 use crate::http::{ApiError, AppState};
 
 /// The form: what to group by and the first and last day (inclusive).
@@ -64,6 +69,8 @@ struct ReportPage {
     active: &'static str,
     form: ReportForm,
     report: MessageReport,
+    keywords: KeywordReport,
+    inbound: InboundReport,
     query: String,
 }
 
@@ -76,6 +83,24 @@ impl ReportPage {
     /// A row's bar length as a share of the widest, in percent.
     fn width(&self, row: &MessageReportRow) -> i64 {
         row_total(row) * 100 / self.largest()
+    }
+
+    /// A keyword's bar: its matches as a share of the most matched one's.
+    fn keyword_width(&self, matches: &i64) -> i64 {
+        let most = self.keywords.rows.iter().map(|r| r.matches).max().unwrap_or(0).max(1);
+        matches * 100 / most
+    }
+
+    /// A number's bar: its messages as a share of the busiest number's.
+    fn inbound_width(&self, messages: &i64) -> i64 {
+        let most = self.inbound.rows.iter().map(|r| r.messages).max().unwrap_or(0).max(1);
+        messages * 100 / most
+    }
+
+    /// A percentage as the locale writes it, one decimal.
+    fn percent(&self, p: &f64) -> String {
+        let text = format!("{p:.1}");
+        if self.v.lang() == "en" { text } else { text.replace('.', ",") }
     }
 
     /// What a row's key means to a person: a status or country as words,
@@ -113,9 +138,15 @@ pub async fn page(
     Query(form): Query<ReportForm>,
 ) -> PageResult {
     let q = form.query(&v).page(&v)?;
+    // The two-way reports cover the same days (by default the same last 30).
+    let window = || WindowQuery { since: q.since.clone(), until: q.until.clone() };
+    let Json(keywords) =
+        reports::keywords_report(State(state.clone()), auth.clone(), Ok(Query(window()))).await.page(&v)?;
+    let Json(inbound) =
+        reports::inbound_report(State(state.clone()), auth.clone(), Ok(Query(window()))).await.page(&v)?;
     let report = reports::message_report(&state, &auth, q).await.page(&v)?;
     let query = form.encoded();
-    Ok(render(&ReportPage { v, active: "reports", form, report, query }))
+    Ok(render(&ReportPage { v, active: "reports", form, report, keywords, inbound, query }))
 }
 
 #[derive(Deserialize)]
