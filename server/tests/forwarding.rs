@@ -317,10 +317,14 @@ async fn the_accounts_inbound_url_gets_every_received_message_and_opt_change_sig
             ]
         );
         assert_eq!(bodies[0]["match"]["keyword"], "PIZZA");
-        let (_, list) = app.get("/api/v1/webhooks/deliveries?status=delivered").await;
+        // The receiver has each call before Kurier records the answer.
+        let list = wait_for("the four deliveries to be recorded as delivered", async || {
+            let (_, list) = app.get("/api/v1/webhooks/deliveries?status=delivered").await;
+            (list["deliveries"].as_array().map_or(0, Vec::len) == 4).then_some(list)
+        })
+        .await;
         let events: Vec<&str> =
             list["deliveries"].as_array().unwrap().iter().map(|d| d["event"].as_str().unwrap()).collect();
-        assert_eq!(events.len(), 4, "{list}");
         assert!(events.contains(&"contact.opted_out"), "{events:?}");
 
         let (status, account) = app.patch("/api/v1/account", json!({"inbound_url": null})).await;
@@ -469,8 +473,11 @@ async fn an_endpoint_that_never_answers_delays_no_other_endpoint() {
         let pending = pending["deliveries"].as_array().unwrap();
         assert_eq!(pending.len(), 40, "{pending:?}");
         assert!(pending.iter().all(|d| d["url"] == hang));
-        let (_, delivered) = app.get("/api/v1/webhooks/deliveries?status=delivered&limit=100").await;
-        assert_eq!(delivered["deliveries"].as_array().unwrap().len(), 10);
+        wait_for("the healthy endpoint's ten deliveries to be recorded", async || {
+            let (_, delivered) = app.get("/api/v1/webhooks/deliveries?status=delivered&limit=100").await;
+            (delivered["deliveries"].as_array().map_or(0, Vec::len) == 10).then_some(())
+        })
+        .await;
         app.stop().await;
     })
     .await;
