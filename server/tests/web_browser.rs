@@ -245,6 +245,13 @@ async fn walk_through(chromium: &str) {
     d.type_into("#text", "Zażółć gęślą jaźń").await;
     d.wait_text("[data-testid=encoding]", "ucs2", 10).await;
     d.wait_text("[data-testid=chars]", "17", 10).await;
+    d.wait_text("[data-testid=recipients]", "1", 10).await;
+    // Ticking a group counts its people too; unticking takes them out again.
+    let drivers = format!("input[name=groups][value='{gid}']");
+    d.click(&drivers).await;
+    d.wait_text("[data-testid=recipients]", "4", 10).await;
+    d.click(&drivers).await;
+    d.wait_text("[data-testid=recipients]", "1", 10).await;
     d.screenshot("compose").await;
     d.click("form button.primary").await;
     d.wait_text("[data-testid=status]", "delivered", 20).await;
@@ -323,6 +330,40 @@ async fn walk_through(chromium: &str) {
     d.go(&url("/reports?by=country")).await;
     d.find("[data-testid=report-row]").await;
     d.screenshot("reports").await;
+
+    // The administration pages: connectors with their settings and routes,
+    // the operator's prices and packages, the account's settings, users.
+    let (s, t) = app
+        .post(
+        "/api/v1/tariffs",
+        json!({"name": "Standard EUR", "currency": "EUR", "inbound_price": "0.01", "number_monthly_fee": "5.00",
+            "prices": [{"prefix": "+48", "price": "0.05", "description": "Poland"},
+                {"prefix": "+4860", "price": "0.04", "description": "Poland mobile"},
+                {"prefix": "+359", "price": "0.07", "description": "Bulgaria"}]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{t}");
+    let (s, p) = app
+        .post(
+            "/api/v1/packages",
+            json!({"name": "Business 1000", "currency": "EUR", "included_messages": 1000, "overage_price": "0.04",
+                "monthly_fee": "30.00"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    d.go(&url("/connectors")).await;
+    d.find("[data-testid=connector-settings]").await;
+    d.click("[data-testid=connector-settings] summary").await;
+    d.screenshot("connectors").await;
+    d.go(&url("/operator/prices")).await;
+    d.find("[data-testid=package-row]").await;
+    d.screenshot("prices").await;
+    d.go(&url("/settings")).await;
+    d.find("#time_zone").await;
+    d.screenshot("settings").await;
+    d.go(&url("/users")).await;
+    d.find("[data-testid=user-row]").await;
+    d.screenshot("users").await;
 
     // The dashboard shows what happened.
     d.go(&url("/")).await;

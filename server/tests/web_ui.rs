@@ -973,6 +973,11 @@ async fn the_operator_sees_connectors_and_manages_prices_packages_and_accounts_f
         b.sign_in().await;
         let page = b.get("/").await;
         assert!(page.body.contains(r#"href="/operator/prices""#), "the operator's navigation: {}", page.body);
+        assert!(
+            page.body.contains("All counters, settings and routes"),
+            "the dashboard links the connectors: {}",
+            page.body
+        );
 
         let page = b.get("/connectors").await;
         assert_eq!(page.status, 200, "{}", page.body);
@@ -1176,6 +1181,7 @@ async fn operator_pages_are_the_operators_and_forms_need_an_admin() {
         b.sign_in_as("bravo-owner", "bravo-password-1").await;
         let page = b.get("/").await;
         assert!(!page.body.contains("/operator/prices"), "{}", page.body);
+        assert!(!page.body.contains(r#"href="/connectors""#), "{}", page.body);
         assert!(page.body.contains(r#"href="/settings""#), "an owner has settings: {}", page.body);
         for path in ["/operator/prices", "/operator/accounts", "/operator/accounts/default"] {
             let page = b.get(path).await;

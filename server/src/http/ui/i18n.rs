@@ -546,6 +546,15 @@ const TABLE: &[(&str, [&str; 4])] = &[
         ],
     ),
     ("conn.connector", ["Connector", "Połączenie", "Подключение", "Връзка"]),
+    (
+        "conn.details",
+        [
+            "All counters, settings and routes",
+            "Wszystkie liczniki, ustawienia i trasy",
+            "Все счётчики, настройки и маршруты",
+            "Всички броячи, настройки и маршрути",
+        ],
+    ),
     ("conn.priority", ["Priority", "Priorytet", "Приоритет", "Приоритет"]),
     (
         "conn.default",
