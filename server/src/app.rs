@@ -16,13 +16,12 @@ use tokio_util::sync::CancellationToken;
 use crate::campaigns::fanout::FanOut;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::connectors::{BIND_LEASE_SECS, BindLeases, Connectors, LeaseFuture};
+use crate::connectors::{BIND_LEASE_SECS, BindLeases, Connectors, LeaseFuture, sync_from_store};
 use crate::dispatch::{Dispatcher, InFlight, Recorder};
 use crate::http::{self, AppState};
 use crate::mail::Mailer;
 use crate::notifications::worker::NotificationWorker;
-use crate::routing::Router;
-use crate::storage::{Bootstrap, Intake, Store, now_micros};
+use crate::storage::{AuditLog, Bootstrap, Intake, Store, now_micros};
 use crate::telemetry;
 use crate::webhooks::WebhookSender;
 
@@ -114,25 +113,23 @@ impl App {
         }
 
         let shutdown = CancellationToken::new();
-        let stop_links = CancellationToken::new();
         let mut intake: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
-        let mut links: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
-        let connector_configs = config.effective_connectors();
         let leases: Arc<dyn BindLeases> = Arc::new(NodeLeases { store: store.clone(), node: node.clone() });
-        let connectors = Connectors::spawn(&connector_configs, &events_tx, &stop_links, &leases, &mut links);
-        drop(events_tx);
+        let connectors = Connectors::start(&config.effective_connectors(), &config.routes, events_tx, leases);
+        sync_from_store(&store, &connectors).await.context("starting the stored connectors")?;
+        let token = shutdown.clone();
+        let syncing = connectors.clone();
+        let synced_store = store.clone();
+        intake.spawn(async move { ("connector sync", syncing.run_sync(synced_store, token).await) });
         let in_flight = InFlight::default();
         let retry = Dispatcher::retry_policy(&config.dispatch);
         let recorder = tokio::spawn(Recorder::new(store.clone(), events_rx, retry, in_flight.clone()).run());
 
-        let names: Vec<String> = connector_configs.iter().map(|c| c.name.clone()).collect();
-        let router = Router::new(&config.routes, &names);
         let dispatcher = Dispatcher::new(
             store.clone(),
             connectors.clone(),
-            router,
             node.clone(),
             config.dispatch.clone(),
             in_flight.clone(),
@@ -190,9 +187,10 @@ impl App {
         let state = AppState {
             store: store.clone(),
             intake: Intake::spawn(store.clone()),
+            audit: AuditLog::spawn(store.clone()),
             config: config.clone(),
             region: config.default_region(),
-            connectors,
+            connectors: connectors.clone(),
             dispatch: in_flight,
             campaigns: campaigns_wake,
             clock: clock.clone(),
@@ -214,10 +212,9 @@ impl App {
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         let done = tokio::spawn(supervise(
             intake,
-            links,
+            connectors,
             recorder,
             shutdown.clone(),
-            stop_links,
             store.clone(),
             node,
             grace,
@@ -247,13 +244,11 @@ impl App {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn supervise(
     mut intake: JoinSet<(&'static str, anyhow::Result<()>)>,
-    mut links: JoinSet<anyhow::Result<()>>,
+    connectors: Connectors,
     recorder: tokio::task::JoinHandle<anyhow::Result<()>>,
     shutdown: CancellationToken,
-    stop_links: CancellationToken,
     store: Store,
     node: String,
     grace: Duration,
@@ -283,11 +278,7 @@ async fn supervise(
     }
     // 3. Connectors finish their windows and report; then the recorder
     //    writes every last report and ends.
-    stop_links.cancel();
-    if tokio::time::timeout(grace, async { while links.join_next().await.is_some() {} }).await.is_err() {
-        tracing::warn!("connectors did not stop within the grace period; stopping them");
-        links.shutdown().await;
-    }
+    connectors.stop(grace).await;
     recorder.await.context("recorder task")??;
     // 4. What was claimed but never handed over goes back to the queue.
     let requeued = store.requeue_sending(Some(&node), now_micros(), "re-queued at shutdown").await?;

@@ -293,6 +293,53 @@ impl ConnectorConfig {
     }
 }
 
+impl ConnectorConfig {
+    /// Checks the settings a connector needs to work, wherever they come
+    /// from (the file, the API); `at` prefixes the key named in an error
+    /// (`connectors[2].` in the file, nothing in the API).
+    pub fn check(&self, at: &str) -> Result<(), ConfigError> {
+        match &self.settings {
+            ConnectorSettings::Sim(sim) if sim.window == 0 => {
+                Err(key_error(format!("{at}window"), "must be at least 1"))
+            }
+            ConnectorSettings::Smpp(smpp) => validate_smpp(at, smpp),
+            ConnectorSettings::Sim(_) => Ok(()),
+        }
+    }
+
+    /// A connector from its name, its kind and its other settings as a
+    /// table (the API's JSON, a form's TOML), read exactly as the file's
+    /// `[[connectors]]` table is; an error names the key at fault.
+    pub fn from_table(name: &str, kind: &str, settings: &toml::Table) -> Result<Self, ConfigError> {
+        if !is_connector_name(name) {
+            return Err(key_error("name", "must be 1 to 64 letters, digits, '-', '_' or '.'"));
+        }
+        let mut table = settings.clone();
+        table.insert("name".into(), toml::Value::String(name.to_owned()));
+        table.insert("kind".into(), toml::Value::String(kind.to_owned()));
+        let config: Self = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| key_error(e.path().to_string(), e.inner().to_string()))?;
+        config.check("")?;
+        Ok(config)
+    }
+}
+
+fn is_connector_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl RouteConfig {
+    /// Checks the prefix (the connector is checked by whoever knows them).
+    pub fn check(&self, at: &str) -> Result<(), ConfigError> {
+        let digits = self.prefix.strip_prefix('+').unwrap_or("");
+        if digits.is_empty() || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(key_error(format!("{at}prefix"), "must be + followed by digits, e.g. +48"));
+        }
+        Ok(())
+    }
+}
+
 impl<'de> Deserialize<'de> for ConnectorConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
@@ -696,21 +743,10 @@ impl Config {
                     format!("'{}' is used twice", c.name),
                 ));
             }
-            match &c.settings {
-                ConnectorSettings::Sim(sim) if sim.window == 0 => {
-                    return Err(key_error(format!("connectors[{i}].window"), "must be at least 1"));
-                }
-                ConnectorSettings::Smpp(smpp) => validate_smpp(i, smpp)?,
-                ConnectorSettings::Sim(_) => {}
-            }
+            c.check(&format!("connectors[{i}]."))?;
         }
         for (i, r) in self.routes.iter().enumerate() {
-            if !r.prefix.starts_with('+') || !r.prefix[1..].chars().all(|c| c.is_ascii_digit()) {
-                return Err(key_error(
-                    format!("routes[{i}].prefix"),
-                    "must be + followed by digits, e.g. +48",
-                ));
-            }
+            r.check(&format!("routes[{i}]."))?;
             if !self.connectors.iter().any(|c| c.name == r.connector) {
                 return Err(key_error(
                     format!("routes[{i}].connector"),
@@ -747,8 +783,8 @@ impl Config {
     }
 }
 
-fn validate_smpp(i: usize, c: &SmppConfig) -> Result<(), ConfigError> {
-    let key = |k: &str| format!("connectors[{i}].{k}");
+fn validate_smpp(at: &str, c: &SmppConfig) -> Result<(), ConfigError> {
+    let key = |k: &str| format!("{at}{k}");
     if c.host.trim().is_empty() {
         return Err(key_error(key("host"), "is required"));
     }

@@ -429,6 +429,20 @@ fn cases() -> Vec<Case> {
         // connector settings and routes: the operator's
         case("get", "/api/v1/connectors/{name}", &[("name", "connector")], OperatorOnly),
         case("get", "/api/v1/routes", &[], OperatorOnly),
+        with_body(
+            case("post", "/api/v1/connectors", &[], OperatorOnly),
+            json!({"name": "extra", "kind": "sim"}),
+        ),
+        with_body(
+            case("put", "/api/v1/connectors/{name}", &[("name", "connector")], OperatorOnly),
+            json!({"kind": "sim"}),
+        ),
+        case("delete", "/api/v1/connectors/{name}", &[("name", "connector")], OperatorOnly),
+        with_body(
+            case("post", "/api/v1/routes", &[], OperatorOnly),
+            json!({"prefix": "+44", "connector": "sim"}),
+        ),
+        case("delete", "/api/v1/routes/{id}", &[("id", "connector")], OperatorOnly),
         // billing: the operator's
         case("get", "/api/v1/tariffs", &[], OperatorOnly),
         with_body(

@@ -16,7 +16,7 @@ use kurier::config::{
     BindMode, Config, ConnectorConfig, ConnectorSettings, LongMessages, Secret, SmppConfig,
 };
 use kurier::connectors::{
-    BindLeases, Command, ConnectorEvent, ConnectorHandle, Connectors, Event, InboundSms, OutboundSms,
+    self, BindLeases, Command, ConnectorEvent, ConnectorHandle, Event, InboundSms, OutboundSms, Source,
     Unshared,
 };
 use kurier::domain::MessageStatus;
@@ -82,10 +82,9 @@ impl Harness {
         let (events_tx, events) = mpsc::channel(4096);
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let configs = [ConnectorConfig { name: "operator".into(), settings: ConnectorSettings::Smpp(cfg) }];
+        let config = ConnectorConfig { name: "operator".into(), settings: ConnectorSettings::Smpp(cfg) };
         let leases: std::sync::Arc<dyn BindLeases> = std::sync::Arc::new(Unshared);
-        let connectors = Connectors::spawn(&configs, &events_tx, &shutdown, &leases, &mut tasks);
-        let handle = connectors.get("operator").expect("spawned").clone();
+        let handle = connectors::start(&config, Source::File, &events_tx, &shutdown, &leases, &mut tasks);
         Self { handle, events, shutdown, tasks, seen: Vec::new(), refuse_stores: 0 }
     }
 

@@ -1358,3 +1358,86 @@ async fn the_reports_page_shows_keyword_popularity_and_received_messages_per_num
     })
     .await;
 }
+
+/// The operator adds a connector and a route from the connectors page,
+/// sees a bad setting at its field, changes and deletes them; another
+/// account's owner can do none of it.
+#[tokio::test]
+async fn the_operator_adds_changes_and_removes_connectors_and_routes_from_forms() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.get("/connectors").await;
+        assert!(page.body.contains(r#"data-testid="connector-add""#), "{}", page.body);
+        assert!(
+            !page.body.contains(r#"data-testid="connector-edit""#),
+            "the file's sim is read-only: {}",
+            page.body
+        );
+
+        let page =
+            b.post("/connectors", &[("name", "backup"), ("kind", "sim"), ("settings", "window = 0")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(
+            page.body.contains("window: must be at least 1"),
+            "the setting's error at the box: {}",
+            page.body
+        );
+        assert!(page.body.contains(">window = 0</textarea>"), "what was typed stays: {}", page.body);
+        let page =
+            b.post("/connectors", &[("name", "backup"), ("kind", "sim"), ("settings", "window = [")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("not valid TOML"), "{}", page.body);
+        let page = b
+            .post(
+                "/connectors",
+                &[("name", "backup"), ("kind", "sim"), ("settings", "window = 5\nreceipt_delay_ms = 10")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get("/connectors").await;
+        assert!(page.body.contains(r#"action="/connectors/backup/edit"#), "{}", page.body);
+        assert!(page.body.contains("window = 5\n"), "its settings as TOML lines: {}", page.body);
+
+        let page = b.post("/routes", &[("prefix", "44"), ("connector", "backup"), ("priority", "")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!page.body.contains(r#"id="r-prefix-error" role="alert"></p>"#), "{}", page.body);
+        let page = b.post("/routes", &[("prefix", "+44"), ("connector", "backup"), ("priority", "")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let id = b.app.send(json!({"to": "+447911123423", "text": "by the backup"})).await;
+        assert_eq!(b.app.wait_for_status(&id, "delivered").await["connector"], "backup");
+
+        let page = b.post("/connectors/backup/edit", &[("kind", "sim"), ("settings", "window = 7")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, c) = b.app.get("/api/v1/connectors/backup").await;
+        assert_eq!(c["settings"]["window"], 7, "{c}");
+        let page = b.post("/connectors/backup/delete", &[]).await;
+        assert_eq!(page.status, 409, "a route leads to it: {}", page.body);
+        assert!(page.body.contains(r#"data-testid="removal-error""#), "{}", page.body);
+        let (_, routes) = b.app.get("/api/v1/routes").await;
+        let route = routes["routes"][0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(b.post(&format!("/routes/{route}/delete"), &[]).await.status, 303);
+        assert_eq!(b.post("/connectors/backup/delete", &[]).await.status, 303);
+        assert!(b.app.get("/api/v1/connectors/backup").await.0 == 404);
+
+        let store = b.app.app.as_ref().unwrap().store.clone();
+        let (_, other) = store.create_account("bravo").await.unwrap();
+        let (s, u) = b
+            .app
+            .call_as(
+                &other,
+                "POST",
+                "/api/v1/users",
+                Some(json!({"username": "bravo-owner", "password": "bravo-password-1", "role": "owner"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{u}");
+        b.sign_in_as("bravo-owner", "bravo-password-1").await;
+        let page = b.post("/connectors", &[("name", "mine"), ("kind", "sim"), ("settings", "")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/connectors").await;
+        assert_eq!(list["connectors"].as_array().unwrap().len(), 1, "nothing was added: {list}");
+        b.stop().await;
+    })
+    .await;
+}

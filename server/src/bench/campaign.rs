@@ -23,9 +23,11 @@ pub async fn run(exe: &Path, args: &BenchArgs) -> anyhow::Result<PhaseResult> {
     let n = args.messages;
     let dir = tempdir()?;
     let db_url = fresh_database(args, &dir).await?;
-    let (sim, smpp_port, control) = start_sim(exe, &dir, args).await?;
-    let (serve, base) = start_serve(exe, &dir, &db_url, smpp_port, args).await?;
+    // The audience is written before `serve` starts: the fill is not what
+    // is measured, and on SQLite two processes writing at once would wait
+    // on each other's locks. The account is made as `serve` would make it.
     let store = Store::open(&db_url, 2, "normal").await?;
+    store.bootstrap(None, Some(BENCH_KEY)).await?;
     let account = store.account_id_by_name("default").await?.context("the default account")?;
 
     let filling = Instant::now();
@@ -52,6 +54,8 @@ pub async fn run(exe: &Path, args: &BenchArgs) -> anyhow::Result<PhaseResult> {
         }
     }
     eprintln!("campaign: {n} contacts in {:.1} s", filling.elapsed().as_secs_f64());
+    let (sim, smpp_port, control) = start_sim(exe, &dir, args).await?;
+    let (serve, base) = start_serve(exe, &dir, &db_url, smpp_port, args).await?;
 
     let serve_pid = serve.0.id();
     let cpu_before = procstat::cpu_seconds(serve_pid)?;

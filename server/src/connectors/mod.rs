@@ -32,15 +32,24 @@
 //! A connector never touches storage: only `dispatch` records what it reports.
 //! Where nodes must agree (how many sessions an operator lets us open), it
 //! asks through [`BindLeases`], which the application backs with storage.
+//!
+//! Which connectors run is the registry's job (`registry.rs`): those of the
+//! configuration file from start to stop, and those the operator stores at
+//! run time, started, restarted and retired as the stored settings change.
+//! A connector retired while it runs is stopped like at shutdown; the
+//! submissions it never took from its outbox are reported as temporary
+//! failures, so their messages are routed again.
 
+mod registry;
 pub mod sim;
 pub mod smpp;
 
-use std::collections::HashMap;
+pub use registry::{Connectors, RouteEntry, Source, View, sync_from_store};
+
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -193,7 +202,7 @@ impl BindLeases for Unshared {
 /// What a running connector is given.
 pub struct Link {
     pub name: Arc<str>,
-    pub outbox: mpsc::Receiver<Command>,
+    pub outbox: Outbox,
     pub shutdown: CancellationToken,
     pub stats: Arc<LinkStats>,
     pub leases: Arc<dyn BindLeases>,
@@ -236,14 +245,55 @@ pub trait Connector: Send + 'static {
     fn run(self, link: Link) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
+/// The commands a connector takes, in the order given. Whatever it never
+/// took is kept when it ends, for the registry to give back when the
+/// connector was retired at run time.
+pub struct Outbox {
+    rx: mpsc::Receiver<Command>,
+    left: Arc<std::sync::Mutex<Vec<Command>>>,
+}
+
+impl Outbox {
+    /// An outbox holding up to `capacity` commands, and its sender.
+    pub fn new(capacity: usize) -> (mpsc::Sender<Command>, Self) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (tx, Self { rx, left: Arc::default() })
+    }
+
+    /// The next command; `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<Command> {
+        self.rx.recv().await
+    }
+
+    fn leftovers(&self) -> Arc<std::sync::Mutex<Vec<Command>>> {
+        self.left.clone()
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.rx.close();
+        let mut left = self.left.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Ok(command) = self.rx.try_recv() {
+            left.push(command);
+        }
+    }
+}
+
 /// The dispatcher's side of a running connector.
 #[derive(Clone)]
 pub struct ConnectorHandle {
     pub name: Arc<str>,
     pub kind: ConnectorKind,
     pub stats: Arc<LinkStats>,
+    /// Where its settings come from.
+    pub source: Source,
+    /// The settings it runs with.
+    pub config: Arc<ConnectorConfig>,
     tx: mpsc::Sender<Command>,
     up: Arc<AtomicBool>,
+    stop: CancellationToken,
+    retired: Arc<AtomicBool>,
 }
 
 impl ConnectorHandle {
@@ -261,70 +311,107 @@ impl ConnectorHandle {
     pub fn has_room(&self) -> bool {
         self.tx.capacity() > 0
     }
+
+    /// Stops the connector for good (it was removed or replaced): it ends
+    /// as at shutdown, and what it never took is routed again.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.stop.cancel();
+    }
 }
 
 /// Commands buffered per connector beyond its own window.
 const OUTBOX_CAPACITY: usize = 1_024;
 
-/// All running connectors by name, in configuration order.
-#[derive(Clone, Default)]
-pub struct Connectors {
-    ordered: Vec<ConnectorHandle>,
-    by_name: HashMap<Arc<str>, usize>,
-}
-
-impl Connectors {
-    /// Starts one task per configured connector.
-    pub fn spawn(
-        configs: &[ConnectorConfig],
-        events: &mpsc::Sender<Event>,
-        shutdown: &CancellationToken,
-        leases: &Arc<dyn BindLeases>,
-        tasks: &mut JoinSet<anyhow::Result<()>>,
-    ) -> Self {
-        let mut set = Self::default();
-        for cfg in configs {
-            let name: Arc<str> = Arc::from(cfg.name.as_str());
-            let (tx, outbox) = mpsc::channel(OUTBOX_CAPACITY);
-            let up = Arc::new(AtomicBool::new(false));
-            let stats = Arc::new(LinkStats::default());
-            let link = Link {
-                name: name.clone(),
-                outbox,
-                shutdown: shutdown.clone(),
-                stats: stats.clone(),
-                leases: leases.clone(),
-                events: events.clone(),
-                up: up.clone(),
-            };
-            match &cfg.settings {
-                ConnectorSettings::Sim(sim) => spawn_one(tasks, sim::SimConnector::new(sim.clone()), link),
-                ConnectorSettings::Smpp(smpp_cfg) => {
-                    spawn_one(tasks, smpp::SmppConnector::new(smpp_cfg.clone()), link)
-                }
-            }
-            set.by_name.insert(name.clone(), set.ordered.len());
-            set.ordered.push(ConnectorHandle { name, kind: cfg.kind(), stats, tx, up });
+/// Starts one connector as a task in `tasks`, stopped by `shutdown` (or by
+/// being retired), and returns the dispatcher's handle on it.
+pub fn start(
+    cfg: &ConnectorConfig,
+    source: Source,
+    events: &mpsc::Sender<Event>,
+    shutdown: &CancellationToken,
+    leases: &Arc<dyn BindLeases>,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> ConnectorHandle {
+    let name: Arc<str> = Arc::from(cfg.name.as_str());
+    let (tx, outbox) = Outbox::new(OUTBOX_CAPACITY);
+    let left = outbox.leftovers();
+    let up = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(LinkStats::default());
+    let stop = shutdown.child_token();
+    let retired = Arc::new(AtomicBool::new(false));
+    let link = Link {
+        name: name.clone(),
+        outbox,
+        shutdown: stop.clone(),
+        stats: stats.clone(),
+        leases: leases.clone(),
+        events: events.clone(),
+        up: up.clone(),
+    };
+    let ending = Ending { name: name.clone(), events: events.clone(), left, retired: retired.clone() };
+    match &cfg.settings {
+        ConnectorSettings::Sim(sim) => spawn_one(tasks, sim::SimConnector::new(sim.clone()), link, ending),
+        ConnectorSettings::Smpp(smpp_cfg) => {
+            spawn_one(tasks, smpp::SmppConnector::new(smpp_cfg.clone()), link, ending)
         }
-        set
     }
-
-    pub fn get(&self, name: &str) -> Option<&ConnectorHandle> {
-        self.by_name.get(name).map(|&i| &self.ordered[i])
-    }
-
-    pub fn all(&self) -> &[ConnectorHandle] {
-        &self.ordered
+    ConnectorHandle {
+        name,
+        kind: cfg.kind(),
+        stats,
+        source,
+        config: Arc::new(cfg.clone()),
+        tx,
+        up,
+        stop,
+        retired,
     }
 }
 
-fn spawn_one<C: Connector>(tasks: &mut JoinSet<anyhow::Result<()>>, connector: C, link: Link) {
+/// What is done after a connector's task ends.
+struct Ending {
+    name: Arc<str>,
+    events: mpsc::Sender<Event>,
+    left: Arc<std::sync::Mutex<Vec<Command>>>,
+    retired: Arc<AtomicBool>,
+}
+
+impl Ending {
+    /// A retired connector's untaken submissions are reported as temporary
+    /// failures, so their messages go back to the queue and to another
+    /// route. (At shutdown the node re-queues them itself.)
+    async fn give_back(self) {
+        if !self.retired.load(Ordering::Relaxed) {
+            return;
+        }
+        let left = std::mem::take(&mut *self.left.lock().unwrap_or_else(PoisonError::into_inner));
+        for command in left {
+            if let Command::Submit(sms) = command {
+                let event = ConnectorEvent::SubmitFailed {
+                    message_id: sms.message_id,
+                    temporary: true,
+                    reason: format!("connector '{}' was removed before sending it", self.name),
+                };
+                let _ = self.events.send(Event { connector: self.name.clone(), event, stored: None }).await;
+            }
+        }
+    }
+}
+
+fn spawn_one<C: Connector>(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    connector: C,
+    link: Link,
+    ending: Ending,
+) {
     let name = link.name.clone();
     tasks.spawn(async move {
         let result = connector.run(link).await;
         if let Err(e) = &result {
             tracing::error!(connector = %name, error = %e, "connector stopped with an error");
         }
+        ending.give_back().await;
         result
     });
 }

@@ -215,7 +215,7 @@ mod tests {
     }
 
     async fn run_sim(cfg: SimConfig, commands: Vec<Command>) -> Vec<ConnectorEvent> {
-        let (tx, outbox) = mpsc::channel(1024);
+        let (tx, outbox) = crate::connectors::Outbox::new(1024);
         let (events_tx, mut events) = mpsc::channel::<Event>(1024);
         let shutdown = CancellationToken::new();
         let link = Link {

@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DispatchConfig;
 use crate::connectors::{Command, Connectors, OutboundSms};
-use crate::routing::Router;
 use crate::storage::{RetryPolicy, Store, now_micros};
 use crate::telemetry;
 
@@ -58,7 +57,6 @@ impl InFlight {
 pub struct Dispatcher {
     store: Store,
     connectors: Connectors,
-    router: Router,
     node: String,
     cfg: DispatchConfig,
     in_flight: InFlight,
@@ -76,12 +74,11 @@ impl Dispatcher {
     pub fn new(
         store: Store,
         connectors: Connectors,
-        router: Router,
         node: String,
         cfg: DispatchConfig,
         in_flight: InFlight,
     ) -> Self {
-        Self { store, connectors, router, node, cfg, in_flight }
+        Self { store, connectors, node, cfg, in_flight }
     }
 
     pub fn retry_policy(cfg: &DispatchConfig) -> RetryPolicy {
@@ -112,23 +109,35 @@ impl Dispatcher {
         let n = claimed.len();
         self.in_flight.add(n);
         for m in claimed {
-            // The best candidate that is up and has room; else the best that
-            // is up (waiting for room); else the best (waiting for its link).
-            let usable = |c: &str| self.connectors.get(c).is_some_and(|h| h.is_up() && h.has_room());
-            let up = |c: &str| self.connectors.get(c).is_some_and(|h| h.is_up());
-            let handle = self
-                .router
-                .candidates(&m.to)
-                .find(|c| usable(c))
-                .or_else(|| self.router.pick(&m.to, up))
-                .and_then(|name| self.connectors.get(name))
-                .ok_or_else(|| anyhow::anyhow!("no connector is configured"))?;
-            let name = handle.name.clone();
-            let sms = OutboundSms { message_id: m.id, to: m.to, from: m.from, text: m.text };
-            if handle.send(Command::Submit(sms)).await.is_err() {
-                // The connector stopped (shutdown): the message stays
-                // `sending` under our lease and is re-queued when we stop.
-                tracing::warn!(connector = %name, "connector stopped; message left for re-queueing");
+            let to = m.to.clone();
+            let mut command =
+                Command::Submit(OutboundSms { message_id: m.id, to: m.to, from: m.from, text: m.text });
+            // A connector retired since the view was taken refuses the
+            // command: the next view no longer has it.
+            for _ in 0..HAND_OVER_TRIES {
+                let view = self.connectors.view();
+                // The best candidate that is up and has room; else the best
+                // that is up (waiting for room); else the best (waiting for
+                // its link).
+                let usable = |c: &str| view.get(c).is_some_and(|h| h.is_up() && h.has_room());
+                let up = |c: &str| view.get(c).is_some_and(|h| h.is_up());
+                let handle = view
+                    .router()
+                    .candidates(&to)
+                    .find(|c| usable(c))
+                    .or_else(|| view.router().pick(&to, up))
+                    .and_then(|name| view.get(name))
+                    .ok_or_else(|| anyhow::anyhow!("no connector is configured"))?;
+                match handle.send(command).await {
+                    Ok(()) => break,
+                    Err(back) => {
+                        // Stopped: retired, or shutting down (then the
+                        // message stays `sending` under our lease and is
+                        // re-queued when we stop).
+                        tracing::warn!(connector = %handle.name, "connector stopped; routing again");
+                        command = back;
+                    }
+                }
             }
         }
         Ok(StepReport { promoted, claimed: n, queried })
@@ -192,6 +201,9 @@ impl Dispatcher {
         }
     }
 }
+
+/// Routings tried for one message before it is left for re-queueing.
+const HAND_OVER_TRIES: usize = 3;
 
 /// Overdue receipts asked about per step.
 const QUERY_BATCH: usize = 100;

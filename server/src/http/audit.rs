@@ -83,8 +83,9 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         entry.target = target;
         entry.status = response.status().as_u16();
         entry.ip = ip;
-        if let Err(e) = state.store.record_audit(&entry).await {
-            tracing::error!(error = %e, action = %entry.action, "recording an action in the audit log failed");
+        let action = entry.action.clone();
+        if let Err(e) = state.audit.submit(entry).await {
+            tracing::error!(error = %e, %action, "recording an action in the audit log failed");
         }
     }
     response

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::connectors::Connectors;
 use crate::dispatch::InFlight;
 use crate::domain::Region;
-use crate::storage::{Intake, Store};
+use crate::storage::{AuditLog, Intake, Store};
 
 /// What every handler may use.
 #[derive(Clone)]
@@ -32,6 +32,8 @@ pub struct AppState {
     pub store: Store,
     /// Group-commit writer for accepted messages.
     pub intake: Intake,
+    /// Group-commit writer for the audit log.
+    pub audit: AuditLog,
     pub config: Arc<Config>,
     pub region: Option<Region>,
     pub connectors: Connectors,

@@ -2,9 +2,10 @@
 //! (every API request that changes something, every UI form, sign-ins),
 //! written by `http/audit.rs`, searched by `GET /api/v1/audit`.
 
-use sqlx::Row as _;
+use sqlx::{AssertSqlSafe, Row as _};
 
-use super::{Store, now_micros};
+use super::group_commit::{Batched, GroupCommit};
+use super::{Store, StoreError, now_micros};
 use crate::domain::new_id;
 
 /// One action to record.
@@ -49,25 +50,59 @@ pub struct AuditFilter {
     pub limit: usize,
 }
 
+/// The audit log's group-commit writer: every request's entry is stored
+/// before its answer, many requests sharing one commit.
+pub type AuditLog = GroupCommit<AuditEntry>;
+
+impl Batched for AuditEntry {
+    type Answer = ();
+    const MAX_BATCH: usize = 500;
+
+    async fn commit(store: &Store, batch: &[Self]) -> sqlx::Result<Vec<Result<(), StoreError>>> {
+        store.record_audits(batch).await?;
+        Ok(batch.iter().map(|_| Ok(())).collect())
+    }
+}
+
+/// Columns of an audit row.
+const AUDIT_COLUMNS: usize = 11;
+
 impl Store {
     pub async fn record_audit(&self, e: &AuditEntry) -> sqlx::Result<()> {
-        sqlx::query(
+        self.record_audits(std::slice::from_ref(e)).await
+    }
+
+    /// Stores entries in one statement (one commit), all at the same time.
+    pub async fn record_audits(&self, entries: &[AuditEntry]) -> sqlx::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let d = self.dialect;
+        let rows: Vec<String> = (0..entries.len())
+            .map(|i| format!("({})", d.placeholders(i * AUDIT_COLUMNS + 1, AUDIT_COLUMNS)))
+            .collect();
+        let sql = format!(
             "INSERT INTO audit_log (id, account_id, user_id, username, api_key_id, via, action, target, status, ip, at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(new_id())
-        .bind(&e.account_id)
-        .bind(e.user_id.as_deref())
-        .bind(&e.username)
-        .bind(e.api_key_id.as_deref())
-        .bind(e.via)
-        .bind(&e.action)
-        .bind(&e.target)
-        .bind(i64::from(e.status))
-        .bind(&e.ip)
-        .bind(now_micros())
-        .execute(&self.writer)
-        .await?;
+             VALUES {}",
+            rows.join(", ")
+        );
+        let at = now_micros();
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in entries {
+            q = q
+                .bind(new_id())
+                .bind(&e.account_id)
+                .bind(e.user_id.as_deref())
+                .bind(&e.username)
+                .bind(e.api_key_id.as_deref())
+                .bind(e.via)
+                .bind(&e.action)
+                .bind(&e.target)
+                .bind(i64::from(e.status))
+                .bind(&e.ip)
+                .bind(at);
+        }
+        q.execute(&self.writer).await?;
         Ok(())
     }
 

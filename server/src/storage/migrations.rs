@@ -151,6 +151,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0019_forward_limits.sql"),
         then: None,
     },
+    Migration {
+        version: 20,
+        name: "managed_connectors",
+        sqlite: include_str!("../../migrations/sqlite/0020_managed_connectors.sql"),
+        postgres: include_str!("../../migrations/postgres/0020_managed_connectors.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

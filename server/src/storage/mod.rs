@@ -20,10 +20,12 @@ mod accounts;
 mod audit;
 mod billing;
 mod campaigns;
+mod connectors;
 pub mod contact_types;
 mod contact_writes;
 mod contacts;
 mod conversations;
+mod group_commit;
 mod groups;
 mod imports;
 mod inbound;
@@ -44,7 +46,7 @@ mod users;
 mod webhooks;
 
 pub use accounts::{AccountRecord, ApiKeyRecord, AuthKey, Bootstrap, NewApiKey};
-pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use audit::{AuditEntry, AuditFilter, AuditLog, AuditRecord};
 pub use billing::{
     AccountBilling, AccountBillingWrite, AlertJob, BillingError, ChargeLine, ChargeRefusal, LedgerEntry,
     Origin, PackageRecord, PackageUse, PackageWrite, PriceEntry, Quote, Subscription, TariffRecord,
@@ -54,6 +56,7 @@ pub use campaigns::{
     AccountSchedule, Audience, AudienceMember, CampaignRecord, CampaignState, HELD, NewCampaign, RunClaim,
     RunCounts, RunRecord,
 };
+pub use connectors::{ConnectorInUse, ManagedConnector, ManagedRoute, RouteWrite};
 pub use contact_types::{
     Email, FieldDef, FieldKind, FieldName, FieldValue, Language, TimeZone, ValueError, clean_text, fold,
     fold_key,

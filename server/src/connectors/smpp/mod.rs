@@ -37,13 +37,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use self::session::Role;
 use self::throttle::Throttle;
 use self::tls::Tls;
-use super::{Command, Connector, ConnectorEvent, Link, LinkStats};
+use super::{Connector, ConnectorEvent, Link, LinkStats, Outbox};
 use crate::config::{BindMode, SmppConfig};
 
 pub use self::throttle::{SLOW_DOWN_MAX, SLOW_DOWN_MIN, THROTTLE_BURST_SECS};
@@ -72,8 +72,7 @@ impl Connector for SmppConnector {
     async fn run(self, mut link: Link) -> anyhow::Result<()> {
         let roles = self.roles();
         // The sessions share the outbox; the link keeps an empty one.
-        let (_, empty) = mpsc::channel(1);
-        let outbox = std::mem::replace(&mut link.outbox, empty);
+        let outbox = std::mem::replace(&mut link.outbox, Outbox::new(1).1);
         // A TLS setup that fails leaves the connector down (and saying why
         // at each attempt) rather than gone: its outbox must stay open.
         let tls = self.cfg.tls.then(|| Tls::new(&self.cfg).map_err(|e| format!("{e:#}")));
@@ -121,7 +120,7 @@ const MAX_TIMER_SECS: u64 = 86_400;
 struct Shared {
     cfg: SmppConfig,
     link: Link,
-    outbox: Mutex<mpsc::Receiver<Command>>,
+    outbox: Mutex<Outbox>,
     throttle: Throttle,
     /// `None`: plain TCP; an error: TLS is configured but cannot be used.
     tls: Option<Result<Tls, String>>,

@@ -880,10 +880,10 @@ mod tests {
     fn session(cfg: SmppConfig) -> Ends {
         let (client, smsc) = tokio::io::duplex(64 * 1024);
         let (events_tx, events) = mpsc::channel(64);
-        let (commands, outbox) = mpsc::channel(8);
+        let (commands, outbox) = crate::connectors::Outbox::new(8);
         let link = Link {
             name: Arc::from("test"),
-            outbox: mpsc::channel(1).1,
+            outbox: crate::connectors::Outbox::new(1).1,
             shutdown: CancellationToken::new(),
             stats: Default::default(),
             leases: Arc::new(crate::connectors::Unshared),

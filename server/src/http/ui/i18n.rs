@@ -519,12 +519,47 @@ const TABLE: &[(&str, [&str; 4])] = &[
     (
         "conn.from_file",
         [
-            "Connectors and routes are set in the configuration file ([[connectors]], [[routes]]) and read when Kurier starts; change them there and restart.",
-            "Połączenia i trasy są ustawiane w pliku konfiguracyjnym ([[connectors]], [[routes]]) i wczytywane przy starcie Kuriera; zmień je tam i uruchom ponownie.",
-            "Подключения и маршруты задаются в файле конфигурации ([[connectors]], [[routes]]) и читаются при запуске Kurier; измените их там и перезапустите.",
-            "Връзките и маршрутите се задават в конфигурационния файл ([[connectors]], [[routes]]) и се четат при стартиране на Kurier; променете ги там и рестартирайте.",
+            "Connectors and routes marked “file” come from the configuration file ([[connectors]], [[routes]]) and change there, at the next start. Those added here are stored and run at once on every node.",
+            "Połączenia i trasy oznaczone „plik” pochodzą z pliku konfiguracyjnego ([[connectors]], [[routes]]) i zmienia się je tam, przy następnym starcie. Dodane tutaj są zapisywane i działają od razu na każdym węźle.",
+            "Подключения и маршруты с пометкой «файл» взяты из файла конфигурации ([[connectors]], [[routes]]) и меняются там, при следующем запуске. Добавленные здесь сохраняются и сразу работают на каждом узле.",
+            "Връзките и маршрутите с отметка „файл“ идват от конфигурационния файл ([[connectors]], [[routes]]) и се променят там, при следващо стартиране. Добавените тук се запазват и работят веднага на всеки възел.",
         ],
     ),
+    ("conn.source_file", ["file", "plik", "файл", "файл"]),
+    ("conn.source_api", ["added here", "dodane tutaj", "добавлено здесь", "добавена тук"]),
+    ("conn.add", ["Add a connector", "Dodaj połączenie", "Добавить подключение", "Добави връзка"]),
+    ("conn.name", ["Name", "Nazwa", "Название", "Име"]),
+    ("conn.kind", ["Kind", "Rodzaj", "Тип", "Вид"]),
+    (
+        "conn.kind_smpp",
+        [
+            "SMPP (an operator's SMSC)",
+            "SMPP (SMSC operatora)",
+            "SMPP (SMSC оператора)",
+            "SMPP (SMSC на оператор)",
+        ],
+    ),
+    ("conn.kind_sim", ["Simulated SMSC", "Symulowane SMSC", "Имитация SMSC", "Симулиран SMSC"]),
+    (
+        "conn.settings_hint",
+        [
+            "One setting a line, as in a [[connectors]] table of the configuration file, e.g. host = \"smsc.example.com\", port = 2775, system_id = \"kurier\", password = \"secret\", binds = 2, window = 50, throughput = 100. A password shown as *** stays as it is.",
+            "Jedno ustawienie w linii, jak w tabeli [[connectors]] pliku konfiguracyjnego, np. host = \"smsc.example.com\", port = 2775, system_id = \"kurier\", password = \"secret\", binds = 2, window = 50, throughput = 100. Hasło pokazane jako *** pozostaje bez zmian.",
+            "Одна настройка в строке, как в таблице [[connectors]] файла конфигурации, например host = \"smsc.example.com\", port = 2775, system_id = \"kurier\", password = \"secret\", binds = 2, window = 50, throughput = 100. Пароль, показанный как ***, остаётся прежним.",
+            "По една настройка на ред, както в таблица [[connectors]] на конфигурационния файл, напр. host = \"smsc.example.com\", port = 2775, system_id = \"kurier\", password = \"secret\", binds = 2, window = 50, throughput = 100. Парола, показана като ***, остава същата.",
+        ],
+    ),
+    (
+        "conn.save_restart",
+        [
+            "Save and restart",
+            "Zapisz i uruchom ponownie",
+            "Сохранить и перезапустить",
+            "Запази и рестартирай",
+        ],
+    ),
+    ("conn.add_route", ["Add a route", "Dodaj trasę", "Добавить маршрут", "Добави маршрут"]),
+    ("conn.prefix", ["Prefix", "Prefiks", "Префикс", "Префикс"]),
     ("conn.settings", ["Settings", "Ustawienia", "Настройки", "Настройки"]),
     ("conn.routes", ["Routes", "Trasy", "Маршруты", "Маршрути"]),
     (

@@ -1,7 +1,8 @@
 //! `/api/v1/connectors`: every link to an SMSC with its state and counters;
 //! for the platform operator, a connector's settings (secrets masked) and
-//! the routes (`/api/v1/routes`), both as the configuration file has them;
-//! and, for simulated connectors only, a phone that sends a message
+//! the routes (`/api/v1/routes`), and adding, changing and removing
+//! connectors and routes at run time (stored; those of the configuration
+//! file change only there); and, for simulated connectors only, a phone that sends a message
 //! (`POST /api/v1/connectors/{name}/inbound`: the operator to any number,
 //! other accounts to their own dedicated numbers) — the one place HTTP
 //! hands something to a connector, so that demos and tests receive through
@@ -13,12 +14,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::{ConnectorConfig, ConnectorKind};
-use crate::connectors::{Command, ConnectorHandle, InboundSms, LinkStats};
+use crate::config::{ConfigError, ConnectorConfig, ConnectorKind, RouteConfig};
+use crate::connectors::{Command, ConnectorHandle, InboundSms, LinkStats, Source, sync_from_store};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
-use crate::storage::number_spellings;
+use crate::storage::{ConnectorInUse, RouteWrite, now_micros, number_spellings};
 
 #[derive(Serialize, ToSchema)]
 pub struct ConnectorList {
@@ -30,6 +31,8 @@ pub struct ConnectorView {
     pub name: String,
     /// `sim` or `smpp`.
     pub kind: String,
+    /// `file` (the configuration file's) or `api` (added at run time).
+    pub source: Source,
     /// At least one session can send.
     pub up: bool,
     pub binds_up: u64,
@@ -51,6 +54,7 @@ impl ConnectorView {
         Self {
             name: h.name.to_string(),
             kind: h.kind.as_str().to_owned(),
+            source: h.source,
             up: h.is_up(),
             binds_up: LinkStats::get(&s.binds_up),
             binds_configured: LinkStats::get(&s.binds_configured),
@@ -78,8 +82,8 @@ pub async fn list_connectors(
 #[derive(Serialize, ToSchema)]
 pub struct ConnectorDetail {
     pub status: ConnectorView,
-    /// The connector's settings as the configuration file has them (they
-    /// change only there, at the next start); a password is `***` when set.
+    /// The connector's settings, keyed as in the configuration file; a
+    /// password is `***` when set.
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
 }
@@ -95,22 +99,189 @@ pub async fn get_connector(
 ) -> Result<Json<ConnectorDetail>, ApiError> {
     require_operator_for(&state, &auth).await?;
     let handle = state.connectors.get(&name).ok_or_else(|| ApiError::not_found("connector"))?;
-    let settings = state
-        .config
-        .effective_connectors()
-        .iter()
-        .find(|c| c.name == name)
-        .map(ConnectorConfig::settings_json)
-        .unwrap_or_default();
-    Ok(Json(ConnectorDetail { status: ConnectorView::of(handle), settings }))
+    Ok(Json(ConnectorDetail { status: ConnectorView::of(&handle), settings: handle.config.settings_json() }))
+}
+
+/// A connector to add or change: `name` (when adding) and `kind` beside the
+/// settings of that kind, keyed exactly as a `[[connectors]]` table of the
+/// configuration file. Changing one replaces all its settings; a password
+/// given as `***` keeps the stored one.
+#[derive(Deserialize, ToSchema)]
+pub struct ConnectorInput {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Adds a connector at run time (operator): it is stored, started on every
+/// node, and may be routed to at once.
+#[utoipa::path(post, path = "/api/v1/connectors", tag = "connectors", request_body = ConnectorInput,
+    responses((status = 201, body = ConnectorDetail), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create_connector(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: JsonBody<ConnectorInput>,
+) -> Result<(StatusCode, Json<ConnectorDetail>), ApiError> {
+    require_operator_for(&state, &auth).await?;
+    let mut table = json_table(body.value.settings)?;
+    let name = match table.remove("name") {
+        Some(toml::Value::String(n)) => n,
+        Some(_) => return Err(ApiError::field("name", "must be text")),
+        None => return Err(ApiError::field("name", "is required")),
+    };
+    let detail = save_connector(&state, &auth, &name, table, true).await?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}
+
+/// Replaces the settings of a connector added at run time (operator); it
+/// restarts with them. Those of the configuration file change only there.
+#[utoipa::path(put, path = "/api/v1/connectors/{name}", tag = "connectors", request_body = ConnectorInput,
+    params(("name" = String, Path, description = "The connector's name")),
+    responses((status = 200, body = ConnectorDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn replace_connector(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    body: JsonBody<ConnectorInput>,
+) -> Result<Json<ConnectorDetail>, ApiError> {
+    require_operator_for(&state, &auth).await?;
+    let mut table = json_table(body.value.settings)?;
+    match table.remove("name") {
+        Some(toml::Value::String(n)) if n != name => {
+            return Err(ApiError::field("name", "a connector cannot be renamed; add one with the new name"));
+        }
+        _ => {}
+    }
+    Ok(Json(save_connector(&state, &auth, &name, table, false).await?))
+}
+
+/// Removes a connector added at run time (operator). It stops as at
+/// shutdown; messages it had not sent yet are routed again. Refused while
+/// stored routes lead to it.
+#[utoipa::path(delete, path = "/api/v1/connectors/{name}", tag = "connectors",
+    params(("name" = String, Path, description = "The connector's name")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_connector(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_operator_for(&state, &auth).await?;
+    refuse_file_connector(&state, &name)?;
+    match state.store.delete_managed_connector(&name).await? {
+        Ok(()) => {}
+        Err(ConnectorInUse::Missing) => return Err(ApiError::not_found("connector")),
+        Err(ConnectorInUse::Routed(prefixes)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "connector_in_use",
+                format!("routes lead to '{name}' ({}); remove them first", prefixes.join(", ")),
+            ));
+        }
+    }
+    sync_from_store(&state.store, &state.connectors).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A JSON object as the table the configuration file would have; `null`
+/// (which TOML has not) means "leave out".
+fn json_table(map: serde_json::Map<String, serde_json::Value>) -> Result<toml::Table, ApiError> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        map.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| ApiError::field("settings", format!("cannot be read: {e}")))
+}
+
+fn refuse_file_connector(state: &AppState, name: &str) -> Result<(), ApiError> {
+    if state.config.effective_connectors().iter().any(|c| c.name == name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connector_from_file",
+            format!("'{name}' comes from the configuration file; change it there (read at start)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks and stores a connector's settings (`table` holds `kind` and the
+/// settings), then runs them: the API's and the web UI's one way to add
+/// (`creating`) or change a connector.
+pub(crate) async fn save_connector(
+    state: &AppState,
+    auth: &Auth,
+    name: &str,
+    mut table: toml::Table,
+    creating: bool,
+) -> Result<ConnectorDetail, ApiError> {
+    require_operator_for(state, auth).await?;
+    refuse_file_connector(state, name)?;
+    let kind = match table.remove("kind") {
+        Some(toml::Value::String(k)) => k,
+        Some(_) => return Err(ApiError::field("kind", "must be text: \"sim\" or \"smpp\"")),
+        None => return Err(ApiError::field("kind", "is required: \"sim\" or \"smpp\"")),
+    };
+    let stored = state.store.managed_connector(name).await?;
+    if !creating && stored.is_none() {
+        return Err(ApiError::not_found("connector"));
+    }
+    // `***` is how a password is shown: keep the stored one.
+    if table.get("password").and_then(toml::Value::as_str) == Some("***") {
+        let old = stored
+            .as_ref()
+            .and_then(|s| serde_json::from_str::<toml::Table>(&s.settings).ok())
+            .and_then(|mut t| t.remove("password"));
+        match old {
+            Some(p) => table.insert("password".into(), p),
+            None => table.remove("password"),
+        };
+    }
+    ConnectorConfig::from_table(name, &kind, &table).map_err(config_error)?;
+    let settings = serde_json::to_string(&table).map_err(ApiError::internal)?;
+    let now = now_micros();
+    let saved = if creating {
+        state.store.insert_managed_connector(name, &kind, &settings, now).await?
+    } else {
+        state.store.update_managed_connector(name, &kind, &settings, now).await?
+    };
+    if !saved {
+        return Err(if creating {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "connector_exists",
+                format!("a connector is named '{name}' already"),
+            )
+        } else {
+            ApiError::not_found("connector")
+        });
+    }
+    sync_from_store(&state.store, &state.connectors).await.map_err(ApiError::internal)?;
+    let handle = state.connectors.get(name).ok_or_else(|| ApiError::not_found("connector"))?;
+    Ok(ConnectorDetail { status: ConnectorView::of(&handle), settings: handle.config.settings_json() })
+}
+
+/// A setting the configuration rules refuse, at its key.
+fn config_error(e: ConfigError) -> ApiError {
+    match e {
+        ConfigError::Key { key, message } => {
+            let key = if key.is_empty() || key == "." { "settings".to_owned() } else { key };
+            ApiError::field(key, message)
+        }
+        other => ApiError::field("settings", other.to_string()),
+    }
 }
 
 async fn require_operator_for(state: &AppState, auth: &Auth) -> Result<(), ApiError> {
-    crate::http::auth::require_operator(state, auth, "sees connector settings and routes").await
+    crate::http::auth::require_operator(state, auth, "sees and changes connector settings and routes").await
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RouteView {
+    /// Stored routes only: the id to remove it by.
+    pub id: Option<String>,
+    /// `file` (the configuration file's) or `api` (added at run time).
+    pub source: Source,
     /// E.164 prefix; the longest matching prefix wins.
     pub prefix: String,
     pub connector: String,
@@ -129,28 +300,111 @@ pub struct RouteList {
     pub default_connector: Option<String>,
 }
 
-/// The routes, as the configuration file sets them (operator).
+/// The routes in use: the configuration file's and those added at run time
+/// (operator).
 #[utoipa::path(get, path = "/api/v1/routes", tag = "connectors",
     responses((status = 200, body = RouteList), (status = 403, body = ErrorBody)))]
 pub async fn list_routes(State(state): State<AppState>, auth: Auth) -> Result<Json<RouteList>, ApiError> {
     require_operator_for(&state, &auth).await?;
-    let mut routes = state.config.routes.clone();
+    let view = state.connectors.view();
+    let mut routes = view.routes().to_vec();
     routes.sort_by(|a, b| {
+        let (a, b) = (&a.route, &b.route);
         b.prefix.len().cmp(&a.prefix.len()).then(a.prefix.cmp(&b.prefix)).then(a.priority.cmp(&b.priority))
     });
-    let up = |name: &str| state.connectors.get(name).is_some_and(ConnectorHandle::is_up);
+    let up = |name: &str| view.get(name).is_some_and(ConnectorHandle::is_up);
     Ok(Json(RouteList {
         routes: routes
             .into_iter()
             .map(|r| RouteView {
-                up: up(&r.connector),
-                prefix: r.prefix,
-                connector: r.connector,
-                priority: r.priority,
+                up: up(&r.route.connector),
+                source: if r.id.is_some() { Source::Api } else { Source::File },
+                id: r.id,
+                prefix: r.route.prefix,
+                connector: r.route.connector,
+                priority: r.route.priority,
             })
             .collect(),
-        default_connector: state.config.effective_connectors().first().map(|c| c.name.clone()),
+        default_connector: view.default_connector().map(str::to_owned),
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteInput {
+    /// E.164 prefix such as `+48`.
+    #[schema(example = "+48")]
+    pub prefix: String,
+    /// A running connector.
+    pub connector: String,
+    /// Among routes with the same prefix the lowest is tried first.
+    #[serde(default)]
+    pub priority: u32,
+}
+
+/// Adds a route at run time (operator); every node routes by it at once
+/// or within seconds.
+#[utoipa::path(post, path = "/api/v1/routes", tag = "connectors", request_body = RouteInput,
+    responses((status = 201, body = RouteView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create_route(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: JsonBody<RouteInput>,
+) -> Result<(StatusCode, Json<RouteView>), ApiError> {
+    require_operator_for(&state, &auth).await?;
+    let input = body.value;
+    let route = RouteConfig {
+        prefix: input.prefix.trim().to_owned(),
+        connector: input.connector,
+        priority: input.priority,
+    };
+    route.check("").map_err(config_error)?;
+    if state.connectors.get(&route.connector).is_none() {
+        return Err(ApiError::field("connector", format!("no connector is named '{}'", route.connector)));
+    }
+    let w = RouteWrite {
+        prefix: &route.prefix,
+        connector: &route.connector,
+        priority: i64::from(route.priority),
+    };
+    let stored = state.store.insert_managed_route(w, now_micros()).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "route_exists",
+            format!("a route already leads {} to '{}'", route.prefix, route.connector),
+        )
+    })?;
+    sync_from_store(&state.store, &state.connectors).await.map_err(ApiError::internal)?;
+    let up = state.connectors.get(&route.connector).is_some_and(|h| h.is_up());
+    Ok((
+        StatusCode::CREATED,
+        Json(RouteView {
+            id: Some(stored.id),
+            source: Source::Api,
+            prefix: route.prefix,
+            connector: route.connector,
+            priority: route.priority,
+            up,
+        }),
+    ))
+}
+
+/// Removes a route added at run time (operator).
+#[utoipa::path(delete, path = "/api/v1/routes/{id}", tag = "connectors",
+    params(("id" = String, Path, description = "The route's id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_route(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_operator_for(&state, &auth).await?;
+    if !state.store.delete_managed_route(&id).await? {
+        return Err(ApiError::not_found("route"));
+    }
+    sync_from_store(&state.store, &state.connectors).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]

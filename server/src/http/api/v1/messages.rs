@@ -424,7 +424,7 @@ pub async fn send_messages(
         now,
     };
     let accepted_count = request.messages.len();
-    match state.intake.accept(request).await? {
+    match state.intake.submit(request).await? {
         Accepted::Stored => {
             telemetry::accepted("http", accepted_count);
             state.dispatch.wake.notify_one();

@@ -62,9 +62,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::cancel_message))
         .routes(routes!(messages::list_inbound))
         .routes(routes!(inbound::get_inbound))
-        .routes(routes!(connectors::list_connectors))
-        .routes(routes!(connectors::get_connector))
-        .routes(routes!(connectors::list_routes))
+        .routes(routes!(connectors::list_connectors, connectors::create_connector))
+        .routes(routes!(
+            connectors::get_connector,
+            connectors::replace_connector,
+            connectors::delete_connector
+        ))
+        .routes(routes!(connectors::list_routes, connectors::create_route))
+        .routes(routes!(connectors::delete_route))
         .routes(routes!(connectors::simulate_inbound))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::get_delivery))

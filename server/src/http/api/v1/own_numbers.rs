@@ -115,7 +115,7 @@ pub async fn add_own_number(
         idempotency: None,
         now,
     };
-    state.intake.accept(request).await?;
+    state.intake.submit(request).await?;
     state.dispatch.wake.notify_one();
     let view = OwnNumberView { phone: phone.as_str().to_owned(), verified: false, verified_at: None };
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())

@@ -1,0 +1,105 @@
+//! Group commit: one writer task per kind of request stores whatever has
+//! gathered since its last commit in one transaction and answers each
+//! request after that commit. Under load, many requests share one commit
+//! (one disk sync); alone, a request waits for nothing but its own.
+//!
+//! Accepted messages (`Intake`) and audit log entries (`AuditLog`) are
+//! written this way, so an API request that sends a message and is audited
+//! costs two shared commits rather than one of its own each.
+
+use std::future::Future;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Store, StoreError};
+
+/// Requests waiting for a writer at most; senders wait beyond that.
+const QUEUE: usize = 4_096;
+
+/// A request a group-commit writer stores.
+pub trait Batched: Sized + Send + Sync + 'static {
+    type Answer: Send + 'static;
+    /// Rows stored per transaction at most (a request is never split).
+    const MAX_BATCH: usize;
+    /// Rows this request adds to a transaction.
+    fn size(&self) -> usize {
+        1
+    }
+    /// Stores `batch` in one transaction: one answer per request, in order.
+    fn commit(
+        store: &Store,
+        batch: &[Self],
+    ) -> impl Future<Output = sqlx::Result<Vec<Result<Self::Answer, StoreError>>>> + Send;
+}
+
+type Reply<A> = oneshot::Sender<Result<A, StoreError>>;
+
+/// A handle on a group-commit writer.
+pub struct GroupCommit<R: Batched> {
+    tx: mpsc::Sender<(R, Reply<R::Answer>)>,
+}
+
+impl<R: Batched> Clone for GroupCommit<R> {
+    fn clone(&self) -> Self {
+        Self { tx: self.tx.clone() }
+    }
+}
+
+impl<R: Batched> GroupCommit<R> {
+    /// Starts the writer task; it ends when every handle is dropped.
+    pub fn spawn(store: Store) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, rx));
+        Self { tx }
+    }
+
+    /// Stores one request; returns after it is committed.
+    pub async fn submit(&self, request: R) -> Result<R::Answer, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send((request, reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+async fn run<R: Batched>(store: Store, mut rx: mpsc::Receiver<(R, Reply<R::Answer>)>) {
+    let mut held: Option<(R, Reply<R::Answer>)> = None;
+    loop {
+        let first = match held.take() {
+            Some(r) => r,
+            None => match rx.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let mut size = first.0.size();
+        let mut batch = vec![first];
+        while size < R::MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) if size + next.0.size() <= R::MAX_BATCH => {
+                    size += next.0.size();
+                    batch.push(next);
+                }
+                Ok(next) => {
+                    held = Some(next);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match R::commit(&store, &requests).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = requests.len(), "a group commit failed");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Database(sqlx::Error::Protocol(message.clone()))));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Connectors and routes added, changed and removed at run time through the
+//! API: stored, started without a restart, routed to, and retired without
+//! losing a message.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, on_each_backend, wait_for};
+use kurier::smsc_sim::{SimSettings, SmscSim};
+use serde_json::{Value, json};
+
+fn smpp_body(name: &str, port: u16) -> Value {
+    json!({
+        "name": name, "kind": "smpp", "host": "127.0.0.1", "port": port,
+        "system_id": "kurier", "password": "secret", "window": 10,
+        "reconnect_min_ms": 50, "reconnect_max_ms": 200,
+    })
+}
+
+async fn delete(app: &TestApp, path: &str) -> (u16, Value) {
+    let resp = app.http.delete(app.url(path)).bearer_auth(common::API_KEY).send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_smpp_connector_added_at_run_time_is_routed_to_changed_and_removed() {
+    on_each_backend(|b| async move {
+        let smsc = SmscSim::start(
+            "127.0.0.1:0".parse().unwrap(),
+            SimSettings {
+                accounts: vec![("kurier".into(), "secret".into())],
+                receipt_delay: Duration::from_millis(10),
+                ..SimSettings::default()
+            },
+        )
+        .await
+        .unwrap();
+        let app = TestApp::start(&b).await;
+
+        let (status, made) = app.post("/api/v1/connectors", smpp_body("uk", smsc.addr().port())).await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(
+            (made["status"]["source"].as_str(), made["settings"]["password"].as_str()),
+            (Some("api"), Some("***"))
+        );
+        let (status, route) = app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "uk"})).await;
+        assert_eq!((status, route["source"].as_str()), (201, Some("api")), "{route}");
+        let (_, routes) = app.get("/api/v1/routes").await;
+        assert_eq!(routes["routes"][0]["prefix"], "+44", "{routes}");
+        assert_eq!(routes["default_connector"], "sim", "the file's first connector still takes the rest");
+
+        wait_for("the new connector binds", async || {
+            let (_, c) = app.get("/api/v1/connectors/uk").await;
+            c["status"]["up"].as_bool().unwrap_or(false).then_some(())
+        })
+        .await;
+        let to_uk = app.send(json!({"to": "+447911123423", "text": "via uk"})).await;
+        let to_pl = app.send(json!({"to": "+48600100200", "text": "via sim"})).await;
+        let uk = app.wait_for_status(&to_uk, "delivered").await;
+        let pl = app.wait_for_status(&to_pl, "delivered").await;
+        assert_eq!((uk["connector"].as_str(), pl["connector"].as_str()), (Some("uk"), Some("sim")));
+        assert_eq!(smsc.received().len(), 1, "only the routed message reached the operator's SMSC");
+
+        // A change restarts it with the new settings; `***` keeps the password.
+        let mut changed = smpp_body("uk", smsc.addr().port());
+        changed["password"] = json!("***");
+        changed["window"] = json!(3);
+        let (status, after) = app.put_json("/api/v1/connectors/uk", changed).await;
+        assert_eq!((status, after["settings"]["window"].as_u64()), (200, Some(3)), "{after}");
+        let stored = app.app.as_ref().unwrap().store.managed_connector("uk").await.unwrap().unwrap();
+        assert!(stored.settings.contains("\"password\":\"secret\""), "{}", stored.settings);
+        wait_for("the changed connector binds again", async || {
+            let (_, c) = app.get("/api/v1/connectors/uk").await;
+            (c["status"]["up"] == true && c["status"]["window_size"] == 3).then_some(())
+        })
+        .await;
+        let again = app.send(json!({"to": "+447911123424", "text": "after the change"})).await;
+        assert_eq!(app.wait_for_status(&again, "delivered").await["connector"], "uk");
+
+        // Removing it is refused while a route leads to it.
+        let (status, err) = delete(&app, "/api/v1/connectors/uk").await;
+        assert_eq!((status, err["error"]["code"].as_str()), (409, Some("connector_in_use")), "{err}");
+        let id = route["id"].as_str().unwrap();
+        assert_eq!(delete(&app, &format!("/api/v1/routes/{id}")).await.0, 204);
+        assert_eq!(delete(&app, &format!("/api/v1/routes/{id}")).await.0, 404);
+        assert_eq!(delete(&app, "/api/v1/connectors/uk").await.0, 204);
+        let (_, list) = app.get("/api/v1/connectors").await;
+        let names: Vec<&str> =
+            list["connectors"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+        assert_eq!(names, ["sim"]);
+        let after_removal = app.send(json!({"to": "+447911123425", "text": "no route now"})).await;
+        assert_eq!(app.wait_for_status(&after_removal, "delivered").await["connector"], "sim");
+        app.stop().await;
+        smsc.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_connectors_and_routes_are_refused_and_change_nothing() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let refused = [
+            (json!({"kind": "sim"}), 422, "name"),
+            (json!({"name": "has space", "kind": "sim"}), 422, "name"),
+            (json!({"name": "x", "kind": "smtp"}), 422, "settings"),
+            (json!({"name": "x"}), 422, "kind"),
+            (json!({"name": "x", "kind": "smpp", "host": "127.0.0.1"}), 422, "system_id"),
+            (
+                json!({"name": "x", "kind": "smpp", "system_id": "a", "password": "far-too-long"}),
+                422,
+                "password",
+            ),
+            (json!({"name": "x", "kind": "sim", "hots": "typo"}), 422, "settings"),
+            (json!({"name": "x", "kind": "sim", "window": 0}), 422, "window"),
+        ];
+        for (body, want, field) in refused {
+            let (status, err) = app.post("/api/v1/connectors", body.clone()).await;
+            assert_eq!(status, want, "{body} → {err}");
+            assert_eq!(err["error"]["field"].as_str(), Some(field), "{body} → {err}");
+        }
+        let (status, err) = app.post("/api/v1/connectors", json!({"name": "sim", "kind": "sim"})).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (409, Some("connector_from_file")));
+        let (status, _) = app.put_json("/api/v1/connectors/sim", json!({"kind": "sim"})).await;
+        assert_eq!(status, 409, "the file's connectors change only in the file");
+        assert_eq!(delete(&app, "/api/v1/connectors/sim").await.0, 409);
+        assert_eq!(app.put_json("/api/v1/connectors/nobody", json!({"kind": "sim"})).await.0, 404);
+
+        assert_eq!(app.post("/api/v1/connectors", json!({"name": "extra", "kind": "sim"})).await.0, 201);
+        let (status, err) = app.post("/api/v1/connectors", json!({"name": "extra", "kind": "sim"})).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (409, Some("connector_exists")));
+        let (status, err) =
+            app.put_json("/api/v1/connectors/extra", json!({"name": "other", "kind": "sim"})).await;
+        assert_eq!((status, err["error"]["field"].as_str()), (422, Some("name")));
+        let (status, err) =
+            app.put_json("/api/v1/connectors/extra", json!({"kind": "sim", "window": -1})).await;
+        assert_eq!(status, 422, "{err}");
+        let (_, extra) = app.get("/api/v1/connectors/extra").await;
+        assert_eq!(extra["settings"]["window"], 100, "a refused change leaves the settings: {extra}");
+
+        for (body, field) in [
+            (json!({"prefix": "44", "connector": "sim"}), "prefix"),
+            (json!({"prefix": "+4x", "connector": "sim"}), "prefix"),
+            (json!({"prefix": "+44", "connector": "nobody"}), "connector"),
+        ] {
+            let (status, err) = app.post("/api/v1/routes", body.clone()).await;
+            assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body} → {err}");
+        }
+        assert_eq!(app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "extra"})).await.0, 201);
+        let (status, err) = app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "extra"})).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (409, Some("route_exists")));
+        let (_, routes) = app.get("/api/v1/routes").await;
+        assert_eq!(routes["routes"].as_array().unwrap().len(), 1, "{routes}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn messages_waiting_for_a_removed_connector_are_routed_again() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        // A slow simulated link: one submission at a time, each answered
+        // after a second, so the rest wait in its outbox.
+        let slow = json!({"name": "slow", "kind": "sim", "window": 1, "submit_delay_ms": 1000, "receipt_delay_ms": 10});
+        assert_eq!(app.post("/api/v1/connectors", slow).await.0, 201);
+        let (_, route) = app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "slow"})).await;
+        let ids: Vec<String> = {
+            let mut ids = Vec::new();
+            for i in 0..5 {
+                ids.push(app.send(json!({"to": format!("+4479111234{i:02}"), "text": "wait"})).await);
+            }
+            ids
+        };
+        wait_for("the slow link takes the first", async || {
+            let (_, c) = app.get("/api/v1/connectors/slow").await;
+            (c["status"]["submitted"].as_u64() >= Some(1)).then_some(())
+        })
+        .await;
+        let id = route["id"].as_str().unwrap();
+        assert_eq!(delete(&app, &format!("/api/v1/routes/{id}")).await.0, 204);
+        assert_eq!(delete(&app, "/api/v1/connectors/slow").await.0, 204);
+        // Those the slow link took keep its answer (their receipts went with
+        // it); the others come back and go by `sim`.
+        let mut rerouted = 0;
+        for id in &ids {
+            let m = wait_for("each message settles", async || {
+                let (_, m) = app.get(&format!("/api/v1/messages/{id}")).await;
+                let settled = (m["connector"] == "sim" && m["status"] == "delivered")
+                    || (m["connector"] == "slow" && (m["status"] == "sent" || m["status"] == "delivered"));
+                settled.then_some(m)
+            })
+            .await;
+            if m["connector"] == "sim" {
+                rerouted += 1;
+                let said = m["events"].as_array().unwrap().iter().any(|e| {
+                    e["detail"].as_str().is_some_and(|d| d.contains("connector 'slow' was removed before sending it"))
+                });
+                assert!(said, "the history says why it was routed again: {m}");
+            }
+        }
+        assert!(rerouted >= 3, "the waiting messages went by the other connector ({rerouted} of 5)");
+        app.stop().await;
+    })
+    .await;
+}
