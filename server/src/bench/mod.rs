@@ -154,6 +154,8 @@ async fn start_sim(exe: &Path, dir: &Path, args: &BenchArgs) -> anyhow::Result<(
     let child = Command::new(exe)
         .args(["smsc-sim", "--listen", &format!("127.0.0.1:{smpp}"), "--http", &format!("127.0.0.1:{http}")])
         .args(["--receipt-delay-ms", "0", "--deliver-window", &args.deliver_window.to_string()])
+        // Room for every receipt of the run: a backlog must not be dropped.
+        .args(["--max-pending", &args.messages.max(crate::smsc_sim::MAX_PENDING_DELIVERIES).to_string()])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -318,26 +320,25 @@ async fn watch_progress(
     n: usize,
     started: Instant,
 ) -> anyhow::Result<Progress> {
+    // The simulator's counters are read while the run goes (counting the
+    // messages table would load the machine being measured). A receipt is
+    // acknowledged only once Kurier stored it, so all receipts acknowledged
+    // means all stored; the database confirms it once at the end.
     let client = reqwest::Client::new();
     let mut submitted = None;
     loop {
-        if submitted.is_none() {
-            let stats: serde_json::Value =
-                client.get(format!("{control}/stats")).send().await?.json().await?;
-            if stats["submits"].as_u64().unwrap_or(0) >= n as u64 {
-                submitted = Some(started.elapsed());
-            }
+        let stats: serde_json::Value = client.get(format!("{control}/stats")).send().await?.json().await?;
+        if submitted.is_none() && stats["submits"].as_u64().unwrap_or(0) >= n as u64 {
+            submitted = Some(started.elapsed());
         }
-        let counts = store.count_by_status().await?;
-        let delivered = counts.get(&crate::domain::MessageStatus::Delivered).copied().unwrap_or(0);
-        if delivered >= n as i64 {
+        if stats["receipts_sent"].as_u64().unwrap_or(0) >= n as u64 {
             let completed = started.elapsed();
+            let counts = store.count_by_status().await?;
+            let delivered = counts.get(&crate::domain::MessageStatus::Delivered).copied().unwrap_or(0);
+            anyhow::ensure!(delivered >= n as i64, "receipts acknowledged but not stored: {counts:?}");
             return Ok(Progress { submitted: submitted.unwrap_or(completed), completed });
         }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(1_800),
-            "the run did not complete: {counts:?}"
-        );
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(1_800), "the run did not complete: {stats}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    Behaviour, DELIVER_WINDOW, IdFormat, MAX_DELIVER_WINDOW, MoSplit, SimSettings, SmscSim, serve_control,
+    Behaviour, DELIVER_WINDOW, IdFormat, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES, MoSplit, SimSettings,
+    SmscSim, serve_control,
 };
 
 /// Flags of `kurier smsc-sim`.
@@ -77,6 +78,11 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = DELIVER_WINDOW as u16,
           value_parser = clap::value_parser!(u16).range(1..=MAX_DELIVER_WINDOW as i64))]
     pub deliver_window: u16,
+    /// Receipts and MO parts waiting to be delivered at most (memory: about
+    /// 2 KB each); receipts beyond it are dropped with a warning.
+    #[arg(long, value_name = "N", default_value_t = MAX_PENDING_DELIVERIES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=20_000_000))]
+    pub max_pending: u64,
 }
 
 fn parse_account(value: &str) -> Result<(String, String), String> {
@@ -107,6 +113,7 @@ impl SimArgs {
             gsm_packed: self.gsm_packed,
             mo_split: self.mo_split,
             deliver_window: usize::from(self.deliver_window),
+            max_pending: usize::try_from(self.max_pending).unwrap_or(MAX_PENDING_DELIVERIES),
         }
     }
 }
@@ -165,6 +172,21 @@ mod tests {
         for bad in ["0", "10001", "many"] {
             let err = window(&["--deliver-window", bad]).unwrap_err().to_string();
             assert!(err.contains("--deliver-window"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_pending_deliveries_cap_defaults_to_250000_and_can_be_raised() {
+        use clap::Parser as _;
+        let cap = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("smsc-sim").chain(args.iter().copied()))
+                .map(|c| c.sim.settings().max_pending)
+        };
+        assert_eq!(cap(&[]).unwrap(), MAX_PENDING_DELIVERIES);
+        assert_eq!(cap(&["--max-pending", "1000000"]).unwrap(), 1_000_000);
+        for bad in ["0", "20000001", "all"] {
+            let err = cap(&["--max-pending", bad]).unwrap_err().to_string();
+            assert!(err.contains("--max-pending"), "{bad}: {err}");
         }
     }
 }

@@ -150,7 +150,7 @@ async fn inject_mo(
             Err(ControlError::new(StatusCode::CONFLICT, "no_receiver", e.to_string()))
         }
         Err(InjectError::Invalid(e)) => Err(ControlError::invalid(e.to_string())),
-        Err(e @ InjectError::Full) => {
+        Err(e @ InjectError::Full(_)) => {
             Err(ControlError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string()))
         }
     }

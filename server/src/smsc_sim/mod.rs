@@ -109,6 +109,9 @@ pub struct SimSettings {
     /// deliver_sm (receipts and MO parts) one session may have unanswered
     /// at once ([`DELIVER_WINDOW`] by default; 1 to [`MAX_DELIVER_WINDOW`]).
     pub deliver_window: usize,
+    /// Receipts and MO parts waiting to be delivered at most; receipts
+    /// beyond it are dropped (with a warning), MO injections refused.
+    pub max_pending: usize,
 }
 
 impl Default for SimSettings {
@@ -131,6 +134,7 @@ impl Default for SimSettings {
             gsm_packed: false,
             mo_split: MoSplit::Udh,
             deliver_window: DELIVER_WINDOW,
+            max_pending: MAX_PENDING_DELIVERIES,
         }
     }
 }

@@ -16,7 +16,7 @@ use smpp::{Address, DataCoding, EsmClass, MessageState, RegisteredDelivery, Tlvs
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use super::outbox::{DeliveryKey, Handover, Kind, MAX_PENDING_DELIVERIES, Outbox, SessionCmd, SessionId};
+use super::outbox::{DeliveryKey, Handover, Kind, Outbox, SessionCmd, SessionId};
 use super::reassembly::{Origin, Reassembler};
 use super::text::{self, DecodedPart, MoError, Outcome, ReceiptFacts};
 use super::{IdFormat, ReceivedMessage, SimSettings, SimStats, SystemStats};
@@ -35,8 +35,8 @@ pub enum InjectError {
     NoReceiver(Option<String>),
     #[error(transparent)]
     Invalid(#[from] MoError),
-    #[error("{MAX_PENDING_DELIVERIES} deliveries are already waiting; try again later")]
-    Full,
+    #[error("{0} deliveries are already waiting; try again later")]
+    Full(usize),
 }
 
 fn for_system(system_id: &Option<String>) -> String {
@@ -146,6 +146,8 @@ struct State {
     reassembler: Reassembler,
     received: VecDeque<ReceivedMessage>,
     warned_full: bool,
+    /// Deliveries waiting at most (`SimSettings::max_pending`).
+    max_pending: usize,
 }
 
 impl State {
@@ -179,13 +181,10 @@ impl State {
 
     /// Queues a receipt; false (with a warning, once) when the outbox is full.
     fn add_receipt(&mut self, system_id: &str, pdu: smpp::DeliverSm, due: Instant) -> bool {
-        if self.outbox.len() >= MAX_PENDING_DELIVERIES {
+        if self.outbox.len() >= self.max_pending {
             if !self.warned_full {
                 self.warned_full = true;
-                tracing::warn!(
-                    max = MAX_PENDING_DELIVERIES,
-                    "SMSC simulator: outbox full; dropping receipts"
-                );
+                tracing::warn!(max = self.max_pending, "SMSC simulator: outbox full; dropping receipts");
             }
             return false;
         }
@@ -212,6 +211,7 @@ impl Store {
             rng: settings.seed,
             id_base,
             outbox: Outbox::with_window(settings.deliver_window),
+            max_pending: settings.max_pending,
             ..State::default()
         };
         Store { settings: settings.clone(), state: Mutex::new(state), wake: Notify::new() }
@@ -371,8 +371,8 @@ impl Store {
         st.mo_reference = st.mo_reference.wrapping_add(1);
         let (split, packed) = (self.settings.mo_split, self.settings.gsm_packed);
         let pdus = text::mo_parts(from, to, text, split, packed, st.mo_reference)?;
-        if st.outbox.len() + pdus.len() > MAX_PENDING_DELIVERIES {
-            return Err(InjectError::Full);
+        if st.outbox.len() + pdus.len() > st.max_pending {
+            return Err(InjectError::Full(st.max_pending));
         }
         let parts = pdus.len();
         for pdu in pdus {
