@@ -87,6 +87,19 @@ pub async fn sign_in(
     outcome.map_err(|(_, e)| e)
 }
 
+/// Confirms a signed-in user's current password (before they change it),
+/// under the same lockout policy as signing in: a wrong one counts as a
+/// failed sign-in, and a locked user is refused even with the right one.
+pub async fn confirm_password(
+    store: &Store,
+    policy: &AuthConfig,
+    user_id: &str,
+    password: &str,
+) -> Result<(), SignInError> {
+    let user = store.user_sign_in_by_id(user_id).await?;
+    check(store, policy, user, password).await.map(|_| ()).map_err(|(_, e)| e)
+}
+
 type Checked = Result<SignInUser, (Option<SignInUser>, SignInError)>;
 
 async fn check(store: &Store, policy: &AuthConfig, user: Option<SignInUser>, password: &str) -> Checked {

@@ -92,6 +92,10 @@ pub(crate) fn api_need(method: &Method, path: &str) -> Need {
     if is_safe(method) || rest.ends_with("/preview") {
         return Need::Read;
     }
+    // Every user keeps their own language, time zone and password.
+    if rest == "me" || rest == "me/password" {
+        return Need::Read;
+    }
     match resource {
         "messages" | "conversations" | "notifications" | "me" => Need::Send,
         "campaigns" if *method == Method::POST => Need::Send,
@@ -279,6 +283,9 @@ mod tests {
             (Method::POST, "/api/v1/numbers", Need::Manage),
             (Method::GET, "/api/v1/users", Need::Manage),
             (Method::GET, "/api/v1/audit", Need::Manage),
+            (Method::PATCH, "/api/v1/me", Need::Read),
+            (Method::POST, "/api/v1/me/password", Need::Read),
+            (Method::POST, "/api/v1/me/numbers", Need::Send),
         ];
         for (m, p, need) in cases {
             assert_eq!(api_need(&m, p), need, "{m} {p}");

@@ -158,6 +158,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0020_managed_connectors.sql"),
         then: None,
     },
+    Migration {
+        version: 21,
+        name: "user_preferences",
+        sqlite: include_str!("../../migrations/sqlite/0021_user_preferences.sql"),
+        postgres: include_str!("../../migrations/postgres/0021_user_preferences.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

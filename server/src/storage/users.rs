@@ -65,6 +65,17 @@ pub struct SessionUser {
     pub role: Role,
     pub csrf_token: String,
     pub transliterate: bool,
+    /// The user's own UI language (`pl`), if they chose one.
+    pub language: Option<String>,
+    /// The user's own time zone (`Europe/Warsaw`), if they chose one.
+    pub time_zone: Option<String>,
+}
+
+/// A user's own settings for the web UI.
+#[derive(Debug, Clone, Default)]
+pub struct UserPreferences {
+    pub language: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 const USER_COLUMNS: &str =
@@ -292,6 +303,40 @@ impl Store {
         tx.commit().await
     }
 
+    /// A user's own language and time zone.
+    pub async fn user_preferences(&self, user_id: &str) -> sqlx::Result<UserPreferences> {
+        let row = sqlx::query("SELECT language, time_zone FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.map_or(Ok(UserPreferences::default()), |r| {
+            Ok(UserPreferences { language: r.try_get(0)?, time_zone: r.try_get(1)? })
+        })
+    }
+
+    /// Sets a user's own language and time zone (`None`: the default).
+    pub async fn set_user_preferences(&self, user_id: &str, p: &UserPreferences) -> sqlx::Result<()> {
+        sqlx::query("UPDATE users SET language = $1, time_zone = $2 WHERE id = $3")
+            .bind(p.language.as_deref())
+            .bind(p.time_zone.as_deref())
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// A user's password hash, for confirming their current password.
+    pub async fn user_sign_in_by_id(&self, user_id: &str) -> sqlx::Result<Option<SignInUser>> {
+        let username: Option<String> = sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.writer)
+            .await?;
+        match username {
+            Some(name) => self.user_for_sign_in(&name).await,
+            None => Ok(None),
+        }
+    }
+
     /// How many active owners the account has (the last one stays).
     pub async fn active_owners(&self, account_id: &str) -> sqlx::Result<i64> {
         sqlx::query(
@@ -443,7 +488,7 @@ impl Store {
     /// its user is not disabled.
     pub async fn find_session(&self, token_hash: &str, now: i64) -> sqlx::Result<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT u.id, u.account_id, u.username, u.role, s.csrf_token, a.transliterate
+            "SELECT u.id, u.account_id, u.username, u.role, s.csrf_token, a.transliterate, u.language, u.time_zone
              FROM ui_sessions s JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
@@ -459,6 +504,8 @@ impl Store {
                 role: role_of(&r.try_get::<String, _>(3)?),
                 csrf_token: r.try_get(4)?,
                 transliterate: r.try_get::<i64, _>(5)? != 0,
+                language: r.try_get(6)?,
+                time_zone: r.try_get(7)?,
             })
         })
         .transpose()

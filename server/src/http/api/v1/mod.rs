@@ -15,6 +15,7 @@ pub(crate) mod groups;
 pub(crate) mod imports;
 pub(crate) mod inbound;
 pub(crate) mod keywords;
+pub(crate) mod me;
 pub(crate) mod messages;
 pub(crate) mod notifications;
 pub(crate) mod numbers;
@@ -180,6 +181,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::list_keys, api_keys::create_key))
         .routes(routes!(api_keys::revoke_key))
         .routes(routes!(audit::search_audit))
+        .routes(routes!(me::get_me, me::update_me))
+        .routes(routes!(me::change_password))
         .routes(routes!(own_numbers::list_own_numbers, own_numbers::add_own_number))
         .routes(routes!(own_numbers::verify_own_number))
         .routes(routes!(permissions::list_permissions))
