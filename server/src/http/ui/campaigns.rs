@@ -22,6 +22,7 @@ use crate::http::api::v1::campaigns::{
     RunPath, RunView,
 };
 use crate::http::api::v1::groups::{self, GroupView};
+use crate::http::api::v1::own_numbers;
 use crate::http::api::v1::templates::{self, SenderView, TemplateView};
 use crate::http::{ApiError, AppState, Auth};
 
@@ -135,6 +136,8 @@ struct FormPage {
     form: CampaignForm,
     groups: Vec<GroupView>,
     senders: Vec<SenderView>,
+    /// The user's own verified numbers, which the API accepts as `from` too.
+    own_numbers: Vec<String>,
     templates: Vec<TemplateView>,
     error: FormError,
 }
@@ -145,26 +148,42 @@ impl FormPage {
     }
 }
 
-async fn pickers(
-    state: &AppState,
-    auth: &Auth,
-) -> Result<(Vec<GroupView>, Vec<SenderView>, Vec<TemplateView>), ApiError> {
-    let g = groups::list_groups(State(state.clone()), auth.clone()).await?.0.groups;
-    let s = templates::list_senders(State(state.clone()), auth.clone()).await?.0.sender_ids;
-    let t = templates::list_templates(State(state.clone()), auth.clone()).await?.0.templates;
-    Ok((g, s, t))
+/// What the form's pickers offer: groups, senders, templates.
+struct Pickers {
+    groups: Vec<GroupView>,
+    senders: Vec<SenderView>,
+    own_numbers: Vec<String>,
+    templates: Vec<TemplateView>,
+}
+
+async fn pickers(state: &AppState, auth: &Auth) -> Result<Pickers, ApiError> {
+    let groups = groups::list_groups(State(state.clone()), auth.clone()).await?.0.groups;
+    let senders = templates::list_senders(State(state.clone()), auth.clone()).await?.0.sender_ids;
+    let templates = templates::list_templates(State(state.clone()), auth.clone()).await?.0.templates;
+    // A viewer has no own numbers to send from; the list needs a user.
+    let own_numbers = if auth.role.allows(crate::domain::Need::Send) && auth.user_id.is_some() {
+        let list = own_numbers::list_own_numbers(State(state.clone()), auth.clone()).await?.0.numbers;
+        list.into_iter()
+            .filter(|n| n.verified && !senders.iter().any(|s| s.sender == n.phone))
+            .map(|n| n.phone)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Pickers { groups, senders, own_numbers, templates })
 }
 
 pub async fn new_form(State(state): State<AppState>, Session(v, auth): Session) -> PageResult {
-    let (groups, senders, templates) = pickers(&state, &auth).await.page(&v)?;
+    let p = pickers(&state, &auth).await.page(&v)?;
     let form = CampaignForm { start: Some("on".into()), ..CampaignForm::default() };
     Ok(render(&FormPage {
         v,
         active: "campaigns",
         form,
-        groups,
-        senders,
-        templates,
+        groups: p.groups,
+        senders: p.senders,
+        own_numbers: p.own_numbers,
+        templates: p.templates,
         error: FormError::default(),
     }))
 }
@@ -184,10 +203,18 @@ pub async fn create(
     match outcome {
         Ok(c) => Ok(see_other(&format!("/campaigns/{}", c.campaign.id))),
         Err(e) if e.status.is_client_error() => {
-            let (groups, senders, templates) = pickers(&state, &auth).await.page(&v)?;
+            let p = pickers(&state, &auth).await.page(&v)?;
             let error = FormError::from_api(&e);
-            let mut response =
-                render(&FormPage { v, active: "campaigns", form, groups, senders, templates, error });
+            let mut response = render(&FormPage {
+                v,
+                active: "campaigns",
+                form,
+                groups: p.groups,
+                senders: p.senders,
+                own_numbers: p.own_numbers,
+                templates: p.templates,
+                error,
+            });
             *response.status_mut() = e.status;
             Ok(response)
         }

@@ -1206,6 +1206,305 @@ const TABLE: &[(&str, [&str; 4])] = &[
     ("audit.none", ["Nothing recorded.", "Brak wpisów.", "Записей нет.", "Няма записи."]),
     ("audit.filter", ["Filter", "Filtruj", "Фильтр", "Филтър"]),
     ("audit.older", ["Older", "Starsze", "Старше", "По-стари"]),
+    (
+        "camp.own_numbers",
+        [
+            "Your verified numbers",
+            "Twoje zweryfikowane numery",
+            "Ваши подтверждённые номера",
+            "Вашите потвърдени номера",
+        ],
+    ),
+    (
+        "camp.run_failed",
+        [
+            "This run failed:",
+            "Ta tura nie powiodła się:",
+            "Этот запуск не выполнен:",
+            "Това изпълнение е неуспешно:",
+        ],
+    ),
+    ("perm.title", ["Permissions", "Uprawnienia", "Права", "Права"]),
+    ("perm.edit", ["Edit", "Edytuj", "Изменить", "Редактирай"]),
+    (
+        "perm.explain",
+        [
+            "Whom a user may message: the contact groups and #tags they may send to, and whether any number. A user with no rule (their own or through a user group) is not restricted; with rules, all of them together apply. Owners and admins are never restricted.",
+            "Do kogo użytkownik może wysyłać: grupy kontaktów i #tagi oraz czy na dowolny numer. Użytkownik bez reguły (własnej ani przez grupę użytkowników) nie ma ograniczeń; przy kilku regułach obowiązują wszystkie razem. Właściciele i administratorzy nie mają ograniczeń.",
+            "Кому пользователь может писать: группы контактов и #теги, и можно ли на любой номер. Пользователь без правила (своего или через группу пользователей) не ограничен; при нескольких правилах действуют все вместе. Владельцы и администраторы не ограничены.",
+            "На кого потребителят може да пише: групи контакти и #тагове, и дали на всеки номер. Потребител без правило (свое или чрез група потребители) не е ограничен; при няколко правила важат всички заедно. Собствениците и администраторите не са ограничени.",
+        ],
+    ),
+    (
+        "perm.groups",
+        [
+            "Contact groups they may send to",
+            "Grupy kontaktów, do których może wysyłać",
+            "Группы контактов, которым можно писать",
+            "Групи контакти, на които може да пише",
+        ],
+    ),
+    (
+        "perm.no_groups",
+        [
+            "The account has no contact groups yet.",
+            "Konto nie ma jeszcze grup kontaktów.",
+            "У аккаунта пока нет групп контактов.",
+            "Акаунтът още няма групи контакти.",
+        ],
+    ),
+    (
+        "perm.tags",
+        [
+            "#Tags they may send to",
+            "#Tagi, do których może wysyłać",
+            "#Теги, которым можно писать",
+            "#Тагове, на които може да пише",
+        ],
+    ),
+    (
+        "perm.tags_hint",
+        [
+            "Separated by commas or spaces, e.g. #night, #day",
+            "Oddzielone przecinkami lub spacjami, np. #noc, #dzien",
+            "Через запятую или пробел, например #night, #day",
+            "Разделени със запетаи или интервали, напр. #night, #day",
+        ],
+    ),
+    (
+        "perm.any_number",
+        [
+            "May send to any number (also outside these groups and tags)",
+            "Może wysyłać na dowolny numer (także spoza tych grup i tagów)",
+            "Может писать на любой номер (и вне этих групп и тегов)",
+            "Може да пише на всеки номер (и извън тези групи и тагове)",
+        ],
+    ),
+    ("perm.any_number_short", ["any number", "dowolny numer", "любой номер", "всеки номер"]),
+    ("perm.unrestricted", ["not restricted", "bez ograniczeń", "без ограничений", "без ограничения"]),
+    (
+        "perm.has_rule",
+        [
+            "A rule is set; saving replaces it.",
+            "Reguła jest ustawiona; zapis ją zastąpi.",
+            "Правило задано; сохранение заменит его.",
+            "Има зададено правило; записът го заменя.",
+        ],
+    ),
+    (
+        "perm.no_rule",
+        [
+            "No rule: not restricted by this subject. Saving sets one.",
+            "Brak reguły: bez ograniczeń z tego tytułu. Zapis ją ustawi.",
+            "Правила нет: ограничений с этой стороны нет. Сохранение задаст его.",
+            "Няма правило: без ограничения оттук. Записът задава такова.",
+        ],
+    ),
+    ("perm.remove", ["Remove the rule", "Usuń regułę", "Удалить правило", "Премахни правилото"]),
+    (
+        "perm.admin_unrestricted",
+        [
+            "This user is an owner or admin: a rule is kept but does not restrict them.",
+            "Ten użytkownik jest właścicielem lub administratorem: reguła jest zapisana, ale go nie ogranicza.",
+            "Этот пользователь — владелец или администратор: правило хранится, но не ограничивает его.",
+            "Този потребител е собственик или администратор: правилото се пази, но не го ограничава.",
+        ],
+    ),
+    ("prof.title", ["My profile", "Mój profil", "Мой профиль", "Моят профил"]),
+    (
+        "prof.preferences",
+        ["Language and time zone", "Język i strefa czasowa", "Язык и часовой пояс", "Език и часова зона"],
+    ),
+    (
+        "prof.browser_language",
+        ["The browser's language", "Język przeglądarki", "Язык браузера", "Езикът на браузъра"],
+    ),
+    (
+        "prof.time_zone_hint",
+        [
+            "Times on the pages are shown in it, e.g. Europe/Warsaw. Empty: UTC.",
+            "W niej pokazywane są czasy na stronach, np. Europe/Warsaw. Puste: UTC.",
+            "В нём показывается время на страницах, например Europe/Moscow. Пусто: UTC.",
+            "В нея се показват часовете на страниците, напр. Europe/Sofia. Празно: UTC.",
+        ],
+    ),
+    ("prof.password", ["Password", "Hasło", "Пароль", "Парола"]),
+    ("prof.current_password", ["Current password", "Obecne hasło", "Текущий пароль", "Текуща парола"]),
+    ("prof.new_password", ["New password", "Nowe hasło", "Новый пароль", "Нова парола"]),
+    (
+        "prof.password_hint",
+        [
+            "At least 10 characters. Changing it signs you out everywhere, here too.",
+            "Co najmniej 10 znaków. Zmiana wylogowuje wszędzie, także tutaj.",
+            "Не менее 10 символов. Смена пароля завершает все сеансы, и этот тоже.",
+            "Поне 10 знака. Смяната ви отписва навсякъде, и тук.",
+        ],
+    ),
+    ("prof.change_password", ["Change password", "Zmień hasło", "Сменить пароль", "Смени паролата"]),
+    (
+        "prof.numbers",
+        [
+            "My numbers as senders",
+            "Moje numery jako nadawcy",
+            "Мои номера как отправитель",
+            "Моите номера като подател",
+        ],
+    ),
+    (
+        "prof.numbers_hint",
+        [
+            "Your own phone can be the sender of your messages once you enter the code Kurier sends to it.",
+            "Własny telefon może być nadawcą Twoich wiadomości po wpisaniu kodu, który Kurier na niego wyśle.",
+            "Ваш телефон может быть отправителем ваших сообщений после ввода кода, который Kurier на него пришлёт.",
+            "Вашият телефон може да е подател на съобщенията ви, след като въведете кода, който Kurier му изпраща.",
+        ],
+    ),
+    ("prof.phone", ["Number", "Numer", "Номер", "Номер"]),
+    ("prof.verified", ["verified", "zweryfikowany", "подтверждён", "потвърден"]),
+    ("prof.not_verified", ["waiting for the code", "czeka na kod", "ожидает код", "чака кода"]),
+    ("prof.code", ["Code", "Kod", "Код", "Код"]),
+    ("prof.verify", ["Verify", "Zweryfikuj", "Подтвердить", "Потвърди"]),
+    ("prof.add_number", ["Add a number", "Dodaj numer", "Добавить номер", "Добави номер"]),
+    (
+        "prof.add_number_hint",
+        [
+            "Kurier sends it a one-time code by SMS; enter it here within 10 minutes.",
+            "Kurier wyśle na niego jednorazowy kod SMS-em; wpisz go tutaj w ciągu 10 minut.",
+            "Kurier пришлёт на него одноразовый код по SMS; введите его здесь в течение 10 минут.",
+            "Kurier му изпраща еднократен код по SMS; въведете го тук до 10 минути.",
+        ],
+    ),
+    ("prof.send_code", ["Send the code", "Wyślij kod", "Отправить код", "Изпрати кода"]),
+    (
+        "prof.code_sent",
+        [
+            "The code is on its way; enter it next to the number.",
+            "Kod został wysłany; wpisz go obok numeru.",
+            "Код отправлен; введите его рядом с номером.",
+            "Кодът е изпратен; въведете го до номера.",
+        ],
+    ),
+    (
+        "prof.verified_now",
+        [
+            "The number is verified; it can be your sender now.",
+            "Numer jest zweryfikowany; może już być nadawcą.",
+            "Номер подтверждён; теперь он может быть отправителем.",
+            "Номерът е потвърден; вече може да е подател.",
+        ],
+    ),
+    ("snd.title", ["Sender IDs", "Nadawcy", "Имена отправителя", "Подателски имена"]),
+    (
+        "snd.explain",
+        [
+            "The senders the account's campaigns may use, and the default one for a campaign that names none.",
+            "Nadawcy, których mogą używać kampanie konta, oraz domyślny dla kampanii bez nadawcy.",
+            "Отправители, которые могут использовать кампании аккаунта, и отправитель по умолчанию для кампании без него.",
+            "Подателите, които кампаниите на акаунта могат да ползват, и подразбиращият се за кампания без подател.",
+        ],
+    ),
+    (
+        "snd.none",
+        [
+            "No sender IDs yet: campaigns go out with the connector's own sender.",
+            "Brak nadawców: kampanie wychodzą z nadawcą łącza.",
+            "Отправителей пока нет: кампании уходят с отправителем коннектора.",
+            "Още няма податели: кампаниите излизат с подателя на конектора.",
+        ],
+    ),
+    ("snd.sender", ["Sender", "Nadawca", "Отправитель", "Подател"]),
+    (
+        "snd.sender_hint",
+        [
+            "Up to 11 letters and digits, or a number of up to 16 digits.",
+            "Do 11 liter i cyfr albo numer do 16 cyfr.",
+            "До 11 букв и цифр или номер до 16 цифр.",
+            "До 11 букви и цифри или номер до 16 цифри.",
+        ],
+    ),
+    ("snd.default", ["Default", "Domyślny", "По умолчанию", "По подразбиране"]),
+    ("snd.is_default", ["default", "domyślny", "по умолчанию", "по подразбиране"]),
+    ("snd.added", ["Added", "Dodano", "Добавлен", "Добавен"]),
+    (
+        "snd.make_default",
+        ["Make default", "Ustaw jako domyślny", "Сделать по умолчанию", "Направи по подразбиране"],
+    ),
+    ("snd.new", ["Add a sender ID", "Dodaj nadawcę", "Добавить отправителя", "Добави подател"]),
+    ("tpl.title", ["Templates", "Szablony", "Шаблоны", "Шаблони"]),
+    (
+        "tpl.explain",
+        [
+            "Texts with placeholders such as {{ contact.first_name }} or {{ data.amount | amount }}, filled in for each person when a campaign sends.",
+            "Teksty z polami, np. {{ contact.first_name }} lub {{ data.amount | amount }}, wypełnianymi dla każdej osoby przy wysyłce kampanii.",
+            "Тексты с подстановками, например {{ contact.first_name }} или {{ data.amount | amount }}, заполняемыми для каждого получателя при отправке кампании.",
+            "Текстове с полета като {{ contact.first_name }} или {{ data.amount | amount }}, попълвани за всеки човек при изпращане на кампания.",
+        ],
+    ),
+    ("tpl.none", ["No templates yet.", "Brak szablonów.", "Шаблонов пока нет.", "Още няма шаблони."]),
+    ("tpl.name", ["Name", "Nazwa", "Название", "Име"]),
+    ("tpl.body", ["Text", "Treść", "Текст", "Текст"]),
+    (
+        "tpl.body_hint",
+        [
+            "MiniJinja: {{ contact.name }}, {{ contact.<field> }}, {{ data.<name> }}, filters date and amount. Checked when saved.",
+            "MiniJinja: {{ contact.name }}, {{ contact.<pole> }}, {{ data.<nazwa> }}, filtry date i amount. Sprawdzany przy zapisie.",
+            "MiniJinja: {{ contact.name }}, {{ contact.<поле> }}, {{ data.<имя> }}, фильтры date и amount. Проверяется при сохранении.",
+            "MiniJinja: {{ contact.name }}, {{ contact.<поле> }}, {{ data.<име> }}, филтри date и amount. Проверява се при запис.",
+        ],
+    ),
+    ("tpl.updated", ["Changed", "Zmieniono", "Изменён", "Променен"]),
+    ("tpl.new", ["New template", "Nowy szablon", "Новый шаблон", "Нов шаблон"]),
+    ("tpl.preview", ["Preview", "Podgląd", "Предпросмотр", "Преглед"]),
+    (
+        "tpl.preview_phone",
+        [
+            "For the contact with the number",
+            "Dla kontaktu o numerze",
+            "Для контакта с номером",
+            "За контакта с номер",
+        ],
+    ),
+    (
+        "tpl.preview_phone_hint",
+        [
+            "Its contact's fields fill the template, and the price is for this number. Empty: a sample number.",
+            "Pola tego kontaktu wypełniają szablon, a cena dotyczy tego numeru. Puste: przykładowy numer.",
+            "Поля этого контакта заполняют шаблон, цена — для этого номера. Пусто: пример номера.",
+            "Полетата на контакта попълват шаблона, цената е за този номер. Празно: примерен номер.",
+        ],
+    ),
+    ("tpl.data", ["Data (JSON)", "Dane (JSON)", "Данные (JSON)", "Данни (JSON)"]),
+    (
+        "tpl.data_hint",
+        [
+            "What a campaign would pass as data, e.g. {\"amount\": 120}",
+            "To, co kampania przekaże jako data, np. {\"amount\": 120}",
+            "То, что кампания передаст как data, например {\"amount\": 120}",
+            "Каквото кампанията би подала като data, напр. {\"amount\": 120}",
+        ],
+    ),
+    ("tpl.preview_button", ["Show preview", "Pokaż podgląd", "Показать", "Покажи"]),
+    ("tpl.encoding", ["Encoding", "Kodowanie", "Кодировка", "Кодиране"]),
+    ("tpl.segments", ["Segments", "Części", "Сегменты", "Сегменти"]),
+    ("tpl.characters", ["Characters", "Znaki", "Символы", "Знаци"]),
+    ("tpl.price", ["Price", "Cena", "Цена", "Цена"]),
+    ("ug.title", ["User groups", "Grupy użytkowników", "Группы пользователей", "Групи потребители"]),
+    (
+        "ug.none",
+        [
+            "No user groups yet.",
+            "Brak grup użytkowników.",
+            "Групп пользователей пока нет.",
+            "Още няма групи потребители.",
+        ],
+    ),
+    ("ug.name", ["Name", "Nazwa", "Название", "Име"]),
+    ("ug.members", ["Members", "Członkowie", "Участники", "Членове"]),
+    (
+        "ug.new",
+        ["New user group", "Nowa grupa użytkowników", "Новая группа пользователей", "Нова група потребители"],
+    ),
+    ("users.edit", ["Role and groups", "Rola i grupy", "Роль и группы", "Роля и групи"]),
 ];
 
 static MESSAGES: LazyLock<HashMap<&'static str, [&'static str; 4]>> =

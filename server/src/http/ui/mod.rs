@@ -11,6 +11,7 @@
 //! next to the field it names. What the UI adds is only presentation:
 //! languages ([`i18n`]), the signed-in [`Viewer`], and forms.
 
+mod access;
 mod billing;
 mod campaigns;
 mod compose;
@@ -19,12 +20,15 @@ mod contacts;
 mod conversations;
 mod dashboard;
 pub mod i18n;
+mod message_templates;
 mod messages;
 mod numbers;
 mod operator;
 mod polls;
 mod preferences;
+mod profile;
 mod reports;
+mod senders;
 mod session;
 mod settings;
 mod users;
@@ -122,11 +126,26 @@ pub fn router() -> Router<AppState> {
         .route("/reports/messages.csv", get(reports::export_csv))
         .route("/reports/messages.xlsx", get(reports::export_xlsx))
         .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(access::user).post(access::update_user))
         .route("/users/{id}/password", post(users::reset))
         .route("/users/{id}/disabled", post(users::set_disabled))
         .route("/api-keys", get(users::keys).post(users::create_key))
         .route("/api-keys/{id}/revoke", post(users::revoke_key))
         .route("/audit", get(users::audit_log))
+        .route("/user-groups", get(access::user_groups).post(access::create_user_group))
+        .route("/user-groups/{id}", get(access::user_group).post(access::update_user_group))
+        .route("/user-groups/{id}/delete", post(access::delete_user_group))
+        .route("/permissions/{kind}/{id}", get(access::permission).post(access::save_permission))
+        .route("/permissions/{kind}/{id}/delete", post(access::delete_permission))
+        .route("/sender-ids", get(senders::list).post(senders::add))
+        .route("/sender-ids/delete", post(senders::delete))
+        .route("/templates", get(message_templates::list).post(message_templates::create))
+        .route("/templates/{id}", get(message_templates::detail).post(message_templates::update))
+        .route("/templates/{id}/delete", post(message_templates::delete))
+        .route("/profile", get(profile::page).post(profile::save))
+        .route("/profile/password", post(profile::change_password))
+        .route("/profile/numbers", post(profile::add_number))
+        .route("/profile/numbers/verify", post(profile::verify_number))
         .route("/preferences/{token}", get(preferences::show).post(preferences::save))
         .route("/static/{file}", get(asset))
 }

@@ -144,10 +144,11 @@ fn page_need(method: &Method, path: &str) -> Need {
         return Need::Read;
     }
     match first {
-        "signout" | "language" | "me" => Need::Read,
+        "profile" if path.starts_with("/profile/numbers") => Need::Send,
+        "signout" | "language" | "me" | "profile" => Need::Read,
         "compose" | "conversations" => Need::Send,
         "campaigns" if path == "/campaigns" || path.contains("/action/") => Need::Send,
-        "contacts" | "groups" | "opt-outs" | "campaigns" => Need::Write,
+        "contacts" | "groups" | "opt-outs" | "campaigns" | "templates" => Need::Write,
         _ => Need::Manage,
     }
 }
@@ -160,7 +161,6 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let locale = locale_of(&parts.headers);
         let to_signin = || {
             if parts.headers.contains_key("hx-request") {
                 // htmx follows the redirect in the whole window.
@@ -181,6 +181,11 @@ impl FromRequestParts<AppState> for Session {
             Ok(a) => a.map(|a| a.name).unwrap_or_default(),
             Err(e) => return Err(crate::http::ApiError::from(e).into_response()),
         };
+        // The picker's choice, else the user's own (My profile), else the browser's.
+        let locale = picked_locale(&parts.headers)
+            .or_else(|| found.language.as_deref().and_then(Locale::parse))
+            .unwrap_or_else(|| accept_language(&parts.headers));
+        let tz = found.time_zone.as_deref().and_then(|z| z.parse::<Tz>().ok()).unwrap_or(Tz::UTC);
         let viewer = Viewer {
             signed_in: true,
             account_name: account_name.clone(),
@@ -188,7 +193,7 @@ impl FromRequestParts<AppState> for Session {
             role: found.role.as_str().into(),
             operator: account_name == state.config.billing.operator_account,
             locale,
-            tz: Tz::UTC,
+            tz,
             csrf: found.csrf_token,
         };
         crate::http::audit::set_actor(
@@ -366,9 +371,30 @@ pub async fn set_language(Form(choice): Form<LanguageChoice>) -> Response {
     let back =
         if choice.back.starts_with('/') && !choice.back.starts_with("//") { choice.back } else { "/".into() };
     let mut response = Redirect::to(&back).into_response();
+    remember_language(&mut response, locale);
+    response
+}
+
+/// Remembers `locale` as the picker's choice (a cookie for a year).
+pub(crate) fn remember_language(response: &mut Response, locale: Locale) {
     let cookie = format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", locale.tag());
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
-    response
+}
+
+/// Forgets the picker's choice, so the user's own language applies.
+pub(crate) fn forget_language(response: &mut Response) {
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("kurier_lang=; Path=/; SameSite=Lax; Max-Age=0"),
+    );
+}
+
+/// Ends the browser's session cookie (the session itself is gone).
+pub(crate) fn forget_session(response: &mut Response) {
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("kurier_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
 }
