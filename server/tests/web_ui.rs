@@ -1441,3 +1441,543 @@ async fn the_operator_adds_changes_and_removes_connectors_and_routes_from_forms(
     })
     .await;
 }
+
+/// The message under a field (`data-testid="{testid}"`), empty if none.
+fn field_error(body: &str, testid: &str) -> String {
+    let marker = format!(r#"data-testid="{testid}">"#);
+    let Some(i) = body.find(&marker) else { return String::new() };
+    let rest = &body[i + marker.len()..];
+    rest[..rest.find('<').unwrap_or(rest.len())].to_owned()
+}
+
+/// User groups with their members, a subject's permissions and a user's
+/// role and groups, kept from forms with the API's errors at their fields;
+/// only owners and admins reach them, and never another account's.
+#[tokio::test]
+async fn user_groups_permissions_and_roles_are_kept_from_forms_for_admins_only() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        for (name, role) in [("anna", "sender"), ("watcher", "viewer")] {
+            let body = json!({"username": name, "password": format!("{name}-password-1"), "role": role});
+            let (s, u) = b.app.post("/api/v1/users", body).await;
+            assert_eq!(s, 201, "{u}");
+        }
+        let (_, users) = b.app.get("/api/v1/users").await;
+        let id_of = |name: &str| {
+            users["users"].as_array().unwrap().iter().find(|u| u["username"] == name).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (anna, admin) = (id_of("anna"), id_of("admin"));
+        let (s, g) = b.app.post("/api/v1/groups", json!({"name": "Drivers"})).await;
+        assert_eq!(s, 201, "{g}");
+        let drivers = g["id"].as_str().unwrap().to_owned();
+
+        b.sign_in().await;
+        let page = b.get("/").await;
+        assert!(page.body.contains(r#"href="/user-groups""#) && page.body.contains(r#"href="/profile""#));
+        let page = b.get("/user-groups").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page = b.post("/user-groups", &[("name", " "), ("members", "anna")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "name-error").is_empty(), "{}", page.body);
+        assert!(page.body.contains(r#"value="anna" checked"#), "the ticks are kept: {}", page.body);
+        let page = b.post("/user-groups", &[("name", "Dispatch"), ("members", "anna")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.post("/user-groups", &[("name", "Dispatch")]).await;
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(field_error(&page.body, "name-error").contains("exists"), "{}", page.body);
+        let (_, groups) = b.app.get("/api/v1/user-groups").await;
+        assert_eq!(groups["groups"][0]["members"], json!(["anna"]), "{groups}");
+        let group = groups["groups"][0]["id"].as_str().unwrap().to_owned();
+
+        // Rename, and members replaced.
+        let page = b.get(&format!("/user-groups/{group}")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page = b
+            .post(&format!("/user-groups/{group}"), &[("name", "Dispatchers"), ("members", "watcher")])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, groups) = b.app.get("/api/v1/user-groups").await;
+        assert_eq!(groups["groups"][0]["name"], "Dispatchers");
+        assert_eq!(groups["groups"][0]["members"], json!(["watcher"]));
+
+        // The group's permissions: a bad tag at its field, then saved.
+        let path = format!("/permissions/user-groups/{group}");
+        let page = b.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Drivers"), "{}", page.body);
+        let page = b.post(&path, &[("groups", drivers.as_str()), ("tags", "#night, #no!")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "tags-error").is_empty(), "{}", page.body);
+        assert!(page.body.contains(&format!(r#"value="{drivers}" checked"#)), "{}", page.body);
+        let (_, rules) = b.app.get("/api/v1/permissions").await;
+        assert_eq!(rules["permissions"], json!([]), "a refused form sets nothing");
+        let page = b.post(&path, &[("groups", drivers.as_str()), ("tags", "#night #day")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, rules) = b.app.get("/api/v1/permissions").await;
+        let rule = &rules["permissions"][0];
+        assert_eq!(
+            (
+                rule["subject"].clone(),
+                rule["groups"][0]["name"].clone(),
+                rule["tags"].clone(),
+                rule["any_number"].clone()
+            ),
+            (json!("user_group"), json!("Drivers"), json!(["#day", "#night"]), json!(false)),
+            "{rules}"
+        );
+        let page = b.get("/user-groups").await;
+        assert!(page.body.contains("#day #night"), "the list shows the rule: {}", page.body);
+
+        // A user's own rule: any number; then removed.
+        let path = format!("/permissions/users/{anna}");
+        let page = b.post(&path, &[("any_number", "on")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, rules) = b.app.get("/api/v1/permissions").await;
+        assert!(
+            rules["permissions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["subject_name"] == "anna" && r["any_number"] == true)
+        );
+        let page = b.get(&path).await;
+        assert!(page.body.contains(r#"name="any_number" checked"#), "{}", page.body);
+        let page = b.post(&format!("{path}/delete"), &[]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, rules) = b.app.get("/api/v1/permissions").await;
+        assert_eq!(rules["permissions"].as_array().unwrap().len(), 1, "{rules}");
+
+        // A user's role and groups.
+        let page = b.get(&format!("/users/{anna}")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page = b
+            .post(
+                &format!("/users/{anna}"),
+                &[("display_name", "Anna N."), ("role", "admin"), ("groups", group.as_str())],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, u) = b.app.get(&format!("/api/v1/users/{anna}")).await;
+        assert_eq!(
+            (u["role"].clone(), u["groups"].clone(), u["display_name"].clone()),
+            (json!("admin"), json!(["Dispatchers"]), json!("Anna N."))
+        );
+        let page = b.post(&format!("/users/{anna}"), &[("display_name", "Anna N."), ("role", "chief")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "role-error").is_empty(), "{}", page.body);
+        let page =
+            b.post(&format!("/users/{anna}"), &[("display_name", "Anna N."), ("role", "sender")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, u) = b.app.get(&format!("/api/v1/users/{anna}")).await;
+        assert_eq!(
+            (u["role"].clone(), u["groups"].clone()),
+            (json!("sender"), json!([])),
+            "unticked: out of the group"
+        );
+        // The last owner stays an owner.
+        let page = b.post(&format!("/users/{admin}"), &[("role", "viewer")]).await;
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(page.body.contains("last owner"), "{}", page.body);
+
+        // Another account's users and groups are not found.
+        let store = b.app.app.as_ref().unwrap().store.clone();
+        let (_, other) = store.create_account("bravo").await.unwrap();
+        let (_, u) = b
+            .app
+            .call_as(
+                &other,
+                "POST",
+                "/api/v1/users",
+                Some(json!({"username": "bravo-user", "role": "sender"})),
+            )
+            .await;
+        let their_user = u["user"]["id"].as_str().unwrap().to_owned();
+        let (_, g) = b
+            .app
+            .call_as(
+                &other,
+                "POST",
+                "/api/v1/user-groups",
+                Some(json!({"name": "Bravo team", "members": ["bravo-user"]})),
+            )
+            .await;
+        let their_group = g["id"].as_str().unwrap().to_owned();
+        for path in [
+            format!("/users/{their_user}"),
+            format!("/user-groups/{their_group}"),
+            format!("/permissions/users/{their_user}"),
+            format!("/permissions/user-groups/{their_group}"),
+        ] {
+            let page = b.get(&path).await;
+            assert_eq!(page.status, 404, "GET {path}: {}", page.body);
+            assert!(!page.body.to_lowercase().contains("bravo"), "{}", page.body);
+        }
+        for (path, form) in [
+            (format!("/users/{their_user}"), vec![("role", "viewer")]),
+            (format!("/user-groups/{their_group}"), vec![("name", "Taken")]),
+            (format!("/user-groups/{their_group}/delete"), vec![]),
+            (format!("/permissions/users/{their_user}"), vec![("any_number", "on")]),
+            (format!("/permissions/user-groups/{their_group}/delete"), vec![]),
+        ] {
+            let page = b.post(&path, &form).await;
+            assert_eq!(page.status, 404, "POST {path}: {}", page.body);
+        }
+        let (_, theirs) = b.app.call_as(&other, "GET", "/api/v1/user-groups", None).await;
+        assert_eq!(theirs["groups"][0]["name"], "Bravo team");
+        let (_, theirs) = b.app.call_as(&other, "GET", "/api/v1/permissions", None).await;
+        assert_eq!(theirs["permissions"], json!([]));
+
+        // Deleting a group.
+        let page = b.post(&format!("/user-groups/{group}/delete"), &[]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, groups) = b.app.get("/api/v1/user-groups").await;
+        assert_eq!(groups["groups"], json!([]));
+
+        // Senders and viewers are refused, as by the API.
+        for (name, password) in [("anna", "anna-password-1"), ("watcher", "watcher-password-1")] {
+            b.sign_in_as(name, password).await;
+            let page = b.get("/").await;
+            assert!(!page.body.contains(r#"href="/user-groups""#), "{}", page.body);
+            for path in
+                ["/user-groups".to_owned(), format!("/permissions/users/{anna}"), format!("/users/{anna}")]
+            {
+                assert_eq!(b.get(&path).await.status, 403, "{name} GET {path}");
+            }
+            let page = b.post("/user-groups", &[("name", "Mine")]).await;
+            assert_eq!(page.status, 403, "{}", page.body);
+            let page = b.post(&format!("/permissions/users/{anna}"), &[("any_number", "on")]).await;
+            assert_eq!(page.status, 403, "{}", page.body);
+            let page = b.post(&format!("/users/{anna}"), &[("role", "owner")]).await;
+            assert_eq!(page.status, 403, "{}", page.body);
+        }
+        let (_, groups) = b.app.get("/api/v1/user-groups").await;
+        assert_eq!(groups["groups"], json!([]));
+        let (_, u) = b.app.get(&format!("/api/v1/users/{anna}")).await;
+        assert_eq!(u["role"], "sender");
+        b.stop().await;
+    })
+    .await;
+}
+
+/// Sender ids (add, default, delete) and templates (create, edit, delete,
+/// preview) from forms, with the API's errors at their fields.
+#[tokio::test]
+async fn sender_ids_and_templates_are_kept_from_forms_and_a_template_is_previewed() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let (s, u) = b
+            .app
+            .post(
+                "/api/v1/users",
+                json!({"username": "watcher", "password": "watcher-password-1", "role": "viewer"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{u}");
+        let (s, c) =
+            b.app.post("/api/v1/contacts", json!({"phone": "+48600100200", "name": "Anna Nowak"})).await;
+        assert_eq!(s, 201, "{c}");
+        b.sign_in().await;
+
+        let page = b.get("/sender-ids").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page = b.post("/sender-ids", &[("sender", "FarTooLongSender")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "sender-error").is_empty(), "{}", page.body);
+        assert!(page.body.contains(r#"value="FarTooLongSender""#), "{}", page.body);
+        let page = b.post("/sender-ids", &[("sender", "Kurier"), ("default", "on")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.post("/sender-ids", &[("sender", "Shop")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get("/sender-ids").await;
+        assert_eq!(page.body.matches(r#"data-testid="sender-id""#).count(), 2, "{}", page.body);
+        let page = b.post("/sender-ids", &[("sender", "Shop"), ("default", "on")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/sender-ids").await;
+        let default: Vec<_> = list["sender_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["default"] == true)
+            .map(|s| s["sender"].clone())
+            .collect();
+        assert_eq!(default, [json!("Shop")], "{list}");
+        let page = b.post("/sender-ids/delete", &[("sender", "Kurier")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/sender-ids").await;
+        assert_eq!(list["sender_ids"].as_array().unwrap().len(), 1, "{list}");
+
+        // Templates: the API's errors with their position, at the body.
+        let page = b.get("/templates").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page =
+            b.post("/templates", &[("name", "Reminder"), ("body", "Hi {{ contact.shoe_size }}")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        let error = field_error(&page.body, "body-error");
+        assert!(error.contains("line 1, column") && error.contains("shoe_size"), "{}", page.body);
+        assert!(page.body.contains("Hi {{ contact.shoe_size }}</textarea>"), "{}", page.body);
+        let page = b.post("/templates", &[("name", "Reminder"), ("body", "Hi {% if %}")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(field_error(&page.body, "body-error").contains("line 1"), "{}", page.body);
+        let page = b.post("/templates", &[("name", ""), ("body", "Hi")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "name-error").is_empty(), "{}", page.body);
+        let body = "Dzień dobry {{ contact.first_name }}, do zapłaty {{ data.amount }} zł.";
+        let page = b.post("/templates", &[("name", "Reminder"), ("body", body)]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let location = page.location.unwrap();
+        assert!(location.starts_with("/templates/"), "{location}");
+        let page = b.post("/templates", &[("name", "reminder"), ("body", "x")]).await;
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(!field_error(&page.body, "name-error").is_empty(), "{}", page.body);
+
+        // The preview for a contact, with data.
+        let page = b
+            .get(&format!(
+                "{location}?phone=%2B48600100200&data=%7B%22amount%22%3A%20%22120%2C00%22%7D&preview=1"
+            ))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(
+            field_error(&page.body, "preview-text"),
+            "Dzień dobry Anna, do zapłaty 120,00 zł.",
+            "{}",
+            page.body
+        );
+        assert_eq!(field_error(&page.body, "preview-encoding"), "ucs2");
+        assert_eq!(field_error(&page.body, "preview-segments"), "1");
+        let page = b.get(&format!("{location}?phone=%2B48600100200&data=not%20json&preview=1")).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(field_error(&page.body, "data-error").contains("JSON"), "{}", page.body);
+        let page = b.get(&format!("{location}?phone=abc&preview=1")).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "phone-error").is_empty(), "{}", page.body);
+
+        // Edited with an error, then for real; deleted.
+        let page = b.post(&location, &[("name", "Reminder"), ("body", "{{ customer }}")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(field_error(&page.body, "body-error").contains("customer"), "{}", page.body);
+        let page = b.post(&location, &[("name", "Reminder 2"), ("body", "Hello {{ contact.name }}")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/templates").await;
+        assert_eq!(
+            (list["templates"][0]["name"].clone(), list["templates"][0]["body"].clone()),
+            (json!("Reminder 2"), json!("Hello {{ contact.name }}"))
+        );
+        let page = b.get(&format!("{location}?preview=1&phone=%2B48600100200")).await;
+        assert_eq!(field_error(&page.body, "preview-text"), "Hello Anna Nowak", "{}", page.body);
+
+        // Another account's template and sender id are not found.
+        let store = b.app.app.as_ref().unwrap().store.clone();
+        let (_, other) = store.create_account("bravo").await.unwrap();
+        let (_, t) = b
+            .app
+            .call_as(
+                &other,
+                "POST",
+                "/api/v1/templates",
+                Some(json!({"name": "Bravo tpl", "body": "Bravo secret"})),
+            )
+            .await;
+        let theirs = t["id"].as_str().unwrap().to_owned();
+        b.app.call_as(&other, "POST", "/api/v1/sender-ids", Some(json!({"sender": "BravoCo"}))).await;
+        for path in [format!("/templates/{theirs}"), format!("/templates/{theirs}?preview=1")] {
+            let page = b.get(&path).await;
+            assert_eq!(page.status, 404, "{path}: {}", page.body);
+            assert!(!page.body.to_lowercase().contains("bravo"), "{}", page.body);
+        }
+        let page = b.post(&format!("/templates/{theirs}"), &[("name", "Taken"), ("body", "x")]).await;
+        assert_eq!(page.status, 404, "{}", page.body);
+        let page = b.post(&format!("/templates/{theirs}/delete"), &[]).await;
+        assert_eq!(page.status, 404, "{}", page.body);
+        let page = b.post("/sender-ids/delete", &[("sender", "BravoCo")]).await;
+        assert_eq!(page.status, 404, "{}", page.body);
+        let (_, t) = b.app.call_as(&other, "GET", &format!("/api/v1/templates/{theirs}"), None).await;
+        assert_eq!(t["name"], "Bravo tpl");
+        let (_, s) = b.app.call_as(&other, "GET", "/api/v1/sender-ids", None).await;
+        assert_eq!(s["sender_ids"][0]["sender"], "BravoCo");
+
+        // A viewer reads and previews, and changes nothing.
+        b.sign_in_as("watcher", "watcher-password-1").await;
+        let page = b.get("/templates").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(!page.body.contains(r#"action="/templates?"#), "no form for a viewer: {}", page.body);
+        let page = b.get(&format!("{location}?preview=1")).await;
+        assert!(page.body.contains(r#"data-testid="preview""#), "{}", page.body);
+        let page = b.post("/templates", &[("name", "Mine"), ("body", "x")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let page = b.post(&format!("{location}/delete"), &[]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let page = b.post("/sender-ids", &[("sender", "Mine")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let page = b.post("/sender-ids/delete", &[("sender", "Shop")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/sender-ids").await;
+        assert_eq!(list["sender_ids"].as_array().unwrap().len(), 1, "{list}");
+
+        b.sign_in_as("admin", common::ADMIN_PASSWORD).await;
+        let page = b.post(&format!("{location}/delete"), &[]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, list) = b.app.get("/api/v1/templates").await;
+        assert_eq!(list["templates"], json!([]));
+        b.stop().await;
+    })
+    .await;
+}
+
+/// My profile: language and time zone, a new password with the current
+/// one, and an own number verified with the code Kurier sent it, which
+/// the campaign form then offers as sender.
+#[tokio::test]
+async fn my_profile_keeps_language_time_zone_password_and_verified_own_numbers() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        for (name, role) in [("sam", "sender"), ("watcher", "viewer")] {
+            let body = json!({"username": name, "password": format!("{name}-password-1"), "role": role});
+            let (s, u) = b.app.post("/api/v1/users", body).await;
+            assert_eq!(s, 201, "{u}");
+        }
+        b.sign_in_as("sam", "sam-password-1").await;
+        let page = b.get("/profile").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"<html lang="en">"#));
+
+        let page = b.post("/profile", &[("language", "pl"), ("time_zone", "Mars/Base")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(field_error(&page.body, "tz-error").contains("Mars/Base"), "{}", page.body);
+        let page = b.post("/profile", &[("language", "xx"), ("time_zone", "")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        let page = b.post("/profile", &[("language", "pl"), ("time_zone", "Europe/Warsaw")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get("/profile?done=saved").await;
+        assert!(page.body.contains(r#"<html lang="pl">"#), "{}", page.body);
+        assert!(page.body.contains(r#"value="Europe/Warsaw""#), "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="saved""#), "{}", page.body);
+        // The language is the user's own, not only the cookie's.
+        b.cookies.retain(|c| !c.starts_with("kurier_lang="));
+        let page = b.get("/profile").await;
+        assert!(page.body.contains(r#"<html lang="pl">"#), "{}", page.body);
+
+        // An own number: a code is sent, a wrong one refused, the right one verifies.
+        let page = b.post("/profile/numbers", &[("phone", "not a number")]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "phone-error").is_empty(), "{}", page.body);
+        let page = b.post("/profile/numbers", &[("phone", "+48600100777")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get("/profile?done=code_sent").await;
+        assert!(
+            page.body.contains(r#"data-testid="code-sent""#) && page.body.contains("+48600100777"),
+            "{}",
+            page.body
+        );
+        let (_, sent) = b.app.get("/api/v1/messages?to=%2B48600100777").await;
+        let id = sent["messages"][0]["id"].as_str().expect("the code's message").to_owned();
+        let delivered = b.app.wait_for_status(&id, "delivered").await;
+        let code = delivered["text"].as_str().unwrap().rsplit(' ').next().unwrap().to_owned();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let page = b.post("/profile/numbers/verify", &[("phone", "+48600100777"), ("code", wrong)]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "code-error").is_empty(), "{}", page.body);
+        let page = b.get("/campaigns/new").await;
+        assert!(!page.body.contains(r#"value="+48600100777""#), "not before it is verified: {}", page.body);
+        let page =
+            b.post("/profile/numbers/verify", &[("phone", "+48600100777"), ("code", code.as_str())]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get("/profile").await;
+        assert!(page.body.contains(r#"data-testid="number-verified""#), "{}", page.body);
+        let page = b.get("/campaigns/new").await;
+        assert!(
+            page.body.contains(r#"<option value="+48600100777""#),
+            "the campaign form offers it: {}",
+            page.body
+        );
+
+        // The password: the current one is required.
+        let page = b
+            .post(
+                "/profile/password",
+                &[("current_password", "wrong-password"), ("password", "sam-password-2")],
+            )
+            .await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "current-error").is_empty(), "{}", page.body);
+        let page = b
+            .post("/profile/password", &[("current_password", "sam-password-1"), ("password", "short")])
+            .await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!field_error(&page.body, "password-error").is_empty(), "{}", page.body);
+        let page = b
+            .post(
+                "/profile/password",
+                &[("current_password", "sam-password-1"), ("password", "sam-password-2")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location.as_deref(), Some("/signin"));
+        assert_eq!(b.get("/profile").await.status, 303, "the session ended");
+        let url = b.app.url("/signin");
+        let page = b.post_raw(&url, &[("username", "sam"), ("password", "sam-password-1")]).await;
+        assert_eq!(page.status, 401, "the old password is gone");
+        b.sign_in_as("sam", "sam-password-2").await;
+
+        // A viewer keeps a profile but has no numbers to send from.
+        b.sign_in_as("watcher", "watcher-password-1").await;
+        let page = b.get("/profile").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(!page.body.contains("/profile/numbers"), "{}", page.body);
+        let page = b.post("/profile/numbers", &[("phone", "+48600100778")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        let page = b.post("/profile", &[("language", "bg"), ("time_zone", "Europe/Sofia")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = b.get("/profile").await;
+        assert!(page.body.contains(r#"<html lang="bg">"#), "{}", page.body);
+        b.stop().await;
+    })
+    .await;
+}
+
+/// A run that was not sent (here: its user was disabled) says why on its page.
+#[tokio::test]
+async fn a_failed_campaign_run_shows_its_reason() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        let (s, u) = b.app.post("/api/v1/users", json!({"username": "sam", "password": "sam-password-1", "role": "sender"})).await;
+        assert_eq!(s, 201, "{u}");
+        let sam = u["user"]["id"].as_str().unwrap().to_owned();
+        let (s, k) = b.app.post("/api/v1/api-keys", json!({"name": "sam's", "user_id": sam})).await;
+        assert_eq!(s, 201, "{k}");
+        let key = k["key"].as_str().unwrap().to_owned();
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+        let (s, c) = b
+            .app
+            .call_as(
+                &key,
+                "POST",
+                "/api/v1/campaigns",
+                Some(json!({"name": "Later", "text": "Hello", "numbers": ["+48600100300"], "send_at": soon, "start": true})),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        let id = c["campaign"]["id"].as_str().unwrap().to_owned();
+        let (s, _) = b.app.patch(&format!("/api/v1/users/{sam}"), json!({"disabled": true})).await;
+        assert_eq!(s, 200);
+        let mut run = serde_json::Value::Null;
+        for _ in 0..300 {
+            run = b.app.get(&format!("/api/v1/campaigns/{id}/runs/1")).await.1;
+            if run["status"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(run["status"], "failed", "{run}");
+        b.sign_in().await;
+        let page = b.get(&format!("/campaigns/{id}/runs/1")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="run-failure""#), "{}", page.body);
+        assert!(page.body.contains("who is disabled"), "{}", page.body);
+        b.stop().await;
+    })
+    .await;
+}
