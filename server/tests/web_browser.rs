@@ -3,8 +3,10 @@
 //! crate). Signs in, sends a message and watches it become delivered (htmx
 //! polling), types into the live counter, imports a CSV file, creates and
 //! runs a campaign, answers a received message from the inbox, creates a
-//! poll and sees votes sent by SMS appear on its chart, and opens the
-//! numbers and reports pages.
+//! poll and sees votes sent by SMS appear on its chart, opens the
+//! numbers and reports pages, and the administration pages: makes a user
+//! group and sets whom it may message, makes a template and previews it,
+//! and adds an own number on My profile.
 //!
 //! Runs when `KURIER_TEST_CHROMIUM` names the Chromium binary (`.ci/run`
 //! installs Debian's `chromium` and `chromium-driver` and sets it); skips
@@ -372,6 +374,71 @@ async fn walk_through(chromium: &str) {
     d.go(&url("/messages")).await;
     d.find("[data-testid=text]").await;
     d.screenshot("messages").await;
+
+    // People and access: a user group with a member, whom it may message;
+    // a template and its preview for a contact; the sender IDs; My profile
+    // with an own number waiting for its code.
+    let (s, u) = app
+        .post(
+            "/api/v1/users",
+            json!({"username": "piotr", "display_name": "Piotr Zieliński", "role": "sender"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    d.go(&url("/user-groups")).await;
+    d.type_into("#name", "Dispatchers").await;
+    d.click("input[name=members][value=piotr]").await;
+    d.click("form button.primary").await;
+    d.find("[data-testid=user-group]").await;
+    d.click("[data-testid=user-group] a[href^='/permissions/user-groups/']").await;
+    d.click(&format!("input[name=groups][value='{gid}']")).await;
+    d.type_into("#tags", "#night").await;
+    d.click("form button.primary").await;
+    d.wait_text("[data-testid=rule-state]", "A rule is set; saving replaces it.", 10).await;
+    let (_, rules) = app.get("/api/v1/permissions").await;
+    assert_eq!(rules["permissions"][0]["groups"][0]["name"], "Drivers", "{rules}");
+    assert_eq!(rules["permissions"][0]["tags"], json!(["#night"]), "{rules}");
+    d.go(&url("/user-groups")).await;
+    d.find("[data-testid=user-group]").await;
+    d.screenshot("user-groups").await;
+
+    d.go(&url("/templates")).await;
+    d.type_into("#name", "Reminder").await;
+    d.type_into(
+        "#body",
+        "Dzień dobry {{ contact.first_name }}, do zapłaty {{ data.amount }} zł do {{ data.due | date }}.",
+    )
+    .await;
+    d.click("form button.primary").await;
+    d.type_into("#phone", "+48600100300").await;
+    d.type_into("#data", r#"{"amount": "120,00", "due": "2026-12-10"}"#).await;
+    d.click("button[name=preview]").await;
+    d.wait_text("[data-testid=preview-text]", "Dzień dobry Anna, do zapłaty 120,00 zł do 10.12.2026.", 10)
+        .await;
+    assert_eq!(d.text("[data-testid=preview-encoding]").await, "ucs2");
+    d.screenshot("templates").await;
+
+    for (sender, default) in [("Kurier", true), ("Shop", false)] {
+        app.post("/api/v1/sender-ids", json!({"sender": sender, "default": default})).await;
+    }
+    d.go(&url("/sender-ids")).await;
+    d.find("[data-testid=default-sender]").await;
+    d.screenshot("sender-ids").await;
+
+    d.go(&url("/profile")).await;
+    d.type_into("#time_zone", "Europe/Warsaw").await;
+    d.click("form[action^='/profile?'] button").await;
+    d.find("[data-testid=saved]").await;
+    d.type_into("#phone", "+48600100555").await;
+    d.click("form[action^='/profile/numbers?'] button").await;
+    d.find("[data-testid=code-sent]").await;
+    d.find("[data-testid=own-number]").await;
+    d.post(
+        "/execute/sync",
+        json!({"script": "document.getElementById('numbers').scrollIntoView()", "args": []}),
+    )
+    .await;
+    d.screenshot("profile").await;
 
     // On a phone screen the navigation wraps and nothing needs scrolling sideways.
     d.post("/window/rect", json!({"width": 390, "height": 844})).await;
