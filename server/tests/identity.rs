@@ -1098,3 +1098,67 @@ async fn an_own_number_is_a_sender_only_after_its_code_is_entered() {
     })
     .await;
 }
+
+/// Every user, a viewer too, keeps their own language and time zone and
+/// changes their own password with the current one.
+#[tokio::test]
+async fn a_user_keeps_their_own_language_time_zone_and_password() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let vic = user(&app, "vic", "viewer").await;
+        let key = key_for(&app, &vic, json!(["read"]), json!([])).await;
+        let (status, me) = call(&app, &key, "GET", "/api/v1/me", None).await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(
+            (me["username"].clone(), me["language"].clone(), me["time_zone"].clone()),
+            (json!("vic"), Value::Null, Value::Null)
+        );
+        for (body, field) in
+            [(json!({"time_zone": "Mars/Base"}), "time_zone"), (json!({"language": "de"}), "language")]
+        {
+            let (status, resp) = call(&app, &key, "PATCH", "/api/v1/me", Some(body)).await;
+            assert_eq!((status, resp["error"]["field"].as_str()), (422, Some(field)), "{resp}");
+        }
+        let (status, me) = call(
+            &app,
+            &key,
+            "PATCH",
+            "/api/v1/me",
+            Some(json!({"language": "pl-PL", "time_zone": "Europe/Warsaw"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!((me["language"].clone(), me["time_zone"].clone()), (json!("pl"), json!("Europe/Warsaw")));
+        let (_, me) = call(&app, &key, "PATCH", "/api/v1/me", Some(json!({"language": ""}))).await;
+        assert_eq!((me["language"].clone(), me["time_zone"].clone()), (Value::Null, json!("Europe/Warsaw")));
+
+        let change = |current: &str, new: &str| json!({"current_password": current, "password": new});
+        let (status, resp) =
+            call(&app, &key, "POST", "/api/v1/me/password", Some(change("wrong-password", "vic-password-2")))
+                .await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("current_password")), "{resp}");
+        let (status, resp) =
+            call(&app, &key, "POST", "/api/v1/me/password", Some(change("vic-password", "short"))).await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("password")), "{resp}");
+        let (status, _) =
+            call(&app, &key, "POST", "/api/v1/me/password", Some(change("vic-password", "vic-password-2")))
+                .await;
+        assert_eq!(status, 204);
+        let (status, _) =
+            call(&app, &key, "POST", "/api/v1/me/password", Some(change("vic-password", "vic-password-3")))
+                .await;
+        assert_eq!(status, 422, "the old password is no longer the current one");
+        let (status, _) =
+            call(&app, &key, "POST", "/api/v1/me/password", Some(change("vic-password-2", "vic-password-3")))
+                .await;
+        assert_eq!(status, 204);
+
+        // A key of no user has no "me".
+        let store = app.app.as_ref().unwrap().store.clone();
+        let (_, nobody) = store.create_account("bravo").await.unwrap();
+        let (status, resp) = call(&app, &nobody, "GET", "/api/v1/me", None).await;
+        assert_eq!((status, resp["error"]["code"].as_str()), (422, Some("no_user")), "{resp}");
+        app.stop().await;
+    })
+    .await;
+}

@@ -26,6 +26,9 @@ const CALLERS_OWN: &[(&str, &str)] = &[
     ("get", "/api/v1/me/numbers"),
     ("post", "/api/v1/me/numbers"),
     ("post", "/api/v1/me/numbers/{phone}/verify"),
+    ("get", "/api/v1/me"),
+    ("patch", "/api/v1/me"),
+    ("post", "/api/v1/me/password"),
 ];
 
 /// B's phones and names: none may appear in anything A reads.
