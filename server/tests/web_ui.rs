@@ -1748,6 +1748,7 @@ async fn sender_ids_and_templates_are_kept_from_forms_and_a_template_is_previewe
         );
         assert_eq!(field_error(&page.body, "preview-encoding"), "ucs2");
         assert_eq!(field_error(&page.body, "preview-segments"), "1");
+        assert!(page.body.contains(r#"<option value="+48600100200" label="Anna Nowak">"#), "{}", page.body);
         let page = b.get(&format!("{location}?phone=%2B48600100200&data=not%20json&preview=1")).await;
         assert_eq!(page.status, 422, "{}", page.body);
         assert!(field_error(&page.body, "data-error").contains("JSON"), "{}", page.body);
@@ -1893,6 +1894,8 @@ async fn my_profile_keeps_language_time_zone_password_and_verified_own_numbers()
             "the campaign form offers it: {}",
             page.body
         );
+        let page = b.get("/compose").await;
+        assert!(page.body.contains(r#"<option value="+48600100777""#), "and compose: {}", page.body);
 
         // The password: the current one is required.
         let page = b

@@ -22,7 +22,6 @@ use crate::http::api::v1::campaigns::{
     RunPath, RunView,
 };
 use crate::http::api::v1::groups::{self, GroupView};
-use crate::http::api::v1::own_numbers;
 use crate::http::api::v1::templates::{self, SenderView, TemplateView};
 use crate::http::{ApiError, AppState, Auth};
 
@@ -160,16 +159,7 @@ async fn pickers(state: &AppState, auth: &Auth) -> Result<Pickers, ApiError> {
     let groups = groups::list_groups(State(state.clone()), auth.clone()).await?.0.groups;
     let senders = templates::list_senders(State(state.clone()), auth.clone()).await?.0.sender_ids;
     let templates = templates::list_templates(State(state.clone()), auth.clone()).await?.0.templates;
-    // A viewer has no own numbers to send from; the list needs a user.
-    let own_numbers = if auth.role.allows(crate::domain::Need::Send) && auth.user_id.is_some() {
-        let list = own_numbers::list_own_numbers(State(state.clone()), auth.clone()).await?.0.numbers;
-        list.into_iter()
-            .filter(|n| n.verified && !senders.iter().any(|s| s.sender == n.phone))
-            .map(|n| n.phone)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let own_numbers = super::profile::verified_own_numbers(state, auth, &senders).await?;
     Ok(Pickers { groups, senders, own_numbers, templates })
 }
 

@@ -48,6 +48,8 @@ struct ComposePage {
     form: ComposeForm,
     groups: Vec<GroupView>,
     senders: Vec<SenderView>,
+    /// The user's verified own numbers, which the API accepts as `from`.
+    own_numbers: Vec<String>,
     templates: Vec<TemplateView>,
     counter: Counter,
     error: FormError,
@@ -58,7 +60,7 @@ impl ComposePage {
     /// Whether the sender is one of the account's sender ids (a reply from
     /// an inbound number may not be, and is offered as it is).
     fn sender_is_listed(&self) -> bool {
-        self.senders.iter().any(|s| s.sender == self.form.from)
+        self.senders.iter().any(|s| s.sender == self.form.from) || self.own_numbers.contains(&self.form.from)
     }
 }
 
@@ -167,11 +169,12 @@ impl Counter {
 async fn pickers(
     state: &AppState,
     auth: &Auth,
-) -> Result<(Vec<GroupView>, Vec<SenderView>, Vec<TemplateView>), ApiError> {
+) -> Result<(Vec<GroupView>, (Vec<SenderView>, Vec<String>), Vec<TemplateView>), ApiError> {
     let g = groups::list_groups(State(state.clone()), auth.clone()).await?.0.groups;
     let s = templates::list_senders(State(state.clone()), auth.clone()).await?.0.sender_ids;
+    let own = super::profile::verified_own_numbers(state, auth, &s).await?;
     let t = templates::list_templates(State(state.clone()), auth.clone()).await?.0.templates;
-    Ok((g, s, t))
+    Ok((g, (s, own), t))
 }
 
 #[derive(Deserialize)]
@@ -187,7 +190,7 @@ pub async fn page(
     Session(v, auth): Session,
     Query(p): Query<Prefill>,
 ) -> PageResult {
-    let (groups, senders, templates) = pickers(&state, &auth).await.page(&v)?;
+    let (groups, (senders, own_numbers), templates) = pickers(&state, &auth).await.page(&v)?;
     let form = ComposeForm {
         to: p.to.unwrap_or_default(),
         groups: p.group.into_iter().collect(),
@@ -204,6 +207,7 @@ pub async fn page(
         form,
         groups,
         senders,
+        own_numbers,
         templates,
         counter,
         error: FormError::default(),
@@ -278,7 +282,7 @@ pub async fn send(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> PageResult {
     let mut form: ComposeForm = from_pairs(pairs, &["groups"]).page(&v)?;
-    let (groups, senders, templates) = pickers(&state, &auth).await.page(&v)?;
+    let (groups, (senders, own_numbers), templates) = pickers(&state, &auth).await.page(&v)?;
     let mut error = FormError::default();
     let mut result = None;
     if form.use_template.is_some() {
@@ -315,6 +319,7 @@ pub async fn send(
         form,
         groups,
         senders,
+        own_numbers,
         templates,
         counter,
         error,

@@ -15,8 +15,12 @@ use serde_json::json;
 
 use super::session::Session;
 use super::{FormError, OrPage, PageError, PageResult, Viewer, json_body, render, see_other, with_status};
+use crate::http::api::v1::contacts::{self, ContactView};
 use crate::http::api::v1::templates::{self, PreviewView, TemplateView};
 use crate::http::{ApiError, AppState, Auth};
+
+/// How many contacts the preview's number field offers to pick from.
+const CONTACTS_OFFERED: usize = 100;
 
 #[derive(Deserialize, Default, Clone)]
 pub struct TemplateForm {
@@ -104,6 +108,8 @@ struct EditPage {
     query: PreviewForm,
     preview: Option<PreviewView>,
     preview_error: FormError,
+    /// Contacts offered in the number field (the first page of the list).
+    contacts: Vec<ContactView>,
 }
 
 impl EditPage {
@@ -152,11 +158,18 @@ async fn edit_page(
         Err(e) if e.status.is_client_error() => (None, FormError::from_api(&e)),
         Err(e) => return Err(PageError::new(&v, e)),
     };
+    let first = vec![("limit".to_owned(), CONTACTS_OFFERED.to_string())];
+    let contacts = contacts::list_contacts(State(state.clone()), auth.clone(), Ok(Query(first)))
+        .await
+        .page(&v)?
+        .0
+        .contacts;
     let form =
         form.unwrap_or_else(|| TemplateForm { name: template.name.clone(), body: template.body.clone() });
     let status =
         if preview_error.message.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let page = EditPage { v, active: "templates", template, form, error, query, preview, preview_error };
+    let page =
+        EditPage { v, active: "templates", template, form, error, query, preview, preview_error, contacts };
     Ok(with_status(render(&page), status))
 }
 

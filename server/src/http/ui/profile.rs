@@ -17,6 +17,7 @@ use super::session::{Session, forget_language, forget_session, remember_language
 use super::{FormError, OrPage, PageError, PageResult, Viewer, json_body, render, see_other, with_status};
 use crate::http::api::v1::me::{self, MeView};
 use crate::http::api::v1::own_numbers::{self, OwnNumberView};
+use crate::http::api::v1::templates::SenderView;
 use crate::http::{ApiError, AppState, Auth};
 
 #[derive(Deserialize, Default, Clone)]
@@ -244,4 +245,23 @@ pub async fn verify_number(
             Ok(with_status(profile_page(&state, v, auth, forms).await?, status))
         }
     }
+}
+
+/// The user's verified own numbers that are not among the account's
+/// `senders`, for the compose and campaign forms' sender pickers (the API
+/// accepts them as `from`); none for a role that does not send.
+pub(crate) async fn verified_own_numbers(
+    state: &AppState,
+    auth: &Auth,
+    senders: &[SenderView],
+) -> Result<Vec<String>, ApiError> {
+    if !auth.role.allows(crate::domain::Need::Send) || auth.user_id.is_none() {
+        return Ok(Vec::new());
+    }
+    let list = own_numbers::list_own_numbers(State(state.clone()), auth.clone()).await?.0.numbers;
+    Ok(list
+        .into_iter()
+        .filter(|n| n.verified && !senders.iter().any(|s| s.sender == n.phone))
+        .map(|n| n.phone)
+        .collect())
 }
