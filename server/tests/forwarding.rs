@@ -482,3 +482,36 @@ async fn an_endpoint_that_never_answers_delays_no_other_endpoint() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn opting_a_number_out_or_in_by_hand_posts_the_same_events_once_each() {
+    on_each_backend(|b| async move {
+        let hooks = Endpoints::start().await;
+        let app = TestApp::start(&b).await;
+        let url = hooks.url("hand", Behaviour::Happy);
+        assert_eq!(app.patch("/api/v1/account", json!({"inbound_url": url})).await.0, 200);
+        assert_eq!(app.post("/api/v1/opt-outs", json!({"phone": PHONE})).await.0, 201);
+        assert_eq!(app.post("/api/v1/opt-outs", json!({"phone": PHONE})).await.0, 201, "again: no change");
+        let path = format!("/api/v1/opt-outs/{}", PHONE.replace('+', "%2B"));
+        let resp = app.http.delete(app.url(&path)).bearer_auth(common::API_KEY).send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        let calls = wait_for("two posts", async || {
+            let calls = hooks.calls("hand");
+            (calls.len() >= 2).then_some(calls)
+        })
+        .await;
+        let mut bodies: Vec<Value> = calls.iter().map(|c| serde_json::from_str(&c.body).unwrap()).collect();
+        bodies.sort_by_key(|b| b["event"].as_str().unwrap().to_owned());
+        let seen: Vec<(&str, &str, &str)> = bodies
+            .iter()
+            .map(|b| {
+                (b["event"].as_str().unwrap(), b["source"].as_str().unwrap(), b["phone"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(seen, [("contact.opted_in", "api", PHONE), ("contact.opted_out", "api", PHONE)]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(hooks.calls("hand").len(), 2, "the repeated opt-out changed nothing and posted nothing");
+        app.stop().await;
+    })
+    .await;
+}

@@ -623,6 +623,35 @@ impl Store {
     ) -> sqlx::Result<bool> {
         let mut tx = self.writer.begin().await?;
         let changed = set_opt_out(&mut tx, account_id, phone, out, "api", None, None, now).await?;
+        // The account's webhook for received messages hears of it as of an
+        // opt-out word, with the same event names and no source message.
+        let url: Option<String> = if changed {
+            sqlx::query_scalar("SELECT inbound_url FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten()
+        } else {
+            None
+        };
+        if let Some(url) = url {
+            let event = if out { "contact.opted_out" } else { "contact.opted_in" };
+            let payload =
+                json!({"event": event, "source": "api", "phone": phone, "at": super::format_micros(now)});
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,
+                     next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, NULL, $3, $4, $5, 'pending', $6, $6, $6)",
+            )
+            .bind(new_id())
+            .bind(account_id)
+            .bind(event)
+            .bind(&url)
+            .bind(payload.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(changed)
     }
