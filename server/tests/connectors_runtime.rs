@@ -115,6 +115,7 @@ async fn bad_connectors_and_routes_are_refused_and_change_nothing() {
             ),
             (json!({"name": "x", "kind": "sim", "hots": "typo"}), 422, "settings"),
             (json!({"name": "x", "kind": "sim", "window": 0}), 422, "window"),
+            (json!({"name": "x", "kind": "smpp", "system_id": "a", "port": "x"}), 422, "port"),
         ];
         for (body, want, field) in refused {
             let (status, err) = app.post("/api/v1/connectors", body.clone()).await;

@@ -264,10 +264,15 @@ pub(crate) async fn save_connector(
 /// A setting the configuration rules refuse, at its key.
 fn config_error(e: ConfigError) -> ApiError {
     match e {
-        ConfigError::Key { key, message } => {
-            let key = if key.is_empty() || key == "." { "settings".to_owned() } else { key };
-            ApiError::field(key, message)
-        }
+        ConfigError::Key { key, message } if !(key.is_empty() || key == ".") => ApiError::field(key, message),
+        // A setting's type error comes from inside the connector's table:
+        // "invalid type: …\nin `port`" names the key at its end.
+        ConfigError::Key { message, .. } => match message.split_once("\nin `") {
+            Some((what, rest)) => {
+                ApiError::field(rest.split('`').next().unwrap_or("settings"), what.trim().to_owned())
+            }
+            None => ApiError::field("settings", message.trim().to_owned()),
+        },
         other => ApiError::field("settings", other.to_string()),
     }
 }
