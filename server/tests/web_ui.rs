@@ -121,6 +121,24 @@ impl Browser {
     }
 }
 
+/// Another account, `bravo`, with an owner who signs in as `bravo-owner`
+/// / `bravo-password-1`; returns bravo's API key.
+async fn bravo_with_owner(b: &Browser) -> String {
+    let store = b.app.app.as_ref().unwrap().store.clone();
+    let (_, key) = store.create_account("bravo").await.unwrap();
+    let (s, u) = b
+        .app
+        .call_as(
+            &key,
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": "bravo-owner", "password": "bravo-password-1", "role": "owner"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    key
+}
+
 fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -1157,18 +1175,7 @@ async fn the_operator_sees_connectors_and_manages_prices_packages_and_accounts_f
 async fn operator_pages_are_the_operators_and_forms_need_an_admin() {
     on_each_backend(|backend| async move {
         let mut b = Browser::open(&backend).await;
-        let store = b.app.app.as_ref().unwrap().store.clone();
-        let (_, other) = store.create_account("bravo").await.unwrap();
-        let (s, u) = b
-            .app
-            .call_as(
-                &other,
-                "POST",
-                "/api/v1/users",
-                Some(json!({"username": "bravo-owner", "password": "bravo-password-1", "role": "owner"})),
-            )
-            .await;
-        assert_eq!(s, 201, "{u}");
+        bravo_with_owner(&b).await;
         let (s, u) = b
             .app
             .post(
@@ -1420,18 +1427,7 @@ async fn the_operator_adds_changes_and_removes_connectors_and_routes_from_forms(
         assert_eq!(b.post("/connectors/backup/delete", &[]).await.status, 303);
         assert!(b.app.get("/api/v1/connectors/backup").await.0 == 404);
 
-        let store = b.app.app.as_ref().unwrap().store.clone();
-        let (_, other) = store.create_account("bravo").await.unwrap();
-        let (s, u) = b
-            .app
-            .call_as(
-                &other,
-                "POST",
-                "/api/v1/users",
-                Some(json!({"username": "bravo-owner", "password": "bravo-password-1", "role": "owner"})),
-            )
-            .await;
-        assert_eq!(s, 201, "{u}");
+        bravo_with_owner(&b).await;
         b.sign_in_as("bravo-owner", "bravo-password-1").await;
         let page = b.post("/connectors", &[("name", "mine"), ("kind", "sim"), ("settings", "")]).await;
         assert_eq!(page.status, 403, "{}", page.body);
