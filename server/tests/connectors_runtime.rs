@@ -207,3 +207,45 @@ async fn messages_waiting_for_a_removed_connector_are_routed_again() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn another_node_on_the_same_database_runs_the_stored_connectors_within_seconds() {
+    on_each_backend(|b| async move {
+        let a = TestApp::start(&b).await;
+        let db_url = a.db.as_ref().unwrap().url.clone();
+        let second = kurier::app::App::start(
+            common::test_config(&db_url),
+            kurier::app::AdminSeed { password: None, api_key: None },
+        )
+        .await
+        .expect("the second node starts");
+        let node_b = format!("http://{}", second.local_addr());
+        let names_on_b = async || -> Vec<String> {
+            let list: Value = a
+                .http
+                .get(format!("{node_b}/api/v1/connectors"))
+                .bearer_auth(common::API_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list["connectors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+
+        assert_eq!(a.post("/api/v1/connectors", json!({"name": "extra", "kind": "sim"})).await.0, 201);
+        wait_for("the other node starts it", async || (names_on_b().await == ["sim", "extra"]).then_some(()))
+            .await;
+        assert_eq!(delete(&a, "/api/v1/connectors/extra").await.0, 204);
+        wait_for("the other node retires it", async || (names_on_b().await == ["sim"]).then_some(())).await;
+        second.stop().await.expect("clean stop");
+        a.stop().await;
+    })
+    .await;
+}

@@ -17,9 +17,10 @@ pub async fn healthz() -> impl IntoResponse {
 
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.store.ping().await.is_ok();
+    let view = state.connectors.view();
     let connectors: Vec<_> =
-        state.connectors.all().iter().map(|c| json!({ "name": &*c.name, "up": c.is_up() })).collect();
-    let all_up = state.connectors.all().iter().all(|c| c.is_up());
+        view.all().iter().map(|c| json!({ "name": &*c.name, "up": c.is_up() })).collect();
+    let all_up = view.all().iter().all(|c| c.is_up());
     let ready = database && all_up;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({ "ready": ready, "database": database, "connectors": connectors })))

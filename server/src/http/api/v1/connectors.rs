@@ -195,7 +195,7 @@ fn json_table(map: serde_json::Map<String, serde_json::Value>) -> Result<toml::T
 }
 
 fn refuse_file_connector(state: &AppState, name: &str) -> Result<(), ApiError> {
-    if state.config.effective_connectors().iter().any(|c| c.name == name) {
+    if state.connectors.view().get(name).is_some_and(|c| c.source == Source::File) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "connector_from_file",
