@@ -18,6 +18,7 @@ use super::contacts::{ContactChanges, ContactWrite, MatchBy, SetChange, Target, 
 use super::mail_outbox::{NewMail, queue_mail};
 use super::messages::NewMessage;
 use super::messages::encoding_and_segments;
+use super::webhooks::queue_webhook;
 use super::{InAccount, Store};
 use crate::connectors::InboundSms;
 use crate::domain::{Direction, MessageStatus, PhoneNumber, new_id};
@@ -479,20 +480,7 @@ impl Store {
                 .ok()
                 .and_then(|p| p["event"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| "message.inbound".to_owned());
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,
-                     next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7)",
-            )
-            .bind(new_id())
-            .bind(&o.account_id)
-            .bind(&o.message_id)
-            .bind(event)
-            .bind(url)
-            .bind(payload)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            queue_webhook(&mut tx, &o.account_id, Some(&o.message_id), &event, url, payload, now).await?;
             log.push(json!({"action": "forward", "url": url}));
         }
         for mail in &o.emails {
@@ -638,19 +626,7 @@ impl Store {
             let event = if out { "contact.opted_out" } else { "contact.opted_in" };
             let payload =
                 json!({"event": event, "source": "api", "phone": phone, "at": super::format_micros(now)});
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,
-                     next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, NULL, $3, $4, $5, 'pending', $6, $6, $6)",
-            )
-            .bind(new_id())
-            .bind(account_id)
-            .bind(event)
-            .bind(&url)
-            .bind(payload.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            queue_webhook(&mut tx, account_id, None, event, &url, &payload.to_string(), now).await?;
         }
         tx.commit().await?;
         Ok(changed)

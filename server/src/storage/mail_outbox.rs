@@ -6,8 +6,6 @@
 //! attempt is logged (`mail_attempts`), and an e-mail can be sent again by
 //! hand, like a webhook callback.
 
-use std::collections::HashMap;
-
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use super::{Email, Store};
@@ -231,27 +229,17 @@ impl Store {
                 log: Vec::new(),
             });
         }
-        if out.is_empty() {
-            return Ok(out);
-        }
-        let sql = format!(
-            "SELECT email_id, at, result, error, duration_ms FROM mail_attempts
-             WHERE email_id IN ({}) ORDER BY id",
-            self.dialect.placeholders(1, out.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for d in &out {
-            q = q.bind(&d.id);
-        }
-        let mut logs: HashMap<String, Vec<MailAttempt>> = HashMap::new();
-        for r in q.fetch_all(&self.reader).await? {
-            logs.entry(r.try_get(0)?).or_default().push(MailAttempt {
-                at: r.try_get(1)?,
-                result: r.try_get(2)?,
-                error: r.try_get(3)?,
-                duration_ms: r.try_get(4)?,
-            });
-        }
+        let ids: Vec<&str> = out.iter().map(|d| d.id.as_str()).collect();
+        let mut logs = self
+            .attempt_logs("mail_attempts", "email_id", "result", &ids, |r| {
+                Ok(MailAttempt {
+                    at: r.try_get(1)?,
+                    result: r.try_get(2)?,
+                    error: r.try_get(3)?,
+                    duration_ms: r.try_get(4)?,
+                })
+            })
+            .await?;
         for d in &mut out {
             d.log = logs.remove(&d.id).unwrap_or_default();
         }

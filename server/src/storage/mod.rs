@@ -315,6 +315,40 @@ impl Dialect {
     }
 }
 
+impl Store {
+    /// The attempt log of each of `ids`, oldest first, in one query:
+    /// `table` holds rows `(owner, at, outcome, error, duration_ms)` in
+    /// those columns, `owner` naming the delivery (a webhook callback, an
+    /// e-mail) and `outcome` what became of the attempt. `attempt` reads
+    /// one row from column 1 on.
+    pub(crate) async fn attempt_logs<T>(
+        &self,
+        table: &str,
+        owner: &str,
+        outcome: &str,
+        ids: &[&str],
+        attempt: impl Fn(&sqlx::any::AnyRow) -> sqlx::Result<T>,
+    ) -> sqlx::Result<std::collections::HashMap<String, Vec<T>>> {
+        use sqlx::Row as _;
+        let mut logs: std::collections::HashMap<String, Vec<T>> = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(logs);
+        }
+        let sql = format!(
+            "SELECT {owner}, at, {outcome}, error, duration_ms FROM {table} WHERE {owner} IN ({}) ORDER BY id",
+            self.dialect.placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&self.reader).await? {
+            logs.entry(r.try_get(0)?).or_default().push(attempt(&r)?);
+        }
+        Ok(logs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -223,27 +223,17 @@ impl Store {
                 log: Vec::new(),
             });
         }
-        if out.is_empty() {
-            return Ok(out);
-        }
-        let sql = format!(
-            "SELECT delivery_id, at, response_status, error, duration_ms FROM webhook_attempts
-             WHERE delivery_id IN ({}) ORDER BY id",
-            self.dialect.placeholders(1, out.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for d in &out {
-            q = q.bind(&d.id);
-        }
-        let mut logs: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
-        for r in q.fetch_all(&self.reader).await? {
-            logs.entry(r.try_get(0)?).or_default().push(AttemptRecord {
-                at: r.try_get(1)?,
-                response_status: r.try_get(2)?,
-                error: r.try_get(3)?,
-                duration_ms: r.try_get(4)?,
-            });
-        }
+        let ids: Vec<&str> = out.iter().map(|d| d.id.as_str()).collect();
+        let mut logs = self
+            .attempt_logs("webhook_attempts", "delivery_id", "response_status", &ids, |r| {
+                Ok(AttemptRecord {
+                    at: r.try_get(1)?,
+                    response_status: r.try_get(2)?,
+                    error: r.try_get(3)?,
+                    duration_ms: r.try_get(4)?,
+                })
+            })
+            .await?;
         for d in &mut out {
             d.log = logs.remove(&d.id).unwrap_or_default();
         }
@@ -276,4 +266,31 @@ impl Store {
         .rows_affected();
         Ok(changed > 0)
     }
+}
+
+/// Queues one callback in the caller's transaction, due at once.
+pub(super) async fn queue_webhook(
+    conn: &mut sqlx::AnyConnection,
+    account_id: &str,
+    message_id: Option<&str>,
+    event: &str,
+    url: &str,
+    payload: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,
+             next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7)",
+    )
+    .bind(crate::domain::new_id())
+    .bind(account_id)
+    .bind(message_id)
+    .bind(event)
+    .bind(url)
+    .bind(payload)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -57,7 +57,7 @@ impl WebhookSender {
     pub fn new(store: Store, cfg: WebhooksConfig) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
+            .timeout(timeout(&cfg))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Kurier/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -195,9 +195,9 @@ impl WebhookSender {
             if let Err(e) = self.store.defer_webhook(&id, until).await {
                 tracing::error!(error = %e, "deferring a callback failed");
             }
+            return;
         }
-        let job = start;
-        let Some(job) = job else { return };
+        let Some(job) = start else { return };
         let sender = self.clone();
         let lines = lines.clone();
         let ended = ended.clone();
@@ -223,8 +223,13 @@ impl WebhookSender {
     }
 
     fn timeout(&self) -> Duration {
-        Duration::from_secs(self.cfg.timeout_secs.max(1))
+        timeout(&self.cfg)
     }
+}
+
+/// How long one attempt may take.
+fn timeout(cfg: &WebhooksConfig) -> Duration {
+    Duration::from_secs(cfg.timeout_secs.max(1))
 }
 
 /// Per endpoint: attempts running, and claimed callbacks waiting for one
