@@ -74,10 +74,6 @@ impl ProfilePage {
             _ => "",
         }
     }
-
-    fn locales(&self) -> [Locale; 4] {
-        Locale::ALL
-    }
 }
 
 #[derive(Default)]

@@ -350,10 +350,7 @@ pub async fn sign_out(State(state): State<AppState>, Session(_, _): Session, hea
         return crate::http::ApiError::from(e).into_response();
     }
     let mut response = Redirect::to("/signin").into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("kurier_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    forget_session(&mut response);
     response
 }
 

@@ -88,6 +88,12 @@ pub struct ConnectorDetail {
     pub settings: serde_json::Value,
 }
 
+impl ConnectorDetail {
+    pub fn of(h: &ConnectorHandle) -> Self {
+        Self { status: ConnectorView::of(h), settings: h.config.settings_json() }
+    }
+}
+
 /// One connector's state and settings (operator).
 #[utoipa::path(get, path = "/api/v1/connectors/{name}", tag = "connectors",
     params(("name" = String, Path, description = "The connector's name")),
@@ -99,7 +105,7 @@ pub async fn get_connector(
 ) -> Result<Json<ConnectorDetail>, ApiError> {
     require_operator_for(&state, &auth).await?;
     let handle = state.connectors.get(&name).ok_or_else(|| ApiError::not_found("connector"))?;
-    Ok(Json(ConnectorDetail { status: ConnectorView::of(&handle), settings: handle.config.settings_json() }))
+    Ok(Json(ConnectorDetail::of(&handle)))
 }
 
 /// A connector to add or change: `name` (when adding) and `kind` beside the
@@ -258,7 +264,7 @@ pub(crate) async fn save_connector(
     }
     sync_from_store(&state.store, &state.connectors).await.map_err(ApiError::internal)?;
     let handle = state.connectors.get(name).ok_or_else(|| ApiError::not_found("connector"))?;
-    Ok(ConnectorDetail { status: ConnectorView::of(&handle), settings: handle.config.settings_json() })
+    Ok(ConnectorDetail::of(&handle))
 }
 
 /// A setting the configuration rules refuse, at its key.

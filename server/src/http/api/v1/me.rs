@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::own_numbers::user_of;
 use crate::domain::check_new_password;
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
@@ -44,12 +45,6 @@ pub struct MeUpdate {
 pub struct PasswordChange {
     pub current_password: Option<String>,
     pub password: Option<String>,
-}
-
-fn user_of(auth: &Auth) -> Result<&str, ApiError> {
-    auth.user_id.as_deref().ok_or_else(|| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_user", "this API key belongs to no user")
-    })
 }
 
 /// A language the UI speaks, as its tag; `None` for an empty value.

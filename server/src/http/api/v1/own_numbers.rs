@@ -48,7 +48,8 @@ pub struct CodeInput {
     pub code: Option<String>,
 }
 
-fn user_of(auth: &Auth) -> Result<&str, ApiError> {
+/// The user a request acts for; a key of no user has none (422 `no_user`).
+pub(crate) fn user_of(auth: &Auth) -> Result<&str, ApiError> {
     auth.user_id.as_deref().ok_or_else(|| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_user", "this API key belongs to no user")
     })
