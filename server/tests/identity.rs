@@ -474,6 +474,10 @@ async fn expired_and_revoked_keys_are_refused_with_a_reason() {
         clock.set(chrono::Utc::now() + chrono::Duration::days(2));
         let (status, resp) = call(&app, &key, "GET", "/api/v1/messages", None).await;
         assert_eq!((status, resp["error"]["code"].as_str()), (401, Some("api_key_expired")), "{resp}");
+        assert!(
+            resp["error"]["message"].as_str().is_some_and(|m| m.starts_with("this API key expired at ")),
+            "says when: {resp}"
+        );
         assert!(resp["error"]["message"].as_str().unwrap().contains("expired"), "{resp}");
         let (status, _) = call(&app, &key, "POST", "/api/v1/messages", Some(message())).await;
         assert_eq!(status, 401);
@@ -506,6 +510,7 @@ async fn expired_and_revoked_keys_are_refused_with_a_reason() {
         assert_eq!(resp.status().as_u16(), 204);
         let (status, resp) = call(&app, &other, "GET", "/api/v1/messages", None).await;
         assert_eq!((status, resp["error"]["code"].as_str()), (401, Some("api_key_revoked")), "{resp}");
+        assert_eq!(resp["error"]["message"], "this API key was revoked");
         let (_, keys) = app.get("/api/v1/api-keys").await;
         assert_eq!(listed(&keys).unwrap()["state"], "expired");
         assert!(keys["keys"].as_array().unwrap().iter().any(|k| k["state"] == "revoked"), "{keys}");

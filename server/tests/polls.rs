@@ -172,6 +172,17 @@ async fn sms_votes_count_once_per_number_with_replies_results_exports_and_report
         let path = format!("/api/v1/reports/keywords?until={}", past.replace('+', "%2B"));
         let (_, old) = app.get(&path).await;
         assert_eq!(old["rows"][0]["matches"], 0, "an earlier window holds no matches: {old}");
+        let enc = |t: chrono::DateTime<Utc>| t.to_rfc3339().replace('+', "%2B");
+        let now = Utc::now();
+        for (report, since, until, message) in [
+            ("keywords", now, now - Span::days(1), "must be before until"),
+            ("inbound", now - Span::days(400), now, "a report covers at most 366 days"),
+        ] {
+            let path = format!("/api/v1/reports/{report}?since={}&until={}", enc(since), enc(until));
+            let (status, err) = app.get(&path).await;
+            assert_eq!(status, 400, "{path}: {err}");
+            assert_eq!((err["error"]["field"].as_str(), err["error"]["message"].as_str()), (Some("since"), Some(message)));
+        }
         app.stop().await;
     })
     .await;
