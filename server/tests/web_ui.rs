@@ -513,6 +513,10 @@ async fn a_campaign_is_created_from_the_form_runs_and_reports() {
             if body.contains(r#"data-testid="run-delivered">3<"#) {
                 break;
             }
+            assert!(
+                body.contains(r#"hx-trigger="every 1s""#),
+                "the progress refreshes until every message has its outcome: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         assert!(body.contains(r#"data-testid="run-delivered">3<"#), "{body}");

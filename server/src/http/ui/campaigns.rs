@@ -243,9 +243,15 @@ struct Progress<'a> {
 }
 
 impl Progress<'_> {
+    /// Worth refreshing: the campaign is active, its last run is still
+    /// fanning out, or some of the run's messages await their outcome (a
+    /// run is completed once every message is made, before they are
+    /// delivered).
     fn live(&self) -> bool {
         self.c.status == "active"
-            || self.c.last_run.as_ref().is_some_and(|r| r.status != "completed" && r.status != "canceled")
+            || self.c.last_run.as_ref().is_some_and(|r| {
+                (r.status != "completed" && r.status != "canceled") || r.counters.queued + r.counters.sent > 0
+            })
     }
 
     /// Messages handed over so far, of the run's recipients.
