@@ -141,17 +141,24 @@ impl Driver {
     /// Waits until the text of `css` is `want` (htmx updates it).
     async fn wait_text(&self, css: &str, want: &str, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut seen = Value::Null;
         loop {
             let v = self
                 .call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})))
                 .await;
             if let Some(el) = v[ELEMENT].as_str() {
-                let t = self.call(reqwest::Method::GET, &format!("/element/{el}/text"), None).await;
-                if t.as_str() == Some(want) {
+                seen = self.call(reqwest::Method::GET, &format!("/element/{el}/text"), None).await;
+                if seen.as_str() == Some(want) {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "{css} never showed {want}");
+            if Instant::now() >= deadline {
+                let page = self.call(reqwest::Method::GET, "/source", None).await;
+                panic!(
+                    "{css} never showed {want} (last: {seen}); the page:\n{}",
+                    page.as_str().unwrap_or("")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
