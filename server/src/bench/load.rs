@@ -27,7 +27,18 @@ async fn post(client: &reqwest::Client, url: &str, body: serde_json::Value) -> a
 }
 
 /// `n` single-recipient requests over `connections` concurrent clients.
-pub async fn singles(base: &str, n: usize, connections: usize) -> anyhow::Result<LoadResult> {
+///
+/// With `rate` (requests per second), the load is an open loop: request `i`
+/// is due at `i / rate` seconds after the start whatever the answers before
+/// it, and its latency counts from when it was due, so time spent waiting
+/// for a free connection counts too (no coordinated omission). Without it,
+/// each client sends its next request as soon as its last is answered.
+pub async fn singles(
+    base: &str,
+    n: usize,
+    connections: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<LoadResult> {
     let url = format!("{base}/api/v1/messages");
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
     let next = Arc::new(AtomicUsize::new(0));
@@ -42,9 +53,16 @@ pub async fn singles(base: &str, n: usize, connections: usize) -> anyhow::Result
                 if i >= n {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
-                let t = Instant::now();
+                let due = match rate {
+                    Some(rate) => {
+                        let due = started + Duration::from_secs_f64(i as f64 / rate);
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
                 post(&client, &url, json!({"to": number(i), "text": "bench"})).await?;
-                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                latencies.push(due.elapsed().as_secs_f64() * 1000.0);
             }
         }));
     }

@@ -47,6 +47,12 @@ pub struct BenchArgs {
     /// Concurrent HTTP connections in the single-recipient phase.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
+    /// Single-recipient requests per second, sent on a fixed schedule
+    /// whatever the answers (open loop), with latency counted from when
+    /// each was due. Without it, each connection sends again as soon as it
+    /// is answered (closed loop: the latency then follows the concurrency).
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Phases to run, comma-separated: single, batch, bare, campaign, search.
     #[arg(long, default_value = "single,batch,bare", value_delimiter = ',')]
     pub phases: Vec<String>,
@@ -274,7 +280,7 @@ async fn run_kurier_phase(exe: &Path, args: &BenchArgs, batch: bool) -> anyhow::
     let load = if batch {
         load::batches(&base, args.messages, 1_000, 4).await?
     } else {
-        load::singles(&base, args.messages, args.connections).await?
+        load::singles(&base, args.messages, args.connections, args.rate).await?
     };
     let progress = watcher.await??;
     let cpu_after = (procstat::cpu_seconds(serve_pid)?, procstat::cpu_seconds(sim_pid)?);
@@ -291,7 +297,10 @@ async fn run_kurier_phase(exe: &Path, args: &BenchArgs, batch: bool) -> anyhow::
         phase: if batch {
             "batch (1,000 per request)".into()
         } else {
-            format!("single ({} connections)", args.connections)
+            match args.rate {
+                Some(rate) => format!("single ({rate:.0}/s offered, {} conns)", args.connections),
+                None => format!("single ({} connections)", args.connections),
+            }
         },
         messages: args.messages,
         accepted_per_sec: n / load.elapsed.as_secs_f64(),
@@ -362,7 +371,7 @@ fn describe(r: &PhaseResult) -> String {
 fn print_table(results: &[PhaseResult]) {
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:.1}{unit}"));
     println!(
-        "{:<28} {:>9} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>12} {:>8}",
+        "{:<34} {:>9} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>12} {:>8}",
         "phase",
         "messages",
         "accepted/s",
@@ -376,7 +385,7 @@ fn print_table(results: &[PhaseResult]) {
     );
     for r in results {
         println!(
-            "{:<28} {:>9} {:>11.0} {:>11.0} {:>11.0} {:>8} {:>8} {:>9} {:>12} {:>7.0}%",
+            "{:<34} {:>9} {:>11.0} {:>11.0} {:>11.0} {:>8} {:>8} {:>9} {:>12} {:>7.0}%",
             r.phase,
             r.messages,
             r.accepted_per_sec,

@@ -226,6 +226,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<SearchReport> {
                 messages: std::mem::take(&mut sent),
                 idempotency: None,
                 now: now_micros(),
+                audit: None,
             };
             store.accept_batch(std::slice::from_ref(&request)).await?;
         }

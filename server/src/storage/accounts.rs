@@ -180,7 +180,20 @@ impl Store {
     /// Finds an API key by the key's hash whose user (if any) is not
     /// disabled; revoked and expired keys too, for the caller to refuse
     /// with a reason (`http/auth.rs`).
+    /// A key seen lately comes from this node's cache (`key_cache.rs`).
     pub async fn find_api_key(&self, key_hash: &str) -> sqlx::Result<Option<AuthKey>> {
+        if let Some(key) = self.keys.get(key_hash) {
+            return Ok(Some(key));
+        }
+        let generation = self.keys.generation();
+        let found = self.read_api_key(key_hash).await?;
+        if let Some(key) = &found {
+            self.keys.put(key_hash, key.clone(), generation);
+        }
+        Ok(found)
+    }
+
+    async fn read_api_key(&self, key_hash: &str) -> sqlx::Result<Option<AuthKey>> {
         let row = sqlx::query(
             "SELECT k.id, k.account_id, k.user_id, k.last_used_at, a.transliterate, u.role, u.username,
                     k.scopes, k.allowed_ips, k.expires_at, k.revoked_at
@@ -282,6 +295,7 @@ impl Store {
         .execute(&self.writer)
         .await?
         .rows_affected();
+        self.keys.forget();
         Ok(n > 0)
     }
 
@@ -291,6 +305,7 @@ impl Store {
             .bind(key_id)
             .execute(&self.writer)
             .await?;
+        self.keys.forget();
         Ok(())
     }
 
@@ -340,6 +355,7 @@ impl Store {
             .bind(account_id)
             .execute(&self.writer)
             .await?;
+        self.keys.forget();
         Ok(())
     }
 }

@@ -74,36 +74,8 @@ impl Store {
 
     /// Stores entries in one statement (one commit), all at the same time.
     pub async fn record_audits(&self, entries: &[AuditEntry]) -> sqlx::Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let d = self.dialect;
-        let rows: Vec<String> = (0..entries.len())
-            .map(|i| format!("({})", d.placeholders(i * AUDIT_COLUMNS + 1, AUDIT_COLUMNS)))
-            .collect();
-        let sql = format!(
-            "INSERT INTO audit_log (id, account_id, user_id, username, api_key_id, via, action, target, status, ip, at)
-             VALUES {}",
-            rows.join(", ")
-        );
-        let at = now_micros();
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for e in entries {
-            q = q
-                .bind(new_id())
-                .bind(&e.account_id)
-                .bind(e.user_id.as_deref())
-                .bind(&e.username)
-                .bind(e.api_key_id.as_deref())
-                .bind(e.via)
-                .bind(&e.action)
-                .bind(&e.target)
-                .bind(i64::from(e.status))
-                .bind(&e.ip)
-                .bind(at);
-        }
-        q.execute(&self.writer).await?;
-        Ok(())
+        let mut conn = self.writer.acquire().await?;
+        insert_audits(&mut conn, self.dialect, entries, now_micros()).await
     }
 
     /// The account's entries matching `f`, newest first.
@@ -167,4 +139,42 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Inserts entries in one statement on `conn` (a transaction of the caller's,
+/// so an action and its record commit together), all at `at`.
+pub(super) async fn insert_audits(
+    conn: &mut sqlx::AnyConnection,
+    d: super::Dialect,
+    entries: &[AuditEntry],
+    at: i64,
+) -> sqlx::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..entries.len())
+        .map(|i| format!("({})", d.placeholders(i * AUDIT_COLUMNS + 1, AUDIT_COLUMNS)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO audit_log (id, account_id, user_id, username, api_key_id, via, action, target, status, ip, at)
+         VALUES {}",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for e in entries {
+        q = q
+            .bind(new_id())
+            .bind(&e.account_id)
+            .bind(e.user_id.as_deref())
+            .bind(&e.username)
+            .bind(e.api_key_id.as_deref())
+            .bind(e.via)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(i64::from(e.status))
+            .bind(&e.ip)
+            .bind(at);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
 }

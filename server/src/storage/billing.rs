@@ -1250,12 +1250,20 @@ async fn lock_account(tx: &mut AnyConnection, account_id: &str) -> sqlx::Result<
     .transpose()
 }
 
-/// Locks the billing rows of `accounts` (give them sorted).
-pub(super) async fn lock_accounts(tx: &mut AnyConnection, accounts: &[&str]) -> sqlx::Result<()> {
+/// Locks the billing rows of `accounts` (give them sorted); returns those
+/// that pay for messages (have a tariff), the only ones [`reserve`] needs
+/// to see. The lock holds their tariff until the transaction ends.
+pub(super) async fn lock_accounts<'a>(
+    tx: &mut AnyConnection,
+    accounts: &[&'a str],
+) -> sqlx::Result<Vec<&'a str>> {
+    let mut billed = Vec::new();
     for a in accounts {
-        lock_account(tx, a).await?;
+        if lock_account(tx, a).await?.is_some_and(|l| l.tariff_id.is_some()) {
+            billed.push(*a);
+        }
     }
-    Ok(())
+    Ok(billed)
 }
 
 /// Charges a fee once per (kind, period, reference): from the balance, and

@@ -74,6 +74,10 @@ pub struct AcceptRequest {
     pub messages: Vec<NewMessage>,
     pub idempotency: Option<IdempotentRequest>,
     pub now: i64,
+    /// The request's audit log entry, stored in the same transaction as its
+    /// messages when they are stored (so a send and its record commit
+    /// together, in one disk sync).
+    pub audit: Option<super::AuditEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +252,7 @@ impl Store {
             messages: messages.to_vec(),
             idempotency: idempotency.cloned(),
             now,
+            audit: None,
         };
         self.accept_batch(std::slice::from_ref(&request)).await?.remove(0)
     }
@@ -266,7 +271,7 @@ impl Store {
         let mut accounts: Vec<&str> = requests.iter().map(|r| r.account_id.as_str()).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        billing::lock_accounts(&mut tx, &accounts).await?;
+        let billed = billing::lock_accounts(&mut tx, &accounts).await?;
         let mut answers = Vec::with_capacity(requests.len());
         let mut stored: Vec<(&str, &NewMessage, i64)> = Vec::new();
         for request in requests {
@@ -275,10 +280,13 @@ impl Store {
                 None => Ok(Accepted::Stored),
             };
             if matches!(answer, Ok(Accepted::Stored)) {
-                let messages: Vec<&NewMessage> = request.messages.iter().collect();
-                let charged =
+                let charged = if billed.contains(&request.account_id.as_str()) {
+                    let messages: Vec<&NewMessage> = request.messages.iter().collect();
                     billing::reserve(&mut tx, &request.account_id, &messages, &request.origin, request.now)
-                        .await?;
+                        .await?
+                } else {
+                    Ok(())
+                };
                 match charged {
                     Ok(()) => stored.extend(
                         request.messages.iter().map(|m| (request.account_id.as_str(), m, request.now)),
@@ -294,6 +302,13 @@ impl Store {
             answers.push(answer);
         }
         insert_rows(&mut tx, &stored).await?;
+        let audits: Vec<super::AuditEntry> = requests
+            .iter()
+            .zip(&answers)
+            .filter(|(_, answer)| matches!(answer, Ok(Accepted::Stored)))
+            .filter_map(|(r, _)| r.audit.clone())
+            .collect();
+        super::audit::insert_audits(&mut tx, self.dialect, &audits, super::now_micros()).await?;
         tx.commit().await?;
         Ok(answers)
     }

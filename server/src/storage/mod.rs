@@ -30,6 +30,7 @@ mod groups;
 mod imports;
 mod inbound;
 mod intake;
+mod key_cache;
 mod leases;
 mod mail_outbox;
 mod messages;
@@ -150,6 +151,8 @@ pub struct Store {
     dialect: Dialect,
     /// PostgreSQL: how long a search may walk the history (`search.rs`).
     search_walk_ms: u64,
+    /// API keys looked up lately (`key_cache.rs`).
+    keys: std::sync::Arc<key_cache::KeyCache>,
 }
 
 /// How long a connection waits on a locked SQLite database before failing.
@@ -182,7 +185,13 @@ impl Store {
                 .await
                 .with_context(|| format!("opening SQLite database {url}"))?;
             let reader = pool_options(max_connections.max(1)).connect_with(options).await?;
-            Store { writer, reader, dialect: Dialect::Sqlite, search_walk_ms: search::PG_WALK_BUDGET_MS }
+            Store {
+                writer,
+                reader,
+                dialect: Dialect::Sqlite,
+                search_walk_ms: search::PG_WALK_BUDGET_MS,
+                keys: Default::default(),
+            }
         } else {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections.max(2))
@@ -195,6 +204,7 @@ impl Store {
                 reader: pool,
                 dialect: Dialect::Postgres,
                 search_walk_ms: search::PG_WALK_BUDGET_MS,
+                keys: Default::default(),
             }
         };
         migrations::run(&store).await.context("applying database migrations")?;

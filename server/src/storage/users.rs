@@ -283,7 +283,9 @@ impl Store {
             }
             None => {}
         }
-        tx.commit().await
+        tx.commit().await?;
+        self.keys.forget();
+        Ok(())
     }
 
     /// Sets a new password (reset by an admin): clears a lockout and ends

@@ -293,8 +293,7 @@ pub async fn send(
     } else {
         let outcome = async {
             let body = json_body(send_request(&v, &form)?)?;
-            let response =
-                messages::send_messages(State(state.clone()), auth.clone(), HeaderMap::new(), body).await?;
+            let response = messages::send(state.clone(), auth.clone(), HeaderMap::new(), None, body).await?;
             read_json::<SendResponse>(response).await
         }
         .await;

@@ -198,6 +198,5 @@ pub async fn reply_in_thread(
     };
     let raw =
         Bytes::from(serde_json::to_vec(&serde_json::json!({"thread": phone.as_str()})).unwrap_or_default());
-    super::messages::send_messages(State(state), auth, HeaderMap::new(), JsonBody { value: request, raw })
-        .await
+    super::messages::send(state, auth, HeaderMap::new(), None, JsonBody { value: request, raw }).await
 }

@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -15,6 +15,7 @@ use crate::domain::{
     Direction, MessageId, MessageStatus, MessageText, PhoneNumber, Region, SenderId, Tag, canonical_id,
     new_id,
 };
+use crate::http::audit::AuditSlot;
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -209,6 +210,19 @@ pub async fn send_messages(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
+    audit: Option<Extension<AuditSlot>>,
+    body: JsonBody<SendRequest>,
+) -> Result<Response, ApiError> {
+    send(state, auth, headers, audit.map(|a| a.0), body).await
+}
+
+/// Sends as [`send_messages`] does. With `audit`, the request's audit entry
+/// is stored in the same commit as its messages (one disk sync, not two).
+pub(crate) async fn send(
+    state: AppState,
+    auth: Auth,
+    headers: HeaderMap,
+    audit: Option<AuditSlot>,
     body: JsonBody<SendRequest>,
 ) -> Result<Response, ApiError> {
     let idempotency_key = match headers.get("idempotency-key") {
@@ -422,10 +436,14 @@ pub async fn send_messages(
         messages,
         idempotency: idem,
         now,
+        audit: audit.as_ref().and_then(|slot| slot.entry(StatusCode::ACCEPTED.as_u16())),
     };
     let accepted_count = request.messages.len();
     match state.intake.submit(request).await? {
         Accepted::Stored => {
+            if let Some(slot) = &audit {
+                slot.recorded();
+            }
             telemetry::accepted("http", accepted_count);
             state.dispatch.wake.notify_one();
             Ok(json_response(StatusCode::ACCEPTED, response_json, false))

@@ -115,6 +115,7 @@ pub async fn add_own_number(
         messages: vec![message],
         idempotency: None,
         now,
+        audit: None,
     };
     state.intake.submit(request).await?;
     state.dispatch.wake.notify_one();
