@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use metrics::{counter, gauge};
+use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::domain::MessageStatus;
@@ -64,6 +64,13 @@ pub fn outcome(outcome: &Outcome) {
         )
         .increment(1),
     }
+}
+
+/// One write transaction of a hot path (`intake`, `audit`, `claim`,
+/// `record`) took `seconds`, from its start to its commit. On SQLite these
+/// share one writer, so their sum per second is how busy it is.
+pub fn store_write(kind: &'static str, seconds: f64) {
+    histogram!("kurier_store_write_seconds", "kind" => kind).record(seconds);
 }
 
 /// Messages this node has handed to connectors and not yet heard back about.

@@ -97,6 +97,50 @@ pub struct PhaseResult {
     /// The simulator's share of all CPU time used by the processes measured.
     pub sim_cpu_share: f64,
     pub seconds: f64,
+    /// Write transactions of `serve`'s hot paths, by kind (from its
+    /// `kurier_store_write_seconds` metric).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<WriteShare>,
+}
+
+/// How much of a phase one kind of write transaction took.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WriteShare {
+    pub kind: String,
+    pub transactions: u64,
+    /// Mean time from a transaction's start to its commit.
+    pub mean_ms: f64,
+    /// Their summed time as a share of the phase's wall time.
+    pub busy_share: f64,
+}
+
+/// Reads the write-transaction metric of `serve` at `base`.
+async fn write_shares(base: &str, seconds: f64) -> anyhow::Result<Vec<WriteShare>> {
+    let text = reqwest::get(format!("{base}/metrics")).await?.text().await?;
+    let mut shares: Vec<WriteShare> = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("kurier_store_write_seconds_") else { continue };
+        let (field, rest) = rest.split_once("{kind=\"").unwrap_or(("", ""));
+        let Some((kind, value)) = rest.split_once("\"}") else { continue };
+        let value: f64 = value.trim().parse().unwrap_or(0.0);
+        let share = match shares.iter_mut().find(|s| s.kind == kind) {
+            Some(s) => s,
+            None => {
+                shares.push(WriteShare { kind: kind.to_owned(), ..WriteShare::default() });
+                shares.last_mut().expect("just pushed")
+            }
+        };
+        match field {
+            "count" => share.transactions = value as u64,
+            "sum" => share.busy_share = value / seconds.max(f64::EPSILON),
+            _ => {}
+        }
+    }
+    for s in &mut shares {
+        s.mean_ms = s.busy_share * seconds * 1000.0 / (s.transactions.max(1) as f64);
+    }
+    shares.sort_by(|a, b| a.kind.cmp(&b.kind));
+    Ok(shares)
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -284,6 +328,7 @@ async fn run_kurier_phase(exe: &Path, args: &BenchArgs, batch: bool) -> anyhow::
     };
     let progress = watcher.await??;
     let cpu_after = (procstat::cpu_seconds(serve_pid)?, procstat::cpu_seconds(sim_pid)?);
+    let writes = write_shares(&base, progress.completed.as_secs_f64()).await.unwrap_or_default();
     let rss = procstat::peak_rss_mb(serve_pid).ok();
     store.close().await;
     drop(serve);
@@ -312,6 +357,7 @@ async fn run_kurier_phase(exe: &Path, args: &BenchArgs, batch: bool) -> anyhow::
         serve_cpu_per_1000: Some(serve_cpu / n * 1000.0),
         sim_cpu_share: sim_cpu / (serve_cpu + sim_cpu).max(f64::EPSILON),
         seconds: progress.completed.as_secs_f64(),
+        writes,
         ..PhaseResult::default()
     })
 }
@@ -397,5 +443,15 @@ fn print_table(results: &[PhaseResult]) {
             opt(r.serve_cpu_per_1000, ""),
             r.sim_cpu_share * 100.0
         );
+    }
+    for r in results.iter().filter(|r| !r.writes.is_empty()) {
+        let writes: Vec<String> = r
+            .writes
+            .iter()
+            .map(|w| {
+                format!("{} {} × {:.1} ms = {:.0}%", w.kind, w.transactions, w.mean_ms, w.busy_share * 100.0)
+            })
+            .collect();
+        println!("  {} — write transactions (share of the run): {}", r.phase, writes.join(", "));
     }
 }

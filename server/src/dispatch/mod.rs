@@ -105,7 +105,11 @@ impl Dispatcher {
         if limit == 0 {
             return Ok(StepReport { promoted, claimed: 0, queried });
         }
+        let started = std::time::Instant::now();
         let claimed = self.store.claim_due(&self.node, now, self.lease_until(now), limit).await?;
+        if !claimed.is_empty() {
+            telemetry::store_write("claim", started.elapsed().as_secs_f64());
+        }
         let n = claimed.len();
         self.in_flight.add(n);
         for m in claimed {

@@ -79,8 +79,12 @@ impl Recorder {
         }
         let mut delay = std::time::Duration::from_millis(50);
         loop {
+            let started = std::time::Instant::now();
             match self.store.apply_outcomes(&outcomes, self.retry, now_micros()).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    telemetry::store_write("record", started.elapsed().as_secs_f64());
+                    break;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, reports = outcomes.len(), "recording reports failed; retrying");
                     tokio::time::sleep(delay).await;

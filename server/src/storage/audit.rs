@@ -56,6 +56,7 @@ pub type AuditLog = GroupCommit<AuditEntry>;
 
 impl Batched for AuditEntry {
     type Answer = ();
+    const KIND: &'static str = "audit";
     const MAX_BATCH: usize = 500;
 
     async fn commit(store: &Store, batch: &[Self]) -> sqlx::Result<Vec<Result<(), StoreError>>> {

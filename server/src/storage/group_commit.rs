@@ -19,6 +19,8 @@ const QUEUE: usize = 4_096;
 /// A request a group-commit writer stores.
 pub trait Batched: Sized + Send + Sync + 'static {
     type Answer: Send + 'static;
+    /// The writer's name in metrics (`kurier_store_write_seconds`).
+    const KIND: &'static str;
     /// Rows stored per transaction at most (a request is never split).
     const MAX_BATCH: usize;
     /// Rows this request adds to a transaction.
@@ -87,7 +89,10 @@ async fn run<R: Batched>(store: Store, mut rx: mpsc::Receiver<(R, Reply<R::Answe
             }
         }
         let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match R::commit(&store, &requests).await {
+        let started = std::time::Instant::now();
+        let committed = R::commit(&store, &requests).await;
+        crate::telemetry::store_write(R::KIND, started.elapsed().as_secs_f64());
+        match committed {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);

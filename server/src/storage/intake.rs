@@ -11,6 +11,7 @@ pub type Intake = GroupCommit<AcceptRequest>;
 
 impl Batched for AcceptRequest {
     type Answer = Accepted;
+    const KIND: &'static str = "intake";
     /// Messages stored per transaction at most.
     const MAX_BATCH: usize = 5_000;
 
