@@ -128,14 +128,20 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Leaves a claimed callback unattempted until `until` (its endpoint
-    /// is busy); it counts no attempt.
-    pub async fn defer_webhook(&self, id: &str, until: i64) -> sqlx::Result<()> {
-        sqlx::query("UPDATE webhook_deliveries SET lease_until = $1 WHERE id = $2 AND status = 'pending'")
-            .bind(until)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
+    /// Leaves claimed callbacks unattempted until `until` (their endpoint
+    /// is busy), in one statement per chunk; they count no attempt.
+    pub async fn defer_webhooks(&self, ids: &[String], until: i64) -> sqlx::Result<()> {
+        for chunk in ids.chunks(super::IN_CHUNK) {
+            let sql = format!(
+                "UPDATE webhook_deliveries SET lease_until = $1 WHERE status = 'pending' AND id IN ({})",
+                self.dialect.placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(until);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            q.execute(&self.writer).await?;
+        }
         Ok(())
     }
 

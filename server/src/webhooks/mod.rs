@@ -124,8 +124,9 @@ impl WebhookSender {
     /// ends, not when a whole batch has. One endpoint (an origin: scheme,
     /// host and port) gets at most a quarter of the slots: its further
     /// callbacks wait in line for its own slots (a few in memory, the rest
-    /// left in storage for a second, costing no attempt), so an endpoint
-    /// that hangs delays no other endpoint's callbacks.
+    /// left in storage for one attempt's timeout, costing no attempt and one
+    /// write per claim), so an endpoint that hangs delays no other
+    /// endpoint's callbacks.
     pub async fn run(self, poll: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
         let slots = self.cfg.concurrency.max(1);
         let per_endpoint = (slots / 4).max(1);
@@ -143,9 +144,14 @@ impl WebhookSender {
                 match self.claim(limit, lease).await {
                     Ok(jobs) => {
                         claimed = jobs.len();
+                        let mut deferred = Vec::new();
                         for job in jobs {
-                            self.admit(job, per_endpoint, slots, &lines, &mut tasks, &ended).await;
+                            if let Some(id) = self.admit(job, per_endpoint, slots, &lines, &mut tasks, &ended)
+                            {
+                                deferred.push(id);
+                            }
                         }
+                        self.defer(&deferred).await;
                     }
                     Err(e) => tracing::error!(error = %format!("{e:#}"), "callback step failed"),
                 }
@@ -165,9 +171,23 @@ impl WebhookSender {
         Ok(())
     }
 
+    /// Leaves callbacks whose endpoint's line is full in storage, in one
+    /// write: for as long as one attempt may take (the line cannot move
+    /// sooner when its endpoint hangs), at least [`DEFER`].
+    async fn defer(&self, ids: &[String]) {
+        if ids.is_empty() {
+            return;
+        }
+        let until = now_micros() + DEFER.max(self.timeout()).as_micros() as i64;
+        if let Err(e) = self.store.defer_webhooks(ids, until).await {
+            tracing::error!(error = %e, callbacks = ids.len(), "deferring callbacks failed");
+        }
+    }
+
     /// Starts `job` if its endpoint has a free slot, else puts it in the
-    /// endpoint's line, else (a long line) leaves it for later.
-    async fn admit(
+    /// endpoint's line; else (a long line) returns its id, to be left for
+    /// later.
+    fn admit(
         &self,
         job: WebhookJob,
         per_endpoint: usize,
@@ -175,7 +195,7 @@ impl WebhookSender {
         lines: &Lines,
         tasks: &mut JoinSet<()>,
         ended: &Arc<Notify>,
-    ) {
+    ) -> Option<String> {
         let endpoint = endpoint_of(&job.url);
         let (start, defer) = {
             let mut map = lines.lock().expect("not poisoned");
@@ -190,14 +210,10 @@ impl WebhookSender {
                 (None, Some(job.id))
             }
         };
-        if let Some(id) = defer {
-            let until = now_micros() + DEFER.as_micros() as i64;
-            if let Err(e) = self.store.defer_webhook(&id, until).await {
-                tracing::error!(error = %e, "deferring a callback failed");
-            }
-            return;
+        if defer.is_some() {
+            return defer;
         }
-        let Some(job) = start else { return };
+        let job = start?;
         let sender = self.clone();
         let lines = lines.clone();
         let ended = ended.clone();
@@ -220,6 +236,7 @@ impl WebhookSender {
             }
             ended.notify_one();
         });
+        None
     }
 
     fn timeout(&self) -> Duration {
@@ -242,7 +259,8 @@ struct Line {
 
 type Lines = Arc<Mutex<HashMap<String, Line>>>;
 
-/// How long a callback whose endpoint's line is full is left in storage.
+/// How long a callback whose endpoint's line is full is left in storage at
+/// least (longer when one attempt may take longer: `WebhookSender::defer`).
 const DEFER: Duration = Duration::from_secs(1);
 
 /// Who answers a URL: its origin (scheme, host, port), or the URL itself
