@@ -133,7 +133,8 @@ impl Store {
     pub async fn defer_webhooks(&self, ids: &[String], until: i64) -> sqlx::Result<()> {
         for chunk in ids.chunks(super::IN_CHUNK) {
             let sql = format!(
-                "UPDATE webhook_deliveries SET lease_until = $1 WHERE status = 'pending' AND id IN ({})",
+                "UPDATE webhook_deliveries SET lease_until = {} WHERE status = 'pending' AND id IN ({})",
+                self.dialect.param(1),
                 self.dialect.placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(until);

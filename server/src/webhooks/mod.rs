@@ -124,9 +124,9 @@ impl WebhookSender {
     /// ends, not when a whole batch has. One endpoint (an origin: scheme,
     /// host and port) gets at most a quarter of the slots: its further
     /// callbacks wait in line for its own slots (a few in memory, the rest
-    /// left in storage for one attempt's timeout, costing no attempt and one
-    /// write per claim), so an endpoint that hangs delays no other
-    /// endpoint's callbacks.
+    /// left in storage for a second, costing no attempt and one write per
+    /// claim), so an endpoint that hangs delays no other endpoint's
+    /// callbacks.
     pub async fn run(self, poll: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
         let slots = self.cfg.concurrency.max(1);
         let per_endpoint = (slots / 4).max(1);
@@ -171,14 +171,13 @@ impl WebhookSender {
         Ok(())
     }
 
-    /// Leaves callbacks whose endpoint's line is full in storage, in one
-    /// write: for as long as one attempt may take (the line cannot move
-    /// sooner when its endpoint hangs), at least [`DEFER`].
+    /// Leaves callbacks whose endpoint's line is full in storage for
+    /// [`DEFER`], in one write.
     async fn defer(&self, ids: &[String]) {
         if ids.is_empty() {
             return;
         }
-        let until = now_micros() + DEFER.max(self.timeout()).as_micros() as i64;
+        let until = now_micros() + DEFER.as_micros() as i64;
         if let Err(e) = self.store.defer_webhooks(ids, until).await {
             tracing::error!(error = %e, callbacks = ids.len(), "deferring callbacks failed");
         }
@@ -259,8 +258,9 @@ struct Line {
 
 type Lines = Arc<Mutex<HashMap<String, Line>>>;
 
-/// How long a callback whose endpoint's line is full is left in storage at
-/// least (longer when one attempt may take longer: `WebhookSender::defer`).
+/// How long a callback whose endpoint's line is full is left in storage.
+/// Not longer: a busy endpoint that answers fast drains its line in well
+/// under a second, and must not wait for a hanging one's timeout.
 const DEFER: Duration = Duration::from_secs(1);
 
 /// Who answers a URL: its origin (scheme, host, port), or the URL itself
