@@ -32,6 +32,9 @@ pub struct Auth {
     pub role: Role,
     /// The account's default for transliterating texts.
     pub transliterate: bool,
+    /// Whether the account is the platform operator's (the one
+    /// `billing.operator_account` names).
+    pub operator: bool,
 }
 
 impl Auth {
@@ -41,25 +44,18 @@ impl Auth {
         if self.role.allows(need) { Ok(()) } else { Err(forbidden(self.role, need)) }
     }
 
-    /// Whether the request comes from the platform operator's account (the
-    /// one `billing.operator_account` names).
-    pub async fn is_operator(&self, state: &AppState) -> Result<bool, ApiError> {
-        let account = state.store.account_record(&self.account_id).await?;
-        Ok(account.is_some_and(|a| a.name == state.config.billing.operator_account))
+    /// Refuses the request unless it comes from the platform operator's
+    /// account; `what` completes "only the platform operator's account …".
+    pub(crate) fn require_operator(&self, what: &str) -> Result<(), ApiError> {
+        if self.operator {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("only the platform operator's account {what}"),
+        ))
     }
-}
-
-/// Refuses the request unless it comes from the platform operator's
-/// account; `what` completes "only the platform operator's account …".
-pub(crate) async fn require_operator(state: &AppState, auth: &Auth, what: &str) -> Result<(), ApiError> {
-    if auth.is_operator(state).await? {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        format!("only the platform operator's account {what}"),
-    ))
 }
 
 /// How stale a key's recorded last use may get before it is written again.
@@ -255,6 +251,7 @@ impl FromRequestParts<AppState> for Auth {
             tracing::warn!(error = %e, "recording an API key's last use failed");
         }
         Ok(Auth {
+            operator: found.account_name == state.config.billing.operator_account,
             account_id: found.account_id,
             key_id: Some(found.key_id),
             user_id: found.user_id,

@@ -22,6 +22,8 @@ pub struct Bootstrap {
 pub struct AuthKey {
     pub key_id: String,
     pub account_id: String,
+    /// The account's name (the operator's account is known by it).
+    pub account_name: String,
     pub user_id: Option<String>,
     pub last_used_at: Option<i64>,
     /// The account's default for transliterating texts to the GSM alphabet.
@@ -196,7 +198,7 @@ impl Store {
     async fn read_api_key(&self, key_hash: &str) -> sqlx::Result<Option<AuthKey>> {
         let row = sqlx::query(
             "SELECT k.id, k.account_id, k.user_id, k.last_used_at, a.transliterate, u.role, u.username,
-                    k.scopes, k.allowed_ips, k.expires_at, k.revoked_at
+                    k.scopes, k.allowed_ips, k.expires_at, k.revoked_at, a.name
              FROM api_keys k JOIN accounts a ON a.id = k.account_id LEFT JOIN users u ON u.id = k.user_id
              WHERE k.key_hash = $1 AND u.disabled_at IS NULL",
         )
@@ -218,6 +220,7 @@ impl Store {
                 allowed_ips: split_list(&r.try_get::<String, _>(8)?),
                 expires_at: r.try_get(9)?,
                 revoked_at: r.try_get(10)?,
+                account_name: r.try_get(11)?,
             })
         })
         .transpose()

@@ -76,6 +76,7 @@ mod tests {
         AuthKey {
             key_id: id.into(),
             account_id: "a".into(),
+            account_name: "acme".into(),
             user_id: None,
             last_used_at: None,
             transliterate: false,

@@ -69,6 +69,7 @@ pub struct SessionUser {
     pub language: Option<String>,
     /// The user's own time zone (`Europe/Warsaw`), if they chose one.
     pub time_zone: Option<String>,
+    pub account_name: String,
 }
 
 /// A user's own settings for the web UI.
@@ -490,7 +491,8 @@ impl Store {
     /// its user is not disabled.
     pub async fn find_session(&self, token_hash: &str, now: i64) -> sqlx::Result<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT u.id, u.account_id, u.username, u.role, s.csrf_token, a.transliterate, u.language, u.time_zone
+            "SELECT u.id, u.account_id, u.username, u.role, s.csrf_token, a.transliterate, u.language, u.time_zone,
+                    a.name
              FROM ui_sessions s JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
@@ -508,6 +510,7 @@ impl Store {
                 transliterate: r.try_get::<i64, _>(5)? != 0,
                 language: r.try_get(6)?,
                 time_zone: r.try_get(7)?,
+                account_name: r.try_get(8)?,
             })
         })
         .transpose()

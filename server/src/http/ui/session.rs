@@ -177,10 +177,7 @@ impl FromRequestParts<AppState> for Session {
             Ok(None) => return Err(to_signin()),
             Err(e) => return Err(crate::http::ApiError::from(e).into_response()),
         };
-        let account_name = match state.store.account_record(&found.account_id).await {
-            Ok(a) => a.map(|a| a.name).unwrap_or_default(),
-            Err(e) => return Err(crate::http::ApiError::from(e).into_response()),
-        };
+        let operator = found.account_name == state.config.billing.operator_account;
         // The picker's choice, else the user's own (My profile), else the browser's.
         let locale = picked_locale(&parts.headers)
             .or_else(|| found.language.as_deref().and_then(Locale::parse))
@@ -188,10 +185,10 @@ impl FromRequestParts<AppState> for Session {
         let tz = found.time_zone.as_deref().and_then(|z| z.parse::<Tz>().ok()).unwrap_or(Tz::UTC);
         let viewer = Viewer {
             signed_in: true,
-            account_name: account_name.clone(),
+            account_name: found.account_name.clone(),
             user_name: found.username.clone(),
             role: found.role.as_str().into(),
-            operator: account_name == state.config.billing.operator_account,
+            operator,
             locale,
             tz,
             csrf: found.csrf_token,
@@ -218,6 +215,7 @@ impl FromRequestParts<AppState> for Session {
             username: found.username,
             role: found.role,
             transliterate: found.transliterate,
+            operator,
         };
         Ok(Session(viewer, auth))
     }

@@ -61,8 +61,8 @@ impl Amount {
 }
 
 /// Refuses the request unless it comes from the platform operator's account.
-async fn require_operator(state: &AppState, auth: &Auth) -> Result<(), ApiError> {
-    crate::http::auth::require_operator(state, auth, "manages tariffs, packages and balances").await
+fn require_operator(auth: &Auth) -> Result<(), ApiError> {
+    auth.require_operator("manages tariffs, packages and balances")
 }
 
 fn check_name(name: Option<String>) -> Result<String, ApiError> {
@@ -169,7 +169,7 @@ pub async fn create_tariff(
     auth: Auth,
     body: JsonBody<TariffInput>,
 ) -> Result<Response, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let input = body.value;
     let w = tariff_write(&input, None)?;
     let prices = input.prices.as_deref().map(|p| price_entries(w.currency, p)).transpose()?;
@@ -185,7 +185,7 @@ pub async fn create_tariff(
 #[utoipa::path(get, path = "/api/v1/tariffs", tag = "billing",
     responses((status = 200, body = TariffList), (status = 403, body = ErrorBody)))]
 pub async fn list_tariffs(State(state): State<AppState>, auth: Auth) -> Result<Json<TariffList>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let tariffs = state.store.list_tariffs().await?.into_iter().map(TariffView::from).collect();
     Ok(Json(TariffList { tariffs }))
 }
@@ -198,7 +198,7 @@ pub async fn get_tariff(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TariffView>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     Ok(Json(find_tariff(&state, &id).await?.into()))
 }
 
@@ -212,7 +212,7 @@ pub async fn update_tariff(
     Path(id): Path<String>,
     body: JsonBody<TariffInput>,
 ) -> Result<Json<TariffView>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let current = find_tariff(&state, &id).await?;
     if body.value.prices.is_some() {
         return Err(ApiError::field("prices", "change prices through /api/v1/tariffs/{id}/prices"));
@@ -229,7 +229,7 @@ pub async fn delete_tariff(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let t = find_tariff(&state, &id).await?;
     state.store.delete_tariff(&t.id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -336,7 +336,7 @@ pub async fn list_prices(
     Path(id): Path<String>,
     query: Result<Query<PricePage>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PriceList>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let t = find_tariff(&state, &id).await?;
     price_page(&state, &t, q).await.map(Json)
@@ -388,7 +388,7 @@ pub async fn put_prices(
     Path(id): Path<String>,
     body: JsonBody<PricesInput>,
 ) -> Result<Json<PricesWritten>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let t = find_tariff(&state, &id).await?;
     let entries = price_entries(t.currency, &body.value.prices)?;
     let written =
@@ -416,7 +416,7 @@ pub async fn import_prices(
     query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
     body: Bytes,
 ) -> Result<Json<PricesWritten>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let t = find_tariff(&state, &id).await?;
     let entries = read_price_csv(t.currency, &body)?;
@@ -480,7 +480,7 @@ pub async fn delete_price(
     auth: Auth,
     Path((id, prefix)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let t = find_tariff(&state, &id).await?;
     let prefix = Prefix::parse(&prefix).map_err(|_| ApiError::not_found("price"))?;
     if state.store.delete_price(&t.id, &prefix).await? {
@@ -548,7 +548,7 @@ pub async fn create_package(
     auth: Auth,
     body: JsonBody<PackageInput>,
 ) -> Result<Response, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let input = body.value;
     let name = check_name(input.name)?;
     let currency = parse_currency(input.currency.as_deref())?;
@@ -573,7 +573,7 @@ pub async fn create_package(
 
 #[utoipa::path(get, path = "/api/v1/packages", tag = "billing", responses((status = 200, body = PackageList)))]
 pub async fn list_packages(State(state): State<AppState>, auth: Auth) -> Result<Json<PackageList>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let packages = state.store.list_packages().await?.into_iter().map(PackageView::from).collect();
     Ok(Json(PackageList { packages }))
 }
@@ -678,7 +678,7 @@ pub struct AccountList {
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "billing",
     responses((status = 200, body = AccountList), (status = 403, body = ErrorBody)))]
 pub async fn list_accounts(State(state): State<AppState>, auth: Auth) -> Result<Json<AccountList>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let mut accounts = Vec::new();
     for b in state.store.list_account_billing().await? {
         accounts.push(billing_view(&state, b).await?);
@@ -694,7 +694,7 @@ pub async fn get_account_billing(
     auth: Auth,
     Path(account): Path<String>,
 ) -> Result<Json<BillingView>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let b = find_account(&state, &account).await?;
     Ok(Json(billing_view(&state, b).await?))
 }
@@ -732,7 +732,7 @@ pub async fn update_account_billing(
     Path(account): Path<String>,
     body: JsonBody<AccountBillingInput>,
 ) -> Result<Json<BillingView>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let b = find_account(&state, &account).await?;
     let input = body.value;
     let mut w = AccountBillingWrite::default();
@@ -831,7 +831,7 @@ pub async fn top_up(
     Path(account): Path<String>,
     body: JsonBody<TopUpInput>,
 ) -> Result<Response, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let b = find_account(&state, &account).await?;
     let c = b.tariff.as_ref().map(|t| t.currency).ok_or_else(|| {
         ApiError::new(StatusCode::CONFLICT, "conflict", "the account has no tariff; give it one first")
@@ -894,7 +894,7 @@ pub async fn account_ledger(
     Path(account): Path<String>,
     query: Result<Query<LedgerQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LedgerList>, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let b = find_account(&state, &account).await?;
     Ok(Json(ledger_list(&state, &b.account_id, q).await?))
@@ -918,7 +918,7 @@ pub async fn subscribe(
     Path(account): Path<String>,
     body: JsonBody<SubscribeInput>,
 ) -> Result<Response, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let b = find_account(&state, &account).await?;
     let name = body.value.package.ok_or_else(|| ApiError::field("package", "is required"))?;
     let p = state
@@ -938,7 +938,7 @@ pub async fn unsubscribe(
     auth: Auth,
     Path((account, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    require_operator(&state, &auth).await?;
+    require_operator(&auth)?;
     let b = find_account(&state, &account).await?;
     if state.store.unsubscribe(&b.account_id, &id, now_micros()).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -1168,12 +1168,12 @@ async fn report_account(
 ) -> Result<Option<String>, ApiError> {
     match asked {
         None if all => {
-            require_operator(state, auth).await?;
+            require_operator(auth)?;
             Ok(None)
         }
         None => Ok(Some(auth.account_id.clone())),
         Some(a) => {
-            require_operator(state, auth).await?;
+            require_operator(auth)?;
             Ok(Some(find_account(state, a).await?.account_id))
         }
     }

@@ -103,7 +103,7 @@ pub async fn get_connector(
     auth: Auth,
     Path(name): Path<String>,
 ) -> Result<Json<ConnectorDetail>, ApiError> {
-    require_operator_for(&state, &auth).await?;
+    require_operator_for(&auth)?;
     let handle = state.connectors.get(&name).ok_or_else(|| ApiError::not_found("connector"))?;
     Ok(Json(ConnectorDetail::of(&handle)))
 }
@@ -129,7 +129,7 @@ pub async fn create_connector(
     auth: Auth,
     body: JsonBody<ConnectorInput>,
 ) -> Result<(StatusCode, Json<ConnectorDetail>), ApiError> {
-    require_operator_for(&state, &auth).await?;
+    require_operator_for(&auth)?;
     let mut table = json_table(body.value.settings)?;
     let name = match table.remove("name") {
         Some(toml::Value::String(n)) => n,
@@ -152,7 +152,7 @@ pub async fn replace_connector(
     Path(name): Path<String>,
     body: JsonBody<ConnectorInput>,
 ) -> Result<Json<ConnectorDetail>, ApiError> {
-    require_operator_for(&state, &auth).await?;
+    require_operator_for(&auth)?;
     let mut table = json_table(body.value.settings)?;
     match table.remove("name") {
         Some(toml::Value::String(n)) if n != name => {
@@ -174,7 +174,7 @@ pub async fn delete_connector(
     auth: Auth,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_operator_for(&state, &auth).await?;
+    require_operator_for(&auth)?;
     refuse_file_connector(&state, &name)?;
     match state.store.delete_managed_connector(&name).await? {
         Ok(()) => {}
@@ -221,7 +221,7 @@ pub(crate) async fn save_connector(
     mut table: toml::Table,
     creating: bool,
 ) -> Result<ConnectorDetail, ApiError> {
-    require_operator_for(state, auth).await?;
+    require_operator_for(auth)?;
     refuse_file_connector(state, name)?;
     let kind = match table.remove("kind") {
         Some(toml::Value::String(k)) => k,
@@ -283,8 +283,8 @@ fn config_error(e: ConfigError) -> ApiError {
     }
 }
 
-async fn require_operator_for(state: &AppState, auth: &Auth) -> Result<(), ApiError> {
-    crate::http::auth::require_operator(state, auth, "sees and changes connector settings and routes").await
+fn require_operator_for(auth: &Auth) -> Result<(), ApiError> {
+    auth.require_operator("sees and changes connector settings and routes")
 }
 
 #[derive(Serialize, ToSchema)]
@@ -316,7 +316,7 @@ pub struct RouteList {
 #[utoipa::path(get, path = "/api/v1/routes", tag = "connectors",
     responses((status = 200, body = RouteList), (status = 403, body = ErrorBody)))]
 pub async fn list_routes(State(state): State<AppState>, auth: Auth) -> Result<Json<RouteList>, ApiError> {
-    require_operator_for(&state, &auth).await?;
+    require_operator_for(&auth)?;
     let view = state.connectors.view();
     let mut routes = view.routes().to_vec();
     routes.sort_by(|a, b| {
@@ -363,7 +363,7 @@ pub async fn create_route(
     auth: Auth,
     body: JsonBody<RouteInput>,
 ) -> Result<(StatusCode, Json<RouteView>), ApiError> {
-    require_operator_for(&state, &auth).await?;
+    require_operator_for(&auth)?;
     let input = body.value;
     let route = RouteConfig {
         prefix: input.prefix.trim().to_owned(),
@@ -410,7 +410,7 @@ pub async fn delete_route(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_operator_for(&state, &auth).await?;
+    require_operator_for(&auth)?;
     if !state.store.delete_managed_route(&id).await? {
         return Err(ApiError::not_found("route"));
     }
@@ -480,7 +480,7 @@ pub async fn simulate_inbound(
     let from =
         input.from.filter(|f| !f.trim().is_empty()).ok_or_else(|| ApiError::field("from", "is required"))?;
     let to = input.to.filter(|t| !t.trim().is_empty()).ok_or_else(|| ApiError::field("to", "is required"))?;
-    if !auth.is_operator(&state).await? {
+    if !auth.operator {
         let holders = state.store.number_holders(&number_spellings(&to)).await?;
         let mine = holders.iter().find(|h| {
             h.account_id == auth.account_id && (h.connectors.is_empty() || h.connectors.contains(&name))
