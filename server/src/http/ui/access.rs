@@ -21,15 +21,6 @@ use crate::http::api::v1::permissions::{self, PermissionView};
 use crate::http::api::v1::users::{self, UserGroupView, UserView};
 use crate::http::{ApiError, AppState, Auth};
 
-/// A form's API error: at its field on the page again, or an error page.
-fn refused(v: &Viewer, e: ApiError) -> Result<(axum::http::StatusCode, FormError), PageError> {
-    if e.status.is_client_error() {
-        Ok((e.status, FormError::from_api(&e)))
-    } else {
-        Err(PageError::new(v, e))
-    }
-}
-
 /// A user group form: its name and the usernames of its members.
 #[derive(Deserialize, Default, Clone)]
 pub struct GroupForm {
@@ -95,7 +86,7 @@ pub async fn create_user_group(
     match result {
         Ok(_) => Ok(see_other("/user-groups")),
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             Ok(with_status(groups_page(&state, v, auth, f, error).await?, status))
         }
     }
@@ -162,7 +153,7 @@ pub async fn update_user_group(
         Ok(_) => Ok(see_other("/user-groups")),
         Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Err(PageError::new(&v, e)),
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             Ok(with_status(group_page(&state, v, auth, &id, Some(f), error).await?, status))
         }
     }
@@ -308,7 +299,7 @@ pub async fn save_permission(
         Ok(_) => Ok(see_other(&format!("/permissions/{kind}/{id}"))),
         Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Err(PageError::new(&v, e)),
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             Ok(with_status(permission_page(&state, v, auth, (kind, id), Some(f), error).await?, status))
         }
     }
@@ -428,7 +419,7 @@ pub async fn update_user(
             Err(PageError::new(&v, e))
         }
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             Ok(with_status(user_page(&state, v, auth, &id, Some(f), error).await?, status))
         }
     }

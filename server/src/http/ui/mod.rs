@@ -303,6 +303,17 @@ impl FormError {
     pub fn general(&self, fields: &[&str]) -> &str {
         if fields.iter().any(|f| !self.on(f).is_empty()) { "" } else { &self.message }
     }
+
+    /// How a form shows an API refusal: the user's mistake (a 4xx) next to
+    /// its field, with the status to re-render the form with; anything else
+    /// as an error page.
+    pub fn or_page(v: &Viewer, e: ApiError) -> Result<(StatusCode, FormError), PageError> {
+        if e.status.is_client_error() {
+            Ok((e.status, FormError::from_api(&e)))
+        } else {
+            Err(PageError::new(v, e))
+        }
+    }
 }
 
 /// Splits a list typed in a text field: commas, semicolons, new lines.

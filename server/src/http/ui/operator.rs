@@ -40,8 +40,7 @@ async fn outcome<T>(
 ) -> Result<Outcome, PageError> {
     match call.await {
         Ok(_) => Ok(Outcome::Done),
-        Err(e) if e.status.is_client_error() => Ok(Outcome::Refused(e.status, FormError::from_api(&e))),
-        Err(e) => Err(PageError::new(v, e)),
+        Err(e) => FormError::or_page(v, e).map(|(status, error)| Outcome::Refused(status, error)),
     }
 }
 

@@ -131,15 +131,6 @@ pub async fn page(
     profile_page(&state, v, auth, Forms { done, ..Default::default() }).await
 }
 
-/// A form's API error: at its field on the page again, or an error page.
-fn refused(v: &Viewer, e: ApiError) -> Result<(StatusCode, FormError), PageError> {
-    if e.status.is_client_error() {
-        Ok((e.status, FormError::from_api(&e)))
-    } else {
-        Err(PageError::new(v, e))
-    }
-}
-
 /// Saves the user's language and time zone; the page then speaks the new
 /// language (the picker's earlier choice is forgotten).
 pub async fn save(
@@ -162,7 +153,7 @@ pub async fn save(
             Ok(response)
         }
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             let forms = Forms { prefs: Some(f), prefs_error: error, ..Default::default() };
             Ok(with_status(profile_page(&state, v, auth, forms).await?, status))
         }
@@ -187,7 +178,7 @@ pub async fn change_password(
             Ok(response)
         }
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             let forms = Forms { password_error: error, ..Default::default() };
             Ok(with_status(profile_page(&state, v, auth, forms).await?, status))
         }
@@ -208,7 +199,7 @@ pub async fn add_number(
     match result {
         Ok(_) => Ok(see_other("/profile?done=code_sent")),
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             let forms = Forms { number: f, number_error: error, ..Default::default() };
             Ok(with_status(profile_page(&state, v, auth, forms).await?, status))
         }
@@ -236,7 +227,7 @@ pub async fn verify_number(
         Ok(_) => Ok(see_other("/profile?done=verified")),
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(PageError::new(&v, e)),
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             let forms = Forms { code_error: Some((f.phone, error)), ..Default::default() };
             Ok(with_status(profile_page(&state, v, auth, forms).await?, status))
         }

@@ -7,18 +7,15 @@
 
 use askama::Template;
 use axum::extract::{Form, State};
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::session::Session;
-use super::{
-    FormError, OrPage, PageError, PageResult, Viewer, json_body, render, see_other, split_list, with_status,
-};
+use super::{FormError, OrPage, PageResult, Viewer, json_body, render, see_other, split_list, with_status};
 use crate::http::api::v1::account::{self, AccountView};
 use crate::http::api::v1::billing::{self, BillingView};
 use crate::http::api::v1::opt_outs::{self, ComplianceView};
-use crate::http::{ApiError, AppState, Auth};
+use crate::http::{AppState, Auth};
 
 #[derive(Deserialize, Default, Clone)]
 pub struct AccountForm {
@@ -148,15 +145,6 @@ pub async fn page(
     settings_page(&state, v, auth, Forms { saved: q.saved.is_some(), ..Default::default() }).await
 }
 
-/// A form's API error: at its field on the page again, or an error page.
-fn refused(v: &Viewer, e: ApiError) -> Result<(StatusCode, FormError), PageError> {
-    if e.status.is_client_error() {
-        Ok((e.status, FormError::from_api(&e)))
-    } else {
-        Err(PageError::new(v, e))
-    }
-}
-
 pub async fn save_account(
     State(state): State<AppState>,
     Session(v, auth): Session,
@@ -170,7 +158,7 @@ pub async fn save_account(
     match result {
         Ok(_) => Ok(see_other("/settings?saved=1")),
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             let forms = Forms { account: Some(f), account_error: error, ..Default::default() };
             Ok(with_status(settings_page(&state, v, auth, forms).await?, status))
         }
@@ -190,7 +178,7 @@ pub async fn save_compliance(
     match result {
         Ok(_) => Ok(see_other("/settings?saved=1")),
         Err(e) => {
-            let (status, error) = refused(&v, e)?;
+            let (status, error) = FormError::or_page(&v, e)?;
             let forms = Forms { compliance: Some(f), compliance_error: error, ..Default::default() };
             Ok(with_status(settings_page(&state, v, auth, forms).await?, status))
         }
