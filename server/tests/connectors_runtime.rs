@@ -186,6 +186,19 @@ async fn messages_waiting_for_a_removed_connector_are_routed_again() {
             (c["status"]["submitted"].as_u64() >= Some(1)).then_some(())
         })
         .await;
+        // Every message claimed (the rest waiting in the slow link's
+        // outbox) before the route goes; one claimed later would go to
+        // `sim` directly, with nothing to give back.
+        wait_for("every message claimed", async || {
+            for id in &ids {
+                let (_, m) = app.get(&format!("/api/v1/messages/{id}")).await;
+                if m["status"] == "queued" {
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .await;
         let id = route["id"].as_str().unwrap();
         assert_eq!(delete(&app, &format!("/api/v1/routes/{id}")).await.0, 204);
         assert_eq!(delete(&app, "/api/v1/connectors/slow").await.0, 204);
@@ -209,8 +222,7 @@ async fn messages_waiting_for_a_removed_connector_are_routed_again() {
                 rerouted += 1;
             }
         }
-        // The last message may not be claimed yet when the route goes: it
-        // then goes straight to `sim`, with nothing to give back.
+        // The link takes one message a second, so one or two were its own.
         assert!(rerouted >= 3, "the waiting messages were given back and went by the other connector ({rerouted} of 5)");
         app.stop().await;
     })
