@@ -1136,6 +1136,18 @@ async fn a_user_keeps_their_own_language_time_zone_and_password() {
         assert_eq!((me["language"].clone(), me["time_zone"].clone()), (json!("pl"), json!("Europe/Warsaw")));
         let (_, me) = call(&app, &key, "PATCH", "/api/v1/me", Some(json!({"language": ""}))).await;
         assert_eq!((me["language"].clone(), me["time_zone"].clone()), (Value::Null, json!("Europe/Warsaw")));
+        // Two changes of different fields at once both stay.
+        for _ in 0..5 {
+            let (a, b) = tokio::join!(
+                call(&app, &key, "PATCH", "/api/v1/me", Some(json!({"language": "bg"}))),
+                call(&app, &key, "PATCH", "/api/v1/me", Some(json!({"time_zone": "Asia/Tokyo"}))),
+            );
+            assert_eq!((a.0, b.0), (200, 200));
+            let (_, me) = call(&app, &key, "GET", "/api/v1/me", None).await;
+            assert_eq!((me["language"].clone(), me["time_zone"].clone()), (json!("bg"), json!("Asia/Tokyo")));
+            call(&app, &key, "PATCH", "/api/v1/me", Some(json!({"language": "", "time_zone": ""}))).await;
+        }
+        call(&app, &key, "PATCH", "/api/v1/me", Some(json!({"time_zone": "Europe/Warsaw"}))).await;
 
         let change = |current: &str, new: &str| json!({"current_password": current, "password": new});
         let (status, resp) =

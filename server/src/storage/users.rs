@@ -317,15 +317,31 @@ impl Store {
         })
     }
 
-    /// Sets a user's own language and time zone (`None`: the default).
-    pub async fn set_user_preferences(&self, user_id: &str, p: &UserPreferences) -> sqlx::Result<()> {
-        sqlx::query("UPDATE users SET language = $1, time_zone = $2 WHERE id = $3")
-            .bind(p.language.as_deref())
-            .bind(p.time_zone.as_deref())
-            .bind(user_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+    /// Changes a user's own language and time zone in one statement: a
+    /// field given (`Some`) is set (`Some(None)`: back to the default), one
+    /// not given is left as it is, even if another change lands meanwhile.
+    /// Returns the preferences as stored.
+    pub async fn update_user_preferences(
+        &self,
+        user_id: &str,
+        language: Option<Option<&str>>,
+        time_zone: Option<Option<&str>>,
+    ) -> sqlx::Result<UserPreferences> {
+        let row = sqlx::query(
+            "UPDATE users SET language = CASE WHEN $1 = 1 THEN $2 ELSE language END,
+                 time_zone = CASE WHEN $3 = 1 THEN $4 ELSE time_zone END
+             WHERE id = $5 RETURNING language, time_zone",
+        )
+        .bind(i64::from(language.is_some()))
+        .bind(language.flatten())
+        .bind(i64::from(time_zone.is_some()))
+        .bind(time_zone.flatten())
+        .bind(user_id)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map_or(Ok(UserPreferences::default()), |r| {
+            Ok(UserPreferences { language: r.try_get(0)?, time_zone: r.try_get(1)? })
+        })
     }
 
     /// A user's password hash, for confirming their current password.

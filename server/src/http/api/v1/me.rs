@@ -17,6 +17,7 @@ use crate::http::error::ErrorBody;
 use crate::http::ui::i18n::Locale;
 use crate::http::{ApiError, AppState, Auth};
 use crate::identity::{self, SignInError};
+use crate::storage::UserPreferences;
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct MeView {
@@ -70,13 +71,17 @@ fn time_zone(raw: &str) -> Result<Option<String>, ApiError> {
 async fn view(state: &AppState, auth: &Auth) -> Result<MeView, ApiError> {
     let user = user_of(auth)?;
     let p = state.store.user_preferences(user).await?;
-    Ok(MeView {
+    Ok(me_view(auth, user, p))
+}
+
+fn me_view(auth: &Auth, user: &str, p: UserPreferences) -> MeView {
+    MeView {
         id: user.to_owned(),
         username: auth.username.clone(),
         role: auth.role.as_str().to_owned(),
         language: p.language,
         time_zone: p.time_zone,
-    })
+    }
 }
 
 /// The calling user and their own settings.
@@ -96,15 +101,17 @@ pub async fn update_me(
 ) -> Result<Json<MeView>, ApiError> {
     let user = user_of(&auth)?;
     let input = body.value;
-    let mut p = state.store.user_preferences(user).await?;
-    if let Some(l) = &input.language {
-        p.language = language(l)?;
-    }
-    if let Some(z) = &input.time_zone {
-        p.time_zone = time_zone(z)?;
-    }
-    state.store.set_user_preferences(user, &p).await?;
-    Ok(Json(view(&state, &auth).await?))
+    let language = input.language.as_deref().map(language).transpose()?;
+    let time_zone = input.time_zone.as_deref().map(time_zone).transpose()?;
+    let p = state
+        .store
+        .update_user_preferences(
+            user,
+            language.as_ref().map(Option::as_deref),
+            time_zone.as_ref().map(Option::as_deref),
+        )
+        .await?;
+    Ok(Json(me_view(&auth, user, p)))
 }
 
 /// Change the calling user's password; the current one is required and a
