@@ -374,6 +374,29 @@ async fn user_groups_hold_users_of_the_account() {
         let (_, users) = app.get("/api/v1/users").await;
         let dan = users["users"].as_array().unwrap().iter().find(|u| u["username"] == "dan").unwrap();
         assert_eq!(dan["groups"], json!(["Night"]));
+        // A user's own groups are set with the user, by group id or name,
+        // in one change; an unknown group changes nothing.
+        let dan_id = dan["id"].as_str().unwrap().to_owned();
+        let (_, day) = app.post("/api/v1/user-groups", json!({"name": "Day"})).await;
+        let (status, u) = app
+            .patch(&format!("/api/v1/users/{dan_id}"), json!({"groups": ["Day", id], "role": "viewer"}))
+            .await;
+        assert_eq!(status, 200, "{u}");
+        let mut groups: Vec<&str> =
+            u["groups"].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
+        groups.sort_unstable();
+        assert_eq!((groups, u["role"].as_str()), (vec!["Day", "Night"], Some("viewer")));
+        let (status, resp) = app
+            .patch(&format!("/api/v1/users/{dan_id}"), json!({"groups": ["Day", "Nobody"], "role": "sender"}))
+            .await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("groups[1]")), "{resp}");
+        let (_, u) = app.get(&format!("/api/v1/users/{dan_id}")).await;
+        assert_eq!((u["groups"].as_array().unwrap().len(), u["role"].as_str()), (2, Some("viewer")));
+        let (status, u) = app.patch(&format!("/api/v1/users/{dan_id}"), json!({"groups": [day["id"]]})).await;
+        assert_eq!((status, &u["groups"]), (200, &json!(["Day"])));
+        let (_, all) = app.get("/api/v1/user-groups").await;
+        let night = all["groups"].as_array().unwrap().iter().find(|g| g["id"] == id).unwrap();
+        assert_eq!(night["members"], json!([]), "left Night: {all}");
         let resp = app
             .http
             .delete(app.url(&format!("/api/v1/user-groups/{id}")))
@@ -383,7 +406,9 @@ async fn user_groups_hold_users_of_the_account() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 204);
         let (_, groups) = app.get("/api/v1/user-groups").await;
-        assert_eq!(groups["groups"], json!([]));
+        let names: Vec<&str> =
+            groups["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Day"], "Night is gone");
         app.stop().await;
     })
     .await;

@@ -56,6 +56,16 @@ pub struct UserGroupRecord {
     pub members: Vec<String>,
 }
 
+/// What [`Store::update_user`] changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserChange<'a> {
+    pub role: Option<Role>,
+    pub display_name: Option<&'a str>,
+    pub disabled: Option<bool>,
+    /// The user groups (ids) the user is to be in, and no others.
+    pub groups: Option<&'a [String]>,
+}
+
 /// A live web UI session and the user it belongs to.
 #[derive(Debug, Clone)]
 pub struct SessionUser {
@@ -227,18 +237,31 @@ impl Store {
         rows.iter().map(|r| r.try_get(0)).collect()
     }
 
-    /// Changes a user's role, name or disabled state. Disabling also ends
-    /// their sessions and revokes their API keys, in one transaction.
-    pub async fn update_user(
-        &self,
-        account_id: &str,
-        id: &str,
-        role: Option<Role>,
-        display_name: Option<&str>,
-        disabled: Option<bool>,
-    ) -> sqlx::Result<()> {
+    /// Changes a user's role, name, disabled state or user groups (ids of
+    /// the account's groups: the user is then in exactly those), all in one
+    /// transaction. Disabling also ends their sessions and revokes their API
+    /// keys.
+    pub async fn update_user(&self, account_id: &str, id: &str, change: UserChange<'_>) -> sqlx::Result<()> {
+        let UserChange { role, display_name, disabled, groups } = change;
         let mut tx = self.writer.begin().await?;
         let now = now_micros();
+        if let Some(groups) = groups {
+            sqlx::query("DELETE FROM user_group_members WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for group in groups {
+                sqlx::query(
+                    "INSERT INTO user_group_members (group_id, user_id)
+                     SELECT id, $1 FROM user_groups WHERE id = $2 AND account_id = $3",
+                )
+                .bind(id)
+                .bind(group.as_str())
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         if let Some(role) = role {
             sqlx::query("UPDATE users SET role = $1 WHERE account_id = $2 AND id = $3")
                 .bind(role.as_str())

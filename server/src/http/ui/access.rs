@@ -372,9 +372,8 @@ pub async fn user(
     user_page(&state, v, auth, &id, None, FormError::default()).await
 }
 
-/// Saves a user's name and role (the role only when changed, so an admin
-/// may rename an owner), then their user groups: each group whose
-/// membership changes is saved with the API's user group handler.
+/// Saves a user's name, role (only when changed, so an admin may rename an
+/// owner) and user groups in one change through the API's user handler.
 pub async fn update_user(
     State(state): State<AppState>,
     Session(v, auth): Session,
@@ -384,32 +383,13 @@ pub async fn update_user(
     let f: UserEditForm = from_pairs(pairs, &["groups"]).page(&v)?;
     let result = async {
         let user = users::get_user(State(state.clone()), auth.clone(), Path(id.clone())).await?.0;
-        let mut change = json!({"display_name": f.display_name});
+        let mut change = json!({"display_name": f.display_name, "groups": f.groups});
         if f.role != user.role {
             change["role"] = json!(f.role);
         }
-        let user =
+        let _saved =
             users::update_user(State(state.clone()), auth.clone(), Path(id.clone()), json_body(change)?)
-                .await?
-                .0;
-        let all = users::list_user_groups(State(state.clone()), auth.clone()).await?.0.groups;
-        for (i, g) in all.into_iter().enumerate() {
-            let (was, wanted) = (g.members.contains(&user.username), f.in_group(&g.id));
-            if was == wanted {
-                continue;
-            }
-            let mut members = g.members.clone();
-            if wanted {
-                members.push(user.username.clone());
-            } else {
-                members.retain(|m| m != &user.username);
-            }
-            let body = json_body(json!({"name": g.name, "members": members}))?;
-            let _saved =
-                users::update_user_group(State(state.clone()), auth.clone(), Path(g.id.clone()), body)
-                    .await
-                    .map_err(|e| ApiError { field: Some(format!("groups[{i}]")), ..e })?;
-        }
+                .await?;
         Ok::<_, ApiError>(())
     }
     .await;

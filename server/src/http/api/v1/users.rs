@@ -18,7 +18,9 @@ use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::identity;
-use crate::storage::{NewUser, UserGroupRecord, UserRecord, clean_text, format_micros, now_micros};
+use crate::storage::{
+    NewUser, UserChange, UserGroupRecord, UserRecord, clean_text, format_micros, now_micros,
+};
 
 /// Longest display name or user group name.
 pub const MAX_NAME_LEN: usize = 100;
@@ -78,6 +80,9 @@ pub struct UserUpdate {
     pub display_name: Option<String>,
     /// `true` ends the user's sessions and revokes their API keys.
     pub disabled: Option<bool>,
+    /// The user groups (ids or names) the user is to be in, and no others;
+    /// saved in the same transaction as the rest of the change.
+    pub groups: Option<Vec<String>>,
 }
 
 /// A user with the password set for them, shown this once.
@@ -216,8 +221,35 @@ pub async fn update_user(
             "the account's last owner stays an owner; make another owner first",
         ));
     }
-    state.store.update_user(&auth.account_id, &user.id, role, name.as_deref(), input.disabled).await?;
+    let groups = match &input.groups {
+        Some(wanted) => Some(group_ids(&state, &auth, wanted).await?),
+        None => None,
+    };
+    let change = UserChange {
+        role,
+        display_name: name.as_deref(),
+        disabled: input.disabled,
+        groups: groups.as_deref(),
+    };
+    state.store.update_user(&auth.account_id, &user.id, change).await?;
     Ok(Json(load(&state, &auth, &user.id).await?.into()))
+}
+
+/// The ids of the account's user groups named (by id or name) in `wanted`;
+/// an unknown one is refused at its index (`groups[i]`).
+async fn group_ids(state: &AppState, auth: &Auth, wanted: &[String]) -> Result<Vec<String>, ApiError> {
+    let all = state.store.list_user_groups(&auth.account_id).await?;
+    let mut ids = Vec::with_capacity(wanted.len());
+    for (i, w) in wanted.iter().enumerate() {
+        let w = w.trim();
+        let group = all.iter().find(|g| g.id == w || g.name == w).ok_or_else(|| {
+            ApiError::field(format!("groups[{i}]"), format!("no user group '{w}' in this account"))
+        })?;
+        if !ids.contains(&group.id) {
+            ids.push(group.id.clone());
+        }
+    }
+    Ok(ids)
 }
 
 /// Set a user's password (an admin's reset): ends a lockout and the
