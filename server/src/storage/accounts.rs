@@ -308,7 +308,7 @@ impl Store {
             .bind(key_id)
             .execute(&self.writer)
             .await?;
-        self.keys.forget();
+        self.keys.forget_key(key_id);
         Ok(())
     }
 

@@ -2,9 +2,10 @@
 //! seen within [`FRESH_FOR`] costs no database read.
 //!
 //! Every change this node makes to what a lookup returns (revoking a key,
-//! a user's role or disabled state, the account's transliteration default,
-//! a key's last use) empties the cache once it is committed, so the change
-//! takes effect at once here; other nodes see it within [`FRESH_FOR`].
+//! a user's role or disabled state, the account's transliteration default)
+//! empties the cache once it is committed, so the change takes effect at
+//! once here; other nodes see it within [`FRESH_FOR`]. Recording a key's
+//! last use forgets only that key.
 //! A generation number keeps a lookup that read the database before such a
 //! change from putting its stale answer back afterwards.
 
@@ -57,6 +58,15 @@ impl KeyCache {
         }
     }
 
+    /// Forgets one key (by its id) after its last use was recorded. A read
+    /// from before may still put the older time back; that costs at most
+    /// one more recording of the use, so no generation is spent on it.
+    pub(super) fn forget_key(&self, key_id: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.keys.retain(|_, (key, _)| key.key_id != key_id);
+        }
+    }
+
     /// Forgets every key: call after committing a change to keys, users or
     /// accounts.
     pub(super) fn forget(&self) {
@@ -100,5 +110,17 @@ mod tests {
         assert_eq!(cache.get("h").map(|k| k.key_id), Some("k1".to_owned()));
         cache.forget();
         assert!(cache.get("h").is_none());
+    }
+
+    #[test]
+    fn recording_one_keys_use_keeps_the_others() {
+        let cache = KeyCache::default();
+        cache.put("h1", key("k1"), cache.generation());
+        cache.put("h2", key("k2"), cache.generation());
+        cache.forget_key("k1");
+        assert!(cache.get("h1").is_none());
+        assert_eq!(cache.get("h2").map(|k| k.key_id), Some("k2".to_owned()));
+        cache.put("h1", key("k1"), cache.generation());
+        assert!(cache.get("h1").is_some(), "forgetting one key spends no generation");
     }
 }
