@@ -43,19 +43,24 @@ struct Pending {
     recorded: bool,
 }
 
+impl Pending {
+    fn entry(&self, status: u16) -> Option<AuditEntry> {
+        let actor = self.actor.as_ref()?;
+        Some(AuditEntry {
+            action: self.action.clone(),
+            target: self.target.clone(),
+            ip: self.ip.clone(),
+            status,
+            ..actor.clone()
+        })
+    }
+}
+
 impl AuditSlot {
     /// The request's entry as it will be recorded if answered with `status`,
     /// or `None` if no actor is known.
     pub(crate) fn entry(&self, status: u16) -> Option<AuditEntry> {
-        let pending = self.0.lock().ok()?;
-        let actor = pending.actor.as_ref()?;
-        Some(AuditEntry {
-            action: pending.action.clone(),
-            target: pending.target.clone(),
-            ip: pending.ip.clone(),
-            status,
-            ..actor.clone()
-        })
+        self.0.lock().ok()?.entry(status)
     }
 
     /// The handler stored the entry in its own transaction.
@@ -118,8 +123,7 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
     let slot = AuditSlot(Arc::new(Mutex::new(Pending { action, target, ip, ..Pending::default() })));
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
-    let recorded = slot.0.lock().map(|p| p.recorded).unwrap_or(false);
-    let entry = if recorded { None } else { slot.entry(response.status().as_u16()) };
+    let entry = slot.0.lock().ok().filter(|p| !p.recorded).and_then(|p| p.entry(response.status().as_u16()));
     if let Some(entry) = entry
         && let Err(e) = state.audit.submit(entry.clone()).await
     {

@@ -144,13 +144,12 @@ impl WebhookSender {
                 match self.claim(limit, lease).await {
                     Ok(jobs) => {
                         claimed = jobs.len();
-                        let mut deferred = Vec::new();
-                        for job in jobs {
-                            if let Some(id) = self.admit(job, per_endpoint, slots, &lines, &mut tasks, &ended)
-                            {
-                                deferred.push(id);
-                            }
-                        }
+                        let deferred: Vec<String> = jobs
+                            .into_iter()
+                            .filter_map(|job| {
+                                self.admit(job, per_endpoint, slots, &lines, &mut tasks, &ended)
+                            })
+                            .collect();
                         self.defer(&deferred).await;
                     }
                     Err(e) => tracing::error!(error = %format!("{e:#}"), "callback step failed"),
@@ -196,23 +195,18 @@ impl WebhookSender {
         ended: &Arc<Notify>,
     ) -> Option<String> {
         let endpoint = endpoint_of(&job.url);
-        let (start, defer) = {
+        {
             let mut map = lines.lock().expect("not poisoned");
             let line = map.entry(endpoint.clone()).or_default();
-            if line.running < per_endpoint {
-                line.running += 1;
-                (Some(job), None)
-            } else if line.waiting.len() < max_waiting {
-                line.waiting.push_back(job);
-                (None, None)
-            } else {
-                (None, Some(job.id))
+            if line.waiting.len() >= max_waiting && line.running >= per_endpoint {
+                return Some(job.id);
             }
-        };
-        if defer.is_some() {
-            return defer;
+            if line.running >= per_endpoint {
+                line.waiting.push_back(job);
+                return None;
+            }
+            line.running += 1;
         }
-        let job = start?;
         let sender = self.clone();
         let lines = lines.clone();
         let ended = ended.clone();
