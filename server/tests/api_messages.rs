@@ -400,6 +400,10 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served() {
         assert!(metrics.contains("kurier_http_responses_total{class=\"2xx\"}"), "{metrics}");
         assert!(metrics.contains("kurier_http_responses_total{class=\"4xx\"}"), "{metrics}");
         assert!(metrics.contains("kurier_receipts_total"), "{metrics}");
+        for kind in ["intake", "claim", "record"] {
+            let count = format!("kurier_store_write_seconds_count{{kind=\"{kind}\"}}");
+            assert!(metrics.contains(&count), "{count} missing: {metrics}");
+        }
         let doc: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
         assert!(doc["paths"]["/api/v1/messages"]["post"].is_object());
         assert!(doc["paths"]["/api/v1/messages/{id}"]["get"].is_object());
