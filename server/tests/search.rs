@@ -21,7 +21,7 @@ async fn receive(app: &TestApp, from: &str, text: &str) {
         InboundSms { from: from.into(), to: "7100".into(), text: text.into(), concat: None, smsc_id: None };
     let store = &app.app.as_ref().unwrap().store;
     store
-        .apply_outcomes(&[Outcome::Inbound { connector: "sim".into(), sms }], RETRY, now_micros())
+        .apply_outcomes(&mut vec![Outcome::Inbound { connector: "sim".into(), sms }], RETRY, now_micros())
         .await
         .unwrap();
 }

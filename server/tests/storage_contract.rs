@@ -96,15 +96,108 @@ async fn a_receipt_that_overtakes_its_submit_answer_is_applied_when_the_answer_c
             status: Some(MessageStatus::Delivered),
             detail: "stat:DELIVRD".into(),
         };
-        store.apply_outcomes(&[receipt], RETRY, now).await.unwrap();
+        store.apply_outcomes(&mut vec![receipt], RETRY, now).await.unwrap();
         assert_eq!(status_of(&store, &account, &id).await, MessageStatus::Sending);
         let submitted = Outcome::Submitted {
             message_id: id.clone(),
             connector: "op".into(),
             smsc_ids: vec!["X1".into()],
         };
-        store.apply_outcomes(&[submitted], RETRY, now).await.unwrap();
+        store.apply_outcomes(&mut vec![submitted], RETRY, now).await.unwrap();
         assert_eq!(status_of(&store, &account, &id).await, MessageStatus::Delivered);
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_mixed_batch_of_reports_is_recorded_in_the_order_it_came() {
+    // On SQLite the common reports take the writer thread's path and the
+    // rest the general one: the outcome must be the same as on PostgreSQL.
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let now = now_micros();
+        let messages: Vec<NewMessage> = (0..5)
+            .map(|i| NewMessage {
+                id: new_id(),
+                to: PhoneNumber::parse(&format!("+4860010020{i}"), None).unwrap(),
+                from: None,
+                text: MessageText::new("hello", 10).unwrap(),
+                callback_url: Some("http://127.0.0.1:9/status".into()),
+                tags: vec![],
+                send_at: None,
+                campaign: None,
+            })
+            .collect();
+        store.accept_messages(&account, &messages, None, now).await.unwrap();
+        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| messages[i].id.clone());
+        assert_eq!(store.claim_due("n", now, now + 60_000_000, 10).await.unwrap().len(), 5);
+        let submitted = |id: &str, smsc_ids: &[&str]| Outcome::Submitted {
+            message_id: id.into(),
+            connector: "op".into(),
+            smsc_ids: smsc_ids.iter().map(|s| s.to_string()).collect(),
+        };
+        let receipt = |smsc_id: &str, status: Option<MessageStatus>| Outcome::Receipt {
+            connector: "op".into(),
+            smsc_id: smsc_id.into(),
+            status,
+            detail: format!("{smsc_id} {status:?}"),
+        };
+        let mut batch = vec![
+            submitted(&a, &["a1"]),
+            receipt("a1", None),
+            submitted(&b, &["b1", "b2"]),
+            receipt("b1", Some(MessageStatus::Delivered)),
+            Outcome::SubmitFailed {
+                message_id: c.clone(),
+                connector: "op".into(),
+                temporary: false,
+                reason: "invalid destination".into(),
+            },
+            submitted(&d, &["d1"]),
+            receipt("d1", Some(MessageStatus::Rejected)),
+            receipt("d1", Some(MessageStatus::Delivered)),
+            receipt("e1", Some(MessageStatus::Delivered)),
+            receipt("a1", Some(MessageStatus::Delivered)),
+            receipt("a1", Some(MessageStatus::Undelivered)),
+        ];
+        store.apply_outcomes(&mut batch, RETRY, now).await.unwrap();
+        assert!(batch.is_empty(), "everything recorded");
+        let statuses = [&a, &b, &c, &d, &e].map(|id| id.as_str());
+        let mut got = Vec::new();
+        for id in statuses {
+            got.push(status_of(&store, &account, id).await);
+        }
+        use MessageStatus::*;
+        assert_eq!(got, [Delivered, Sent, Rejected, Rejected, Sending]);
+        let mut batch = vec![submitted(&e, &["e1"]), receipt("b2", Some(Delivered))];
+        store.apply_outcomes(&mut batch, RETRY, now).await.unwrap();
+        assert_eq!(status_of(&store, &account, &e).await, Delivered, "the early receipt applied");
+        assert_eq!(status_of(&store, &account, &b).await, Delivered, "every part delivered");
+        let history = |id: String| {
+            let store = store.clone();
+            async move {
+                store.message_events(&id).await.unwrap().into_iter().map(|e| e.status).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(history(a.clone()).await, [Queued, Sending, Sent, Sent, Delivered]);
+        assert_eq!(history(d.clone()).await, [Queued, Sending, Sent, Rejected], "the later receipt ignored");
+        assert_eq!(history(e.clone()).await, [Queued, Sending, Sent, Delivered]);
+        let a_events = store.message_events(&a).await.unwrap();
+        assert_eq!(a_events[2].detail.as_deref(), Some("accepted by op as a1"));
+        assert_eq!(a_events[4].detail.as_deref(), Some("a1 Some(Delivered)"));
+        let filter = kurier::storage::DeliveryFilter { message_id: Some(&a), ..Default::default() };
+        let callbacks = store.list_webhook_deliveries(&account, &filter, 10, 86_400_000_000).await.unwrap();
+        let mut sent: Vec<String> = callbacks
+            .iter()
+            .map(|c| {
+                let body: serde_json::Value = serde_json::from_str(&c.payload).unwrap();
+                body["message"]["status"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        sent.sort();
+        assert_eq!(sent, ["delivered", "sending", "sent", "sent"], "one callback per change");
         store.close().await;
         db.drop_db().await;
     })
@@ -127,7 +220,7 @@ async fn a_long_message_is_delivered_when_every_part_is_and_undelivered_when_one
         };
         store
             .apply_outcomes(
-                &[
+                &mut vec![
                     Outcome::Submitted {
                         message_id: ids[0].clone(),
                         connector: "op".into(),
@@ -149,7 +242,7 @@ async fn a_long_message_is_delivered_when_every_part_is_and_undelivered_when_one
             .unwrap();
         assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Sent, "part 2 still pending");
         assert_eq!(status_of(&store, &account, &ids[1]).await, MessageStatus::Undelivered);
-        store.apply_outcomes(&[receipt("a2", MessageStatus::Delivered)], RETRY, now).await.unwrap();
+        store.apply_outcomes(&mut vec![receipt("a2", MessageStatus::Delivered)], RETRY, now).await.unwrap();
         assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Delivered);
         let parts = store.message_parts(&ids[0]).await.unwrap();
         assert_eq!(
@@ -178,7 +271,7 @@ async fn inbound_parts_in_any_order_and_repeated_become_one_message() {
         };
         let now = now_micros();
         store
-            .apply_outcomes(&[part(3, "ść!"), part(1, "Zażółć "), part(1, "Zażółć ")], RETRY, now)
+            .apply_outcomes(&mut vec![part(3, "ść!"), part(1, "Zażółć "), part(1, "Zażółć ")], RETRY, now)
             .await
             .unwrap();
         let inbound = MessageFilter {
@@ -187,7 +280,7 @@ async fn inbound_parts_in_any_order_and_repeated_become_one_message() {
             ..Default::default()
         };
         assert!(store.list_messages(&account, &inbound).await.unwrap().is_empty(), "waits for part 2");
-        store.apply_outcomes(&[part(2, "gęślą ja")], RETRY, now).await.unwrap();
+        store.apply_outcomes(&mut vec![part(2, "gęślą ja")], RETRY, now).await.unwrap();
         let got = store.list_messages(&account, &inbound).await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].text, "Zażółć gęślą jaść!");

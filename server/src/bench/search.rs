@@ -231,7 +231,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<SearchReport> {
             store.accept_batch(std::slice::from_ref(&request)).await?;
         }
         if received.len() == INBOUND_BATCH || (i + 1 == total && !received.is_empty()) {
-            store.apply_outcomes(&std::mem::take(&mut received), retry, now_micros()).await?;
+            store.apply_outcomes(&mut received, retry, now_micros()).await?;
         }
         if (i + 1) % 100_000 == 0 && !args.json {
             eprintln!("  filled {} of {total} in {:.0} s", i + 1, started.elapsed().as_secs_f64());

@@ -80,12 +80,13 @@ impl Recorder {
         let mut delay = std::time::Duration::from_millis(50);
         loop {
             let started = std::time::Instant::now();
-            match self.store.apply_outcomes(&outcomes, self.retry, now_micros()).await {
+            match self.store.apply_outcomes(&mut outcomes, self.retry, now_micros()).await {
                 Ok(()) => {
                     telemetry::store_write("record", started.elapsed().as_secs_f64());
                     break;
                 }
                 Err(e) => {
+                    // `outcomes` now holds only what is still unrecorded.
                     tracing::error!(error = %e, reports = outcomes.len(), "recording reports failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(std::time::Duration::from_secs(5));

@@ -1690,6 +1690,16 @@ pub(super) async fn charge_inbound(
 /// Settles the charges of messages just submitted and refunds those of
 /// messages rejected, failed or canceled, in the transaction recording
 /// those changes. Messages without a charge are not touched.
+/// Releases `$1` of an account's reserved amount and returns `$2` to its
+/// balance, re-arming the low-balance alert when the balance rises above
+/// it. (`hot_path.rs` binds it by name.)
+pub(super) const RELEASE_RESERVED: &str =
+    "UPDATE account_billing SET reserved = reserved - $1, balance = balance + $2,
+         updated_at = $3,
+         low_balance_alerted = CASE WHEN low_balance_threshold IS NOT NULL
+             AND balance + $2 < low_balance_threshold THEN low_balance_alerted ELSE 0 END
+     WHERE account_id = $4";
+
 pub(super) async fn apply_transitions(
     tx: &mut AnyConnection,
     settled: &[&str],
@@ -1751,18 +1761,13 @@ pub(super) async fn apply_transitions(
     }
     // In account order, so concurrent transactions lock rows alike.
     for (account, (released, returned)) in moves {
-        sqlx::query(
-            "UPDATE account_billing SET reserved = reserved - $1, balance = balance + $2, updated_at = $3,
-                 low_balance_alerted = CASE WHEN low_balance_threshold IS NOT NULL
-                     AND balance + $2 < low_balance_threshold THEN low_balance_alerted ELSE 0 END
-             WHERE account_id = $4",
-        )
-        .bind(released)
-        .bind(returned)
-        .bind(now)
-        .bind(&account)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(RELEASE_RESERVED)
+            .bind(released)
+            .bind(returned)
+            .bind(now)
+            .bind(&account)
+            .execute(&mut *tx)
+            .await?;
     }
     for ((account, period), n) in package_back {
         add_package_use(tx, &account, &period, -n).await?;

@@ -206,13 +206,13 @@ impl RetryPolicy {
 
 /// One status change to record: its history row and, if wanted, its callback.
 #[derive(Clone)]
-struct Transition {
-    message_id: String,
-    account_id: String,
-    to: String,
-    callback_url: Option<String>,
-    status: MessageStatus,
-    detail: Option<String>,
+pub(super) struct Transition {
+    pub(super) message_id: String,
+    pub(super) account_id: String,
+    pub(super) to: String,
+    pub(super) callback_url: Option<String>,
+    pub(super) status: MessageStatus,
+    pub(super) detail: Option<String>,
 }
 
 impl Transition {
@@ -561,6 +561,9 @@ impl Store {
 
     /// Moves scheduled messages whose time has come into the queue.
     pub async fn promote_scheduled(&self, now: i64) -> sqlx::Result<usize> {
+        if !self.any_due(MessageStatus::Scheduled, now).await? {
+            return Ok(0);
+        }
         let sql = format!(
             "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'scheduled' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2{})
@@ -572,6 +575,18 @@ impl Store {
         self.bulk_transition(&sql, now, None, MessageStatus::Queued, "scheduled time reached").await
     }
 
+    /// Whether a message in `status` is due at `now` (its next attempt, or
+    /// receipt check, has come). A read: a step of the dispatcher that finds
+    /// nothing to do never waits for, or holds, the writer.
+    async fn any_due(&self, status: MessageStatus, now: i64) -> sqlx::Result<bool> {
+        // The status is spelled out so SQLite can use its partial index.
+        let sql = format!(
+            "SELECT 1 FROM messages WHERE status = '{}' AND next_attempt_at <= $1 LIMIT 1",
+            status.as_str()
+        );
+        Ok(sqlx::query(AssertSqlSafe(sql)).bind(now).fetch_optional(&self.reader).await?.is_some())
+    }
+
     /// Claims up to `limit` due messages for `node`, marking them `sending`
     /// with a lease until `lease_until`. Oldest due first.
     pub async fn claim_due(
@@ -581,14 +596,19 @@ impl Store {
         lease_until: i64,
         limit: usize,
     ) -> sqlx::Result<Vec<ClaimedMessage>> {
-        let sql = format!(
-            "WITH picked AS (SELECT id FROM messages
-                 WHERE status = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{})
-             UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3
-             WHERE status = 'queued' AND id IN (SELECT id FROM picked)
-             RETURNING id, account_id, to_number, from_addr, body, attempts, callback_url, next_attempt_at",
-            self.dialect.skip_locked()
-        );
+        if !self.any_due(MessageStatus::Queued, now).await? {
+            return Ok(Vec::new());
+        }
+        let sql = claim_sql(self.dialect);
+        if self.direct.is_some() {
+            let (sql, node) = (sql.clone(), node.to_owned());
+            let job = move |conn: &mut rusqlite::Connection| {
+                super::hot_path::claim(conn, &sql, &node, now, lease_until, limit)
+            };
+            if let Some(claimed) = self.write_direct(job).await? {
+                return claimed.map_err(super::sqlite_writer::sqlx_error);
+            }
+        }
         let mut tx = self.writer.begin().await?;
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(node)
@@ -616,8 +636,7 @@ impl Store {
         }
         record_transitions(&mut tx, &transitions, now).await?;
         tx.commit().await?;
-        claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-        Ok(claimed.into_iter().map(|(_, m)| m).collect())
+        Ok(in_queue_order(claimed))
     }
 
     /// Extends the lease on everything `node` holds in `sending`.
@@ -676,10 +695,48 @@ impl Store {
         }
     }
 
-    /// Records what connectors reported, all in one transaction. The common
-    /// cases (one-part submit answers, receipts of known messages) are
-    /// written with one statement per batch; the rest one by one.
+    /// Records what connectors reported, emptying `outcomes`; after an
+    /// error it holds what is still to be recorded (retry with it). On
+    /// SQLite the common reports go through the writer thread in one
+    /// transaction (`hot_path.rs`) and the rest through sqlx in a
+    /// second; otherwise all of them in one.
     pub async fn apply_outcomes(
+        &self,
+        outcomes: &mut Vec<Outcome>,
+        retry: RetryPolicy,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        if self.direct.is_some() && !outcomes.is_empty() {
+            let batch = std::sync::Arc::new(std::mem::take(outcomes));
+            let job = {
+                let batch = batch.clone();
+                move |conn: &mut rusqlite::Connection| super::hot_path::record(conn, &batch, retry, now)
+            };
+            match self.write_direct(job).await {
+                Ok(Some(Ok(rest))) => *outcomes = rest,
+                Ok(Some(Err(e))) => {
+                    *outcomes = std::sync::Arc::unwrap_or_clone(batch);
+                    return Err(super::sqlite_writer::sqlx_error(e));
+                }
+                // The writer thread is gone: all through sqlx.
+                Ok(None) => *outcomes = std::sync::Arc::unwrap_or_clone(batch),
+                Err(e) => {
+                    *outcomes = std::sync::Arc::unwrap_or_clone(batch);
+                    return Err(e);
+                }
+            }
+        }
+        if !outcomes.is_empty() {
+            self.apply_outcomes_sqlx(outcomes, retry, now).await?;
+            outcomes.clear();
+        }
+        Ok(())
+    }
+
+    /// [`Self::apply_outcomes`] through sqlx, in one transaction. The
+    /// common cases (one-part submit answers, receipts of known messages)
+    /// are written with one statement per batch; the rest one by one.
+    async fn apply_outcomes_sqlx(
         &self,
         outcomes: &[Outcome],
         retry: RetryPolicy,
@@ -986,6 +1043,9 @@ impl Store {
         check_secs: u64,
         limit: usize,
     ) -> sqlx::Result<Vec<OverdueReceipt>> {
+        if !self.any_due(MessageStatus::Sent, now).await? {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'sent' AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3{})
@@ -1391,13 +1451,8 @@ async fn record_transitions(
         .filter(|t| t.status == MessageStatus::Sent)
         .map(|t| t.message_id.as_str())
         .collect();
-    let refunded: Vec<&str> = transitions
-        .iter()
-        .filter(|t| {
-            matches!(t.status, MessageStatus::Rejected | MessageStatus::Failed | MessageStatus::Canceled)
-        })
-        .map(|t| t.message_id.as_str())
-        .collect();
+    let refunded: Vec<&str> =
+        transitions.iter().filter(|t| refunds(t.status)).map(|t| t.message_id.as_str()).collect();
     if !settled.is_empty() || !refunded.is_empty() {
         billing::apply_transitions(tx, &settled, &refunded, now).await?;
     }
@@ -1427,23 +1482,13 @@ async fn record_transitions(
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for t in chunk {
-            let payload = json!({
-                "event": "message.status",
-                "message": {
-                    "id": t.message_id,
-                    "to": t.to,
-                    "status": t.status.as_str(),
-                    "at": format_micros(now),
-                    "detail": t.detail,
-                },
-            });
             q = q
                 .bind(new_id())
                 .bind(&t.account_id)
                 .bind(&t.message_id)
                 .bind("message.status")
                 .bind(t.callback_url.as_deref())
-                .bind(payload.to_string())
+                .bind(status_payload(t, now))
                 .bind(now)
                 .bind(now)
                 .bind(now);
@@ -1451,6 +1496,45 @@ async fn record_transitions(
         q.execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Claims due messages: `$1` node, `$2` lease end, `$3` now, `$4` how many.
+/// Returns the claimed rows; the SQLite writer thread binds it by name.
+pub(super) fn claim_sql(dialect: Dialect) -> String {
+    format!(
+        "WITH picked AS (SELECT id FROM messages
+             WHERE status = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{})
+         UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3
+         WHERE status = 'queued' AND id IN (SELECT id FROM picked)
+         RETURNING id, account_id, to_number, from_addr, body, attempts, callback_url, next_attempt_at",
+        dialect.skip_locked()
+    )
+}
+
+/// Claimed messages, each with its due time, in the order they were due.
+pub(super) fn in_queue_order(mut claimed: Vec<(i64, ClaimedMessage)>) -> Vec<ClaimedMessage> {
+    claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+    claimed.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Whether a message that reaches `status` gets its charge back.
+pub(super) fn refunds(status: MessageStatus) -> bool {
+    matches!(status, MessageStatus::Rejected | MessageStatus::Failed | MessageStatus::Canceled)
+}
+
+/// The body of a `message.status` callback for `t`, recorded at `now`.
+pub(super) fn status_payload(t: &Transition, now: i64) -> String {
+    json!({
+        "event": "message.status",
+        "message": {
+            "id": t.message_id,
+            "to": t.to,
+            "status": t.status.as_str(),
+            "at": format_micros(now),
+            "detail": t.detail,
+        },
+    })
+    .to_string()
 }
 
 /// A value bound to a generated history query.

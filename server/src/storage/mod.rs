@@ -27,6 +27,7 @@ mod contacts;
 mod conversations;
 mod group_commit;
 mod groups;
+mod hot_path;
 mod imports;
 mod inbound;
 mod intake;
@@ -41,6 +42,7 @@ mod own_numbers;
 mod permissions;
 mod polls;
 mod search;
+mod sqlite_writer;
 mod stats;
 mod templates;
 mod users;
@@ -153,6 +155,9 @@ pub struct Store {
     search_walk_ms: u64,
     /// API keys looked up lately (`key_cache.rs`).
     keys: std::sync::Arc<key_cache::KeyCache>,
+    /// SQLite with a database file: the writer thread for the recorder's
+    /// reports (`sqlite_writer.rs`).
+    direct: Option<std::sync::Arc<sqlite_writer::SqliteWriter>>,
 }
 
 /// How long a connection waits on a locked SQLite database before failing.
@@ -163,9 +168,9 @@ impl Store {
     /// schema up to date.
     pub async fn open(url: &str, max_connections: u32, sqlite_synchronous: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let store = if url.starts_with("sqlite:") {
+        let sync = if sqlite_synchronous == "normal" { "NORMAL" } else { "FULL" };
+        let mut store = if url.starts_with("sqlite:") {
             let url = sqlite_url(url);
-            let sync = if sqlite_synchronous == "normal" { "NORMAL" } else { "FULL" };
             let options = AnyConnectOptions::from_str(&url).context("database.url")?;
             let pool_options = |max: u32| {
                 AnyPoolOptions::new().max_connections(max).after_connect(move |conn, _| {
@@ -191,6 +196,7 @@ impl Store {
                 dialect: Dialect::Sqlite,
                 search_walk_ms: search::PG_WALK_BUDGET_MS,
                 keys: Default::default(),
+                direct: None,
             }
         } else {
             let pool = AnyPoolOptions::new()
@@ -205,9 +211,17 @@ impl Store {
                 dialect: Dialect::Postgres,
                 search_walk_ms: search::PG_WALK_BUDGET_MS,
                 keys: Default::default(),
+                direct: None,
             }
         };
         migrations::run(&store).await.context("applying database migrations")?;
+        if store.dialect == Dialect::Sqlite
+            && let Some(file) = sqlite_writer::database_file(&store.writer).await?
+        {
+            let writer = sqlite_writer::SqliteWriter::open(&file, sync)
+                .with_context(|| format!("opening the SQLite writer connection to {file}"))?;
+            store.direct = Some(std::sync::Arc::new(writer));
+        }
         Ok(store)
     }
 

@@ -1,0 +1,306 @@
+//! The queue's hot path on the SQLite writer thread (`sqlite_writer.rs`):
+//! claiming due messages, and the recorder's common reports — one-part
+//! submit answers, receipts of one-part messages and the receipts that were
+//! waiting for those answers (`orphan_receipts`) — with their history rows,
+//! callbacks and charge settlements. The changes are those `Store::claim_due`
+//! and `Store::apply_outcomes` make through sqlx, with one prepared
+//! statement per row instead of one generated statement per chunk.
+//!
+//! Of the reports, everything else is handed back, in order, for the
+//! general path: failed
+//! submits, long messages and their parts' receipts, inbound messages,
+//! receipts that find no message, and receipts that refund a charge (with
+//! every later receipt of the same message, so a message's receipts still
+//! apply in the order they came).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rusqlite::{OptionalExtension as _, Transaction, TransactionBehavior, named_params, params};
+
+use super::billing;
+use super::messages::{
+    ClaimedMessage, Outcome, RetryPolicy, Transition, in_queue_order, refunds, status_payload,
+};
+use crate::domain::{MessageStatus, new_id};
+
+/// Claims up to `limit` due messages for `node` with `sql`
+/// (`messages::claim_sql`), in the order they were due.
+pub(super) fn claim(
+    conn: &mut rusqlite::Connection,
+    sql: &str,
+    node: &str,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<ClaimedMessage>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut claimed = Vec::with_capacity(limit);
+    let mut transitions = Vec::with_capacity(limit);
+    {
+        let mut pick = tx.prepare_cached(sql)?;
+        let mut rows =
+            pick.query(named_params! {"$1": node, "$2": lease_until, "$3": now, "$4": limit as i64})?;
+        while let Some(r) = rows.next()? {
+            let message = ClaimedMessage {
+                id: r.get("id")?,
+                account_id: r.get("account_id")?,
+                to: r.get("to_number")?,
+                from: r.get("from_addr")?,
+                text: r.get("body")?,
+                attempts: r.get("attempts")?,
+            };
+            transitions.push(Transition {
+                message_id: message.id.clone(),
+                account_id: message.account_id.clone(),
+                to: message.to.clone(),
+                callback_url: r.get("callback_url")?,
+                status: MessageStatus::Sending,
+                detail: None,
+            });
+            claimed.push((r.get("next_attempt_at")?, message));
+        }
+    }
+    record_transitions(&tx, &transitions, now)?;
+    tx.commit()?;
+    Ok(in_queue_order(claimed))
+}
+
+/// Records what it can of `outcomes` in one transaction; returns the rest.
+pub(super) fn record(
+    conn: &mut rusqlite::Connection,
+    outcomes: &[Outcome],
+    retry: RetryPolicy,
+    now: i64,
+) -> rusqlite::Result<Vec<Outcome>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut left = Vec::new();
+    let mut transitions = Vec::with_capacity(outcomes.len());
+    let submitted = mark_sent(&tx, outcomes, retry, now, &mut transitions, &mut left)?;
+    let mut receipts = Receipts::new(&tx)?;
+    for outcome in outcomes {
+        if let Outcome::Receipt { connector, smsc_id, status, detail } = outcome
+            && !receipts.apply(connector, smsc_id, *status, detail, now, &mut transitions)?
+        {
+            left.push(outcome.clone());
+        }
+    }
+    // Receipts that came before the submit answers just recorded.
+    let waiting: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM orphan_receipts)", [], |r| r.get(0))?;
+    if waiting && !submitted.is_empty() {
+        let mut take = tx.prepare_cached(
+            "DELETE FROM orphan_receipts WHERE connector = ?1 AND smsc_id = ?2 RETURNING status, detail",
+        )?;
+        for (connector, smsc_id) in submitted {
+            let Some((status, detail)) = take
+                .query_row(params![connector, smsc_id], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+                })
+                .optional()?
+            else {
+                continue;
+            };
+            let status = status.and_then(|s| s.parse().ok());
+            if !receipts.apply(connector, smsc_id, status, &detail, now, &mut transitions)? {
+                left.push(Outcome::Receipt {
+                    connector: connector.to_owned(),
+                    smsc_id: smsc_id.to_owned(),
+                    status,
+                    detail,
+                });
+            }
+        }
+    }
+    drop(receipts);
+    record_transitions(&tx, &transitions, now)?;
+    tx.commit()?;
+    Ok(left)
+}
+
+/// Marks one-part messages `sent` with their SMSC ids; sets aside every
+/// outcome that is neither such an answer nor a receipt. Returns the
+/// (connector, SMSC id) of each answer, applied or not.
+fn mark_sent<'a>(
+    tx: &Transaction<'_>,
+    outcomes: &'a [Outcome],
+    retry: RetryPolicy,
+    now: i64,
+    transitions: &mut Vec<Transition>,
+    left: &mut Vec<Outcome>,
+) -> rusqlite::Result<Vec<(&'a str, &'a str)>> {
+    // Without RETURNING: SQLite would gather each statement's returned row
+    // in a temporary table of its own.
+    let mut update = tx.prepare_cached(
+        "UPDATE messages SET status = 'sent', connector = ?1, smsc_id = ?2, updated_at = ?3,
+             claimed_by = NULL, lease_until = NULL, error = NULL, attempts = attempts + 1,
+             next_attempt_at = ?4
+         WHERE id = ?5 AND status IN ('sending', 'queued')",
+    )?;
+    let mut read =
+        tx.prepare_cached("SELECT account_id, to_number, callback_url FROM messages WHERE id = ?1")?;
+    let check_at = now + retry.receipt_check_ms as i64 * 1_000;
+    let mut submitted = Vec::new();
+    let mut ignored = 0;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Submitted { message_id, connector, smsc_ids } if smsc_ids.len() == 1 => {
+                let smsc_id = smsc_ids[0].as_str();
+                submitted.push((connector.as_str(), smsc_id));
+                if update.execute(params![connector, smsc_id, now, check_at, message_id])? == 0 {
+                    ignored += 1;
+                    continue;
+                }
+                transitions.push(read.query_row([message_id], |r| {
+                    Ok(Transition {
+                        message_id: message_id.clone(),
+                        account_id: r.get(0)?,
+                        to: r.get(1)?,
+                        callback_url: r.get(2)?,
+                        status: MessageStatus::Sent,
+                        detail: Some(format!("accepted by {connector} as {smsc_id}")),
+                    })
+                })?);
+            }
+            Outcome::Receipt { .. } => {}
+            other => left.push(other.clone()),
+        }
+    }
+    if ignored > 0 {
+        tracing::warn!(
+            answers = submitted.len(),
+            ignored,
+            "submit answers for messages not being sent were ignored"
+        );
+    }
+    Ok(submitted)
+}
+
+/// Receipts of one-part messages, with what this batch already did to each.
+struct Receipts<'t> {
+    find: rusqlite::CachedStatement<'t>,
+    update: rusqlite::CachedStatement<'t>,
+    /// (connector, SMSC id) -> the message's transition base and current
+    /// status, or `None` when no message has that id.
+    known: HashMap<(String, String), Option<(Transition, MessageStatus)>>,
+    /// Messages with a receipt left to the general path.
+    deferred: HashSet<String>,
+}
+
+impl<'t> Receipts<'t> {
+    fn new(tx: &'t Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            find: tx.prepare_cached(
+                "SELECT id, account_id, to_number, callback_url, status FROM messages
+                 WHERE smsc_id = ?1 AND connector = ?2 ORDER BY id DESC LIMIT 1",
+            )?,
+            update: tx.prepare_cached(
+                "UPDATE messages SET status = ?1, error = ?2, updated_at = ?3 WHERE id = ?4",
+            )?,
+            known: HashMap::new(),
+            deferred: HashSet::new(),
+        })
+    }
+
+    /// Applies one receipt; `false` when it is the general path's to apply.
+    fn apply(
+        &mut self,
+        connector: &str,
+        smsc_id: &str,
+        status: Option<MessageStatus>,
+        detail: &str,
+        now: i64,
+        transitions: &mut Vec<Transition>,
+    ) -> rusqlite::Result<bool> {
+        let key = (connector.to_owned(), smsc_id.to_owned());
+        if !self.known.contains_key(&key) {
+            let found = self
+                .find
+                .query_row(params![smsc_id, connector], |r| {
+                    let status: String = r.get(4)?;
+                    let status: MessageStatus = status.parse().map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
+                    })?;
+                    let base = Transition {
+                        message_id: r.get(0)?,
+                        account_id: r.get(1)?,
+                        to: r.get(2)?,
+                        callback_url: r.get(3)?,
+                        status,
+                        detail: None,
+                    };
+                    Ok((base, status))
+                })
+                .optional()?;
+            self.known.insert(key.clone(), found);
+        }
+        let Some(Some((base, current))) = self.known.get_mut(&key) else {
+            return Ok(false); // a part of a long message, or a receipt ahead of its answer
+        };
+        if self.deferred.contains(&base.message_id) {
+            return Ok(false);
+        }
+        if current.is_final() {
+            return Ok(true); // a repeated receipt
+        }
+        if let Some(final_status) = status {
+            if refunds(final_status) {
+                self.deferred.insert(base.message_id.clone());
+                return Ok(false);
+            }
+            let error = (final_status != MessageStatus::Delivered).then_some(detail);
+            self.update.execute(params![final_status.as_str(), error, now, base.message_id])?;
+            *current = final_status;
+        }
+        transitions.push(Transition { status: *current, detail: Some(detail.to_owned()), ..base.clone() });
+        Ok(true)
+    }
+}
+
+/// Writes the history row of each transition, its pending callback, and
+/// settles the charges of messages now `sent` (no transition here refunds:
+/// claims and receipts that would are the general path's).
+fn record_transitions(tx: &Transaction<'_>, transitions: &[Transition], now: i64) -> rusqlite::Result<()> {
+    let mut event = tx.prepare_cached(
+        "INSERT INTO message_events (message_id, status, at, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut callback = tx.prepare_cached(
+        "INSERT INTO webhook_deliveries (id, account_id, message_id, event, url, payload, status,
+             next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'message.status', ?4, ?5, 'pending', ?6, ?6, ?6)",
+    )?;
+    let mut charge = tx.prepare_cached(
+        "SELECT account_id, amount FROM message_charges WHERE message_id = ?1 AND state = 'reserved'",
+    )?;
+    let mut settle = tx.prepare_cached(
+        "UPDATE message_charges SET state = 'settled', updated_at = ?1 WHERE message_id = ?2",
+    )?;
+    // account -> reserved amount released
+    let mut released: BTreeMap<String, i64> = BTreeMap::new();
+    for t in transitions {
+        event.execute(params![t.message_id, t.status.as_str(), now, t.detail])?;
+        if let Some(url) = &t.callback_url {
+            callback.execute(params![
+                new_id(),
+                t.account_id,
+                t.message_id,
+                url,
+                status_payload(t, now),
+                now
+            ])?;
+        }
+        if t.status == MessageStatus::Sent
+            && let Some((account, amount)) = charge
+                .query_row([&t.message_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .optional()?
+        {
+            settle.execute(params![now, t.message_id])?;
+            *released.entry(account).or_default() += amount;
+        }
+    }
+    if !released.is_empty() {
+        let mut release = tx.prepare_cached(billing::RELEASE_RESERVED)?;
+        for (account, amount) in released {
+            release.execute(named_params! {"$1": amount, "$2": 0i64, "$3": now, "$4": account})?;
+        }
+    }
+    Ok(())
+}
