@@ -243,6 +243,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.close().await;
+        }
         self.writer.close().await;
         self.reader.close().await;
     }

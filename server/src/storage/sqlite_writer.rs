@@ -19,12 +19,20 @@ use super::{SQLITE_BUSY_TIMEOUT_MS, Store};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// The handle on the writer thread; the thread ends with the last handle.
+enum Order {
+    Run(Job),
+    /// Close the connection and end the thread; answer when done.
+    Close(oneshot::Sender<()>),
+}
+
+/// The handle on the writer thread; the thread ends when it is closed or
+/// with the last handle.
 pub(super) struct SqliteWriter {
-    jobs: mpsc::Sender<Job>,
+    orders: mpsc::Sender<Order>,
 }
 
 /// The writer thread is gone, or the job panicked.
+#[derive(Debug)]
 struct WriterGone;
 
 impl SqliteWriter {
@@ -38,19 +46,28 @@ impl SqliteWriter {
         conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))?;
         conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"))?;
         conn.set_prepared_statement_cache_capacity(32);
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (orders, queue) = mpsc::channel::<Order>();
         std::thread::Builder::new().name("kurier-sqlite-writer".into()).spawn(move || {
             let mut conn = conn;
-            while let Ok(job) = queue.recv() {
-                // A panicking job drops its answer (the caller sees
-                // `WriterGone`) and rolls its transaction back on unwind;
-                // the connection stays usable for the next one.
-                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
-                    tracing::error!("a job on the SQLite writer thread panicked");
+            while let Ok(order) = queue.recv() {
+                match order {
+                    // A panicking job drops its answer (the caller sees
+                    // `WriterGone`) and rolls its transaction back on
+                    // unwind; the connection stays usable for the next one.
+                    Order::Run(job) => {
+                        if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
+                            tracing::error!("a job on the SQLite writer thread panicked");
+                        }
+                    }
+                    Order::Close(done) => {
+                        drop(conn);
+                        let _ = done.send(());
+                        return;
+                    }
                 }
             }
         })?;
-        Ok(Self { jobs })
+        Ok(Self { orders })
     }
 
     /// Runs `job` on the writer thread and returns its result.
@@ -59,12 +76,20 @@ impl SqliteWriter {
         job: impl FnOnce(&mut Connection) -> R + Send + 'static,
     ) -> Result<R, WriterGone> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move |conn| {
+        self.orders
+            .send(Order::Run(Box::new(move |conn| {
                 let _ = reply.send(job(conn));
-            }))
+            })))
             .map_err(|_| WriterGone)?;
         answer.await.map_err(|_| WriterGone)
+    }
+
+    /// Closes the connection after the jobs sent before; later jobs fail.
+    pub(super) async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.orders.send(Order::Close(done)).is_ok() {
+            let _ = closed.await;
+        }
     }
 }
 
@@ -102,4 +127,54 @@ pub(super) async fn database_file(pool: &sqlx::AnyPool) -> sqlx::Result<Option<S
 /// A rusqlite failure as the store's error type.
 pub(super) fn sqlx_error(e: rusqlite::Error) -> sqlx::Error {
     sqlx::Error::AnyDriverError(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db").to_string_lossy().into_owned();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER);").unwrap();
+        (dir, path)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_thread_goes_on() {
+        let (_dir, path) = database();
+        let writer = SqliteWriter::open(&path, "FULL").unwrap();
+        let panicked = writer
+            .run(|conn| {
+                let tx = conn.transaction().unwrap();
+                tx.execute("INSERT INTO t (v) VALUES (1)", []).unwrap();
+                panic!("a bug in a job");
+            })
+            .await;
+        assert!(panicked.is_err(), "the caller learns the job did not finish");
+        let rows = writer
+            .run(|conn| {
+                conn.execute("INSERT INTO t (v) VALUES (2)", [])?;
+                conn.query_row("SELECT group_concat(v) FROM t", [], |r| r.get::<_, String>(0))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows, "2", "the panicked job's insert was rolled back");
+    }
+
+    #[tokio::test]
+    async fn after_closing_jobs_are_refused_and_the_file_is_released() {
+        let (_dir, path) = database();
+        let writer = SqliteWriter::open(&path, "NORMAL").unwrap();
+        writer.run(|conn| conn.execute("INSERT INTO t (v) VALUES (3)", [])).await.unwrap().unwrap();
+        writer.close().await;
+        assert!(writer.run(|_| ()).await.is_err());
+        // Its connection is gone: an exclusive lock can be taken at once.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;").unwrap();
+        let n: i64 = other.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+    }
 }
