@@ -163,7 +163,8 @@ async fn pages_need_a_sign_in_and_then_show_the_account() {
         b.sign_in().await;
         let page = b.get("/").await;
         assert!(page.body.contains(r#"data-testid="account">default<"#), "the account's name is shown");
-        assert!(page.body.contains(r#"data-testid="role""#));
+        assert!(page.body.contains(r#"data-testid="role">admin · owner<"#), "name and role: {}", page.body);
+        assert!(page.body.contains(r#"href="/settings""#), "an owner sees the account's settings");
         // Signing out ends it.
         let page = b.post("/signout", &[]).await;
         assert_eq!(page.status, 303);
@@ -1641,6 +1642,8 @@ async fn user_groups_permissions_and_roles_are_kept_from_forms_for_admins_only()
             b.sign_in_as(name, password).await;
             let page = b.get("/").await;
             assert!(!page.body.contains(r#"href="/user-groups""#), "{}", page.body);
+            assert!(!page.body.contains(r#"href="/settings""#), "{}", page.body);
+            assert!(!page.body.contains(r#"href="/sender-ids""#), "{}", page.body);
             for path in
                 ["/user-groups".to_owned(), format!("/permissions/users/{anna}"), format!("/users/{anna}")]
             {

@@ -16,6 +16,7 @@ use super::{
     FormError, OrPage, PageError, PageResult, Viewer, from_pairs, json_body, render, see_other, split_list,
     with_status,
 };
+use crate::domain::Role;
 use crate::http::api::v1::groups::{self, GroupView};
 use crate::http::api::v1::permissions::{self, PermissionView};
 use crate::http::api::v1::users::{self, UserGroupView, UserView};
@@ -232,7 +233,8 @@ async fn subject(state: &AppState, auth: &Auth, kind: &str, id: &str) -> Result<
     match kind {
         "users" => {
             let u = users::get_user(State(state.clone()), auth.clone(), Path(id.to_owned())).await?.0;
-            Ok((u.username, u.role == "owner" || u.role == "admin"))
+            let unrestricted = Role::parse(&u.role).is_ok_and(Role::unrestricted);
+            Ok((u.username, unrestricted))
         }
         "user-groups" => Ok((find_group(state, auth, id).await?.name, false)),
         _ => Err(ApiError::not_found("page")),

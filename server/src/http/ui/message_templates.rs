@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::session::Session;
 use super::{FormError, OrPage, PageError, PageResult, Viewer, json_body, render, see_other, with_status};
+use crate::domain::Need;
 use crate::http::api::v1::contacts::{self, ContactView};
 use crate::http::api::v1::templates::{self, PreviewView, TemplateView};
 use crate::http::{ApiError, AppState, Auth};
@@ -42,7 +43,7 @@ struct ListPage {
 
 impl ListPage {
     fn may_change(&self) -> bool {
-        self.v.role != "viewer"
+        self.v.may(Need::Write)
     }
 }
 
@@ -114,7 +115,7 @@ struct EditPage {
 
 impl EditPage {
     fn may_change(&self) -> bool {
-        self.v.role != "viewer"
+        self.v.may(Need::Write)
     }
 }
 

@@ -15,6 +15,7 @@ use serde_json::json;
 use super::i18n::Locale;
 use super::session::{Session, forget_language, forget_session, remember_language};
 use super::{FormError, OrPage, PageError, PageResult, Viewer, json_body, render, see_other, with_status};
+use crate::domain::Need;
 use crate::http::api::v1::me::{self, MeView};
 use crate::http::api::v1::own_numbers::{self, OwnNumberView};
 use crate::http::api::v1::templates::SenderView;
@@ -65,7 +66,7 @@ struct ProfilePage {
 impl ProfilePage {
     /// Own numbers are senders: only for roles that may send.
     fn may_send(&self) -> bool {
-        self.v.role != "viewer"
+        self.v.may(Need::Send)
     }
 
     fn code_error_for(&self, phone: &str) -> &str {
@@ -89,7 +90,7 @@ struct Forms {
 
 async fn profile_page(state: &AppState, v: Viewer, auth: Auth, forms: Forms) -> PageResult {
     let me = me::get_me(State(state.clone()), auth.clone()).await.page(&v)?.0;
-    let numbers = if v.role != "viewer" {
+    let numbers = if v.may(Need::Send) {
         own_numbers::list_own_numbers(State(state.clone()), auth).await.page(&v)?.0.numbers
     } else {
         Vec::new()
@@ -242,7 +243,7 @@ pub(crate) async fn verified_own_numbers(
     auth: &Auth,
     senders: &[SenderView],
 ) -> Result<Vec<String>, ApiError> {
-    if !auth.role.allows(crate::domain::Need::Send) || auth.user_id.is_none() {
+    if !auth.role.allows(Need::Send) || auth.user_id.is_none() {
         return Ok(Vec::new());
     }
     let list = own_numbers::list_own_numbers(State(state.clone()), auth.clone()).await?.0.numbers;

@@ -35,7 +35,7 @@ struct SendersPage {
 
 impl SendersPage {
     fn may_change(&self) -> bool {
-        self.v.role == "owner" || self.v.role == "admin"
+        self.v.manages()
     }
 }
 

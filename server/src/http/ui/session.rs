@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::i18n::Locale;
 use super::render;
-use crate::domain::Need;
+use crate::domain::{Need, Role};
 use crate::http::auth::{client_ip, forbidden};
 use crate::http::{AppState, Auth};
 use crate::identity::{self, SignInError};
@@ -39,7 +39,8 @@ pub struct Viewer {
     pub signed_in: bool,
     pub account_name: String,
     pub user_name: String,
-    pub role: String,
+    /// `None` when no one is signed in.
+    pub role: Option<Role>,
     /// The account is the platform operator's (connectors' settings,
     /// routes, tariffs and packages).
     pub operator: bool,
@@ -59,12 +60,27 @@ impl Viewer {
             signed_in: false,
             account_name: String::new(),
             user_name: String::new(),
-            role: String::new(),
+            role: None,
             operator: false,
             locale,
             tz: Tz::UTC,
             csrf: String::new(),
         }
+    }
+
+    /// Whether the viewer's role allows what `need` names.
+    pub fn may(&self, need: Need) -> bool {
+        self.role.is_some_and(|r| r.allows(need))
+    }
+
+    /// Owners and admins: the account's settings, sender IDs and users.
+    pub fn manages(&self) -> bool {
+        self.may(Need::Manage)
+    }
+
+    /// The role's name as shown beside the user's ("" when signed out).
+    pub fn role_name(&self) -> &'static str {
+        self.role.map_or("", Role::as_str)
     }
 
     /// The UI message `key` in the viewer's language.
@@ -187,7 +203,7 @@ impl FromRequestParts<AppState> for Session {
             signed_in: true,
             account_name: found.account_name.clone(),
             user_name: found.username.clone(),
-            role: found.role.as_str().into(),
+            role: Some(found.role),
             operator,
             locale,
             tz,

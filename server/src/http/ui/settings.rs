@@ -102,7 +102,7 @@ struct SettingsPage {
 
 impl SettingsPage {
     fn may_save(&self) -> bool {
-        self.v.role == "owner" || self.v.role == "admin"
+        self.v.manages()
     }
 }
 
