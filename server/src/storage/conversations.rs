@@ -261,34 +261,21 @@ pub(super) async fn record_reply_routes(
     tx: &mut AnyConnection,
     messages: &[(&str, &NewMessage, i64)],
 ) -> sqlx::Result<()> {
-    let numeric: Vec<&(&str, &NewMessage, i64)> =
-        messages.iter().filter(|(_, m, _)| m.from.as_ref().is_some_and(|f| !f.is_alphanumeric())).collect();
-    if numeric.is_empty() {
-        return Ok(());
-    }
-    let mut numbers: HashMap<&str, HashSet<String>> = HashMap::new();
-    for (account, _, _) in &numeric {
-        if numbers.contains_key(account) {
-            continue;
-        }
+    let mut plan = ReplyRoutes::new(messages);
+    for account in plan.accounts() {
         let rows = sqlx::query("SELECT number FROM numbers WHERE account_id = $1")
-            .bind(*account)
+            .bind(account)
             .fetch_all(&mut *tx)
             .await?;
         let set = rows.iter().map(|r| r.try_get(0)).collect::<sqlx::Result<HashSet<String>>>()?;
-        numbers.insert(account, set);
+        plan.numbers(account, set);
     }
-    // The last message per (account, recipient, number) wins.
-    let mut routes: HashMap<(&str, &str, &str), (&str, i64)> = HashMap::new();
-    for (account, m, now) in numeric {
-        let from = m.from.as_ref().map(|f| f.as_str()).unwrap_or_default();
-        if numbers.get(account).is_some_and(|n| n.contains(from)) {
-            routes.insert((account, m.to.as_str(), from), (m.id.as_str(), *now));
-        }
+    let routes = plan.routes();
+    if routes.is_empty() {
+        return Ok(());
     }
-    let rows: Vec<_> = routes.into_iter().collect();
     let dialect = Dialect::of(tx);
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in routes.chunks(CHUNK) {
         let values: Vec<String> =
             (0..chunk.len()).map(|i| format!("({})", dialect.placeholders(i * 5 + 1, 5))).collect();
         let sql = format!(
@@ -304,6 +291,51 @@ pub(super) async fn record_reply_routes(
         q.execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// The reply routes of messages just stored, worked out once the numbers
+/// of their accounts are known ([`Self::accounts`], [`Self::numbers`]).
+pub(super) struct ReplyRoutes<'a> {
+    /// Messages sent from a numeric sender, which may be the account's.
+    numeric: Vec<&'a (&'a str, &'a NewMessage, i64)>,
+    numbers: HashMap<&'a str, HashSet<String>>,
+}
+
+/// (account, recipient, number) and the (message, time) a reply answers.
+pub(super) type ReplyRoute<'a> = ((&'a str, &'a str, &'a str), (&'a str, i64));
+
+impl<'a> ReplyRoutes<'a> {
+    pub(super) fn new(messages: &'a [(&'a str, &'a NewMessage, i64)]) -> Self {
+        let numeric = messages
+            .iter()
+            .filter(|(_, m, _)| m.from.as_ref().is_some_and(|f| !f.is_alphanumeric()))
+            .collect();
+        Self { numeric, numbers: HashMap::new() }
+    }
+
+    /// The accounts whose numbers are needed, each once.
+    pub(super) fn accounts(&self) -> Vec<&'a str> {
+        let mut accounts: Vec<&str> = self.numeric.iter().map(|(a, _, _)| *a).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
+    }
+
+    pub(super) fn numbers(&mut self, account: &'a str, numbers: HashSet<String>) {
+        self.numbers.insert(account, numbers);
+    }
+
+    /// One route per (account, recipient, number): the last message wins.
+    pub(super) fn routes(self) -> Vec<ReplyRoute<'a>> {
+        let mut routes: HashMap<(&str, &str, &str), (&str, i64)> = HashMap::new();
+        for (account, m, now) in self.numeric {
+            let from = m.from.as_ref().map(|f| f.as_str()).unwrap_or_default();
+            if self.numbers.get(account).is_some_and(|n| n.contains(from)) {
+                routes.insert((account, m.to.as_str(), from), (m.id.as_str(), *now));
+            }
+        }
+        routes.into_iter().collect()
+    }
 }
 
 /// Links a received message to the message it answers (the last one sent to

@@ -1,10 +1,12 @@
 //! The queue's hot path on the SQLite writer thread (`sqlite_writer.rs`):
+//! storing accepted messages of accounts without a tariff (the intake),
 //! claiming due messages, and the recorder's common reports — one-part
 //! submit answers, receipts of one-part messages and the receipts that were
 //! waiting for those answers (`orphan_receipts`) — with their history rows,
-//! callbacks and charge settlements. The changes are those `Store::claim_due`
-//! and `Store::apply_outcomes` make through sqlx, with one prepared
-//! statement per row instead of one generated statement per chunk.
+//! callbacks and charge settlements. The changes are those
+//! `Store::accept_batch`, `Store::claim_due` and `Store::apply_outcomes` make
+//! through sqlx, with one prepared statement per row instead of one
+//! generated statement per chunk.
 //!
 //! Of the reports, everything else is handed back, in order, for the
 //! general path: failed
@@ -18,10 +20,184 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rusqlite::{OptionalExtension as _, Transaction, TransactionBehavior, named_params, params};
 
 use super::billing;
+use super::conversations::ReplyRoutes;
 use super::messages::{
-    ClaimedMessage, Outcome, RetryPolicy, Transition, in_queue_order, refunds, status_payload,
+    AcceptRequest, Accepted, ClaimedMessage, NewMessage, Outcome, RetryPolicy, Transition, in_queue_order,
+    initial_status, refunds, status_payload,
 };
-use crate::domain::{MessageStatus, new_id};
+use super::search::{self, SqliteKeys};
+use super::{AuditEntry, StoreError};
+use crate::domain::{Direction, MessageStatus, new_id};
+
+/// Stores `requests` in one transaction as `Store::accept_batch` does, one
+/// answer per request; `None`, with nothing written, when an account among
+/// them has a tariff (charging is the general path's).
+pub(super) fn accept(
+    conn: &mut rusqlite::Connection,
+    requests: &[AcceptRequest],
+) -> rusqlite::Result<Option<Vec<Result<Accepted, StoreError>>>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut tariff = tx.prepare_cached("SELECT tariff_id FROM account_billing WHERE account_id = ?1")?;
+        for r in requests {
+            let billed: Option<Option<String>> =
+                tariff.query_row([&r.account_id], |row| row.get(0)).optional()?;
+            if billed.flatten().is_some() {
+                return Ok(None);
+            }
+        }
+    }
+    let mut answers = Vec::with_capacity(requests.len());
+    let mut stored: Vec<(&str, &NewMessage, i64)> = Vec::new();
+    let mut audits: Vec<&AuditEntry> = Vec::new();
+    {
+        let mut claim_key = tx.prepare_cached(
+            "INSERT INTO idempotency_keys (account_id, idem_key, request_hash, status_code, response, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (account_id, idem_key) DO NOTHING",
+        )?;
+        let mut earlier = tx.prepare_cached(
+            "SELECT request_hash, status_code, response FROM idempotency_keys
+             WHERE account_id = ?1 AND idem_key = ?2",
+        )?;
+        for r in requests {
+            let answer = match &r.idempotency {
+                None => Ok(Accepted::Stored),
+                Some(idem) => {
+                    let fresh = claim_key.execute(params![
+                        r.account_id,
+                        idem.key,
+                        idem.request_hash,
+                        idem.status_code,
+                        idem.response,
+                        r.now
+                    ])? > 0;
+                    if fresh {
+                        Ok(Accepted::Stored)
+                    } else {
+                        let (hash, status_code, response): (String, i64, String) = earlier
+                            .query_row(params![r.account_id, idem.key], |row| {
+                                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                            })?;
+                        if hash == idem.request_hash {
+                            Ok(Accepted::Replayed {
+                                status_code: u16::try_from(status_code).unwrap_or(202),
+                                response,
+                            })
+                        } else {
+                            Err(StoreError::IdempotencyConflict)
+                        }
+                    }
+                }
+            };
+            if matches!(answer, Ok(Accepted::Stored)) {
+                stored.extend(r.messages.iter().map(|m| (r.account_id.as_str(), m, r.now)));
+                audits.extend(r.audit.as_ref());
+            }
+            answers.push(answer);
+        }
+    }
+    insert_rows(&tx, &stored)?;
+    if !audits.is_empty() {
+        let mut audit = tx.prepare_cached(
+            "INSERT INTO audit_log (id, account_id, user_id, username, api_key_id, via, action, target, status, ip, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        let at = super::now_micros();
+        for e in audits {
+            audit.execute(params![
+                new_id(),
+                e.account_id,
+                e.user_id,
+                e.username,
+                e.api_key_id,
+                e.via,
+                e.action,
+                e.target,
+                e.status,
+                e.ip,
+                at
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(Some(answers))
+}
+
+/// Inserts messages with their first history rows, search index entries,
+/// tags and reply routes (`messages::insert_rows` through sqlx).
+fn insert_rows(tx: &Transaction<'_>, messages: &[(&str, &NewMessage, i64)]) -> rusqlite::Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO messages (id, account_id, direction, status, to_number, from_addr, body, encoding,
+             segments, callback_url, next_attempt_at, send_at, created_at, updated_at, campaign_id, run_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15)",
+    )?;
+    let mut event = tx.prepare_cached(
+        "INSERT INTO message_events (message_id, status, at, detail) VALUES (?1, ?2, ?3, NULL)",
+    )?;
+    let mut tag = tx.prepare_cached("INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2)")?;
+    for (account_id, m, now) in messages {
+        let status = initial_status(m, *now);
+        insert.execute(params![
+            m.id,
+            account_id,
+            Direction::Outbound.as_str(),
+            status.as_str(),
+            m.to.as_str(),
+            m.from.as_ref().map(|s| s.as_str()),
+            m.text.as_str(),
+            m.text.encoding_name(),
+            m.text.segments() as i64,
+            m.callback_url,
+            m.send_at.unwrap_or(*now),
+            m.send_at,
+            now,
+            m.campaign.as_ref().map(|c| c.campaign_id.as_str()),
+            m.campaign.as_ref().map(|c| c.run_id.as_str()),
+        ])?;
+        event.execute(params![m.id, status.as_str(), now])?;
+        for t in &m.tags {
+            tag.execute(params![m.id, t])?;
+        }
+    }
+    let texts: Vec<(&str, &str)> =
+        messages.iter().map(|(_, m, _)| (m.id.as_str(), m.text.as_str())).collect();
+    let rows = search::indexed(&texts);
+    if !rows.is_empty() {
+        let mut keys = SqliteKeys::new(rows);
+        let mut last =
+            tx.prepare_cached("SELECT max(rowid) FROM message_search WHERE rowid >= ?1 AND rowid < ?2")?;
+        for (ms, start, end) in keys.buckets() {
+            keys.last_key(ms, last.query_row(params![start, end], |r| r.get(0))?);
+        }
+        let keyed = keys.keyed().map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+        let mut index =
+            tx.prepare_cached("INSERT INTO message_search (rowid, message_id, words) VALUES (?1, ?2, ?3)")?;
+        for (key, id, words) in keyed {
+            index.execute(params![key, id, words])?;
+        }
+    }
+    let mut routes = ReplyRoutes::new(messages);
+    let accounts = routes.accounts();
+    if !accounts.is_empty() {
+        let mut numbers = tx.prepare_cached("SELECT number FROM numbers WHERE account_id = ?1")?;
+        for account in accounts {
+            let set = numbers.query_map([account], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            routes.numbers(account, set);
+        }
+        let mut route = tx.prepare_cached(
+            "INSERT INTO reply_routes (account_id, recipient, number, message_id, used_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (account_id, recipient, number)
+             DO UPDATE SET message_id = excluded.message_id, used_at = excluded.used_at",
+        )?;
+        for ((account, recipient, number), (id, now)) in routes.routes() {
+            route.execute(params![account, recipient, number, id, now])?;
+        }
+    }
+    Ok(())
+}
 
 /// Claims up to `limit` due messages for `node` with `sql`
 /// (`messages::claim_sql`), in the order they were due.

@@ -265,6 +265,15 @@ impl Store {
         &self,
         requests: &[AcceptRequest],
     ) -> sqlx::Result<Vec<Result<Accepted, StoreError>>> {
+        if self.direct.is_some() {
+            let batch = requests.to_vec();
+            let job = move |conn: &mut rusqlite::Connection| super::hot_path::accept(conn, &batch);
+            if let Some(Some(answers)) =
+                self.write_direct(job).await?.transpose().map_err(super::sqlite_writer::sqlx_error)?
+            {
+                return Ok(answers);
+            }
+        }
         let mut tx = self.writer.begin().await?;
         // Lock the billing rows of every account in one order first, so
         // concurrent batches never wait on each other in a cycle.
@@ -1291,7 +1300,7 @@ pub(super) async fn insert_rows(
     Ok(())
 }
 
-fn initial_status(m: &NewMessage, now: i64) -> MessageStatus {
+pub(super) fn initial_status(m: &NewMessage, now: i64) -> MessageStatus {
     match m.send_at {
         Some(at) if at > now => MessageStatus::Scheduled,
         _ => MessageStatus::Queued,

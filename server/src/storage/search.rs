@@ -234,8 +234,7 @@ const INSERT_CHUNK: usize = 300;
 /// transaction. Ids must be new to the index.
 pub(super) async fn index_messages(tx: &mut AnyConnection, messages: &[(&str, &str)]) -> sqlx::Result<()> {
     let dialect = Dialect::of(tx);
-    let rows: Vec<(&str, Vec<String>)> =
-        messages.iter().map(|(id, text)| (*id, words(text))).filter(|(_, w)| !w.is_empty()).collect();
+    let rows = indexed(messages);
     if rows.is_empty() {
         return Ok(());
     }
@@ -245,38 +244,19 @@ pub(super) async fn index_messages(tx: &mut AnyConnection, messages: &[(&str, &s
     }
 }
 
-async fn index_sqlite(tx: &mut AnyConnection, mut rows: Vec<(&str, Vec<String>)>) -> sqlx::Result<()> {
-    rows.sort_by(|a, b| a.0.cmp(b.0));
-    // The next free key of every millisecond in the batch.
-    let mut next: BTreeMap<i64, i64> = BTreeMap::new();
-    for (id, _) in &rows {
-        let ms = key_millis(id);
-        if next.contains_key(&ms) {
-            continue;
-        }
-        let start = bucket_start(ms);
+async fn index_sqlite(tx: &mut AnyConnection, rows: Vec<(&str, Vec<String>)>) -> sqlx::Result<()> {
+    let mut plan = SqliteKeys::new(rows);
+    for (ms, start, end) in plan.buckets() {
         let last: Option<i64> =
             sqlx::query("SELECT max(rowid) FROM message_search WHERE rowid >= $1 AND rowid < $2")
                 .bind(start)
-                .bind(bucket_start(ms + 1))
+                .bind(end)
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get(0)?;
-        next.insert(ms, last.map_or(start, |k| k + 1));
+        plan.last_key(ms, last);
     }
-    let mut keyed = Vec::with_capacity(rows.len());
-    for (id, words) in rows {
-        let ms = key_millis(id);
-        let key = next.get_mut(&ms).expect("every millisecond was looked up");
-        if key_bucket(*key) != ms {
-            return Err(sqlx::Error::Protocol(format!(
-                "more than {} messages in one millisecond: the search index cannot hold them",
-                1u64 << KEY_SEQ_BITS
-            )));
-        }
-        keyed.push((*key, id, words.join(" ")));
-        *key += 1;
-    }
+    let keyed = plan.keyed().map_err(sqlx::Error::Protocol)?;
     for chunk in keyed.chunks(INSERT_CHUNK) {
         let sql = format!(
             "INSERT INTO message_search (rowid, message_id, words) VALUES {}",
@@ -289,6 +269,60 @@ async fn index_sqlite(tx: &mut AnyConnection, mut rows: Vec<(&str, Vec<String>)>
         q.execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Keys for new rows of SQLite's index: each message gets the next free key
+/// of the millisecond its id was made in, so the index's order is the
+/// history's. The caller looks up the last key used in each millisecond of
+/// the batch ([`Self::buckets`], [`Self::last_key`]), then takes the rows.
+pub(super) struct SqliteKeys<'a> {
+    rows: Vec<(&'a str, Vec<String>)>,
+    /// The next free key of every millisecond in the batch.
+    next: BTreeMap<i64, i64>,
+}
+
+impl<'a> SqliteKeys<'a> {
+    /// `rows`: (message id, its words), words not empty.
+    pub(super) fn new(mut rows: Vec<(&'a str, Vec<String>)>) -> Self {
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        Self { rows, next: BTreeMap::new() }
+    }
+
+    /// Each millisecond of the batch with the key range to look the last
+    /// used key up in (`rowid >= start AND rowid < end`).
+    pub(super) fn buckets(&self) -> Vec<(i64, i64, i64)> {
+        let mut ms: Vec<i64> = self.rows.iter().map(|(id, _)| key_millis(id)).collect();
+        ms.dedup();
+        ms.into_iter().map(|ms| (ms, bucket_start(ms), bucket_start(ms + 1))).collect()
+    }
+
+    /// The last key used in millisecond `ms`, if any.
+    pub(super) fn last_key(&mut self, ms: i64, last: Option<i64>) {
+        self.next.insert(ms, last.map_or(bucket_start(ms), |k| k + 1));
+    }
+
+    /// (key, message id, words joined) for every row, in key order.
+    pub(super) fn keyed(mut self) -> Result<Vec<(i64, &'a str, String)>, String> {
+        let mut keyed = Vec::with_capacity(self.rows.len());
+        for (id, words) in self.rows {
+            let ms = key_millis(id);
+            let key = self.next.get_mut(&ms).expect("every millisecond was looked up");
+            if key_bucket(*key) != ms {
+                return Err(format!(
+                    "more than {} messages in one millisecond: the search index cannot hold them",
+                    1u64 << KEY_SEQ_BITS
+                ));
+            }
+            keyed.push((*key, id, words.join(" ")));
+            *key += 1;
+        }
+        Ok(keyed)
+    }
+}
+
+/// The rows of `messages` (id, text) the index holds: those with words.
+pub(super) fn indexed<'a>(messages: &[(&'a str, &str)]) -> Vec<(&'a str, Vec<String>)> {
+    messages.iter().map(|(id, text)| (*id, words(text))).filter(|(_, w)| !w.is_empty()).collect()
 }
 
 async fn index_postgres(tx: &mut AnyConnection, rows: Vec<(&str, Vec<String>)>) -> sqlx::Result<()> {

@@ -1,6 +1,6 @@
 //! A plain SQLite connection on a thread of its own, for the write path
-//! where sqlx costs more than the SQL: claims and the recorder's batches of
-//! submit answers and receipts (`hot_path.rs`). Through sqlx every statement
+//! where sqlx costs more than the SQL: the intake, claims and the
+//! recorder's batches of submit answers and receipts (`hot_path.rs`). Through sqlx every statement
 //! is a hand-off to sqlx's connection thread and every returned row a copy;
 //! here a batch is one call that runs its prepared statements in place.
 //!
