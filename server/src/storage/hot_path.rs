@@ -9,11 +9,11 @@
 //! generated statement per chunk.
 //!
 //! Of the reports, everything else is handed back, in order, for the
-//! general path: failed
-//! submits, long messages and their parts' receipts, inbound messages,
-//! receipts that find no message, and receipts that refund a charge (with
-//! every later receipt of the same message, so a message's receipts still
-//! apply in the order they came).
+//! general path: failed submits, long messages and their parts' receipts,
+//! inbound messages, receipts that find no message, and receipts that
+//! refund a charge (with every later receipt of the same message, so a
+//! message's receipts still apply in the order they came). An intake batch
+//! with a charged account is left whole to the general path.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
