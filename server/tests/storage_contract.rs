@@ -118,7 +118,7 @@ async fn a_mixed_batch_of_reports_is_recorded_in_the_order_it_came() {
     on_each_backend(|b| async move {
         let (store, db, account) = store_with_account(&b).await;
         let now = now_micros();
-        let messages: Vec<NewMessage> = (0..5)
+        let messages: Vec<NewMessage> = (0..6)
             .map(|i| NewMessage {
                 id: new_id(),
                 to: PhoneNumber::parse(&format!("+4860010020{i}"), None).unwrap(),
@@ -131,8 +131,8 @@ async fn a_mixed_batch_of_reports_is_recorded_in_the_order_it_came() {
             })
             .collect();
         store.accept_messages(&account, &messages, None, now).await.unwrap();
-        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| messages[i].id.clone());
-        assert_eq!(store.claim_due("n", now, now + 60_000_000, 10).await.unwrap().len(), 5);
+        let [a, b, c, d, e, f] = [0, 1, 2, 3, 4, 5].map(|i| messages[i].id.clone());
+        assert_eq!(store.claim_due("n", now, now + 60_000_000, 10).await.unwrap().len(), 6);
         let submitted = |id: &str, smsc_ids: &[&str]| Outcome::Submitted {
             message_id: id.into(),
             connector: "op".into(),
@@ -159,18 +159,19 @@ async fn a_mixed_batch_of_reports_is_recorded_in_the_order_it_came() {
             receipt("d1", Some(MessageStatus::Rejected)),
             receipt("d1", Some(MessageStatus::Delivered)),
             receipt("e1", Some(MessageStatus::Delivered)),
+            receipt("f1", Some(MessageStatus::Rejected)),
             receipt("a1", Some(MessageStatus::Delivered)),
             receipt("a1", Some(MessageStatus::Undelivered)),
         ];
         store.apply_outcomes(&mut batch, RETRY, now).await.unwrap();
         assert!(batch.is_empty(), "everything recorded");
-        let statuses = [&a, &b, &c, &d, &e].map(|id| id.as_str());
+        let statuses = [&a, &b, &c, &d, &e, &f].map(|id| id.as_str());
         let mut got = Vec::new();
         for id in statuses {
             got.push(status_of(&store, &account, id).await);
         }
         use MessageStatus::*;
-        assert_eq!(got, [Delivered, Sent, Rejected, Rejected, Sending]);
+        assert_eq!(got, [Delivered, Sent, Rejected, Rejected, Sending, Sending]);
         let mut batch = vec![submitted(&e, &["e1"]), receipt("b2", Some(Delivered))];
         store.apply_outcomes(&mut batch, RETRY, now).await.unwrap();
         assert_eq!(status_of(&store, &account, &e).await, Delivered, "the early receipt applied");
@@ -184,6 +185,11 @@ async fn a_mixed_batch_of_reports_is_recorded_in_the_order_it_came() {
         assert_eq!(history(a.clone()).await, [Queued, Sending, Sent, Sent, Delivered]);
         assert_eq!(history(d.clone()).await, [Queued, Sending, Sent, Rejected], "the later receipt ignored");
         assert_eq!(history(e.clone()).await, [Queued, Sending, Sent, Delivered]);
+        // An early receipt that refunds (the general path's to apply).
+        let mut batch = vec![submitted(&f, &["f1"])];
+        store.apply_outcomes(&mut batch, RETRY, now).await.unwrap();
+        assert_eq!(status_of(&store, &account, &f).await, Rejected, "the early rejection applied");
+        assert_eq!(history(f.clone()).await, [Queued, Sending, Sent, Rejected]);
         let a_events = store.message_events(&a).await.unwrap();
         assert_eq!(a_events[2].detail.as_deref(), Some("accepted by op as a1"));
         assert_eq!(a_events[4].detail.as_deref(), Some("a1 Some(Delivered)"));

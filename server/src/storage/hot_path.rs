@@ -12,8 +12,9 @@
 //! general path: failed submits, long messages and their parts' receipts,
 //! inbound messages, receipts that find no message, and receipts that
 //! refund a charge (with every later receipt of the same message, so a
-//! message's receipts still apply in the order they came). An intake batch
-//! with a charged account is left whole to the general path.
+//! message's receipts still apply in the order they came). A batch whose
+//! answers release a waiting receipt of that kind, and an intake batch with
+//! a charged account, are left whole to the general path.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -277,12 +278,10 @@ pub(super) fn record(
             };
             let status = status.and_then(|s| s.parse().ok());
             if !receipts.apply(connector, smsc_id, status, &detail, now, &mut transitions)? {
-                left.push(Outcome::Receipt {
-                    connector: connector.to_owned(),
-                    smsc_id: smsc_id.to_owned(),
-                    status,
-                    detail,
-                });
+                // Handing it on would leave it, between this commit and the
+                // general path's, stored nowhere: the general path takes
+                // the whole batch instead (this transaction rolls back).
+                return Ok(outcomes.to_vec());
             }
         }
     }
