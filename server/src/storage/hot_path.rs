@@ -39,10 +39,12 @@ pub(super) fn accept(
 ) -> rusqlite::Result<Option<Vec<Result<Accepted, StoreError>>>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
+        let mut accounts: Vec<&str> = requests.iter().map(|r| r.account_id.as_str()).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
         let mut tariff = tx.prepare_cached("SELECT tariff_id FROM account_billing WHERE account_id = ?1")?;
-        for r in requests {
-            let billed: Option<Option<String>> =
-                tariff.query_row([&r.account_id], |row| row.get(0)).optional()?;
+        for account in accounts {
+            let billed: Option<Option<String>> = tariff.query_row([account], |row| row.get(0)).optional()?;
             if billed.flatten().is_some() {
                 return Ok(None);
             }

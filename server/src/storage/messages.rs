@@ -268,9 +268,7 @@ impl Store {
         if self.direct.is_some() {
             let batch = requests.to_vec();
             let job = move |conn: &mut rusqlite::Connection| super::hot_path::accept(conn, &batch);
-            if let Some(Some(answers)) =
-                self.write_direct(job).await?.transpose().map_err(super::sqlite_writer::sqlx_error)?
-            {
+            if let Some(Some(answers)) = self.write_direct(job).await? {
                 return Ok(answers);
             }
         }
@@ -615,7 +613,7 @@ impl Store {
                 super::hot_path::claim(conn, &sql, &node, now, lease_until, limit)
             };
             if let Some(claimed) = self.write_direct(job).await? {
-                return claimed.map_err(super::sqlite_writer::sqlx_error);
+                return Ok(claimed);
             }
         }
         let mut tx = self.writer.begin().await?;
@@ -721,16 +719,14 @@ impl Store {
                 let batch = batch.clone();
                 move |conn: &mut rusqlite::Connection| super::hot_path::record(conn, &batch, retry, now)
             };
-            match self.write_direct(job).await {
-                Ok(Some(Ok(rest))) => *outcomes = rest,
-                Ok(Some(Err(e))) => {
-                    *outcomes = std::sync::Arc::unwrap_or_clone(batch);
-                    return Err(super::sqlite_writer::sqlx_error(e));
-                }
-                // The writer thread is gone: all through sqlx.
-                Ok(None) => *outcomes = std::sync::Arc::unwrap_or_clone(batch),
+            let done = self.write_direct(job).await;
+            // The job has ended (or never ran): the batch is ours again.
+            let all = std::sync::Arc::unwrap_or_clone(batch);
+            match done {
+                Ok(Some(rest)) => *outcomes = rest,
+                Ok(None) => *outcomes = all, // not finished there: all through sqlx
                 Err(e) => {
-                    *outcomes = std::sync::Arc::unwrap_or_clone(batch);
+                    *outcomes = all;
                     return Err(e);
                 }
             }

@@ -96,17 +96,21 @@ impl SqliteWriter {
 impl Store {
     /// Runs `job` on the SQLite writer thread while holding the sqlx
     /// writer, so no other write runs meanwhile. `None` when this store has
-    /// no such thread (PostgreSQL, an in-memory SQLite database) or it is
-    /// gone: the caller writes through sqlx instead.
+    /// no such thread (PostgreSQL, an in-memory SQLite database) or the job
+    /// did not finish (the thread is gone, or the job panicked and rolled
+    /// back): the caller writes through sqlx instead.
     pub(super) async fn write_direct<R: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Connection) -> R + Send + 'static,
+        job: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> sqlx::Result<Option<R>> {
         let Some(direct) = self.direct.as_ref() else { return Ok(None) };
         let held = self.writer.acquire().await?;
         let done = direct.run(job).await;
         drop(held);
-        Ok(done.ok())
+        match done {
+            Ok(result) => result.map(Some).map_err(|e| sqlx::Error::AnyDriverError(Box::new(e))),
+            Err(WriterGone) => Ok(None),
+        }
     }
 }
 
@@ -122,11 +126,6 @@ pub(super) async fn database_file(pool: &sqlx::AnyPool) -> sqlx::Result<Option<S
         }
     }
     Ok(None)
-}
-
-/// A rusqlite failure as the store's error type.
-pub(super) fn sqlx_error(e: rusqlite::Error) -> sqlx::Error {
-    sqlx::Error::AnyDriverError(Box::new(e))
 }
 
 #[cfg(test)]
