@@ -304,16 +304,19 @@ fn mark_sent<'a>(
     transitions: &mut Vec<Transition>,
     left: &mut Vec<Outcome>,
 ) -> rusqlite::Result<Vec<(&'a str, &'a str)>> {
-    // Without RETURNING: SQLite would gather each statement's returned row
-    // in a temporary table of its own.
+    // The row is read first and then changed by its rowid: one lookup by
+    // id instead of one for the change and one for the read (and, without
+    // RETURNING, no temporary table per statement).
+    let mut read = tx.prepare_cached(
+        "SELECT rowid, account_id, to_number, callback_url FROM messages
+         WHERE id = ?1 AND status IN ('sending', 'queued')",
+    )?;
     let mut update = tx.prepare_cached(
         "UPDATE messages SET status = 'sent', connector = ?1, smsc_id = ?2, updated_at = ?3,
              claimed_by = NULL, lease_until = NULL, error = NULL, attempts = attempts + 1,
              next_attempt_at = ?4
-         WHERE id = ?5 AND status IN ('sending', 'queued')",
+         WHERE rowid = ?5",
     )?;
-    let mut read =
-        tx.prepare_cached("SELECT account_id, to_number, callback_url FROM messages WHERE id = ?1")?;
     let check_at = now + retry.receipt_check_ms as i64 * 1_000;
     let mut submitted = Vec::new();
     let mut ignored = 0;
@@ -322,20 +325,25 @@ fn mark_sent<'a>(
             Outcome::Submitted { message_id, connector, smsc_ids } if smsc_ids.len() == 1 => {
                 let smsc_id = smsc_ids[0].as_str();
                 submitted.push((connector.as_str(), smsc_id));
-                if update.execute(params![connector, smsc_id, now, check_at, message_id])? == 0 {
+                let found = read
+                    .query_row([message_id], |r| {
+                        let transition = Transition {
+                            message_id: message_id.clone(),
+                            account_id: r.get(1)?,
+                            to: r.get(2)?,
+                            callback_url: r.get(3)?,
+                            status: MessageStatus::Sent,
+                            detail: Some(format!("accepted by {connector} as {smsc_id}")),
+                        };
+                        Ok((r.get::<_, i64>(0)?, transition))
+                    })
+                    .optional()?;
+                let Some((rowid, transition)) = found else {
                     ignored += 1;
                     continue;
-                }
-                transitions.push(read.query_row([message_id], |r| {
-                    Ok(Transition {
-                        message_id: message_id.clone(),
-                        account_id: r.get(0)?,
-                        to: r.get(1)?,
-                        callback_url: r.get(2)?,
-                        status: MessageStatus::Sent,
-                        detail: Some(format!("accepted by {connector} as {smsc_id}")),
-                    })
-                })?);
+                };
+                update.execute(params![connector, smsc_id, now, check_at, rowid])?;
+                transitions.push(transition);
             }
             Outcome::Receipt { .. } => {}
             other => left.push(other.clone()),
@@ -351,13 +359,21 @@ fn mark_sent<'a>(
     Ok(submitted)
 }
 
+/// The message a receipt is for, as this batch left it.
+struct Found {
+    /// Its transitions' common fields.
+    base: Transition,
+    current: MessageStatus,
+    rowid: i64,
+}
+
 /// Receipts of one-part messages, with what this batch already did to each.
 struct Receipts<'t> {
     find: rusqlite::CachedStatement<'t>,
     update: rusqlite::CachedStatement<'t>,
-    /// (connector, SMSC id) -> the message's transition base and current
-    /// status, or `None` when no message has that id.
-    known: HashMap<(String, String), Option<(Transition, MessageStatus)>>,
+    /// (connector, SMSC id) -> its message, or `None` when no message has
+    /// that id.
+    known: HashMap<(String, String), Option<Found>>,
     /// Messages with a receipt left to the general path.
     deferred: HashSet<String>,
 }
@@ -365,12 +381,16 @@ struct Receipts<'t> {
 impl<'t> Receipts<'t> {
     fn new(tx: &'t Transaction<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
+            // The newest message with that SMSC id, as the general path's
+            // `ORDER BY id DESC` finds it (rowids grow as messages are
+            // stored); in rowid order SQLite reads its index backwards
+            // instead of sorting.
             find: tx.prepare_cached(
-                "SELECT id, account_id, to_number, callback_url, status FROM messages
-                 WHERE smsc_id = ?1 AND connector = ?2 ORDER BY id DESC LIMIT 1",
+                "SELECT id, account_id, to_number, callback_url, status, rowid FROM messages
+                 WHERE smsc_id = ?1 AND connector = ?2 ORDER BY rowid DESC LIMIT 1",
             )?,
             update: tx.prepare_cached(
-                "UPDATE messages SET status = ?1, error = ?2, updated_at = ?3 WHERE id = ?4",
+                "UPDATE messages SET status = ?1, error = ?2, updated_at = ?3 WHERE rowid = ?4",
             )?,
             known: HashMap::new(),
             deferred: HashSet::new(),
@@ -404,12 +424,12 @@ impl<'t> Receipts<'t> {
                         status,
                         detail: None,
                     };
-                    Ok((base, status))
+                    Ok(Found { base, current: status, rowid: r.get(5)? })
                 })
                 .optional()?;
             self.known.insert(key.clone(), found);
         }
-        let Some(Some((base, current))) = self.known.get_mut(&key) else {
+        let Some(Some(Found { base, current, rowid })) = self.known.get_mut(&key) else {
             return Ok(false); // a part of a long message, or a receipt ahead of its answer
         };
         if self.deferred.contains(&base.message_id) {
@@ -424,7 +444,7 @@ impl<'t> Receipts<'t> {
                 return Ok(false);
             }
             let error = (final_status != MessageStatus::Delivered).then_some(detail);
-            self.update.execute(params![final_status.as_str(), error, now, base.message_id])?;
+            self.update.execute(params![final_status.as_str(), error, now, *rowid])?;
             *current = final_status;
         }
         transitions.push(Transition { status: *current, detail: Some(detail.to_owned()), ..base.clone() });

@@ -165,6 +165,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0021_user_preferences.sql"),
         then: None,
     },
+    Migration {
+        version: 22,
+        name: "event_rowids",
+        sqlite: include_str!("../../migrations/sqlite/0022_event_rowids.sql"),
+        postgres: include_str!("../../migrations/postgres/0022_event_rowids.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes
@@ -235,4 +242,71 @@ async fn apply_pending(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> anyh
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SQLite database as Kurier left it at schema version `upto`.
+    fn sqlite_at(path: &std::path::Path, upto: i64) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE kurier_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);",
+        )
+        .unwrap();
+        for m in MIGRATIONS.iter().filter(|m| m.version <= upto) {
+            conn.execute_batch(m.sqlite).unwrap();
+            conn.execute(
+                "INSERT INTO kurier_migrations (version, name, applied_at) VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn history_rows_keep_their_ids_and_order_when_autoincrement_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        sqlite_at(&path, 21);
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "INSERT INTO message_events (id, message_id, status, at) VALUES (3, 'm1', 'queued', 10);
+                 INSERT INTO message_events (id, message_id, status, at) VALUES (9, 'm1', 'sending', 20);
+                 INSERT INTO message_events (id, message_id, status, at) VALUES (12, 'm2', 'queued', 30);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&format!("sqlite://{}", path.display()), 2, "full").await.unwrap();
+        let history = store.message_events("m1").await.unwrap();
+        let statuses: Vec<String> = history.iter().map(|e| e.status.as_str().to_owned()).collect();
+        assert_eq!(statuses, ["queued", "sending"]);
+        sqlx::query("INSERT INTO message_events (message_id, status, at) VALUES ('m1', 'sent', 40)")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM message_events ORDER BY id")
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+        assert_eq!(ids, [3, 9, 12, 13], "old ids kept, a new row comes after them");
+        let table: String = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'message_events'",
+        )
+        .fetch_one(&store.reader)
+        .await
+        .unwrap();
+        assert!(!table.contains("AUTOINCREMENT"), "{table}");
+        let index: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'message_events_message'",
+        )
+        .fetch_one(&store.reader)
+        .await
+        .unwrap();
+        assert_eq!(index, 1, "the history's index is back");
+        store.close().await;
+    }
 }

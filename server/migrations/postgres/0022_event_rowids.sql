@@ -1,0 +1,3 @@
+-- SQLite only (its history table loses AUTOINCREMENT); PostgreSQL's
+-- BIGSERIAL needs no change.
+SELECT 1;
