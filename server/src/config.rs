@@ -99,6 +99,9 @@ pub struct DispatchConfig {
     /// Seconds after submission without a delivery report before the
     /// connector is asked for the message's state (and again as often).
     pub receipt_check_secs: u64,
+    /// Seconds after submission without a final delivery report before a
+    /// `sent` message becomes `expired` (0: wait for ever).
+    pub receipt_expiry_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -598,6 +601,7 @@ impl Default for DispatchConfig {
             lease_secs: 60,
             poll_interval_ms: 50,
             receipt_check_secs: 600,
+            receipt_expiry_secs: 259_200,
         }
     }
 }

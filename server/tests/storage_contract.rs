@@ -336,3 +336,53 @@ async fn a_bind_lease_has_one_holder_until_it_lapses_or_is_released() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_receipt_that_never_comes_ends_expired_after_the_expiry_and_not_before() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let ids = queue(&store, &account, 2).await;
+        let now = now_micros();
+        store.claim_due("n", now, now + 60_000_000, 10).await.unwrap();
+        let submitted = |id: &str, smsc_ids: &[&str]| Outcome::Submitted {
+            message_id: id.to_owned(),
+            connector: "op".into(),
+            smsc_ids: smsc_ids.iter().map(|s| s.to_string()).collect(),
+        };
+        let delivered = |smsc_id: &str| Outcome::Receipt {
+            connector: "op".into(),
+            smsc_id: smsc_id.into(),
+            status: Some(MessageStatus::Delivered),
+            detail: "stat:DELIVRD".into(),
+        };
+        let mut reports =
+            vec![submitted(&ids[0], &["S1"]), submitted(&ids[1], &["L1", "L2"]), delivered("L1")];
+        store.apply_outcomes(&mut reports, RETRY, now).await.unwrap();
+        let hour = 3_600_000_000;
+        assert_eq!(store.expire_unreported(now + hour, 2 * 3_600).await.unwrap(), 0, "not yet");
+        assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Sent);
+
+        assert_eq!(store.expire_unreported(now + 3 * hour, 2 * 3_600).await.unwrap(), 2);
+        for id in &ids {
+            let m = store.get_message(&account, id).await.unwrap().unwrap();
+            assert_eq!(m.status, MessageStatus::Expired);
+            assert_eq!(m.error.as_deref(), Some("no delivery report within 2 h"));
+            let history = store.message_events(id).await.unwrap();
+            let last = history.last().unwrap();
+            assert_eq!((last.status, last.detail.as_deref()), (MessageStatus::Expired, m.error.as_deref()));
+        }
+        let parts = store.message_parts(&ids[1]).await.unwrap();
+        assert_eq!(
+            parts.iter().map(|p| (p.seq, p.status.as_str())).collect::<Vec<_>>(),
+            [(1, "delivered"), (2, "expired")],
+            "a part that reported keeps its report"
+        );
+        // A receipt after the give-up changes nothing.
+        store.apply_outcomes(&mut vec![delivered("S1")], RETRY, now + 4 * hour).await.unwrap();
+        assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Expired);
+        assert_eq!(store.expire_unreported(now + 5 * hour, 2 * 3_600).await.unwrap(), 0);
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}

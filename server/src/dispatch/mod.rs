@@ -148,7 +148,15 @@ impl Dispatcher {
     }
 
     /// Asks connectors for the state of messages whose receipt is overdue.
+    /// Messages whose receipt is past `receipt_expiry_secs` become
+    /// `expired` first: they are not asked about again.
     async fn query_overdue(&self, now: i64) -> anyhow::Result<usize> {
+        if self.cfg.receipt_expiry_secs > 0 {
+            let expired = self.store.expire_unreported(now, self.cfg.receipt_expiry_secs).await?;
+            if expired > 0 {
+                tracing::warn!(messages = expired, "no delivery report came in time; marked expired");
+            }
+        }
         let overdue = self.store.overdue_receipts(now, self.cfg.receipt_check_secs, QUERY_BATCH).await?;
         let n = overdue.len();
         for o in overdue {

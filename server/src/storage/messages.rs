@@ -1096,6 +1096,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Gives up on delivery reports that never came: messages `sent` more
+    /// than `after_secs` ago (and not changed since) whose receipt check is
+    /// due become `expired`, with a history row and callback; their parts
+    /// still `sent` too. A read when no receipt check is due.
+    pub async fn expire_unreported(&self, now: i64, after_secs: u64) -> sqlx::Result<usize> {
+        if !self.any_due(MessageStatus::Sent, now).await? {
+            return Ok(0);
+        }
+        // A number, not a bound value: the statements stay the same from
+        // call to call, and prepared.
+        let age = i64::try_from(after_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        let stale = format!("status = 'sent' AND next_attempt_at <= $1 AND updated_at <= $1 - {age}");
+        let detail = if after_secs.is_multiple_of(3_600) {
+            format!("no delivery report within {} h", after_secs / 3_600)
+        } else {
+            format!("no delivery report within {after_secs} s")
+        };
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE message_parts SET status = 'expired', detail = $2, updated_at = $1
+             WHERE status = 'sent' AND message_id IN (SELECT id FROM messages WHERE {stale})"
+        )))
+        .bind(now)
+        .bind(&detail)
+        .execute(&self.writer)
+        .await?;
+        let sql = format!(
+            "WITH picked AS (SELECT id FROM messages WHERE {stale} ORDER BY next_attempt_at LIMIT $2{})
+             UPDATE messages SET status = 'expired', error = $3, updated_at = $1
+             WHERE status = 'sent' AND id IN (SELECT id FROM picked)
+             RETURNING id, account_id, to_number, callback_url",
+            self.dialect.skip_locked()
+        );
+        self.bulk_transition(&sql, now, Some(&detail), MessageStatus::Expired, &detail).await
+    }
+
     /// The parts of a long message, in order (empty for a one-part message).
     pub async fn message_parts(&self, message_id: &str) -> sqlx::Result<Vec<PartRecord>> {
         let rows = sqlx::query(
