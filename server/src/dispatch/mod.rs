@@ -15,7 +15,7 @@ mod recorder;
 pub use recorder::Recorder;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -60,6 +60,8 @@ pub struct Dispatcher {
     node: String,
     cfg: DispatchConfig,
     in_flight: InFlight,
+    /// When a step last looked for work due by the clock.
+    timed_at: AtomicI64,
 }
 
 /// What one step did.
@@ -78,7 +80,7 @@ impl Dispatcher {
         cfg: DispatchConfig,
         in_flight: InFlight,
     ) -> Self {
-        Self { store, connectors, node, cfg, in_flight }
+        Self { store, connectors, node, cfg, in_flight, timed_at: AtomicI64::new(i64::MIN) }
     }
 
     pub fn retry_policy(cfg: &DispatchConfig) -> RetryPolicy {
@@ -95,11 +97,16 @@ impl Dispatcher {
     }
 
     /// Promotes due scheduled messages, asks connectors about overdue
-    /// receipts, and hands one batch of due messages to connectors.
+    /// receipts (these two at most every [`TIMED_WORK_EVERY_MICROS`]), and
+    /// hands one batch of due messages to connectors.
     pub async fn step(&self) -> anyhow::Result<StepReport> {
         let now = now_micros();
-        let promoted = self.store.promote_scheduled(now).await?;
-        let queried = self.query_overdue(now).await?;
+        let (mut promoted, mut queried) = (0, 0);
+        if now.saturating_sub(self.timed_at.load(Ordering::Relaxed)) >= TIMED_WORK_EVERY_MICROS {
+            self.timed_at.store(now, Ordering::Relaxed);
+            promoted = self.store.promote_scheduled(now).await?;
+            queried = self.query_overdue(now).await?;
+        }
         let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.get());
         let limit = room.min(self.cfg.batch_size);
         if limit == 0 {
@@ -216,6 +223,11 @@ impl Dispatcher {
 
 /// Routings tried for one message before it is left for re-queueing.
 const HAND_OVER_TRIES: usize = 3;
+
+/// Scheduled messages and overdue receipts come due by the clock, not with
+/// new work: a busy dispatcher, stepping with every claim, looks for them
+/// this often (each look is a read per kind).
+const TIMED_WORK_EVERY_MICROS: i64 = 100_000;
 
 /// Overdue receipts asked about per step.
 const QUERY_BATCH: usize = 100;

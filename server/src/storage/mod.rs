@@ -172,18 +172,23 @@ impl Store {
         let mut store = if url.starts_with("sqlite:") {
             let url = sqlite_url(url);
             let options = AnyConnectOptions::from_str(&url).context("database.url")?;
+            // No ping before each acquire: a SQLite connection is a file in
+            // this process and cannot go stale, and each ping is a round trip
+            // to the connection's thread (on the hot path, one per writer job).
             let pool_options = |max: u32| {
-                AnyPoolOptions::new().max_connections(max).after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        sqlx::raw_sql(AssertSqlSafe(format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
+                AnyPoolOptions::new().max_connections(max).test_before_acquire(false).after_connect(
+                    move |conn, _| {
+                        Box::pin(async move {
+                            sqlx::raw_sql(AssertSqlSafe(format!(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
                              PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
-                        )))
-                        .execute(&mut *conn)
-                        .await?;
-                        Ok(())
-                    })
-                })
+                            )))
+                            .execute(&mut *conn)
+                            .await?;
+                            Ok(())
+                        })
+                    },
+                )
             };
             let writer = pool_options(1)
                 .connect_with(options.clone())
