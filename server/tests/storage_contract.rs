@@ -386,3 +386,40 @@ async fn a_receipt_that_never_comes_ends_expired_after_the_expiry_and_not_before
     })
     .await;
 }
+
+/// `storage/key_cache.rs`: a key seen lately is served from the node's
+/// cache for up to 2 s (`FRESH_FOR`).
+const KEY_CACHE_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_at_once_on_its_node_and_within_two_seconds_on_another() {
+    on_each_backend(|b| async move {
+        let (node_a, db, _account) = store_with_account(&b).await;
+        let node_b = Store::open(&db.url, 2, "normal").await.unwrap();
+        let (account, key) = node_a.create_account("other").await.unwrap();
+        let hash = kurier::credentials::hash_api_key(&key);
+        let seen = node_b.find_api_key(&hash).await.unwrap().expect("the key is found");
+        assert!(seen.revoked_at.is_none());
+        node_a.find_api_key(&hash).await.unwrap().expect("cached on node a too");
+
+        assert!(node_a.revoke_api_key(&account, &seen.key_id).await.unwrap());
+        let here = node_a.find_api_key(&hash).await.unwrap().unwrap();
+        assert!(here.revoked_at.is_some(), "the node that revoked it refuses it at once");
+        let started = std::time::Instant::now();
+        loop {
+            let there = node_b.find_api_key(&hash).await.unwrap().unwrap();
+            if there.revoked_at.is_some() {
+                break;
+            }
+            assert!(
+                started.elapsed() < KEY_CACHE_FRESH_FOR + std::time::Duration::from_millis(500),
+                "another node still accepted the revoked key after its cache's lifetime"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        node_b.close().await;
+        node_a.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
