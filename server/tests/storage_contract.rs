@@ -359,10 +359,12 @@ async fn a_receipt_that_never_comes_ends_expired_after_the_expiry_and_not_before
             vec![submitted(&ids[0], &["S1"]), submitted(&ids[1], &["L1", "L2"]), delivered("L1")];
         store.apply_outcomes(&mut reports, RETRY, now).await.unwrap();
         let hour = 3_600_000_000;
-        assert_eq!(store.expire_unreported(now + hour, 2 * 3_600).await.unwrap(), 0, "not yet");
+        assert_eq!(store.expire_unreported(now + hour, 2 * 3_600, 100).await.unwrap(), 0, "not yet");
         assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Sent);
 
-        assert_eq!(store.expire_unreported(now + 3 * hour, 2 * 3_600).await.unwrap(), 2);
+        // At most `limit` a call: the oldest due first.
+        assert_eq!(store.expire_unreported(now + 3 * hour, 2 * 3_600, 1).await.unwrap(), 1);
+        assert_eq!(store.expire_unreported(now + 3 * hour, 2 * 3_600, 1).await.unwrap(), 1);
         for id in &ids {
             let m = store.get_message(&account, id).await.unwrap().unwrap();
             assert_eq!(m.status, MessageStatus::Expired);
@@ -380,7 +382,7 @@ async fn a_receipt_that_never_comes_ends_expired_after_the_expiry_and_not_before
         // A receipt after the give-up changes nothing.
         store.apply_outcomes(&mut vec![delivered("S1")], RETRY, now + 4 * hour).await.unwrap();
         assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Expired);
-        assert_eq!(store.expire_unreported(now + 5 * hour, 2 * 3_600).await.unwrap(), 0);
+        assert_eq!(store.expire_unreported(now + 5 * hour, 2 * 3_600, 100).await.unwrap(), 0);
         store.close().await;
         db.drop_db().await;
     })

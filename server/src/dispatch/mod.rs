@@ -15,8 +15,8 @@ mod recorder;
 pub use recorder::Recorder;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -60,8 +60,9 @@ pub struct Dispatcher {
     node: String,
     cfg: DispatchConfig,
     in_flight: InFlight,
-    /// When a step last looked for work due by the clock.
-    timed_at: AtomicI64,
+    /// When a step last looked for work due by the clock (a monotonic
+    /// clock: a step of the wall clock must not stop these looks).
+    timed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 /// What one step did.
@@ -80,7 +81,7 @@ impl Dispatcher {
         cfg: DispatchConfig,
         in_flight: InFlight,
     ) -> Self {
-        Self { store, connectors, node, cfg, in_flight, timed_at: AtomicI64::new(i64::MIN) }
+        Self { store, connectors, node, cfg, in_flight, timed_at: std::sync::Mutex::new(None) }
     }
 
     pub fn retry_policy(cfg: &DispatchConfig) -> RetryPolicy {
@@ -97,13 +98,12 @@ impl Dispatcher {
     }
 
     /// Promotes due scheduled messages, asks connectors about overdue
-    /// receipts (these two at most every [`TIMED_WORK_EVERY_MICROS`]), and
+    /// receipts (these two at most every [`TIMED_WORK_EVERY`]), and
     /// hands one batch of due messages to connectors.
     pub async fn step(&self) -> anyhow::Result<StepReport> {
         let now = now_micros();
         let (mut promoted, mut queried) = (0, 0);
-        if now.saturating_sub(self.timed_at.load(Ordering::Relaxed)) >= TIMED_WORK_EVERY_MICROS {
-            self.timed_at.store(now, Ordering::Relaxed);
+        if self.timed_work_due() {
             promoted = self.store.promote_scheduled(now).await?;
             queried = self.query_overdue(now).await?;
         }
@@ -154,12 +154,23 @@ impl Dispatcher {
         Ok(StepReport { promoted, claimed: n, queried })
     }
 
+    /// Whether a step should look for work due by the clock; notes the look.
+    fn timed_work_due(&self) -> bool {
+        let Ok(mut at) = self.timed_at.lock() else { return true };
+        let due = at.is_none_or(|t| t.elapsed() >= TIMED_WORK_EVERY);
+        if due {
+            *at = Some(Instant::now());
+        }
+        due
+    }
+
     /// Asks connectors for the state of messages whose receipt is overdue.
     /// Messages whose receipt is past `receipt_expiry_secs` become
     /// `expired` first: they are not asked about again.
     async fn query_overdue(&self, now: i64) -> anyhow::Result<usize> {
         if self.cfg.receipt_expiry_secs > 0 {
-            let expired = self.store.expire_unreported(now, self.cfg.receipt_expiry_secs).await?;
+            let expired =
+                self.store.expire_unreported(now, self.cfg.receipt_expiry_secs, QUERY_BATCH).await?;
             if expired > 0 {
                 tracing::warn!(messages = expired, "no delivery report came in time; marked expired");
             }
@@ -227,7 +238,7 @@ const HAND_OVER_TRIES: usize = 3;
 /// Scheduled messages and overdue receipts come due by the clock, not with
 /// new work: a busy dispatcher, stepping with every claim, looks for them
 /// this often (each look is a read per kind).
-const TIMED_WORK_EVERY_MICROS: i64 = 100_000;
+const TIMED_WORK_EVERY: Duration = Duration::from_millis(100);
 
 /// Overdue receipts asked about per step.
 const QUERY_BATCH: usize = 100;

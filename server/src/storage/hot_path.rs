@@ -381,10 +381,11 @@ struct Receipts<'t> {
 impl<'t> Receipts<'t> {
     fn new(tx: &'t Transaction<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            // The newest message with that SMSC id, as the general path's
-            // `ORDER BY id DESC` finds it (rowids grow as messages are
-            // stored); in rowid order SQLite reads its index backwards
-            // instead of sorting.
+            // The newest stored message with that SMSC id (rowids grow as
+            // messages are stored; the general path's `ORDER BY id DESC`
+            // differs only for messages made within milliseconds of each
+            // other, which an SMSC never gives the same id); in rowid order
+            // SQLite reads its index backwards instead of sorting.
             find: tx.prepare_cached(
                 "SELECT id, account_id, to_number, callback_url, status, rowid FROM messages
                  WHERE smsc_id = ?1 AND connector = ?2 ORDER BY rowid DESC LIMIT 1",

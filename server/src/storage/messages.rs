@@ -1096,39 +1096,57 @@ impl Store {
         Ok(out)
     }
 
-    /// Gives up on delivery reports that never came: messages `sent` more
-    /// than `after_secs` ago (and not changed since) whose receipt check is
-    /// due become `expired`, with a history row and callback; their parts
-    /// still `sent` too. A read when no receipt check is due.
-    pub async fn expire_unreported(&self, now: i64, after_secs: u64) -> sqlx::Result<usize> {
+    /// Gives up on delivery reports that never came: of the (up to `limit`)
+    /// sent messages whose receipt check is due first, those sent more than
+    /// `after_secs` ago and not changed since become `expired`, with a
+    /// history row and callback, and so do their parts still `sent` — in
+    /// one transaction. A read when no receipt check is due. Run before
+    /// [`Store::overdue_receipts`], which moves the rest of them on.
+    pub async fn expire_unreported(&self, now: i64, after_secs: u64, limit: usize) -> sqlx::Result<usize> {
         if !self.any_due(MessageStatus::Sent, now).await? {
             return Ok(0);
         }
-        // A number, not a bound value: the statements stay the same from
+        // A number, not a bound value: the statement stays the same from
         // call to call, and prepared.
         let age = i64::try_from(after_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
-        let stale = format!("status = 'sent' AND next_attempt_at <= $1 AND updated_at <= $1 - {age}");
         let detail = if after_secs.is_multiple_of(3_600) {
             format!("no delivery report within {} h", after_secs / 3_600)
         } else {
             format!("no delivery report within {after_secs} s")
         };
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE message_parts SET status = 'expired', detail = $2, updated_at = $1
-             WHERE status = 'sent' AND message_id IN (SELECT id FROM messages WHERE {stale})"
-        )))
-        .bind(now)
-        .bind(&detail)
-        .execute(&self.writer)
-        .await?;
         let sql = format!(
-            "WITH picked AS (SELECT id FROM messages WHERE {stale} ORDER BY next_attempt_at LIMIT $2{})
+            "WITH picked AS (SELECT id FROM messages WHERE status = 'sent' AND next_attempt_at <= $1
+                 ORDER BY next_attempt_at LIMIT $2{})
              UPDATE messages SET status = 'expired', error = $3, updated_at = $1
-             WHERE status = 'sent' AND id IN (SELECT id FROM picked)
+             WHERE status = 'sent' AND updated_at <= $1 - {age} AND id IN (SELECT id FROM picked)
              RETURNING id, account_id, to_number, callback_url",
             self.dialect.skip_locked()
         );
-        self.bulk_transition(&sql, now, Some(&detail), MessageStatus::Expired, &detail).await
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit as i64)
+            .bind(&detail)
+            .fetch_all(&mut *tx)
+            .await?;
+        let transitions = rows
+            .iter()
+            .map(|r| Transition::from_row(r, MessageStatus::Expired, Some(detail.clone())))
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        for t in &transitions {
+            sqlx::query(
+                "UPDATE message_parts SET status = 'expired', detail = $1, updated_at = $2
+                 WHERE message_id = $3 AND status = 'sent'",
+            )
+            .bind(&detail)
+            .bind(now)
+            .bind(&t.message_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        record_transitions(&mut tx, &transitions, now).await?;
+        tx.commit().await?;
+        Ok(transitions.len())
     }
 
     /// The parts of a long message, in order (empty for a one-part message).
