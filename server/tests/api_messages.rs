@@ -498,3 +498,32 @@ async fn transliteration_saves_segments_per_message_or_by_account_default() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_message_whose_receipt_never_comes_ends_expired_unless_expiry_is_off() {
+    on_each_backend(|b| async move {
+        let expiring = |expiry_secs: u64| {
+            move |c: &mut kurier::config::Config| {
+                // The receipt would come in an hour; the check is due after a
+                // second, and the simulator answers it with the final state.
+                sim(c).receipt_delay_ms = 3_600_000;
+                c.dispatch.receipt_check_secs = 1;
+                c.dispatch.receipt_expiry_secs = expiry_secs;
+            }
+        };
+        let app = TestApp::start_with(&b, expiring(1)).await;
+        let id = app.send(json!({"to": "+48600100200", "text": "Hello"})).await;
+        let m = app.wait_for_status(&id, "expired").await;
+        assert_eq!(m["error"], "no delivery report within 1 s", "{m}");
+        let last = m["events"].as_array().and_then(|e| e.last()).cloned().unwrap_or_default();
+        assert_eq!(last["status"], "expired", "{m}");
+        app.stop().await;
+
+        let app = TestApp::start_with(&b, expiring(0)).await;
+        let id = app.send(json!({"to": "+48600100201", "text": "Hello"})).await;
+        let m = app.wait_for_status(&id, "delivered").await;
+        assert!(m["events"].to_string().contains("(query)"), "asked, not given up: {m}");
+        app.stop().await;
+    })
+    .await;
+}
