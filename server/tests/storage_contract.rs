@@ -425,3 +425,33 @@ async fn a_revoked_key_is_refused_at_once_on_its_node_and_within_two_seconds_on_
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_smsc_id_given_twice_is_the_newest_messages() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let ids = queue(&store, &account, 2).await;
+        let now = now_micros();
+        store.claim_due("n", now, now + 60_000_000, 10).await.unwrap();
+        let submitted = |id: &str| Outcome::Submitted {
+            message_id: id.to_owned(),
+            connector: "op".into(),
+            smsc_ids: vec!["R1".into()],
+        };
+        // The SMSC's ids wrapped around: both messages carry the same one.
+        let mut reports = vec![submitted(&ids[0]), submitted(&ids[1])];
+        store.apply_outcomes(&mut reports, RETRY, now).await.unwrap();
+        let receipt = Outcome::Receipt {
+            connector: "op".into(),
+            smsc_id: "R1".into(),
+            status: Some(MessageStatus::Delivered),
+            detail: "stat:DELIVRD".into(),
+        };
+        store.apply_outcomes(&mut vec![receipt], RETRY, now).await.unwrap();
+        assert_eq!(status_of(&store, &account, &ids[1]).await, MessageStatus::Delivered, "the newest");
+        assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Sent);
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
