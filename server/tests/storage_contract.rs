@@ -359,12 +359,21 @@ async fn a_receipt_that_never_comes_ends_expired_after_the_expiry_and_not_before
             vec![submitted(&ids[0], &["S1"]), submitted(&ids[1], &["L1", "L2"]), delivered("L1")];
         store.apply_outcomes(&mut reports, RETRY, now).await.unwrap();
         let hour = 3_600_000_000;
-        assert_eq!(store.expire_unreported(now + hour, 2 * 3_600, 100).await.unwrap(), 0, "not yet");
+        let check = |at: i64, limit: usize| {
+            let store = store.clone();
+            async move { store.check_receipts(at, 600, Some(2 * 3_600), limit).await.unwrap() }
+        };
+        let first = check(now + hour, 100).await;
+        assert_eq!(first.expired, 0, "not yet");
+        let mut asked: Vec<&str> = first.overdue.iter().map(|o| o.smsc_id.as_str()).collect();
+        asked.sort_unstable();
+        assert_eq!(asked, ["L2", "S1"], "asked about instead, the part that reported not");
         assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Sent);
 
         // At most `limit` a call: the oldest due first.
-        assert_eq!(store.expire_unreported(now + 3 * hour, 2 * 3_600, 1).await.unwrap(), 1);
-        assert_eq!(store.expire_unreported(now + 3 * hour, 2 * 3_600, 1).await.unwrap(), 1);
+        let one = check(now + 3 * hour, 1).await;
+        assert_eq!((one.expired, one.overdue.len()), (1, 0));
+        assert_eq!(check(now + 3 * hour, 1).await.expired, 1);
         for id in &ids {
             let m = store.get_message(&account, id).await.unwrap().unwrap();
             assert_eq!(m.status, MessageStatus::Expired);
@@ -379,10 +388,18 @@ async fn a_receipt_that_never_comes_ends_expired_after_the_expiry_and_not_before
             [(1, "delivered"), (2, "expired")],
             "a part that reported keeps its report"
         );
-        // A receipt after the give-up changes nothing.
-        store.apply_outcomes(&mut vec![delivered("S1")], RETRY, now + 4 * hour).await.unwrap();
+        // A report after the give-up leaves the message expired; a part's
+        // is still recorded on the part (docs/smpp.md).
+        store
+            .apply_outcomes(&mut vec![delivered("S1"), delivered("L2")], RETRY, now + 4 * hour)
+            .await
+            .unwrap();
         assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Expired);
-        assert_eq!(store.expire_unreported(now + 5 * hour, 2 * 3_600, 100).await.unwrap(), 0);
+        assert_eq!(status_of(&store, &account, &ids[1]).await, MessageStatus::Expired);
+        let parts = store.message_parts(&ids[1]).await.unwrap();
+        assert_eq!(parts.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(), ["delivered", "delivered"]);
+        let last = check(now + 5 * hour, 100).await;
+        assert_eq!((last.expired, last.overdue.len()), (0, 0));
         store.close().await;
         db.drop_db().await;
     })

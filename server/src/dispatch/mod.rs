@@ -164,18 +164,16 @@ impl Dispatcher {
         due
     }
 
-    /// Asks connectors for the state of messages whose receipt is overdue.
-    /// Messages whose receipt is past `receipt_expiry_secs` become
-    /// `expired` first: they are not asked about again.
+    /// Asks connectors for the state of messages whose receipt is overdue;
+    /// those past `receipt_expiry_secs` become `expired` instead.
     async fn query_overdue(&self, now: i64) -> anyhow::Result<usize> {
-        if self.cfg.receipt_expiry_secs > 0 {
-            let expired =
-                self.store.expire_unreported(now, self.cfg.receipt_expiry_secs, QUERY_BATCH).await?;
-            if expired > 0 {
-                tracing::warn!(messages = expired, "no delivery report came in time; marked expired");
-            }
+        let expire_after = (self.cfg.receipt_expiry_secs > 0).then_some(self.cfg.receipt_expiry_secs);
+        let checks =
+            self.store.check_receipts(now, self.cfg.receipt_check_secs, expire_after, QUERY_BATCH).await?;
+        if checks.expired > 0 {
+            tracing::warn!(messages = checks.expired, "no delivery report came in time; marked expired");
         }
-        let overdue = self.store.overdue_receipts(now, self.cfg.receipt_check_secs, QUERY_BATCH).await?;
+        let overdue = checks.overdue;
         let n = overdue.len();
         for o in overdue {
             if let Some(handle) = self.connectors.get(&o.connector)

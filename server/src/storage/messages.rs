@@ -120,6 +120,15 @@ pub struct OverdueReceipt {
     pub from: Option<String>,
 }
 
+/// What one look at the due receipt checks did (`Store::check_receipts`).
+#[derive(Debug, Default)]
+pub struct ReceiptChecks {
+    /// Messages given up on: now `expired`.
+    pub expired: usize,
+    /// Messages (or parts) to ask the connector about.
+    pub overdue: Vec<OverdueReceipt>,
+}
+
 /// One part of a long outbound message.
 #[derive(Debug, Clone)]
 pub struct PartRecord {
@@ -1040,17 +1049,27 @@ impl Store {
         Ok(())
     }
 
-    /// Sent messages whose receipt is overdue, one entry per part still
-    /// waiting for its report; each message is due again `check_secs` later.
-    pub async fn overdue_receipts(
+    /// The receipt checks due now, oldest first, up to `limit` messages:
+    /// those sent more than `expire_after_secs` ago (and not changed since)
+    /// become `expired`, with a history row and callback, and so do their
+    /// parts still `sent`; the rest are returned to be asked about, one entry
+    /// per part still waiting for its report, and are due again `check_secs`
+    /// later. One transaction; a read when no check is due.
+    pub async fn check_receipts(
         &self,
         now: i64,
         check_secs: u64,
+        expire_after_secs: Option<u64>,
         limit: usize,
-    ) -> sqlx::Result<Vec<OverdueReceipt>> {
+    ) -> sqlx::Result<ReceiptChecks> {
         if !self.any_due(MessageStatus::Sent, now).await? {
-            return Ok(Vec::new());
+            return Ok(ReceiptChecks::default());
         }
+        let mut tx = self.writer.begin().await?;
+        let expired = match expire_after_secs {
+            Some(after_secs) => expire_unreported(&mut tx, self.dialect, now, after_secs, limit).await?,
+            None => 0,
+        };
         let sql = format!(
             "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'sent' AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3{})
@@ -1062,10 +1081,11 @@ impl Store {
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(now + check_secs as i64 * 1_000_000)
             .bind(now)
-            .bind(limit as i64)
-            .fetch_all(&self.writer)
+            .bind(limit.saturating_sub(expired) as i64)
+            .fetch_all(&mut *tx)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
+        tx.commit().await?;
+        let mut overdue = Vec::with_capacity(rows.len());
         for r in rows {
             let message_id: String = r.try_get(0)?;
             let connector: Option<String> = r.try_get(1)?;
@@ -1073,7 +1093,7 @@ impl Store {
             let from: Option<String> = r.try_get(3)?;
             match (connector, smsc_id) {
                 (Some(connector), Some(smsc_id)) => {
-                    out.push(OverdueReceipt { message_id, connector, smsc_id, from })
+                    overdue.push(OverdueReceipt { message_id, connector, smsc_id, from })
                 }
                 _ => {
                     let parts = sqlx::query(
@@ -1083,7 +1103,7 @@ impl Store {
                     .fetch_all(&self.reader)
                     .await?;
                     for p in parts {
-                        out.push(OverdueReceipt {
+                        overdue.push(OverdueReceipt {
                             message_id: message_id.clone(),
                             connector: p.try_get(0)?,
                             smsc_id: p.try_get(1)?,
@@ -1093,60 +1113,7 @@ impl Store {
                 }
             }
         }
-        Ok(out)
-    }
-
-    /// Gives up on delivery reports that never came: of the (up to `limit`)
-    /// sent messages whose receipt check is due first, those sent more than
-    /// `after_secs` ago and not changed since become `expired`, with a
-    /// history row and callback, and so do their parts still `sent` — in
-    /// one transaction. A read when no receipt check is due. Run before
-    /// [`Store::overdue_receipts`], which moves the rest of them on.
-    pub async fn expire_unreported(&self, now: i64, after_secs: u64, limit: usize) -> sqlx::Result<usize> {
-        if !self.any_due(MessageStatus::Sent, now).await? {
-            return Ok(0);
-        }
-        // A number, not a bound value: the statement stays the same from
-        // call to call, and prepared.
-        let age = i64::try_from(after_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
-        let detail = if after_secs.is_multiple_of(3_600) {
-            format!("no delivery report within {} h", after_secs / 3_600)
-        } else {
-            format!("no delivery report within {after_secs} s")
-        };
-        let sql = format!(
-            "WITH picked AS (SELECT id FROM messages WHERE status = 'sent' AND next_attempt_at <= $1
-                 ORDER BY next_attempt_at LIMIT $2{})
-             UPDATE messages SET status = 'expired', error = $3, updated_at = $1
-             WHERE status = 'sent' AND updated_at <= $1 - {age} AND id IN (SELECT id FROM picked)
-             RETURNING id, account_id, to_number, callback_url",
-            self.dialect.skip_locked()
-        );
-        let mut tx = self.writer.begin().await?;
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(now)
-            .bind(limit as i64)
-            .bind(&detail)
-            .fetch_all(&mut *tx)
-            .await?;
-        let transitions = rows
-            .iter()
-            .map(|r| Transition::from_row(r, MessageStatus::Expired, Some(detail.clone())))
-            .collect::<sqlx::Result<Vec<_>>>()?;
-        for t in &transitions {
-            sqlx::query(
-                "UPDATE message_parts SET status = 'expired', detail = $1, updated_at = $2
-                 WHERE message_id = $3 AND status = 'sent'",
-            )
-            .bind(&detail)
-            .bind(now)
-            .bind(&t.message_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        record_transitions(&mut tx, &transitions, now).await?;
-        tx.commit().await?;
-        Ok(transitions.len())
+        Ok(ReceiptChecks { expired, overdue })
     }
 
     /// The parts of a long message, in order (empty for a one-part message).
@@ -1359,6 +1326,57 @@ pub(super) fn initial_status(m: &NewMessage, now: i64) -> MessageStatus {
 /// Applies one delivery report to the message (or message part) with that
 /// SMSC id; stores it as an orphan when none is known yet (the report
 /// overtook the submit answer).
+/// Of the (up to `limit`) sent messages whose receipt check is due first,
+/// expires those sent more than `after_secs` ago and not changed since,
+/// with their parts still `sent` (`Store::check_receipts`).
+async fn expire_unreported(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    now: i64,
+    after_secs: u64,
+    limit: usize,
+) -> sqlx::Result<usize> {
+    // A number, not a bound value: the statement stays the same from call
+    // to call, and prepared.
+    let age = i64::try_from(after_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+    let detail = if after_secs.is_multiple_of(3_600) {
+        format!("no delivery report within {} h", after_secs / 3_600)
+    } else {
+        format!("no delivery report within {after_secs} s")
+    };
+    let sql = format!(
+        "WITH picked AS (SELECT id FROM messages WHERE status = 'sent' AND next_attempt_at <= $1
+             ORDER BY next_attempt_at LIMIT $2{})
+         UPDATE messages SET status = 'expired', error = $3, updated_at = $1
+         WHERE status = 'sent' AND updated_at <= $1 - {age} AND id IN (SELECT id FROM picked)
+         RETURNING id, account_id, to_number, callback_url",
+        dialect.skip_locked()
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(limit as i64)
+        .bind(&detail)
+        .fetch_all(&mut *tx)
+        .await?;
+    let transitions = rows
+        .iter()
+        .map(|r| Transition::from_row(r, MessageStatus::Expired, Some(detail.clone())))
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    for t in &transitions {
+        sqlx::query(
+            "UPDATE message_parts SET status = 'expired', detail = $1, updated_at = $2
+             WHERE message_id = $3 AND status = 'sent'",
+        )
+        .bind(&detail)
+        .bind(now)
+        .bind(&t.message_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    record_transitions(tx, &transitions, now).await?;
+    Ok(transitions.len())
+}
+
 async fn apply_receipt(
     tx: &mut AnyConnection,
     connector: &str,

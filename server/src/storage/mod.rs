@@ -84,7 +84,7 @@ pub use intake::Intake;
 pub use mail_outbox::{MailAttempt, MailDelivery, MailJob, MailRecord, MailResult, NewMail};
 pub use messages::{
     AcceptRequest, Accepted, CampaignRef, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter,
-    MessageRecord, NewMessage, Outcome, OverdueReceipt, PartRecord, RetryPolicy,
+    MessageRecord, NewMessage, Outcome, OverdueReceipt, PartRecord, ReceiptChecks, RetryPolicy,
 };
 pub use notifications::{
     BalanceRecord, NewDelivery, NotificationDelivery, NotificationRecord, NotificationSettings,
