@@ -36,6 +36,20 @@ async fn queue(store: &Store, account: &str, n: usize) -> Vec<String> {
     messages.into_iter().map(|m| m.id).collect()
 }
 
+/// A submit answer from connector `op`.
+fn submitted(id: &str, smsc_ids: &[impl AsRef<str>]) -> Outcome {
+    Outcome::Submitted {
+        message_id: id.to_owned(),
+        connector: "op".into(),
+        smsc_ids: smsc_ids.iter().map(|s| s.as_ref().to_owned()).collect(),
+    }
+}
+
+/// A delivery receipt from connector `op`.
+fn receipt(smsc_id: &str, status: Option<MessageStatus>, detail: &str) -> Outcome {
+    Outcome::Receipt { connector: "op".into(), smsc_id: smsc_id.into(), status, detail: detail.into() }
+}
+
 async fn status_of(store: &Store, account: &str, id: &str) -> MessageStatus {
     store.get_message(account, id).await.unwrap().unwrap().status
 }
@@ -90,20 +104,10 @@ async fn a_receipt_that_overtakes_its_submit_answer_is_applied_when_the_answer_c
         let id = queue(&store, &account, 1).await.remove(0);
         let now = now_micros();
         store.claim_due("n", now, now + 60_000_000, 10).await.unwrap();
-        let receipt = Outcome::Receipt {
-            connector: "op".into(),
-            smsc_id: "X1".into(),
-            status: Some(MessageStatus::Delivered),
-            detail: "stat:DELIVRD".into(),
-        };
-        store.apply_outcomes(&mut vec![receipt], RETRY, now).await.unwrap();
+        let early = receipt("X1", Some(MessageStatus::Delivered), "stat:DELIVRD");
+        store.apply_outcomes(&mut vec![early], RETRY, now).await.unwrap();
         assert_eq!(status_of(&store, &account, &id).await, MessageStatus::Sending);
-        let submitted = Outcome::Submitted {
-            message_id: id.clone(),
-            connector: "op".into(),
-            smsc_ids: vec!["X1".into()],
-        };
-        store.apply_outcomes(&mut vec![submitted], RETRY, now).await.unwrap();
+        store.apply_outcomes(&mut vec![submitted(&id, &["X1"])], RETRY, now).await.unwrap();
         assert_eq!(status_of(&store, &account, &id).await, MessageStatus::Delivered);
         store.close().await;
         db.drop_db().await;
@@ -133,16 +137,8 @@ async fn a_mixed_batch_of_reports_is_recorded_in_the_order_it_came() {
         store.accept_messages(&account, &messages, None, now).await.unwrap();
         let [a, b, c, d, e, f] = [0, 1, 2, 3, 4, 5].map(|i| messages[i].id.clone());
         assert_eq!(store.claim_due("n", now, now + 60_000_000, 10).await.unwrap().len(), 6);
-        let submitted = |id: &str, smsc_ids: &[&str]| Outcome::Submitted {
-            message_id: id.into(),
-            connector: "op".into(),
-            smsc_ids: smsc_ids.iter().map(|s| s.to_string()).collect(),
-        };
-        let receipt = |smsc_id: &str, status: Option<MessageStatus>| Outcome::Receipt {
-            connector: "op".into(),
-            smsc_id: smsc_id.into(),
-            status,
-            detail: format!("{smsc_id} {status:?}"),
+        let receipt = |smsc_id: &str, status: Option<MessageStatus>| {
+            receipt(smsc_id, status, &format!("{smsc_id} {status:?}"))
         };
         let mut batch = vec![
             submitted(&a, &["a1"]),
@@ -218,25 +214,12 @@ async fn a_long_message_is_delivered_when_every_part_is_and_undelivered_when_one
         let now = now_micros();
         store.claim_due("n", now, now + 60_000_000, 10).await.unwrap();
         let parts = |p: &str| (1..=3).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
-        let receipt = |smsc_id: &str, status| Outcome::Receipt {
-            connector: "op".into(),
-            smsc_id: smsc_id.into(),
-            status: Some(status),
-            detail: "r".into(),
-        };
+        let receipt = |smsc_id: &str, status| receipt(smsc_id, Some(status), "r");
         store
             .apply_outcomes(
                 &mut vec![
-                    Outcome::Submitted {
-                        message_id: ids[0].clone(),
-                        connector: "op".into(),
-                        smsc_ids: parts("a"),
-                    },
-                    Outcome::Submitted {
-                        message_id: ids[1].clone(),
-                        connector: "op".into(),
-                        smsc_ids: parts("b"),
-                    },
+                    submitted(&ids[0], &parts("a")),
+                    submitted(&ids[1], &parts("b")),
                     receipt("a1", MessageStatus::Delivered),
                     receipt("a3", MessageStatus::Delivered),
                     receipt("b2", MessageStatus::Undelivered),
@@ -344,17 +327,7 @@ async fn a_receipt_that_never_comes_ends_expired_after_the_expiry_and_not_before
         let ids = queue(&store, &account, 2).await;
         let now = now_micros();
         store.claim_due("n", now, now + 60_000_000, 10).await.unwrap();
-        let submitted = |id: &str, smsc_ids: &[&str]| Outcome::Submitted {
-            message_id: id.to_owned(),
-            connector: "op".into(),
-            smsc_ids: smsc_ids.iter().map(|s| s.to_string()).collect(),
-        };
-        let delivered = |smsc_id: &str| Outcome::Receipt {
-            connector: "op".into(),
-            smsc_id: smsc_id.into(),
-            status: Some(MessageStatus::Delivered),
-            detail: "stat:DELIVRD".into(),
-        };
+        let delivered = |smsc_id: &str| receipt(smsc_id, Some(MessageStatus::Delivered), "stat:DELIVRD");
         let mut reports =
             vec![submitted(&ids[0], &["S1"]), submitted(&ids[1], &["L1", "L2"]), delivered("L1")];
         store.apply_outcomes(&mut reports, RETRY, now).await.unwrap();
@@ -450,21 +423,11 @@ async fn an_smsc_id_given_twice_is_the_newest_messages() {
         let ids = queue(&store, &account, 2).await;
         let now = now_micros();
         store.claim_due("n", now, now + 60_000_000, 10).await.unwrap();
-        let submitted = |id: &str| Outcome::Submitted {
-            message_id: id.to_owned(),
-            connector: "op".into(),
-            smsc_ids: vec!["R1".into()],
-        };
         // The SMSC's ids wrapped around: both messages carry the same one.
-        let mut reports = vec![submitted(&ids[0]), submitted(&ids[1])];
+        let mut reports = vec![submitted(&ids[0], &["R1"]), submitted(&ids[1], &["R1"])];
         store.apply_outcomes(&mut reports, RETRY, now).await.unwrap();
-        let receipt = Outcome::Receipt {
-            connector: "op".into(),
-            smsc_id: "R1".into(),
-            status: Some(MessageStatus::Delivered),
-            detail: "stat:DELIVRD".into(),
-        };
-        store.apply_outcomes(&mut vec![receipt], RETRY, now).await.unwrap();
+        let late = receipt("R1", Some(MessageStatus::Delivered), "stat:DELIVRD");
+        store.apply_outcomes(&mut vec![late], RETRY, now).await.unwrap();
         assert_eq!(status_of(&store, &account, &ids[1]).await, MessageStatus::Delivered, "the newest");
         assert_eq!(status_of(&store, &account, &ids[0]).await, MessageStatus::Sent);
         store.close().await;
