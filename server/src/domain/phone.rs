@@ -37,6 +37,12 @@ pub fn country_of(e164: &str) -> Option<(u16, &'static str)> {
     })
 }
 
+/// Loads libphonenumber's metadata, which otherwise loads (for tens of
+/// milliseconds, every caller waiting) when the first number is read.
+pub fn load_metadata() {
+    let _ = &*phonenumber::metadata::DATABASE;
+}
+
 /// Why a phone number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneNumberError {
