@@ -26,6 +26,13 @@ async fn post(client: &reqwest::Client, url: &str, body: serde_json::Value) -> a
     Ok(())
 }
 
+/// Opens a keep-alive connection of `client` with a read of `url`.
+async fn connect(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let resp = client.get(format!("{url}?limit=1")).bearer_auth(BENCH_KEY).send().await?;
+    anyhow::ensure!(resp.status().is_success(), "HTTP {}: {}", resp.status(), resp.text().await?);
+    Ok(())
+}
+
 /// `n` single-recipient requests over `connections` concurrent clients.
 ///
 /// With `rate` (requests per second), the load is an open loop: request `i`
@@ -42,11 +49,21 @@ pub async fn singles(
     let url = format!("{base}/api/v1/messages");
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
     let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
+    // Every client opens its connection (an authenticated read that stores
+    // nothing) before the clock starts: keep-alive clients of a running
+    // service are connected already, and 128 connections opened at once
+    // would put a start-up backlog into the figures.
+    let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
+    let (start, started_at) = tokio::sync::watch::channel(None::<Instant>);
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (client, url, next) = (client.clone(), url.clone(), next.clone());
+        let (client, url, next, ready) = (client.clone(), url.clone(), next.clone(), ready.clone());
+        let mut started_at = started_at.clone();
         tasks.push(tokio::spawn(async move {
+            let connected = connect(&client, &url).await;
+            ready.wait().await;
+            connected?;
+            let started = started_at.wait_for(Option::is_some).await?.expect("waited for it");
             let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -66,6 +83,9 @@ pub async fn singles(
             }
         }));
     }
+    ready.wait().await;
+    let started = Instant::now();
+    start.send_replace(Some(started));
     let mut all = Vec::with_capacity(n);
     for t in tasks {
         all.extend(t.await??);
