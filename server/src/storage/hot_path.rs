@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rusqlite::{OptionalExtension as _, Transaction, TransactionBehavior, named_params, params};
+use rusqlite::{Connection, OptionalExtension as _, named_params, params};
 
 use super::billing;
 use super::conversations::ReplyRoutes;
@@ -37,7 +37,7 @@ pub(super) fn accept(
     conn: &mut rusqlite::Connection,
     requests: &[AcceptRequest],
 ) -> rusqlite::Result<Option<Vec<Result<Accepted, StoreError>>>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     {
         let mut accounts: Vec<&str> = requests.iter().map(|r| r.account_id.as_str()).collect();
         accounts.sort_unstable();
@@ -128,7 +128,7 @@ pub(super) fn accept(
 
 /// Inserts messages with their first history rows, search index entries,
 /// tags and reply routes (`messages::insert_rows` through sqlx).
-fn insert_rows(tx: &Transaction<'_>, messages: &[(&str, &NewMessage, i64)]) -> rusqlite::Result<()> {
+fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqlite::Result<()> {
     if messages.is_empty() {
         return Ok(());
     }
@@ -212,7 +212,7 @@ pub(super) fn claim(
     lease_until: i64,
     limit: usize,
 ) -> rusqlite::Result<Vec<ClaimedMessage>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let mut claimed = Vec::with_capacity(limit);
     let mut transitions = Vec::with_capacity(limit);
     {
@@ -251,7 +251,7 @@ pub(super) fn record(
     retry: RetryPolicy,
     now: i64,
 ) -> rusqlite::Result<Vec<Outcome>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let mut left = Vec::new();
     let mut transitions = Vec::with_capacity(outcomes.len());
     let submitted = mark_sent(&tx, outcomes, retry, now, &mut transitions, &mut left)?;
@@ -297,7 +297,7 @@ pub(super) fn record(
 /// outcome that is neither such an answer nor a receipt. Returns the
 /// (connector, SMSC id) of each answer, applied or not.
 fn mark_sent<'a>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     outcomes: &'a [Outcome],
     retry: RetryPolicy,
     now: i64,
@@ -379,7 +379,7 @@ struct Receipts<'t> {
 }
 
 impl<'t> Receipts<'t> {
-    fn new(tx: &'t Transaction<'_>) -> rusqlite::Result<Self> {
+    fn new(tx: &'t Connection) -> rusqlite::Result<Self> {
         Ok(Self {
             // The newest stored message with that SMSC id (rowids grow as
             // messages are stored; the general path's `ORDER BY id DESC`
@@ -456,7 +456,7 @@ impl<'t> Receipts<'t> {
 /// Writes the history row of each transition, its pending callback, and
 /// settles the charges of messages now `sent` (no transition here refunds:
 /// claims and receipts that would are the general path's).
-fn record_transitions(tx: &Transaction<'_>, transitions: &[Transition], now: i64) -> rusqlite::Result<()> {
+fn record_transitions(tx: &Connection, transitions: &[Transition], now: i64) -> rusqlite::Result<()> {
     let mut event = tx.prepare_cached(
         "INSERT INTO message_events (message_id, status, at, detail) VALUES (?1, ?2, ?3, ?4)",
     )?;

@@ -276,8 +276,9 @@ impl Store {
     ) -> sqlx::Result<Vec<Result<Accepted, StoreError>>> {
         if self.direct.is_some() {
             let batch = requests.to_vec();
+            let rows = batch.iter().map(|r| r.messages.len()).sum();
             let job = move |conn: &mut rusqlite::Connection| super::hot_path::accept(conn, &batch);
-            if let Some(Some(answers)) = self.write_direct(job).await? {
+            if let Some(Some(answers)) = self.write_direct(rows, job).await? {
                 return Ok(answers);
             }
         }
@@ -621,7 +622,7 @@ impl Store {
             let job = move |conn: &mut rusqlite::Connection| {
                 super::hot_path::claim(conn, &sql, &node, now, lease_until, limit)
             };
-            if let Some(claimed) = self.write_direct(job).await? {
+            if let Some(claimed) = self.write_direct(limit, job).await? {
                 return Ok(claimed);
             }
         }
@@ -728,7 +729,7 @@ impl Store {
                 let batch = batch.clone();
                 move |conn: &mut rusqlite::Connection| super::hot_path::record(conn, &batch, retry, now)
             };
-            let done = self.write_direct(job).await;
+            let done = self.write_direct(batch.len(), job).await;
             // The job has ended (or never ran): the batch is ours again.
             let all = std::sync::Arc::unwrap_or_clone(batch);
             match done {

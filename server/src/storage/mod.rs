@@ -223,7 +223,7 @@ impl Store {
         if store.dialect == Dialect::Sqlite
             && let Some(file) = sqlite_writer::database_file(&store.writer).await?
         {
-            let writer = sqlite_writer::SqliteWriter::open(&file, sync)
+            let writer = sqlite_writer::SqliteWriter::open(&file, sync, store.writer.clone())
                 .with_context(|| format!("opening the SQLite writer connection to {file}"))?;
             store.direct = Some(std::sync::Arc::new(writer));
         }
