@@ -84,3 +84,59 @@ fn a_bad_setting_stops_the_start_with_the_key_named() {
     }
     assert!(!dir.path().join("kurier.db").exists(), "nothing was created");
 }
+
+/// Runs `kurier bench` with `args` and returns its `--json` report.
+fn bench(args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kurier().arg("bench").args(args).arg("--json").current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "kurier bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+#[test]
+fn the_bench_runs_every_phase_end_to_end_and_reports_each_measure() {
+    // Small, so that it proves the tool works, not how fast anything is.
+    let report =
+        bench(&["--messages", "300", "--phases", "single,batch,bare,campaign", "--connections", "8"]);
+    let phases = report["phases"].as_array().expect("phases");
+    let names: Vec<&str> = phases.iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(names[0].starts_with("single") && names[1].starts_with("batch"), "{names:?}");
+    assert!(names[2].starts_with("bare") && names[3].starts_with("campaign"), "{names:?}");
+    for p in phases {
+        assert_eq!(p["messages"], 300, "{p}");
+        for rate in ["accepted_per_sec", "submitted_per_sec", "completed_per_sec"] {
+            assert!(p[rate].as_f64().unwrap() > 0.0, "{rate}: {p}");
+        }
+        let share = p["sim_cpu_share"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{p}");
+    }
+    for p in [&phases[0], &phases[1], &phases[3]] {
+        // Kurier's own phases: its memory and CPU.
+        assert!(p["peak_rss_mb"].as_f64().unwrap() > 1.0, "{p}");
+        assert!(p["serve_cpu_per_1000"].as_f64().unwrap() > 0.0, "{p}");
+    }
+    for p in [&phases[0], &phases[1]] {
+        // Where the writer's time went.
+        let kinds: Vec<&str> =
+            p["writes"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
+        for kind in ["claim", "record", "round"] {
+            assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+        }
+    }
+    let single = &phases[0];
+    let (p50, p99) = (single["latency_p50_ms"].as_f64().unwrap(), single["latency_p99_ms"].as_f64().unwrap());
+    assert!(0.0 < p50 && p50 <= p99, "{single}");
+    assert!(phases[3]["first_queued_ms"].as_f64().is_some(), "{}", phases[3]);
+}
+
+#[test]
+fn the_bench_sends_on_a_schedule_with_an_open_loop() {
+    let report = bench(&["--messages", "200", "--phases", "single", "--rate", "400", "--connections", "4"]);
+    let single = &report["phases"][0];
+    assert_eq!(single["phase"], "single (400/s offered, 4 conns)");
+    // 200 requests due over half a second: accepted at about the offered rate.
+    let accepted = single["accepted_per_sec"].as_f64().unwrap();
+    assert!(accepted <= 400.0 * 1.05, "a schedule, not as fast as possible: {single}");
+    assert!(single["latency_p99_ms"].as_f64().is_some(), "{single}");
+}
