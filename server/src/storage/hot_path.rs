@@ -264,7 +264,8 @@ pub(super) fn record(
         }
     }
     // Receipts that came before the submit answers just recorded.
-    let waiting: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM orphan_receipts)", [], |r| r.get(0))?;
+    let waiting: bool =
+        tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM orphan_receipts)")?.query_row([], |r| r.get(0))?;
     if waiting && !submitted.is_empty() {
         let mut take = tx.prepare_cached(
             "DELETE FROM orphan_receipts WHERE connector = ?1 AND smsc_id = ?2 RETURNING status, detail",

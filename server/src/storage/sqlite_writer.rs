@@ -79,7 +79,7 @@ impl SqliteWriter {
         )?;
         conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))?;
         conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"))?;
-        conn.set_prepared_statement_cache_capacity(32);
+        conn.set_prepared_statement_cache_capacity(64);
         let (orders, queue) = mpsc::channel::<Order>();
         std::thread::Builder::new().name("kurier-sqlite-writer".into()).spawn(move || {
             let mut conn = conn;
@@ -199,7 +199,7 @@ async fn gather(
 fn run_round(conn: &mut Connection, jobs: Vec<Job>) {
     // Without the outer transaction each job's savepoint is a transaction
     // of its own, as though it ran alone.
-    let outer = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let outer = run_cached(conn, "BEGIN IMMEDIATE").is_ok();
     let mut finishes = Vec::with_capacity(jobs.len());
     for job in jobs {
         // A panicking job drops its answer (the caller sees `WriterGone`)
@@ -210,7 +210,7 @@ fn run_round(conn: &mut Connection, jobs: Vec<Job>) {
         }
     }
     let committed = if outer {
-        conn.execute_batch("COMMIT").map_err(|e| {
+        run_cached(conn, "COMMIT").map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             tracing::error!(error = %e, jobs = finishes.len(), "the writer thread's commit failed");
             e.to_string()
@@ -221,6 +221,12 @@ fn run_round(conn: &mut Connection, jobs: Vec<Job>) {
     for finish in finishes {
         finish(committed.as_ref().map(|_| ()).map_err(String::as_str));
     }
+}
+
+/// Runs `sql` as a statement kept prepared (a round's `BEGIN` and `COMMIT`
+/// run a thousand times a second under load).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 impl Store {
