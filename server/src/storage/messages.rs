@@ -758,6 +758,15 @@ impl Store {
         now: i64,
     ) -> sqlx::Result<()> {
         let mut tx = self.writer.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            // Every lookup here is by a key (id, SMSC id). Without
+            // statistics (a new or fast-growing table, before autovacuum
+            // has analysed it) PostgreSQL guesses that a list of SMSC ids
+            // matches thousands of rows and scans the whole table for each
+            // batch of receipts (measured: 5-11 ms per batch at 50,000
+            // messages, growing with the table).
+            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+        }
         let mut transitions = Vec::with_capacity(outcomes.len());
         let singles: Vec<(&str, &str, &str)> = outcomes
             .iter()
