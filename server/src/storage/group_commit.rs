@@ -73,21 +73,9 @@ async fn run<R: Batched>(store: Store, mut rx: mpsc::Receiver<(R, Reply<R::Answe
                 None => return,
             },
         };
-        let mut size = first.0.size();
+        let size = first.0.size();
         let mut batch = vec![first];
-        while size < R::MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) if size + next.0.size() <= R::MAX_BATCH => {
-                    size += next.0.size();
-                    batch.push(next);
-                }
-                Ok(next) => {
-                    held = Some(next);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
+        held = fill(&mut batch, size, R::MAX_BATCH, || rx.try_recv().ok(), |r| r.0.size());
         let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let started = std::time::Instant::now();
         let committed = R::commit(&store, &requests).await;
@@ -106,5 +94,50 @@ async fn run<R: Batched>(store: Store, mut rx: mpsc::Receiver<(R, Reply<R::Answe
                 }
             }
         }
+    }
+}
+
+/// Adds to `batch`, whose requests count `size`, those `try_next` has
+/// waiting while the total stays within `max` as `size_of` counts them (a
+/// request is never split); returns the first that did not fit, to start
+/// the next batch.
+pub(super) fn fill<T>(
+    batch: &mut Vec<T>,
+    mut size: usize,
+    max: usize,
+    mut try_next: impl FnMut() -> Option<T>,
+    size_of: impl Fn(&T) -> usize,
+) -> Option<T> {
+    while size < max {
+        let next = try_next()?;
+        let more = size_of(&next);
+        if more > max - size {
+            return Some(next);
+        }
+        size += more;
+        batch.push(next);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill;
+
+    #[test]
+    fn a_batch_takes_what_fits_and_holds_over_the_first_that_does_not() {
+        let mut waiting = vec![400, 300, 200, 100].into_iter();
+        let mut batch = vec![500];
+        let held = fill(&mut batch, 500, 1_000, || waiting.next(), |n| *n);
+        assert_eq!(batch, [500, 400]);
+        assert_eq!(held, Some(300), "the next batch starts with it");
+        assert_eq!(waiting.next(), Some(200), "nothing past it was taken");
+
+        let mut batch = vec![1];
+        let mut waiting = vec![usize::MAX].into_iter();
+        assert_eq!(fill(&mut batch, 1, 1_000, || waiting.next(), |n| *n), Some(usize::MAX), "never fits");
+        let mut waiting = Vec::<usize>::new().into_iter();
+        assert_eq!(fill(&mut batch, 1, 1_000, || waiting.next(), |n| *n), None, "nothing waiting");
+        assert_eq!(batch, [1]);
     }
 }

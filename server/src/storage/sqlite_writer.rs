@@ -23,6 +23,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc as async_mpsc, oneshot};
 
+use super::group_commit::fill;
 use super::{SQLITE_BUSY_TIMEOUT_MS, Store};
 
 /// What a job's caller gets: its result, or why it has none.
@@ -48,6 +49,24 @@ enum Order {
 enum Request {
     Run { job: Job, rows: usize },
     Close(oneshot::Sender<()>),
+}
+
+impl Request {
+    /// What it adds to a round; a close joins none (it ends the thread
+    /// after the rounds before it).
+    fn rows(&self) -> usize {
+        match self {
+            Request::Run { rows, .. } => *rows,
+            Request::Close(_) => usize::MAX,
+        }
+    }
+
+    fn into_job(self) -> Option<Job> {
+        match self {
+            Request::Run { job, .. } => Some(job),
+            Request::Close(_) => None,
+        }
+    }
 }
 
 /// The handle on the writer thread. Jobs go through a task that gathers
@@ -161,7 +180,7 @@ async fn gather(
                 None => return,
             },
         };
-        let (job, mut rows) = match first {
+        let (job, rows) = match first {
             Request::Run { job, rows } => (job, rows),
             Request::Close(done) => {
                 let _ = orders.send(Order::Close(done));
@@ -171,20 +190,10 @@ async fn gather(
         // Unable to hold the sqlx writer (the pool is closed): the jobs are
         // dropped, their callers see `WriterGone` and write through sqlx.
         let Ok(held) = hold.acquire().await else { continue };
-        let mut jobs = vec![job];
-        while rows < ROUND_ROWS {
-            match incoming.try_recv() {
-                Ok(Request::Run { job, rows: more }) if rows + more <= ROUND_ROWS => {
-                    rows += more;
-                    jobs.push(job);
-                }
-                Ok(other) => {
-                    next = Some(other);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
+        let mut waiting = Vec::new();
+        next = fill(&mut waiting, rows, ROUND_ROWS, || incoming.try_recv().ok(), Request::rows);
+        let jobs: Vec<Job> =
+            std::iter::once(job).chain(waiting.into_iter().filter_map(Request::into_job)).collect();
         let (done, finished) = oneshot::channel();
         if orders.send(Order::Round(jobs, done)).is_err() {
             return;
