@@ -7,7 +7,9 @@
 # delivery receipt and matched it (its DLR queue is empty).
 #
 #   bench/peers/kannel.sh [N=100000] [C=32]
-#   KURIER=target/release/kurier (default) picks the simulator binary.
+#   KURIER=target/release/kurier (default) picks the simulator binary;
+#   DEADLINE_S=900 (default) is how long it waits for the receipts before
+#   it gives up and fails.
 #
 # Kannel is set up for throughput as its user guide recommends: one
 # transceiver SMPP session with a window (max-pending-submits) of 200 like
@@ -119,11 +121,11 @@ load=$(python3 bench/peers/load.py \
   "$N" "$C")
 accepted_at=$(date +%s.%N)
 accepted=$(echo "$load" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accepted"])')
-deadline=$(( $(date +%s) + 900 ))
+deadline=$(( $(date +%s) + ${DEADLINE_S:-900} ))
 while :; do
   read -r got queued < <(dlr_counts)
   if [ "${got:-0}" -ge "$accepted" ] && [ "${queued:-1}" = 0 ]; then break; fi
-  [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out: $got receipts of $accepted" >&2; break; }
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out: $got receipts of $accepted" >&2; exit 1; }
   sleep 0.1
 done
 done_at=$(date +%s.%N)

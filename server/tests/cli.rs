@@ -1,6 +1,7 @@
 //! The `kurier` command line as an operator meets it: the first start
 //! prints the admin credentials once, `migrate` prepares a database, and a
-//! bad setting stops the start with the key named.
+//! bad setting stops the start with the key named; `kurier bench` and the
+//! Kannel comparison script (`bench/peers/kannel.sh`) run end to end.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -139,4 +140,40 @@ fn the_bench_sends_on_a_schedule_with_an_open_loop() {
     let accepted = single["accepted_per_sec"].as_f64().unwrap();
     assert!(accepted <= 400.0 * 1.05, "a schedule, not as fast as possible: {single}");
     assert!(single["latency_p99_ms"].as_f64().is_some(), "{single}");
+}
+
+/// `bench/peers/kannel.sh`, the other side of BENCHMARKS.md's comparison:
+/// Kannel against this build's simulator, every message accepted,
+/// submitted and its receipt matched. Needs Debian's kannel package
+/// (`KURIER_TEST_KANNEL`, set by `.ci/run`: bearerbox's path).
+#[test]
+fn the_kannel_comparison_script_runs_kannel_against_the_simulator() {
+    let Ok(bearerbox) = std::env::var("KURIER_TEST_KANNEL") else {
+        eprintln!("KURIER_TEST_KANNEL is not set; skipping");
+        return;
+    };
+    let bin_dir = std::path::Path::new(&bearerbox).parent().expect("bearerbox's directory");
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/peers/kannel.sh");
+    let out = Command::new("bash")
+        .args([script, "300", "4"])
+        .env("KURIER", env!("CARGO_BIN_EXE_kurier"))
+        .env("DEADLINE_S", "120")
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "kannel.sh failed: {stderr}\n{stdout}");
+    let mut lines = stdout.lines();
+    let row = lines.next().unwrap_or_default();
+    assert!(row.starts_with("| kannel (4 connections) |"), "a table row first: {stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(lines.next().unwrap_or_default()).expect("then JSON");
+    for count in ["messages", "accepted", "submitted", "completed"] {
+        assert_eq!(report[count], 300, "{count}: {report}");
+    }
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    for measure in ["accepted_per_s", "completed_per_s", "peak_rss_mb"] {
+        assert!(report[measure].as_f64().unwrap() > 0.0, "{measure}: {report}");
+    }
 }
