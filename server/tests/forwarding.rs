@@ -484,6 +484,51 @@ async fn an_endpoint_that_never_answers_delays_no_other_endpoint() {
 }
 
 #[tokio::test]
+async fn a_hanging_endpoints_backlog_is_left_alone_longer_the_longer_it_hangs() {
+    on_each_backend(|b| async move {
+        let hooks = Endpoints::start().await;
+        let app = TestApp::start_with(&b, |c| {
+            c.webhooks.timeout_secs = 5;
+            c.webhooks.concurrency = 4;
+        })
+        .await;
+        let hang = hooks.url("hang", Behaviour::HangFirst(usize::MAX, Duration::from_secs(3_600)));
+        number(&app, json!({"number": "7100", "default_actions": [{"type": "forward", "url": hang}]})).await;
+        for i in 0..30 {
+            inject(&app, PHONE, "7100", &format!("hang {i}")).await;
+        }
+        matched(&app, PHONE, "hang 29").await;
+        wait_for("the hanging endpoint to be called", async || {
+            (!hooks.calls("hang").is_empty()).then_some(())
+        })
+        .await;
+        // One attempt hangs, a few callbacks wait in memory (leased for
+        // minutes), the rest are left in storage: for a second at first,
+        // then for as long as the endpoint has finished nothing, never
+        // beyond one timeout.
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        let db = sqlx::AnyPool::connect(&app.db.as_ref().unwrap().url).await.unwrap();
+        let leases: Vec<i64> = sqlx::query_scalar(
+            "SELECT lease_until FROM webhook_deliveries WHERE status = 'pending' AND lease_until IS NOT NULL",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        let now = kurier::storage::now_micros();
+        let left: Vec<i64> = leases.iter().map(|l| l - now).filter(|ahead| *ahead < 60_000_000).collect();
+        assert!(!left.is_empty(), "some are left in storage: {leases:?}");
+        assert!(left.iter().any(|ahead| *ahead > 1_500_000), "left longer than a second: {left:?}");
+        assert!(left.iter().all(|ahead| *ahead <= 5_000_000), "never beyond a timeout: {left:?}");
+        assert_eq!(hooks.calls("hang").len(), 1, "one slot for the endpoint, the rest wait");
+        let (_, pending) = app.get("/api/v1/webhooks/deliveries?status=pending&limit=100").await;
+        assert_eq!(pending["deliveries"].as_array().unwrap().len(), 30, "nothing lost: {pending}");
+        db.close().await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn opting_a_number_out_or_in_by_hand_posts_the_same_events_once_each() {
     on_each_backend(|b| async move {
         let hooks = Endpoints::start().await;

@@ -124,9 +124,13 @@ impl WebhookSender {
     /// ends, not when a whole batch has. One endpoint (an origin: scheme,
     /// host and port) gets at most a quarter of the slots: its further
     /// callbacks wait in line for its own slots (a few in memory, the rest
-    /// left in storage for a second, costing no attempt and one write per
-    /// claim), so an endpoint that hangs delays no other endpoint's
-    /// callbacks.
+    /// left in storage, costing no attempt and one write per claim), so an
+    /// endpoint that hangs delays no other endpoint's callbacks. Those left
+    /// in storage are left for as long as the endpoint has gone without
+    /// finishing an attempt (at least a second, at most one timeout), and a
+    /// step that could start or line up none of what it claimed waits for
+    /// the next poll: a hanging endpoint's backlog is not claimed and put
+    /// back over and over.
     pub async fn run(self, poll: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
         let slots = self.cfg.concurrency.max(1);
         let per_endpoint = (slots / 4).max(1);
@@ -144,13 +148,21 @@ impl WebhookSender {
                 match self.claim(limit, lease).await {
                     Ok(jobs) => {
                         claimed = jobs.len();
-                        let deferred: Vec<String> = jobs
-                            .into_iter()
-                            .filter_map(|job| {
+                        let mut deferred: HashMap<Duration, Vec<String>> = HashMap::new();
+                        for job in jobs {
+                            if let Some((id, wait)) =
                                 self.admit(job, per_endpoint, slots, &lines, &mut tasks, &ended)
-                            })
-                            .collect();
-                        self.defer(&deferred).await;
+                            {
+                                deferred.entry(wait).or_default().push(id);
+                            }
+                        }
+                        let left: usize = deferred.values().map(Vec::len).sum();
+                        for (wait, ids) in deferred {
+                            self.defer(&ids, wait).await;
+                        }
+                        if left == claimed {
+                            claimed = 0; // none could start: wait, do not claim on
+                        }
                     }
                     Err(e) => tracing::error!(error = %format!("{e:#}"), "callback step failed"),
                 }
@@ -171,12 +183,12 @@ impl WebhookSender {
     }
 
     /// Leaves callbacks whose endpoint's line is full in storage for
-    /// [`DEFER`], in one write.
-    async fn defer(&self, ids: &[String]) {
+    /// `wait`, in one write.
+    async fn defer(&self, ids: &[String], wait: Duration) {
         if ids.is_empty() {
             return;
         }
-        let until = now_micros() + DEFER.as_micros() as i64;
+        let until = now_micros() + wait.as_micros() as i64;
         if let Err(e) = self.store.defer_webhooks(ids, until).await {
             tracing::error!(error = %e, callbacks = ids.len(), "deferring callbacks failed");
         }
@@ -184,7 +196,7 @@ impl WebhookSender {
 
     /// Starts `job` if its endpoint has a free slot, else puts it in the
     /// endpoint's line; else (a long line) returns its id, to be left for
-    /// later.
+    /// later, and for how long.
     fn admit(
         &self,
         job: WebhookJob,
@@ -193,13 +205,14 @@ impl WebhookSender {
         lines: &Lines,
         tasks: &mut JoinSet<()>,
         ended: &Arc<Notify>,
-    ) -> Option<String> {
+    ) -> Option<(String, Duration)> {
         let endpoint = endpoint_of(&job.url);
         {
             let mut map = lines.lock().expect("not poisoned");
-            let line = map.entry(endpoint.clone()).or_default();
+            let line = map.entry(endpoint.clone()).or_insert_with(Line::new);
             if line.waiting.len() >= max_waiting && line.running >= per_endpoint {
-                return Some(job.id);
+                let stalled = line.progress.elapsed().min(self.timeout()).max(DEFER);
+                return Some((job.id, Duration::from_secs(stalled.as_secs())));
             }
             if line.running >= per_endpoint {
                 line.waiting.push_back(job);
@@ -218,6 +231,7 @@ impl WebhookSender {
                 }
                 let mut map = lines.lock().expect("not poisoned");
                 if let Some(line) = map.get_mut(&endpoint) {
+                    line.progress = Instant::now();
                     next = line.waiting.pop_front();
                     if next.is_none() {
                         line.running = line.running.saturating_sub(1);
@@ -242,19 +256,28 @@ fn timeout(cfg: &WebhooksConfig) -> Duration {
     Duration::from_secs(cfg.timeout_secs.max(1))
 }
 
-/// Per endpoint: attempts running, and claimed callbacks waiting for one
-/// of its slots.
-#[derive(Default)]
+/// Per endpoint: attempts running, claimed callbacks waiting for one of
+/// its slots, and when it last finished an attempt (or got its line).
 struct Line {
     running: usize,
     waiting: VecDeque<WebhookJob>,
+    progress: Instant,
+}
+
+impl Line {
+    fn new() -> Self {
+        Self { running: 0, waiting: VecDeque::new(), progress: Instant::now() }
+    }
 }
 
 type Lines = Arc<Mutex<HashMap<String, Line>>>;
 
-/// How long a callback whose endpoint's line is full is left in storage.
-/// Not longer: a busy endpoint that answers fast drains its line in well
-/// under a second, and must not wait for a hanging one's timeout.
+/// How long a callback whose endpoint's line is full is left in storage
+/// at least. Not longer for an endpoint that keeps answering: a busy one
+/// that answers fast drains its line in well under a second, and must not
+/// wait for a hanging one's timeout. One that has finished nothing for
+/// longer is left for that long (up to a timeout: by then its running
+/// attempts have ended).
 const DEFER: Duration = Duration::from_secs(1);
 
 /// Who answers a URL: its origin (scheme, host, port), or the URL itself
