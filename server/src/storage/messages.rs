@@ -1369,16 +1369,20 @@ async fn expire_unreported(
         .iter()
         .map(|r| Transition::from_row(r, MessageStatus::Expired, Some(detail.clone())))
         .collect::<sqlx::Result<Vec<_>>>()?;
-    for t in &transitions {
-        sqlx::query(
-            "UPDATE message_parts SET status = 'expired', detail = $1, updated_at = $2
-             WHERE message_id = $3 AND status = 'sent'",
-        )
-        .bind(&detail)
-        .bind(now)
-        .bind(&t.message_id)
-        .execute(&mut *tx)
-        .await?;
+    // Their parts still `sent`, a statement per chunk of messages.
+    for chunk in transitions.chunks(super::IN_CHUNK) {
+        let sql = format!(
+            "UPDATE message_parts SET status = 'expired', detail = {}, updated_at = {}
+             WHERE status = 'sent' AND message_id IN ({})",
+            dialect.param(1),
+            dialect.param(2),
+            dialect.placeholders(3, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&detail).bind(now);
+        for t in chunk {
+            q = q.bind(t.message_id.as_str());
+        }
+        q.execute(&mut *tx).await?;
     }
     record_transitions(tx, &transitions, now).await?;
     Ok(transitions.len())
