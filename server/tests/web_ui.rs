@@ -1773,6 +1773,21 @@ async fn sender_ids_and_templates_are_kept_from_forms_and_a_template_is_previewe
         let page = b.get(&format!("{location}?preview=1&phone=%2B48600100200")).await;
         assert_eq!(field_error(&page.body, "preview-text"), "Hello Anna Nowak", "{}", page.body);
 
+        // Picked on the compose page, the template's text comes in the same
+        // text area as the page's own (one definition of both).
+        let textarea = |body: &str| -> String {
+            let start = body.find(r#"<textarea id="text""#).unwrap_or_else(|| panic!("a text area: {body}"));
+            body[start..start + body[start..].find('>').unwrap()].to_owned()
+        };
+        let compose = b.get("/compose").await;
+        assert_eq!(compose.status, 200, "{}", compose.body);
+        let id = location.trim_start_matches("/templates/");
+        let part = b.get(&format!("/compose/template?template={id}&to=%2B48600100200&text=")).await;
+        assert_eq!(part.status, 200, "{}", part.body);
+        assert_eq!(textarea(&part.body), textarea(&compose.body));
+        assert!(textarea(&part.body).contains(r#"hx-sync="closest form:replace""#), "{}", part.body);
+        assert!(part.body.contains("Hello"), "the template's text: {}", part.body);
+
         // Another account's template and sender id are not found.
         let store = b.app.app.as_ref().unwrap().store.clone();
         let (_, other) = store.create_account("bravo").await.unwrap();

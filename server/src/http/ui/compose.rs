@@ -356,13 +356,15 @@ async fn counter_for(
     Counter::of(v, state, auth, text).priced(state, auth, &form.to, &form.groups).await
 }
 
+/// The message text with its counter: part of the compose page, and what
+/// picking a template swaps in.
 #[derive(Template)]
 #[template(path = "compose_text.html")]
 struct TextPart {
     v: Viewer,
     text: String,
     counter: Counter,
-    error: String,
+    text_error: String,
 }
 
 /// Picking a template (htmx): the text area filled with its preview.
@@ -387,7 +389,7 @@ pub async fn template(
         Ok(c) => c,
         Err(e) => return axum::response::IntoResponse::into_response(e),
     };
-    render(&TextPart { v, text, counter, error })
+    render(&TextPart { v, text, counter, text_error: error })
 }
 
 #[cfg(test)]
