@@ -143,11 +143,15 @@ impl WebhookSender {
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let limit = slots.saturating_sub(tasks.len()).min(CLAIM_BATCH);
-            let mut claimed = 0;
+            // A full claim of which something could start or line up:
+            // more may be due at once. Nothing could (every endpoint
+            // claimed has a full line): wait, rather than claim on.
+            let mut claim_on = false;
             if limit > 0 {
                 match self.claim(limit, lease).await {
                     Ok(jobs) => {
-                        claimed = jobs.len();
+                        let claimed = jobs.len();
+                        // Ids left in storage, by how long.
                         let mut deferred: HashMap<Duration, Vec<String>> = HashMap::new();
                         for job in jobs {
                             if let Some((id, wait)) =
@@ -160,15 +164,13 @@ impl WebhookSender {
                         for (wait, ids) in deferred {
                             self.defer(&ids, wait).await;
                         }
-                        if left == claimed {
-                            claimed = 0; // none could start: wait, do not claim on
-                        }
+                        claim_on = claimed == limit && left < claimed;
                     }
                     Err(e) => tracing::error!(error = %format!("{e:#}"), "callback step failed"),
                 }
             }
-            if limit > 0 && claimed == limit {
-                continue; // more may be due at once
+            if claim_on {
+                continue;
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -211,6 +213,8 @@ impl WebhookSender {
             let mut map = lines.lock().expect("not poisoned");
             let line = map.entry(endpoint.clone()).or_insert_with(Line::new);
             if line.waiting.len() >= max_waiting && line.running >= per_endpoint {
+                // In whole seconds, so that one step's deferrals share few
+                // writes.
                 let stalled = line.progress.elapsed().min(self.timeout()).max(DEFER);
                 return Some((job.id, Duration::from_secs(stalled.as_secs())));
             }
