@@ -466,6 +466,13 @@ async fn an_endpoint_that_never_answers_delays_no_other_endpoint() {
         })
         .await;
         assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        // An attempt is recorded after its answer: wait for the healthy
+        // endpoint's ten before counting what is still pending.
+        wait_for("the healthy endpoint's ten deliveries to be recorded", async || {
+            let (_, delivered) = app.get("/api/v1/webhooks/deliveries?status=delivered&limit=100").await;
+            (delivered["deliveries"].as_array().map_or(0, Vec::len) == 10).then_some(())
+        })
+        .await;
         // The hanging endpoint holds at most its share of the slots, and
         // its callbacks wait, pending, with nothing lost.
         assert!(hooks.calls("hang").len() <= 2, "{} calls in flight", hooks.calls("hang").len());
@@ -473,11 +480,6 @@ async fn an_endpoint_that_never_answers_delays_no_other_endpoint() {
         let pending = pending["deliveries"].as_array().unwrap();
         assert_eq!(pending.len(), 40, "{pending:?}");
         assert!(pending.iter().all(|d| d["url"] == hang));
-        wait_for("the healthy endpoint's ten deliveries to be recorded", async || {
-            let (_, delivered) = app.get("/api/v1/webhooks/deliveries?status=delivered&limit=100").await;
-            (delivered["deliveries"].as_array().map_or(0, Vec::len) == 10).then_some(())
-        })
-        .await;
         app.stop().await;
     })
     .await;
