@@ -228,7 +228,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<SearchReport> {
                 now: now_micros(),
                 audit: None,
             };
-            store.accept_batch(std::slice::from_ref(&request)).await?;
+            store.accept_batch(std::sync::Arc::from([request])).await?;
         }
         if received.len() == INBOUND_BATCH || (i + 1 == total && !received.is_empty()) {
             store.apply_outcomes(&mut received, retry, now_micros()).await?;

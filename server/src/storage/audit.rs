@@ -59,8 +59,8 @@ impl Batched for AuditEntry {
     const KIND: &'static str = "audit";
     const MAX_BATCH: usize = 500;
 
-    async fn commit(store: &Store, batch: &[Self]) -> sqlx::Result<Vec<Result<(), StoreError>>> {
-        store.record_audits(batch).await?;
+    async fn commit(store: &Store, batch: Vec<Self>) -> sqlx::Result<Vec<Result<(), StoreError>>> {
+        store.record_audits(&batch).await?;
         Ok(batch.iter().map(|_| Ok(())).collect())
     }
 }

@@ -30,7 +30,7 @@ pub trait Batched: Sized + Send + Sync + 'static {
     /// Stores `batch` in one transaction: one answer per request, in order.
     fn commit(
         store: &Store,
-        batch: &[Self],
+        batch: Vec<Self>,
     ) -> impl Future<Output = sqlx::Result<Vec<Result<Self::Answer, StoreError>>>> + Send;
 }
 
@@ -77,8 +77,9 @@ async fn run<R: Batched>(store: Store, mut rx: mpsc::Receiver<(R, Reply<R::Answe
         let mut batch = vec![first];
         held = fill(&mut batch, size, R::MAX_BATCH, || rx.try_recv().ok(), |r| r.0.size());
         let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let count = requests.len();
         let started = std::time::Instant::now();
-        let committed = R::commit(&store, &requests).await;
+        let committed = R::commit(&store, requests).await;
         crate::telemetry::store_write(R::KIND, started.elapsed().as_secs_f64());
         match committed {
             Ok(answers) => {
@@ -87,7 +88,7 @@ async fn run<R: Batched>(store: Store, mut rx: mpsc::Receiver<(R, Reply<R::Answe
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, requests = requests.len(), "a group commit failed");
+                tracing::error!(error = %e, requests = count, "a group commit failed");
                 let message = e.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Database(sqlx::Error::Protocol(message.clone()))));

@@ -19,7 +19,7 @@ impl Batched for AcceptRequest {
         self.messages.len()
     }
 
-    async fn commit(store: &Store, batch: &[Self]) -> sqlx::Result<Vec<Result<Accepted, StoreError>>> {
-        store.accept_batch(batch).await
+    async fn commit(store: &Store, batch: Vec<Self>) -> sqlx::Result<Vec<Result<Accepted, StoreError>>> {
+        store.accept_batch(batch.into()).await
     }
 }

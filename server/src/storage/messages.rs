@@ -7,6 +7,7 @@
 //! Batches of changes share one transaction (group commit).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -263,19 +264,20 @@ impl Store {
             now,
             audit: None,
         };
-        self.accept_batch(std::slice::from_ref(&request)).await?.remove(0)
+        self.accept_batch(Arc::from([request])).await?.remove(0)
     }
 
     /// Stores several requests' messages in one transaction (group commit).
     /// Each request is answered on its own: a request whose idempotency key
     /// was used before stores nothing and gets the earlier answer (or a
-    /// conflict), without affecting the others.
+    /// conflict), without affecting the others. (Shared, so the writer
+    /// thread can take the requests without a copy and hand them back.)
     pub async fn accept_batch(
         &self,
-        requests: &[AcceptRequest],
+        requests: Arc<[AcceptRequest]>,
     ) -> sqlx::Result<Vec<Result<Accepted, StoreError>>> {
         if self.direct.is_some() {
-            let batch = requests.to_vec();
+            let batch = Arc::clone(&requests);
             let rows = batch.iter().map(|r| r.messages.len()).sum();
             let job = move |conn: &mut rusqlite::Connection| super::hot_path::accept(conn, &batch);
             if let Some(Some(answers)) = self.write_direct(rows, job).await? {
@@ -291,7 +293,7 @@ impl Store {
         let billed = billing::lock_accounts(&mut tx, &accounts).await?;
         let mut answers = Vec::with_capacity(requests.len());
         let mut stored: Vec<(&str, &NewMessage, i64)> = Vec::new();
-        for request in requests {
+        for request in requests.iter() {
             let mut answer = match &request.idempotency {
                 Some(idem) => claim_idempotency_key(&mut tx, &request.account_id, idem, request.now).await?,
                 None => Ok(Accepted::Stored),
