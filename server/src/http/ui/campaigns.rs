@@ -14,8 +14,7 @@ use serde_json::json;
 use super::compose::local_time;
 use super::session::Session;
 use super::{
-    FormError, OrPage, PageError, PageResult, Viewer, from_pairs, json_body, read_json, render, see_other,
-    split_list,
+    FormError, OrPage, PageResult, Viewer, from_pairs, json_body, read_json, render, see_other, split_list,
 };
 use crate::http::api::v1::campaigns::{
     self, ActionPath, CampaignList, CampaignListQuery, CampaignView, Counters, CreatedCampaign, EstimateView,
@@ -192,9 +191,9 @@ pub async fn create(
     .await;
     match outcome {
         Ok(c) => Ok(see_other(&format!("/campaigns/{}", c.campaign.id))),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let p = pickers(&state, &auth).await.page(&v)?;
-            let error = FormError::from_api(&e);
             let mut response = render(&FormPage {
                 v,
                 active: "campaigns",
@@ -205,10 +204,9 @@ pub async fn create(
                 templates: p.templates,
                 error,
             });
-            *response.status_mut() = e.status;
+            *response.status_mut() = status;
             Ok(response)
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 

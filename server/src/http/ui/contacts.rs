@@ -305,7 +305,8 @@ pub async fn create_group(
     .await;
     match outcome {
         Ok(_) => Ok(see_other("/groups")),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let groups = groups::list_groups(State(state), auth).await.page(&v)?.0.groups;
             let mut response = render(&GroupsPage {
                 v,
@@ -313,12 +314,11 @@ pub async fn create_group(
                 groups,
                 name: f.name,
                 description: f.description,
-                error: FormError::from_api(&e),
+                error,
             });
-            *response.status_mut() = e.status;
+            *response.status_mut() = status;
             Ok(response)
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 

@@ -115,15 +115,13 @@ pub async fn reply(
     match outcome {
         Ok(_) => Ok(see_other(&format!("/conversations/{}", urlencode(&phone)))),
         Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Err(PageError::new(&v, e)),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let thread = thread_of(&state, &auth, &phone).await.page(&v)?;
-            let error = FormError::from_api(&e);
-            let status = e.status;
             let mut response: Response =
                 render(&ThreadPage { v, active: "inbox", thread, text: f.text, error });
             *response.status_mut() = status;
             Ok(response)
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }

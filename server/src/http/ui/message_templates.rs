@@ -75,11 +75,10 @@ pub async fn create(
     .await;
     match result {
         Ok(t) => Ok(see_other(&format!("/templates/{}", t.id))),
-        Err(e) if e.status.is_client_error() => {
-            let (status, error) = (e.status, FormError::from_api(&e));
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             Ok(with_status(list_page(&state, v, auth, f, error).await?, status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 
@@ -197,12 +196,11 @@ pub async fn update(
     match result {
         Ok(t) => Ok(see_other(&format!("/templates/{}", t.0.id))),
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(PageError::new(&v, e)),
-        Err(e) if e.status.is_client_error() => {
-            let (status, error) = (e.status, FormError::from_api(&e));
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let page = edit_page(&state, v, auth, &id, Some(f), error, PreviewForm::default()).await?;
             Ok(with_status(page, status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 

@@ -10,9 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::session::Session;
-use super::{
-    FormError, OrPage, PageError, PageResult, Viewer, json_body, read_json, render, see_other, with_status,
-};
+use super::{FormError, OrPage, PageResult, Viewer, json_body, read_json, render, see_other, with_status};
 use crate::http::api::v1::keywords::{self, KeywordQuery, KeywordView};
 use crate::http::api::v1::numbers::{self, NumberView};
 use crate::http::api::v1::opt_outs::{self, OptOutView};
@@ -181,12 +179,11 @@ pub async fn create(
     .await;
     match outcome {
         Ok(n) => Ok(see_other(&format!("/numbers/{}", n.id))),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let numbers = numbers::list_numbers(State(state), auth).await.page(&v)?.0.numbers;
-            let error = FormError::from_api(&e);
-            Ok(with_status(render(&NumbersPage { v, active: "numbers", numbers, form, error }), e.status))
+            Ok(with_status(render(&NumbersPage { v, active: "numbers", numbers, form, error }), status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 
@@ -272,13 +269,12 @@ pub async fn create_keyword(
     .await;
     match outcome {
         Ok(_) => Ok(see_other(&format!("/numbers/{id}"))),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let (number, keywords) = number_and_keywords(&state, &auth, &id).await.page(&v)?;
-            let error = FormError::from_api(&e);
             let page = NumberPage { v, active: "numbers", number, keywords, form, error };
-            Ok(with_status(render(&page), e.status))
+            Ok(with_status(render(&page), status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 
@@ -337,13 +333,12 @@ pub async fn add_opt_out(
     .await;
     match outcome {
         Ok(_) => Ok(see_other("/opt-outs")),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let opt_outs = opt_outs::list_opt_outs(State(state), auth).await.page(&v)?.0.opt_outs;
-            let error = FormError::from_api(&e);
             let page = OptOutsPage { v, active: "numbers", opt_outs, phone: f.phone, error };
-            Ok(with_status(render(&page), e.status))
+            Ok(with_status(render(&page), status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 

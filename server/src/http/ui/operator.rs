@@ -158,19 +158,12 @@ pub async fn create_tariff(
     .await;
     match made {
         Ok(t) => Ok(see_other(&format!("/operator/tariffs/{}", t["id"].as_str().unwrap_or_default()))),
-        Err(e) if e.status.is_client_error() => {
-            let status = e.status;
-            let page = prices_page(
-                &state,
-                v,
-                auth,
-                (f, FormError::from_api(&e)),
-                (new_package_form(), FormError::default()),
-            )
-            .await?;
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
+            let page =
+                prices_page(&state, v, auth, (f, error), (new_package_form(), FormError::default())).await?;
             Ok(with_status(page, status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 

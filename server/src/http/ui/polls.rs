@@ -159,12 +159,11 @@ pub async fn create(
     .await;
     match outcome {
         Ok(p) => Ok(see_other(&format!("/polls/{}", p.id))),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let polls = polls::list_polls(State(state), auth).await.page(&v)?.0.polls;
-            let error = FormError::from_api(&e);
-            Ok(with_status(render(&ListPage { v, active: "polls", polls, form, error }), e.status))
+            Ok(with_status(render(&ListPage { v, active: "polls", polls, form, error }), status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 
@@ -280,12 +279,12 @@ pub async fn update(
     .await;
     match outcome {
         Ok(p) => Ok(see_other(&format!("/polls/{}", p.0.id))),
-        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::NOT_FOUND => {
-            let status = e.status;
-            let page = detail_page(&state, v, auth, &id, Some(form), FormError::from_api(&e)).await?;
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Err(PageError::new(&v, e)),
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
+            let page = detail_page(&state, v, auth, &id, Some(form), error).await?;
             Ok(with_status(render(&page), status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 
@@ -311,12 +310,12 @@ pub async fn draw(
     .await;
     match outcome {
         Ok(_) => Ok(see_other(&format!("/polls/{id}#draws"))),
-        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::NOT_FOUND => {
-            let status = e.status;
-            let page = detail_page(&state, v, auth, &id, None, FormError::from_api(&e)).await?;
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Err(PageError::new(&v, e)),
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
+            let page = detail_page(&state, v, auth, &id, None, error).await?;
             Ok(with_status(render(&page), status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 

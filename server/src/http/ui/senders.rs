@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::session::Session;
-use super::{FormError, OrPage, PageError, PageResult, Viewer, json_body, render, see_other, with_status};
+use super::{FormError, OrPage, PageResult, Viewer, json_body, render, see_other, with_status};
 use crate::http::api::v1::templates::{self, SenderView};
 use crate::http::{AppState, Auth};
 
@@ -67,11 +67,10 @@ pub async fn add(
     .await;
     match result {
         Ok(_) => Ok(see_other("/sender-ids")),
-        Err(e) if e.status.is_client_error() => {
-            let (status, error) = (e.status, FormError::from_api(&e));
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             Ok(with_status(senders_page(&state, v, auth, f, error).await?, status))
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 

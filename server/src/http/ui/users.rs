@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::session::Session;
-use super::{FormError, OrPage, PageError, PageResult, Viewer, json_body, render, see_other, split_list};
+use super::{FormError, OrPage, PageResult, Viewer, json_body, render, see_other, split_list};
 use crate::http::api::v1::api_keys::{self, ApiKeyView};
 use crate::http::api::v1::audit::{self, AuditQuery, AuditView};
 use crate::http::api::v1::users::{self, UserView};
@@ -83,14 +83,12 @@ pub async fn create(
             let shown = made.password.map(|p| (made.user.username, p));
             users_page(&state, v, auth, shown, UserForm::default(), FormError::default()).await
         }
-        Err(e) if e.status.is_client_error() => {
-            let error = FormError::from_api(&e);
-            let status = e.status;
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let mut response = users_page(&state, v, auth, None, f, error).await?;
             *response.status_mut() = status;
             Ok(response)
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 
@@ -196,13 +194,12 @@ pub async fn create_key(
         Ok(made) => {
             keys_page(&state, v, auth, Some(made.key), KeyForm::default(), FormError::default()).await
         }
-        Err(e) if e.status.is_client_error() => {
-            let (error, status) = (FormError::from_api(&e), e.status);
+        Err(e) => {
+            let (status, error) = FormError::or_page(&v, e)?;
             let mut response = keys_page(&state, v, auth, None, f, error).await?;
             *response.status_mut() = status;
             Ok(response)
         }
-        Err(e) => Err(PageError::new(&v, e)),
     }
 }
 
