@@ -142,6 +142,30 @@ fn the_bench_sends_on_a_schedule_with_an_open_loop() {
     assert!(single["latency_p99_ms"].as_f64().is_some(), "{single}");
 }
 
+#[test]
+fn the_bench_repeats_its_phases_and_summarises_each_over_the_runs() {
+    let report = bench(&["--messages", "200", "--phases", "bare,batch", "--repeat", "2"]);
+    let phases = report["phases"].as_array().expect("phases");
+    let names: Vec<&str> = phases.iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 4, "the list twice, in order: {names:?}");
+    assert!(names[0].starts_with("bare") && names[1].starts_with("batch"), "{names:?}");
+    assert_eq!((names[0], names[1]), (names[2], names[3]), "{names:?}");
+    let summary = report["summary"].as_array().expect("summary");
+    assert_eq!(summary.len(), 2, "{summary:?}");
+    for (i, s) in summary.iter().enumerate() {
+        assert_eq!(s["phase"], names[i]);
+        assert_eq!(s["runs"], 2);
+        let runs = [&phases[i]["completed_per_sec"], &phases[i + 2]["completed_per_sec"]]
+            .map(|v| v.as_f64().unwrap());
+        let spread = &s["completed_per_sec"];
+        assert_eq!(spread["min"].as_f64().unwrap(), runs[0].min(runs[1]), "{s}");
+        assert_eq!(spread["max"].as_f64().unwrap(), runs[0].max(runs[1]), "{s}");
+        let median = spread["median"].as_f64().unwrap();
+        assert!((median - (runs[0] + runs[1]) / 2.0).abs() < 1e-6, "two runs: their mean: {s}");
+    }
+    assert!(summary[1]["peak_rss_mb"].as_f64().unwrap() > 1.0, "Kurier's phase: {}", summary[1]);
+}
+
 /// `bench/peers/kannel.sh`, the other side of BENCHMARKS.md's comparison:
 /// Kannel against this build's simulator, every message accepted,
 /// submitted and its receipt matched. Needs Debian's kannel package

@@ -70,6 +70,11 @@ pub struct BenchArgs {
     /// Messages in the archive of the `search` phase.
     #[arg(long, default_value_t = 1_000_000)]
     pub search_messages: usize,
+    /// Runs of the whole list of phases, one after the other; a summary
+    /// gives each phase's median and range over the runs (one run varies
+    /// by several percent on a shared machine).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -101,6 +106,67 @@ pub struct PhaseResult {
     /// `kurier_store_write_seconds` metric).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub writes: Vec<WriteShare>,
+}
+
+/// One phase over all runs of `--repeat`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseSummary {
+    pub phase: String,
+    pub runs: usize,
+    pub accepted_per_sec: Spread,
+    pub submitted_per_sec: Spread,
+    pub completed_per_sec: Spread,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<Spread>,
+    /// The highest peak RSS of the runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// The median and range of one figure over several runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// `None` for no values; the median of an even count is the mean of
+    /// the middle two.
+    fn of(mut values: Vec<f64>) -> Option<Self> {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let (min, max) = (*values.first()?, *values.last()?);
+        let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+        Some(Self { median, min, max })
+    }
+}
+
+/// Each phase's runs summarised, phases in the order they first ran.
+fn summarise(results: &[PhaseResult]) -> Vec<PhaseSummary> {
+    let mut phases: Vec<&str> = Vec::new();
+    for r in results {
+        if !phases.contains(&r.phase.as_str()) {
+            phases.push(&r.phase);
+        }
+    }
+    phases
+        .into_iter()
+        .filter_map(|phase| {
+            let runs: Vec<&PhaseResult> = results.iter().filter(|r| r.phase == phase).collect();
+            let spread = |f: fn(&PhaseResult) -> f64| Spread::of(runs.iter().map(|r| f(r)).collect());
+            Some(PhaseSummary {
+                phase: phase.to_owned(),
+                runs: runs.len(),
+                accepted_per_sec: spread(|r| r.accepted_per_sec)?,
+                submitted_per_sec: spread(|r| r.submitted_per_sec)?,
+                completed_per_sec: spread(|r| r.completed_per_sec)?,
+                latency_p99_ms: Spread::of(runs.iter().filter_map(|r| r.latency_p99_ms).collect()),
+                peak_rss_mb: runs.iter().filter_map(|r| r.peak_rss_mb).reduce(f64::max),
+            })
+        })
+        .collect()
 }
 
 /// How much of a phase one kind of write transaction took.
@@ -150,7 +216,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut results = Vec::new();
     let mut searches = Vec::new();
-    for phase in &args.phases {
+    for phase in (0..args.repeat).flat_map(|_| &args.phases) {
         let result = match phase.as_str() {
             "single" | "batch" => run_kurier_phase(&exe, &args, phase == "batch").await?,
             "bare" => bare::run(&exe, &args).await?,
@@ -172,13 +238,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         results.push(result);
     }
+    let summary = summarise(&results);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"phases": results, "search": searches}))?
-        );
+        let report = serde_json::json!({"phases": results, "summary": summary, "search": searches});
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !results.is_empty() {
         print_table(&results);
+        if args.repeat > 1 {
+            print_summary(&summary);
+        }
     }
     Ok(())
 }
@@ -453,5 +521,65 @@ fn print_table(results: &[PhaseResult]) {
             })
             .collect();
         println!("  {} — write transactions (share of the run): {}", r.phase, writes.join(", "));
+    }
+}
+
+fn print_summary(summary: &[PhaseSummary]) {
+    let spread = |s: &Spread, unit: &str| format!("{:.0}{unit} ({:.0}–{:.0})", s.median, s.min, s.max);
+    println!("median (lowest–highest) over the runs:");
+    for s in summary {
+        let p99 = s.latency_p99_ms.as_ref().map_or(String::new(), |p| format!(", p99 {}", spread(p, " ms")));
+        println!(
+            "  {} × {}: completed/s {}, accepted/s {}{p99}",
+            s.phase,
+            s.runs,
+            spread(&s.completed_per_sec, ""),
+            spread(&s.accepted_per_sec, "")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spread_is_the_median_and_range_of_its_values() {
+        let odd = Spread::of(vec![3.0, 1.0, 2.0]).unwrap();
+        assert_eq!(odd, Spread { median: 2.0, min: 1.0, max: 3.0 });
+        let even = Spread::of(vec![4.0, 1.0, 3.0, 2.0]).unwrap();
+        assert_eq!(even, Spread { median: 2.5, min: 1.0, max: 4.0 });
+        assert_eq!(Spread::of(Vec::new()), None);
+    }
+
+    #[test]
+    fn runs_of_a_phase_are_summarised_together_in_the_order_phases_first_ran() {
+        let run = |phase: &str, completed: f64, p99: Option<f64>| PhaseResult {
+            phase: phase.into(),
+            accepted_per_sec: completed * 2.0,
+            submitted_per_sec: completed * 1.5,
+            completed_per_sec: completed,
+            latency_p99_ms: p99,
+            peak_rss_mb: Some(completed / 100.0),
+            ..PhaseResult::default()
+        };
+        let results = [
+            run("batch", 200.0, None),
+            run("bare", 900.0, None),
+            run("batch", 100.0, None),
+            run("bare", 700.0, None),
+            run("batch", 300.0, None),
+        ];
+        let summary = summarise(&results);
+        assert_eq!(summary.iter().map(|s| s.phase.as_str()).collect::<Vec<_>>(), ["batch", "bare"]);
+        assert_eq!(summary[0].runs, 3);
+        assert_eq!(summary[0].completed_per_sec, Spread { median: 200.0, min: 100.0, max: 300.0 });
+        assert_eq!(summary[0].accepted_per_sec.median, 400.0);
+        assert_eq!(summary[0].peak_rss_mb, Some(3.0), "the highest of the runs");
+        assert_eq!(summary[0].latency_p99_ms, None, "no run measured latency");
+        assert_eq!(summary[1].completed_per_sec.median, 800.0);
+
+        let singles = summarise(&[run("single", 10.0, Some(5.0)), run("single", 10.0, Some(9.0))]);
+        assert_eq!(singles[0].latency_p99_ms, Some(Spread { median: 7.0, min: 5.0, max: 9.0 }));
     }
 }
