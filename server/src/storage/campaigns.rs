@@ -17,6 +17,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use super::contacts::{CONTACT_COLUMNS, ContactRow};
 use super::messages::{NewMessage, insert_messages};
+use super::sql::Sql;
 use super::{ContactRecord, Dialect, Store};
 use crate::domain::{MessageStatus, new_id};
 
@@ -246,65 +247,6 @@ fn run_from_row(r: &AnyRow) -> sqlx::Result<RunRecord> {
         created_at: r.try_get("created_at")?,
         failure: r.try_get("failure")?,
     })
-}
-
-/// Values bound to a generated statement, in order.
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-/// A statement under construction whose placeholders follow the dialect.
-struct Sql {
-    dialect: Dialect,
-    text: String,
-    binds: Vec<Bind>,
-}
-
-impl Sql {
-    fn new(dialect: Dialect) -> Self {
-        Self { dialect, text: String::new(), binds: Vec::new() }
-    }
-
-    fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
-        self
-    }
-
-    fn text(&mut self, v: &str) -> &mut Self {
-        self.binds.push(Bind::Text(v.to_owned()));
-        let p = self.dialect.param(self.binds.len());
-        self.text.push_str(&p);
-        self
-    }
-
-    fn int(&mut self, v: i64) -> &mut Self {
-        self.binds.push(Bind::Int(v));
-        let p = self.dialect.param(self.binds.len());
-        self.text.push_str(&p);
-        self
-    }
-
-    fn list(&mut self, values: &[String]) -> &mut Self {
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                self.text.push_str(", ");
-            }
-            self.text(v);
-        }
-        self
-    }
-
-    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-        let mut q = sqlx::query(AssertSqlSafe(self.text.clone()));
-        for b in &self.binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.as_str()),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }
 }
 
 impl Store {
@@ -746,9 +688,7 @@ impl Store {
                 None,
                 None,
             );
-            let mut sql = Sql::new(self.dialect);
-            sql.push("SELECT COUNT(*) FROM (").push(&inner.text).push(") counted");
-            sql.binds = inner.binds;
+            let sql = Sql::around("SELECT COUNT(*) FROM (", inner, ") counted");
             counts[i] = sql.query().fetch_one(&self.reader).await?.try_get(0)?;
         }
         Ok((counts[0], counts[1]))

@@ -15,6 +15,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use super::billing::{self, ChargeRefusal, Origin};
 use super::search::{self, SearchPlan, SearchQuery};
+use super::sql::Sql;
 use super::{Dialect, Store, StoreError, format_micros};
 use crate::domain::{Direction, MessageStatus, MessageText, PhoneNumber, SenderId, new_id};
 
@@ -386,7 +387,7 @@ impl Store {
             Some(SearchPlan::Condition { tsquery }) => {
                 self.search_postgres(account_id, filter, tsquery).await?
             }
-            None => self.list_plain(account_id, filter, None).await?,
+            None => self.list_plain(account_id, filter).await?,
         };
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let mut tags = self.tags_of(&ids).await?;
@@ -396,14 +397,9 @@ impl Store {
         Ok(records)
     }
 
-    /// The history without a search, or with PostgreSQL's search condition.
-    async fn list_plain(
-        &self,
-        account_id: &str,
-        filter: &MessageFilter,
-        search: Option<(&str, String)>,
-    ) -> sqlx::Result<Vec<MessageRecord>> {
-        let sql = plain_query(account_id, filter, search);
+    /// The history without a search.
+    async fn list_plain(&self, account_id: &str, filter: &MessageFilter) -> sqlx::Result<Vec<MessageRecord>> {
+        let sql = plain_query(self.dialect, account_id, filter, None);
         let rows = sql.query().fetch_all(&self.reader).await?;
         rows.iter().map(message_from_row).collect()
     }
@@ -424,7 +420,7 @@ impl Store {
         let walked = if self.search_walk_ms == 0 {
             None
         } else {
-            let sql = plain_query(account_id, filter, Some((search::PG_CONDITION, tsquery.clone())));
+            let sql = plain_query(self.dialect, account_id, filter, Some(&tsquery));
             let mut tx = self.reader.begin().await?;
             sqlx::raw_sql(AssertSqlSafe(format!("SET LOCAL statement_timeout = {}", self.search_walk_ms)))
                 .execute(&mut *tx)
@@ -437,14 +433,16 @@ impl Store {
             Some(Ok(rows)) => rows,
             Some(Err(e)) if !search::canceled(&e) => return Err(e),
             _ => {
-                let mut sql = Sql::new(format!(
-                    "WITH found AS MATERIALIZED ({}) SELECT {MESSAGE_COLUMNS} FROM messages
-                     WHERE messages.account_id = $2 AND messages.id IN (SELECT message_id FROM found)",
-                    search::PG_MATCHES
-                ));
-                sql.binds = vec![Bind::Text(tsquery), Bind::Text(account_id.to_owned())];
+                let mut sql = Sql::new(self.dialect);
+                sql.push("WITH found AS MATERIALIZED (SELECT message_id FROM message_search WHERE doc @@ ")
+                    .text(tsquery)
+                    .push(&format!(
+                        "::tsquery) SELECT {MESSAGE_COLUMNS} FROM messages WHERE messages.account_id = "
+                    ))
+                    .text(account_id)
+                    .push(" AND messages.id IN (SELECT message_id FROM found)");
                 history_filters(&mut sql, filter);
-                sql.push(" ORDER BY messages.id DESC LIMIT $?", Bind::Int(filter.limit as i64));
+                sql.push(" ORDER BY messages.id DESC LIMIT ").int(filter.limit as i64);
                 sql.query().fetch_all(&self.reader).await?
             }
         };
@@ -466,7 +464,7 @@ impl Store {
         let mut page = MessageFilter { q: None, limit: search::CANDIDATE_PAGE, ..filter.clone() };
         let mut seen = 0;
         while seen < search::MAX_CANDIDATES {
-            let candidates = self.list_plain(account_id, &page, None).await?;
+            let candidates = self.list_plain(account_id, &page).await?;
             seen += candidates.len();
             let last = candidates.len() < search::CANDIDATE_PAGE;
             page.cursor = candidates.last().map(|m| m.id.clone());
@@ -496,20 +494,23 @@ impl Store {
         expression: &str,
     ) -> sqlx::Result<Vec<MessageRecord>> {
         let page = |from: Option<i64>, below: i64, limit: Option<usize>| {
-            let mut sql = Sql::new(format!(
+            let mut sql = Sql::new(self.dialect);
+            sql.push(&format!(
                 "SELECT {MESSAGE_COLUMNS}, message_search.rowid AS search_key
                  FROM message_search JOIN messages ON messages.id = message_search.message_id
-                 WHERE message_search MATCH $1 AND message_search.rowid < $2"
-            ));
-            sql.binds = vec![Bind::Text(expression.to_owned()), Bind::Int(below)];
+                 WHERE message_search MATCH "
+            ))
+            .text(expression)
+            .push(" AND message_search.rowid < ")
+            .int(below);
             if let Some(from) = from {
-                sql.push(" AND message_search.rowid >= $?", Bind::Int(from));
+                sql.push(" AND message_search.rowid >= ").int(from);
             }
-            sql.push(" AND messages.account_id = $?", Bind::Text(account_id.to_owned()));
+            sql.push(" AND messages.account_id = ").text(account_id);
             history_filters(&mut sql, filter);
-            sql.sql.push_str(" ORDER BY message_search.rowid DESC");
+            sql.push(" ORDER BY message_search.rowid DESC");
             if let Some(limit) = limit {
-                sql.push(" LIMIT $?", Bind::Int(limit as i64));
+                sql.push(" LIMIT ").int(limit as i64);
             }
             sql
         };
@@ -1629,51 +1630,19 @@ pub(super) fn status_payload(t: &Transition, now: i64) -> String {
     .to_string()
 }
 
-/// A value bound to a generated history query.
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-/// A generated query and its values; `$?` in a pushed clause becomes the
-/// next value's number.
-struct Sql {
-    sql: String,
-    binds: Vec<Bind>,
-}
-
-impl Sql {
-    fn new(sql: String) -> Self {
-        Self { sql, binds: Vec::new() }
-    }
-
-    fn push(&mut self, clause: &str, bind: Bind) {
-        self.binds.push(bind);
-        self.sql.push_str(&clause.replace("$?", &format!("${}", self.binds.len())));
-    }
-
-    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-        let mut q = sqlx::query(AssertSqlSafe(self.sql.as_str()));
-        for b in &self.binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.as_str()),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }
-}
-
 /// The history of an account with the filters, newest first, one page;
-/// with an extra condition (PostgreSQL's search) when given.
-fn plain_query(account_id: &str, filter: &MessageFilter, search: Option<(&str, String)>) -> Sql {
-    let mut sql = Sql::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE messages.account_id = $1"));
-    sql.binds.push(Bind::Text(account_id.to_owned()));
-    if let Some((clause, tsquery)) = search {
-        sql.push(clause, Bind::Text(tsquery));
+/// with PostgreSQL's search condition when given its `tsquery`.
+fn plain_query(dialect: Dialect, account_id: &str, filter: &MessageFilter, tsquery: Option<&str>) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE messages.account_id = "))
+        .text(account_id);
+    if let Some(tsquery) = tsquery {
+        sql.push(" AND messages.id IN (SELECT message_id FROM message_search WHERE doc @@ ")
+            .text(tsquery)
+            .push("::tsquery)");
     }
     history_filters(&mut sql, filter);
-    sql.push(" ORDER BY messages.id DESC LIMIT $?", Bind::Int(filter.limit as i64));
+    sql.push(" ORDER BY messages.id DESC LIMIT ").int(filter.limit as i64);
     sql
 }
 
@@ -1681,49 +1650,47 @@ fn plain_query(account_id: &str, filter: &MessageFilter, search: Option<(&str, S
 /// ` AND …` clauses on `messages`.
 fn history_filters(sql: &mut Sql, filter: &MessageFilter) {
     if let Some(s) = filter.status {
-        sql.push(" AND messages.status = $?", Bind::Text(s.as_str().into()));
+        sql.push(" AND messages.status = ").text(s.as_str());
     }
     if let Some(d) = filter.direction {
-        sql.push(" AND messages.direction = $?", Bind::Text(d.as_str().into()));
+        sql.push(" AND messages.direction = ").text(d.as_str());
     }
     if let Some(to) = &filter.to {
-        sql.push(" AND messages.to_number = $?", Bind::Text(to.clone()));
+        sql.push(" AND messages.to_number = ").text(to.as_str());
     }
     if let Some(tag) = &filter.tag {
-        sql.push(
-            " AND messages.id IN (SELECT message_id FROM message_tags WHERE tag = $?)",
-            Bind::Text(tag.to_lowercase()),
-        );
+        sql.push(" AND messages.id IN (SELECT message_id FROM message_tags WHERE tag = ")
+            .text(tag.to_lowercase())
+            .push(")");
     }
     if let Some(contact) = &filter.contact {
-        sql.push(
-            " AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = $? AND c.account_id = messages.account_id
+        sql.push(" AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = ").text(contact.as_str()).push(
+            " AND c.account_id = messages.account_id
                  AND c.phone IN (messages.to_number, messages.from_addr))",
-            Bind::Text(contact.clone()),
         );
     }
     if let Some(group) = &filter.group {
-        sql.push(
-            " AND EXISTS (SELECT 1 FROM group_members gm JOIN contacts c ON c.id = gm.contact_id
-                 WHERE gm.group_id = $? AND c.account_id = messages.account_id
+        sql.push(" AND EXISTS (SELECT 1 FROM group_members gm JOIN contacts c ON c.id = gm.contact_id WHERE gm.group_id = ")
+            .text(group.as_str())
+            .push(
+                " AND c.account_id = messages.account_id
                  AND c.phone IN (messages.to_number, messages.from_addr))",
-            Bind::Text(group.clone()),
-        );
+            );
     }
     if let Some(campaign) = &filter.campaign {
-        sql.push(" AND messages.campaign_id = $?", Bind::Text(campaign.clone()));
+        sql.push(" AND messages.campaign_id = ").text(campaign.as_str());
     }
     if let Some(run) = &filter.run {
-        sql.push(" AND messages.run_id = $?", Bind::Text(run.clone()));
+        sql.push(" AND messages.run_id = ").text(run.as_str());
     }
     if let Some(since) = filter.since {
-        sql.push(" AND messages.created_at >= $?", Bind::Int(since));
+        sql.push(" AND messages.created_at >= ").int(since);
     }
     if let Some(until) = filter.until {
-        sql.push(" AND messages.created_at < $?", Bind::Int(until));
+        sql.push(" AND messages.created_at < ").int(until);
     }
     if let Some(cursor) = &filter.cursor {
-        sql.push(" AND messages.id < $?", Bind::Text(cursor.clone()));
+        sql.push(" AND messages.id < ").text(cursor.as_str());
     }
 }
 

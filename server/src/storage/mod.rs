@@ -42,6 +42,7 @@ mod own_numbers;
 mod permissions;
 mod polls;
 mod search;
+mod sql;
 mod sqlite_writer;
 mod stats;
 mod templates;

@@ -374,7 +374,7 @@ pub(super) async fn backfill(tx: &mut AnyConnection) -> sqlx::Result<u64> {
 
 /// How a history query restricts rows to a search's matches.
 pub(super) enum SearchPlan {
-    /// PostgreSQL: a condition on `messages.id` ([`PG_CONDITION`]).
+    /// PostgreSQL: a condition on `messages.id` (`messages::plain_query`).
     Condition { tsquery: String },
     /// SQLite: the query is driven by the FTS5 index, newest key first.
     Fts5 { expression: String },
@@ -389,11 +389,6 @@ impl SearchQuery {
     }
 }
 
-/// PostgreSQL: the messages matching the `tsquery` bound as `$1`.
-pub(super) const PG_MATCHES: &str = "SELECT message_id FROM message_search WHERE doc @@ $1::tsquery";
-/// PostgreSQL: the search as a condition of a history query (`$?` is the `tsquery`).
-pub(super) const PG_CONDITION: &str =
-    " AND messages.id IN (SELECT message_id FROM message_search WHERE doc @@ $?::tsquery)";
 /// PostgreSQL: how long a search may walk the history, in milliseconds,
 /// before it collects the matches from the index first instead.
 pub(super) const PG_WALK_BUDGET_MS: u64 = 150;
