@@ -525,16 +525,17 @@ fn print_table(results: &[PhaseResult]) {
 }
 
 fn print_summary(summary: &[PhaseSummary]) {
-    let spread = |s: &Spread, unit: &str| format!("{:.0}{unit} ({:.0}–{:.0})", s.median, s.min, s.max);
+    let rate = |s: &Spread| format!("{:.0} ({:.0}–{:.0})", s.median, s.min, s.max);
+    let ms = |s: &Spread| format!("{:.1} ms ({:.1}–{:.1})", s.median, s.min, s.max);
     println!("median (lowest–highest) over the runs:");
     for s in summary {
-        let p99 = s.latency_p99_ms.as_ref().map_or(String::new(), |p| format!(", p99 {}", spread(p, " ms")));
+        let p99 = s.latency_p99_ms.as_ref().map_or(String::new(), |p| format!(", p99 {}", ms(p)));
         println!(
             "  {} × {}: completed/s {}, accepted/s {}{p99}",
             s.phase,
             s.runs,
-            spread(&s.completed_per_sec, ""),
-            spread(&s.accepted_per_sec, "")
+            rate(&s.completed_per_sec),
+            rate(&s.accepted_per_sec)
         );
     }
 }

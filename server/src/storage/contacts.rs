@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 
 use super::Store;
 use super::contact_types::{Email, FieldDef, FieldKind, FieldName, FieldValue, Language, TimeZone, fold};
+use super::sql::Sql;
 use crate::domain::{PhoneNumber, Tag, new_id};
 
 /// Keys per `IN (...)` list and rows per multi-row INSERT: below both
@@ -227,25 +228,6 @@ impl ContactRow {
     }
 }
 
-/// A bound value of a generated statement.
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    q
-}
-
 impl Store {
     pub async fn get_contact(&self, account_id: &str, id: &str) -> sqlx::Result<Option<ContactRecord>> {
         let row = sqlx::query(AssertSqlSafe(format!(
@@ -308,61 +290,48 @@ impl Store {
         account_id: &str,
         filter: &ContactFilter,
     ) -> sqlx::Result<Vec<ContactRecord>> {
-        let mut binds = vec![Bind::Text(account_id.to_owned())];
-        let mut sql =
-            format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = {}", self.dialect.param(1));
-        let dialect = self.dialect;
-        let mut push = |sql: &mut String, clause: &str, bind: Bind| {
-            binds.push(bind);
-            sql.push_str(&clause.replace("$?", &dialect.param(binds.len())));
-        };
+        let mut sql = Sql::new(self.dialect);
+        sql.push(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ")).text(account_id);
         if let Some(g) = &filter.group_id {
-            push(
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM group_members g WHERE g.contact_id = contacts.id AND g.group_id = $?)",
-                Bind::Text(g.clone()),
-            );
+            sql.push(" AND EXISTS (SELECT 1 FROM group_members g WHERE g.contact_id = contacts.id AND g.group_id = ")
+                .text(g.as_str())
+                .push(")");
         }
         if let Some(t) = &filter.tag {
-            push(
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = contacts.id AND t.tag = $?)",
-                Bind::Text(t.clone()),
-            );
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = contacts.id AND t.tag = ",
+            )
+            .text(t.as_str())
+            .push(")");
         }
         for (field, value) in &filter.fields {
-            push(
-                &mut sql,
-                " AND id IN (SELECT contact_id FROM contact_values WHERE field_id = $?",
-                Bind::Text(field.clone()),
-            );
-            push(&mut sql, " AND value = $?)", Bind::Text(value.clone()));
+            sql.push(" AND id IN (SELECT contact_id FROM contact_values WHERE field_id = ")
+                .text(field.as_str())
+                .push(" AND value = ")
+                .text(value.as_str())
+                .push(")");
         }
         if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
             let number_like =
                 q.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | '/'));
             if !number_like || !q.chars().any(|c| c.is_ascii_digit()) {
-                push(
-                    &mut sql,
-                    " AND search LIKE $? ESCAPE '\\'",
-                    Bind::Text(format!("%{}%", escape_like(&fold(q)))),
-                );
+                sql.push(" AND search LIKE ")
+                    .text(format!("%{}%", escape_like(&fold(q))))
+                    .push(" ESCAPE '\\'");
             } else {
                 let digits: String = q.chars().filter(char::is_ascii_digit).collect();
-                push(&mut sql, " AND phone LIKE $?", Bind::Text(format!("%{digits}%")));
+                sql.push(" AND phone LIKE ").text(format!("%{digits}%"));
             }
         }
-        match filter.opted_out {
-            Some(true) => sql.push_str(" AND opted_out_at IS NOT NULL"),
-            Some(false) => sql.push_str(" AND opted_out_at IS NULL"),
-            None => {}
+        if let Some(opted_out) = filter.opted_out {
+            sql.push(if opted_out { " AND opted_out_at IS NOT NULL" } else { " AND opted_out_at IS NULL" });
         }
         let (cmp, dir) = if filter.ascending { (">", "ASC") } else { ("<", "DESC") };
         if let Some(cursor) = &filter.cursor {
-            push(&mut sql, &format!(" AND id {cmp} $?"), Bind::Text(cursor.clone()));
+            sql.push(&format!(" AND id {cmp} ")).text(cursor.as_str());
         }
-        push(&mut sql, &format!(" ORDER BY id {dir} LIMIT $?"), Bind::Int(filter.limit as i64));
-        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_all(&self.reader).await?;
+        sql.push(&format!(" ORDER BY id {dir} LIMIT ")).int(filter.limit as i64);
+        let rows = sql.query().fetch_all(&self.reader).await?;
         let mut records = rows
             .iter()
             .map(|r| ContactRow::from_row(r).map(ContactRow::into_record))

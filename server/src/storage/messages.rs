@@ -272,7 +272,8 @@ impl Store {
     /// Each request is answered on its own: a request whose idempotency key
     /// was used before stores nothing and gets the earlier answer (or a
     /// conflict), without affecting the others. (Shared, so the writer
-    /// thread can take the requests without a copy and hand them back.)
+    /// thread can read the requests without a copy while this call keeps
+    /// them for the general path, should the writer thread leave them.)
     pub async fn accept_batch(
         &self,
         requests: Arc<[AcceptRequest]>,

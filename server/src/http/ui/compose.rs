@@ -302,8 +302,7 @@ pub async fn send(
                 result = Some(r);
                 form = ComposeForm { from: form.from, ..ComposeForm::default() };
             }
-            Err(e) if e.status.is_client_error() => error = FormError::from_api(&e),
-            Err(e) => return Err(super::PageError::new(&v, e)),
+            Err(e) => error = FormError::or_page(&v, e)?.1,
         }
     }
     let counter = counter_for(&state, &v, &auth, &form, &form.text).await.page(&v)?;
