@@ -19,6 +19,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use super::messages::NewMessage;
+use super::sql::Sql;
 use super::{Dialect, Store};
 use crate::domain::{Currency, PhoneNumber, Prefix, new_id, period_of};
 
@@ -1712,33 +1713,25 @@ pub(super) async fn apply_transitions(
     let mut package_back: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut user_back: BTreeMap<(String, String, String), i64> = BTreeMap::new();
     for chunk in settled.chunks(CHUNK) {
-        let sql = format!(
-            "UPDATE message_charges SET state = 'settled', updated_at = {} WHERE state = 'reserved'
-             AND message_id IN ({}) RETURNING account_id, amount",
-            dialect.param(1),
-            dialect.placeholders(2, chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *tx).await? {
+        let mut sql = Sql::new(dialect);
+        sql.push("UPDATE message_charges SET state = 'settled', updated_at = ")
+            .int(now)
+            .push(" WHERE state = 'reserved' AND message_id IN (")
+            .list(chunk)
+            .push(") RETURNING account_id, amount");
+        for r in sql.query().fetch_all(&mut *tx).await? {
             moves.entry(r.try_get(0)?).or_default().0 += r.try_get::<i64, _>(1)?;
         }
     }
     for from_state in ["reserved", "settled"] {
         for chunk in refunded.chunks(CHUNK) {
-            let sql = format!(
-                "UPDATE message_charges SET state = 'refunded', updated_at = {} WHERE state = '{from_state}'
-                 AND message_id IN ({}) RETURNING account_id, amount, included, period, user_id, segments",
-                dialect.param(1),
-                dialect.placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for r in q.fetch_all(&mut *tx).await? {
+            let mut sql = Sql::new(dialect);
+            sql.push("UPDATE message_charges SET state = 'refunded', updated_at = ")
+                .int(now)
+                .push(&format!(" WHERE state = '{from_state}' AND message_id IN ("))
+                .list(chunk)
+                .push(") RETURNING account_id, amount, included, period, user_id, segments");
+            for r in sql.query().fetch_all(&mut *tx).await? {
                 let account: String = r.try_get(0)?;
                 let amount: i64 = r.try_get(1)?;
                 let included: i64 = r.try_get(2)?;

@@ -540,15 +540,11 @@ impl Store {
     async fn tags_of(&self, ids: &[String]) -> sqlx::Result<HashMap<String, Vec<String>>> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for chunk in ids.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "SELECT message_id, tag FROM message_tags WHERE message_id IN ({}) ORDER BY tag",
-                self.dialect.placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.reader).await? {
+            let mut sql = Sql::new(self.dialect);
+            sql.push("SELECT message_id, tag FROM message_tags WHERE message_id IN (")
+                .list(chunk)
+                .push(") ORDER BY tag");
+            for row in sql.query().fetch_all(&self.reader).await? {
                 out.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
             }
         }
@@ -1375,18 +1371,16 @@ async fn expire_unreported(
         .collect::<sqlx::Result<Vec<_>>>()?;
     // Their parts still `sent`, a statement per chunk of messages.
     for chunk in transitions.chunks(super::IN_CHUNK) {
-        let sql = format!(
-            "UPDATE message_parts SET status = 'expired', detail = {}, updated_at = {}
-             WHERE status = 'sent' AND message_id IN ({})",
-            dialect.param(1),
-            dialect.param(2),
-            dialect.placeholders(3, chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&detail).bind(now);
-        for t in chunk {
-            q = q.bind(t.message_id.as_str());
-        }
-        q.execute(&mut *tx).await?;
+        let ids: Vec<&str> = chunk.iter().map(|t| t.message_id.as_str()).collect();
+        let mut sql = Sql::new(dialect);
+        sql.push("UPDATE message_parts SET status = 'expired', detail = ")
+            .text(detail.as_str())
+            .push(", updated_at = ")
+            .int(now)
+            .push(" WHERE status = 'sent' AND message_id IN (")
+            .list(&ids)
+            .push(")");
+        sql.query().execute(&mut *tx).await?;
     }
     record_transitions(tx, &transitions, now).await?;
     Ok(transitions.len())

@@ -274,20 +274,14 @@ impl Store {
     ) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
         let mut rows = Vec::new();
         for chunk in keys.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {} FROM {} WHERE account_id = {} AND {} IN ({}){}",
-                query.columns,
-                query.table,
-                self.dialect.param(1),
-                query.column,
-                self.dialect.placeholders(2, chunk.len()),
-                query.suffix
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
-            for k in chunk {
-                q = q.bind(*k);
-            }
-            rows.extend(q.fetch_all(&mut *conn).await?);
+            let mut sql = sql::Sql::new(self.dialect);
+            sql.push(&format!("SELECT {} FROM {} WHERE account_id = ", query.columns, query.table))
+                .text(account_id)
+                .push(&format!(" AND {} IN (", query.column))
+                .list(chunk)
+                .push(")")
+                .push(query.suffix);
+            rows.extend(sql.query().fetch_all(&mut *conn).await?);
         }
         Ok(rows)
     }

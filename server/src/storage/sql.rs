@@ -48,12 +48,12 @@ impl Sql {
     }
 
     /// Text values' placeholders separated by commas, for `IN (…)`.
-    pub(super) fn list(&mut self, values: &[String]) -> &mut Self {
+    pub(super) fn list(&mut self, values: &[impl AsRef<str>]) -> &mut Self {
         for (i, v) in values.iter().enumerate() {
             if i > 0 {
                 self.text.push_str(", ");
             }
-            self.text(v.as_str());
+            self.text(v.as_ref());
         }
         self
     }
@@ -84,7 +84,7 @@ mod tests {
     fn sample(dialect: Dialect) -> Sql {
         let mut sql = Sql::new(dialect);
         sql.push("SELECT id FROM t WHERE a = ").text("x").push(" AND b IN (");
-        sql.list(&["p".into(), "q".into()]).push(") LIMIT ").int(5);
+        sql.list(&["p", "q"]).push(") LIMIT ").int(5);
         sql
     }
 

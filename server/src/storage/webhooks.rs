@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::Store;
+use super::sql::Sql;
 
 /// A callback claimed for sending, with the secret to sign it.
 #[derive(Debug, Clone)]
@@ -132,16 +133,13 @@ impl Store {
     /// is busy), in one statement per chunk; they count no attempt.
     pub async fn defer_webhooks(&self, ids: &[String], until: i64) -> sqlx::Result<()> {
         for chunk in ids.chunks(super::IN_CHUNK) {
-            let sql = format!(
-                "UPDATE webhook_deliveries SET lease_until = {} WHERE status = 'pending' AND id IN ({})",
-                self.dialect.param(1),
-                self.dialect.placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(until);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            q.execute(&self.writer).await?;
+            let mut sql = Sql::new(self.dialect);
+            sql.push("UPDATE webhook_deliveries SET lease_until = ")
+                .int(until)
+                .push(" WHERE status = 'pending' AND id IN (")
+                .list(chunk)
+                .push(")");
+            sql.query().execute(&self.writer).await?;
         }
         Ok(())
     }
