@@ -105,29 +105,29 @@ async fn a_python_smpplib_client_talks_to_kurier_smsc_sim() {
         return;
     };
     kurier::install_crypto_provider();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (smpp_port, http_port) = (free(), free());
-    let _sim = Command::new(env!("CARGO_BIN_EXE_kurier"))
-        .args([
-            "smsc-sim",
-            "--listen",
-            &format!("127.0.0.1:{smpp_port}"),
-            "--http",
-            &format!("127.0.0.1:{http_port}"),
-        ])
+    // Port 0: the simulator says which ports it got (ports picked here and
+    // freed could be taken by a test running alongside before it binds).
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_kurier"))
+        .args(["smsc-sim", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("kurier smsc-sim starts");
+    let mut said = BufReader::new(sim.stdout.take().unwrap()).lines();
+    let port_after = |line: &str, label: &str| -> Option<u16> {
+        let url = line.strip_prefix(label)?.split_whitespace().next()?;
+        url.rsplit_once(':')?.1.parse().ok()
+    };
+    let (mut smpp_port, mut http_port) = (None, None);
+    while smpp_port.is_none() || http_port.is_none() {
+        let line = said.next_line().await.unwrap().expect("the simulator says where it listens");
+        smpp_port = smpp_port.or(port_after(&line, "SMSC simulator:"));
+        http_port = http_port.or(port_after(&line, "Control API:"));
+    }
+    let (smpp_port, http_port) = (smpp_port.unwrap(), http_port.unwrap());
     let http = reqwest::Client::new();
     let control = format!("http://127.0.0.1:{http_port}");
-    for _ in 0..200 {
-        if http.get(format!("{control}/stats")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
     let python = std::env::var("KURIER_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(python)
         .args([script.as_str(), &smpp_port.to_string(), &http_port.to_string()])

@@ -251,8 +251,38 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Starts `command` and reads its standard output until it has printed a
+/// line beginning with each of `labels`; returns the process and, for each
+/// label, the address that follows it (`smpp://127.0.0.1:2775` →
+/// `127.0.0.1:2775`). The processes bind port 0 and say what they got, so
+/// runs side by side never race for a port picked in advance.
+fn spawn_listening(mut command: Command, labels: &[&str]) -> anyhow::Result<(Proc, Vec<String>)> {
+    use std::io::BufRead as _;
+    let mut child = command.stdout(Stdio::piped()).spawn()?;
+    let stdout = child.stdout.take().context("no standard output")?;
+    let process = Proc(child);
+    let mut lines = std::io::BufReader::new(stdout);
+    let mut found: Vec<Option<String>> = vec![None; labels.len()];
+    let mut line = String::new();
+    while found.iter().any(Option::is_none) {
+        line.clear();
+        anyhow::ensure!(lines.read_line(&mut line)? > 0, "it stopped before saying where it listens");
+        for (label, slot) in labels.iter().zip(&mut found) {
+            if let Some(rest) = line.strip_prefix(label) {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                *slot = Some(url.split_once("://").map_or(url, |(_, addr)| addr).to_owned());
+            }
+        }
+    }
+    // Read on, so that a later line never meets a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    Ok((process, found.into_iter().flatten().collect()))
+}
+
+fn port_of(addr: &str) -> anyhow::Result<u16> {
+    addr.rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .with_context(|| format!("no port in {addr}"))
 }
 
 /// A child process that is killed when dropped.
@@ -267,20 +297,18 @@ impl Drop for Proc {
 
 /// Starts `kurier smsc-sim`; returns it with its SMPP and HTTP addresses.
 async fn start_sim(exe: &Path, dir: &Path, args: &BenchArgs) -> anyhow::Result<(Proc, u16, String)> {
-    let (smpp, http) = (free_port()?, free_port()?);
     let log = std::fs::File::create(dir.join("smsc-sim.log"))?;
-    let child = Command::new(exe)
-        .args(["smsc-sim", "--listen", &format!("127.0.0.1:{smpp}"), "--http", &format!("127.0.0.1:{http}")])
+    let mut command = Command::new(exe);
+    command
+        .args(["smsc-sim", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .args(["--receipt-delay-ms", "0", "--deliver-window", &args.deliver_window.to_string()])
         // Room for every receipt of the run: a backlog must not be dropped.
         .args(["--max-pending", &args.messages.max(crate::smsc_sim::MAX_PENDING_DELIVERIES).to_string()])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .context("starting kurier smsc-sim")?;
-    let control = format!("http://127.0.0.1:{http}");
-    wait_http(&format!("{control}/stats")).await?;
-    Ok((Proc(child), smpp, control))
+        .stderr(log);
+    let (sim, addrs) = spawn_listening(command, &["SMSC simulator:", "Control API:"]).with_context(|| {
+        format!("starting kurier smsc-sim (its log: {})", dir.join("smsc-sim.log").display())
+    })?;
+    Ok((sim, port_of(&addrs[0])?, format!("http://{}", addrs[1])))
 }
 
 async fn wait_http(url: &str) -> anyhow::Result<()> {
@@ -319,13 +347,12 @@ async fn start_serve(
     smpp_port: u16,
     args: &BenchArgs,
 ) -> anyhow::Result<(Proc, String)> {
-    let port = free_port()?;
     let config = dir.join("kurier.toml");
     std::fs::write(
         &config,
         format!(
             r#"[server]
-http_listen = "127.0.0.1:{port}"
+http_listen = "127.0.0.1:0"
 node_id = "bench"
 
 [database]
@@ -352,16 +379,16 @@ binds = {binds}
         ),
     )?;
     let log = std::fs::File::create(dir.join("serve.log"))?;
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args(["serve", "--config"])
         .arg(&config)
         .env("KURIER_ADMIN_API_KEY", BENCH_KEY)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .context("starting kurier serve")?;
-    let base = format!("http://127.0.0.1:{port}");
+        .stderr(log);
+    let (serve, addrs) = spawn_listening(command, &["Kurier listening on"])
+        .with_context(|| format!("starting kurier serve (its log: {})", dir.join("serve.log").display()))?;
+    let base = format!("http://{}", addrs[0]);
     wait_http(&format!("{base}/readyz")).await?;
     // Wait until the SMPP link is bound.
     let client = reqwest::Client::new();
@@ -374,7 +401,7 @@ binds = {binds}
         anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the SMPP link did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok((Proc(child), base))
+    Ok((serve, base))
 }
 
 async fn run_kurier_phase(exe: &Path, args: &BenchArgs, batch: bool) -> anyhow::Result<PhaseResult> {
