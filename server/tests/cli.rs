@@ -4,39 +4,35 @@
 //! Kannel comparison script (`bench/peers/kannel.sh`) run end to end.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn kurier() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kurier"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts `serve` in `dir`, waits until it answers, stops it with SIGTERM,
-/// and returns what it printed on stdout.
+/// Starts `serve` in `dir` on a port of its choosing, waits until it says
+/// where it listens, stops it with SIGTERM, and returns what it printed on
+/// stdout.
 fn serve_once(dir: &std::path::Path) -> String {
-    let port = free_port();
-    let child = kurier()
+    use std::io::{BufRead as _, Read as _};
+    let mut child = kurier()
         .arg("serve")
         .current_dir(dir)
-        .env("KURIER_SERVER_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KURIER_SERVER_HTTP_LISTEN", "127.0.0.1:0")
         .env_remove("KURIER_ADMIN_API_KEY")
         .env_remove("KURIER_ADMIN_PASSWORD")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
+    let mut said = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut out = String::new();
+    while !out.contains("Kurier listening on") {
+        assert!(said.read_line(&mut out).unwrap() > 0, "serve stopped before listening: {out}");
     }
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "serve exits 0 on SIGTERM");
-    String::from_utf8(out.stdout).unwrap()
+    said.read_to_string(&mut out).unwrap();
+    assert!(child.wait().unwrap().success(), "serve exits 0 on SIGTERM");
+    out
 }
 
 #[test]

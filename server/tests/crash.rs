@@ -32,16 +32,15 @@ impl Drop for Child9 {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn write_config(dir: &Path, db_url: &str, port: u16) -> std::path::PathBuf {
+/// The configuration of every run. Port 0: each run's `serve` says which
+/// port it got (a port picked here and freed could be taken by a test
+/// alongside before `serve` binds it).
+fn write_config(dir: &Path, db_url: &str) -> std::path::PathBuf {
     let path = dir.join("kurier.toml");
     let toml = format!(
         r#"
 [server]
-http_listen = "127.0.0.1:{port}"
+http_listen = "127.0.0.1:0"
 node_id = "crash-test-node"
 shutdown_grace_secs = 5
 
@@ -68,23 +67,28 @@ undelivered = 10
 }
 
 async fn start_child(config: &Path, log: &Path) -> Child9 {
-    let port = std::fs::read_to_string(config)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("http_listen = \"127.0.0.1:"))
-        .and_then(|p| p.trim_end_matches('"').parse::<u16>().ok())
-        .unwrap();
+    use std::io::BufRead as _;
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_kurier"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kurier"))
         .args(["serve", "--config"])
         .arg(config)
         .env("KURIER_ADMIN_API_KEY", API_KEY)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
         .expect("start kurier");
-    let base = format!("http://127.0.0.1:{port}");
+    let mut said = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(said.read_line(&mut line).unwrap() > 0, "kurier stopped before listening");
+        if let Some(url) = line.trim().strip_prefix("Kurier listening on ") {
+            break url.to_owned();
+        }
+    };
+    // Read on, so that a later line never meets a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut said, &mut std::io::sink()));
     let http = reqwest::Client::new();
     let started = Instant::now();
     while http.get(format!("{base}/healthz")).send().await.is_err() {
@@ -163,7 +167,7 @@ async fn kill_9_mid_flight_loses_no_accepted_message() {
     on_each_backend(|b: Backend| async move {
         let dir = tempfile::tempdir().unwrap();
         let db = FreshDb::new(&b).await;
-        let config = write_config(dir.path(), &db.url, free_port());
+        let config = write_config(dir.path(), &db.url);
         let log = dir.path().join("kurier.log");
         let accepted = Arc::new(Mutex::new(Vec::new()));
 
@@ -234,7 +238,7 @@ async fn kill_9_mid_fan_out_resumes_without_sending_anyone_twice_or_skipping_any
         const PEOPLE: usize = 20_000;
         let dir = tempfile::tempdir().unwrap();
         let db = FreshDb::new(&b).await;
-        let config = write_config(dir.path(), &db.url, free_port());
+        let config = write_config(dir.path(), &db.url);
         let log = dir.path().join("kurier.log");
         let http = reqwest::Client::new();
 
