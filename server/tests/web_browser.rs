@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{ADMIN_PASSWORD, Backend, TestApp};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -34,10 +35,11 @@ struct Driver {
 impl Driver {
     async fn start(chromium: &str) -> Self {
         let driver = std::env::var("KURIER_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let process = tokio::process::Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
+        // Port 0: it says which port it got (one picked here and freed
+        // could be taken by a test alongside first).
+        let mut process = tokio::process::Command::new(&driver)
+            .arg("--port=0")
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             // Its own process group, so Chromium goes with it even when a
             // failed assertion skips `quit` (see `Drop`).
@@ -45,11 +47,27 @@ impl Driver {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("start {driver}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut said = BufReader::new(process.stdout.take().unwrap()).lines();
+        let port = loop {
+            let line = tokio::time::timeout_at(deadline.into(), said.next_line())
+                .await
+                .expect("chromedriver did not say its port")
+                .unwrap()
+                .expect("chromedriver stopped before saying its port");
+            let port = line
+                .split_once("started successfully on port ")
+                .and_then(|(_, p)| p.trim_end_matches('.').trim().parse::<u16>().ok());
+            if let Some(port) = port {
+                break port;
+            }
+        };
+        // Read on, so that its later lines never meet a closed pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = said.next_line().await {} });
         let base = format!("http://127.0.0.1:{port}");
         // Every WebDriver call is bounded, so a browser that hangs fails the
         // test instead of stalling the whole suite.
         let http = reqwest::Client::builder().timeout(Duration::from_secs(90)).build().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
         while http.get(format!("{base}/status")).send().await.is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not answer");
             tokio::time::sleep(Duration::from_millis(100)).await;
