@@ -3,6 +3,8 @@
 //! bad setting stops the start with the key named; `kurier bench` and the
 //! Kannel comparison script (`bench/peers/kannel.sh`) run end to end.
 
+mod common;
+
 use std::process::{Command, Stdio};
 
 fn kurier() -> Command {
@@ -13,7 +15,6 @@ fn kurier() -> Command {
 /// where it listens, stops it with SIGTERM, and returns what it printed on
 /// stdout.
 fn serve_once(dir: &std::path::Path) -> String {
-    use std::io::{BufRead as _, Read as _};
     let mut child = kurier()
         .arg("serve")
         .current_dir(dir)
@@ -24,13 +25,9 @@ fn serve_once(dir: &std::path::Path) -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut said = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut out = String::new();
-    while !out.contains("Kurier listening on") {
-        assert!(said.read_line(&mut out).unwrap() > 0, "serve stopped before listening: {out}");
-    }
+    let said = common::said(child.stdout.take().unwrap(), &["Kurier listening on"]);
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    said.read_to_string(&mut out).unwrap();
+    let out = said.all.join().unwrap();
     assert!(child.wait().unwrap().success(), "serve exits 0 on SIGTERM");
     out
 }

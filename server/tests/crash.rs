@@ -67,7 +67,6 @@ undelivered = 10
 }
 
 async fn start_child(config: &Path, log: &Path) -> Child9 {
-    use std::io::BufRead as _;
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kurier"))
         .args(["serve", "--config"])
@@ -78,17 +77,7 @@ async fn start_child(config: &Path, log: &Path) -> Child9 {
         .stderr(log)
         .spawn()
         .expect("start kurier");
-    let mut said = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let base = loop {
-        line.clear();
-        assert!(said.read_line(&mut line).unwrap() > 0, "kurier stopped before listening");
-        if let Some(url) = line.trim().strip_prefix("Kurier listening on ") {
-            break url.to_owned();
-        }
-    };
-    // Read on, so that a later line never meets a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut said, &mut std::io::sink()));
+    let base = common::said(child.stdout.take().unwrap(), &["Kurier listening on"]).words.remove(0);
     let http = reqwest::Client::new();
     let started = Instant::now();
     while http.get(format!("{base}/healthz")).send().await.is_err() {

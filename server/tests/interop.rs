@@ -114,18 +114,9 @@ async fn a_python_smpplib_client_talks_to_kurier_smsc_sim() {
         .kill_on_drop(true)
         .spawn()
         .expect("kurier smsc-sim starts");
-    let mut said = BufReader::new(sim.stdout.take().unwrap()).lines();
-    let port_after = |line: &str, label: &str| -> Option<u16> {
-        let url = line.strip_prefix(label)?.split_whitespace().next()?;
-        url.rsplit_once(':')?.1.parse().ok()
-    };
-    let (mut smpp_port, mut http_port) = (None, None);
-    while smpp_port.is_none() || http_port.is_none() {
-        let line = said.next_line().await.unwrap().expect("the simulator says where it listens");
-        smpp_port = smpp_port.or(port_after(&line, "SMSC simulator:"));
-        http_port = http_port.or(port_after(&line, "Control API:"));
-    }
-    let (smpp_port, http_port) = (smpp_port.unwrap(), http_port.unwrap());
+    let out = std::fs::File::from(sim.stdout.take().unwrap().into_owned_fd().unwrap());
+    let said = common::said(out, &["SMSC simulator:", "Control API:"]);
+    let (smpp_port, http_port) = (common::port_of(&said.words[0]), common::port_of(&said.words[1]));
     let http = reqwest::Client::new();
     let control = format!("http://127.0.0.1:{http_port}");
     let python = std::env::var("KURIER_TEST_PYTHON").unwrap_or_else(|_| "python3".into());

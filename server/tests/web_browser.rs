@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use common::{ADMIN_PASSWORD, Backend, TestApp};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -48,23 +47,15 @@ impl Driver {
             .spawn()
             .unwrap_or_else(|e| panic!("start {driver}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(20);
-        let mut said = BufReader::new(process.stdout.take().unwrap()).lines();
-        let port = loop {
-            let line = tokio::time::timeout_at(deadline.into(), said.next_line())
-                .await
-                .expect("chromedriver did not say its port")
-                .unwrap()
-                .expect("chromedriver stopped before saying its port");
-            let port = line
-                .split_once("started successfully on port ")
-                .and_then(|(_, p)| p.trim_end_matches('.').trim().parse::<u16>().ok());
-            if let Some(port) = port {
-                break port;
-            }
-        };
-        // Read on, so that its later lines never meet a closed pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = said.next_line().await {} });
-        let base = format!("http://127.0.0.1:{port}");
+        let out = std::fs::File::from(process.stdout.take().unwrap().into_owned_fd().unwrap());
+        let said = tokio::task::spawn_blocking(move || {
+            common::said(out, &["ChromeDriver was started successfully on port"])
+        });
+        let said = tokio::time::timeout_at(deadline.into(), said)
+            .await
+            .expect("chromedriver did not say its port")
+            .unwrap();
+        let base = format!("http://127.0.0.1:{}", common::port_of(&said.words[0]));
         // Every WebDriver call is bounded, so a browser that hangs fails the
         // test instead of stalling the whole suite.
         let http = reqwest::Client::builder().timeout(Duration::from_secs(90)).build().unwrap();
