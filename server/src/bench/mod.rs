@@ -253,9 +253,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Starts `command` and reads its standard output until it has printed a
 /// line beginning with each of `labels`; returns the process and, for each
-/// label, the address that follows it (`smpp://127.0.0.1:2775` →
-/// `127.0.0.1:2775`). The processes bind port 0 and say what they got, so
-/// runs side by side never race for a port picked in advance.
+/// label, the address that follows it as printed (`http://127.0.0.1:8080`).
+/// The processes bind port 0 and say what they got, so runs side by side
+/// never race for a port picked in advance.
 fn spawn_listening(mut command: Command, labels: &[&str]) -> anyhow::Result<(Proc, Vec<String>)> {
     use std::io::BufRead as _;
     let mut child = command.stdout(Stdio::piped()).spawn()?;
@@ -269,8 +269,7 @@ fn spawn_listening(mut command: Command, labels: &[&str]) -> anyhow::Result<(Pro
         anyhow::ensure!(lines.read_line(&mut line)? > 0, "it stopped before saying where it listens");
         for (label, slot) in labels.iter().zip(&mut found) {
             if let Some(rest) = line.strip_prefix(label) {
-                let url = rest.split_whitespace().next().unwrap_or_default();
-                *slot = Some(url.split_once("://").map_or(url, |(_, addr)| addr).to_owned());
+                *slot = rest.split_whitespace().next().map(str::to_owned);
             }
         }
     }
@@ -308,17 +307,7 @@ async fn start_sim(exe: &Path, dir: &Path, args: &BenchArgs) -> anyhow::Result<(
     let (sim, addrs) = spawn_listening(command, &["SMSC simulator:", "Control API:"]).with_context(|| {
         format!("starting kurier smsc-sim (its log: {})", dir.join("smsc-sim.log").display())
     })?;
-    Ok((sim, port_of(&addrs[0])?, format!("http://{}", addrs[1])))
-}
-
-async fn wait_http(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(url).send().await.is_err() {
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "{url} did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
+    Ok((sim, port_of(&addrs[0])?, addrs[1].clone()))
 }
 
 /// The database the benchmarked Kurier uses, made empty.
@@ -388,9 +377,8 @@ binds = {binds}
         .stderr(log);
     let (serve, addrs) = spawn_listening(command, &["Kurier listening on"])
         .with_context(|| format!("starting kurier serve (its log: {})", dir.join("serve.log").display()))?;
-    let base = format!("http://{}", addrs[0]);
-    wait_http(&format!("{base}/readyz")).await?;
-    // Wait until the SMPP link is bound.
+    let base = addrs[0].clone();
+    // Listening; ready once the SMPP link is bound.
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
