@@ -136,6 +136,18 @@ fn the_bench_sends_on_a_schedule_with_an_open_loop() {
 }
 
 #[test]
+fn the_bench_refuses_a_repeat_count_outside_one_to_a_hundred() {
+    for bad in ["0", "101", "many"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = kurier().args(["bench", "--repeat", bad]).current_dir(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "--repeat {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid value") && err.contains("--repeat"), "--repeat {bad}: {err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing ran: --repeat {bad}");
+    }
+}
+
+#[test]
 fn the_bench_repeats_its_phases_and_summarises_each_over_the_runs() {
     let report = bench(&["--messages", "200", "--phases", "bare,batch", "--repeat", "2"]);
     let phases = report["phases"].as_array().expect("phases");
