@@ -9,7 +9,8 @@
 #   bench/peers/kannel.sh [N=100000] [C=32]
 #   KURIER=target/release/kurier (default) picks the simulator binary;
 #   DEADLINE_S=900 (default) is how long it waits for the receipts before
-#   it gives up and fails.
+#   it gives up and fails; RECEIPT_DELAY_MS=0 (default) is how long the
+#   simulator holds each receipt back.
 #
 # Kannel is set up for throughput as its user guide recommends: one
 # transceiver SMPP session with a window (max-pending-submits) of 200 like
@@ -40,7 +41,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SMPP=$(free_port); CTRL=$(free_port); ADMIN=$(free_port); BOX=$(free_port); SEND=$(free_port)
 
-"$KURIER" smsc-sim --listen "127.0.0.1:$SMPP" --http "127.0.0.1:$CTRL" --receipt-delay-ms 0 \
+"$KURIER" smsc-sim --listen "127.0.0.1:$SMPP" --http "127.0.0.1:$CTRL" --receipt-delay-ms "${RECEIPT_DELAY_MS:-0}" \
   --account kannel:bench >"$dir/sim.log" 2>&1 &
 pids+=($!); sim_pid=$!
 

@@ -171,26 +171,30 @@ fn the_bench_repeats_its_phases_and_summarises_each_over_the_runs() {
     assert!(summary[1]["peak_rss_mb"].as_f64().unwrap() > 1.0, "Kurier's phase: {}", summary[1]);
 }
 
-/// `bench/peers/kannel.sh`, the other side of BENCHMARKS.md's comparison:
-/// Kannel against this build's simulator, every message accepted,
-/// submitted and its receipt matched. Needs Debian's kannel package
-/// (`KURIER_TEST_KANNEL`, set by `.ci/run`: bearerbox's path).
-#[test]
-fn the_kannel_comparison_script_runs_kannel_against_the_simulator() {
+/// Runs `bench/peers/kannel.sh` (N messages over C connections) with
+/// `env` against this build's simulator; `None` when Debian's kannel
+/// package is not there (`KURIER_TEST_KANNEL`, set by `.ci/run`:
+/// bearerbox's path).
+fn kannel_sh(n: &str, c: &str, env: &[(&str, &str)]) -> Option<std::process::Output> {
     let Ok(bearerbox) = std::env::var("KURIER_TEST_KANNEL") else {
         eprintln!("KURIER_TEST_KANNEL is not set; skipping");
-        return;
+        return None;
     };
     let bin_dir = std::path::Path::new(&bearerbox).parent().expect("bearerbox's directory");
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/peers/kannel.sh");
-    let out = Command::new("bash")
-        .args([script, "300", "4"])
-        .env("KURIER", env!("CARGO_BIN_EXE_kurier"))
-        .env("DEADLINE_S", "120")
-        .env("PATH", path)
-        .output()
-        .unwrap();
+    let mut command = Command::new("bash");
+    command.args([script, n, c]).env("KURIER", env!("CARGO_BIN_EXE_kurier")).env("PATH", path);
+    command.envs(env.iter().copied());
+    Some(command.output().unwrap())
+}
+
+/// `bench/peers/kannel.sh`, the other side of BENCHMARKS.md's comparison:
+/// Kannel against this build's simulator, every message accepted,
+/// submitted and its receipt matched.
+#[test]
+fn the_kannel_comparison_script_runs_kannel_against_the_simulator() {
+    let Some(out) = kannel_sh("300", "4", &[("DEADLINE_S", "120")]) else { return };
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "kannel.sh failed: {stderr}\n{stdout}");
     let mut lines = stdout.lines();
@@ -205,4 +209,16 @@ fn the_kannel_comparison_script_runs_kannel_against_the_simulator() {
     for measure in ["accepted_per_s", "completed_per_s", "peak_rss_mb"] {
         assert!(report[measure].as_f64().unwrap() > 0.0, "{measure}: {report}");
     }
+}
+
+/// The script fails, printing no figures, when the receipts do not all come
+/// within `DEADLINE_S` (here the simulator holds them back for ten minutes).
+#[test]
+fn the_kannel_comparison_script_fails_when_the_receipts_do_not_come_in_time() {
+    let env = [("DEADLINE_S", "2"), ("RECEIPT_DELAY_MS", "600000")];
+    let Some(out) = kannel_sh("20", "2", &env) else { return };
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}\n{stdout}");
+    assert!(stderr.contains("timed out: 0 receipts of 20"), "{stderr}");
+    assert!(stdout.trim().is_empty(), "no figures for a run that did not complete: {stdout}");
 }
