@@ -435,3 +435,86 @@ async fn an_smsc_id_given_twice_is_the_newest_messages() {
     })
     .await;
 }
+
+/// Every transition stored with its time, in order, whichever path wrote
+/// it: on SQLite the straight path keeps its entries on the message's row
+/// (its trail) and a message that leaves it goes on in history rows.
+#[tokio::test]
+async fn a_history_reads_the_same_whichever_path_wrote_it() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let ids = queue(&store, &account, 2).await;
+        let (straight, detour) = (&ids[0], &ids[1]);
+        let mut now = now_micros();
+        let lease = 60_000_000;
+        assert_eq!(store.claim_due("n", now, now + lease, 10).await.unwrap().len(), 2);
+        // The second message's node restarts while sending it: it is
+        // re-queued (the general path) and claimed again.
+        now += 10;
+        let mut batch = vec![submitted(straight, &["s1"])];
+        store.apply_outcomes(&mut batch, RETRY, now).await.unwrap();
+        assert_eq!(store.requeue_sending(Some("n"), now + 1, "node restarted").await.unwrap(), 1);
+        now += 10;
+        assert_eq!(store.claim_due("n", now, now + lease, 10).await.unwrap().len(), 1);
+        now += 10;
+        let mut batch = vec![
+            submitted(detour, &["d1"]),
+            receipt("s1", None, "stat:ENROUTE text:line one\nline \"two\""),
+            receipt("s1", Some(MessageStatus::Delivered), "stat:DELIVRD"),
+            receipt("d1", Some(MessageStatus::Delivered), "stat:DELIVRD"),
+        ];
+        store.apply_outcomes(&mut batch, RETRY, now).await.unwrap();
+        assert!(batch.is_empty());
+
+        use MessageStatus::*;
+        let history = store.message_events(straight).await.unwrap();
+        let got: Vec<_> = history.iter().map(|e| (e.status, e.detail.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Queued, None),
+                (Sending, None),
+                (Sent, Some("accepted by op as s1")),
+                (Sent, Some("stat:ENROUTE text:line one\nline \"two\"")),
+                (Delivered, Some("stat:DELIVRD")),
+            ]
+        );
+        let history = store.message_events(detour).await.unwrap();
+        let got: Vec<_> = history.iter().map(|e| (e.status, e.detail.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Queued, None),
+                (Sending, None),
+                (Queued, Some("node restarted")),
+                (Sending, None),
+                (Sent, Some("accepted by op as d1")),
+                (Delivered, Some("stat:DELIVRD")),
+            ]
+        );
+        assert!(history.windows(2).all(|w| w[0].at <= w[1].at), "oldest first: {history:?}");
+        assert_eq!(store.count_events_of(straight).await.unwrap(), 5);
+        assert_eq!(store.count_events_with_detail("stat:DELIVRD").await.unwrap(), 2);
+
+        // On SQLite the straight path wrote no history row at all.
+        if matches!(b, common::Backend::Sqlite) {
+            let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+            let rows = |id: String| {
+                let pool = pool.clone();
+                async move {
+                    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM message_events WHERE message_id = $1")
+                        .bind(id)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap()
+                }
+            };
+            assert_eq!(rows(straight.clone()).await, 0, "the straight path's entries are on the row");
+            assert_eq!(rows(detour.clone()).await, 6, "the detour's history moved into rows");
+            pool.close().await;
+        }
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}

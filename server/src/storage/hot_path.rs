@@ -2,11 +2,14 @@
 //! storing accepted messages of accounts without a tariff (the intake),
 //! claiming due messages, and the recorder's common reports — one-part
 //! submit answers, receipts of one-part messages and the receipts that were
-//! waiting for those answers (`orphan_receipts`) — with their history rows,
+//! waiting for those answers (`orphan_receipts`) — with their history,
 //! callbacks and charge settlements. The changes are those
 //! `Store::accept_batch`, `Store::claim_due` and `Store::apply_outcomes` make
 //! through sqlx, with one prepared statement per row instead of one
-//! generated statement per chunk.
+//! generated statement per chunk, and with each history entry appended to
+//! the message's trail by the statement that changes its status instead of
+//! a history row of its own (`trail.rs`; a message whose history is already
+//! in rows gets rows).
 //!
 //! Of the reports, everything else is handed back, in order, for the
 //! general path: failed submits, long messages and their parts' receipts,
@@ -27,6 +30,7 @@ use super::messages::{
     initial_status, refunds, status_payload,
 };
 use super::search::{self, SqliteKeys};
+use super::trail;
 use super::{AuditEntry, StoreError};
 use crate::domain::{Direction, MessageStatus, new_id};
 
@@ -126,19 +130,18 @@ pub(super) fn accept(
     Ok(Some(answers))
 }
 
-/// Inserts messages with their first history rows, search index entries,
-/// tags and reply routes (`messages::insert_rows` through sqlx).
+/// Inserts messages with their first history entries (on their trails,
+/// `trail.rs`), search index entries, tags and reply routes
+/// (`messages::insert_rows` through sqlx).
 fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqlite::Result<()> {
     if messages.is_empty() {
         return Ok(());
     }
     let mut insert = tx.prepare_cached(
         "INSERT INTO messages (id, account_id, direction, status, to_number, from_addr, body, encoding,
-             segments, callback_url, next_attempt_at, send_at, created_at, updated_at, campaign_id, run_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15)",
-    )?;
-    let mut event = tx.prepare_cached(
-        "INSERT INTO message_events (message_id, status, at, detail) VALUES (?1, ?2, ?3, NULL)",
+             segments, callback_url, next_attempt_at, send_at, created_at, updated_at, campaign_id, run_id,
+             trail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16)",
     )?;
     let mut tag = tx.prepare_cached("INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2)")?;
     for (account_id, m, now) in messages {
@@ -159,8 +162,8 @@ fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqli
             now,
             m.campaign.as_ref().map(|c| c.campaign_id.as_str()),
             m.campaign.as_ref().map(|c| c.run_id.as_str()),
+            trail::entry(status, *now, None),
         ])?;
-        event.execute(params![m.id, status.as_str(), now])?;
         for t in &m.tags {
             tag.execute(params![m.id, t])?;
         }
@@ -203,7 +206,7 @@ fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqli
 }
 
 /// Claims up to `limit` due messages for `node` with `sql`
-/// (`messages::claim_sql`), in the order they were due.
+/// (`messages::claim_sql` with the trail), in the order they were due.
 pub(super) fn claim(
     conn: &mut rusqlite::Connection,
     sql: &str,
@@ -217,8 +220,13 @@ pub(super) fn claim(
     let mut transitions = Vec::with_capacity(limit);
     {
         let mut pick = tx.prepare_cached(sql)?;
-        let mut rows =
-            pick.query(named_params! {"$1": node, "$2": lease_until, "$3": now, "$4": limit as i64})?;
+        let mut rows = pick.query(named_params! {
+            "$1": node,
+            "$2": lease_until,
+            "$3": now,
+            "$4": limit as i64,
+            "$5": trail::entry(MessageStatus::Sending, now, None),
+        })?;
         while let Some(r) = rows.next()? {
             let message = ClaimedMessage {
                 id: r.get("id")?,
@@ -235,6 +243,7 @@ pub(super) fn claim(
                 callback_url: r.get("callback_url")?,
                 status: MessageStatus::Sending,
                 detail: None,
+                on_trail: r.get("on_trail")?,
             });
             claimed.push((r.get("next_attempt_at")?, message));
         }
@@ -309,14 +318,14 @@ fn mark_sent<'a>(
     // id instead of one for the change and one for the read (and, without
     // RETURNING, no temporary table per statement).
     let mut read = tx.prepare_cached(
-        "SELECT rowid, account_id, to_number, callback_url FROM messages
+        "SELECT rowid, account_id, to_number, callback_url, trail IS NOT NULL FROM messages
          WHERE id = ?1 AND status IN ('sending', 'queued')",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE messages SET status = 'sent', connector = ?1, smsc_id = ?2, updated_at = ?3,
              claimed_by = NULL, lease_until = NULL, error = NULL, attempts = attempts + 1,
-             next_attempt_at = ?4
-         WHERE rowid = ?5",
+             next_attempt_at = ?4, trail = trail || ?5
+         WHERE rowid = ?6",
     )?;
     let check_at = now + retry.receipt_check_ms as i64 * 1_000;
     let mut submitted = Vec::new();
@@ -335,6 +344,7 @@ fn mark_sent<'a>(
                             callback_url: r.get(3)?,
                             status: MessageStatus::Sent,
                             detail: Some(format!("accepted by {connector} as {smsc_id}")),
+                            on_trail: r.get(4)?,
                         };
                         Ok((r.get::<_, i64>(0)?, transition))
                     })
@@ -343,7 +353,8 @@ fn mark_sent<'a>(
                     ignored += 1;
                     continue;
                 };
-                update.execute(params![connector, smsc_id, now, check_at, rowid])?;
+                let entry = trail::entry(MessageStatus::Sent, now, transition.detail.as_deref());
+                update.execute(params![connector, smsc_id, now, check_at, entry, rowid])?;
                 transitions.push(transition);
             }
             Outcome::Receipt { .. } => {}
@@ -372,6 +383,8 @@ struct Found {
 struct Receipts<'t> {
     find: rusqlite::CachedStatement<'t>,
     update: rusqlite::CachedStatement<'t>,
+    /// Appends to a trail without a change of status.
+    append: rusqlite::CachedStatement<'t>,
     /// (connector, SMSC id) -> its message, or `None` when no message has
     /// that id.
     known: HashMap<(String, String), Option<Found>>,
@@ -388,12 +401,14 @@ impl<'t> Receipts<'t> {
             // other, which an SMSC never gives the same id); in rowid order
             // SQLite reads its index backwards instead of sorting.
             find: tx.prepare_cached(
-                "SELECT id, account_id, to_number, callback_url, status, rowid FROM messages
+                "SELECT id, account_id, to_number, callback_url, status, rowid, trail IS NOT NULL FROM messages
                  WHERE smsc_id = ?1 AND connector = ?2 ORDER BY rowid DESC LIMIT 1",
             )?,
             update: tx.prepare_cached(
-                "UPDATE messages SET status = ?1, error = ?2, updated_at = ?3 WHERE rowid = ?4",
+                "UPDATE messages SET status = ?1, error = ?2, updated_at = ?3, trail = trail || ?4
+                 WHERE rowid = ?5",
             )?,
+            append: tx.prepare_cached("UPDATE messages SET trail = trail || ?1 WHERE rowid = ?2")?,
             known: HashMap::new(),
             deferred: HashSet::new(),
         })
@@ -425,6 +440,7 @@ impl<'t> Receipts<'t> {
                         callback_url: r.get(3)?,
                         status,
                         detail: None,
+                        on_trail: r.get(6)?,
                     };
                     Ok(Found { base, current: status, rowid: r.get(5)? })
                 })
@@ -446,15 +462,19 @@ impl<'t> Receipts<'t> {
                 return Ok(false);
             }
             let error = (final_status != MessageStatus::Delivered).then_some(detail);
-            self.update.execute(params![final_status.as_str(), error, now, *rowid])?;
+            let entry = trail::entry(final_status, now, Some(detail));
+            self.update.execute(params![final_status.as_str(), error, now, entry, *rowid])?;
             *current = final_status;
+        } else if base.on_trail {
+            self.append.execute(params![trail::entry(*current, now, Some(detail)), *rowid])?;
         }
         transitions.push(Transition { status: *current, detail: Some(detail.to_owned()), ..base.clone() });
         Ok(true)
     }
 }
 
-/// Writes the history row of each transition, its pending callback, and
+/// Writes the history row of each transition not on its message's trail,
+/// its pending callback, and
 /// settles the charges of messages now `sent` (no transition here refunds:
 /// claims and receipts that would are the general path's).
 fn record_transitions(tx: &Connection, transitions: &[Transition], now: i64) -> rusqlite::Result<()> {
@@ -475,7 +495,9 @@ fn record_transitions(tx: &Connection, transitions: &[Transition], now: i64) -> 
     // account -> reserved amount released
     let mut released: BTreeMap<String, i64> = BTreeMap::new();
     for t in transitions {
-        event.execute(params![t.message_id, t.status.as_str(), now, t.detail])?;
+        if !t.on_trail {
+            event.execute(params![t.message_id, t.status.as_str(), now, t.detail])?;
+        }
         if let Some(url) = &t.callback_url {
             callback.execute(params![
                 new_id(),

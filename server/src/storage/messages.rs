@@ -1,9 +1,11 @@
 //! Messages: the durable outbound queue, each message's status history, tags
 //! and idempotency keys.
 //!
-//! Every status change is written together with its `message_events` row and,
-//! when the message has a `callback_url`, its pending callback, in the same
-//! transaction: a change is never stored without its history or its callback.
+//! Every status change is written together with its history entry (a
+//! `message_events` row, or on SQLite's hot path an entry on the message's
+//! trail, `trail.rs`) and, when the message has a `callback_url`, its
+//! pending callback, in the same transaction: a change is never stored
+//! without its history or its callback.
 //! Batches of changes share one transaction (group commit).
 
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 use super::billing::{self, ChargeRefusal, Origin};
 use super::search::{self, SearchPlan, SearchQuery};
 use super::sql::Sql;
+use super::trail;
 use super::{Dialect, Store, StoreError, format_micros};
 use crate::domain::{Direction, MessageStatus, MessageText, PhoneNumber, SenderId, new_id};
 
@@ -224,6 +227,9 @@ pub(super) struct Transition {
     pub(super) callback_url: Option<String>,
     pub(super) status: MessageStatus,
     pub(super) detail: Option<String>,
+    /// Its history entry is on the message's trail already (`trail.rs`;
+    /// the hot path appends it with the status change): no history row.
+    pub(super) on_trail: bool,
 }
 
 impl Transition {
@@ -235,6 +241,7 @@ impl Transition {
             callback_url: row.try_get("callback_url")?,
             status,
             detail,
+            on_trail: false,
         })
     }
 }
@@ -348,23 +355,35 @@ impl Store {
         Ok(Some(record))
     }
 
-    /// A message's status history, oldest first.
+    /// A message's status history, oldest first: its trail's entries, then
+    /// its history rows (`trail.rs`), read in one statement so that a trail
+    /// being moved into rows meanwhile is seen in one place or the other.
     pub async fn message_events(&self, id: &str) -> sqlx::Result<Vec<EventRecord>> {
-        let rows =
-            sqlx::query("SELECT status, at, detail FROM message_events WHERE message_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(&self.reader)
-                .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get(0)?;
-                Ok(EventRecord {
-                    status: status.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                    at: r.try_get(1)?,
-                    detail: r.try_get(2)?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(
+            "SELECT CAST(0 AS BIGINT) AS part, CAST(0 AS BIGINT) AS seq, trail AS status,
+                    CAST(0 AS BIGINT) AS at, CAST(NULL AS TEXT) AS detail
+             FROM messages WHERE id = $1 AND trail IS NOT NULL
+             UNION ALL
+             SELECT CAST(1 AS BIGINT), id, status, at, detail FROM message_events WHERE message_id = $1
+             ORDER BY 1, 2",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let text: String = r.try_get(2)?;
+            if r.try_get::<i64, _>(0)? == 0 {
+                events.extend(trail::parse(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
+            } else {
+                events.push(EventRecord {
+                    status: text.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    at: r.try_get(3)?,
+                    detail: r.try_get(4)?,
+                });
+            }
+        }
+        Ok(events)
     }
 
     /// The history, newest first; one page of at most `filter.limit`.
@@ -616,9 +635,8 @@ impl Store {
         if !self.any_due(MessageStatus::Queued, now).await? {
             return Ok(Vec::new());
         }
-        let sql = claim_sql(self.dialect);
         if self.direct.is_some() {
-            let (sql, node) = (sql.clone(), node.to_owned());
+            let (sql, node) = (claim_sql(self.dialect, true), node.to_owned());
             let job = move |conn: &mut rusqlite::Connection| {
                 super::hot_path::claim(conn, &sql, &node, now, lease_until, limit)
             };
@@ -627,7 +645,7 @@ impl Store {
             }
         }
         let mut tx = self.writer.begin().await?;
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query(AssertSqlSafe(claim_sql(self.dialect, false)))
             .bind(node)
             .bind(lease_until)
             .bind(now)
@@ -1149,22 +1167,28 @@ impl Store {
             .collect()
     }
 
-    /// How many history rows a message has (0: the message is unknown).
+    /// How many history entries a message has (0: the message is unknown).
     pub async fn count_events_of(&self, message_id: &str) -> sqlx::Result<i64> {
-        sqlx::query("SELECT COUNT(*) FROM message_events WHERE message_id = $1")
-            .bind(message_id)
-            .fetch_one(&self.reader)
-            .await?
-            .try_get(0)
+        Ok(self.message_events(message_id).await?.len() as i64)
     }
 
-    /// How many history rows carry exactly this detail (e.g. recoveries).
+    /// How many history entries carry exactly this detail (e.g. recoveries).
+    /// Reads every trail: for tests and diagnosis, not for a busy store.
     pub async fn count_events_with_detail(&self, detail: &str) -> sqlx::Result<i64> {
-        sqlx::query("SELECT COUNT(*) FROM message_events WHERE detail = $1")
+        let in_rows: i64 = sqlx::query("SELECT COUNT(*) FROM message_events WHERE detail = $1")
             .bind(detail)
             .fetch_one(&self.reader)
             .await?
-            .try_get(0)
+            .try_get(0)?;
+        let trails: Vec<String> = sqlx::query_scalar("SELECT trail FROM messages WHERE trail IS NOT NULL")
+            .fetch_all(&self.reader)
+            .await?;
+        let mut on_trails = 0;
+        for t in &trails {
+            let entries = trail::parse(t).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            on_trails += entries.iter().filter(|e| e.detail.as_deref() == Some(detail)).count() as i64;
+        }
+        Ok(in_rows + on_trails)
     }
 
     /// Counts messages by status (for tests, the CLI and metrics).
@@ -1500,8 +1524,60 @@ async fn apply_message_receipt(
     Ok(Some(Transition::from_row(row, status, Some(detail))?))
 }
 
-/// Inserts history rows: (message id, status, time, detail).
+/// Inserts history rows: (message id, status, time, detail), after the
+/// entries on those messages' trails, which move into rows first (on
+/// SQLite; only its hot path writes trails).
 async fn insert_events(
+    tx: &mut AnyConnection,
+    events: &[(&str, MessageStatus, i64, Option<&str>)],
+) -> sqlx::Result<()> {
+    if Dialect::of(tx) == Dialect::Sqlite {
+        let mut ids: Vec<&str> = events.iter().map(|e| e.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        spill_trails(tx, &ids).await?;
+    }
+    insert_event_rows(tx, events).await
+}
+
+/// Moves the trails of `ids` into history rows and sets them to NULL: once
+/// a message has a history row, its history goes on in rows (`trail.rs`).
+async fn spill_trails(tx: &mut AnyConnection, ids: &[&str]) -> sqlx::Result<()> {
+    let dialect = Dialect::of(tx);
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        let mut select = Sql::new(dialect);
+        select
+            .push("SELECT id, trail FROM messages WHERE trail IS NOT NULL AND id IN (")
+            .list(chunk)
+            .push(")");
+        let rows = select.query().fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            continue;
+        }
+        let mut spilled = Vec::with_capacity(rows.len());
+        let mut entries = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get(0)?;
+            let text: String = r.try_get(1)?;
+            entries.push((id.clone(), trail::parse(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?));
+            spilled.push(id);
+        }
+        let rows: Vec<(&str, MessageStatus, i64, Option<&str>)> = entries
+            .iter()
+            .flat_map(|(id, list)| {
+                list.iter().map(move |e| (id.as_str(), e.status, e.at, e.detail.as_deref()))
+            })
+            .collect();
+        insert_event_rows(tx, &rows).await?;
+        let mut clear = Sql::new(dialect);
+        clear.push("UPDATE messages SET trail = NULL WHERE id IN (").list(&spilled).push(")");
+        clear.query().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts history rows as they are.
+async fn insert_event_rows(
     tx: &mut AnyConnection,
     events: &[(&str, MessageStatus, i64, Option<&str>)],
 ) -> sqlx::Result<()> {
@@ -1588,13 +1664,19 @@ async fn record_transitions(
 
 /// Claims due messages: `$1` node, `$2` lease end, `$3` now, `$4` how many.
 /// Returns the claimed rows; the SQLite writer thread binds it by name.
-pub(super) fn claim_sql(dialect: Dialect) -> String {
+///
+/// With `trail` (the hot path), the statement also appends `$5`, the
+/// `sending` entry, to each claimed message's trail, and returns whether
+/// the message has one (`on_trail`; `trail.rs`).
+pub(super) fn claim_sql(dialect: Dialect, trail: bool) -> String {
+    let (append, on_trail) =
+        if trail { (", trail = trail || $5", ", trail IS NOT NULL AS on_trail") } else { ("", "") };
     format!(
         "WITH picked AS (SELECT id FROM messages
              WHERE status = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{})
-         UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3
+         UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3{append}
          WHERE status = 'queued' AND id IN (SELECT id FROM picked)
-         RETURNING id, account_id, to_number, from_addr, body, attempts, callback_url, next_attempt_at",
+         RETURNING id, account_id, to_number, from_addr, body, attempts, callback_url, next_attempt_at{on_trail}",
         dialect.skip_locked()
     )
 }

@@ -172,6 +172,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0022_event_rowids.sql"),
         then: None,
     },
+    Migration {
+        version: 23,
+        name: "message_trail",
+        sqlite: include_str!("../../migrations/sqlite/0023_message_trail.sql"),
+        postgres: include_str!("../../migrations/postgres/0023_message_trail.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

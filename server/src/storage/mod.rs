@@ -46,6 +46,7 @@ mod sql;
 mod sqlite_writer;
 mod stats;
 mod templates;
+mod trail;
 mod users;
 mod webhooks;
 
