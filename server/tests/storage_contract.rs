@@ -7,7 +7,7 @@ mod common;
 use common::{Backend, FreshDb, on_each_backend};
 use kurier::connectors::InboundSms;
 use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
-use kurier::storage::{MessageFilter, NewMessage, Outcome, RetryPolicy, Store, now_micros};
+use kurier::storage::{EventRecord, MessageFilter, NewMessage, Outcome, RetryPolicy, Store, now_micros};
 
 const RETRY: RetryPolicy =
     RetryPolicy { max_attempts: 3, base_ms: 10, max_ms: 100, receipt_check_ms: 60_000 };
@@ -436,6 +436,11 @@ async fn an_smsc_id_given_twice_is_the_newest_messages() {
     .await;
 }
 
+/// A history's statuses and details, oldest first.
+fn entries(history: &[EventRecord]) -> Vec<(MessageStatus, Option<&str>)> {
+    history.iter().map(|e| (e.status, e.detail.as_deref())).collect()
+}
+
 /// Every transition stored with its time, in order, whichever path wrote
 /// it: on SQLite the straight path keeps its entries on the message's row
 /// (its trail) and a message that leaves it goes on in history rows.
@@ -468,9 +473,8 @@ async fn a_history_reads_the_same_whichever_path_wrote_it() {
 
         use MessageStatus::*;
         let history = store.message_events(straight).await.unwrap();
-        let got: Vec<_> = history.iter().map(|e| (e.status, e.detail.as_deref())).collect();
         assert_eq!(
-            got,
+            entries(&history),
             [
                 (Queued, None),
                 (Sending, None),
@@ -480,9 +484,8 @@ async fn a_history_reads_the_same_whichever_path_wrote_it() {
             ]
         );
         let history = store.message_events(detour).await.unwrap();
-        let got: Vec<_> = history.iter().map(|e| (e.status, e.detail.as_deref())).collect();
         assert_eq!(
-            got,
+            entries(&history),
             [
                 (Queued, None),
                 (Sending, None),
