@@ -41,6 +41,7 @@ pub mod mail;
 pub mod notifications;
 pub mod routing;
 pub mod smsc_sim;
+pub mod spawned;
 pub mod storage;
 pub mod telemetry;
 pub mod transfer;

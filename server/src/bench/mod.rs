@@ -252,36 +252,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// Starts `command` and reads its standard output until it has printed a
-/// line beginning with each of `labels`; returns the process and, for each
-/// label, the address that follows it as printed (`http://127.0.0.1:8080`).
-/// The processes bind port 0 and say what they got, so runs side by side
-/// never race for a port picked in advance.
+/// line beginning with each of `labels` (`spawned::said`); returns the
+/// process and, for each label, the address that follows it as printed
+/// (`http://127.0.0.1:8080`).
 fn spawn_listening(mut command: Command, labels: &[&str]) -> anyhow::Result<(Proc, Vec<String>)> {
-    use std::io::BufRead as _;
     let mut child = command.stdout(Stdio::piped()).spawn()?;
     let stdout = child.stdout.take().context("no standard output")?;
     let process = Proc(child);
-    let mut lines = std::io::BufReader::new(stdout);
-    let mut found: Vec<Option<String>> = vec![None; labels.len()];
-    let mut line = String::new();
-    while found.iter().any(Option::is_none) {
-        line.clear();
-        anyhow::ensure!(lines.read_line(&mut line)? > 0, "it stopped before saying where it listens");
-        for (label, slot) in labels.iter().zip(&mut found) {
-            if let Some(rest) = line.strip_prefix(label) {
-                *slot = rest.split_whitespace().next().map(str::to_owned);
-            }
-        }
-    }
-    // Read on, so that a later line never meets a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    Ok((process, found.into_iter().flatten().collect()))
+    let said = crate::spawned::said(stdout, labels)?;
+    Ok((process, said.words))
 }
 
 fn port_of(addr: &str) -> anyhow::Result<u16> {
-    addr.rsplit_once(':')
-        .and_then(|(_, port)| port.parse().ok())
-        .with_context(|| format!("no port in {addr}"))
+    crate::spawned::port_of(addr).with_context(|| format!("no port in {addr}"))
 }
 
 /// A child process that is killed when dropped.

@@ -275,45 +275,14 @@ impl TestApp {
     }
 }
 
-/// What a spawned process said on its standard output.
-pub struct Said {
-    /// The first word after each label, in the order of the labels.
-    pub words: Vec<String>,
-    /// Everything it printed, once its standard output closes.
-    pub all: std::thread::JoinHandle<String>,
-}
+pub use kurier::spawned::Said;
 
-/// Reads `out`, a spawned process's standard output, until it has printed
-/// a line beginning with each of `labels` — a server bound to port 0 says
-/// so where it listens (a port picked and freed beforehand could be taken
-/// by a test alongside first) — then reads on, on a thread of its own, so
-/// that a later line never meets a closed pipe.
+/// What a spawned server says where it listens (`kurier::spawned::said`).
 pub fn said(out: impl std::io::Read + Send + 'static, labels: &[&str]) -> Said {
-    use std::io::{BufRead as _, Read as _};
-    let mut reader = std::io::BufReader::new(out);
-    let mut all = String::new();
-    let mut words: Vec<Option<String>> = vec![None; labels.len()];
-    while words.iter().any(Option::is_none) {
-        let start = all.len();
-        let read = reader.read_line(&mut all).expect("reading its output");
-        assert!(read > 0, "it stopped before saying {labels:?}: {all}");
-        let line = all[start..].trim();
-        for (label, word) in labels.iter().zip(&mut words) {
-            if let Some(rest) = line.strip_prefix(label) {
-                *word = rest.split_whitespace().next().map(str::to_owned);
-            }
-        }
-    }
-    let all = std::thread::spawn(move || {
-        let _ = reader.read_to_string(&mut all);
-        all
-    });
-    Said { words: words.into_iter().flatten().collect(), all }
+    kurier::spawned::said(out, labels).expect("reading its output")
 }
 
-/// The port that ends an address, a URL or a sentence (`http://127.0.0.1:8080`,
-/// `8080.` → 8080).
+/// The port that ends an address, a URL or a sentence.
 pub fn port_of(word: &str) -> u16 {
-    let port = word.rsplit(':').next().unwrap_or(word).trim_end_matches('.');
-    port.parse().unwrap_or_else(|_| panic!("no port in {word}"))
+    kurier::spawned::port_of(word).unwrap_or_else(|| panic!("no port in {word}"))
 }
