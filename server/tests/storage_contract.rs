@@ -472,7 +472,10 @@ async fn a_history_reads_the_same_whichever_path_wrote_it() {
         assert!(batch.is_empty());
 
         use MessageStatus::*;
+        let oldest_first = |h: &[EventRecord]| h.windows(2).all(|w| w[0].at <= w[1].at);
         let history = store.message_events(straight).await.unwrap();
+        assert!(oldest_first(&history), "{history:?}");
+        assert_eq!(history.last().unwrap().at, now, "each entry keeps its own time");
         assert_eq!(
             entries(&history),
             [
@@ -495,7 +498,7 @@ async fn a_history_reads_the_same_whichever_path_wrote_it() {
                 (Delivered, Some("stat:DELIVRD")),
             ]
         );
-        assert!(history.windows(2).all(|w| w[0].at <= w[1].at), "oldest first: {history:?}");
+        assert!(oldest_first(&history), "{history:?}");
         assert_eq!(store.count_events_of(straight).await.unwrap(), 5);
         assert_eq!(store.count_events_with_detail("stat:DELIVRD").await.unwrap(), 2);
 

@@ -374,7 +374,7 @@ impl Store {
         for r in &rows {
             let text: String = r.try_get(2)?;
             if r.try_get::<i64, _>(0)? == 0 {
-                events.extend(trail::parse(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
+                events.extend(trail::parse(&text)?);
             } else {
                 events.push(EventRecord {
                     status: text.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
@@ -1185,8 +1185,8 @@ impl Store {
             .await?;
         let mut on_trails = 0;
         for t in &trails {
-            let entries = trail::parse(t).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            on_trails += entries.iter().filter(|e| e.detail.as_deref() == Some(detail)).count() as i64;
+            on_trails +=
+                trail::parse(t)?.iter().filter(|e| e.detail.as_deref() == Some(detail)).count() as i64;
         }
         Ok(in_rows + on_trails)
     }
@@ -1554,14 +1554,12 @@ async fn spill_trails(tx: &mut AnyConnection, ids: &[&str]) -> sqlx::Result<()> 
         if rows.is_empty() {
             continue;
         }
-        let mut spilled = Vec::with_capacity(rows.len());
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(rows.len());
         for r in &rows {
-            let id: String = r.try_get(0)?;
-            let text: String = r.try_get(1)?;
-            entries.push((id.clone(), trail::parse(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?));
-            spilled.push(id);
+            let (id, text): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            entries.push((id, trail::parse(&text)?));
         }
+        let spilled: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
         let rows: Vec<(&str, MessageStatus, i64, Option<&str>)> = entries
             .iter()
             .flat_map(|(id, list)| {

@@ -15,8 +15,6 @@
 //! (if any) as a JSON string, separated by single spaces. JSON escaping
 //! keeps a detail's own newlines out of the line structure.
 
-use std::fmt;
-
 use crate::domain::MessageStatus;
 
 use super::messages::EventRecord;
@@ -50,16 +48,17 @@ fn parse_line(line: &str) -> Result<EventRecord, BadTrail> {
 }
 
 /// A stored trail line that is not an entry (never written by this code).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("a message's trail holds an unreadable entry: {0:?}")]
 pub struct BadTrail(String);
 
-impl fmt::Display for BadTrail {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a message's trail holds an unreadable entry: {:?}", self.0)
+/// Trails are read where rows are decoded: a bad one fails the read as a
+/// column that does not decode would.
+impl From<BadTrail> for sqlx::Error {
+    fn from(e: BadTrail) -> Self {
+        sqlx::Error::Decode(Box::new(e))
     }
 }
-
-impl std::error::Error for BadTrail {}
 
 #[cfg(test)]
 mod tests {

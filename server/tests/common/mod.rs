@@ -275,10 +275,8 @@ impl TestApp {
     }
 }
 
-pub use kurier::spawned::Said;
-
 /// What a spawned server says where it listens (`kurier::spawned::said`).
-pub fn said(out: impl std::io::Read + Send + 'static, labels: &[&str]) -> Said {
+pub fn said(out: impl std::io::Read + Send + 'static, labels: &[&str]) -> kurier::spawned::Said {
     kurier::spawned::said(out, labels).expect("reading its output")
 }
 
