@@ -454,11 +454,9 @@ impl Store {
             Some(Err(e)) if !search::canceled(&e) => return Err(e),
             _ => {
                 let mut sql = Sql::new(self.dialect);
-                sql.push("WITH found AS MATERIALIZED (SELECT message_id FROM message_search WHERE doc @@ ")
-                    .text(tsquery)
-                    .push(&format!(
-                        "::tsquery) SELECT {MESSAGE_COLUMNS} FROM messages WHERE messages.account_id = "
-                    ))
+                sql.push("WITH found AS MATERIALIZED (");
+                search::pg_matches(&mut sql, &tsquery);
+                sql.push(&format!(") SELECT {MESSAGE_COLUMNS} FROM messages WHERE messages.account_id = "))
                     .text(account_id)
                     .push(" AND messages.id IN (SELECT message_id FROM found)");
                 history_filters(&mut sql, filter);
@@ -1712,9 +1710,9 @@ fn plain_query(dialect: Dialect, account_id: &str, filter: &MessageFilter, tsque
     sql.push(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE messages.account_id = "))
         .text(account_id);
     if let Some(tsquery) = tsquery {
-        sql.push(" AND messages.id IN (SELECT message_id FROM message_search WHERE doc @@ ")
-            .text(tsquery)
-            .push("::tsquery)");
+        sql.push(" AND messages.id IN (");
+        search::pg_matches(&mut sql, tsquery);
+        sql.push(")");
     }
     history_filters(&mut sql, filter);
     sql.push(" ORDER BY messages.id DESC LIMIT ").int(filter.limit as i64);

@@ -392,6 +392,12 @@ impl SearchQuery {
 /// PostgreSQL: how long a search may walk the history, in milliseconds,
 /// before it collects the matches from the index first instead.
 pub(super) const PG_WALK_BUDGET_MS: u64 = 150;
+
+/// PostgreSQL: appends the ids of the messages matching `tsquery`, as a
+/// subquery's `SELECT` (`messages::plain_query` and its fallback).
+pub(super) fn pg_matches(sql: &mut super::sql::Sql, tsquery: &str) {
+    sql.push("SELECT message_id FROM message_search WHERE doc @@ ").text(tsquery).push("::tsquery");
+}
 /// SQLSTATE of a statement stopped by `statement_timeout`.
 const PG_QUERY_CANCELED: &str = "57014";
 
