@@ -545,6 +545,27 @@ async fn a_campaign_is_created_from_the_form_runs_and_reports() {
         assert_eq!(page.status, 303, "{}", page.body);
         let page = b.get(&page.location.unwrap()).await;
         assert!(page.body.contains("FREQ=WEEKLY;BYHOUR=9;BYMINUTE=0"), "{}", page.body);
+        // Started and waiting for its time: it can be paused or canceled,
+        // and its progress refreshes, so the run shows when it opens.
+        let (status, c) = b
+            .app
+            .post(
+                "/api/v1/campaigns",
+                json!({"name": "Later", "text": "Hi", "groups": [gid], "send_at": "2030-01-07T09:00:00Z", "start": true}),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        assert_eq!(c["campaign"]["status"], "scheduled");
+        let later = format!("/campaigns/{}", c["campaign"]["id"].as_str().unwrap());
+        let page = b.get(&later).await;
+        for action in ["pause", "cancel"] {
+            assert!(page.body.contains(&format!("{later}/action/{action}?")), "{action}: {}", page.body);
+        }
+        assert!(page.body.contains(r#"hx-trigger="every 1s""#), "{}", page.body);
+        let paused = b.post(&format!("{later}/action/pause"), &[]).await;
+        assert_eq!(paused.status, 303, "{}", paused.body);
+        let (_, c) = b.app.get(&format!("/api/v1{later}")).await;
+        assert_eq!(c["status"], "paused", "{c}");
         b.stop().await;
     })
     .await;

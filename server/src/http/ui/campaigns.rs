@@ -226,7 +226,8 @@ impl DetailPage {
     fn actions(&self) -> Vec<(&'static str, &'static str)> {
         match self.c.status.as_str() {
             "draft" => vec![("start", "action.start"), ("cancel", "action.cancel")],
-            "active" => vec![("pause", "action.pause"), ("cancel", "action.cancel")],
+            // An active campaign shows as `scheduled` or `running` (the API's names).
+            "scheduled" | "running" => vec![("pause", "action.pause"), ("cancel", "action.cancel")],
             "paused" => vec![("resume", "action.resume"), ("cancel", "action.cancel")],
             _ => Vec::new(),
         }
@@ -241,12 +242,13 @@ struct Progress<'a> {
 }
 
 impl Progress<'_> {
-    /// Worth refreshing: the campaign is active, its last run is still
+    /// Worth refreshing: the campaign is active (`scheduled` or `running`:
+    /// a run may open at any moment), its last run is still
     /// fanning out, or some of the run's messages await their outcome (a
     /// run is completed once every message is made, before they are
     /// delivered).
     fn live(&self) -> bool {
-        self.c.status == "active"
+        matches!(self.c.status.as_str(), "scheduled" | "running")
             || self.c.last_run.as_ref().is_some_and(|r| {
                 (r.status != "completed" && r.status != "canceled") || r.counters.queued + r.counters.sent > 0
             })
