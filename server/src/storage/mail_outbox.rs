@@ -4,10 +4,11 @@
 //! worker. A row is `pending` until it is `sent` or `failed` (refused by
 //! the mail server, or still failing when its retry window closed). Every
 //! attempt is logged (`mail_attempts`), and an e-mail can be sent again by
-//! hand, like a webhook callback.
+//! hand, like a webhook callback (the SQL they share is in `outbox`).
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
+use super::outbox::{Attempt, DeliveryFilter, Outbox};
 use super::{Email, Store};
 
 /// One e-mail to queue.
@@ -85,6 +86,40 @@ pub enum MailResult {
     Failed(String),
 }
 
+/// E-mails as an outbox: `mail_attempts` logs each attempt's result.
+const OUTBOX: Outbox<MailDelivery, MailAttempt> = Outbox {
+    table: "mail_outbox",
+    log: "mail_attempts",
+    owner: "email_id",
+    outcome: "result",
+    listed: "id, message_id, to_addr, subject, body, status, attempts, next_attempt_at, last_error,
+             created_at, COALESCE(retry_until, created_at + $2)",
+    row: |r, log| {
+        Ok(MailDelivery {
+            id: r.try_get(0)?,
+            message_id: r.try_get(1)?,
+            to: r.try_get(2)?,
+            subject: r.try_get(3)?,
+            body: r.try_get(4)?,
+            status: r.try_get(5)?,
+            attempts: r.try_get(6)?,
+            next_attempt_at: r.try_get(7)?,
+            last_error: r.try_get(8)?,
+            created_at: r.try_get(9)?,
+            retry_until: r.try_get(10)?,
+            log,
+        })
+    },
+    attempt: |r| {
+        Ok(MailAttempt {
+            at: r.try_get(1)?,
+            result: r.try_get(2)?,
+            error: r.try_get(3)?,
+            duration_ms: r.try_get(4)?,
+        })
+    },
+};
+
 /// Queues `mail` (about the received message `message_id`), within the
 /// caller's transaction; due at once.
 pub(super) async fn queue_mail(
@@ -114,10 +149,8 @@ pub(super) async fn queue_mail(
 impl Store {
     /// Claims due e-mails, each leased until `lease_until`.
     pub async fn claim_mail(&self, now: i64, lease_until: i64, limit: usize) -> sqlx::Result<Vec<MailJob>> {
-        let sql = self.claim_pending_sql(
-            "mail_outbox",
-            "id, to_addr, subject, body, attempts, created_at, retry_until",
-        );
+        let sql =
+            OUTBOX.claim_sql(self.dialect, "id, to_addr, subject, body, attempts, created_at, retry_until");
         sqlx::query(AssertSqlSafe(sql))
             .bind(lease_until)
             .bind(now)
@@ -153,30 +186,8 @@ impl Store {
             MailResult::RetryAt(at, e) => ("pending", *at, Some(e.as_str()), "retry"),
             MailResult::Failed(e) => ("failed", now, Some(e.as_str()), "failed"),
         };
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO mail_attempts (email_id, at, result, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(outcome)
-        .bind(error)
-        .bind(duration_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE mail_outbox SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = NULL,
-                 last_error = $3, updated_at = $4
-             WHERE id = $5",
-        )
-        .bind(status)
-        .bind(next)
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        let attempt = Attempt { at: now, outcome, error, duration_ms };
+        OUTBOX.record_attempt(self, id, attempt, status, next).await
     }
 
     /// E-mails of an account matching `filter` (as for webhook
@@ -185,65 +196,11 @@ impl Store {
     pub async fn list_mail_deliveries(
         &self,
         account_id: &str,
-        filter: &super::DeliveryFilter<'_>,
+        filter: &DeliveryFilter<'_>,
         limit: usize,
         window: i64,
     ) -> sqlx::Result<Vec<MailDelivery>> {
-        let mut sql = String::from(
-            "SELECT id, message_id, to_addr, subject, body, status, attempts, next_attempt_at, last_error,
-                 created_at, COALESCE(retry_until, created_at + $2)
-             FROM mail_outbox WHERE account_id = $1",
-        );
-        let conditions = [
-            ("message_id =", filter.message_id),
-            ("status =", filter.status),
-            ("id =", filter.id),
-            ("id <", filter.before),
-        ];
-        let mut n = 3;
-        for (condition, value) in conditions {
-            if value.is_some() {
-                n += 1;
-                sql.push_str(&format!(" AND {condition} ${n}"));
-            }
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT $3");
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(window).bind(limit as i64);
-        for value in conditions.iter().filter_map(|(_, v)| *v) {
-            q = q.bind(value);
-        }
-        let mut out = Vec::new();
-        for r in q.fetch_all(&self.reader).await? {
-            out.push(MailDelivery {
-                id: r.try_get(0)?,
-                message_id: r.try_get(1)?,
-                to: r.try_get(2)?,
-                subject: r.try_get(3)?,
-                body: r.try_get(4)?,
-                status: r.try_get(5)?,
-                attempts: r.try_get(6)?,
-                next_attempt_at: r.try_get(7)?,
-                last_error: r.try_get(8)?,
-                created_at: r.try_get(9)?,
-                retry_until: r.try_get(10)?,
-                log: Vec::new(),
-            });
-        }
-        let ids: Vec<&str> = out.iter().map(|d| d.id.as_str()).collect();
-        let mut logs = self
-            .attempt_logs("mail_attempts", "email_id", "result", &ids, |r| {
-                Ok(MailAttempt {
-                    at: r.try_get(1)?,
-                    result: r.try_get(2)?,
-                    error: r.try_get(3)?,
-                    duration_ms: r.try_get(4)?,
-                })
-            })
-            .await?;
-        for d in &mut out {
-            d.log = logs.remove(&d.id).unwrap_or_default();
-        }
-        Ok(out)
+        OUTBOX.list(self, account_id, filter, limit, window).await
     }
 
     /// Sends an e-mail again, whatever became of it: due now, retried
@@ -256,19 +213,7 @@ impl Store {
         now: i64,
         retry_until: i64,
     ) -> sqlx::Result<bool> {
-        let changed = sqlx::query(
-            "UPDATE mail_outbox SET status = 'pending', next_attempt_at = $1, retry_until = $2,
-                 attempts = 0, lease_until = NULL, updated_at = $1
-             WHERE account_id = $3 AND id = $4",
-        )
-        .bind(now)
-        .bind(retry_until)
-        .bind(account_id)
-        .bind(id)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(changed > 0)
+        OUTBOX.resend(self, account_id, id, now, retry_until).await
     }
 
     /// The e-mails about one received message, oldest first.

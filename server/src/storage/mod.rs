@@ -8,8 +8,9 @@
 //! `tsvector` with a GIN index on PostgreSQL (`search`). Each aggregate has
 //! its own file of `impl Store` methods: `accounts`, `messages` (the durable
 //! queue and its history), `webhooks`, the contacts files, `numbers`,
-//! `inbound` (two-way messaging), `mail_outbox`, `users` (users, groups,
-//! UI sessions), `audit`, `permissions` (on recipients).
+//! `inbound` (two-way messaging), `mail_outbox` (an `outbox`, like
+//! `webhooks`), `users` (users, groups, UI sessions), `audit`,
+//! `permissions` (on recipients).
 //! Column types are kept to text and 64-bit integers (ids are UUIDv7 text,
 //! times are microseconds since the epoch) so both databases read the same.
 //!
@@ -38,6 +39,7 @@ mod messages;
 mod migrations;
 mod notifications;
 mod numbers;
+mod outbox;
 mod own_numbers;
 mod permissions;
 mod polls;
@@ -93,6 +95,7 @@ pub use notifications::{
     NotificationTemplate, NotificationType, PreferenceRow, ReportRow,
 };
 pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, NumberWrite};
+pub use outbox::DeliveryFilter;
 pub use own_numbers::{CodeCheck, MAX_CODE_ATTEMPTS};
 pub use permissions::{PermissionRecord, PermissionRule, Subject};
 pub use polls::{
@@ -105,7 +108,7 @@ pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, Temp
 pub use users::{
     NewUser, SessionUser, SignInUser, UserChange, UserGroupRecord, UserPreferences, UserRecord, UsernameTaken,
 };
-pub use webhooks::{AttemptRecord, AttemptResult, DeliveryFilter, DeliveryRecord, WebhookJob};
+pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -340,40 +343,6 @@ impl Dialect {
     /// Placeholders for `count` values starting at the `first`-th.
     fn placeholders(self, first: usize, count: usize) -> String {
         (first..first + count).map(|i| self.param(i)).collect::<Vec<_>>().join(", ")
-    }
-}
-
-impl Store {
-    /// The attempt log of each of `ids`, oldest first, in one query:
-    /// `table` holds rows `(owner, at, outcome, error, duration_ms)` in
-    /// those columns, `owner` naming the delivery (a webhook callback, an
-    /// e-mail) and `outcome` what became of the attempt. `attempt` reads
-    /// one row from column 1 on.
-    pub(crate) async fn attempt_logs<T>(
-        &self,
-        table: &str,
-        owner: &str,
-        outcome: &str,
-        ids: &[&str],
-        attempt: impl Fn(&sqlx::any::AnyRow) -> sqlx::Result<T>,
-    ) -> sqlx::Result<std::collections::HashMap<String, Vec<T>>> {
-        use sqlx::Row as _;
-        let mut logs: std::collections::HashMap<String, Vec<T>> = std::collections::HashMap::new();
-        if ids.is_empty() {
-            return Ok(logs);
-        }
-        let sql = format!(
-            "SELECT {owner}, at, {outcome}, error, duration_ms FROM {table} WHERE {owner} IN ({}) ORDER BY id",
-            self.dialect.placeholders(1, ids.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for id in ids {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&self.reader).await? {
-            logs.entry(r.try_get(0)?).or_default().push(attempt(&r)?);
-        }
-        Ok(logs)
     }
 }
 

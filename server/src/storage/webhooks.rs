@@ -1,12 +1,14 @@
 //! Pending callbacks (webhook deliveries) and the log of every attempt.
 //! The rows are written together with the status change they report (see
-//! `messages`); this file claims, records and lists them.
+//! `messages`); this file claims, records, lists and re-sends them, with
+//! the SQL every outbox shares (`outbox`).
 
 use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::Store;
+use super::outbox::{Attempt, DeliveryFilter, Outbox};
 use super::sql::Sql;
 
 /// A callback claimed for sending, with the secret to sign it.
@@ -46,22 +48,40 @@ pub struct DeliveryRecord {
     pub log: Vec<AttemptRecord>,
 }
 
-/// Which callbacks to list.
-#[derive(Debug, Clone, Default)]
-pub struct DeliveryFilter<'a> {
-    /// Those of one message (outbound, or an inbound one forwarded).
-    pub message_id: Option<&'a str>,
-    /// `pending`, `delivered` or `failed`.
-    pub status: Option<&'a str>,
-    /// One callback.
-    pub id: Option<&'a str>,
-    /// Those older than this one (the previous page's last id).
-    pub before: Option<&'a str>,
-}
-
-const DELIVERY_COLUMNS: &str =
-    "id, message_id, event, url, payload, status, attempts, next_attempt_at, last_error,
-     created_at, COALESCE(retry_until, created_at + $2) AS retry_until";
+/// Callbacks as an outbox: `webhook_attempts` logs each attempt's HTTP
+/// status.
+const OUTBOX: Outbox<DeliveryRecord, AttemptRecord> = Outbox {
+    table: "webhook_deliveries",
+    log: "webhook_attempts",
+    owner: "delivery_id",
+    outcome: "response_status",
+    listed: "id, message_id, event, url, payload, status, attempts, next_attempt_at, last_error,
+             created_at, COALESCE(retry_until, created_at + $2) AS retry_until",
+    row: |r, log| {
+        Ok(DeliveryRecord {
+            id: r.try_get("id")?,
+            message_id: r.try_get("message_id")?,
+            event: r.try_get("event")?,
+            url: r.try_get("url")?,
+            payload: r.try_get("payload")?,
+            status: r.try_get("status")?,
+            attempts: r.try_get("attempts")?,
+            next_attempt_at: r.try_get("next_attempt_at")?,
+            last_error: r.try_get("last_error")?,
+            created_at: r.try_get("created_at")?,
+            retry_until: r.try_get("retry_until")?,
+            log,
+        })
+    },
+    attempt: |r| {
+        Ok(AttemptRecord {
+            at: r.try_get(1)?,
+            response_status: r.try_get(2)?,
+            error: r.try_get(3)?,
+            duration_ms: r.try_get(4)?,
+        })
+    },
+};
 
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,21 +92,6 @@ pub enum AttemptResult {
 }
 
 impl Store {
-    /// A query that leases up to `$3` due `pending` rows of an outbox table
-    /// (`webhook_deliveries`, `mail_outbox`: `status`, `next_attempt_at`,
-    /// `lease_until`) until `$1`, the time being `$2`, returning `columns`.
-    pub(super) fn claim_pending_sql(&self, table: &str, columns: &str) -> String {
-        format!(
-            "WITH picked AS (SELECT id FROM {table}
-                 WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
-                 ORDER BY next_attempt_at LIMIT $3{})
-             UPDATE {table} SET lease_until = $1
-             WHERE id IN (SELECT id FROM picked)
-             RETURNING {columns}",
-            self.dialect.skip_locked()
-        )
-    }
-
     /// Claims due callbacks, each leased until `lease_until` so that no other
     /// worker sends it meanwhile.
     /// `window` (microseconds) is how long a callback that was never
@@ -98,8 +103,8 @@ impl Store {
         limit: usize,
         window: i64,
     ) -> sqlx::Result<Vec<WebhookJob>> {
-        let sql = self.claim_pending_sql(
-            "webhook_deliveries",
+        let sql = OUTBOX.claim_sql(
+            self.dialect,
             "id, account_id, url, payload, attempts, COALESCE(retry_until, created_at + $4)",
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -144,42 +149,25 @@ impl Store {
         Ok(())
     }
 
+    /// Logs one attempt at a callback and settles the callback by `result`.
     pub async fn record_webhook_attempt(
         &self,
         id: &str,
         attempt: &AttemptRecord,
         result: AttemptResult,
     ) -> sqlx::Result<()> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, at, response_status, error, duration_ms)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(attempt.at)
-        .bind(attempt.response_status)
-        .bind(attempt.error.as_deref())
-        .bind(attempt.duration_ms)
-        .execute(&mut *tx)
-        .await?;
         let (status, next) = match result {
             AttemptResult::Delivered => ("delivered", attempt.at),
             AttemptResult::RetryAt(at) => ("pending", at),
             AttemptResult::GaveUp => ("failed", attempt.at),
         };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2,
-                 lease_until = NULL, last_error = $3, updated_at = $4
-             WHERE id = $5",
-        )
-        .bind(status)
-        .bind(next)
-        .bind(attempt.error.as_deref())
-        .bind(attempt.at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        let logged = Attempt {
+            at: attempt.at,
+            outcome: attempt.response_status,
+            error: attempt.error.as_deref(),
+            duration_ms: attempt.duration_ms,
+        };
+        OUTBOX.record_attempt(self, id, logged, status, next).await
     }
 
     /// Callbacks of an account matching `filter`, newest first, with every
@@ -191,62 +179,9 @@ impl Store {
         limit: usize,
         window: i64,
     ) -> sqlx::Result<Vec<DeliveryRecord>> {
-        let mut sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE account_id = $1");
-        let conditions = [
-            ("message_id =", filter.message_id),
-            ("status =", filter.status),
-            ("id =", filter.id),
-            ("id <", filter.before),
-        ];
-        let mut n = 3;
-        for (condition, value) in conditions {
-            if value.is_some() {
-                n += 1;
-                sql.push_str(&format!(" AND {condition} ${n}"));
-            }
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT $3");
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(window).bind(limit as i64);
-        for value in conditions.iter().filter_map(|(_, v)| *v) {
-            q = q.bind(value);
-        }
-        let rows = q.fetch_all(&self.reader).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(DeliveryRecord {
-                id: r.try_get("id")?,
-                message_id: r.try_get("message_id")?,
-                event: r.try_get("event")?,
-                url: r.try_get("url")?,
-                payload: r.try_get("payload")?,
-                status: r.try_get("status")?,
-                attempts: r.try_get("attempts")?,
-                next_attempt_at: r.try_get("next_attempt_at")?,
-                last_error: r.try_get("last_error")?,
-                created_at: r.try_get("created_at")?,
-                retry_until: r.try_get("retry_until")?,
-                log: Vec::new(),
-            });
-        }
-        let ids: Vec<&str> = out.iter().map(|d| d.id.as_str()).collect();
-        let mut logs = self
-            .attempt_logs("webhook_attempts", "delivery_id", "response_status", &ids, |r| {
-                Ok(AttemptRecord {
-                    at: r.try_get(1)?,
-                    response_status: r.try_get(2)?,
-                    error: r.try_get(3)?,
-                    duration_ms: r.try_get(4)?,
-                })
-            })
-            .await?;
-        for d in &mut out {
-            d.log = logs.remove(&d.id).unwrap_or_default();
-        }
-        Ok(out)
+        OUTBOX.list(self, account_id, filter, limit, window).await
     }
-}
 
-impl Store {
     /// Sends a callback again, whatever became of it: due now, retried
     /// until `retry_until`, its attempts counted afresh (the log keeps the
     /// earlier ones). Returns whether the account has it.
@@ -257,19 +192,7 @@ impl Store {
         now: i64,
         retry_until: i64,
     ) -> sqlx::Result<bool> {
-        let changed = sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, retry_until = $2,
-                 attempts = 0, lease_until = NULL, updated_at = $1
-             WHERE account_id = $3 AND id = $4",
-        )
-        .bind(now)
-        .bind(retry_until)
-        .bind(account_id)
-        .bind(id)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(changed > 0)
+        OUTBOX.resend(self, account_id, id, now, retry_until).await
     }
 }
 

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::webhooks::list_filter;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{DeliveryFilter, MailDelivery, format_micros, now_micros};
@@ -110,15 +111,7 @@ pub async fn list_emails(
 ) -> Result<Json<EmailList>, ApiError> {
     let limit = super::paging::limit(q.limit)?;
     let cursor = super::paging::cursor(q.cursor)?;
-    if let Some(s) = q.status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        return Err(ApiError::query("status", format!("'{s}' is none of {}", STATUSES.join(", "))));
-    }
-    let filter = DeliveryFilter {
-        message_id: q.message_id.as_deref(),
-        status: q.status.as_deref(),
-        id: None,
-        before: cursor.as_deref(),
-    };
+    let filter = list_filter(q.message_id.as_deref(), q.status.as_deref(), &STATUSES, cursor.as_deref())?;
     let records = state.store.list_mail_deliveries(&auth.account_id, &filter, limit, window(&state)).await?;
     let next_cursor = (records.len() == limit).then(|| records.last().map(|d| d.id.clone())).flatten();
     Ok(Json(EmailList { deliveries: records.into_iter().map(EmailView::from).collect(), next_cursor }))

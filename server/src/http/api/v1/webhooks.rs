@@ -93,6 +93,21 @@ impl From<DeliveryRecord> for DeliveryView {
     }
 }
 
+/// What a list of deliveries (callbacks here, e-mails in `emails`) shows:
+/// those of `message_id`, in `status` (one of `statuses`, else a 400
+/// naming `status`), older than `cursor`.
+pub(super) fn list_filter<'a>(
+    message_id: Option<&'a str>,
+    status: Option<&'a str>,
+    statuses: &[&str],
+    cursor: Option<&'a str>,
+) -> Result<DeliveryFilter<'a>, ApiError> {
+    if let Some(s) = status.filter(|s| !statuses.contains(s)) {
+        return Err(ApiError::query("status", format!("'{s}' is none of {}", statuses.join(", "))));
+    }
+    Ok(DeliveryFilter { message_id, status, id: None, before: cursor })
+}
+
 #[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "webhooks", params(DeliveryQuery),
     responses((status = 200, body = DeliveryList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list_deliveries(
@@ -102,15 +117,7 @@ pub async fn list_deliveries(
 ) -> Result<Json<DeliveryList>, ApiError> {
     let limit = super::paging::limit(q.limit)?;
     let cursor = super::paging::cursor(q.cursor)?;
-    if let Some(s) = q.status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        return Err(ApiError::query("status", format!("'{s}' is none of {}", STATUSES.join(", "))));
-    }
-    let filter = DeliveryFilter {
-        message_id: q.message_id.as_deref(),
-        status: q.status.as_deref(),
-        id: None,
-        before: cursor.as_deref(),
-    };
+    let filter = list_filter(q.message_id.as_deref(), q.status.as_deref(), &STATUSES, cursor.as_deref())?;
     let window = window_micros(&state.config.webhooks);
     let records = state.store.list_webhook_deliveries(&auth.account_id, &filter, limit, window).await?;
     let next_cursor = (records.len() == limit).then(|| records.last().map(|d| d.id.clone())).flatten();

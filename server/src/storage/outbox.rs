@@ -1,0 +1,208 @@
+//! Outboxes: tables of rows that are `pending` until delivered or given up,
+//! leased to one worker while it tries them, every attempt logged in a
+//! table of its own, and re-sendable by hand. Webhook callbacks
+//! (`webhooks`) and e-mails (`mail_outbox`) are outboxes; this file holds
+//! the SQL they share: claiming due rows, listing rows with their attempts,
+//! settling a row after an attempt, re-sending one. What a row carries, how
+//! it is queued, what its statuses are called and when it is given up stay
+//! with each outbox.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Row as _};
+
+use super::{Dialect, Store};
+
+/// One outbox: its table, the table logging the attempts at its rows, and
+/// how a listing reads both.
+///
+/// The table has the columns `id`, `account_id`, `message_id`, `status`
+/// (`pending`, the outbox's word for delivered, or `failed`), `attempts`,
+/// `next_attempt_at`, `lease_until`, `last_error`, `retry_until`,
+/// `created_at` and `updated_at`; the log has `id` (in the order attempts
+/// were made), `owner`, `at`, `outcome`, `error` and `duration_ms`.
+pub(super) struct Outbox<D, A> {
+    pub table: &'static str,
+    /// The attempt log.
+    pub log: &'static str,
+    /// The log's column naming the row attempted.
+    pub owner: &'static str,
+    /// The log's column saying what became of an attempt.
+    pub outcome: &'static str,
+    /// What a listing selects, `id` among it; `$2` stands for the retry
+    /// window (microseconds) of a row never re-sent.
+    pub listed: &'static str,
+    /// Reads a listed row, given its attempts.
+    pub row: fn(&AnyRow, Vec<A>) -> sqlx::Result<D>,
+    /// Reads an attempt from a log row `(owner, at, outcome, error,
+    /// duration_ms)`, column 1 on.
+    pub attempt: fn(&AnyRow) -> sqlx::Result<A>,
+}
+
+/// Which rows of an outbox to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter<'a> {
+    /// Those of one message (outbound, or an inbound one forwarded or
+    /// told about).
+    pub message_id: Option<&'a str>,
+    /// `pending`, `failed` or the outbox's word for delivered
+    /// (`delivered`, `sent`).
+    pub status: Option<&'a str>,
+    /// One row.
+    pub id: Option<&'a str>,
+    /// Those older than this one (the previous page's last id).
+    pub before: Option<&'a str>,
+}
+
+/// One attempt at a row, as logged.
+pub(super) struct Attempt<'a, O> {
+    pub at: i64,
+    /// Written to the log's `outcome` column.
+    pub outcome: O,
+    pub error: Option<&'a str>,
+    pub duration_ms: i64,
+}
+
+impl<D, A> Outbox<D, A> {
+    /// A query that leases up to `$3` due `pending` rows until `$1`, the
+    /// time being `$2`, returning `columns`.
+    pub(super) fn claim_sql(&self, dialect: Dialect, columns: &str) -> String {
+        format!(
+            "WITH picked AS (SELECT id FROM {table}
+                 WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+                 ORDER BY next_attempt_at LIMIT $3{})
+             UPDATE {table} SET lease_until = $1
+             WHERE id IN (SELECT id FROM picked)
+             RETURNING {columns}",
+            dialect.skip_locked(),
+            table = self.table,
+        )
+    }
+
+    /// Logs `attempt` at row `id` and settles the row: `status`, next due
+    /// at `next_attempt_at`, one attempt more, no longer leased.
+    pub(super) async fn record_attempt<'a, O>(
+        &self,
+        store: &Store,
+        id: &str,
+        attempt: Attempt<'a, O>,
+        status: &str,
+        next_attempt_at: i64,
+    ) -> sqlx::Result<()>
+    where
+        O: sqlx::Encode<'a, Any> + sqlx::Type<Any>,
+    {
+        let mut tx = store.writer.begin().await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {} ({}, at, {}, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+            self.log, self.owner, self.outcome
+        )))
+        .bind(id)
+        .bind(attempt.at)
+        .bind(attempt.outcome)
+        .bind(attempt.error)
+        .bind(attempt.duration_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = NULL,
+                 last_error = $3, updated_at = $4
+             WHERE id = $5",
+            self.table
+        )))
+        .bind(status)
+        .bind(next_attempt_at)
+        .bind(attempt.error)
+        .bind(attempt.at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Rows of an account matching `filter`, newest first, each with every
+    /// attempt. `window` is bound as `$2` of [`Outbox::listed`].
+    pub(super) async fn list(
+        &self,
+        store: &Store,
+        account_id: &str,
+        filter: &DeliveryFilter<'_>,
+        limit: usize,
+        window: i64,
+    ) -> sqlx::Result<Vec<D>> {
+        let mut sql = format!("SELECT {} FROM {} WHERE account_id = $1", self.listed, self.table);
+        let conditions = [
+            ("message_id =", filter.message_id),
+            ("status =", filter.status),
+            ("id =", filter.id),
+            ("id <", filter.before),
+        ];
+        let mut n = 3;
+        for (condition, value) in conditions {
+            if value.is_some() {
+                n += 1;
+                sql.push_str(&format!(" AND {condition} ${n}"));
+            }
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT $3");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(window).bind(limit as i64);
+        for value in conditions.iter().filter_map(|(_, v)| *v) {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&store.reader).await?;
+        let ids = rows.iter().map(|r| r.try_get("id")).collect::<sqlx::Result<Vec<String>>>()?;
+        let mut logs = self.attempt_logs(store, &ids).await?;
+        rows.iter().zip(ids).map(|(r, id)| (self.row)(r, logs.remove(&id).unwrap_or_default())).collect()
+    }
+
+    /// The attempt log of each of `ids`, oldest first, in one query.
+    async fn attempt_logs(&self, store: &Store, ids: &[String]) -> sqlx::Result<HashMap<String, Vec<A>>> {
+        let mut logs: HashMap<String, Vec<A>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(logs);
+        }
+        let sql = format!(
+            "SELECT {owner}, at, {}, error, duration_ms FROM {} WHERE {owner} IN ({}) ORDER BY id",
+            self.outcome,
+            self.log,
+            store.dialect.placeholders(1, ids.len()),
+            owner = self.owner,
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.as_str());
+        }
+        for r in q.fetch_all(&store.reader).await? {
+            logs.entry(r.try_get(0)?).or_default().push((self.attempt)(&r)?);
+        }
+        Ok(logs)
+    }
+
+    /// Sends row `id` again, whatever became of it: due at `now`, retried
+    /// until `retry_until`, its attempts counted afresh (the log keeps the
+    /// earlier ones). Returns whether the account has it.
+    pub(super) async fn resend(
+        &self,
+        store: &Store,
+        account_id: &str,
+        id: &str,
+        now: i64,
+        retry_until: i64,
+    ) -> sqlx::Result<bool> {
+        let changed = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET status = 'pending', next_attempt_at = $1, retry_until = $2,
+                 attempts = 0, lease_until = NULL, updated_at = $1
+             WHERE account_id = $3 AND id = $4",
+            self.table
+        )))
+        .bind(now)
+        .bind(retry_until)
+        .bind(account_id)
+        .bind(id)
+        .execute(&store.writer)
+        .await?
+        .rows_affected();
+        Ok(changed > 0)
+    }
+}
