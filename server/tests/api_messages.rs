@@ -527,3 +527,39 @@ async fn a_message_whose_receipt_never_comes_ends_expired_unless_expiry_is_off()
     })
     .await;
 }
+
+#[tokio::test]
+async fn marketing_to_a_number_on_the_opt_out_list_or_a_contact_who_opted_out_is_refused() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (listed, contact, free) = ("+48600100301", "+48600100302", "+48600100303");
+        assert_eq!(app.post("/api/v1/opt-outs", json!({"phone": listed})).await.0, 201);
+        let (status, c) = app.post("/api/v1/contacts", json!({"phone": contact, "opted_out": true})).await;
+        assert_eq!(status, 201, "{c}");
+
+        let (status, resp) =
+            app.post("/api/v1/messages", json!({"to": [listed, free, contact], "text": "Sale!"})).await;
+        assert_eq!(status, 202, "{resp}");
+        let refused: Vec<(u64, &str)> = resp["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["index"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+            .collect();
+        assert_eq!(refused, [(0, "opted_out"), (2, "opted_out")], "{resp}");
+        let sent: Vec<&str> =
+            resp["messages"].as_array().unwrap().iter().map(|m| m["to"].as_str().unwrap()).collect();
+        assert_eq!(sent, [free]);
+
+        let (status, resp) = app
+            .post(
+                "/api/v1/messages",
+                json!({"to": [listed, contact], "text": "Your code: 1234", "transactional": true}),
+            )
+            .await;
+        assert_eq!(status, 202, "a transactional message goes to both: {resp}");
+        assert_eq!(resp["messages"].as_array().unwrap().len(), 2);
+        app.stop().await;
+    })
+    .await;
+}
