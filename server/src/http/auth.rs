@@ -58,9 +58,6 @@ impl Auth {
     }
 }
 
-/// How stale a key's recorded last use may get before it is written again.
-const LAST_USED_RESOLUTION_MICROS: i64 = 60_000_000;
-
 pub(crate) fn forbidden(role: Role, need: Need) -> ApiError {
     let what = match need {
         Need::Read => "read this",
@@ -245,9 +242,7 @@ impl FromRequestParts<AppState> for Auth {
                 format!("this API key lacks the scope '{}'", scope.as_str()),
             ));
         }
-        if found.last_used_at.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MICROS)
-            && let Err(e) = state.store.touch_api_key(&found.key_id, now).await
-        {
+        if let Err(e) = state.store.touch_api_key(&found.key_id, found.last_used_at, now).await {
             tracing::warn!(error = %e, "recording an API key's last use failed");
         }
         Ok(Auth {

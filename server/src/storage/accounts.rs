@@ -6,6 +6,9 @@ use super::{Store, now_micros};
 use crate::credentials;
 use crate::domain::{Role, Scope, new_id};
 
+/// How stale a key's recorded last use may get before it is written again.
+const LAST_USED_RESOLUTION_MICROS: i64 = 60_000_000;
+
 /// What the first start created, to be printed once.
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
@@ -302,7 +305,16 @@ impl Store {
         Ok(n > 0)
     }
 
-    pub async fn touch_api_key(&self, key_id: &str, now: i64) -> sqlx::Result<()> {
+    /// Records a use of the key at `now` if its recorded last use is older
+    /// than [`LAST_USED_RESOLUTION_MICROS`] (`last_used_at`, as the caller
+    /// read it). Once per key and resolution on this node: requests that
+    /// all read the same old time at once write it once, not each.
+    pub async fn touch_api_key(&self, key_id: &str, last_used_at: Option<i64>, now: i64) -> sqlx::Result<()> {
+        if last_used_at.is_some_and(|t| now - t <= LAST_USED_RESOLUTION_MICROS)
+            || !self.keys.note_use(key_id, now, LAST_USED_RESOLUTION_MICROS)
+        {
+            return Ok(());
+        }
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .bind(now)
             .bind(key_id)

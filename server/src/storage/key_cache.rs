@@ -30,6 +30,8 @@ pub(super) struct KeyCache {
 struct Inner {
     generation: u64,
     keys: HashMap<String, (AuthKey, Instant)>,
+    /// Key id -> when this node last recorded its use.
+    used: HashMap<String, i64>,
 }
 
 impl KeyCache {
@@ -65,6 +67,21 @@ impl KeyCache {
         if let Ok(mut inner) = self.inner.lock() {
             inner.keys.retain(|_, (key, _)| key.key_id != key_id);
         }
+    }
+
+    /// Whether to record a use of `key_id` at `now` (microseconds): not
+    /// when this node recorded one less than `resolution` before. Notes
+    /// the use when it answers yes.
+    pub(super) fn note_use(&self, key_id: &str, now: i64, resolution: i64) -> bool {
+        let Ok(mut inner) = self.inner.lock() else { return true };
+        if inner.used.get(key_id).is_some_and(|at| now - at <= resolution) {
+            return false;
+        }
+        if inner.used.len() >= MAX_KEYS {
+            inner.used.clear();
+        }
+        inner.used.insert(key_id.to_owned(), now);
+        true
     }
 
     /// Forgets every key: call after committing a change to keys, users or
@@ -110,6 +127,16 @@ mod tests {
         assert_eq!(cache.get("h").map(|k| k.key_id), Some("k1".to_owned()));
         cache.forget();
         assert!(cache.get("h").is_none());
+    }
+
+    #[test]
+    fn a_use_is_recorded_once_per_resolution() {
+        let cache = KeyCache::default();
+        assert!(cache.note_use("k1", 1_000, 100));
+        assert!(!cache.note_use("k1", 1_050, 100), "the same use again within the resolution");
+        assert!(cache.note_use("k2", 1_050, 100), "another key is its own");
+        assert!(!cache.note_use("k1", 1_100, 100));
+        assert!(cache.note_use("k1", 1_101, 100), "after the resolution it is recorded again");
     }
 
     #[test]
