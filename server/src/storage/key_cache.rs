@@ -61,8 +61,8 @@ impl KeyCache {
     }
 
     /// Forgets one key (by its id) after its last use was recorded. A read
-    /// from before may still put the older time back; that costs at most
-    /// one more recording of the use, so no generation is spent on it.
+    /// from before may still put the older time back; [`KeyCache::note_use`]
+    /// keeps that from writing the use again, so no generation is spent.
     pub(super) fn forget_key(&self, key_id: &str) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.keys.retain(|_, (key, _)| key.key_id != key_id);
