@@ -15,7 +15,6 @@ use kurier::campaigns::fanout::FanOut;
 use serde_json::{Value, json};
 
 trait Rest {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value);
     async fn contact(&self, body: Value) -> String;
     async fn campaign(&self, body: Value) -> Value;
     async fn wait_for_run(&self, campaign: &str, seq: i64, status: &str) -> Value;
@@ -23,17 +22,6 @@ trait Rest {
 }
 
 impl Rest for TestApp {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, self.url(path)).bearer_auth(API_KEY);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
     async fn contact(&self, body: Value) -> String {
         let (status, c) = self.post("/api/v1/contacts", body.clone()).await;
         assert_eq!(status, 201, "{body} -> {c}");

@@ -8,23 +8,11 @@ use serde_json::{Value, json};
 
 /// Requests beyond what the shared harness offers.
 trait Rest {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value);
     async fn contacts(&self, query: &str) -> Vec<Value>;
     async fn create(&self, body: Value) -> Value;
 }
 
 impl Rest for TestApp {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, self.url(path)).bearer_auth(API_KEY);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
     async fn contacts(&self, query: &str) -> Vec<Value> {
         let (status, list) = self.get(&format!("/api/v1/contacts?{query}")).await;
         assert_eq!(status, 200, "{query}: {list}");

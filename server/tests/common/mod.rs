@@ -189,43 +189,49 @@ impl TestApp {
     }
 
     pub async fn post_with(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
-        let mut req = self.http.post(self.url(path)).bearer_auth(API_KEY).json(&body);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.request(API_KEY, "POST", path, Some(body), headers).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp =
-            self.http.patch(self.url(path)).bearer_auth(API_KEY).json(&body).send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.call("PATCH", path, Some(body)).await
     }
 
     pub async fn put_json(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp =
-            self.http.put(self.url(path)).bearer_auth(API_KEY).json(&body).send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.call("PUT", path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None).await
+    }
+
+    /// Calls the API with the admin's key.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.request(API_KEY, method, path, body, &[]).await
     }
 
     /// Calls the API with another key than the admin's.
     pub async fn call_as(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.request(key, method, path, body, &[]).await
+    }
+
+    /// The status and JSON body (null when there is none) of one request.
+    async fn request(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
         let mut req = self.http.request(method, self.url(path)).bearer_auth(key);
         if let Some(b) = body {
             req = req.json(&b);
         }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self.http.get(self.url(path)).bearer_auth(API_KEY).send().await.expect("request");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
