@@ -88,6 +88,18 @@ mod tests {
     }
 
     #[test]
+    fn a_detail_is_written_as_serde_json_writes_it() {
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        for detail in [controls.as_str(), "plain", "\"q\" \\ / \u{7f} zażółć 😀", ""] {
+            let expected =
+                format!("{} 5 {}\n", MessageStatus::Delivered, serde_json::to_string(detail).unwrap());
+            assert_eq!(entry(MessageStatus::Delivered, 5, Some(detail)), expected);
+            assert_eq!(parse(&expected).unwrap()[0].detail.as_deref(), Some(detail));
+        }
+        assert_eq!(entry(MessageStatus::Queued, -1, None), format!("{} -1\n", MessageStatus::Queued));
+    }
+
+    #[test]
     fn an_empty_trail_has_no_entries() {
         assert!(parse("").unwrap().is_empty());
     }
