@@ -4,16 +4,14 @@
 //! The body has the same fields as `submit_sm`; the helpers here tell a
 //! receipt from a message and parse the receipt text.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::DecodeError;
 use crate::pdu::SubmitSm;
 use crate::receipt::{DeliveryReceipt, ReceiptStat};
 use crate::tlv::Tlvs;
 use crate::types::{Address, COctetString, DataCoding, EsmClass, RegisteredDelivery, ShortMessage};
-use crate::wire::{
-    self, EncodeFault, Reader, check_one_payload, fields, put_address, put_c_str, put_short_message, put_tlvs,
-};
+use crate::wire::{Reader, fields, put_c_str};
 
 /// The body of `deliver_sm`. Same fields as [`crate::SubmitSm`]; in a
 /// receipt `esm_class` says so and `short_message` (or `message_payload`)
@@ -74,44 +72,9 @@ impl DeliverSm {
         }
         Some(receipt)
     }
-
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<DeliverSm, DecodeError> {
-        Ok(DeliverSm {
-            service_type: r.c_str(fields::SERVICE_TYPE)?,
-            source: r.address(wire::SOURCE)?,
-            destination: r.address(wire::DESTINATION)?,
-            esm_class: EsmClass(r.u8(fields::ESM_CLASS)?),
-            protocol_id: r.u8(fields::PROTOCOL_ID)?,
-            priority_flag: r.u8(fields::PRIORITY_FLAG)?,
-            schedule_delivery_time: r.c_str(fields::SCHEDULE_DELIVERY_TIME)?,
-            validity_period: r.c_str(fields::VALIDITY_PERIOD)?,
-            registered_delivery: RegisteredDelivery(r.u8(fields::REGISTERED_DELIVERY)?),
-            replace_if_present_flag: r.u8(fields::REPLACE_IF_PRESENT_FLAG)?,
-            data_coding: DataCoding(r.u8(fields::DATA_CODING)?),
-            sm_default_msg_id: r.u8(fields::SM_DEFAULT_MSG_ID)?,
-            short_message: r.short_message()?,
-            tlvs: r.tlvs()?,
-        })
-    }
-
-    pub(crate) fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeFault> {
-        check_one_payload(&self.short_message, &self.tlvs)?;
-        put_c_str(buf, &self.service_type);
-        put_address(buf, &self.source);
-        put_address(buf, &self.destination);
-        buf.put_u8(self.esm_class.0);
-        buf.put_u8(self.protocol_id);
-        buf.put_u8(self.priority_flag);
-        put_c_str(buf, &self.schedule_delivery_time);
-        put_c_str(buf, &self.validity_period);
-        buf.put_u8(self.registered_delivery.0);
-        buf.put_u8(self.replace_if_present_flag);
-        buf.put_u8(self.data_coding.0);
-        buf.put_u8(self.sm_default_msg_id);
-        put_short_message(buf, &self.short_message);
-        put_tlvs(buf, &self.tlvs)
-    }
 }
+
+super::submit_sm::short_message_body!(DeliverSm);
 
 impl From<SubmitSm> for DeliverSm {
     /// Field for field; what an SMSC simulator delivers for a submission.

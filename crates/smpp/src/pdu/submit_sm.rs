@@ -1,14 +1,12 @@
 //! `submit_sm` and `submit_sm_resp` (spec §4.4): an ESME hands one short
 //! message to the SMSC and gets back the SMSC's message id.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::DecodeError;
 use crate::tlv::Tlvs;
 use crate::types::{Address, COctetString, DataCoding, EsmClass, RegisteredDelivery, ShortMessage};
-use crate::wire::{
-    self, EncodeFault, Reader, check_one_payload, fields, put_address, put_c_str, put_short_message, put_tlvs,
-};
+use crate::wire::{Reader, fields, put_c_str};
 
 /// The body of `submit_sm`.
 ///
@@ -59,44 +57,62 @@ impl SubmitSm {
     pub fn payload(&self) -> &[u8] {
         self.tlvs.message_payload().unwrap_or(self.short_message.as_bytes())
     }
-
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<SubmitSm, DecodeError> {
-        Ok(SubmitSm {
-            service_type: r.c_str(fields::SERVICE_TYPE)?,
-            source: r.address(wire::SOURCE)?,
-            destination: r.address(wire::DESTINATION)?,
-            esm_class: EsmClass(r.u8(fields::ESM_CLASS)?),
-            protocol_id: r.u8(fields::PROTOCOL_ID)?,
-            priority_flag: r.u8(fields::PRIORITY_FLAG)?,
-            schedule_delivery_time: r.c_str(fields::SCHEDULE_DELIVERY_TIME)?,
-            validity_period: r.c_str(fields::VALIDITY_PERIOD)?,
-            registered_delivery: RegisteredDelivery(r.u8(fields::REGISTERED_DELIVERY)?),
-            replace_if_present_flag: r.u8(fields::REPLACE_IF_PRESENT_FLAG)?,
-            data_coding: DataCoding(r.u8(fields::DATA_CODING)?),
-            sm_default_msg_id: r.u8(fields::SM_DEFAULT_MSG_ID)?,
-            short_message: r.short_message()?,
-            tlvs: r.tlvs()?,
-        })
-    }
-
-    pub(crate) fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeFault> {
-        check_one_payload(&self.short_message, &self.tlvs)?;
-        put_c_str(buf, &self.service_type);
-        put_address(buf, &self.source);
-        put_address(buf, &self.destination);
-        buf.put_u8(self.esm_class.0);
-        buf.put_u8(self.protocol_id);
-        buf.put_u8(self.priority_flag);
-        put_c_str(buf, &self.schedule_delivery_time);
-        put_c_str(buf, &self.validity_period);
-        buf.put_u8(self.registered_delivery.0);
-        buf.put_u8(self.replace_if_present_flag);
-        buf.put_u8(self.data_coding.0);
-        buf.put_u8(self.sm_default_msg_id);
-        put_short_message(buf, &self.short_message);
-        put_tlvs(buf, &self.tlvs)
-    }
 }
+
+/// Reading and writing the body `submit_sm` and `deliver_sm` share (spec
+/// §4.4.1 and §4.6.1 list the same fields in the same order), for a struct
+/// with those fields.
+macro_rules! short_message_body {
+    ($body:ident) => {
+        impl $body {
+            pub(crate) fn decode(
+                r: &mut $crate::wire::Reader<'_>,
+            ) -> Result<$body, $crate::error::DecodeError> {
+                use $crate::types::{DataCoding, EsmClass, RegisteredDelivery};
+                use $crate::wire::{self, fields};
+                Ok($body {
+                    service_type: r.c_str(fields::SERVICE_TYPE)?,
+                    source: r.address(wire::SOURCE)?,
+                    destination: r.address(wire::DESTINATION)?,
+                    esm_class: EsmClass(r.u8(fields::ESM_CLASS)?),
+                    protocol_id: r.u8(fields::PROTOCOL_ID)?,
+                    priority_flag: r.u8(fields::PRIORITY_FLAG)?,
+                    schedule_delivery_time: r.c_str(fields::SCHEDULE_DELIVERY_TIME)?,
+                    validity_period: r.c_str(fields::VALIDITY_PERIOD)?,
+                    registered_delivery: RegisteredDelivery(r.u8(fields::REGISTERED_DELIVERY)?),
+                    replace_if_present_flag: r.u8(fields::REPLACE_IF_PRESENT_FLAG)?,
+                    data_coding: DataCoding(r.u8(fields::DATA_CODING)?),
+                    sm_default_msg_id: r.u8(fields::SM_DEFAULT_MSG_ID)?,
+                    short_message: r.short_message()?,
+                    tlvs: r.tlvs()?,
+                })
+            }
+
+            pub(crate) fn encode(&self, buf: &mut bytes::BytesMut) -> Result<(), $crate::wire::EncodeFault> {
+                use bytes::BufMut as _;
+                use $crate::wire::{check_one_payload, put_address, put_c_str, put_short_message, put_tlvs};
+                check_one_payload(&self.short_message, &self.tlvs)?;
+                put_c_str(buf, &self.service_type);
+                put_address(buf, &self.source);
+                put_address(buf, &self.destination);
+                buf.put_u8(self.esm_class.0);
+                buf.put_u8(self.protocol_id);
+                buf.put_u8(self.priority_flag);
+                put_c_str(buf, &self.schedule_delivery_time);
+                put_c_str(buf, &self.validity_period);
+                buf.put_u8(self.registered_delivery.0);
+                buf.put_u8(self.replace_if_present_flag);
+                buf.put_u8(self.data_coding.0);
+                buf.put_u8(self.sm_default_msg_id);
+                put_short_message(buf, &self.short_message);
+                put_tlvs(buf, &self.tlvs)
+            }
+        }
+    };
+}
+pub(super) use short_message_body;
+
+short_message_body!(SubmitSm);
 
 /// The body of `submit_sm_resp`: the SMSC's id for the message, which its
 /// delivery receipts will quote.
