@@ -320,7 +320,6 @@ impl Store {
             .bind(key_id)
             .execute(&self.writer)
             .await?;
-        self.keys.forget_key(key_id);
         Ok(())
     }
 

@@ -4,8 +4,9 @@
 //! Every change this node makes to what a lookup returns (revoking a key,
 //! a user's role or disabled state, the account's transliteration default)
 //! empties the cache once it is committed, so the change takes effect at
-//! once here; other nodes see it within [`FRESH_FOR`]. Recording a key's
-//! last use forgets only that key.
+//! once here; other nodes see it within [`FRESH_FOR`]. A key's recorded
+//! last use is not what a lookup is kept for: a cached copy may hold an
+//! older one, and [`KeyCache::note_use`] decides when a use is written.
 //! A generation number keeps a lookup that read the database before such a
 //! change from putting its stale answer back afterwards.
 
@@ -57,15 +58,6 @@ impl KeyCache {
                 inner.keys.clear();
             }
             inner.keys.insert(key_hash.to_owned(), (key, Instant::now()));
-        }
-    }
-
-    /// Forgets one key (by its id) after its last use was recorded. A read
-    /// from before may still put the older time back; [`KeyCache::note_use`]
-    /// keeps that from writing the use again, so no generation is spent.
-    pub(super) fn forget_key(&self, key_id: &str) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.keys.retain(|_, (key, _)| key.key_id != key_id);
         }
     }
 
@@ -137,17 +129,5 @@ mod tests {
         assert!(cache.note_use("k2", 1_050, 100), "another key is its own");
         assert!(!cache.note_use("k1", 1_100, 100));
         assert!(cache.note_use("k1", 1_101, 100), "after the resolution it is recorded again");
-    }
-
-    #[test]
-    fn recording_one_keys_use_keeps_the_others() {
-        let cache = KeyCache::default();
-        cache.put("h1", key("k1"), cache.generation());
-        cache.put("h2", key("k2"), cache.generation());
-        cache.forget_key("k1");
-        assert!(cache.get("h1").is_none());
-        assert_eq!(cache.get("h2").map(|k| k.key_id), Some("k2".to_owned()));
-        cache.put("h1", key("k1"), cache.generation());
-        assert!(cache.get("h1").is_some(), "forgetting one key spends no generation");
     }
 }
