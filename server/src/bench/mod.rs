@@ -481,7 +481,9 @@ fn describe(r: &PhaseResult) -> String {
 }
 
 fn print_table(results: &[PhaseResult]) {
+    // CPU seconds per 1,000 messages are a few hundredths: three decimals.
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:.1}{unit}"));
+    let cpu = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
     println!(
         "{:<34} {:>9} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>12} {:>8}",
         "phase",
@@ -506,7 +508,7 @@ fn print_table(results: &[PhaseResult]) {
             opt(r.latency_p50_ms, "ms"),
             opt(r.latency_p99_ms, "ms"),
             opt(r.peak_rss_mb, "MB"),
-            opt(r.serve_cpu_per_1000, ""),
+            cpu(r.serve_cpu_per_1000),
             r.sim_cpu_share * 100.0
         );
     }
