@@ -26,8 +26,8 @@ use rusqlite::{Connection, OptionalExtension as _, named_params, params};
 use super::billing;
 use super::conversations::ReplyRoutes;
 use super::messages::{
-    AcceptRequest, Accepted, ClaimedMessage, NewMessage, Outcome, RetryPolicy, Transition, in_queue_order,
-    initial_status, refunds, status_payload,
+    AcceptRequest, Accepted, ClaimedMessage, NewMessage, Outcome, RetryPolicy, Transition, accepted,
+    in_queue_order, initial_status, refunds, status_payload,
 };
 use super::search::{self, SqliteKeys};
 use super::trail;
@@ -206,7 +206,7 @@ fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqli
 }
 
 /// Claims up to `limit` due messages for `node` with `sql`
-/// (`messages::claim_sql` with the trail), in the order they were due.
+/// (`messages::claim_sql`), in the order they were due.
 pub(super) fn claim(
     conn: &mut rusqlite::Connection,
     sql: &str,
@@ -343,7 +343,7 @@ fn mark_sent<'a>(
                             to: r.get(2)?,
                             callback_url: r.get(3)?,
                             status: MessageStatus::Sent,
-                            detail: Some(format!("accepted by {connector} as {smsc_id}")),
+                            detail: Some(accepted(connector, smsc_id)),
                             on_trail: r.get(4)?,
                         };
                         Ok((r.get::<_, i64>(0)?, transition))

@@ -1,9 +1,9 @@
 //! Messages: the durable outbound queue, each message's status history, tags
 //! and idempotency keys.
 //!
-//! Every status change is written together with its history entry (a
-//! `message_events` row, or on SQLite's hot path an entry on the message's
-//! trail, `trail.rs`) and, when the message has a `callback_url`, its
+//! Every status change is written together with its history entry (on the
+//! straight path an entry on the message's trail, `trail.rs`, otherwise a
+//! `message_events` row) and, when the message has a `callback_url`, its
 //! pending callback, in the same transaction: a change is never stored
 //! without its history or its callback.
 //! Batches of changes share one transaction (group commit).
@@ -244,7 +244,19 @@ impl Transition {
             on_trail: false,
         })
     }
+
+    /// Marks the transition as on its message's trail when the statement
+    /// that returned `row` appended it there (its `on_trail` column).
+    fn on_trail_of(mut self, row: &AnyRow) -> sqlx::Result<Self> {
+        self.on_trail = row.try_get::<i64, _>("on_trail")? != 0;
+        Ok(self)
+    }
 }
+
+/// A `RETURNING` column: 1 when the message's history is on its trail (the
+/// entry just appended is there), 0 when it is in rows (`trail.rs`). An
+/// integer, which both backends decode alike.
+const ON_TRAIL: &str = "CASE WHEN messages.trail IS NULL THEN 0 ELSE 1 END AS on_trail";
 
 /// Rows per multi-row INSERT: below both databases' limits on bound values.
 const INSERT_CHUNK: usize = 500;
@@ -634,7 +646,7 @@ impl Store {
             return Ok(Vec::new());
         }
         if self.direct.is_some() {
-            let (sql, node) = (claim_sql(self.dialect, true), node.to_owned());
+            let (sql, node) = (claim_sql(self.dialect), node.to_owned());
             let job = move |conn: &mut rusqlite::Connection| {
                 super::hot_path::claim(conn, &sql, &node, now, lease_until, limit)
             };
@@ -643,11 +655,12 @@ impl Store {
             }
         }
         let mut tx = self.writer.begin().await?;
-        let rows = sqlx::query(AssertSqlSafe(claim_sql(self.dialect, false)))
+        let rows = sqlx::query(AssertSqlSafe(claim_sql(self.dialect)))
             .bind(node)
             .bind(lease_until)
             .bind(now)
             .bind(limit as i64)
+            .bind(trail::entry(MessageStatus::Sending, now, None))
             .fetch_all(&mut *tx)
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -665,7 +678,7 @@ impl Store {
                     attempts: r.try_get("attempts")?,
                 },
             ));
-            transitions.push(Transition::from_row(r, MessageStatus::Sending, None)?);
+            transitions.push(Transition::from_row(r, MessageStatus::Sending, None)?.on_trail_of(r)?);
         }
         record_transitions(&mut tx, &transitions, now).await?;
         tx.commit().await?;
@@ -841,7 +854,7 @@ impl Store {
                             .await?;
                         }
                     }
-                    let detail = format!("accepted by {connector} as {}", smsc_ids.join(", "));
+                    let detail = accepted(connector, &smsc_ids.join(", "));
                     transitions.push(Transition::from_row(&row, MessageStatus::Sent, Some(detail))?);
                 }
                 Outcome::SubmitFailed { message_id, connector, temporary, reason } => {
@@ -891,6 +904,14 @@ impl Store {
                 }
             }
         }
+        // A message with a history row to come (written last, below) keeps
+        // its history in rows from now on: its trail moves there first, so
+        // that no receipt of this batch lands on the trail ahead of that row.
+        let to_rows: Vec<&str> =
+            transitions.iter().filter(|t| !t.on_trail).map(|t| t.message_id.as_str()).collect();
+        if !to_rows.is_empty() {
+            spill_trails(&mut tx, &to_rows).await?;
+        }
         self.apply_receipts(&mut tx, &receipts, now, &mut transitions).await?;
         self.apply_orphans(&mut tx, &submitted_ids, now, &mut transitions).await?;
         record_transitions(&mut tx, &transitions, now).await?;
@@ -909,30 +930,36 @@ impl Store {
         let d = self.dialect;
         for chunk in sent.chunks(INSERT_CHUNK) {
             let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("({})", d.placeholders(i * 3 + 3, 3))).collect();
+                (0..chunk.len()).map(|i| format!("({})", d.placeholders(i * 4 + 3, 4))).collect();
             let sql = format!(
-                "WITH v(id, connector, smsc_id) AS (VALUES {})
+                "WITH v(id, connector, smsc_id, entry) AS (VALUES {})
                  UPDATE messages SET status = 'sent', connector = v.connector, smsc_id = v.smsc_id,
                      updated_at = {}, claimed_by = NULL, lease_until = NULL, error = NULL,
-                     attempts = attempts + 1, next_attempt_at = {}
+                     attempts = attempts + 1, next_attempt_at = {}, trail = messages.trail || v.entry
                  FROM v WHERE messages.id = v.id AND messages.status IN ('sending', 'queued')
                  RETURNING messages.id, messages.account_id, messages.to_number, messages.callback_url,
-                     messages.connector, messages.smsc_id",
+                     messages.connector, messages.smsc_id, {ON_TRAIL}",
                 values.join(", "),
                 d.param(1),
                 d.param(2),
             );
+            let entries: Vec<String> = chunk
+                .iter()
+                .map(|(_, connector, smsc_id)| {
+                    trail::entry(MessageStatus::Sent, now, Some(&accepted(connector, smsc_id)))
+                })
+                .collect();
             // SQLite numbers plain `?` by position: the two scalars come first
             // in the text (inside VALUES they come after), so bind in text order.
             let mut q = sqlx::query(AssertSqlSafe(sql));
             if d == Dialect::Postgres {
                 q = q.bind(now).bind(now + retry.receipt_check_ms as i64 * 1_000);
-                for (id, connector, smsc_id) in chunk {
-                    q = q.bind(*id).bind(*connector).bind(*smsc_id);
+                for ((id, connector, smsc_id), entry) in chunk.iter().zip(&entries) {
+                    q = q.bind(*id).bind(*connector).bind(*smsc_id).bind(entry.as_str());
                 }
             } else {
-                for (id, connector, smsc_id) in chunk {
-                    q = q.bind(*id).bind(*connector).bind(*smsc_id);
+                for ((id, connector, smsc_id), entry) in chunk.iter().zip(&entries) {
+                    q = q.bind(*id).bind(*connector).bind(*smsc_id).bind(entry.as_str());
                 }
                 q = q.bind(now).bind(now + retry.receipt_check_ms as i64 * 1_000);
             }
@@ -947,11 +974,10 @@ impl Store {
             for r in rows {
                 let connector: String = r.try_get("connector")?;
                 let smsc_id: String = r.try_get("smsc_id")?;
-                transitions.push(Transition::from_row(
-                    &r,
-                    MessageStatus::Sent,
-                    Some(format!("accepted by {connector} as {smsc_id}")),
-                )?);
+                transitions.push(
+                    Transition::from_row(&r, MessageStatus::Sent, Some(accepted(&connector, &smsc_id)))?
+                        .on_trail_of(&r)?,
+                );
             }
         }
         Ok(())
@@ -970,8 +996,8 @@ impl Store {
         let d = self.dialect;
         for chunk in receipts.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "SELECT id, account_id, to_number, callback_url, status, connector, smsc_id FROM messages
-                 WHERE smsc_id IN ({})",
+                "SELECT id, account_id, to_number, callback_url, status, connector, smsc_id, {ON_TRAIL}
+                 FROM messages WHERE smsc_id IN ({})",
                 d.placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -986,9 +1012,13 @@ impl Store {
                 let status: String = r.try_get("status")?;
                 let status: MessageStatus = status.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
                 let key = (r.try_get("connector")?, r.try_get("smsc_id")?);
-                known.insert(key, (Transition::from_row(r, status, None)?, status));
+                known.insert(key, (Transition::from_row(r, status, None)?.on_trail_of(r)?, status));
             }
-            let mut updates: Vec<(String, MessageStatus, Option<String>)> = Vec::new();
+            // A message's receipts without a status of their own come before
+            // its final one (any after that is a repeat): their entries are
+            // appended first, each message's in one change.
+            let mut appends: Vec<(String, String)> = Vec::new();
+            let mut updates: Vec<(String, MessageStatus, Option<String>, String)> = Vec::new();
             for (connector, smsc_id, status, detail) in chunk {
                 let Some((base, current)) = known.get_mut(&(connector.to_string(), smsc_id.to_string()))
                 else {
@@ -1003,10 +1033,16 @@ impl Store {
                     continue; // a repeated receipt
                 }
                 let new_status = status.unwrap_or(*current);
+                let entry = trail::entry(new_status, now, Some(detail));
                 if let Some(final_status) = status {
                     let error = (*final_status != MessageStatus::Delivered).then(|| detail.to_string());
-                    updates.push((base.message_id.clone(), *final_status, error));
+                    updates.push((base.message_id.clone(), *final_status, error, entry));
                     *current = *final_status;
+                } else if base.on_trail {
+                    match appends.iter_mut().find(|(id, _)| *id == base.message_id) {
+                        Some((_, entries)) => entries.push_str(&entry),
+                        None => appends.push((base.message_id.clone(), entry)),
+                    }
                 }
                 transitions.push(Transition {
                     status: new_status,
@@ -1014,12 +1050,27 @@ impl Store {
                     ..base.clone()
                 });
             }
+            if !appends.is_empty() {
+                let values: Vec<String> =
+                    (0..appends.len()).map(|i| format!("({})", d.placeholders(i * 2 + 1, 2))).collect();
+                let sql = format!(
+                    "WITH v(id, entries) AS (VALUES {})
+                     UPDATE messages SET trail = messages.trail || v.entries FROM v WHERE messages.id = v.id",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for (id, entries) in &appends {
+                    q = q.bind(id.as_str()).bind(entries.as_str());
+                }
+                q.execute(&mut *tx).await?;
+            }
             for part in updates.chunks(INSERT_CHUNK) {
                 let values: Vec<String> =
-                    (0..part.len()).map(|i| format!("({})", d.placeholders(i * 3 + 2, 3))).collect();
+                    (0..part.len()).map(|i| format!("({})", d.placeholders(i * 4 + 2, 4))).collect();
                 let sql = format!(
-                    "WITH v(id, status, error) AS (VALUES {})
-                     UPDATE messages SET status = v.status, error = v.error, updated_at = {}
+                    "WITH v(id, status, error, entry) AS (VALUES {})
+                     UPDATE messages SET status = v.status, error = v.error, updated_at = {},
+                         trail = messages.trail || v.entry
                      FROM v WHERE messages.id = v.id",
                     values.join(", "),
                     d.param(1)
@@ -1028,8 +1079,8 @@ impl Store {
                 if d == Dialect::Postgres {
                     q = q.bind(now);
                 }
-                for (id, status, error) in part {
-                    q = q.bind(id.as_str()).bind(status.as_str()).bind(error.as_deref());
+                for (id, status, error, entry) in part {
+                    q = q.bind(id.as_str()).bind(status.as_str()).bind(error.as_deref()).bind(entry.as_str());
                 }
                 if d == Dialect::Sqlite {
                     q = q.bind(now);
@@ -1286,7 +1337,8 @@ pub(super) async fn insert_messages(
 }
 
 /// Inserts messages (already charged, or not to be charged) with their
-/// first history rows, search index entries and tags.
+/// first history entries (on their trails, `trail.rs`), search index
+/// entries, tags and reply routes.
 pub(super) async fn insert_rows(
     tx: &mut AnyConnection,
     messages: &[(&str, &NewMessage, i64)],
@@ -1294,21 +1346,23 @@ pub(super) async fn insert_rows(
     let dialect = Dialect::of(tx);
     for chunk in messages.chunks(INSERT_CHUNK) {
         let rows: Vec<String> =
-            (0..chunk.len()).map(|i| format!("({})", dialect.placeholders(i * 16 + 1, 16))).collect();
+            (0..chunk.len()).map(|i| format!("({})", dialect.placeholders(i * 17 + 1, 17))).collect();
         let sql = format!(
             "INSERT INTO messages (id, account_id, direction, status, to_number, from_addr, body, encoding,
-             segments, callback_url, next_attempt_at, send_at, created_at, updated_at, campaign_id, run_id)
+             segments, callback_url, next_attempt_at, send_at, created_at, updated_at, campaign_id, run_id,
+             trail)
              VALUES {}",
             rows.join(", ")
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (account_id, m, now) in chunk {
             let due = m.send_at.unwrap_or(*now);
+            let status = initial_status(m, *now);
             q = q
                 .bind(&m.id)
                 .bind(*account_id)
                 .bind(Direction::Outbound.as_str())
-                .bind(initial_status(m, *now).as_str())
+                .bind(status.as_str())
                 .bind(m.to.as_str())
                 .bind(m.from.as_ref().map(|s| s.as_str().to_owned()))
                 .bind(m.text.as_str())
@@ -1320,13 +1374,11 @@ pub(super) async fn insert_rows(
                 .bind(*now)
                 .bind(*now)
                 .bind(m.campaign.as_ref().map(|c| c.campaign_id.as_str()))
-                .bind(m.campaign.as_ref().map(|c| c.run_id.as_str()));
+                .bind(m.campaign.as_ref().map(|c| c.run_id.as_str()))
+                .bind(trail::entry(status, *now, None));
         }
         q.execute(&mut *tx).await?;
     }
-    let events: Vec<(&str, MessageStatus, i64, Option<&str>)> =
-        messages.iter().map(|(_, m, now)| (m.id.as_str(), initial_status(m, *now), *now, None)).collect();
-    insert_events(tx, &events).await?;
     let texts: Vec<(&str, &str)> =
         messages.iter().map(|(_, m, _)| (m.id.as_str(), m.text.as_str())).collect();
     search::index_messages(tx, &texts).await?;
@@ -1523,18 +1575,15 @@ async fn apply_message_receipt(
 }
 
 /// Inserts history rows: (message id, status, time, detail), after the
-/// entries on those messages' trails, which move into rows first (on
-/// SQLite; only its hot path writes trails).
+/// entries on those messages' trails, which move into rows first.
 async fn insert_events(
     tx: &mut AnyConnection,
     events: &[(&str, MessageStatus, i64, Option<&str>)],
 ) -> sqlx::Result<()> {
-    if Dialect::of(tx) == Dialect::Sqlite {
-        let mut ids: Vec<&str> = events.iter().map(|e| e.0).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        spill_trails(tx, &ids).await?;
-    }
+    let mut ids: Vec<&str> = events.iter().map(|e| e.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    spill_trails(tx, &ids).await?;
     insert_event_rows(tx, events).await
 }
 
@@ -1592,8 +1641,8 @@ async fn insert_event_rows(
     Ok(())
 }
 
-/// Writes the history rows of `transitions` and a pending callback for each
-/// that has a `callback_url`.
+/// Writes the history row of each transition not on its message's trail
+/// and a pending callback for each that has a `callback_url`.
 async fn record_transitions(
     tx: &mut AnyConnection,
     transitions: &[Transition],
@@ -1603,9 +1652,14 @@ async fn record_transitions(
         return Ok(());
     }
     let dialect = Dialect::of(tx);
-    let events: Vec<(&str, MessageStatus, i64, Option<&str>)> =
-        transitions.iter().map(|t| (t.message_id.as_str(), t.status, now, t.detail.as_deref())).collect();
-    insert_events(tx, &events).await?;
+    let events: Vec<(&str, MessageStatus, i64, Option<&str>)> = transitions
+        .iter()
+        .filter(|t| !t.on_trail)
+        .map(|t| (t.message_id.as_str(), t.status, now, t.detail.as_deref()))
+        .collect();
+    if !events.is_empty() {
+        insert_events(tx, &events).await?;
+    }
     let settled: Vec<&str> = transitions
         .iter()
         .filter(|t| t.status == MessageStatus::Sent)
@@ -1658,21 +1712,18 @@ async fn record_transitions(
     Ok(())
 }
 
-/// Claims due messages: `$1` node, `$2` lease end, `$3` now, `$4` how many.
-/// Returns the claimed rows; the SQLite writer thread binds it by name.
-///
-/// With `trail` (the hot path), the statement also appends `$5`, the
-/// `sending` entry, to each claimed message's trail, and returns whether
-/// the message has one (`on_trail`; `trail.rs`).
-pub(super) fn claim_sql(dialect: Dialect, trail: bool) -> String {
-    let (append, on_trail) =
-        if trail { (", trail = trail || $5", ", trail IS NOT NULL AS on_trail") } else { ("", "") };
+/// Claims due messages: `$1` node, `$2` lease end, `$3` now, `$4` how many,
+/// `$5` the `sending` entry, appended to each claimed message's trail.
+/// Returns the claimed rows with whether the entry is on the trail
+/// (`on_trail`; `trail.rs`); the SQLite writer thread binds it by name.
+pub(super) fn claim_sql(dialect: Dialect) -> String {
     format!(
         "WITH picked AS (SELECT id FROM messages
              WHERE status = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{})
-         UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3{append}
+         UPDATE messages SET status = 'sending', claimed_by = $1, lease_until = $2, updated_at = $3,
+             trail = trail || $5
          WHERE status = 'queued' AND id IN (SELECT id FROM picked)
-         RETURNING id, account_id, to_number, from_addr, body, attempts, callback_url, next_attempt_at{on_trail}",
+         RETURNING id, account_id, to_number, from_addr, body, attempts, callback_url, next_attempt_at, {ON_TRAIL}",
         dialect.skip_locked()
     )
 }
@@ -1681,6 +1732,11 @@ pub(super) fn claim_sql(dialect: Dialect, trail: bool) -> String {
 pub(super) fn in_queue_order(mut claimed: Vec<(i64, ClaimedMessage)>) -> Vec<ClaimedMessage> {
     claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
     claimed.into_iter().map(|(_, m)| m).collect()
+}
+
+/// The detail of a `sent` history entry.
+pub(super) fn accepted(connector: &str, smsc_ids: &str) -> String {
+    format!("accepted by {connector} as {smsc_ids}")
 }
 
 /// Whether a message that reaches `status` gets its charge back.

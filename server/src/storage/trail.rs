@@ -1,13 +1,14 @@
 //! A message's trail: the first entries of its status history, kept on the
 //! message's own row (`messages.trail`) instead of as `message_events` rows.
 //!
-//! The SQLite hot path (`hot_path.rs`) appends an entry in the statement
-//! that changes the status, so a message that goes the straight way
-//! (stored, claimed, sent, receipt) costs no history row and no history
-//! index entry. A message's history is its trail's entries followed by its
+//! The straight way (stored, claimed, sent, receipts) appends each entry
+//! in the statement that changes the status — on SQLite's hot path
+//! (`hot_path.rs`) and through sqlx on both backends (`messages.rs`) — so
+//! such a message costs no history row and no history index entry. A
+//! message's history is its trail's entries followed by its
 //! `message_events` rows. To keep that order, nothing is appended to a
 //! trail once the message has a history row: whoever writes the first one
-//! (the general path, `messages::insert_events`) first moves the trail's
+//! (any other change, `messages::insert_events`) first moves the trail's
 //! entries into rows of their own and sets the trail to NULL ("spills" it).
 //! A NULL trail means the whole history is in `message_events`.
 //!
