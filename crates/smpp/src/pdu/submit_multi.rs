@@ -8,9 +8,7 @@ use crate::CommandStatus;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeErrorKind};
 use crate::tlv::Tlvs;
 use crate::types::{Address, COctetString, DataCoding, EsmClass, RegisteredDelivery, ShortMessage};
-use crate::wire::{
-    self, EncodeFault, Reader, check_one_payload, fields, put_address, put_c_str, put_short_message, put_tlvs,
-};
+use crate::wire::{self, EncodeFault, Reader, fields, put_address, put_c_str};
 
 /// `dest_flag` value for an SME address.
 const DEST_FLAG_SME: u8 = 1;
@@ -50,90 +48,63 @@ pub struct SubmitMulti {
 impl SubmitMulti {
     /// The spec's cap on `number_of_dests`.
     pub const MAX_DESTINATIONS: usize = 254;
+}
 
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<SubmitMulti, DecodeError> {
-        let service_type = r.c_str(fields::SERVICE_TYPE)?;
-        let source = r.address(wire::SOURCE)?;
-        let count = usize::from(r.u8(fields::NUMBER_OF_DESTS)?);
-        if !(1..=Self::MAX_DESTINATIONS).contains(&count) {
-            return Err(DecodeError::without_header(
-                fields::NUMBER_OF_DESTS.name,
-                fields::NUMBER_OF_DESTS.status,
-                DecodeErrorKind::OutOfRange { value: count, max: Self::MAX_DESTINATIONS },
-            ));
-        }
-        // Each entry takes at least 3 octets, so `count` is bounded by the
-        // body; no capacity is reserved from the peer's number alone.
-        let mut destinations = Vec::new();
-        for _ in 0..count {
-            destinations.push(match r.u8(fields::DEST_FLAG)? {
-                DEST_FLAG_SME => Destination::Sme(r.address(wire::DESTINATION)?),
-                DEST_FLAG_LIST => Destination::DistributionList(r.c_str(fields::DL_NAME)?),
-                other => {
-                    return Err(DecodeError::without_header(
-                        fields::DEST_FLAG.name,
-                        fields::DEST_FLAG.status,
-                        DecodeErrorKind::InvalidValue { value: other.into() },
-                    ));
-                }
-            });
-        }
-        Ok(SubmitMulti {
-            service_type,
-            source,
-            destinations,
-            esm_class: EsmClass(r.u8(fields::ESM_CLASS)?),
-            protocol_id: r.u8(fields::PROTOCOL_ID)?,
-            priority_flag: r.u8(fields::PRIORITY_FLAG)?,
-            schedule_delivery_time: r.c_str(fields::SCHEDULE_DELIVERY_TIME)?,
-            validity_period: r.c_str(fields::VALIDITY_PERIOD)?,
-            registered_delivery: RegisteredDelivery(r.u8(fields::REGISTERED_DELIVERY)?),
-            replace_if_present_flag: r.u8(fields::REPLACE_IF_PRESENT_FLAG)?,
-            data_coding: DataCoding(r.u8(fields::DATA_CODING)?),
-            sm_default_msg_id: r.u8(fields::SM_DEFAULT_MSG_ID)?,
-            short_message: r.short_message()?,
-            tlvs: r.tlvs()?,
-        })
+super::submit_sm::short_message_body!(SubmitMulti, destinations: read_destinations, put_destinations);
+
+/// `number_of_dests` and the `dest_address` entries.
+fn read_destinations(r: &mut Reader<'_>) -> Result<Vec<Destination>, DecodeError> {
+    let count = usize::from(r.u8(fields::NUMBER_OF_DESTS)?);
+    if !(1..=SubmitMulti::MAX_DESTINATIONS).contains(&count) {
+        return Err(DecodeError::without_header(
+            fields::NUMBER_OF_DESTS.name,
+            fields::NUMBER_OF_DESTS.status,
+            DecodeErrorKind::OutOfRange { value: count, max: SubmitMulti::MAX_DESTINATIONS },
+        ));
     }
+    // Each entry takes at least 3 octets, so `count` is bounded by the
+    // body; no capacity is reserved from the peer's number alone.
+    let mut destinations = Vec::new();
+    for _ in 0..count {
+        destinations.push(match r.u8(fields::DEST_FLAG)? {
+            DEST_FLAG_SME => Destination::Sme(r.address(wire::DESTINATION)?),
+            DEST_FLAG_LIST => Destination::DistributionList(r.c_str(fields::DL_NAME)?),
+            other => {
+                return Err(DecodeError::without_header(
+                    fields::DEST_FLAG.name,
+                    fields::DEST_FLAG.status,
+                    DecodeErrorKind::InvalidValue { value: other.into() },
+                ));
+            }
+        });
+    }
+    Ok(destinations)
+}
 
-    pub(crate) fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeFault> {
-        let count = self.destinations.len();
-        let Some(count_octet) =
-            u8::try_from(count).ok().filter(|_| (1..=Self::MAX_DESTINATIONS).contains(&count))
-        else {
-            return Err(EncodeFault {
-                field: fields::NUMBER_OF_DESTS.name,
-                kind: EncodeErrorKind::CountOutOfRange { count, min: 1, max: Self::MAX_DESTINATIONS },
-            });
-        };
-        check_one_payload(&self.short_message, &self.tlvs)?;
-        put_c_str(buf, &self.service_type);
-        put_address(buf, &self.source);
-        buf.put_u8(count_octet);
-        for destination in &self.destinations {
-            match destination {
-                Destination::Sme(address) => {
-                    buf.put_u8(DEST_FLAG_SME);
-                    put_address(buf, address);
-                }
-                Destination::DistributionList(name) => {
-                    buf.put_u8(DEST_FLAG_LIST);
-                    put_c_str(buf, name);
-                }
+fn put_destinations(buf: &mut BytesMut, destinations: &[Destination]) -> Result<(), EncodeFault> {
+    let count = destinations.len();
+    let Some(count_octet) =
+        u8::try_from(count).ok().filter(|_| (1..=SubmitMulti::MAX_DESTINATIONS).contains(&count))
+    else {
+        return Err(EncodeFault {
+            field: fields::NUMBER_OF_DESTS.name,
+            kind: EncodeErrorKind::CountOutOfRange { count, min: 1, max: SubmitMulti::MAX_DESTINATIONS },
+        });
+    };
+    buf.put_u8(count_octet);
+    for destination in destinations {
+        match destination {
+            Destination::Sme(address) => {
+                buf.put_u8(DEST_FLAG_SME);
+                put_address(buf, address);
+            }
+            Destination::DistributionList(name) => {
+                buf.put_u8(DEST_FLAG_LIST);
+                put_c_str(buf, name);
             }
         }
-        buf.put_u8(self.esm_class.0);
-        buf.put_u8(self.protocol_id);
-        buf.put_u8(self.priority_flag);
-        put_c_str(buf, &self.schedule_delivery_time);
-        put_c_str(buf, &self.validity_period);
-        buf.put_u8(self.registered_delivery.0);
-        buf.put_u8(self.replace_if_present_flag);
-        buf.put_u8(self.data_coding.0);
-        buf.put_u8(self.sm_default_msg_id);
-        put_short_message(buf, &self.short_message);
-        put_tlvs(buf, &self.tlvs)
     }
+    Ok(())
 }
 
 /// A destination the SMSC could not accept, and why.

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use crate::error::DecodeError;
 use crate::tlv::Tlvs;
 use crate::types::{Address, COctetString, DataCoding, EsmClass, RegisteredDelivery, ShortMessage};
-use crate::wire::{Reader, fields, put_c_str};
+use crate::wire::{EncodeFault, Reader, fields, put_c_str};
 
 /// The body of `submit_sm`.
 ///
@@ -61,9 +61,18 @@ impl SubmitSm {
 
 /// Reading and writing the body `submit_sm` and `deliver_sm` share (spec
 /// §4.4.1 and §4.6.1 list the same fields in the same order), for a struct
-/// with those fields.
+/// with those fields. `submit_multi` (§4.5.1) has the same fields with a
+/// list of destinations in place of one: it names its field and the
+/// functions that read and write it.
 macro_rules! short_message_body {
     ($body:ident) => {
+        $crate::pdu::submit_sm::short_message_body!(
+            $body,
+            destination: $crate::pdu::submit_sm::read_destination,
+            $crate::pdu::submit_sm::put_destination
+        );
+    };
+    ($body:ident, $dest:ident: $read_dest:path, $put_dest:path) => {
         impl $body {
             pub(crate) fn decode(
                 r: &mut $crate::wire::Reader<'_>,
@@ -73,7 +82,7 @@ macro_rules! short_message_body {
                 Ok($body {
                     service_type: r.c_str(fields::SERVICE_TYPE)?,
                     source: r.address(wire::SOURCE)?,
-                    destination: r.address(wire::DESTINATION)?,
+                    $dest: $read_dest(r)?,
                     esm_class: EsmClass(r.u8(fields::ESM_CLASS)?),
                     protocol_id: r.u8(fields::PROTOCOL_ID)?,
                     priority_flag: r.u8(fields::PRIORITY_FLAG)?,
@@ -94,7 +103,7 @@ macro_rules! short_message_body {
                 check_one_payload(&self.short_message, &self.tlvs)?;
                 put_c_str(buf, &self.service_type);
                 put_address(buf, &self.source);
-                put_address(buf, &self.destination);
+                $put_dest(buf, &self.$dest)?;
                 buf.put_u8(self.esm_class.0);
                 buf.put_u8(self.protocol_id);
                 buf.put_u8(self.priority_flag);
@@ -111,6 +120,16 @@ macro_rules! short_message_body {
     };
 }
 pub(super) use short_message_body;
+
+/// The one destination of `submit_sm` and `deliver_sm`.
+pub(super) fn read_destination(r: &mut Reader<'_>) -> Result<Address<21>, DecodeError> {
+    r.address(crate::wire::DESTINATION)
+}
+
+pub(super) fn put_destination(buf: &mut BytesMut, destination: &Address<21>) -> Result<(), EncodeFault> {
+    crate::wire::put_address(buf, destination);
+    Ok(())
+}
 
 short_message_body!(SubmitSm);
 
