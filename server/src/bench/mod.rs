@@ -356,7 +356,8 @@ binds = {binds}
         .args(["serve", "--config"])
         .arg(&config)
         .env("KURIER_ADMIN_API_KEY", BENCH_KEY)
-        .env("RUST_LOG", "warn")
+        // Quiet unless asked (a log line per request would be measured too).
+        .env("RUST_LOG", std::env::var("KURIER_BENCH_SERVE_LOG").unwrap_or_else(|_| "warn".into()))
         .stderr(log);
     let (serve, addrs) = spawn_listening(command, &["Kurier listening on"])
         .with_context(|| format!("starting kurier serve (its log: {})", dir.join("serve.log").display()))?;
