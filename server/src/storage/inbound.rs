@@ -678,7 +678,16 @@ impl Store {
     /// Which of these numbers (E.164) the account may not send marketing
     /// to: on its opt-out list, or a contact who opted out.
     pub async fn opted_out_among(&self, account_id: &str, phones: &[&str]) -> sqlx::Result<HashSet<String>> {
-        // Both lists in one statement: this runs for every message request.
+        // This runs for every message request: on SQLite in place, and both
+        // lists in one statement.
+        if let Some(readers) = &self.in_place {
+            match readers.read(|conn| opted_out_in_place(conn, account_id, phones)) {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    tracing::debug!(error = %e, "reading opt-outs in place failed; reading through sqlx")
+                }
+            }
+        }
         let mut out = HashSet::new();
         for chunk in phones.chunks(super::IN_CHUNK) {
             let mut sql = Sql::new(self.dialect);
@@ -719,6 +728,32 @@ impl Store {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .transpose()
     }
+}
+
+/// [`Store::opted_out_among`] on a SQLite read connection in place
+/// (`sqlite_reader.rs`).
+fn opted_out_in_place(
+    conn: &rusqlite::Connection,
+    account_id: &str,
+    phones: &[&str],
+) -> rusqlite::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in phones.chunks(super::IN_CHUNK) {
+        // ?1 the account, ?2… the numbers, each list twice.
+        let numbers = (2..chunk.len() + 2).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT phone FROM opt_outs WHERE account_id = ?1 AND phone IN ({numbers})
+             UNION ALL SELECT phone FROM contacts WHERE account_id = ?1 AND phone IN ({numbers})
+                 AND opted_out_at IS NOT NULL"
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let values = std::iter::once(account_id).chain(chunk.iter().copied());
+        let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            out.insert(row.get(0)?);
+        }
+    }
+    Ok(out)
 }
 
 /// One recorded opt change.

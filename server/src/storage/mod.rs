@@ -45,6 +45,7 @@ mod permissions;
 mod polls;
 mod search;
 mod sql;
+mod sqlite_reader;
 mod sqlite_writer;
 mod stats;
 mod templates;
@@ -163,6 +164,9 @@ pub struct Store {
     /// SQLite with a database file: the writer thread for the recorder's
     /// reports (`sqlite_writer.rs`).
     direct: Option<std::sync::Arc<sqlite_writer::SqliteWriter>>,
+    /// SQLite with a database file: read connections used in place for the
+    /// reads each message request makes (`sqlite_reader.rs`).
+    in_place: Option<std::sync::Arc<sqlite_reader::SqliteReader>>,
 }
 
 /// How long a connection waits on a locked SQLite database before failing.
@@ -207,6 +211,7 @@ impl Store {
                 search_walk_ms: search::PG_WALK_BUDGET_MS,
                 keys: Default::default(),
                 direct: None,
+                in_place: None,
             }
         } else {
             let pool = AnyPoolOptions::new()
@@ -222,6 +227,7 @@ impl Store {
                 search_walk_ms: search::PG_WALK_BUDGET_MS,
                 keys: Default::default(),
                 direct: None,
+                in_place: None,
             }
         };
         migrations::run(&store).await.context("applying database migrations")?;
@@ -231,6 +237,9 @@ impl Store {
             let writer = sqlite_writer::SqliteWriter::open(&file, sync, store.writer.clone())
                 .with_context(|| format!("opening the SQLite writer connection to {file}"))?;
             store.direct = Some(std::sync::Arc::new(writer));
+            let readers = sqlite_reader::SqliteReader::open(&file)
+                .with_context(|| format!("opening SQLite read connections to {file}"))?;
+            store.in_place = Some(std::sync::Arc::new(readers));
         }
         Ok(store)
     }
