@@ -680,13 +680,9 @@ impl Store {
     pub async fn opted_out_among(&self, account_id: &str, phones: &[&str]) -> sqlx::Result<HashSet<String>> {
         // This runs for every message request: on SQLite in place, and both
         // lists in one statement.
-        if let Some(readers) = &self.in_place {
-            match readers.read(|conn| opted_out_in_place(conn, account_id, phones)) {
-                Ok(out) => return Ok(out),
-                Err(e) => {
-                    tracing::debug!(error = %e, "reading opt-outs in place failed; reading through sqlx")
-                }
-            }
+        if let Some(out) = self.read_in_place("opt-outs", |conn| opted_out_in_place(conn, account_id, phones))
+        {
+            return Ok(out);
         }
         let mut out = HashSet::new();
         for chunk in phones.chunks(super::IN_CHUNK) {

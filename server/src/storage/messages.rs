@@ -630,6 +630,10 @@ impl Store {
             "SELECT 1 FROM messages WHERE status = '{}' AND next_attempt_at <= $1 LIMIT 1",
             status.as_str()
         );
+        let in_place = |conn: &rusqlite::Connection| conn.prepare_cached(&sql)?.exists([now]);
+        if let Some(due) = self.read_in_place("due messages", in_place) {
+            return Ok(due);
+        }
         Ok(sqlx::query(AssertSqlSafe(sql)).bind(now).fetch_optional(&self.reader).await?.is_some())
     }
 

@@ -1,6 +1,7 @@
 //! Reads in place on SQLite: a few read connections used straight from the
 //! calling task, for the short reads by key that every message request
-//! makes (the opt-out check, `inbound.rs`).
+//! makes (the opt-out check, `inbound.rs`) and the dispatcher's look for
+//! due work before each claim (`messages.rs`).
 //!
 //! Through sqlx each read is a hand-off to the connection's own thread and
 //! back, which on this path costs more than the read itself: at 5,000
@@ -63,6 +64,25 @@ impl SqliteReader {
         let conn: MutexGuard<'_, Connection> =
             free.unwrap_or_else(|| self.connections[0].lock().unwrap_or_else(PoisonError::into_inner));
         read(&conn)
+    }
+}
+
+impl super::Store {
+    /// `read` on a SQLite read connection in place; `None` when this store
+    /// has none (PostgreSQL, an in-memory database) or the read failed
+    /// (logged): the caller then reads through sqlx.
+    pub(super) fn read_in_place<R>(
+        &self,
+        what: &str,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Option<R> {
+        match self.in_place.as_ref()?.read(read) {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                tracing::debug!(error = %e, what, "reading in place failed; reading through sqlx");
+                None
+            }
+        }
     }
 }
 
