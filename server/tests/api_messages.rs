@@ -551,6 +551,22 @@ async fn marketing_to_a_number_on_the_opt_out_list_or_a_contact_who_opted_out_is
             resp["messages"].as_array().unwrap().iter().map(|m| m["to"].as_str().unwrap()).collect();
         assert_eq!(sent, [free]);
 
+        // A long list is read another way on SQLite (not in place): the
+        // same refusals, at their places in the list.
+        let mut many: Vec<String> = (0..150).map(|i| format!("+486001{i:05}")).collect();
+        many[70] = listed.into();
+        many[149] = contact.into();
+        let (status, resp) = app.post("/api/v1/messages", json!({"to": many, "text": "Sale!"})).await;
+        assert_eq!(status, 202, "{resp}");
+        let refused: Vec<(u64, &str)> = resp["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["index"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+            .collect();
+        assert_eq!(refused, [(70, "opted_out"), (149, "opted_out")], "{resp}");
+        assert_eq!(resp["messages"].as_array().unwrap().len(), 148);
+
         let (status, resp) = app
             .post(
                 "/api/v1/messages",

@@ -678,9 +678,12 @@ impl Store {
     /// Which of these numbers (E.164) the account may not send marketing
     /// to: on its opt-out list, or a contact who opted out.
     pub async fn opted_out_among(&self, account_id: &str, phones: &[&str]) -> sqlx::Result<HashSet<String>> {
-        // This runs for every message request: on SQLite in place, and both
-        // lists in one statement.
-        if let Some(out) = self.read_in_place("opt-outs", |conn| opted_out_in_place(conn, account_id, phones))
+        // This runs for every message request: both lists in one statement,
+        // and on SQLite in place unless the list is long (a long read would
+        // hold the caller's thread, and the hand-off costs little beside it).
+        if phones.len() <= IN_PLACE_MAX_PHONES
+            && let Some(out) =
+                self.read_in_place("opt-outs", |conn| opted_out_in_place(conn, account_id, phones))
         {
             return Ok(out);
         }
@@ -725,6 +728,9 @@ impl Store {
             .transpose()
     }
 }
+
+/// Most numbers whose opt-outs are read in place (`sqlite_reader.rs`).
+const IN_PLACE_MAX_PHONES: usize = 100;
 
 /// [`Store::opted_out_among`] on a SQLite read connection in place
 /// (`sqlite_reader.rs`).
