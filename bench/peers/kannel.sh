@@ -37,15 +37,31 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+# Whether a process runs (one that exited stays a zombie until waited for).
+alive() { local state; state=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${state:0:1}" != Z ]; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SMPP=$(free_port); CTRL=$(free_port); ADMIN=$(free_port); BOX=$(free_port); SEND=$(free_port)
-
-"$KURIER" smsc-sim --listen "127.0.0.1:$SMPP" --http "127.0.0.1:$CTRL" --receipt-delay-ms "${RECEIPT_DELAY_MS:-0}" \
+# The simulator listens on ports the system picks and says which.
+"$KURIER" smsc-sim --listen 127.0.0.1:0 --http 127.0.0.1:0 --receipt-delay-ms "${RECEIPT_DELAY_MS:-0}" \
   --account kannel:bench >"$dir/sim.log" 2>&1 &
 pids+=($!); sim_pid=$!
+for _ in $(seq 1 100); do
+  SMPP=$(sed -n 's|^SMSC simulator: smpp://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$dir/sim.log")
+  CTRL=$(sed -n 's|^Control API: *http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$dir/sim.log")
+  [ -n "$SMPP" ] && [ -n "$CTRL" ] && break
+  alive "$sim_pid" || break
+  sleep 0.1
+done
+[ -n "$SMPP" ] && [ -n "$CTRL" ] || { echo "the simulator did not start:" >&2; cat "$dir/sim.log" >&2; exit 1; }
 
-cat >"$dir/kannel.conf" <<CONF
+# Kannel's own ports go into its configuration, so they are picked before
+# it starts; should another process take one meanwhile (bearerbox or
+# smsbox exits, or logs that it could not bind), they start again on other
+# ports.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+status() { curl -s --max-time 5 "http://127.0.0.1:$ADMIN/status.xml?password=bench"; }
+start_kannel() {
+  ADMIN=$(free_port); BOX=$(free_port); SEND=$(free_port)
+  cat >"$dir/kannel.conf" <<CONF
 group = core
 admin-port = $ADMIN
 admin-password = bench
@@ -91,18 +107,30 @@ password = bench
 max-messages = 1
 CONF
 
-"$BEARERBOX" "$dir/kannel.conf" >"$dir/bearerbox.out" 2>&1 &
-pids+=($!); bb_pid=$!
-sleep 1
-"$SMSBOX" "$dir/kannel.conf" >"$dir/smsbox.out" 2>&1 &
-pids+=($!); sb_pid=$!
-
-status() { curl -s "http://127.0.0.1:$ADMIN/status.xml?password=bench"; }
-# Wait until the SMPP session is online and smsbox takes requests.
-for _ in $(seq 1 100); do
-  if status | grep -q 'online' && curl -s -o /dev/null "http://127.0.0.1:$SEND/"; then break; fi
-  sleep 0.2
+  "$BEARERBOX" "$dir/kannel.conf" >"$dir/bearerbox.out" 2>&1 &
+  bb_pid=$!
+  sleep 1
+  "$SMSBOX" "$dir/kannel.conf" >"$dir/smsbox.out" 2>&1 &
+  sb_pid=$!
+  # Wait until the SMPP session is online and smsbox takes requests.
+  for _ in $(seq 1 100); do
+    alive "$bb_pid" && alive "$sb_pid" || return 1
+    # A port taken meanwhile: said in their logs (bearerbox runs on without
+    # the port it could not bind).
+    ! grep -qs "Address already in use" "$dir"/bearerbox.* "$dir"/smsbox.* || return 1
+    if status | grep -q 'online' && curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$SEND/"; then return 0; fi
+    sleep 0.2
+  done
+  return 0 # running but not online: said below
+}
+for attempt in 1 2 3; do
+  if start_kannel; then break; fi
+  kill "$bb_pid" "$sb_pid" 2>/dev/null || true
+  wait "$bb_pid" "$sb_pid" 2>/dev/null || true
+  rm -f "$dir"/bearerbox.* "$dir"/smsbox.*
+  [ "$attempt" -lt 3 ] || { echo "Kannel did not start; see $dir" >&2; cat "$dir/bearerbox.out" "$dir/smsbox.out" >&2; exit 1; }
 done
+pids+=("$bb_pid" "$sb_pid")
 status | grep -q 'online' || { echo "Kannel did not bind to the simulator; see $dir" >&2; cat "$dir/bearerbox.log" >&2; exit 1; }
 
 # CPU seconds (user + system) of a process, from /proc.
