@@ -540,12 +540,7 @@ async fn marketing_to_a_number_on_the_opt_out_list_or_a_contact_who_opted_out_is
         let (status, resp) =
             app.post("/api/v1/messages", json!({"to": [listed, free, contact], "text": "Sale!"})).await;
         assert_eq!(status, 202, "{resp}");
-        let refused: Vec<(u64, &str)> = resp["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["index"].as_u64().unwrap(), e["code"].as_str().unwrap()))
-            .collect();
+        let refused = common::item_errors(&resp, "code");
         assert_eq!(refused, [(0, "opted_out"), (2, "opted_out")], "{resp}");
         let sent: Vec<&str> =
             resp["messages"].as_array().unwrap().iter().map(|m| m["to"].as_str().unwrap()).collect();
@@ -558,12 +553,7 @@ async fn marketing_to_a_number_on_the_opt_out_list_or_a_contact_who_opted_out_is
         many[149] = contact.into();
         let (status, resp) = app.post("/api/v1/messages", json!({"to": many, "text": "Sale!"})).await;
         assert_eq!(status, 202, "{resp}");
-        let refused: Vec<(u64, &str)> = resp["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["index"].as_u64().unwrap(), e["code"].as_str().unwrap()))
-            .collect();
+        let refused = common::item_errors(&resp, "code");
         assert_eq!(refused, [(70, "opted_out"), (149, "opted_out")], "{resp}");
         assert_eq!(resp["messages"].as_array().unwrap().len(), 148);
 

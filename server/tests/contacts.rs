@@ -281,12 +281,7 @@ async fn bulk_upserts_create_and_update_by_number_or_external_id_with_per_row_er
         assert_eq!(status, 200, "{}", resp.to_string().chars().take(500).collect::<String>());
         assert_eq!(resp["created"], 9_995);
         assert_eq!(resp["updated"], 1, "the last row merged into the first");
-        let errors: Vec<(u64, &str)> = resp["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["index"].as_u64().unwrap(), e["field"].as_str().unwrap()))
-            .collect();
+        let errors = common::item_errors(&resp, "field");
         assert_eq!(
             errors,
             [(10, "contacts[10].phone"), (20, "contacts[20].email"), (30, "contacts[30].phone"), (40, "contacts[40].fields.age")]
@@ -310,8 +305,7 @@ async fn bulk_upserts_create_and_update_by_number_or_external_id_with_per_row_er
             .await;
         assert_eq!(status, 200, "{resp}");
         assert_eq!((resp["created"].as_u64(), resp["updated"].as_u64()), (Some(1), Some(2)), "{resp}");
-        let codes: Vec<(u64, &str)> =
-            resp["errors"].as_array().unwrap().iter().map(|e| (e["index"].as_u64().unwrap(), e["code"].as_str().unwrap())).collect();
+        let codes = common::item_errors(&resp, "code");
         assert_eq!(codes, [(3, "duplicate"), (4, "missing")]);
         assert_eq!(by_phone(&app, "+48699000001").await["fields"]["vip"], true);
         assert_eq!(by_phone(&app, "+48600000002").await["name"], "Renamed");

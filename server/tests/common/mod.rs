@@ -290,3 +290,14 @@ pub fn said(out: impl std::io::Read + Send + 'static, labels: &[&str]) -> kurier
 pub fn port_of(word: &str) -> u16 {
     kurier::spawned::port_of(word).unwrap_or_else(|| panic!("no port in {word}"))
 }
+
+/// The per-item errors of a bulk answer (`errors`: objects with an `index`),
+/// each as its index and the string under `key` (`code`, `field`).
+pub fn item_errors<'a>(resp: &'a Value, key: &str) -> Vec<(u64, &'a str)> {
+    resp["errors"]
+        .as_array()
+        .expect("an errors list")
+        .iter()
+        .map(|e| (e["index"].as_u64().expect("an index"), e[key].as_str().expect("a string")))
+        .collect()
+}
