@@ -19,7 +19,6 @@ use super::contacts::{ContactChanges, ContactWrite, MatchBy, SetChange, Target, 
 use super::mail_outbox::{NewMail, queue_mail};
 use super::messages::NewMessage;
 use super::messages::encoding_and_segments;
-use super::sql::Sql;
 use super::webhooks::queue_webhook;
 use crate::connectors::InboundSms;
 use crate::domain::{Direction, MessageStatus, PhoneNumber, new_id};
@@ -689,17 +688,11 @@ impl Store {
         }
         let mut out = HashSet::new();
         for chunk in phones.chunks(super::IN_CHUNK) {
-            let mut sql = Sql::new(self.dialect);
-            sql.push("SELECT phone FROM opt_outs WHERE account_id = ")
-                .text(account_id)
-                .push(" AND phone IN (")
-                .list(chunk)
-                .push(") UNION ALL SELECT phone FROM contacts WHERE account_id = ")
-                .text(account_id)
-                .push(" AND phone IN (")
-                .list(chunk)
-                .push(") AND opted_out_at IS NOT NULL");
-            for r in sql.query().fetch_all(&self.reader).await? {
+            let mut q = sqlx::query(AssertSqlSafe(opted_out_sql(chunk.len()))).bind(account_id);
+            for phone in chunk {
+                q = q.bind(*phone);
+            }
+            for r in q.fetch_all(&self.reader).await? {
                 out.insert(r.try_get::<String, _>(0)?);
             }
         }
@@ -732,6 +725,18 @@ impl Store {
 /// Most numbers whose opt-outs are read in place (`sqlite_reader.rs`).
 const IN_PLACE_MAX_PHONES: usize = 100;
 
+/// The statement of [`Store::opted_out_among`] for `count` numbers: `$1`
+/// the account, `$2`… the numbers, each list written twice and bound once
+/// (numbered parameters, as both backends and rusqlite read them).
+fn opted_out_sql(count: usize) -> String {
+    let numbers = (2..count + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT phone FROM opt_outs WHERE account_id = $1 AND phone IN ({numbers})
+         UNION ALL SELECT phone FROM contacts WHERE account_id = $1 AND phone IN ({numbers})
+             AND opted_out_at IS NOT NULL"
+    )
+}
+
 /// [`Store::opted_out_among`] on a SQLite read connection in place
 /// (`sqlite_reader.rs`).
 fn opted_out_in_place(
@@ -741,14 +746,7 @@ fn opted_out_in_place(
 ) -> rusqlite::Result<HashSet<String>> {
     let mut out = HashSet::new();
     for chunk in phones.chunks(super::IN_CHUNK) {
-        // ?1 the account, ?2… the numbers, each list twice.
-        let numbers = (2..chunk.len() + 2).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT phone FROM opt_outs WHERE account_id = ?1 AND phone IN ({numbers})
-             UNION ALL SELECT phone FROM contacts WHERE account_id = ?1 AND phone IN ({numbers})
-                 AND opted_out_at IS NOT NULL"
-        );
-        let mut statement = conn.prepare_cached(&sql)?;
+        let mut statement = conn.prepare_cached(&opted_out_sql(chunk.len()))?;
         let values = std::iter::once(account_id).chain(chunk.iter().copied());
         let mut rows = statement.query(rusqlite::params_from_iter(values))?;
         while let Some(row) = rows.next()? {
