@@ -169,6 +169,34 @@ async fn a_campaign_reaches_groups_tags_contacts_and_numbers_once_each_in_their_
 }
 
 #[tokio::test]
+async fn a_template_that_cannot_render_for_a_recipient_skips_them_with_the_reason() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        setup_sender(&app).await;
+        // The data's date has no time, which the format asks for: once a
+        // panic of the worker (and of the server with it, at every start).
+        let created = app
+            .campaign(json!({
+                "name": "Due times",
+                "text": "Due {{ data.due | date('%d.%m %H:%M') }}",
+                "data": {"due": "2026-05-01"},
+                "numbers": ["+48600000011", "+48600000012"],
+                "start": true,
+            }))
+            .await;
+        let id = created["campaign"]["id"].as_str().unwrap().to_owned();
+        let run = app.wait_for_run(&id, 1, "completed").await;
+        assert_eq!(run["skipped"], 2, "{run}");
+        assert_eq!(run["recipients"], 0, "{run}");
+        let reason = run["errors"][0]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("without a time"), "{run}");
+        let (status, _) = app.get("/api/v1/campaigns").await;
+        assert_eq!(status, 200, "the server still answers");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bad_campaigns_are_refused_before_anything_is_sent() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;

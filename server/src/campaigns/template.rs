@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 
 use chrono::{DateTime, NaiveDate};
 use minijinja::value::{Kwargs, Serde, Value};
@@ -136,7 +137,17 @@ impl MessageTemplate {
             ("contact", Value::from(contact.values.clone())),
             ("data", Value::from(Serde(data))),
         ]);
-        render_in(&self.env, Value::from(ctx)).map_err(|e| render_error(&e))
+        // A template is the user's code: should a filter of ours still
+        // panic on some value, that recipient fails, not the worker that
+        // renders for every campaign.
+        let rendered = std::panic::catch_unwind(AssertUnwindSafe(|| render_in(&self.env, Value::from(ctx))));
+        match rendered {
+            Ok(result) => result.map_err(|e| render_error(&e)),
+            Err(_) => {
+                tracing::error!(template = %self.source, "rendering a template panicked");
+                Err(RenderError("the template could not be rendered (an internal error, logged)".into()))
+            }
+        }
     }
 }
 
@@ -295,12 +306,27 @@ fn date_filter(state: &State, value: Value, format: Option<String>) -> Result<St
         return Err(Error::new(ErrorKind::InvalidOperation, bad));
     }
     if let Ok(d) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-        return Ok(d.format(&format).to_string());
+        return formatted(d.format(&format)).ok_or_else(|| {
+            let message = format!("'{text}' is a date without a time, which '{format}' asks for");
+            Error::new(ErrorKind::InvalidOperation, message)
+        });
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
-        return Ok(t.format(&format).to_string());
+        return formatted(t.format(&format)).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidOperation, format!("'{format}' cannot format '{text}'"))
+        });
     }
     Err(Error::new(ErrorKind::InvalidOperation, format!("'{text}' is not a date (YYYY-MM-DD or RFC 3339)")))
+}
+
+/// A date or time written with a format, or `None` where the format asks
+/// for what the value lacks (chrono reports it as a formatting error, which
+/// `to_string` would turn into a panic).
+fn formatted(value: impl fmt::Display) -> Option<String> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    write!(out, "{value}").ok()?;
+    Some(out)
 }
 
 /// A filter given a value the data lacks reports it missing, not malformed.
@@ -463,5 +489,14 @@ mod tests {
         assert!(t.render(&contact("A", "pl"), &serde_json::json!({"d": "2026-01-02"})).is_err());
         let t = MessageTemplate::parse("{{ data.d | date('%d/%m') }}", &[]).unwrap();
         assert_eq!(t.render(&contact("A", "pl"), &serde_json::json!({"d": "2026-01-02"})).unwrap(), "02/01");
+    }
+
+    #[test]
+    fn a_time_format_for_a_date_without_a_time_is_a_render_error() {
+        let t = MessageTemplate::parse("Due {{ data.d | date('%d.%m %H:%M') }}", &[]).unwrap();
+        let e = t.render(&contact("A", "pl"), &serde_json::json!({"d": "2026-05-01"})).unwrap_err();
+        assert!(e.0.contains("without a time"), "{e}");
+        let due = serde_json::json!({"d": "2026-05-01T09:30:00+02:00"});
+        assert_eq!(t.render(&contact("A", "pl"), &due).unwrap(), "Due 01.05 09:30");
     }
 }
