@@ -97,7 +97,8 @@ pub fn status_of_state(state: MessageState) -> Option<MessageStatus> {
 fn message(deliver: &DeliverSm, cfg: &SmppConfig) -> InboundSms {
     let user_data = deliver.payload();
     let mut concat = deliver.tlvs.sar().and_then(|sar| {
-        (sar.total_segments > 0 && sar.segment_seqnum > 0).then_some((
+        // As a UDH's: a part numbered past the total is no part of it.
+        (sar.total_segments > 0 && (1..=sar.total_segments).contains(&sar.segment_seqnum)).then_some((
             sar.msg_ref_num,
             sar.total_segments,
             sar.segment_seqnum,
@@ -304,6 +305,21 @@ mod tests {
             &cfg(),
         );
         assert_eq!((sms.text.as_str(), sms.concat), ("one", Some((300, 2, 1))));
+        for (total, seq) in [(2, 7), (2, 0), (0, 1)] {
+            let sar = Tlvs::new()
+                .with(Tlv::sar_msg_ref_num(300))
+                .with(Tlv::sar_total_segments(total))
+                .with(Tlv::sar_segment_seqnum(seq));
+            let sms = inbound(
+                &mo(EsmClass::DEFAULT, DataCoding::SMSC_DEFAULT, gsm7::encode("odd").unwrap(), sar),
+                &cfg(),
+            );
+            assert_eq!(
+                (sms.text.as_str(), sms.concat),
+                ("odd", None),
+                "part {seq} of {total}: a message of its own"
+            );
+        }
 
         let payload = Tlvs::new().with(Tlv::message_payload(ucs2::encode(&"ż".repeat(200))).unwrap());
         let sms = inbound(&mo(EsmClass::DEFAULT, DataCoding::UCS2, Vec::new(), payload), &cfg());
