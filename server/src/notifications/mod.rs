@@ -344,7 +344,7 @@ pub fn parse_money(v: &Value) -> Result<i64, String> {
 /// Minor units as a decimal string (`1250` → `12.50`).
 pub fn format_money(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
+    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
 }
 
 fn check_data(data: &Value) -> Result<(), EventError> {
@@ -739,6 +739,7 @@ mod tests {
             assert!(parse_money(&v).is_err(), "{v}");
         }
         assert_eq!(format_money(-1205), "-12.05");
+        assert_eq!(format_money(i64::MIN), "-92233720368547758.08");
     }
 
     #[test]

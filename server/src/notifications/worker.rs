@@ -224,7 +224,7 @@ impl NotificationWorker {
             for mut b in page.clone() {
                 let charge = b.daily_charge.unwrap_or(0);
                 let days = (now - b.reported_at).max(0) / 86_400_000_000;
-                let projected = b.balance - charge * days;
+                let projected = b.balance.saturating_sub(charge.saturating_mul(days));
                 let before = (b.low_alerted, b.runout_alerted);
                 if let Err(e) =
                     check_balance(&self.store, &self.clock, self.region, self.max_segments, &mut b, projected)
