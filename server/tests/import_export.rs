@@ -364,6 +364,94 @@ enum Expect {
     JobFails(&'static str),
 }
 
+/// `zipped` (an XLSX or ODS file) with the part `name` holding `content`
+/// instead, the other parts as they were.
+fn with_part(zipped: &[u8], name: &str, content: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    use zip::write::SimpleFileOptions;
+    let mut from = zip::ZipArchive::new(Cursor::new(zipped)).unwrap();
+    let mut to = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for i in 0..from.len() {
+        let mut part = from.by_index(i).unwrap();
+        let part_name = part.name().unwrap().into_owned();
+        // An OpenDocument file's `mimetype` stays first and uncompressed.
+        let method = if part_name == "mimetype" {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
+        to.start_file(part_name.as_str(), SimpleFileOptions::default().compression_method(method)).unwrap();
+        if part_name == name {
+            to.write_all(content).unwrap();
+        } else {
+            std::io::copy(&mut part, &mut to).unwrap();
+        }
+    }
+    to.finish().unwrap().into_inner()
+}
+
+/// A small XLSX whose shared-string table declares `count` strings (it
+/// holds 2): calamine makes room for the count it reads.
+fn xlsx_declaring_strings(count: u64) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "phone").unwrap();
+    sheet.write_string(1, 0, "+48600100200").unwrap();
+    let bytes = book.save_to_buffer().unwrap();
+    let mut strings = String::new();
+    zip::ZipArchive::new(Cursor::new(&bytes))
+        .unwrap()
+        .by_name("xl/sharedStrings.xml")
+        .unwrap()
+        .read_to_string(&mut strings)
+        .unwrap();
+    let at = strings.find("uniqueCount=\"").unwrap() + "uniqueCount=\"".len();
+    let end = at + strings[at..].find('"').unwrap();
+    strings.replace_range(at..end, &count.to_string());
+    with_part(&bytes, "xl/sharedStrings.xml", strings.as_bytes())
+}
+
+/// The XLS fixture with its declared dimensions ending at row `end_row`
+/// (exclusive; a record's body follows its 4-byte header), its cells as
+/// they were.
+fn xls_with_end_row(end_row: u32) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut file = cfb::CompoundFile::open(Cursor::new(fixture("kontakty.xls"))).unwrap();
+    let mut stream = Vec::new();
+    file.open_stream("/Workbook").unwrap().read_to_end(&mut stream).unwrap();
+    let mut at = 0;
+    let mut changed = 0;
+    while at + 4 <= stream.len() {
+        let kind = u16::from_le_bytes([stream[at], stream[at + 1]]);
+        let len = usize::from(u16::from_le_bytes([stream[at + 2], stream[at + 3]]));
+        if kind == 0x0200 && len >= 14 {
+            stream[at + 4 + 4..at + 4 + 8].copy_from_slice(&end_row.to_le_bytes());
+            changed += 1;
+        }
+        at += 4 + len;
+    }
+    assert!(changed > 0, "the fixture's sheet has its dimensions");
+    file.create_stream("/Workbook").unwrap().write_all(&stream).unwrap();
+    file.flush().unwrap();
+    file.into_inner().into_inner()
+}
+
+/// The ODS fixture with one table: a row of 16,384 copies of a number,
+/// repeated `rows` times (a few hundred bytes, compressed or not).
+fn ods_repeating(rows: u32) -> Vec<u8> {
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+ xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+ xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">
+<office:body><office:spreadsheet><table:table table:name="Kontakty">
+<table:table-row table:number-rows-repeated="{rows}">
+<table:table-cell table:number-columns-repeated="16384" office:value-type="float" office:value="48600100200"><text:p>48600100200</text:p></table:table-cell>
+</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    with_part(&fixture("kontakty.ods"), "content.xml", content.as_bytes())
+}
+
 fn truncated_xlsx() -> Vec<u8> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
@@ -478,6 +566,29 @@ async fn bad_files_are_refused_with_a_clear_reason_and_import_nothing() {
                 Expect::Refused(400, "invalid_parameter"),
             ),
             ("a truncated XLSX file", "", XLSX, truncated_xlsx(), Expect::JobFails("bad_xlsx")),
+            // Each of these three once took the process down (an abort when
+            // the allocation failed) or gigabytes of memory.
+            (
+                "an XLSX declaring a hundred billion shared strings",
+                "",
+                XLSX,
+                xlsx_declaring_strings(100_000_000_000),
+                Expect::JobFails("too_large"),
+            ),
+            (
+                "an XLS sheet declaring four billion rows",
+                "",
+                "application/vnd.ms-excel",
+                xls_with_end_row(u32::MAX),
+                Expect::JobFails("too_large"),
+            ),
+            (
+                "an ODS table of 6,000 x 16,384 cells",
+                "",
+                ODS,
+                ods_repeating(6_000),
+                Expect::JobFails("too_large"),
+            ),
             (
                 "no phone column",
                 "",
@@ -549,7 +660,7 @@ async fn bad_files_are_refused_with_a_clear_reason_and_import_nothing() {
         let (status, _) = app.get("/api/v1/imports/01234567-89ab-7def-8123-456789abcdef").await;
         assert_eq!(status, 404);
         let (_, list) = app.get("/api/v1/imports").await;
-        assert_eq!(list["imports"].as_array().unwrap().len(), 10, "every job is listed");
+        assert_eq!(list["imports"].as_array().unwrap().len(), 13, "every job is listed");
         app.stop().await;
     })
     .await;

@@ -95,7 +95,7 @@ impl From<FileProblem> for ImportFailure {
             FileProblem::BadXlsx(_) | FileProblem::NoSheet(FileFormat::Xlsx) => "bad_xlsx",
             FileProblem::BadXls(_) | FileProblem::NoSheet(FileFormat::Xls) => "bad_xls",
             FileProblem::BadOds(_) | FileProblem::NoSheet(_) => "bad_ods",
-            FileProblem::TooLargeToReadWhole(_) => "too_large",
+            FileProblem::TooLargeToReadWhole(_) | FileProblem::TooDemanding(..) => "too_large",
             FileProblem::Io(_) => "unreadable",
         };
         Self { code, message: p.to_string() }

@@ -7,6 +7,9 @@
 //!   rows, as cells with their row numbers.
 //! - [`text`]: the text encoding of a CSV file (byte-order mark, UTF-8,
 //!   Windows-1250/1251, ISO-8859-2 by letter statistics).
+//! - [`workbook_limits`]: what reading an XLSX, XLS or ODS file would
+//!   take, checked before it is read (a declared size must not make the
+//!   reader ask for more memory than the machine has).
 //! - [`mapping`]: which attribute each column fills (headers in several
 //!   languages, custom fields, an explicit mapping).
 //! - [`export`]: contacts, messages and error reports to CSV and XLSX,
@@ -24,6 +27,7 @@ pub mod import;
 pub mod mapping;
 pub mod table;
 pub mod text;
+pub mod workbook_limits;
 
 pub use export::{
     ChannelWriter, ExportCell, ExportFormat, escape_formula, export_contacts, export_messages,

@@ -8,17 +8,20 @@
 //! rest of the file — becomes a row error, and reading goes on); XLSX is read
 //! cell by cell from the zip stream. XLS (at most 65,536 rows by its format)
 //! and ODS have no streaming reader in calamine: their first sheet is read
-//! whole, so those files are limited to [`MAX_WHOLE_WORKBOOK_BYTES`].
+//! whole, so those files are limited to [`MAX_WHOLE_WORKBOOK_BYTES`]. And
+//! since calamine sizes some memory by what a file declares, each workbook
+//! is checked first for what reading it would take (`workbook_limits.rs`).
 //! Nothing read is ever evaluated: formulas are read as their cached values,
 //! text stays text.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Read, Seek};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 
 use calamine::{Data, DataRef, Ods, Range, Reader as _, Xls, Xlsx};
 
 use super::text::TextEncoding;
+use super::workbook_limits;
 
 /// Longest CSV record (one row, all its fields), in bytes.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -82,6 +85,12 @@ pub enum FileProblem {
         MAX_WHOLE_WORKBOOK_BYTES / 1024 / 1024
     )]
     TooLargeToReadWhole(FileFormat),
+    #[error(
+        "the {format} file would take more memory to read than an import may use ({what}); save its first sheet as CSV and import that",
+        format = .0.as_str().to_uppercase(),
+        what = .1
+    )]
+    TooDemanding(FileFormat, String),
     #[error("the file cannot be read: {0}")]
     Io(String),
 }
@@ -521,6 +530,9 @@ pub fn read_xlsx<R: Read + Seek>(
     input: R,
     sink: &mut dyn FnMut(RowItem) -> Result<(), Stop>,
 ) -> Result<(), FileProblem> {
+    let mut input = input;
+    workbook_limits::check_xlsx(&mut input)?;
+    input.seek(SeekFrom::Start(0)).map_err(|e| FileProblem::Io(e.to_string()))?;
     let mut book: Xlsx<R> = Xlsx::new(input).map_err(|e| FileProblem::BadXlsx(e.to_string()))?;
     let sheet = book.sheet_names().into_iter().next().ok_or(FileProblem::NoSheet(FileFormat::Xlsx))?;
     let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| FileProblem::BadXlsx(e.to_string()))?;
@@ -596,6 +608,13 @@ fn xlsx_cell(value: &DataRef<'_>) -> Cell {
 /// streaming reader for them). Check the size against
 /// [`MAX_WHOLE_WORKBOOK_BYTES`] first.
 pub fn load_first_sheet<R: Read + Seek>(format: FileFormat, input: R) -> Result<Range<Data>, FileProblem> {
+    let mut input = input;
+    match format {
+        FileFormat::Xls => workbook_limits::check_xls(&mut input)?,
+        FileFormat::Ods => workbook_limits::check_ods(&mut input)?,
+        FileFormat::Csv | FileFormat::Xlsx => {}
+    }
+    input.seek(SeekFrom::Start(0)).map_err(|e| FileProblem::Io(e.to_string()))?;
     match format {
         FileFormat::Xls => {
             let bad = |e: calamine::XlsError| FileProblem::BadXls(e.to_string());
