@@ -111,7 +111,8 @@ impl DeliveryReceipt {
                 receipt.text.get_or_insert_with(|| raw.to_owned());
                 continue;
             }
-            let value = raw.trim();
+            // Some SMSCs end the text (or a field) with C-string padding.
+            let value = raw.trim_matches(|c: char| c.is_whitespace() || c == '\0');
             if value.is_empty() {
                 continue;
             }
@@ -341,6 +342,14 @@ mod tests {
             r.done_at(),
             Some(ReceiptDate { year: 2024, month: 1, day: 15, hour: 12, minute: 31, second: 0 })
         );
+    }
+
+    #[test]
+    fn nul_padding_is_no_part_of_a_field() {
+        let r = DeliveryReceipt::parse("id:0123456789\0 stat:DELIVRD\0 err:000\0\0").unwrap();
+        assert_eq!(r.id.as_deref(), Some("0123456789"));
+        assert_eq!(r.stat, Some(ReceiptStat::Delivered));
+        assert_eq!(r.err.as_deref(), Some("000"));
     }
 
     #[test]

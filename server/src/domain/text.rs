@@ -3,7 +3,8 @@
 //!
 //! The counting rules (GSM 03.38 septets, UCS-2 units, concatenation limits)
 //! live in the `sms-text` crate; this type adds the platform's own rules:
-//! no empty text, and no more segments than the configured maximum.
+//! no empty text, no NUL character (PostgreSQL refuses one in text), and no
+//! more segments than the configured maximum.
 
 pub use sms_text::Encoding;
 
@@ -13,6 +14,8 @@ pub enum MessageTextError {
     Empty,
     #[error("the text needs {segments} segments; at most {max} are allowed")]
     TooLong { segments: usize, max: usize },
+    #[error("the text holds a NUL character (U+0000), which no phone shows")]
+    Nul,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +29,9 @@ impl MessageText {
     pub fn new(text: &str, max_segments: usize) -> Result<Self, MessageTextError> {
         if text.trim().is_empty() {
             return Err(MessageTextError::Empty);
+        }
+        if text.contains('\0') {
+            return Err(MessageTextError::Nul);
         }
         let info = sms_text::analyze(text);
         if info.segments > max_segments {
@@ -84,6 +90,7 @@ mod tests {
     fn rejects_empty_and_too_long_texts() {
         assert_eq!(MessageText::new("", 10).unwrap_err(), MessageTextError::Empty);
         assert_eq!(MessageText::new(" \n\t", 10).unwrap_err(), MessageTextError::Empty);
+        assert_eq!(MessageText::new("Hi\0", 10).unwrap_err(), MessageTextError::Nul);
         assert_eq!(
             MessageText::new(&"a".repeat(153 * 3 + 1), 3).unwrap_err(),
             MessageTextError::TooLong { segments: 4, max: 3 }

@@ -78,6 +78,70 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 format!("the body is not valid JSON: {e}"),
             )
         })?;
+        if holds_nul_escape(&raw) {
+            let path = serde_json::from_slice::<serde_json::Value>(&raw).ok().and_then(|v| nul_path(&v));
+            return Err(ApiError::field(
+                path.unwrap_or_else(|| ".".into()),
+                "must not hold a NUL character (\\u0000)",
+            ));
+        }
         Ok(Self { value, raw })
+    }
+}
+
+/// Whether JSON text escapes a NUL character (`\u0000` after an odd run of
+/// backslashes; an escaped backslash before `u0000` is text). No value of
+/// the API may hold one: PostgreSQL refuses it in text and in JSON, and
+/// the same body must get the same answer on both backends.
+fn holds_nul_escape(raw: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if b == b'u' && backslashes % 2 == 1 && raw.get(i + 1..i + 5) == Some(b"0000".as_slice()) {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
+}
+
+/// Where the first NUL character is in `value`, as a field path
+/// (`messages[0].text`; empty for the value itself).
+fn nul_path(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let below =
+        |rest: String| if rest.is_empty() || rest.starts_with('[') { rest } else { format!(".{rest}") };
+    match value {
+        Value::String(s) => s.contains('\0').then(String::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item).map(|rest| format!("[{i}]{}", below(rest)))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                return Some(key.replace('\0', "\\u0000"));
+            }
+            nul_path(item).map(|rest| format!("{key}{}", below(rest)))
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_escape_is_found_where_it_is() {
+        let body = br#"{"messages": [{"to": "+48600100200", "text": "Hi\u0000"}]}"#;
+        assert!(holds_nul_escape(body));
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(nul_path(&value).as_deref(), Some("messages[0].text"));
+        // An escaped backslash followed by u0000 is six characters of text.
+        assert!(!holds_nul_escape(br#"{"text": "C:\\u0000"}"#));
+        assert!(holds_nul_escape(br#"{"text": "C:\\\u0000"}"#));
     }
 }

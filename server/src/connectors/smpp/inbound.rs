@@ -47,10 +47,12 @@ pub fn classify(deliver: &DeliverSm, cfg: &SmppConfig) -> Incoming {
                 stat.as_ref().map_or("?", ReceiptStat::as_str),
                 receipt.err.as_deref().unwrap_or("?")
             );
+            // As in a message's text: a NUL is padding, never part of an id
+            // or an error code.
             Incoming::Receipt(ConnectorEvent::DeliveryReport {
-                smsc_id,
+                smsc_id: without_nul(smsc_id),
                 status: stat.as_ref().and_then(status_of_stat),
-                detail,
+                detail: without_nul(detail),
             })
         }
         None => Incoming::Message(ConnectorEvent::Inbound(message(deliver, cfg))),
@@ -135,8 +137,18 @@ fn show_address(a: &Address<21>) -> String {
 }
 
 /// Decodes user data that follows a header of `udh_len` octets (0: none).
-/// Unknown codings are read as UTF-8 when valid, else as Latin-1.
+/// Unknown codings are read as UTF-8 when valid, else as Latin-1. NUL
+/// characters are dropped: never text a phone sent (some SMSCs pad with
+/// them), and PostgreSQL refuses them in text.
 pub fn decode_text(data_coding: u8, octets: &[u8], udh_len: usize, gsm_packed: bool) -> String {
+    without_nul(decode_alphabet(data_coding, octets, udh_len, gsm_packed))
+}
+
+fn without_nul(s: String) -> String {
+    if s.contains('\0') { s.replace('\0', "") } else { s }
+}
+
+fn decode_alphabet(data_coding: u8, octets: &[u8], udh_len: usize, gsm_packed: bool) -> String {
     enum Alphabet {
         Gsm,
         Latin1,
@@ -249,6 +261,20 @@ mod tests {
     }
 
     #[test]
+    fn nul_padding_is_dropped_from_receipts_and_messages() {
+        let d = receipt("id:7\0 stat:DELIVRD\0 err:000\0", Tlvs::new());
+        assert_eq!(classify(&d, &cfg()), report("7", Some(MessageStatus::Delivered), "stat:DELIVRD err:000"));
+        for (dc, octets) in [
+            (DataCoding::IA5, b"plain\0\0".to_vec()),
+            (DataCoding::LATIN1, b"pl\0ain".to_vec()),
+            (DataCoding::UCS2, [ucs2::encode("plain"), vec![0, 0]].concat()),
+        ] {
+            let sms = inbound(&mo(EsmClass::DEFAULT, dc, octets, Tlvs::new()), &cfg());
+            assert_eq!(sms.text, "plain", "{dc:?}");
+        }
+    }
+
+    #[test]
     fn a_receipt_without_an_id_is_unusable() {
         assert!(matches!(classify(&receipt("stat:DELIVRD", Tlvs::new()), &cfg()), Incoming::Unusable(_)));
     }
@@ -280,7 +306,7 @@ mod tests {
             (DataCoding::LATIN1, b"caf\xe9".to_vec(), "café"),
             (DataCoding::UCS2, ucs2::encode("Zażółć 😀"), "Zażółć 😀"),
             (DataCoding(0xF0), gsm7::encode("flash").unwrap(), "flash"),
-            (DataCoding::BINARY, vec![0xff, 0x00, 0x41], "\u{ff}\u{0}A"),
+            (DataCoding::BINARY, vec![0xff, 0x00, 0x41], "\u{ff}A"),
         ];
         for (dc, octets, want) in cases {
             let sms = inbound(&mo(EsmClass::DEFAULT, dc, octets, Tlvs::new()), &cfg());
