@@ -1,7 +1,7 @@
 //! Signing in with a username and password, and the sessions that follow.
 //!
 //! The policy lives here: passwords are checked with argon2id off the async
-//! threads; an unknown username is checked against a dummy hash so it costs
+//! threads, one per CPU at a time (a flood of sign-in forms queues); an unknown username is checked against a dummy hash so it costs
 //! the same as a wrong password, and every refusal (unknown user, wrong
 //! password, locked or disabled user) is the same [`SignInError::Refused`],
 //! so neither the answer nor its timing tells whether a user exists.
@@ -12,6 +12,8 @@
 
 use std::sync::OnceLock;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use crate::config::AuthConfig;
 use crate::credentials;
@@ -41,14 +43,25 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// Password hashes computed at once, at most: one per CPU. Each takes
+/// argon2id's memory (about 19 MiB) and a core for tens of milliseconds,
+/// and anyone can ask for one by posting the sign-in form, so a flood
+/// queues here instead of taking the machine's memory and every core.
+fn password_work() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)))
+}
+
 /// Hashes a password off the async threads (argon2id is meant to be slow).
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    let _permit = password_work().acquire().await?;
     tokio::task::spawn_blocking(move || credentials::hash_password(&password)).await?
 }
 
 async fn verify(password: &str, hash: String) -> bool {
     // Bound the work an absurd input can cause; length says nothing about a user.
     let password: String = password.chars().take(MAX_PASSWORD_LEN + 1).collect();
+    let Ok(_permit) = password_work().acquire().await else { return false };
     tokio::task::spawn_blocking(move || credentials::verify_password(&password, &hash)).await.unwrap_or(false)
 }
 
@@ -151,4 +164,21 @@ pub async fn start_session(
 /// The hash a session token is stored and looked up by.
 pub fn session_hash(token: &str) -> String {
     credentials::hash_api_key(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn password_checks_wait_while_every_permit_is_taken() {
+        let hash = credentials::hash_password("correct horse").unwrap();
+        let all = password_work().available_permits() as u32;
+        let held = password_work().acquire_many(all).await.unwrap();
+        let check = tokio::spawn(async move { verify("correct horse", hash).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!check.is_finished(), "no check runs while the permits are held");
+        drop(held);
+        assert!(check.await.unwrap(), "it runs once one is free");
+    }
 }
