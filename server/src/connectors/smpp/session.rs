@@ -233,7 +233,10 @@ async fn dial_and_bind(shared: &Shared, role: Role) -> anyhow::Result<Wire> {
             }
             Some(Ok(Err(e))) => {
                 if let Some(reply) = e.reply() {
-                    wire.send(reply).await.context("answering a malformed PDU")?;
+                    timeout_at(deadline, wire.send(reply))
+                        .await
+                        .map_err(|_| anyhow!("the SMSC does not read what we send while binding"))?
+                        .context("answering a malformed PDU")?;
                 }
                 continue;
             }
@@ -248,7 +251,11 @@ async fn dial_and_bind(shared: &Shared, role: Role) -> anyhow::Result<Wire> {
             bail!("the SMSC refused the bind: {}", status_reason(packet.status));
         }
         if packet.pdu == Pdu::EnquireLink {
-            wire.send(Packet::new(packet.sequence_number, Pdu::EnquireLinkResp)).await?;
+            // Within the bind's deadline too: an SMSC that sends and never
+            // reads must not hold the session here.
+            timeout_at(deadline, wire.send(Packet::new(packet.sequence_number, Pdu::EnquireLinkResp)))
+                .await
+                .map_err(|_| anyhow!("the SMSC does not read what we send while binding"))??;
         } else {
             debug!(command = %packet.command_id(), "ignored while binding");
         }
@@ -879,6 +886,17 @@ mod tests {
 
     fn session(cfg: SmppConfig) -> Ends {
         let (client, smsc) = tokio::io::duplex(64 * 1024);
+        let (shared, commands, events) = shared(cfg);
+        let wire: Wire = Framed::new(Box::new(client), PduCodec::default());
+        (
+            Session::new(shared, Role::Transceiver, wire),
+            Framed::new(smsc, PduCodec::default()),
+            (commands, events),
+        )
+    }
+
+    /// A connector's shared state, with its command and event channels.
+    fn shared(cfg: SmppConfig) -> (Arc<Shared>, mpsc::Sender<Command>, mpsc::Receiver<Event>) {
         let (events_tx, events) = mpsc::channel(64);
         let (commands, outbox) = crate::connectors::Outbox::new(8);
         let link = Link {
@@ -900,12 +918,40 @@ mod tests {
             transmitters_up: Mutex::new(0),
             leased: Mutex::new(vec![false]),
         });
-        let wire: Wire = Framed::new(Box::new(client), PduCodec::default());
-        (
-            Session::new(shared, Role::Transceiver, wire),
-            Framed::new(smsc, PduCodec::default()),
-            (commands, events),
-        )
+        (shared, commands, events)
+    }
+
+    #[tokio::test]
+    async fn an_smsc_that_never_reads_while_the_bind_waits_ends_the_attempt() {
+        // It takes the bind, then sends enquire_links without end and reads
+        // nothing more: our answers fill the socket's buffers.
+        use tokio::io::AsyncWriteExt as _;
+        use tokio_util::codec::Encoder as _;
+        // A small receive buffer on its side, so ours fill soon.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let smsc = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut wire = Framed::new(tcp, PduCodec::default());
+            let _bind = wire.next().await;
+            let (_, mut write) = wire.into_inner().into_split();
+            let mut links = bytes::BytesMut::new();
+            for sequence in 1..=4096 {
+                PduCodec::default().encode(Packet::new(sequence, Pdu::EnquireLink), &mut links).unwrap();
+            }
+            while write.write_all(&links).await.is_ok() {}
+        });
+        let cfg =
+            SmppConfig { host: "127.0.0.1".into(), port, response_timeout_secs: 1, ..SmppConfig::default() };
+        let (shared, _commands, _events) = shared(cfg);
+        let attempt = timeout(Duration::from_secs(60), dial_and_bind(&shared, Role::Transceiver)).await;
+        let error =
+            attempt.expect("the attempt ends once a write waits past the bind's deadline").err().unwrap();
+        assert!(error.to_string().contains("does not read what we send while binding"), "{error:#}");
+        smsc.abort();
     }
 
     #[tokio::test(start_paused = true)]
