@@ -202,15 +202,13 @@ impl App {
             shutdown: shutdown.clone(),
         };
         let token = shutdown.clone();
+        let limits = http::server::Limits {
+            header_timeout: Duration::from_secs(config.server.http_header_timeout_secs),
+            max_connections: config.server.max_http_connections,
+        };
         intake.spawn(async move {
-            let served = axum::serve(
-                listener,
-                http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-            .context("HTTP server");
-            ("http", served)
+            http::server::serve(listener, http::router(state), limits, token).await;
+            ("http", Ok(()))
         });
 
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);

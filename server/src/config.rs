@@ -53,6 +53,12 @@ pub struct ServerConfig {
     /// nearest forwarded address that is not a trusted proxy (audit log,
     /// API key allow-lists). Empty: the TCP peer, headers ignored.
     pub trusted_proxies: Vec<String>,
+    /// Seconds a client has to send a request's headers (from its first
+    /// byte, or from when a kept-alive connection is ready for the next).
+    pub http_header_timeout_secs: u64,
+    /// HTTP connections open at once, at most; the next waits in the
+    /// kernel's backlog until one closes.
+    pub max_http_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -574,6 +580,8 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 15,
             public_url: None,
             trusted_proxies: Vec::new(),
+            http_header_timeout_secs: 30,
+            max_http_connections: 512,
         }
     }
 }
@@ -705,6 +713,7 @@ impl Config {
             ("dispatch.batch_size", self.dispatch.batch_size),
             ("dispatch.max_in_flight", self.dispatch.max_in_flight),
             ("webhooks.concurrency", self.webhooks.concurrency),
+            ("server.max_http_connections", self.server.max_http_connections),
         ] {
             if v == 0 {
                 return Err(key_error(key, "must be at least 1"));
@@ -715,6 +724,9 @@ impl Config {
         }
         if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(key_error("smtp.from", "must be an address such as Kurier <noreply@example.com>"));
+        }
+        if self.server.http_header_timeout_secs == 0 {
+            return Err(key_error("server.http_header_timeout_secs", "must be at least 1"));
         }
         if self.dispatch.max_attempts == 0 {
             return Err(key_error("dispatch.max_attempts", "must be at least 1"));

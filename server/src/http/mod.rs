@@ -8,6 +8,7 @@ mod auth;
 pub(crate) mod body;
 mod error;
 mod health;
+pub mod server;
 mod ui;
 
 pub use auth::Auth;
