@@ -66,6 +66,12 @@ pub fn outcome(outcome: &Outcome) {
     }
 }
 
+/// A connector's report the database refused alone was set aside (not
+/// recorded, not acknowledged).
+pub fn report_set_aside() {
+    counter!("kurier_reports_set_aside_total").increment(1);
+}
+
 /// One write transaction of a hot path (`intake`, `audit`, `claim`,
 /// `record`) took `seconds`, from its start to its commit. On SQLite these
 /// share one writer, so their sum per second is how busy it is.

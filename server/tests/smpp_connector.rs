@@ -740,6 +740,59 @@ async fn a_long_message_from_a_phone_appears_reassembled_among_inbound_messages(
 }
 
 #[tokio::test]
+async fn a_report_the_database_refuses_is_set_aside_and_the_rest_still_recorded() {
+    on_each_backend(|b| async move {
+        let sim = start_sim(sim_settings()).await;
+        let app = start_app(&b, &sim, |_| {}).await;
+        wait_for("bound", Duration::from_secs(3), || sim.stats().binds_now == 1).await;
+        // A database that refuses one inbound message for what it holds, as
+        // PostgreSQL refused a NUL: before, the recorder retried that batch
+        // forever and recorded nothing after it.
+        let url = app.db.as_ref().unwrap().url.clone();
+        let refuse = if url.starts_with("sqlite") {
+            vec![
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages WHEN NEW.body = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'poison refused'); END",
+            ]
+        } else {
+            vec![
+                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN IF NEW.body = 'poison' THEN RAISE EXCEPTION 'poison refused'; END IF; RETURN NEW; END $$",
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+            ]
+        };
+        {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            for sql in refuse {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
+            }
+            conn.close().await.ok();
+        }
+        sim.inject_mo(TO, "7100", "poison").await.unwrap();
+        sim.inject_mo("+48600999888", "7100", "fine").await.unwrap();
+        let mut list = serde_json::Value::Null;
+        for _ in 0..500 {
+            list = app.get("/api/v1/messages?direction=inbound").await.1;
+            if list["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+                break;
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+        let texts: Vec<&str> =
+            list["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+        assert_eq!(texts, ["fine"], "{list}");
+        // Reports after it are recorded too: a message goes out and its
+        // receipt comes back.
+        let id = app.send(json!({"to": TO, "text": "still working"})).await;
+        app.wait_for_status(&id, "delivered").await;
+        app.stop().await;
+        sim.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_refused_message_ends_rejected_with_the_smsc_code_visible() {
     on_each_backend(|b| async move {
         let sim =

@@ -187,7 +187,7 @@ pub struct ClaimedMessage {
 }
 
 /// What a connector reported, to be recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The SMSC accepted the message; its id for each part, in order.
     Submitted { message_id: String, connector: String, smsc_ids: Vec<String> },
