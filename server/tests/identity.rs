@@ -282,6 +282,22 @@ async fn roles_decide_what_a_user_may_do_through_the_api_and_the_ui() {
         assert_eq!(call(&app, &sender, "POST", "/api/v1/users", Some(new_user.clone())).await.0, 403);
         assert_eq!(call(&app, &sender, "GET", "/api/v1/users", None).await.0, 403);
         assert_eq!(call(&app, &viewer, "GET", "/api/v1/api-keys", None).await.0, 403);
+        // The secret that signs callbacks and preference links is the
+        // managers' alone: a viewer or sender (or a key without the manage
+        // scope) could otherwise forge both.
+        for key in [&viewer, &sender] {
+            let (status, account) = call(&app, key, "GET", "/api/v1/account", None).await;
+            assert_eq!((status, &account["webhook_secret"]), (200, &serde_json::Value::Null), "{account}");
+        }
+        let (_, account) = call(&app, &admin, "GET", "/api/v1/account", None).await;
+        assert!(account["webhook_secret"].as_str().is_some_and(|s| s.len() >= 32), "{account}");
+        let reader = key_for(&app, &user(&app, "rita", "admin").await, json!(["read"]), json!([])).await;
+        let (_, account) = call(&app, &reader, "GET", "/api/v1/account", None).await;
+        assert_eq!(
+            account["webhook_secret"],
+            serde_json::Value::Null,
+            "a read-only key of an admin: {account}"
+        );
 
         let (status, made) = call(&app, &admin, "POST", "/api/v1/users", Some(new_user)).await;
         assert_eq!(status, 201, "{made}");

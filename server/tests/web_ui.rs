@@ -318,6 +318,10 @@ async fn the_language_follows_the_browser_or_the_users_choice() {
         // Never redirects off the site.
         let page = b.post("/language", &[("lang", "ru"), ("back", "//evil.example/")]).await;
         assert_eq!(page.location.as_deref(), Some("/"));
+        for back in ["/\\evil.example/", "/\\/evil.example/", "/\t/evil.example/"] {
+            let page = b.post("/language", &[("lang", "ru"), ("back", back)]).await;
+            assert_eq!(page.location.as_deref(), Some("/"), "{back:?}");
+        }
         let page = b.get("/").await;
         assert!(page.body.contains("Обзор"));
         b.stop().await;

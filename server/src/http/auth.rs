@@ -35,6 +35,9 @@ pub struct Auth {
     /// Whether the account is the platform operator's (the one
     /// `billing.operator_account` names).
     pub operator: bool,
+    /// Whether it may manage the account: its role allows it and, for an
+    /// API key, so do its scopes (who may see the account's secrets).
+    pub manages: bool,
 }
 
 impl Auth {
@@ -251,6 +254,7 @@ impl FromRequestParts<AppState> for Auth {
             key_id: Some(found.key_id),
             user_id: found.user_id,
             username: found.username,
+            manages: found.role.allows(Need::Manage) && found.scopes.contains(&Scope::Manage),
             role: found.role,
             transliterate: found.transliterate,
         })

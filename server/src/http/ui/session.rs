@@ -229,6 +229,7 @@ impl FromRequestParts<AppState> for Session {
             key_id: None,
             user_id: Some(found.user_id),
             username: found.username,
+            manages: found.role.allows(Need::Manage),
             role: found.role,
             transliterate: found.transliterate,
             operator,
@@ -378,9 +379,17 @@ pub struct LanguageChoice {
 /// The language picker: remembered in a cookie for a year.
 pub async fn set_language(Form(choice): Form<LanguageChoice>) -> Response {
     let locale = Locale::parse(&choice.lang).unwrap_or_default();
-    // Only a path of this site: never redirect elsewhere.
-    let back =
-        if choice.back.starts_with('/') && !choice.back.starts_with("//") { choice.back } else { "/".into() };
+    // Only a path of this site: never redirect elsewhere. Browsers read a
+    // backslash as a slash (and drop tabs), so `/\evil.example` is `//evil.example`.
+    let back = if choice.back.starts_with('/')
+        && !choice.back.starts_with("//")
+        && !choice.back.contains('\\')
+        && !choice.back.chars().any(char::is_control)
+    {
+        choice.back
+    } else {
+        "/".into()
+    };
     let mut response = Redirect::to(&back).into_response();
     remember_language(&mut response, locale);
     response

@@ -1,5 +1,5 @@
-//! `/api/v1/account`: the calling key's account, including the secret that
-//! signs its callbacks, and its defaults.
+//! `/api/v1/account`: the calling key's account, including (for those who
+//! may manage it) the secret that signs its callbacks, and its defaults.
 
 use axum::Json;
 use axum::extract::State;
@@ -15,8 +15,11 @@ use crate::inbound::actions::{WEBHOOK_URL_RULE, is_webhook_url};
 pub struct AccountView {
     pub id: String,
     pub name: String,
-    /// HMAC-SHA256 key of the `X-Kurier-Signature` header on callbacks.
-    pub webhook_secret: String,
+    /// HMAC-SHA256 key of the `X-Kurier-Signature` header on callbacks
+    /// (and of the links to subscribers' preference pages). Shown only to
+    /// those who may manage the account (owners, admins, API keys with the
+    /// `manage` scope); `null` for the rest.
+    pub webhook_secret: Option<String>,
     /// Texts are transliterated to the GSM alphabet (Polish diacritics,
     /// Cyrillic to Latin, typographic punctuation) unless a message says
     /// `"transliterate": false`. Saves segments; changes what is sent.
@@ -62,7 +65,8 @@ pub struct AccountUpdate {
     pub inbound_url: Option<Option<String>>,
 }
 
-async fn view(state: &AppState, account_id: &str) -> Result<AccountView, ApiError> {
+async fn view(state: &AppState, auth: &Auth) -> Result<AccountView, ApiError> {
+    let account_id = auth.account_id.as_str();
     let a = state.store.account_record(account_id).await?.ok_or_else(|| ApiError::not_found("account"))?;
     let schedule = state.store.account_schedule(account_id).await?;
     let hhmm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
@@ -71,7 +75,7 @@ async fn view(state: &AppState, account_id: &str) -> Result<AccountView, ApiErro
         quiet_hours: schedule.quiet.map(|(s, e)| QuietHoursView { start: hhmm(s), end: hhmm(e) }),
         id: a.id,
         name: a.name,
-        webhook_secret: a.webhook_secret,
+        webhook_secret: auth.manages.then_some(a.webhook_secret),
         transliterate: a.transliterate,
         inbound_url: state.store.inbound_url(account_id).await?,
     })
@@ -80,7 +84,7 @@ async fn view(state: &AppState, account_id: &str) -> Result<AccountView, ApiErro
 #[utoipa::path(get, path = "/api/v1/account", tag = "account",
     responses((status = 200, body = AccountView), (status = 401, body = ErrorBody)))]
 pub async fn get_account(State(state): State<AppState>, auth: Auth) -> Result<Json<AccountView>, ApiError> {
-    Ok(Json(view(&state, &auth.account_id).await?))
+    Ok(Json(view(&state, &auth).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/account", tag = "account", request_body = AccountUpdate,
@@ -116,5 +120,5 @@ pub async fn update_account(
     if let Some(url) = &update.inbound_url {
         state.store.set_inbound_url(&auth.account_id, url.as_deref()).await?;
     }
-    Ok(Json(view(&state, &auth.account_id).await?))
+    Ok(Json(view(&state, &auth).await?))
 }
