@@ -21,6 +21,7 @@ use crate::dispatch::{Dispatcher, InFlight, Recorder};
 use crate::http::{self, AppState};
 use crate::mail::Mailer;
 use crate::notifications::worker::NotificationWorker;
+use crate::outbound::OutboundPolicy;
 use crate::storage::{AuditLog, Bootstrap, Intake, Store, now_micros};
 use crate::telemetry;
 use crate::webhooks::WebhookSender;
@@ -147,6 +148,7 @@ impl App {
         intake.spawn(async move { ("campaigns", fan_out.run(token).await) });
 
         let clock = Clock::system();
+        let outbound = OutboundPolicy::new(config.server.outbound_denied_networks.clone());
         let notifications = NotificationWorker::new(
             store.clone(),
             clock.clone(),
@@ -154,6 +156,7 @@ impl App {
             config.default_region(),
             config.messages.max_segments,
             in_flight.wake.clone(),
+            &outbound,
         );
         let token = shutdown.clone();
         intake.spawn(async move { ("notifications", notifications.run(token).await) });
@@ -179,7 +182,7 @@ impl App {
         let token = shutdown.clone();
         intake.spawn(async move { ("mail outbox", outbox.run(token).await) });
 
-        let webhooks = WebhookSender::new(store.clone(), config.webhooks.clone())?;
+        let webhooks = WebhookSender::new(store.clone(), config.webhooks.clone(), outbound.clone())?;
         let token = shutdown.clone();
         intake.spawn(async move { ("callbacks", webhooks.run(WEBHOOK_POLL, token).await) });
 

@@ -59,6 +59,12 @@ pub struct ServerConfig {
     /// HTTP connections open at once, at most; the next waits in the
     /// kernel's backlog until one closes.
     pub max_http_connections: usize,
+    /// Addresses or networks Kurier never connects to on a user's behalf
+    /// (callbacks, webhooks, forwards, notification attachments), beside
+    /// the link-local, unspecified and multicast ones it always refuses
+    /// (`outbound.rs`); e.g. `["10.0.0.0/8", "127.0.0.0/8"]` where the
+    /// API serves users who must not reach the internal network.
+    pub outbound_denied_networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -582,6 +588,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             http_header_timeout_secs: 30,
             max_http_connections: 512,
+            outbound_denied_networks: Vec::new(),
         }
     }
 }
@@ -740,12 +747,17 @@ impl Config {
         if !(60..=31 * 86_400).contains(&self.auth.session_lifetime_secs) {
             return Err(key_error("auth.session_lifetime_secs", "must be 60 seconds to 31 days"));
         }
-        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
-            if !is_network(p) {
-                return Err(key_error(
-                    format!("server.trusted_proxies[{i}]"),
-                    format!("'{p}' is not an address or network such as 10.0.0.0/8"),
-                ));
+        for (key, list) in [
+            ("server.trusted_proxies", &self.server.trusted_proxies),
+            ("server.outbound_denied_networks", &self.server.outbound_denied_networks),
+        ] {
+            for (i, p) in list.iter().enumerate() {
+                if !crate::domain::is_network(p) {
+                    return Err(key_error(
+                        format!("{key}[{i}]"),
+                        format!("'{p}' is not an address or network such as 10.0.0.0/8"),
+                    ));
+                }
             }
         }
         let mut names = BTreeMap::new();
@@ -836,17 +848,6 @@ fn validate_smpp(at: &str, c: &SmppConfig) -> Result<(), ConfigError> {
 
 /// Reads an environment value as the type the key's default has: numbers and
 /// booleans are parsed, everything else is taken as text.
-/// An IP address or a CIDR network (`10.0.0.0/8`, `2001:db8::/32`).
-fn is_network(s: &str) -> bool {
-    let (addr, bits) = s.split_once('/').map_or((s, None), |(a, b)| (a, Some(b)));
-    match addr.parse::<std::net::IpAddr>() {
-        Ok(ip) => {
-            bits.is_none_or(|b| b.parse::<u32>().is_ok_and(|b| b <= if ip.is_ipv4() { 32 } else { 128 }))
-        }
-        Err(_) => false,
-    }
-}
-
 fn env_value(raw: &str, default: Option<&toml::Value>) -> Result<toml::Value, String> {
     match default {
         // A list from the environment is comma-separated.

@@ -13,6 +13,7 @@
 //! - [`inbound`]: what received messages mean: opt-out words, keywords, actions (the matching worker).
 //! - [`connectors`]: the links Kurier dials (simulated SMSC; SMPP) and their contract.
 //! - [`webhooks`]: signed, retried status callbacks.
+//! - [`outbound`]: which addresses Kurier may connect to for users' URLs.
 //! - [`mail`]: outbound e-mail over SMTP.
 //! - [`billing`]: low-balance alerts and monthly fees (prices, balances and charges are in `storage`).
 //! - [`notifications`]: events from billing systems rendered per subscriber, by SMS or e-mail, in their hours.
@@ -39,6 +40,7 @@ pub mod identity;
 pub mod inbound;
 pub mod mail;
 pub mod notifications;
+pub mod outbound;
 pub mod routing;
 pub mod smsc_sim;
 pub mod spawned;

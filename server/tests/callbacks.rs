@@ -124,6 +124,53 @@ async fn a_failing_endpoint_is_retried_and_every_attempt_is_visible() {
 }
 
 #[tokio::test]
+async fn callbacks_go_only_where_the_outbound_policy_allows() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start_with(&b, |c| {
+            c.webhooks.max_attempts = 1;
+            c.server.outbound_denied_networks = vec!["127.0.0.0/8".into(), "::1".into()];
+        })
+        .await;
+        // The cloud metadata address is refused when the message is sent.
+        let (status, resp) = app
+            .post(
+                "/api/v1/messages",
+                json!({"to": "+48600100200", "text": "x", "callback_url": "http://169.254.169.254/latest/meta-data/"}),
+            )
+            .await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("callback_url")), "{resp}");
+        // The operator's networks are refused when a callback would be made:
+        // by address, and by a name that resolves into them.
+        let (url, received) = receiver(0).await;
+        let by_name = url.replace("127.0.0.1", "localhost");
+        let mut ids = Vec::new();
+        for callback in [&url, &by_name] {
+            ids.push(app.send(json!({"to": "+48600100200", "text": "x", "callback_url": callback})).await);
+        }
+        for id in &ids {
+            let mut list = Value::Null;
+            for _ in 0..300 {
+                list = app.get(&format!("/api/v1/webhooks/deliveries?message_id={id}")).await.1;
+                let all = list["deliveries"].as_array().unwrap();
+                if !all.is_empty() && all.iter().all(|d| d["status"] == "failed") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            let all = list["deliveries"].as_array().unwrap();
+            assert!(!all.is_empty(), "{list}");
+            for d in all {
+                assert_eq!(d["status"], "failed", "{list}");
+                assert!(d["last_error"].as_str().unwrap().contains("may not connect"), "{list}");
+            }
+        }
+        assert!(received.lock().await.calls.is_empty(), "nothing reached the endpoint");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_unreachable_endpoint_is_given_up_after_the_configured_attempts() {
     on_each_backend(|b| async move {
         let app = TestApp::start_with(&b, |c| c.webhooks.max_attempts = 2).await;

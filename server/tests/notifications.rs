@@ -255,6 +255,14 @@ async fn bad_events_get_a_clear_error_each_and_nothing_is_sent_wrongly() {
                 "data": {"amount": 99, "due_date": "2026-12-01"}, "attachments": [{"filename": "x.pdf", "content": "not base64!"}]}))
             .await;
         assert_eq!((s, e["error"]["field"].as_str()), (422, Some("attachments[0]")), "{e}");
+        // An attachment is never fetched from the cloud metadata service
+        // (or any link-local address): it would be mailed to the subscriber.
+        let (s, e) = app
+            .post("/api/v1/notifications", json!({"type": "upcoming_charge", "subscriber": {"external_id": "A-4"},
+                "data": {"amount": 99, "due_date": "2026-12-01"},
+                "attachments": [{"filename": "x.pdf", "url": "http://169.254.169.254/latest/meta-data/"}]}))
+            .await;
+        assert_eq!((s, e["error"]["field"].as_str()), (422, Some("attachments[0]")), "{e}");
         app.stop().await;
     })
     .await;

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use super::AppState;
 use super::error::ApiError;
 use crate::credentials;
-use crate::domain::{Need, Role, Scope};
+use crate::domain::{Need, Role, Scope, canonical_ip, in_networks};
 use crate::storage::format_micros;
 
 /// The account, user and key a request acts for.
@@ -111,38 +111,7 @@ pub(crate) fn api_need(method: &Method, path: &str) -> Need {
 /// Whether `ip` is in the allow-list (addresses or CIDR networks); an
 /// empty list allows every address.
 pub(crate) fn ip_allowed(ip: Option<IpAddr>, list: &[String]) -> bool {
-    if list.is_empty() {
-        return true;
-    }
-    let Some(ip) = ip.map(canonical_ip) else { return false };
-    list.iter().any(|entry| match entry.split_once('/') {
-        None => entry.parse::<IpAddr>().is_ok_and(|a| canonical_ip(a) == ip),
-        Some((net, bits)) => match (net.parse::<IpAddr>().map(canonical_ip), bits.parse::<u32>()) {
-            (Ok(IpAddr::V4(net)), Ok(bits)) if bits <= 32 => match ip {
-                IpAddr::V4(a) => {
-                    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-                    u32::from(a) & mask == u32::from(net) & mask
-                }
-                IpAddr::V6(_) => false,
-            },
-            (Ok(IpAddr::V6(net)), Ok(bits)) if bits <= 128 => match ip {
-                IpAddr::V6(a) => {
-                    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
-                    u128::from(a) & mask == u128::from(net) & mask
-                }
-                IpAddr::V4(_) => false,
-            },
-            _ => false,
-        },
-    })
-}
-
-/// IPv4 addresses mapped into IPv6 compare as IPv4.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+    list.is_empty() || ip.is_some_and(|ip| in_networks(ip, list))
 }
 
 /// The address a request came from: the TCP peer, or, when the peer is

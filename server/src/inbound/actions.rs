@@ -6,22 +6,11 @@ use utoipa::ToSchema;
 
 use crate::campaigns::template::MessageTemplate;
 use crate::domain::{PhoneNumber, Region};
+use crate::outbound::{USER_URL_RULE, is_user_url};
 use crate::storage::{Email, MAX_GROUP_NAME_LEN, clean_text};
 
 /// Actions one keyword may have at most.
 pub const MAX_ACTIONS: usize = 10;
-/// Longest URL a forward may post to.
-const MAX_URL_LEN: usize = 2_000;
-
-/// What a webhook URL must be.
-pub const WEBHOOK_URL_RULE: &str = "must be an absolute http:// or https:// URL";
-
-/// Whether `u` can take webhooks: absolute `http(s)` with a host, not too long.
-pub fn is_webhook_url(u: &str) -> bool {
-    u.len() <= MAX_URL_LEN
-        && (u.starts_with("http://") || u.starts_with("https://"))
-        && reqwest::Url::parse(u).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
-}
 
 /// One action. Several run in the order given; several replies are sent in
 /// that order.
@@ -130,8 +119,8 @@ impl Action {
                 if [url.is_some(), p.is_some(), e.is_some()].iter().filter(|given| **given).count() != 1 {
                     return Err(err("url", "a forward needs exactly one of url, phone or email"));
                 }
-                if url.as_deref().is_some_and(|u| !is_webhook_url(u)) {
-                    return Err(err("url", WEBHOOK_URL_RULE));
+                if url.as_deref().is_some_and(|u| !is_user_url(u)) {
+                    return Err(err("url", USER_URL_RULE));
                 }
                 Self::Forward {
                     url,

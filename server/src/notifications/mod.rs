@@ -605,9 +605,9 @@ fn read_attachments(list: &[AttachmentInput]) -> Result<String, EventError> {
                 }
             }
             (None, Some(u)) => {
-                let ok = reqwest::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-                if !ok {
-                    return Err(EventError::new("invalid_field", &field, "url must be http(s)"));
+                if !crate::outbound::is_user_url(u) {
+                    let rule = format!("url {}", crate::outbound::USER_URL_RULE);
+                    return Err(EventError::new("invalid_field", &field, rule));
                 }
             }
             _ => return Err(EventError::new("invalid_field", &field, "give content (base64) or url")),

@@ -13,6 +13,10 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::{AttachmentInput, MAX_ATTACHMENT_BYTES, check_balance};
+use crate::outbound::OutboundPolicy;
+
+/// Redirects an attachment's URL may take (each checked like the URL).
+const MAX_ATTACHMENT_REDIRECTS: usize = 5;
 use crate::clock::Clock;
 use crate::domain::{MessageText, PhoneNumber, Region, SenderId, new_id};
 use crate::mail::{Email, MailAttachment, Mailer};
@@ -35,7 +39,9 @@ pub struct NotificationWorker {
     store: Store,
     clock: Clock,
     mailer: Mailer,
-    http: reqwest::Client,
+    /// Fetches attachments given by URL (`None` if it could not be built).
+    http: Option<reqwest::Client>,
+    policy: OutboundPolicy,
     region: Option<Region>,
     max_segments: usize,
     /// Wakes the dispatcher when an SMS was queued.
@@ -51,9 +57,25 @@ impl NotificationWorker {
         region: Option<Region>,
         max_segments: usize,
         dispatch: Arc<Notify>,
+        outbound: &OutboundPolicy,
     ) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        Self { store, clock, mailer, http, region, max_segments, dispatch, last_forecast: Mutex::new(None) }
+        let http = outbound.client_builder(MAX_ATTACHMENT_REDIRECTS).timeout(Duration::from_secs(30)).build();
+        // Built as the webhooks' client is; should it fail, no attachment
+        // is fetched rather than any fetched unchecked.
+        let http =
+            http.map_err(|e| tracing::error!(error = %e, "no HTTP client for notification attachments")).ok();
+        let policy = outbound.clone();
+        Self {
+            store,
+            clock,
+            mailer,
+            http,
+            policy,
+            region,
+            max_segments,
+            dispatch,
+            last_forecast: Mutex::new(None),
+        }
     }
 
     /// Sends what is due; runs the forecast when an hour has passed.
@@ -181,6 +203,31 @@ impl NotificationWorker {
         Ok(())
     }
 
+    /// An attachment's bytes from `url`: only where the outbound policy
+    /// allows (redirects too), and read only up to the size limit.
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("fetching {url}: {e}");
+        let parsed = reqwest::Url::parse(url).map_err(|e| failed(&e))?;
+        self.policy.check_url(&parsed).map_err(|e| failed(&e))?;
+        let http = self.http.as_ref().ok_or_else(|| failed(&"no HTTP client"))?;
+        let mut resp = http
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| failed(&crate::outbound::refusal(&e).unwrap_or_else(|| e.to_string())))?;
+        if !resp.status().is_success() {
+            return Err(failed(&format!("HTTP {}", resp.status())));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failed(&e))? {
+            if bytes.len() + chunk.len() > MAX_ATTACHMENT_BYTES {
+                return Err(format!("{url} is larger than 5 MB"));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
     async fn attachments(&self, d: &NotificationDelivery) -> Result<Vec<MailAttachment>, String> {
         let list: Vec<AttachmentInput> = serde_json::from_str(&d.attachments).unwrap_or_default();
         let mut out = Vec::with_capacity(list.len());
@@ -189,17 +236,7 @@ impl NotificationWorker {
                 (Some(c), _) => base64::engine::general_purpose::STANDARD
                     .decode(c.trim())
                     .map_err(|_| format!("{}: not base64", a.filename))?,
-                (None, Some(url)) => {
-                    let resp = self.http.get(url).send().await.map_err(|e| format!("fetching {url}: {e}"))?;
-                    if !resp.status().is_success() {
-                        return Err(format!("fetching {url}: HTTP {}", resp.status()));
-                    }
-                    let bytes = resp.bytes().await.map_err(|e| format!("fetching {url}: {e}"))?;
-                    if bytes.len() > MAX_ATTACHMENT_BYTES {
-                        return Err(format!("{url} is larger than 5 MB"));
-                    }
-                    bytes.to_vec()
-                }
+                (None, Some(url)) => self.fetch(url).await?,
                 (None, None) => continue,
             };
             out.push(MailAttachment {

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WebhooksConfig;
+use crate::outbound::OutboundPolicy;
 use crate::storage::{AttemptRecord, AttemptResult, Store, WebhookJob, now_micros};
 use crate::telemetry;
 
@@ -51,17 +52,18 @@ pub struct WebhookSender {
     store: Store,
     client: reqwest::Client,
     cfg: Arc<WebhooksConfig>,
+    policy: OutboundPolicy,
 }
 
 impl WebhookSender {
-    pub fn new(store: Store, cfg: WebhooksConfig) -> anyhow::Result<Self> {
+    pub fn new(store: Store, cfg: WebhooksConfig, policy: OutboundPolicy) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let client = policy
+            .client_builder(0)
             .timeout(timeout(&cfg))
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Kurier/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { store, client, cfg: Arc::new(cfg) })
+        Ok(Self { store, client, cfg: Arc::new(cfg), policy })
     }
 
     fn retry_delay(&self, attempts: u32) -> Duration {
@@ -82,18 +84,24 @@ impl WebhookSender {
         let started = Instant::now();
         let at = now_micros();
         let signature = sign(&job.secret, at / 1_000_000, &job.payload);
-        let response = self
-            .client
-            .post(&job.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature)
-            .body(job.payload.clone())
-            .send()
-            .await;
+        let allowed =
+            reqwest::Url::parse(&job.url).map_err(|e| e.to_string()).and_then(|u| self.policy.check_url(&u));
+        let response = match allowed {
+            Err(why) => Err(why),
+            Ok(()) => self
+                .client
+                .post(&job.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(SIGNATURE_HEADER, signature)
+                .body(job.payload.clone())
+                .send()
+                .await
+                .map_err(|e| error_text(&e)),
+        };
         let (status, error) = match response {
             Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
             Ok(r) => (Some(r.status().as_u16()), Some(format!("HTTP {}", r.status()))),
-            Err(e) => (None, Some(error_text(&e))),
+            Err(e) => (None, Some(e)),
         };
         let attempts = u32::try_from(job.attempts + 1).unwrap_or(u32::MAX);
         let result = if error.is_none() {
@@ -297,6 +305,10 @@ pub fn window_micros(cfg: &WebhooksConfig) -> i64 {
 }
 
 fn error_text(e: &reqwest::Error) -> String {
+    // A refusal of the outbound policy says so, not "could not connect".
+    if let Some(why) = crate::outbound::refusal(e) {
+        return why.chars().take(MAX_ERROR_LEN).collect();
+    }
     let mut text = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
-use crate::inbound::actions::{WEBHOOK_URL_RULE, is_webhook_url};
+use crate::outbound::{USER_URL_RULE, is_user_url};
 
 #[derive(Serialize, ToSchema)]
 pub struct AccountView {
@@ -96,9 +96,9 @@ pub async fn update_account(
 ) -> Result<Json<AccountView>, ApiError> {
     let update = body.value;
     if let Some(Some(u)) = &update.inbound_url
-        && !is_webhook_url(u)
+        && !is_user_url(u)
     {
-        return Err(ApiError::field("inbound_url", WEBHOOK_URL_RULE));
+        return Err(ApiError::field("inbound_url", USER_URL_RULE));
     }
     if update.time_zone.is_some() || update.quiet_hours.is_some() {
         let current = state.store.account_schedule(&auth.account_id).await?;

@@ -191,7 +191,6 @@ impl MessageView {
 /// Longest accepted `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// Longest accepted `callback_url`.
-const MAX_URL_LEN: usize = 2_048;
 /// Most tags on one message.
 const MAX_TAGS: usize = 20;
 
@@ -587,13 +586,10 @@ async fn refuse_opted_out(
 }
 
 pub(super) fn validate_url(url: String) -> Result<String, ApiError> {
-    let ok = url.len() <= MAX_URL_LEN
-        && (url.starts_with("http://") || url.starts_with("https://"))
-        && reqwest::Url::parse(&url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
-    if ok {
+    if crate::outbound::is_user_url(&url) {
         Ok(url)
     } else {
-        Err(ApiError::field("callback_url", "must be an absolute http:// or https:// URL"))
+        Err(ApiError::field("callback_url", crate::outbound::USER_URL_RULE))
     }
 }
 
