@@ -875,6 +875,28 @@ async fn the_window_and_rate_counters_measure_what_each_account_sent() {
     assert_eq!((stats.max_window, stats.peak_per_second), (10, 10));
 }
 
+#[tokio::test]
+async fn a_client_that_never_reads_its_delayed_answers_is_read_no_further_than_the_limit() {
+    use kurier::smsc_sim::MAX_DELAYED_ANSWERS;
+    let sim = start(SimSettings { submit_delay: Duration::from_secs(5), ..fast() }).await;
+    let mut esme = Esme::bound(sim.addr(), As::Transmitter, "alpha", "pw").await;
+    let n = MAX_DELAYED_ANSWERS + 100;
+    for i in 0..n {
+        esme.send(Pdu::SubmitSm(no_receipt(sms("48600100200", &format!("m{i}"))))).await;
+    }
+    eventually("the limit held back", || sim.stats().outstanding == MAX_DELAYED_ANSWERS as u64).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(sim.stats().submits, MAX_DELAYED_ANSWERS as u64, "no more read while the limit is reached");
+    // Once the held answers are due, the rest is read and answered.
+    let mut answered = 0;
+    while answered < n {
+        let p = esme.packet(Duration::from_secs(10)).await.expect("every submission is answered");
+        assert_eq!(p.status, CommandStatus::ESME_ROK);
+        answered += 1;
+    }
+    assert_eq!(sim.stats().submits, n as u64);
+}
+
 // ---------------------------------------------------------------- TLS, stop
 
 #[tokio::test]

@@ -35,7 +35,7 @@ pub use cli::{SimArgs, run};
 pub use control::{ControlServer, MAX_LIST, serve_control};
 pub use outbox::{DELIVER_WINDOW, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES};
 pub use reassembly::{MAX_PARTIAL_MESSAGES, PARTIAL_TTL};
-pub use session::{BIND_TIMEOUT, SMSC_SYSTEM_ID, UNBIND_GRACE};
+pub use session::{BIND_TIMEOUT, MAX_DELAYED_ANSWERS, SMSC_SYSTEM_ID, UNBIND_GRACE};
 pub use store::{InjectError, MAX_RECEIVED, MAX_TRACKED_MESSAGES};
 pub use text::{MoError, MoSplit, Outcome, RECEIPT_TEXT_CHARS};
 

@@ -46,6 +46,12 @@ pub const UNBIND_GRACE: Duration = Duration::from_millis(500);
 /// deliver_sm sent and not answered that a session remembers at most; older
 /// ones are forgotten (the store resends them anyway).
 const MAX_REMEMBERED_DELIVERIES: usize = 4096;
+
+/// Submissions whose answers a session holds back (`submit_delay`) at
+/// most: beyond, it reads no more from that client until some are due, as
+/// an SMSC with a full window would, so a client that never reads its
+/// answers cannot grow the queue without end.
+pub const MAX_DELAYED_ANSWERS: usize = 10_000;
 /// What `GarbageAfterBind` writes: a `command_length` of 11, below the
 /// 16-octet header, so no SMPP decoder can read on.
 const GARBAGE: &[u8] = b"\x00\x00\x00\x0bgarbage";
@@ -182,7 +188,9 @@ where
                     self.send_due().await
                 }
                 _ = sleep_until(deadline.unwrap_or(bind_deadline)), if deadline.is_some() => Err(Ended::Timeout),
-                item = self.framed.next() => self.on_item(item).await,
+                item = self.framed.next(), if self.delayed.len() < MAX_DELAYED_ANSWERS => {
+                    self.on_item(item).await
+                }
             };
             if let Err(ended) = step {
                 let _ = timeout(WRITE_TIMEOUT, SinkExt::<Packet>::flush(&mut self.framed)).await;
