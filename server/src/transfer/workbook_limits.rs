@@ -25,6 +25,9 @@ pub const MAX_WHOLE_PART_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest tag or text between tags in a streamed XML part. A cell holds
 /// at most 32,767 characters in Excel, so this is far above any real one.
 pub const MAX_XML_RUN_BYTES: u64 = 1024 * 1024;
+/// Parts a zip file (XLSX, ODS) may have: a workbook has tens; one with
+/// hundreds of sheets and pictures, a few thousand.
+pub const MAX_ZIP_ENTRIES: u64 = 100_000;
 /// Memory an XLS or ODS workbook may take once read (both are read whole:
 /// every sheet's cells, empty ones inside its used area included, and
 /// their text).
@@ -46,8 +49,9 @@ fn too_demanding(format: FileFormat, what: impl Into<String>) -> FileProblem {
 /// [`MAX_WHOLE_PART_BYTES`], the shared-string table declares no more
 /// strings than it can hold, and a worksheet larger than that (streamed)
 /// has no tag or text longer than [`MAX_XML_RUN_BYTES`].
-pub fn check_xlsx<R: Read + Seek>(input: R) -> Result<(), FileProblem> {
+pub fn check_xlsx<R: Read + Seek>(mut input: R) -> Result<(), FileProblem> {
     let bad = |e: &dyn std::fmt::Display| FileProblem::BadXlsx(e.to_string());
+    check_zip_entries(&mut input, FileFormat::Xlsx)?;
     let mut zip = ZipArchive::new(input).map_err(|e| bad(&e))?;
     for i in 0..zip.len() {
         let (name, size) = {
@@ -83,6 +87,58 @@ pub fn check_xlsx<R: Read + Seek>(input: R) -> Result<(), FileProblem> {
         }
     }
     Ok(())
+}
+
+/// Refuses a zip file (XLSX, ODS) that declares more than
+/// [`MAX_ZIP_ENTRIES`] parts: the zip reader holds its whole directory in
+/// memory, a few hundred bytes a part, so a file of tiny parts would take
+/// gigabytes before any part is read. A file whose end cannot be read as
+/// a zip is left to the zip reader to report.
+fn check_zip_entries<R: Read + Seek>(input: &mut R, format: FileFormat) -> Result<(), FileProblem> {
+    let entries = zip_entries(input).map_err(|e| FileProblem::Io(e.to_string()))?;
+    input.seek(io::SeekFrom::Start(0)).map_err(|e| FileProblem::Io(e.to_string()))?;
+    match entries {
+        Some(n) if n > MAX_ZIP_ENTRIES => Err(too_demanding(format, format!("it holds {n} parts"))),
+        _ => Ok(()),
+    }
+}
+
+/// The number of entries a zip file's end record declares (its ZIP64 one
+/// when the classic one says to look there); `None` without such a record.
+fn zip_entries<R: Read + Seek>(input: &mut R) -> io::Result<Option<u64>> {
+    // The end record: 22 bytes and a comment of up to 65,535.
+    let len = input.seek(io::SeekFrom::End(0))?;
+    let tail_len = len.min(22 + 65_535);
+    input.seek(io::SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    input.read_exact(&mut tail)?;
+    let Some(at) = (0..tail.len().saturating_sub(21)).rev().find(|&i| tail[i..].starts_with(b"PK\x05\x06"))
+    else {
+        return Ok(None);
+    };
+    let entries = u16::from_le_bytes([tail[at + 10], tail[at + 11]]);
+    if entries != u16::MAX {
+        return Ok(Some(u64::from(entries)));
+    }
+    // ZIP64: a locator just before the end record names where its own end
+    // record is, whose entry count is a u64 at byte 32.
+    let locator = (len - tail_len) + at as u64;
+    if locator < 20 {
+        return Ok(Some(u64::from(entries)));
+    }
+    let mut loc = [0u8; 20];
+    input.seek(io::SeekFrom::Start(locator - 20))?;
+    input.read_exact(&mut loc)?;
+    if !loc.starts_with(b"PK\x06\x07") {
+        return Ok(Some(u64::from(entries)));
+    }
+    let record = u64::from_le_bytes(loc[8..16].try_into().unwrap_or_default());
+    let mut head = [0u8; 40];
+    input.seek(io::SeekFrom::Start(record))?;
+    if input.read_exact(&mut head).is_err() || !head.starts_with(b"PK\x06\x06") {
+        return Ok(Some(u64::from(entries)));
+    }
+    Ok(Some(u64::from_le_bytes(head[32..40].try_into().unwrap_or_default())))
 }
 
 /// The `uniqueCount` of the `sst` element that starts a shared-string
@@ -228,8 +284,9 @@ impl XlsSheet {
 /// written, then the used area of each table with its rows and columns
 /// repeated as the file says — within [`MAX_WORKBOOK_MEMORY_BYTES`], and
 /// no tag or text in it longer than [`MAX_XML_RUN_BYTES`].
-pub fn check_ods<R: Read + Seek>(input: R) -> Result<(), FileProblem> {
+pub fn check_ods<R: Read + Seek>(mut input: R) -> Result<(), FileProblem> {
     let bad = |e: &dyn std::fmt::Display| FileProblem::BadOds(e.to_string());
+    check_zip_entries(&mut input, FileFormat::Ods)?;
     let mut zip = ZipArchive::new(input).map_err(|e| bad(&e))?;
     let content = match zip.by_name("content.xml") {
         Ok(part) => part,
@@ -525,6 +582,36 @@ mod tests {
         let mut huge = XlsSheet::default();
         huge.dimensions(&dims(0, u32::MAX, 0, 256));
         assert_eq!(huge.cells(), u64::from(u32::MAX) * 256);
+    }
+
+    #[test]
+    fn a_zip_declaring_too_many_parts_is_refused_before_it_is_read() {
+        use std::io::Cursor;
+        // A zip's end record (no directory behind it: the count is all
+        // that is read), classic and ZIP64.
+        let end = |entries: u16| {
+            let mut r = b"PK\x05\x06".to_vec();
+            r.extend([0, 0, 0, 0]);
+            r.extend(entries.to_le_bytes());
+            r.extend(entries.to_le_bytes());
+            r.extend([0; 8]);
+            r.extend([0, 0]);
+            r
+        };
+        assert_eq!(zip_entries(&mut Cursor::new(end(12))).unwrap(), Some(12));
+        let mut zip64 = b"PK\x06\x06".to_vec();
+        zip64.extend([0; 28]);
+        zip64.extend(5_000_000u64.to_le_bytes());
+        zip64.extend([0; 16]);
+        let mut locator = b"PK\x06\x07".to_vec();
+        locator.extend([0; 4]);
+        locator.extend(0u64.to_le_bytes());
+        locator.extend([1, 0, 0, 0]);
+        let file = [zip64, locator, end(u16::MAX)].concat();
+        assert_eq!(zip_entries(&mut Cursor::new(file.clone())).unwrap(), Some(5_000_000));
+        let e = check_zip_entries(&mut Cursor::new(file), FileFormat::Xlsx).unwrap_err();
+        assert!(e.to_string().contains("5000000 parts"), "{e}");
+        assert_eq!(zip_entries(&mut Cursor::new(b"not a zip".to_vec())).unwrap(), None);
     }
 
     #[test]
