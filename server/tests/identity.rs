@@ -241,7 +241,12 @@ async fn a_password_reset_or_disabling_ends_the_users_sessions() {
         let app = TestApp::start(&backend).await;
         let bob = user(&app, "bob", "sender").await;
         let mut b = Browser::new(&app);
-        b.sign_in("bob", "bob-password").await;
+        // A sign-in form another site sent (login CSRF) is refused.
+        let (status, page) = b.sign_in_with("bob", "bob-password", &[("sec-fetch-site", "cross-site")]).await;
+        assert_eq!(status, 403, "{page}");
+        assert_eq!(b.get("/").await.0, 303, "not signed in");
+        let (status, _) = b.sign_in_with("bob", "bob-password", &[("sec-fetch-site", "same-origin")]).await;
+        assert_eq!(status, 303, "Kurier's own page signs in");
         let (status, _) =
             app.post(&format!("/api/v1/users/{bob}/password"), json!({"password": "a brand new one"})).await;
         assert_eq!(status, 200);

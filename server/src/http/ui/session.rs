@@ -302,9 +302,12 @@ fn over_https(state: &AppState, headers: &HeaderMap) -> bool {
 pub async fn sign_in(
     State(state): State<AppState>,
     MaybeViewer(v): MaybeViewer,
-    SignInFrom { ip, https }: SignInFrom,
+    SignInFrom { ip, https, cross_site }: SignInFrom,
     Form(input): Form<SignIn>,
 ) -> Response {
+    if cross_site {
+        return refused_cross_site();
+    }
     let user = match identity::sign_in(
         &state.store,
         &state.config.auth,
@@ -340,10 +343,29 @@ pub async fn sign_in(
     response
 }
 
-/// Where a sign-in comes from: the client's address, and whether over HTTPS.
+/// Where a sign-in comes from: the client's address, whether over HTTPS,
+/// and whether the browser says another site sent the form.
 pub struct SignInFrom {
     pub ip: String,
     pub https: bool,
+    pub cross_site: bool,
+}
+
+/// Whether the browser marks the request as sent from another site
+/// (`Sec-Fetch-Site: cross-site`): the forms that need no session (sign-in,
+/// language) refuse it, so no other site can sign a visitor into an account
+/// of its choosing. Browsers without the header are not refused.
+fn cross_site(headers: &HeaderMap) -> bool {
+    headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+}
+
+fn refused_cross_site() -> Response {
+    crate::http::ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "cross_site_form",
+        "this form was sent from another site; open Kurier's own page and try again",
+    )
+    .into_response()
 }
 
 impl FromRequestParts<AppState> for SignInFrom {
@@ -353,6 +375,7 @@ impl FromRequestParts<AppState> for SignInFrom {
         Ok(SignInFrom {
             ip: client_ip(parts, state).map(|i| i.to_string()).unwrap_or_default(),
             https: over_https(state, &parts.headers),
+            cross_site: cross_site(&parts.headers),
         })
     }
 }
@@ -377,7 +400,10 @@ pub struct LanguageChoice {
 }
 
 /// The language picker: remembered in a cookie for a year.
-pub async fn set_language(Form(choice): Form<LanguageChoice>) -> Response {
+pub async fn set_language(headers: HeaderMap, Form(choice): Form<LanguageChoice>) -> Response {
+    if cross_site(&headers) {
+        return refused_cross_site();
+    }
     let locale = Locale::parse(&choice.lang).unwrap_or_default();
     // Only a path of this site: never redirect elsewhere. Browsers read a
     // backslash as a slash (and drop tabs), so `/\evil.example` is `//evil.example`.
