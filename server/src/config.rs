@@ -1006,6 +1006,9 @@ connector = "a"
             ("[auth]\nsession_lifetime_secs = 5\n", "auth.session_lifetime_secs"),
             ("[server]\ntrusted_proxies = [\"proxy.local\"]\n", "server.trusted_proxies[0]"),
             ("[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n", "server.trusted_proxies[0]"),
+            ("[server]\noutbound_denied_networks = [\"intranet\"]\n", "server.outbound_denied_networks[0]"),
+            ("[server]\nhttp_header_timeout_secs = 0\n", "server.http_header_timeout_secs"),
+            ("[server]\nmax_http_connections = 0\n", "server.max_http_connections"),
         ] {
             let e = Config::from_sources(Some(("k.toml", file)), env(&[])).unwrap_err().to_string();
             assert!(e.contains(key), "{file}: {e}");

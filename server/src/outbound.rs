@@ -52,6 +52,13 @@ impl OutboundPolicy {
         if self.allows(ip) { Ok(()) } else { Err(format!("{REFUSED} ({ip})")) }
     }
 
+    /// `url` parsed, if it may be requested: the URL to send the request to.
+    pub fn allowed_url(&self, url: &str) -> Result<reqwest::Url, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+        self.check_url(&parsed)?;
+        Ok(parsed)
+    }
+
     /// A client builder that connects only where this policy allows, and
     /// follows at most `max_redirects` redirects (each checked too).
     pub fn client_builder(&self, max_redirects: usize) -> reqwest::ClientBuilder {

@@ -207,8 +207,7 @@ impl NotificationWorker {
     /// allows (redirects too), and read only up to the size limit.
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
         let failed = |e: &dyn std::fmt::Display| format!("fetching {url}: {e}");
-        let parsed = reqwest::Url::parse(url).map_err(|e| failed(&e))?;
-        self.policy.check_url(&parsed).map_err(|e| failed(&e))?;
+        let parsed = self.policy.allowed_url(url).map_err(|e| failed(&e))?;
         let http = self.http.as_ref().ok_or_else(|| failed(&"no HTTP client"))?;
         let mut resp = http
             .get(parsed)

@@ -84,13 +84,11 @@ impl WebhookSender {
         let started = Instant::now();
         let at = now_micros();
         let signature = sign(&job.secret, at / 1_000_000, &job.payload);
-        let allowed =
-            reqwest::Url::parse(&job.url).map_err(|e| e.to_string()).and_then(|u| self.policy.check_url(&u));
-        let response = match allowed {
+        let response = match self.policy.allowed_url(&job.url) {
             Err(why) => Err(why),
-            Ok(()) => self
+            Ok(url) => self
                 .client
-                .post(&job.url)
+                .post(url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header(SIGNATURE_HEADER, signature)
                 .body(job.payload.clone())
