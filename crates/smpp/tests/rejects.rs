@@ -207,9 +207,9 @@ fn cases() -> Vec<Case> {
         Case {
             name: "garbage after a submit_sm_resp message_id",
             bytes: frame(0x8000_0004, b"abc\0\x01\x02"),
-            status: S::ESME_RINVCMDLEN,
-            field: "message_id",
-            kind: K::TrailingBytes { count: 2 },
+            status: S::ESME_RINVOPTPARSTREAM,
+            field: "tlv",
+            kind: K::TlvHeaderTruncated { available: 2 },
         },
         Case {
             name: "submit_multi with dest_flag 3",
@@ -281,6 +281,13 @@ fn a_bad_destination_in_submit_sm_is_answered_with_submit_sm_resp_rinvdstadr() {
 fn a_body_shorter_than_its_mandatory_fields_is_answered_with_generic_nack_rinvcmdlen() {
     let err = Packet::decode(&frame(4, &sm_head(b"447700900999\0")[..32])).unwrap_err();
     assert_eq!(err.reply(), Some(Packet::new(SEQ, Pdu::GenericNack).with_status(S::ESME_RINVCMDLEN)));
+}
+
+#[test]
+fn a_submit_sm_resp_with_smpp_5_tlvs_after_its_id_keeps_the_id() {
+    // additional_status_info_text (0x001D), as SMPP 5.0 SMSCs append it.
+    let packet = Packet::decode(&frame(0x8000_0004, b"abc\0\x00\x1d\x00\x03ok\0")).unwrap();
+    assert!(matches!(packet.pdu, Pdu::SubmitSmResp(ref r) if r.message_id.as_bytes() == b"abc"));
 }
 
 #[test]

@@ -137,6 +137,8 @@ short_message_body!(SubmitSm);
 /// delivery receipts will quote.
 ///
 /// Error responses often come without a body; that decodes as an empty id.
+/// SMPP 5.0 SMSCs may append TLVs (e.g. `additional_status_info_text`):
+/// well-formed ones are read past, as a 3.4 ESME should.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct SubmitSmResp {
     /// At most 64 octets.
@@ -149,7 +151,7 @@ impl SubmitSmResp {
             return Ok(SubmitSmResp::default());
         }
         let resp = SubmitSmResp { message_id: r.c_str(fields::MESSAGE_ID)? };
-        r.finish(fields::MESSAGE_ID.name)?;
+        r.tlvs()?;
         Ok(resp)
     }
 

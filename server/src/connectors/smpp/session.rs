@@ -39,7 +39,8 @@ use super::{Shared, ids, outbound, sub};
 use crate::connectors::{BIND_LEASE_SECS, Command, ConnectorEvent, LinkStats, OutboundSms};
 
 /// deliver_sm/data_sm being stored (not yet answered) per session at most;
-/// beyond it the session stops reading until some are answered.
+/// beyond it more are answered `ESME_RX_T_APPN` (the SMSC resends them)
+/// while the session goes on reading answers to its submissions.
 pub const MAX_INBOUND_IN_PROGRESS: usize = 256;
 
 /// Longest wait for unbind_resp at shutdown (and never more than the
@@ -350,9 +351,12 @@ struct Session {
     /// Deadlines in the order requests were sent (all share one timeout).
     deadlines: VecDeque<(Instant, u32)>,
     enquire_pending: bool,
-    /// submit_sm sent and not answered.
+    /// submit_sm and query_sm sent and not answered.
     in_window: usize,
     queue: VecDeque<Part>,
+    /// query_sm taken but not yet sent: they go through the window and the
+    /// throttle as submissions do (an SMSC counts every request).
+    queries: VecDeque<(String, String, QuerySm)>,
     messages: BTreeMap<u64, Msg>,
     next_msg: u64,
     acks_tx: mpsc::Sender<Packet>,
@@ -379,6 +383,7 @@ impl Session {
             enquire_pending: false,
             in_window: 0,
             queue: VecDeque::new(),
+            queries: VecDeque::new(),
             messages: BTreeMap::new(),
             next_msg: 0,
             acks_tx,
@@ -402,14 +407,22 @@ impl Session {
         let mut renew = tokio::time::interval_at(Instant::now() + lease_renewal(), lease_renewal());
         renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            if self.draining && self.pending.is_empty() && self.queue.is_empty() && self.inbound_busy == 0 {
+            if self.draining
+                && self.pending.is_empty()
+                && self.queue.is_empty()
+                && self.queries.is_empty()
+                && self.inbound_busy == 0
+            {
                 return Ended::Shutdown(self.drain_reason.take().unwrap_or_else(|| "shutdown".into()));
             }
             let next_deadline = self.next_deadline();
             let room = self.in_window < shared.cfg.window;
-            let can_send = room && !self.queue.is_empty();
-            let can_take = self.role.transmits() && !self.draining && room && self.queue.is_empty();
-            let can_read = self.inbound_busy < MAX_INBOUND_IN_PROGRESS;
+            let can_send = room && !(self.queue.is_empty() && self.queries.is_empty());
+            let can_take = self.role.transmits()
+                && !self.draining
+                && room
+                && self.queue.is_empty()
+                && self.queries.is_empty();
             let step = tokio::select! {
                 biased;
                 () = shutdown.cancelled(), if !self.draining => {
@@ -428,7 +441,7 @@ impl Session {
                     self.inbound_busy = self.inbound_busy.saturating_sub(1);
                     self.write(ack).await
                 }
-                frame = self.wire.next(), if can_read => self.on_frame(frame).await,
+                frame = self.wire.next() => self.on_frame(frame).await,
                 _ = enquire.tick() => self.enquire().await,
                 _ = renew.tick(), if !self.draining => {
                     if !shared.hold_lease(self.slot).await {
@@ -540,8 +553,8 @@ impl Session {
                     warn!(message_id, smsc_id, "SMSC id too long for query_sm; not asked");
                     return Ok(());
                 };
-                let query = QuerySm { message_id: id, source };
-                self.request(Pdu::QuerySm(query), Pending::Query { message_id, smsc_id }).await.map(drop)
+                self.queries.push_back((message_id, smsc_id, QuerySm { message_id: id, source }));
+                Ok(())
             }
             Command::Receive(_) => {
                 warn!("a simulated inbound message was sent to an SMPP link; ignored");
@@ -586,7 +599,13 @@ impl Session {
     }
 
     async fn send_next_part(&mut self) -> Result<(), Ended> {
-        let Some(part) = self.queue.pop_front() else { return Ok(()) };
+        let Some(part) = self.queue.pop_front() else {
+            let Some((message_id, smsc_id, query)) = self.queries.pop_front() else { return Ok(()) };
+            self.in_window += 1;
+            LinkStats::add(&self.shared.link.stats.window_used, 1);
+            let pending = Pending::Query { message_id, smsc_id };
+            return self.request(Pdu::QuerySm(query), pending).await.map(drop);
+        };
         self.in_window += 1;
         let stats = &self.shared.link.stats;
         LinkStats::add(&stats.window_used, 1);
@@ -614,13 +633,13 @@ impl Session {
                 if let Some(reply) = e.reply() {
                     return self.write(reply).await;
                 }
-                // A malformed answer to one of our requests: a refusal of it.
-                if let Some(sequence) = e.sequence_number()
-                    && let Some(pending) = self.pending.remove(&sequence)
+                // A malformed answer to one of our requests: its header's
+                // status still says whether the SMSC took it.
+                if let Some(header) = e.header
+                    && let Some(pending) = self.pending.remove(&header.sequence_number)
                 {
-                    let failure =
-                        Failure { temporary: true, reason: format!("malformed answer from the SMSC: {e}") };
-                    self.on_answer(pending, Err(failure)).await;
+                    let answer = malformed_answer(&pending, header.command_id, header.command_status, &e);
+                    self.on_answer(pending, answer).await;
                 }
                 Ok(())
             }
@@ -695,23 +714,36 @@ impl Session {
     async fn on_answer(&mut self, pending: Pending, answer: Result<Answer, Failure>) {
         match pending {
             Pending::Submit { msg, index } => self.on_submit_answer(msg, index, answer).await,
-            Pending::Query { message_id, smsc_id } => match answer {
-                Ok(Answer::State(state)) => match inbound::status_of_state(state) {
-                    Some(status) => {
-                        let detail = format!("query_sm: {}", state.name().unwrap_or("final"));
-                        debug!(message_id, smsc_id, ?status, "query answered");
-                        self.shared
-                            .link
-                            .report(ConnectorEvent::DeliveryReport { smsc_id, status: Some(status), detail })
-                            .await;
-                    }
-                    None => debug!(message_id, smsc_id, ?state, "query answered: not final yet"),
-                },
-                Ok(_) => {}
-                Err(f) => debug!(message_id, smsc_id, reason = f.reason, "query refused"),
-            },
+            Pending::Query { message_id, smsc_id } => {
+                self.in_window = self.in_window.saturating_sub(1);
+                sub(&self.shared.link.stats.window_used, 1);
+                self.on_query_answer(message_id, smsc_id, answer).await;
+            }
             Pending::EnquireLink => self.enquire_pending = false,
             Pending::Unbind => {}
+        }
+    }
+
+    async fn on_query_answer(
+        &mut self,
+        message_id: String,
+        smsc_id: String,
+        answer: Result<Answer, Failure>,
+    ) {
+        match answer {
+            Ok(Answer::State(state)) => match inbound::status_of_state(state) {
+                Some(status) => {
+                    let detail = format!("query_sm: {}", state.name().unwrap_or("final"));
+                    debug!(message_id, smsc_id, ?status, "query answered");
+                    self.shared
+                        .link
+                        .report(ConnectorEvent::DeliveryReport { smsc_id, status: Some(status), detail })
+                        .await;
+                }
+                None => debug!(message_id, smsc_id, ?state, "query answered: not final yet"),
+            },
+            Ok(_) => {}
+            Err(f) => debug!(message_id, smsc_id, reason = f.reason, "query refused"),
         }
     }
 
@@ -771,8 +803,10 @@ impl Session {
     /// A deliver_sm (or data_sm): reported by a helper task that answers it
     /// once the report is stored.
     async fn on_deliver(&mut self, sequence: u32, deliver: DeliverSm, data_sm: bool) -> Result<(), Ended> {
-        if self.draining {
-            // Not taken now; the SMSC sends it again to a later session.
+        if self.draining || self.inbound_busy >= MAX_INBOUND_IN_PROGRESS {
+            // Not taken now; the SMSC sends it again later. Answering at
+            // once, rather than no longer reading, keeps our submissions'
+            // answers coming while storage catches up.
             return self.write(deliver_resp(sequence, data_sm, CommandStatus::ESME_RX_T_APPN)).await;
         }
         let stats = &self.shared.link.stats;
@@ -830,6 +864,7 @@ impl Session {
         self.pending.clear();
         self.deadlines.clear();
         self.queue.clear();
+        self.queries.clear();
         let messages = std::mem::take(&mut self.messages);
         if !messages.is_empty() {
             warn!(messages = messages.len(), reason, "unanswered messages fail as temporary");
@@ -848,6 +883,28 @@ enum Answer {
 }
 
 /// A refusal of one of our requests, with the reason in the contract's form.
+/// The answer a malformed response still gives. An error status is the
+/// SMSC's refusal, whatever the body; a submit_sm_resp with `ESME_ROK`
+/// means the SMSC took the message, so it must not be sent again, though
+/// its receipts cannot be matched without a readable id.
+fn malformed_answer(
+    pending: &Pending,
+    command_id: u32,
+    status: CommandStatus,
+    e: &DecodeError,
+) -> Result<Answer, Failure> {
+    if !status.is_ok() {
+        return Err(refusal(status));
+    }
+    if let Pending::Submit { .. } = pending
+        && command_id == CommandId::SubmitSmResp as u32
+    {
+        warn!(error = %e, "the SMSC accepted a submission with an unreadable message id; its receipts cannot be matched");
+        return Ok(Answer::MessageId(String::new()));
+    }
+    Err(Failure { temporary: true, reason: format!("malformed answer from the SMSC: {e}") })
+}
+
 fn refusal(status: CommandStatus) -> Failure {
     if status.is_ok() {
         return Failure { temporary: true, reason: "generic_nack without an error status".into() };
@@ -1001,6 +1058,108 @@ mod tests {
             event,
             ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()] }
         );
+    }
+
+    /// Submits one message and returns the submit_sm the SMSC read.
+    async fn submit_one(
+        commands: &mpsc::Sender<Command>,
+        smsc: &mut Framed<tokio::io::DuplexStream, PduCodec>,
+    ) -> Packet {
+        let sms =
+            OutboundSms { message_id: "m1".into(), to: "+48600100200".into(), from: None, text: "hi".into() };
+        commands.send(Command::Submit(sms)).await.unwrap();
+        let submit = smsc.next().await.unwrap().unwrap().unwrap();
+        assert!(matches!(submit.pdu, Pdu::SubmitSm(_)), "{submit:?}");
+        submit
+    }
+
+    /// A submit_sm_resp whose message_id has no NUL (undecodable), with `status`.
+    fn unterminated_submit_resp(sequence: u32, status: CommandStatus) -> Vec<u8> {
+        let mut raw = 19u32.to_be_bytes().to_vec();
+        raw.extend_from_slice(&(CommandId::SubmitSmResp as u32).to_be_bytes());
+        raw.extend_from_slice(&status.0.to_be_bytes());
+        raw.extend_from_slice(&sequence.to_be_bytes());
+        raw.extend_from_slice(b"abc");
+        raw
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_submit_answer_is_judged_by_its_status_so_an_accepted_message_is_not_sent_again() {
+        use tokio::io::AsyncWriteExt as _;
+        for (status, expected) in [
+            (
+                CommandStatus::ESME_ROK,
+                ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec![String::new()] },
+            ),
+            (
+                CommandStatus::ESME_RINVDSTADR,
+                ConnectorEvent::SubmitFailed {
+                    message_id: "m1".into(),
+                    temporary: false,
+                    reason: "ESME_RINVDSTADR (0x0000000B): Invalid destination address.".into(),
+                },
+            ),
+        ] {
+            let (mut session, mut smsc, (commands, mut events)) = session(SmppConfig::default());
+            let served = tokio::spawn(async move { session.serve().await });
+            let submit = submit_one(&commands, &mut smsc).await;
+            let raw = unterminated_submit_resp(submit.sequence_number, status);
+            smsc.get_mut().write_all(&raw).await.unwrap();
+            assert_eq!(events.recv().await.unwrap().event, expected);
+            served.abort();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_its_inbound_limit_busy_a_session_still_reads_answers_and_refuses_more_for_now() {
+        let (mut session, mut smsc, (commands, mut events)) = session(SmppConfig::default());
+        let served = tokio::spawn(async move { session.serve().await });
+        let submit = submit_one(&commands, &mut smsc).await;
+        let Pdu::SubmitSm(sm) = submit.pdu.clone() else { unreachable!() };
+        // Storage holds every inbound report without committing it.
+        let held = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(event) = events.recv().await {
+                if matches!(event.event, ConnectorEvent::Submitted { .. }) {
+                    return (held.len(), event.event);
+                }
+                held.push(event);
+            }
+            panic!("the session ended");
+        });
+        let first = 1000;
+        let over = first + MAX_INBOUND_IN_PROGRESS as u32;
+        for sequence in first..=over {
+            smsc.send(Packet::new(sequence, Pdu::DeliverSm(DeliverSm::from(sm.clone())))).await.unwrap();
+        }
+        let refused = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!((refused.sequence_number, refused.status), (over, CommandStatus::ESME_RX_T_APPN));
+        let resp = smpp::SubmitSmResp { message_id: COctetString::try_from("abc").unwrap() };
+        smsc.send(Packet::new(submit.sequence_number, Pdu::SubmitSmResp(resp))).await.unwrap();
+        let (busy, submitted) = held.await.unwrap();
+        assert_eq!(busy, MAX_INBOUND_IN_PROGRESS);
+        assert_eq!(
+            submitted,
+            ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()] }
+        );
+        served.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_query_waits_for_room_in_the_window_as_a_submission_does() {
+        let (mut session, mut smsc, (commands, mut events)) =
+            session(SmppConfig { window: 1, ..SmppConfig::default() });
+        let served = tokio::spawn(async move { session.serve().await });
+        let submit = submit_one(&commands, &mut smsc).await;
+        let query = Command::Query { message_id: "m0".into(), smsc_id: "old".into(), from: None };
+        commands.send(query).await.unwrap();
+        assert!(timeout(Duration::from_secs(5), smsc.next()).await.is_err(), "the window is full");
+        let resp = smpp::SubmitSmResp { message_id: COctetString::try_from("abc").unwrap() };
+        smsc.send(Packet::new(submit.sequence_number, Pdu::SubmitSmResp(resp))).await.unwrap();
+        let query = smsc.next().await.unwrap().unwrap().unwrap();
+        assert!(matches!(query.pdu, Pdu::QuerySm(ref q) if q.message_id.as_bytes() == b"old"), "{query:?}");
+        assert!(matches!(events.recv().await.unwrap().event, ConnectorEvent::Submitted { .. }));
+        served.abort();
     }
 
     #[tokio::test(start_paused = true)]
