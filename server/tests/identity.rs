@@ -334,10 +334,35 @@ async fn the_last_owner_stays_an_owner() {
         let (status, _) = app.patch(&format!("/api/v1/users/{admin}"), json!({"disabled": true})).await;
         assert_eq!(status, 409);
         let other = user(&app, "olga", "owner").await;
+        let others = key_for(&app, &other, json!(["manage"]), json!([])).await;
         let (status, resp) = app.patch(&format!("/api/v1/users/{admin}"), json!({"role": "admin"})).await;
         assert_eq!(status, 200, "with another owner: {resp}");
         let (_, resp) = app.get(&format!("/api/v1/users/{other}")).await;
         assert_eq!(resp["role"], "owner");
+        // Two owners demoting each other at once (each with their own key):
+        // one of them stays an owner.
+        let admins = common::API_KEY.to_owned();
+        let (admin_path, other_path) = (format!("/api/v1/users/{admin}"), format!("/api/v1/users/{other}"));
+        let (status, _) = call(&app, &others, "PATCH", &admin_path, Some(json!({"role": "owner"}))).await;
+        assert_eq!(status, 200);
+        for _ in 0..10 {
+            let demote = Some(json!({"role": "admin"}));
+            let ((a, _), (b, _)) = tokio::join!(
+                call(&app, &others, "PATCH", &admin_path, demote.clone()),
+                call(&app, &admins, "PATCH", &other_path, demote)
+            );
+            assert!(
+                (a == 200) != (b == 200) && [a, b].iter().all(|s| [200, 403, 409].contains(s)),
+                "exactly one demotion goes through: {a} {b}"
+            );
+            let promote = Some(json!({"role": "owner"}));
+            let (status, resp) = if a == 200 {
+                call(&app, &others, "PATCH", &admin_path, promote).await
+            } else {
+                call(&app, &admins, "PATCH", &other_path, promote).await
+            };
+            assert_eq!(status, 200, "{resp}");
+        }
         app.stop().await;
     })
     .await;
@@ -430,6 +455,86 @@ async fn user_groups_hold_users_of_the_account() {
         let names: Vec<&str> =
             groups["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["Day"], "Night is gone");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn admins_leave_owners_keys_quota_and_details_alone() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let (_, users) = app.get("/api/v1/users").await;
+        let owner = users["users"][0]["id"].as_str().unwrap().to_owned();
+        let ada = user(&app, "ada", "admin").await;
+        let sam = user(&app, "sam", "sender").await;
+        let owners_key_id = {
+            key_for(&app, &owner, json!(["read"]), json!([])).await;
+            let (_, keys) = app.get("/api/v1/api-keys").await;
+            let keys = keys["keys"].as_array().unwrap().clone();
+            keys.iter().find(|k| k["user_id"] == owner.as_str()).unwrap()["id"].as_str().unwrap().to_owned()
+        };
+        let sams_key_id = {
+            key_for(&app, &sam, json!(["read"]), json!([])).await;
+            let (_, keys) = app.get("/api/v1/api-keys").await;
+            let keys = keys["keys"].as_array().unwrap().clone();
+            keys.iter().find(|k| k["user_id"] == sam.as_str()).unwrap()["id"].as_str().unwrap().to_owned()
+        };
+        let admin = key_for(&app, &ada, json!(["read", "manage"]), json!([])).await;
+        let as_admin = |method: &'static str, path: String, body: Option<Value>| {
+            let admin = admin.clone();
+            let app = &app;
+            async move { call(app, &admin, method, &path, body).await }
+        };
+        for (method, path, body) in [
+            ("DELETE", format!("/api/v1/api-keys/{owners_key_id}"), None),
+            ("PUT", format!("/api/v1/billing/quotas/{owner}"), Some(json!({"monthly_segments": 0}))),
+            ("PATCH", format!("/api/v1/users/{owner}"), Some(json!({"display_name": "Mallory"}))),
+        ] {
+            let (status, resp) = as_admin(method, path.clone(), body).await;
+            assert_eq!((status, resp["error"]["code"].as_str()), (403, Some("forbidden")), "{method} {path}");
+        }
+        let (_, shown) = app.get(&format!("/api/v1/users/{owner}")).await;
+        assert_ne!(shown["display_name"], "Mallory");
+        // Everyone else's are theirs to manage.
+        assert_eq!(as_admin("DELETE", format!("/api/v1/api-keys/{sams_key_id}"), None).await.0, 204);
+        let quota = Some(json!({"monthly_segments": 5}));
+        assert_eq!(as_admin("PUT", format!("/api/v1/billing/quotas/{sam}"), quota).await.0, 200);
+        let name = Some(json!({"display_name": "Sam"}));
+        assert_eq!(as_admin("PATCH", format!("/api/v1/users/{sam}"), name).await.0, 200);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_key_makes_keys_only_within_its_own_scopes_and_addresses() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        let ada = user(&app, "ada", "admin").await;
+        let limited = key_for(&app, &ada, json!(["read", "manage"]), json!(["127.0.0.0/8"])).await;
+        let make = |body: Value| call(&app, &limited, "POST", "/api/v1/api-keys", Some(body));
+        let (status, made) = make(json!({"name": "by default"})).await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(
+            (&made["scopes"], &made["allowed_ips"]),
+            (&json!(["read", "manage"]), &json!(["127.0.0.0/8"]))
+        );
+        let (status, made) =
+            make(json!({"name": "narrower", "scopes": ["read"], "allowed_ips": ["127.0.0.1"]})).await;
+        assert_eq!((status, &made["scopes"]), (201, &json!(["read"])), "{made}");
+        for (body, field) in [
+            (json!({"name": "k", "scopes": ["read", "send"]}), "scopes[1]"),
+            (json!({"name": "k", "allowed_ips": ["10.0.0.0/8"]}), "allowed_ips[0]"),
+            (json!({"name": "k", "allowed_ips": ["127.0.0.1", "0.0.0.0/0"]}), "allowed_ips[1]"),
+        ] {
+            let (status, resp) = make(body.clone()).await;
+            assert_eq!((status, resp["error"]["field"].as_str()), (422, Some(field)), "{body} -> {resp}");
+        }
+        // The account's own key (every scope, any address) is not limited.
+        let (status, made) =
+            app.post("/api/v1/api-keys", json!({"name": "wide", "user_id": ada, "scopes": ["send"]})).await;
+        assert_eq!(status, 201, "{made}");
         app.stop().await;
     })
     .await;

@@ -17,7 +17,7 @@ mod text;
 
 pub use ids::{MessageId, canonical_id, new_id};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError, Prefix, PrefixError, period_of};
-pub use network::{canonical_ip, in_networks, is_network};
+pub use network::{canonical_ip, in_networks, is_network, network_within};
 pub use phone::{PhoneNumber, PhoneNumberError, Region, country_of, load_metadata};
 pub use role::{
     MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MIN_PASSWORD_LEN, Need, Role, Scope, UnknownRole, UnknownScope,

@@ -38,6 +38,17 @@ pub struct Auth {
     /// Whether it may manage the account: its role allows it and, for an
     /// API key, so do its scopes (who may see the account's secrets).
     pub manages: bool,
+    /// An API key's own limits; `None` for a web UI session. A key never
+    /// makes a key beyond them.
+    pub key_limits: Option<KeyLimits>,
+}
+
+/// What an API key is limited to.
+#[derive(Debug, Clone)]
+pub struct KeyLimits {
+    pub scopes: Vec<Scope>,
+    /// Addresses and networks; empty: any.
+    pub allowed_ips: Vec<String>,
 }
 
 impl Auth {
@@ -78,6 +89,19 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// `POST templates/preview` and `POST templates/{id}/preview` render
+/// without storing anything. Only these: other resources' items may be
+/// named "preview" (a tariff, a connector, a tag).
+fn is_template_preview(method: &Method, rest: &str) -> bool {
+    let mut parts = rest.split('/');
+    *method == Method::POST
+        && matches!(
+            (parts.next(), parts.next(), parts.next(), parts.next()),
+            (Some("templates"), Some("preview"), None, None)
+                | (Some("templates"), Some(_), Some("preview"), None)
+        )
+}
+
 /// What an API request needs, by its method and path.
 pub(crate) fn api_need(method: &Method, path: &str) -> Need {
     let rest = path.strip_prefix("/api/v1/").unwrap_or(path);
@@ -85,7 +109,7 @@ pub(crate) fn api_need(method: &Method, path: &str) -> Need {
     if ADMIN_RESOURCES.contains(&resource) {
         return Need::Manage;
     }
-    if is_safe(method) || rest.ends_with("/preview") {
+    if is_safe(method) || is_template_preview(method, rest) {
         return Need::Read;
     }
     // Every user keeps their own language, time zone and password.
@@ -226,6 +250,7 @@ impl FromRequestParts<AppState> for Auth {
             manages: found.role.allows(Need::Manage) && found.scopes.contains(&Scope::Manage),
             role: found.role,
             transliterate: found.transliterate,
+            key_limits: Some(KeyLimits { scopes: found.scopes, allowed_ips: found.allowed_ips }),
         })
     }
 }
@@ -244,6 +269,12 @@ mod tests {
             (Method::DELETE, "/api/v1/campaigns/x", Need::Write),
             (Method::POST, "/api/v1/contacts", Need::Write),
             (Method::POST, "/api/v1/templates/preview", Need::Read),
+            (Method::POST, "/api/v1/templates/t1/preview", Need::Read),
+            (Method::DELETE, "/api/v1/templates/preview", Need::Write),
+            (Method::PATCH, "/api/v1/tariffs/preview", Need::Manage),
+            (Method::DELETE, "/api/v1/tariffs/preview", Need::Manage),
+            (Method::PUT, "/api/v1/connectors/preview", Need::Manage),
+            (Method::DELETE, "/api/v1/contacts/c1/tags/preview", Need::Write),
             (Method::PATCH, "/api/v1/account", Need::Manage),
             (Method::POST, "/api/v1/numbers", Need::Manage),
             (Method::GET, "/api/v1/users", Need::Manage),

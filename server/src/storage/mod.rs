@@ -107,7 +107,8 @@ pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError
 pub use stats::{Bucket, GroupCount, Grouping, MessageCounts};
 pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord};
 pub use users::{
-    NewUser, SessionUser, SignInUser, UserChange, UserGroupRecord, UserPreferences, UserRecord, UsernameTaken,
+    LastOwner, NewUser, SessionUser, SignInUser, UserChange, UserGroupRecord, UserPreferences, UserRecord,
+    UsernameTaken,
 };
 pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
 

@@ -43,6 +43,11 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
+/// The change would leave the account without an active owner.
+#[derive(Debug, thiserror::Error)]
+#[error("the account's last owner stays an owner; make another owner first")]
+pub struct LastOwner;
+
 /// The username is someone's already (usernames are unique on the platform).
 #[derive(Debug, thiserror::Error)]
 #[error("the username is taken")]
@@ -142,25 +147,40 @@ impl Store {
         lock_micros: i64,
     ) -> sqlx::Result<bool> {
         let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1,
-                 locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END
+            // A lock that has run out starts the count again.
+            "UPDATE users SET
+                 failed_logins = CASE WHEN locked_until <= $4 THEN 1 ELSE failed_logins + 1 END,
+                 locked_until = CASE
+                     WHEN (CASE WHEN locked_until <= $4 THEN 1 ELSE failed_logins + 1 END) >= $1 THEN $2
+                     WHEN locked_until <= $4 THEN NULL
+                     ELSE locked_until END
              WHERE id = $3 RETURNING failed_logins",
         )
         .bind(max)
-        .bind(now + lock_micros)
+        .bind(now.saturating_add(lock_micros))
         .bind(user_id)
+        .bind(now)
         .fetch_optional(&self.writer)
         .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.is_some_and(|n| n >= max))
     }
 
-    /// A good sign-in clears the failure counter.
-    pub async fn record_good_sign_in(&self, user_id: &str) -> sqlx::Result<()> {
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-            .bind(user_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+    /// A good sign-in clears the failure counter, if the user is still
+    /// neither locked nor disabled at `now`: false otherwise. Checked in
+    /// the write, because password checks queue (one per CPU), so the user
+    /// read before the check may be out of date by the time it ends (a
+    /// burst of guesses must not outrun the lockout).
+    pub async fn record_good_sign_in(&self, user_id: &str, now: i64) -> sqlx::Result<bool> {
+        let row = sqlx::query(
+            "UPDATE users SET failed_logins = 0, locked_until = NULL
+             WHERE id = $1 AND disabled_at IS NULL AND (locked_until IS NULL OR locked_until <= $2)
+             RETURNING id",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
     }
 
     pub async fn create_user(
@@ -241,10 +261,34 @@ impl Store {
     /// the account's groups: the user is then in exactly those), all in one
     /// transaction. Disabling also ends their sessions and revokes their API
     /// keys.
-    pub async fn update_user(&self, account_id: &str, id: &str, change: UserChange<'_>) -> sqlx::Result<()> {
+    pub async fn update_user(
+        &self,
+        account_id: &str,
+        id: &str,
+        change: UserChange<'_>,
+    ) -> sqlx::Result<Result<(), LastOwner>> {
         let UserChange { role, display_name, disabled, groups } = change;
         let mut tx = self.writer.begin().await?;
         let now = now_micros();
+        // Whether this change may take away an active owner: then the
+        // account's row is locked first, so two owners demoting each other
+        // at once (two requests, two nodes) cannot both see another owner.
+        let leaves = role.is_some_and(|r| r != Role::Owner) || disabled == Some(true);
+        let was_owner = leaves && {
+            sqlx::query("UPDATE accounts SET name = name WHERE id = $1")
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM users
+                 WHERE account_id = $1 AND id = $2 AND role = 'owner' AND disabled_at IS NULL",
+            )
+            .bind(account_id)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+                > 0
+        };
         if let Some(groups) = groups {
             sqlx::query("DELETE FROM user_group_members WHERE user_id = $1")
                 .bind(id)
@@ -307,9 +351,21 @@ impl Store {
             }
             None => {}
         }
+        if was_owner {
+            let owners: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE account_id = $1 AND role = 'owner' AND disabled_at IS NULL",
+            )
+            .bind(account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if owners == 0 {
+                tx.rollback().await?;
+                return Ok(Err(LastOwner));
+            }
+        }
         tx.commit().await?;
         self.keys.forget();
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Sets a new password (reset by an admin): clears a lockout and ends
@@ -377,17 +433,6 @@ impl Store {
             Some(name) => self.user_for_sign_in(&name).await,
             None => Ok(None),
         }
-    }
-
-    /// How many active owners the account has (the last one stays).
-    pub async fn active_owners(&self, account_id: &str) -> sqlx::Result<i64> {
-        sqlx::query(
-            "SELECT COUNT(*) FROM users WHERE account_id = $1 AND role = 'owner' AND disabled_at IS NULL",
-        )
-        .bind(account_id)
-        .fetch_one(&self.writer)
-        .await?
-        .try_get(0)
     }
 
     // ---- user groups ----------------------------------------------------

@@ -233,6 +233,7 @@ impl FromRequestParts<AppState> for Session {
             role: found.role,
             transliterate: found.transliterate,
             operator,
+            key_limits: None,
         };
         Ok(Session(viewer, auth))
     }

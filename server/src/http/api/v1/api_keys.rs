@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::messages::parse_time;
-use crate::domain::{Role, Scope};
+use crate::domain::{Role, Scope, network_within};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -172,16 +172,38 @@ pub async fn create_key(
             "only an owner may make an owner's key",
         ));
     }
+    // A key makes keys only within its own limits; by default, with them.
+    let limits = auth.key_limits.as_ref();
     let scopes = match &input.scopes {
-        None => Scope::ALL.to_vec(),
+        None => limits.map_or_else(|| Scope::ALL.to_vec(), |l| l.scopes.clone()),
         Some(list) if list.is_empty() => return Err(ApiError::field("scopes", "give at least one scope")),
         Some(list) => list
             .iter()
             .enumerate()
-            .map(|(i, s)| Scope::parse(s).map_err(|e| ApiError::field(format!("scopes[{i}]"), e.to_string())))
+            .map(|(i, s)| {
+                let field = || format!("scopes[{i}]");
+                let scope = Scope::parse(s).map_err(|e| ApiError::field(field(), e.to_string()))?;
+                match limits {
+                    Some(l) if !l.scopes.contains(&scope) => Err(ApiError::field(
+                        field(),
+                        format!("this key lacks the scope '{}', so it cannot give it", scope.as_str()),
+                    )),
+                    _ => Ok(scope),
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?,
     };
-    let allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
+    let mut allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
+    if let Some(l) = limits.filter(|l| !l.allowed_ips.is_empty()) {
+        if allowed_ips.is_empty() {
+            allowed_ips.clone_from(&l.allowed_ips);
+        } else if let Some(i) = allowed_ips.iter().position(|e| !network_within(e, &l.allowed_ips)) {
+            return Err(ApiError::field(
+                format!("allowed_ips[{i}]"),
+                format!("'{}' reaches beyond this key's own allowed_ips", allowed_ips[i]),
+            ));
+        }
+    }
     let now = state.clock.now_micros();
     let expires_at = match input.expires_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
@@ -211,6 +233,9 @@ pub async fn revoke_key(
     let id = uuid::Uuid::parse_str(&id)
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| ApiError::not_found("API key"))?;
+    let key = state.store.api_keys(&auth.account_id, Some(&id)).await?.pop();
+    let key = key.ok_or_else(|| ApiError::not_found("API key"))?;
+    super::users::require_owner_for(&state, &auth, key.user_id.as_deref()).await?;
     if state.store.revoke_api_key(&auth.account_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

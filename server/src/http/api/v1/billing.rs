@@ -1083,6 +1083,7 @@ pub async fn put_quota(
     if !state.store.user_in_account(&auth.account_id, &user_id).await? {
         return Err(ApiError::not_found("user"));
     }
+    super::users::require_owner_for(&state, &auth, Some(&user_id)).await?;
     if let Some(n) = body.value.monthly_segments
         && !(0..=1_000_000_000).contains(&n)
     {

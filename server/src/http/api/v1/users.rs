@@ -121,6 +121,23 @@ fn new_password(given: Option<String>) -> Result<(String, bool), ApiError> {
     }
 }
 
+/// Refuses a non-owner acting on an owner's things (their keys, their
+/// quota); `user_id` `None` is a key of no user, which acts as an owner.
+pub(super) async fn require_owner_for(
+    state: &AppState,
+    auth: &Auth,
+    user_id: Option<&str>,
+) -> Result<(), ApiError> {
+    if auth.role == Role::Owner {
+        return Ok(());
+    }
+    let target = match user_id {
+        None => Role::Owner,
+        Some(id) => state.store.user(&auth.account_id, id).await?.map_or(Role::Viewer, |u| u.role),
+    };
+    if target == Role::Owner { Err(only_owners("act on an owner's keys or quota")) } else { Ok(()) }
+}
+
 fn only_owners(what: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("only an owner may {what}"))
 }
@@ -206,20 +223,8 @@ pub async fn update_user(
     let role = input.role.as_deref().map(parse_role).transpose()?;
     let name = input.display_name.as_deref().map(display_name).transpose()?;
     let touches_owner = user.role == Role::Owner || role == Some(Role::Owner);
-    if touches_owner && (role.is_some() || input.disabled.is_some()) && auth.role != Role::Owner {
+    if touches_owner && auth.role != Role::Owner {
         return Err(only_owners("make or change an owner"));
-    }
-    let leaves_owner = role.is_some_and(|r| r != Role::Owner) || input.disabled == Some(true);
-    if user.role == Role::Owner
-        && !user.disabled
-        && leaves_owner
-        && state.store.active_owners(&auth.account_id).await? <= 1
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "last_owner",
-            "the account's last owner stays an owner; make another owner first",
-        ));
     }
     let groups = match &input.groups {
         Some(wanted) => Some(group_ids(&state, &auth, wanted).await?),
@@ -231,7 +236,9 @@ pub async fn update_user(
         disabled: input.disabled,
         groups: groups.as_deref(),
     };
-    state.store.update_user(&auth.account_id, &user.id, change).await?;
+    if let Err(last) = state.store.update_user(&auth.account_id, &user.id, change).await? {
+        return Err(ApiError::new(StatusCode::CONFLICT, "last_owner", last.to_string()));
+    }
     Ok(Json(load(&state, &auth, &user.id).await?.into()))
 }
 
