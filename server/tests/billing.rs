@@ -165,6 +165,28 @@ async fn an_account_without_a_tariff_is_not_charged() {
 }
 
 #[tokio::test]
+async fn money_keeps_its_currency_when_the_tariff_is_taken_away_and_another_given() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        tariff(&app, "Euro", "0.05", "0.06").await;
+        let (s, t) = app.post("/api/v1/tariffs", json!({"name": "Dollar", "currency": "USD"})).await;
+        assert_eq!(s, 201, "{t}");
+        charge_default(&app, "Euro", "10.00").await;
+        let (s, e) = app.patch("/api/v1/accounts/default/billing", json!({"tariff": "Dollar"})).await;
+        assert_eq!(s, 409, "{e}");
+        let (s, e) = app.patch("/api/v1/accounts/default/billing", json!({"tariff": null})).await;
+        assert_eq!(s, 200, "{e}");
+        let (s, e) = app.patch("/api/v1/accounts/default/billing", json!({"tariff": "Dollar"})).await;
+        assert_eq!(s, 409, "the euros are still euros: {e}");
+        let (s, e) = app.patch("/api/v1/accounts/default/billing", json!({"tariff": "Euro"})).await;
+        assert_eq!(s, 200, "{e}");
+        assert_eq!(balance(&app).await.0, "10.00");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn sending_reserves_settles_and_refuses_when_the_balance_is_short() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;
@@ -355,6 +377,22 @@ async fn a_user_quota_caps_the_month() {
         );
         let (s, _) = app.put_json("/api/v1/billing/quotas/nobody", json!({"monthly_segments": 2})).await;
         assert_eq!(s, 404);
+
+        // A campaign the user starts counts against the same quota: its
+        // batch is refused and the campaign pauses, nothing charged.
+        let (s, _) = app.post("/api/v1/sender-ids", json!({"sender": "Kurier", "default": true})).await;
+        assert_eq!(s, 201);
+        let body = json!({"name": "Over", "text": "d", "numbers": ["+48600100203"], "start": true});
+        let (s, c) = app.post("/api/v1/campaigns", body).await;
+        assert_eq!(s, 201, "{c}");
+        let id = c["campaign"]["id"].as_str().unwrap().to_owned();
+        common::wait_for("the campaign paused by the quota", async || {
+            let (_, c) = app.get(&format!("/api/v1/campaigns/{id}")).await;
+            (c["status"] == "paused").then_some(())
+        })
+        .await;
+        let (_, q) = app.get("/api/v1/billing/quotas").await;
+        assert_eq!(q["users"][0]["used"].as_i64(), Some(2), "{q}");
         app.stop().await;
     })
     .await;

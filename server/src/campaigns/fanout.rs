@@ -151,7 +151,17 @@ impl FanOut {
         let cursor = page.last().map(|m| m.phone.as_str());
         let stored = self
             .store
-            .store_fanout_batch(claim, &self.node, &messages, &skipped, cursor, done, next_batch_at, now_us)
+            .store_fanout_batch(
+                claim,
+                campaign.acting_user(),
+                &self.node,
+                &messages,
+                &skipped,
+                cursor,
+                done,
+                next_batch_at,
+                now_us,
+            )
             .await?;
         if !stored {
             return Ok((0, 0)); // paused, canceled or taken over meanwhile

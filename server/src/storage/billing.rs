@@ -508,14 +508,21 @@ impl Store {
                     .map(|r| r.try_get(0))
                     .transpose()?;
                 let currency = currency.ok_or(BillingError::NotFound("tariff"))?;
-                let old_currency = match &row.tariff_id {
-                    Some(old) => sqlx::query("SELECT currency FROM tariffs WHERE id = $1")
-                        .bind(old)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.try_get::<String, _>(0))
-                        .transpose()?,
-                    None => None,
+                // The money's currency: its tariff's, or, after the tariff
+                // was taken away, the currency the ledger last booked in.
+                let old_currency: Option<String> = match &row.tariff_id {
+                    Some(old) => {
+                        sqlx::query_scalar("SELECT currency FROM tariffs WHERE id = $1")
+                            .bind(old)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    }
+                    None => sqlx::query_scalar(
+                        "SELECT currency FROM billing_ledger WHERE account_id = $1 ORDER BY id DESC LIMIT 1",
+                    )
+                    .bind(account_id)
+                    .fetch_optional(&mut *tx)
+                    .await?,
                 };
                 let holds_money = row.balance != 0 || row.reserved != 0 || row.owed != 0;
                 if holds_money && old_currency.as_deref().is_some_and(|c| c != currency) {

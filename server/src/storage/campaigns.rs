@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
+use super::billing::Origin;
 use super::contacts::{CONTACT_COLUMNS, ContactRow};
-use super::messages::{NewMessage, insert_messages};
+use super::messages::{NewMessage, insert_messages_for};
 use super::sql::Sql;
 use super::{ContactRecord, Dialect, Store};
 use crate::domain::{MessageStatus, new_id};
@@ -703,6 +704,7 @@ impl Store {
     pub async fn store_fanout_batch(
         &self,
         claim: &RunClaim,
+        acting_user: Option<&str>,
         node: &str,
         messages: &[NewMessage],
         skipped: &[(String, String)],
@@ -735,7 +737,9 @@ impl Store {
         }
         let rows: Vec<(&str, &NewMessage, i64)> =
             messages.iter().map(|m| (claim.account_id.as_str(), m, now)).collect();
-        if let Err(refusal) = insert_messages(&mut tx, &rows).await? {
+        // The user the campaign sends for: its messages count against their quota.
+        let origin = Origin { user_id: acting_user.map(str::to_owned), api_key_id: None };
+        if let Err(refusal) = insert_messages_for(&mut tx, &rows, &origin).await? {
             drop(tx);
             tracing::warn!(campaign = %claim.campaign_id, run = %claim.id, %refusal,
                 "campaign paused: its next batch cannot be charged");

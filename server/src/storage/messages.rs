@@ -1323,6 +1323,15 @@ pub(super) async fn insert_messages(
     tx: &mut AnyConnection,
     messages: &[(&str, &NewMessage, i64)],
 ) -> sqlx::Result<Result<(), ChargeRefusal>> {
+    insert_messages_for(tx, messages, &Origin::default()).await
+}
+
+/// [`insert_messages`] for `origin`, whose user's quota they count against.
+pub(super) async fn insert_messages_for(
+    tx: &mut AnyConnection,
+    messages: &[(&str, &NewMessage, i64)],
+    origin: &Origin,
+) -> sqlx::Result<Result<(), ChargeRefusal>> {
     let mut by_account: Vec<(&str, i64, Vec<&NewMessage>)> = Vec::new();
     for (account, m, now) in messages {
         match by_account.iter_mut().find(|(a, _, _)| a == account) {
@@ -1332,7 +1341,7 @@ pub(super) async fn insert_messages(
     }
     by_account.sort_by(|a, b| a.0.cmp(b.0));
     for (account, now, list) in &by_account {
-        if let Err(refusal) = billing::reserve(tx, account, list, &Origin::default(), *now).await? {
+        if let Err(refusal) = billing::reserve(tx, account, list, origin, *now).await? {
             return Ok(Err(refusal));
         }
     }
