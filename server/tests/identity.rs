@@ -961,6 +961,37 @@ async fn permissions_limit_whom_a_user_may_message_through_the_api() {
                 assert_eq!(resp["error"]["field"], field, "{resp}");
             }
         }
+        // Nor may a restricted sender widen the limit through the address
+        // book: it decides whom they may message.
+        let writer = key_for(&app, &sam, json!(["read", "send", "manage"]), json!([])).await;
+        let (_, contacts) = app.get("/api/v1/contacts?q=%2B48600100002").await;
+        let office_contact = contacts["contacts"][0]["id"].as_str().unwrap().to_owned();
+        for (method, path, body) in [
+            (
+                "POST",
+                "/api/v1/contacts".to_owned(),
+                Some(json!({"phone": "+48600100999", "groups": ["Drivers"]})),
+            ),
+            ("PUT", format!("/api/v1/contacts/{office_contact}/tags/night"), None),
+            ("PATCH", format!("/api/v1/contacts/{office_contact}"), Some(json!({"groups": ["Drivers"]}))),
+            ("POST", format!("/api/v1/groups/{_drivers}/members"), Some(json!({"phones": ["+48600100002"]}))),
+        ] {
+            let (status, resp) = call(&app, &writer, method, &path, body).await;
+            assert_eq!(
+                (status, resp["error"]["code"].as_str()),
+                (403, Some("recipient_not_permitted")),
+                "{path}"
+            );
+        }
+        let (status, _) =
+            call(&app, &key, "POST", "/api/v1/messages", Some(send(json!("+48600100002")))).await;
+        assert_eq!(status, 403, "still out of reach");
+        let mut browser = Browser::new(&app);
+        browser.sign_in("sam", "sam-password").await;
+        let (status, page) =
+            browser.post("/contacts", &[("phone", "+48600100998"), ("groups", "Drivers")], true).await;
+        assert_eq!(status, 403, "the web UI's form too: {page}");
+        assert_eq!(browser.get("/contacts").await.0, 200, "reading stays");
         // A group's rule adds up with the user's own: any number now.
         let (_, group) =
             app.post("/api/v1/user-groups", json!({"name": "Dispatch", "members": ["sam"]})).await;

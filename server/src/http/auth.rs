@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 
 use super::AppState;
+use super::api::v1::permissions;
 use super::error::ApiError;
 use crate::credentials;
 use crate::domain::{Need, Role, Scope, canonical_ip, in_networks};
@@ -102,10 +103,16 @@ fn is_template_preview(method: &Method, rest: &str) -> bool {
         )
 }
 
+/// The resource an API path names (`contacts` for `/api/v1/contacts/x`).
+pub(crate) fn api_resource(path: &str) -> &str {
+    let rest = path.strip_prefix("/api/v1/").unwrap_or(path);
+    rest.split('/').next().unwrap_or("")
+}
+
 /// What an API request needs, by its method and path.
 pub(crate) fn api_need(method: &Method, path: &str) -> Need {
     let rest = path.strip_prefix("/api/v1/").unwrap_or(path);
-    let resource = rest.split('/').next().unwrap_or("");
+    let resource = api_resource(path);
     if ADMIN_RESOURCES.contains(&resource) {
         return Need::Manage;
     }
@@ -237,6 +244,9 @@ impl FromRequestParts<AppState> for Auth {
                 "scope_missing",
                 format!("this API key lacks the scope '{}'", scope.as_str()),
             ));
+        }
+        if need == Need::Write && permissions::changes_address_book(api_resource(parts.uri.path())) {
+            permissions::refuse_address_book_change(state, found.user_id.as_deref(), found.role).await?;
         }
         if let Err(e) = state.store.touch_api_key(&found.key_id, found.last_used_at, now).await {
             tracing::warn!(error = %e, "recording an API key's last use failed");

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::i18n::Locale;
 use super::render;
 use crate::domain::{Need, Role};
+use crate::http::api::v1::permissions;
 use crate::http::auth::{client_ip, forbidden};
 use crate::http::{AppState, Auth};
 use crate::identity::{self, SignInError};
@@ -223,6 +224,12 @@ impl FromRequestParts<AppState> for Session {
         let need = page_need(&parts.method, parts.uri.path());
         if !found.role.allows(need) {
             return Err(super::PageError::new(&viewer, forbidden(found.role, need)).into_response());
+        }
+        let page = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or("");
+        if need == Need::Write && permissions::changes_address_book(page) {
+            permissions::refuse_address_book_change(state, Some(&found.user_id), found.role)
+                .await
+                .map_err(|e| super::PageError::new(&viewer, e).into_response())?;
         }
         let auth = Auth {
             account_id: found.account_id,

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::Tag;
+use crate::domain::{Role, Tag};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -175,6 +175,33 @@ pub(crate) async fn restriction(state: &AppState, auth: &Auth) -> Result<Option<
     match &auth.user_id {
         Some(user) if !auth.role.unrestricted() => Ok(state.store.effective_permission(user).await?),
         _ => Ok(None),
+    }
+}
+
+/// Whether a change to `resource` (the first part of the path, API or web
+/// UI) changes the address book: contacts with their groups and tags, and
+/// imports of them.
+pub(crate) fn changes_address_book(resource: &str) -> bool {
+    matches!(resource, "contacts" | "groups" | "imports")
+}
+
+/// Refuses a user whose messages are limited to some recipients a change
+/// of the address book: it decides whom they may message, so adding a
+/// number to an allowed group or tag would lift the limit.
+pub(crate) async fn refuse_address_book_change(
+    state: &AppState,
+    user_id: Option<&str>,
+    role: Role,
+) -> Result<(), ApiError> {
+    let Some(user) = user_id.filter(|_| !role.unrestricted()) else { return Ok(()) };
+    match state.store.effective_permission(user).await? {
+        Some(rule) if !rule.any_number => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "recipient_not_permitted",
+            "your messages are limited to some recipients, and the address book decides whom: \
+             you may read it, and an admin may change it",
+        )),
+        _ => Ok(()),
     }
 }
 
