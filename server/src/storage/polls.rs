@@ -511,14 +511,26 @@ async fn store_vote(
         (_, Some(outside)) => outside,
         (None, None) => VoteStatus::Invalid,
         (Some(_), None) => {
-            let earlier =
-                sqlx::query("SELECT id FROM poll_votes WHERE poll_id = $1 AND phone = $2 AND counted = 1")
-                    .bind(&v.poll_id)
-                    .bind(phone)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            // Which vote counts goes by when each was received, not by when
+            // it is processed: a retried or slower one may come in late.
+            let earlier: Option<(String, i64)> = sqlx::query_as(
+                "SELECT id, voted_at FROM poll_votes WHERE poll_id = $1 AND phone = $2 AND counted = 1",
+            )
+            .bind(&v.poll_id)
+            .bind(phone)
+            .fetch_optional(&mut *tx)
+            .await?;
             match (earlier, v.last_counts) {
-                (Some(_), false) => VoteStatus::Duplicate,
+                (Some((_, at)), false) if at <= v.voted_at => VoteStatus::Duplicate,
+                (Some((counted, _)), false) => {
+                    // This one came first: the one counted so far was the duplicate.
+                    sqlx::query("UPDATE poll_votes SET counted = 0, status = 'duplicate' WHERE id = $1")
+                        .bind(&counted)
+                        .execute(&mut *tx)
+                        .await?;
+                    VoteStatus::Counted
+                }
+                (Some((_, at)), true) if at > v.voted_at => VoteStatus::Replaced,
                 (Some(_), true) => {
                     sqlx::query(
                         "UPDATE poll_votes SET counted = 0, status = 'replaced' WHERE poll_id = $1 AND phone = $2 AND counted = 1",
@@ -550,4 +562,63 @@ async fn store_vote(
     .execute(&mut *tx)
     .await?;
     Ok(Some((status, replaced, name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statuses of `phone`'s votes, oldest vote first, and which counts.
+    async fn votes(store: &Store, poll: &str) -> Vec<(i64, String, i64)> {
+        sqlx::query_as(
+            "SELECT voted_at, status, counted FROM poll_votes WHERE poll_id = $1 ORDER BY voted_at",
+        )
+        .bind(poll)
+        .fetch_all(&store.writer)
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_vote_that_counts_goes_by_when_it_was_received_whatever_order_it_is_stored_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let store = Store::open(&url, 2, "normal").await.unwrap();
+        let (account, _) = store.create_account("acme").await.unwrap();
+        for (policy, expected) in [
+            ("first", [(100, "counted", 1), (200, "duplicate", 0)]),
+            ("last", [(100, "replaced", 0), (200, "counted", 1)]),
+        ] {
+            let write = PollWrite {
+                name: policy,
+                question: "Lunch?",
+                answers: r#"[{"key":"P","text":"Pizza"}]"#,
+                opens_at: None,
+                closes_at: None,
+                vote_policy: policy,
+                correct_answer: None,
+                replies: None,
+            };
+            let poll = store.create_poll(&account, &write, 0).await.unwrap().unwrap();
+            // The newer vote is stored first, the older one after it.
+            for voted_at in [200, 100] {
+                let vote = VoteRequest {
+                    poll_id: poll.id.clone(),
+                    answer: Some("P".into()),
+                    outside: None,
+                    last_counts: policy == "last",
+                    body: "P".into(),
+                    voted_at,
+                    replies: Vec::new(),
+                };
+                let mut tx = store.writer.begin().await.unwrap();
+                store_vote(&mut tx, &vote, "+48600100200", &new_id()).await.unwrap().unwrap();
+                tx.commit().await.unwrap();
+            }
+            let expected: Vec<(i64, String, i64)> =
+                expected.iter().map(|(at, s, c)| (*at, (*s).to_owned(), *c)).collect();
+            assert_eq!(votes(&store, &poll.id).await, expected, "{policy}");
+        }
+        store.close().await;
+    }
 }
