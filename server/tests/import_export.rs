@@ -865,6 +865,34 @@ async fn exports_stream_contacts_and_messages_as_csv_and_xlsx_with_formulas_esca
 }
 
 #[tokio::test]
+async fn a_csv_export_opened_where_the_list_separator_is_a_semicolon_starts_no_formula() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let text = "x;=cmd|' /C calc'!A0;\n-2+3;@SUM(1)\ttel. 600;+48600100200";
+        let id = app.send(json!({"to": "+48600100300", "text": text})).await;
+        app.wait_until_settled().await;
+        let (status, _, bytes) = download(&app, "/api/v1/exports/messages.csv").await;
+        assert_eq!(status, 200);
+        // Excel in a Polish, Russian or Bulgarian locale reads the file with
+        // `;` as the separator: a cell may start after any `;`, tab or line
+        // break, and a reader may drop the quotes and spaces before it.
+        let body = String::from_utf8(bytes.clone()).unwrap();
+        for cell in body.split([';', '\t', '\r', '\n']).map(|c| c.trim_start_matches(['"', ' '])) {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "a cell starts a formula: {cell:?} in {body:?}");
+        }
+        let rows = csv_rows(&bytes);
+        assert_eq!(rows[1][0], id);
+        assert_eq!(rows[1][6], "x;'=cmd|' /C calc'!A0;\n'-2+3;'@SUM(1)\ttel. 600;'+48600100200");
+        let line = body.lines().nth(1).unwrap();
+        assert!(line.contains(",\"x;'=cmd"), "a field holding ';' is quoted: {line}");
+        let (_, m) = app.get(&format!("/api/v1/messages/{id}")).await;
+        assert_eq!(m["text"], text, "only the file is escaped");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_exported_address_book_imports_into_another_account_unchanged() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;
@@ -890,7 +918,11 @@ async fn an_exported_address_book_imports_into_another_account_unchanged() {
                     "language": if i % 2 == 0 { "pl" } else { "uk-UA" },
                     "time_zone": "Europe/Warsaw",
                     "external_id": format!("K-{i}"),
-                    "notes": if i == 3 { "=SUM(A1) and\na second line" } else { "" },
+                    "notes": match i {
+                        3 => "=SUM(A1) and\na second line",
+                        4 => "x;=cmd|' /C calc'!A0;\n- one\t@two",
+                        _ => "",
+                    },
                     "fields": {"balance": i as f64 / 4.0 - 3.0, "since": "2020-01-31", "vip": i % 3 == 0, "city": "Łódź"},
                     "tags": if i % 2 == 0 { vec!["parzysty"] } else { vec!["nieparzysty", "x"] },
                     "groups": if i % 5 == 0 { vec!["Piątki"] } else { vec![] },

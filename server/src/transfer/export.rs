@@ -6,7 +6,8 @@
 //! spreadsheets pick the right encoding), XLSX through rust_xlsxwriter's
 //! constant-memory mode (rows go to temporary files, the zip is streamed at
 //! the end), continuing on a new sheet every [`XLSX_ROWS_PER_SHEET`] rows.
-//! Text that a spreadsheet would take for a formula gets a leading `'`.
+//! Text that a spreadsheet would take for a formula gets a leading `'`; in
+//! CSV also wherever Excel may start a cell inside a field ([`escape_csv_field`]).
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -93,6 +94,52 @@ pub fn escape_formula(s: &str) -> Cow<'_, str> {
     Cow::Owned(format!("'{s}"))
 }
 
+/// Where a spreadsheet may start a new cell inside one CSV field. Excel
+/// reads a CSV file with the list separator of the user's locale, which is
+/// `;` in Polish, Russian and Bulgarian (the UI's other languages): there it
+/// splits our comma-separated lines at `;` and at line breaks, and honours
+/// a quote only at the start of one of *its* cells, which ours seldom are
+/// (they follow a comma). Tab-separated readings split at tabs.
+pub(super) const CELL_BREAKS: [char; 4] = [';', '\t', '\r', '\n'];
+/// Characters that make the CSV writer quote a field: ours (`,` `"` and
+/// line breaks), and `;` and tab, so that readers honouring quotes with
+/// those as separators (LibreOffice, Excel's import dialog) keep the field whole.
+const CSV_QUOTED: [char; 6] = [',', '"', '\r', '\n', ';', '\t'];
+
+/// [`escape_formula`] for a CSV field, and a `'` after every
+/// [`CELL_BREAKS`] character that the text after it would turn into a
+/// formula in a cell of its own: `x;=cmd|' /C calc'!A0` is written as
+/// `x;'=cmd|' /C calc'!A0`. Quoting cannot do this: a `;` locale's Excel
+/// splits inside the quotes.
+pub fn escape_csv_field(s: &str) -> Cow<'_, str> {
+    let first = escape_formula(s);
+    if !first.contains(CELL_BREAKS) {
+        return first;
+    }
+    let mut out = String::with_capacity(first.len() + 8);
+    let mut rest: &str = &first;
+    while let Some(at) = rest.find(CELL_BREAKS) {
+        // Every break is one byte.
+        let (head, tail) = rest.split_at(at + 1);
+        out.push_str(head);
+        if formula_after_break(tail) {
+            out.push('\'');
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Whether `tail`, the text after a cell break, would start a formula in
+/// a cell of its own: a formula trigger after any quotes and spaces (a
+/// reader may drop both). Plain numbers get no exception here: such a cell
+/// runs on past the end of our field into the next columns (up to the next
+/// break), so it is not a plain number to Excel.
+pub(super) fn formula_after_break(tail: &str) -> bool {
+    tail.trim_start_matches(['"', ' ']).starts_with(FORMULA_TRIGGERS)
+}
+
 fn is_plain_number(s: &str) -> bool {
     let rest = s.strip_prefix(['+', '-']).unwrap_or(s);
     !rest.is_empty()
@@ -108,26 +155,49 @@ trait TableWriter: Send {
 }
 
 struct CsvTable<W: Write> {
-    out: csv::Writer<W>,
+    out: io::BufWriter<W>,
 }
 
 impl<W: Write + Send> CsvTable<W> {
-    fn new(mut out: W, header: &[String]) -> anyhow::Result<Self> {
-        out.write_all("\u{feff}".as_bytes())?;
-        let mut out = csv::WriterBuilder::new().flexible(true).from_writer(out);
-        out.write_record(header.iter().map(|h| escape_formula(h).into_owned()))?;
-        Ok(Self { out })
+    fn new(out: W, header: &[String]) -> anyhow::Result<Self> {
+        let mut table = Self { out: io::BufWriter::new(out) };
+        table.out.write_all("\u{feff}".as_bytes())?;
+        let fields: Vec<Cow<'_, str>> = header.iter().map(|h| escape_csv_field(h)).collect();
+        table.record(&fields)?;
+        Ok(table)
+    }
+
+    /// One line: fields separated by commas, quoted (quotes doubled) when
+    /// they hold a [`CSV_QUOTED`] character; a lone empty field is `""`, so
+    /// the line is not blank.
+    fn record(&mut self, fields: &[Cow<'_, str>]) -> io::Result<()> {
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(b",")?;
+            }
+            if field.contains(CSV_QUOTED) || (fields.len() == 1 && field.is_empty()) {
+                self.out.write_all(b"\"")?;
+                self.out.write_all(field.replace('"', "\"\"").as_bytes())?;
+                self.out.write_all(b"\"")?;
+            } else {
+                self.out.write_all(field.as_bytes())?;
+            }
+        }
+        self.out.write_all(b"\n")
     }
 }
 
 impl<W: Write + Send> TableWriter for CsvTable<W> {
     fn row(&mut self, cells: &[ExportCell]) -> anyhow::Result<()> {
-        let fields = cells.iter().map(|c| match c {
-            ExportCell::Empty => Cow::Borrowed(""),
-            ExportCell::Text(s) => escape_formula(s),
-            ExportCell::Number(x) => Cow::Owned(crate::storage::contact_types::format_number(*x)),
-        });
-        self.out.write_record(fields.map(|f| f.into_owned()))?;
+        let fields: Vec<Cow<'_, str>> = cells
+            .iter()
+            .map(|c| match c {
+                ExportCell::Empty => Cow::Borrowed(""),
+                ExportCell::Text(s) => escape_csv_field(s),
+                ExportCell::Number(x) => Cow::Owned(crate::storage::contact_types::format_number(*x)),
+            })
+            .collect();
+        self.record(&fields)?;
         Ok(())
     }
 
@@ -619,5 +689,59 @@ mod tests {
             table.finish().unwrap();
         }
         assert_eq!(String::from_utf8(buf).unwrap(), "\u{feff}a,b\n'=x,2.5\n\"a,\"\"b\"\"\",\n");
+    }
+
+    /// The cells Excel may make of a CSV line when its list separator is
+    /// `;`: at most one per piece between `;`, tabs and line breaks (fewer
+    /// where a quote at a piece's start joins some), each starting where its
+    /// piece does, after the quotes.
+    fn semicolon_locale_cells(line: &str) -> Vec<&str> {
+        line.split(CELL_BREAKS).map(|piece| piece.trim_start_matches(['"', ' '])).collect()
+    }
+
+    fn csv_line(cells: &[ExportCell]) -> String {
+        let mut buf = Vec::new();
+        {
+            let mut table = Box::new(CsvTable::new(&mut buf, &["id".to_owned(), "text".to_owned()]).unwrap());
+            table.row(cells).unwrap();
+            table.finish().unwrap();
+        }
+        let text = String::from_utf8(buf).unwrap();
+        text.split_once('\n').unwrap().1.to_owned()
+    }
+
+    #[test]
+    fn no_csv_cell_starts_a_formula_where_excel_splits_at_semicolons() {
+        let texts = [
+            "x;=cmd|' /C calc'!A0;",
+            "x;\"=cmd|' /C calc'!A0\"",
+            "a; -2+3;b",
+            "line\n@SUM(1)\r\n+1+1",
+            "a\t=1+1",
+            ";;\t\t=x",
+            "=x;=y",
+        ];
+        for text in texts {
+            let line = csv_line(&[ExportCell::Text("c1".into()), ExportCell::Text(text.into())]);
+            for cell in semicolon_locale_cells(&line) {
+                assert!(
+                    !cell.starts_with(FORMULA_TRIGGERS),
+                    "{text:?} written as {line:?} gives the cell {cell:?}"
+                );
+            }
+        }
+        let line =
+            csv_line(&[ExportCell::Text("c1".into()), ExportCell::Text("x;=cmd|' /C calc'!A0;".into())]);
+        assert_eq!(line, "c1,\"x;'=cmd|' /C calc'!A0;\"\n", "quoted for readers that honour quotes");
+        for (text, want) in [
+            ("tel. 600;+48600100200", "tel. 600;'+48600100200"),
+            ("a; b", "a; b"),
+            ("a\t=1", "a\t'=1"),
+            ("a;\t=1", "a;'\t'=1"),
+            ("Items:\n- one", "Items:\n'- one"),
+            ("x;\"=1\"", "x;'\"=1\""),
+        ] {
+            assert_eq!(escape_csv_field(text), want, "{text:?}");
+        }
     }
 }

@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::export::{CELL_BREAKS, formula_after_break};
 use super::mapping::{self, Attribute, ColumnPlan, ColumnUse, MappingProblem};
 use super::table::{self, Cell, FileFormat, FileProblem, RowItem, Stop};
 use super::text::{self, EncodingStats, TextEncoding, Utf16Reader};
@@ -676,11 +677,29 @@ fn read_row(
 /// put `'` before them, imports take it away again.
 pub const FORMULA_TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
+/// Takes away the `'` an export put before a formula: at the start, and
+/// after a cell break where the CSV writer put one
+/// ([`super::export::escape_csv_field`]).
 fn unescape_formula(s: String) -> String {
-    match s.strip_prefix('\'') {
+    let s = match s.strip_prefix('\'') {
         Some(rest) if rest.starts_with(FORMULA_TRIGGERS) => rest.to_owned(),
         _ => s,
+    };
+    if !s.contains(CELL_BREAKS) {
+        return s;
     }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(at) = rest.find(CELL_BREAKS) {
+        let (head, tail) = rest.split_at(at + 1);
+        out.push_str(head);
+        rest = match tail.strip_prefix('\'') {
+            Some(after) if formula_after_break(after) => after,
+            _ => tail,
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Reads a phone number as spreadsheets hold them: text in any local
@@ -793,6 +812,17 @@ mod tests {
         assert_eq!(unescape_formula("'@cmd".into()), "@cmd");
         assert_eq!(unescape_formula("'quoted'".into()), "'quoted'");
         assert_eq!(unescape_formula("O'Brien".into()), "O'Brien");
+        assert_eq!(unescape_formula("x;'=cmd;'\"@a\"\n'- one".into()), "x;=cmd;\"@a\"\n- one");
+        assert_eq!(unescape_formula("a;'b;'12.5".into()), "a;'b;'12.5", "not written by an export");
+        for text in ["x;=cmd|' /C calc'!A0;", "=a;\t+b\r\n-c", "a;'=b", "a;\t=1"] {
+            let exported = super::super::export::escape_csv_field(text).into_owned();
+            let back = unescape_formula(exported.clone());
+            if text == "a;'=b" {
+                assert_eq!(back, "a;=b", "as a leading '= is, such text loses its '");
+            } else {
+                assert_eq!(back, text, "{exported:?}");
+            }
+        }
     }
 
     #[test]
