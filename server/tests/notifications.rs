@@ -379,7 +379,16 @@ async fn subscribers_change_their_own_preferences_through_a_signed_link() {
             ("window_end", "18:00"),
             ("extra_email", "spouse@example.com"),
         ];
-        let saved = post_form(&app, &path, &form).await;
+        // From an untrusted peer, X-Forwarded-For is anyone's claim.
+        let saved = app
+            .http
+            .post(app.url(&path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", "203.0.113.9")
+            .body(form_body(&form))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(saved.status(), 200);
         assert!(saved.text().await.unwrap().contains("saved"));
         let (_, prefs) = app.get(&format!("/api/v1/notification-preferences/{contact}")).await;
@@ -395,6 +404,7 @@ async fn subscribers_change_their_own_preferences_through_a_signed_link() {
         assert_eq!(pay["extra_emails"], json!(["spouse@example.com"]));
         let (_, changes) = app.get(&format!("/api/v1/notification-preferences/{contact}/changes")).await;
         assert_eq!(changes[0]["source"], "self-service", "{changes}");
+        assert_eq!(changes[0]["remote_addr"], "127.0.0.1", "the peer, not what it claims: {changes}");
 
         // A subscriber whose language is Bulgarian gets the page in Bulgarian,
         // unless they pick another language with the page's picker.
@@ -432,6 +442,19 @@ async fn subscribers_change_their_own_preferences_through_a_signed_link() {
         assert_eq!(changes.as_array().unwrap().len(), 1);
         let forged = format!("{}0", path);
         assert_eq!(app.http.get(app.url(&forged)).send().await.unwrap().status(), 404);
+        // Whoever holds the account's webhook secret (a webhook receiver)
+        // cannot make a link that works for longer than a link may.
+        let (_, account) = app.get("/api/v1/account").await;
+        let secret = account["webhook_secret"].as_str().unwrap();
+        let account_id = account["id"].as_str().unwrap();
+        let in_years = (Utc::now() + chrono::Duration::days(3_650)).timestamp();
+        let forever = kurier::notifications::page::sign(secret, account_id, &contact, in_years);
+        let status = app.http.get(app.url(&format!("/preferences/{forever}"))).send().await.unwrap().status();
+        assert_eq!(status, 404);
+        let in_a_week = (Utc::now() + chrono::Duration::days(7)).timestamp();
+        let fair = kurier::notifications::page::sign(secret, account_id, &contact, in_a_week);
+        let status = app.http.get(app.url(&format!("/preferences/{fair}"))).send().await.unwrap().status();
+        assert_eq!(status, 200, "a link within the lifetime opens");
         app.app.as_ref().unwrap().clock.set(Utc::now() + chrono::Duration::hours(2));
         assert_eq!(app.http.get(app.url(&path)).send().await.unwrap().status(), 404);
         app.stop().await;

@@ -153,6 +153,18 @@ pub(crate) fn client_ip(parts: &Parts, state: &AppState) -> Option<IpAddr> {
     forwarded_client(peer, &parts.headers, &state.config.server.trusted_proxies)
 }
 
+/// The request's [`client_ip`], for handlers that record where a change
+/// came from.
+pub(crate) struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(parts, state)))
+    }
+}
+
 /// The client behind `peer` as [`client_ip`] says. Forwarded entries are
 /// read from the right (the nearest hop first); an entry that is not an
 /// address stops the walk at the last trusted hop.

@@ -17,6 +17,7 @@ use super::i18n::Locale;
 use super::render;
 use super::session::{Viewer, accept_language, picked_locale};
 use crate::http::AppState;
+use crate::http::auth::ClientIp;
 use crate::notifications::ensure_built_in;
 use crate::notifications::{CHANNELS, effective, page};
 use crate::storage::{ContactRecord, NotificationType, PreferenceRow};
@@ -146,6 +147,7 @@ pub async fn save(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
+    ClientIp(from): ClientIp,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let c = match context(&state, &headers, &token).await {
@@ -163,11 +165,19 @@ pub async fn save(
             return r;
         }
     };
-    let from = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    // The proxy's forwarded address only when the proxy is trusted.
+    let from = from.map(|ip| ip.to_string());
     let now = state.clock.now_micros();
     let written = state
         .store
-        .replace_notification_preferences(&c.account_id, &c.contact.id, &rows, "self-service", from, now)
+        .replace_notification_preferences(
+            &c.account_id,
+            &c.contact.id,
+            &rows,
+            "self-service",
+            from.as_deref(),
+            now,
+        )
         .await;
     if let Err(e) = written {
         tracing::error!(error = %e, "saving self-service preferences failed");

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::exports::stream_response;
 use crate::domain::canonical_id;
+use crate::http::auth::ClientIp;
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -462,7 +463,7 @@ pub async fn put_preferences(
     State(state): State<AppState>,
     auth: Auth,
     Path(contact_path): Path<String>,
-    headers: HeaderMap,
+    ClientIp(from): ClientIp,
     body: JsonBody<Preferences>,
 ) -> Result<Json<Preferences>, ApiError> {
     let contact = contact_key(&state, &auth, &contact_path).await?;
@@ -514,7 +515,7 @@ pub async fn put_preferences(
             time_zone: p.time_zone.clone(),
         });
     }
-    let from = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let from = from.map(|ip| ip.to_string());
     state
         .store
         .replace_notification_preferences(
@@ -522,7 +523,7 @@ pub async fn put_preferences(
             &contact,
             &rows,
             "api",
-            from,
+            from.as_deref(),
             state.clock.now_micros(),
         )
         .await?;
@@ -588,8 +589,8 @@ pub async fn create_link(
 ) -> Result<Response, ApiError> {
     let input = body.value;
     let hours = input.valid_hours.unwrap_or(72);
-    if !(1..=720).contains(&hours) {
-        return Err(ApiError::field("valid_hours", "1 to 720"));
+    if !(1..=page::MAX_LINK_LIFETIME_HOURS).contains(&hours) {
+        return Err(ApiError::field("valid_hours", format!("1 to {}", page::MAX_LINK_LIFETIME_HOURS)));
     }
     let s = input.subscriber.ok_or_else(|| ApiError::field("subscriber", "is required"))?;
     let contact =
