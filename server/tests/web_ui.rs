@@ -363,6 +363,60 @@ async fn the_dashboard_counts_messages_and_streams_updates() {
     .await;
 }
 
+/// Opens the dashboard's live stream with the browser's session and reads
+/// its first event.
+async fn live_stream(b: &Browser) -> reqwest::Response {
+    let mut resp =
+        b.http.get(b.app.url("/dashboard/live")).header("cookie", b.cookie_header()).send().await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let chunk = tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await.unwrap().unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&chunk).starts_with("event: live"));
+    resp
+}
+
+/// Whether the stream ends within a few of its 2-second ticks.
+async fn stream_ends(mut resp: reqwest::Response) -> bool {
+    let read_all = async { while let Ok(Some(_)) = resp.chunk().await {} };
+    tokio::time::timeout(Duration::from_secs(8), read_all).await.is_ok()
+}
+
+#[tokio::test]
+async fn the_live_dashboard_stops_when_its_session_ends() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let stream = live_stream(&b).await;
+        b.get("/").await;
+        let page = b.post("/signout", &[]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert!(stream_ends(stream).await, "signed out: no more figures");
+
+        let (s, u) = b
+            .app
+            .post("/api/v1/users", json!({"username": "sam", "password": "sam-password-1", "role": "viewer"}))
+            .await;
+        assert_eq!(s, 201, "{u}");
+        b.sign_in_as("sam", "sam-password-1").await;
+        let stream = live_stream(&b).await;
+        let (s, _) = b
+            .app
+            .patch(&format!("/api/v1/users/{}", u["user"]["id"].as_str().unwrap()), json!({"disabled": true}))
+            .await;
+        assert_eq!(s, 200);
+        assert!(stream_ends(stream).await, "disabled: no more figures");
+        let resp = b
+            .http
+            .get(b.app.url("/dashboard/live"))
+            .header("cookie", b.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "the browser's reconnection is sent to sign in");
+        b.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn contacts_are_created_edited_and_listed_with_errors_at_their_field() {
     on_each_backend(|backend| async move {

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike as _, TimeZone as _, Utc};
 use serde::Deserialize;
 
-use super::session::Session;
+use super::session::{Session, session_key};
 use super::{OrPage, PageResult, Viewer, render};
 use crate::http::api::v1::billing::{self, BillingView};
 use crate::http::api::v1::connectors::{self, ConnectorView};
@@ -84,21 +85,30 @@ pub async fn page(
 }
 
 /// The counts and connectors as a stream of `live` events, one every
-/// [`LIVE_INTERVAL`], for htmx's SSE extension to swap in.
-pub async fn live(State(state): State<AppState>, Session(v, auth): Session) -> Response {
-    let stream = futures_util::stream::unfold((state, v, auth, true), |(state, v, auth, first)| async move {
+/// [`LIVE_INTERVAL`], for htmx's SSE extension to swap in. Each event
+/// first looks the session up again: the stream ends when the user signed
+/// out, was disabled or had their password reset (and the browser's
+/// reconnection is sent to sign in).
+pub async fn live(State(state): State<AppState>, Session(v, auth): Session, headers: HeaderMap) -> Response {
+    let session = session_key(&headers).unwrap_or_default();
+    let start = (state, v, auth, session, true);
+    let stream = futures_util::stream::unfold(start, |(state, v, auth, session, first)| async move {
         if !first {
             tokio::select! {
                 () = tokio::time::sleep(LIVE_INTERVAL) => {}
                 () = state.shutdown.cancelled() => return None,
             }
         }
+        match state.store.find_session(&session, now_micros()).await {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return None,
+        }
         let html = match live_part(&state, &v, &auth).await {
             Ok(h) => h,
             Err(_) => return None,
         };
         let event = Event::default().event("live").data(html);
-        Some((Ok::<_, Infallible>(event), (state, v, auth, false)))
+        Some((Ok::<_, Infallible>(event), (state, v, auth, session, false)))
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }

@@ -170,6 +170,14 @@ fn page_need(method: &Method, path: &str) -> Need {
     }
 }
 
+/// The stored form of the request's session token, to look the session up
+/// again later: a long-lived answer (the dashboard's live stream) ends once
+/// the session is gone (signed out, expired, the user disabled or their
+/// password reset).
+pub(crate) fn session_key(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE).map(identity::session_hash)
+}
+
 /// A signed-in request: who it is, and the API's [`Auth`] for calling the
 /// API's handlers. Pages redirect to `/signin` without one.
 pub struct Session(pub Viewer, pub Auth);
