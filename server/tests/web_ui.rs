@@ -467,6 +467,50 @@ async fn contacts_are_created_edited_and_listed_with_errors_at_their_field() {
     .await;
 }
 
+#[tokio::test]
+async fn no_site_can_frame_a_page_and_downloads_are_not_kept() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let get = |path: &'static str, cookie: String| {
+            let req = b.http.get(b.app.url(path)).header("cookie", cookie);
+            async move { req.send().await.unwrap() }
+        };
+        let signed_in = b.cookie_header();
+        for (path, cookie) in [
+            ("/signin", String::new()),
+            ("/", signed_in.clone()),
+            ("/contacts", signed_in.clone()),
+            ("/contacts/export.csv", signed_in.clone()),
+            ("/preferences/not-a-link", String::new()),
+            ("/static/htmx.min.js", String::new()),
+        ] {
+            let resp = get(path, cookie).await;
+            let h = resp.headers();
+            let header = |name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            assert_eq!(header("x-frame-options"), "DENY", "{path}");
+            assert_eq!(header("content-security-policy"), "frame-ancestors 'none'", "{path}");
+            assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+            assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+        }
+        let csv = get("/contacts/export.csv", signed_in).await;
+        assert_eq!(csv.headers()["cache-control"], "no-store", "a download is not kept in the browser");
+        let api = b
+            .app
+            .http
+            .get(b.app.url("/api/v1/exports/messages.csv"))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status(), 200);
+        assert_eq!(api.headers()["cache-control"], "no-store");
+        assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+        b.stop().await;
+    })
+    .await;
+}
+
 /// A multipart/form-data body with one file and one text field.
 fn multipart(file_name: &str, content: &str, group: &str) -> (String, String) {
     let boundary = "----kurierTestBoundary7";

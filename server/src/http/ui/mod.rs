@@ -148,6 +148,23 @@ pub fn router() -> Router<AppState> {
         .route("/profile/numbers/verify", post(profile::verify_number))
         .route("/preferences/{token}", get(preferences::show).post(preferences::save))
         .route("/static/{file}", get(asset))
+        .layer(axum::middleware::map_response(protect))
+}
+
+/// Headers on every answer of the UI, the public preference pages
+/// included: no site may show a page in a frame (clickjacking: a signed-in
+/// user tricked into clicking a hidden form), by `X-Frame-Options` for old
+/// browsers and CSP `frame-ancestors` for current ones; the declared
+/// content type is the one used (`nosniff`); and a link followed to
+/// another site sends no `Referer`, so a preference link's token stays here.
+/// The policy restricts framing only, so htmx and its event streams work.
+async fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    response
 }
 
 /// Files served from the binary: htmx (2.0.11, BSD-0), its SSE extension

@@ -23,7 +23,9 @@ use crate::transfer::{ChannelWriter, ExportFormat, export_contacts, export_messa
 /// Chunks buffered between the writer and the client.
 const CHUNKS_AHEAD: usize = 8;
 
-/// A streamed download of what `write` writes.
+/// A streamed download of what `write` writes. Never stored by a browser
+/// or a proxy on the way (`no-store`): it holds an account's contacts or
+/// messages, and the next user of a shared computer must not find it there.
 pub(super) fn stream_response<F, Fut>(format: ExportFormat, name: &str, write: F) -> Response
 where
     F: FnOnce(ChannelWriter) -> Fut + Send + 'static,
@@ -42,6 +44,8 @@ where
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     let disposition = format!("attachment; filename=\"{name}.{}\"", format.extension());
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, v);
