@@ -95,19 +95,25 @@ impl Recurrence {
         self.upcoming(after, 1).into_iter().next()
     }
 
-    /// Up to `n` occurrences strictly after `after`.
+    /// Up to `n` distinct occurrences strictly after `after`. A local time
+    /// that a daylight-saving change skips is moved to the one after the
+    /// gap (the rrule crate's choice): an hourly rule then gives 03:00
+    /// twice in Warsaw on the spring change, which is one run, not two.
     pub fn upcoming(&self, after: DateTime<Utc>, n: u16) -> Vec<DateTime<Utc>> {
         let from = after.with_timezone(&rrule::Tz::Tz(self.zone));
-        self.set
+        let mut dates: Vec<DateTime<Utc>> = self
+            .set
             .clone()
             .after(from)
-            .all(n.saturating_add(1))
+            .all(n.saturating_add(2))
             .dates
             .into_iter()
             .map(|d| d.with_timezone(&Utc))
             .filter(|d| *d > after)
-            .take(usize::from(n))
-            .collect()
+            .collect();
+        dates.dedup();
+        dates.truncate(usize::from(n));
+        dates
     }
 }
 
@@ -169,11 +175,17 @@ impl QuietHours {
         if self.start > self.end && local.time() >= self.start {
             day = day.succ_opt().unwrap_or(day);
         }
-        // A window ending inside a daylight-saving gap ends when the gap does.
+        // A window ending inside a daylight-saving gap ends when the gap
+        // does; one ending in the hour that the autumn change repeats ends
+        // at its first pass, unless `at` is already in the second.
         let mut end = day.and_time(self.end);
         for _ in 0..4 {
             match zone.from_local_datetime(&end) {
-                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return t.with_timezone(&Utc),
+                LocalResult::Single(t) => return t.with_timezone(&Utc).max(at),
+                LocalResult::Ambiguous(first, second) => {
+                    let first = first.with_timezone(&Utc);
+                    return if first >= at { first } else { second.with_timezone(&Utc).max(at) };
+                }
                 LocalResult::None => end += Duration::minutes(30),
             }
         }
@@ -257,6 +269,31 @@ mod tests {
         assert!(QuietHours::parse("25:00", "08:00").is_err());
         assert_eq!(QuietHours::from_minutes(1260, 480), Some(q));
         assert_eq!(q.minutes(), (1260, 480));
+    }
+
+    #[test]
+    fn an_hourly_rule_made_before_the_spring_change_fires_once_an_hour() {
+        // Warsaw skips 02:00-03:00 on 28 March 2027 (01:00 UTC).
+        let now = utc("2027-03-26T12:00:00Z");
+        let r = Recurrence::new("FREQ=HOURLY", Tz::Europe__Warsaw, now, now).unwrap();
+        let next = r.upcoming(now, 50);
+        assert!(next.windows(2).all(|w| w[1] - w[0] == Duration::hours(1)), "{next:?}");
+        assert!(next.contains(&utc("2027-03-28T01:00:00Z")), "03:00 CEST, once");
+        assert!(Recurrence::new("FREQ=HOURLY;INTERVAL=2", Tz::Europe__Warsaw, now, now).is_ok());
+    }
+
+    #[test]
+    fn quiet_hours_ending_in_the_repeated_autumn_hour_end_after_the_message() {
+        // Warsaw repeats 02:00-03:00 on 31 October 2027: CEST 00:00-01:00
+        // UTC, then CET 01:00-02:00 UTC.
+        let q = QuietHours::parse("00:00", "02:30").unwrap();
+        let warsaw = Tz::Europe__Warsaw;
+        // 02:10 on the second pass waits for 02:30 on the second pass.
+        assert_eq!(q.next_allowed(utc("2027-10-31T01:10:00Z"), warsaw), utc("2027-10-31T01:30:00Z"));
+        // 02:10 on the first pass waits for the first 02:30.
+        assert_eq!(q.next_allowed(utc("2027-10-31T00:10:00Z"), warsaw), utc("2027-10-31T00:30:00Z"));
+        // 01:00 (CEST) waits for the first 02:30 too.
+        assert_eq!(q.next_allowed(utc("2027-10-30T23:00:00Z"), warsaw), utc("2027-10-31T00:30:00Z"));
     }
 
     #[test]
