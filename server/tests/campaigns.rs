@@ -407,6 +407,46 @@ async fn a_recurring_campaign_opens_a_run_at_each_occurrence_with_its_own_report
 }
 
 #[tokio::test]
+async fn a_recurring_run_missed_while_kurier_was_down_is_recorded_and_not_sent_late() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        setup_sender(&app).await;
+        let c = app
+            .campaign(json!({"name": "Morning", "text": "Good morning", "numbers": ["+48600000001"],
+                             "rrule": "FREQ=DAILY;BYHOUR=7;BYMINUTE=0", "time_zone": "Europe/Warsaw",
+                             "start": true}))
+            .await;
+        let id = c["campaign"]["id"].as_str().unwrap().to_owned();
+        let next = c["campaign"]["next_run_at"].clone();
+        let db = sqlx::AnyPool::connect(&app.db.as_ref().unwrap().url).await.unwrap();
+        let due = |ago: chrono::Duration| {
+            sqlx::query("UPDATE campaigns SET next_run_at = $1 WHERE id = $2")
+                .bind((Utc::now() - ago).timestamp_micros())
+                .bind(id.clone())
+        };
+
+        // Kurier was down at 7:00 and starts three hours later: the run is
+        // recorded as missed, nothing goes out, tomorrow's run is next.
+        due(chrono::Duration::hours(3)).execute(&db).await.unwrap();
+        let run = app.wait_for_run(&id, 1, "failed").await;
+        assert!(run["failure"].as_str().unwrap().starts_with("missed: due at"), "{run}");
+        assert_eq!(run["recipients"], 0, "{run}");
+        let (_, c) = app.get(&format!("/api/v1/campaigns/{id}")).await;
+        assert_eq!((&c["status"], &c["next_run_at"]), (&json!("scheduled"), &next), "{c}");
+        assert!(app.messages_of(&id).await.is_empty(), "nothing sent hours late");
+
+        // A few minutes late is within the grace: the run goes out.
+        due(chrono::Duration::minutes(5)).execute(&db).await.unwrap();
+        let run = app.wait_for_run(&id, 2, "completed").await;
+        assert_eq!(run["recipients"], 1, "{run}");
+        assert_eq!(app.messages_of(&id).await.len(), 1);
+        db.close().await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn two_nodes_fanning_out_one_run_send_to_everyone_exactly_once() {
     on_each_backend(|b| async move {
         // The app's own worker is left out of this: two extra workers race.

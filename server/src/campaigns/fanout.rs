@@ -27,6 +27,32 @@ use super::template::{MessageTemplate, TemplateContact};
 use crate::domain::{MessageText, PhoneNumber, SenderId, Tag, new_id};
 use crate::storage::{AudienceMember, CampaignRecord, CampaignRef, NewMessage, RunClaim, Store};
 
+/// The longest a recurring run may start after its time; see [`missed_run`].
+pub const MAX_RUN_GRACE: chrono::Duration = chrono::Duration::hours(1);
+
+/// Why a recurring run due at `due` is not sent at `now`, if it is too late:
+/// more than its grace after its time, the lesser of [`MAX_RUN_GRACE`] and
+/// half the time to the occurrence after it (so a late run never goes out
+/// nearer the next one than its own). Such a run was missed while Kurier
+/// was stopped or could not work; it is recorded as `failed` with this
+/// reason, as the campaigns guide says missed runs are not made up.
+fn missed_run(
+    recurrence: &super::schedule::Recurrence,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let half_interval = recurrence.next_after(due).map(|next| (next - due) / 2);
+    let grace = half_interval.map_or(MAX_RUN_GRACE, |h| h.min(MAX_RUN_GRACE));
+    let late = now - due;
+    (late > grace).then(|| {
+        format!(
+            "missed: due at {}, {} minutes late (Kurier was not running or not working then); not made up",
+            due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            late.num_minutes()
+        )
+    })
+}
+
 /// Recipients rendered and stored per transaction at most.
 pub const BATCH: usize = 1_000;
 /// How long a claimed run is this node's without renewal.
@@ -72,16 +98,23 @@ impl FanOut {
         let mut report = StepReport::default();
         for campaign in self.store.due_campaigns(now_us, DUE_PER_STEP).await? {
             let Some(due) = campaign.next_run_at else { continue };
-            // Runs missed while Kurier was down are not all made up: the
-            // next one is the first occurrence after now.
-            let after = DateTime::from_timestamp_micros(due).unwrap_or(now).max(now);
-            let next = super::recurrence(&campaign).and_then(|r| r.next_after(after));
+            let due_time = DateTime::from_timestamp_micros(due).unwrap_or(now);
+            // Runs missed while Kurier was down are not made up: the next
+            // one is the first occurrence after now, and a recurring run
+            // later than its grace is recorded as missed, sending nothing.
+            let recurrence = super::recurrence(&campaign);
+            let next = recurrence.as_ref().and_then(|r| r.next_after(due_time.max(now)));
+            let missed = recurrence.as_ref().and_then(|r| missed_run(r, due_time, now));
             // Each run is sent only if the user it is sent for still may.
-            let failure = match super::check_permissions(&self.store, &campaign, campaign.acting_user()).await
-            {
-                Ok(()) => None,
-                Err(super::CampaignError::NotPermitted(why)) => Some(why),
-                Err(e) => return Err(e.into()),
+            let failure = match &missed {
+                Some(why) => Some(why.clone()),
+                None => {
+                    match super::check_permissions(&self.store, &campaign, campaign.acting_user()).await {
+                        Ok(()) => None,
+                        Err(super::CampaignError::NotPermitted(why)) => Some(why),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             };
             if self
                 .store
@@ -92,6 +125,9 @@ impl FanOut {
                 match &failure {
                     None => {
                         tracing::info!(campaign = %campaign.id, name = %campaign.name, "campaign run opened")
+                    }
+                    Some(why) if missed.is_some() => {
+                        tracing::warn!(campaign = %campaign.id, reason = %why, "campaign run missed: nothing sent")
                     }
                     Some(why) => {
                         tracing::warn!(campaign = %campaign.id, reason = %why, "campaign run refused: nothing sent")
