@@ -283,6 +283,106 @@ async fn inbound_parts_in_any_order_and_repeated_become_one_message() {
     .await;
 }
 
+/// Part `seq` of `total` of a long message with `reference` from our phone.
+fn long_part(reference: u16, total: u8, seq: u8, text: &str) -> Outcome {
+    Outcome::Inbound {
+        connector: "op".into(),
+        sms: InboundSms {
+            from: "+48600100200".into(),
+            to: "7100".into(),
+            text: text.into(),
+            concat: Some((reference, total, seq)),
+            smsc_id: None,
+        },
+    }
+}
+
+async fn inbound_texts(store: &Store, account: &str) -> Vec<(String, bool)> {
+    let inbound = MessageFilter {
+        direction: Some(kurier::domain::Direction::Inbound),
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut texts = Vec::new();
+    for m in store.list_messages(account, &inbound).await.unwrap() {
+        texts.push((m.text.clone(), store.is_incomplete(&m.id).await.unwrap()));
+    }
+    texts.sort();
+    texts
+}
+
+#[tokio::test]
+async fn parts_of_two_long_messages_sharing_a_reference_are_not_mixed() {
+    // References are 8 bits: a phone reuses them. A message of three parts
+    // (one still missing) and then one of two with the same reference.
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let now = now_micros();
+        store
+            .apply_outcomes(&mut vec![long_part(42, 3, 1, "A1 "), long_part(42, 3, 3, "A3")], RETRY, now)
+            .await
+            .unwrap();
+        store
+            .apply_outcomes(&mut vec![long_part(42, 2, 1, "B1 "), long_part(42, 2, 2, "B2")], RETRY, now)
+            .await
+            .unwrap();
+        assert_eq!(inbound_texts(&store, &account).await, [("B1 B2".to_owned(), false)]);
+        store.apply_outcomes(&mut vec![long_part(42, 3, 2, "A2 ")], RETRY, now).await.unwrap();
+        assert_eq!(
+            inbound_texts(&store, &account).await,
+            [("A1 A2 A3".to_owned(), false), ("B1 B2".to_owned(), false)]
+        );
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn parts_of_one_message_stored_at_once_by_two_nodes_make_the_message() {
+    // On PostgreSQL each part is stored in a transaction of its own, side
+    // by side; each must see the other's part or wait for it.
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let now = now_micros();
+        let stores = futures_util::future::join_all((0..20u16).flat_map(|reference| {
+            [(1, "first "), (2, "second")].map(|(seq, text)| {
+                let store = store.clone();
+                async move {
+                    store.apply_outcomes(&mut vec![long_part(reference, 2, seq, text)], RETRY, now).await
+                }
+            })
+        }))
+        .await;
+        assert!(stores.iter().all(Result::is_ok), "{stores:?}");
+        let texts = inbound_texts(&store, &account).await;
+        assert_eq!(texts.len(), 20, "{texts:?}");
+        assert!(texts.iter().all(|t| *t == ("first second".to_owned(), false)), "{texts:?}");
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn long_messages_flushed_by_two_nodes_at_once_are_stored_once() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let then = now_micros();
+        let mut parts: Vec<Outcome> = (0..10).map(|reference| long_part(reference, 3, 2, "middle")).collect();
+        store.apply_outcomes(&mut parts, RETRY, then).await.unwrap();
+        let now = then + 60_000_000;
+        let (a, c) = tokio::join!(store.flush_stale_parts(now, now), store.flush_stale_parts(now, now));
+        assert_eq!(a.unwrap() + c.unwrap(), 10);
+        let texts = inbound_texts(&store, &account).await;
+        assert_eq!(texts, vec![("middle".to_owned(), true); 10]);
+        assert_eq!(store.flush_stale_parts(now, now).await.unwrap(), 0, "nothing is left");
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_bind_lease_has_one_holder_until_it_lapses_or_is_released() {
     on_each_backend(|b| async move {

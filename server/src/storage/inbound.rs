@@ -32,47 +32,42 @@ pub(super) async fn store_inbound(
 ) -> sqlx::Result<()> {
     let text = match sms.concat {
         Some((reference, total, seq)) if total > 1 => {
+            let group = PartGroup {
+                connector,
+                from: &sms.from,
+                to: &sms.to,
+                reference: i64::from(reference),
+                total: i64::from(total),
+            };
+            group.lock(tx).await?;
+            // A part already here is this one again (the SMSC resent it).
             sqlx::query(
                 "INSERT INTO inbound_parts (connector, from_addr, to_addr, reference, total, seq, body, received_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (connector, from_addr, to_addr, reference, seq) DO NOTHING",
+                 ON CONFLICT (connector, from_addr, to_addr, reference, total, seq) DO NOTHING",
             )
             .bind(connector)
             .bind(&sms.from)
             .bind(&sms.to)
-            .bind(i64::from(reference))
-            .bind(i64::from(total))
+            .bind(group.reference)
+            .bind(group.total)
             .bind(i64::from(seq))
             .bind(&sms.text)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let parts: Vec<String> = sqlx::query(
-                "SELECT body FROM inbound_parts
-                 WHERE connector = $1 AND from_addr = $2 AND to_addr = $3 AND reference = $4 ORDER BY seq",
-            )
-            .bind(connector)
-            .bind(&sms.from)
-            .bind(&sms.to)
-            .bind(i64::from(reference))
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<sqlx::Result<_>>()?;
-            if parts.len() < usize::from(total) {
+            let held: i64 = group
+                .bind(sqlx::query(
+                    "SELECT COUNT(*) FROM inbound_parts
+                     WHERE connector = $1 AND from_addr = $2 AND to_addr = $3 AND reference = $4 AND total = $5",
+                ))
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            if held < group.total {
                 return Ok(()); // wait for the rest
             }
-            sqlx::query(
-                "DELETE FROM inbound_parts WHERE connector = $1 AND from_addr = $2 AND to_addr = $3 AND reference = $4",
-            )
-            .bind(connector)
-            .bind(&sms.from)
-            .bind(&sms.to)
-            .bind(i64::from(reference))
-            .execute(&mut *tx)
-            .await?;
-            parts.concat()
+            group.take(tx).await?.into_iter().map(|(_, body, _)| body).collect()
         }
         _ => sms.text.clone(),
     };
@@ -80,6 +75,63 @@ pub(super) async fn store_inbound(
     insert_inbound(tx, connector, &sms.from, &sms.to, &text, sms.smsc_id.as_deref(), false, &detail, now)
         .await?;
     Ok(())
+}
+
+/// The parts of one long message in `inbound_parts`: from one sender to
+/// one number through one connector, with one reference and one total.
+/// (A reference is 8 bits, so two messages may share it; their totals
+/// then often tell them apart.)
+struct PartGroup<'a> {
+    connector: &'a str,
+    from: &'a str,
+    to: &'a str,
+    reference: i64,
+    total: i64,
+}
+
+impl PartGroup<'_> {
+    /// Makes whoever else stores a part of the group or flushes it (another
+    /// node, on PostgreSQL) wait until this transaction ends: otherwise two
+    /// parts stored at once each see only themselves, and the message is
+    /// never completed.
+    async fn lock(&self, tx: &mut AnyConnection) -> sqlx::Result<()> {
+        let key = format!(
+            "inbound_parts\n{}\n{}\n{}\n{}\n{}",
+            self.connector, self.from, self.to, self.reference, self.total
+        );
+        super::lock_until_commit(tx, &key).await
+    }
+
+    /// Binds the group to `$1`…`$5` of a statement that names it.
+    fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        query
+            .bind(self.connector.to_owned())
+            .bind(self.from.to_owned())
+            .bind(self.to.to_owned())
+            .bind(self.reference)
+            .bind(self.total)
+    }
+
+    /// Removes the group's parts and returns them in order:
+    /// (seq, body, received_at). Empty when someone else took them.
+    async fn take(&self, tx: &mut AnyConnection) -> sqlx::Result<Vec<(i64, String, i64)>> {
+        let mut parts = self
+            .bind(sqlx::query(
+                "DELETE FROM inbound_parts
+                 WHERE connector = $1 AND from_addr = $2 AND to_addr = $3 AND reference = $4 AND total = $5
+                 RETURNING seq, body, received_at",
+            ))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<sqlx::Result<Vec<(i64, String, i64)>>>()?;
+        parts.sort_by_key(|p| p.0);
+        Ok(parts)
+    }
 }
 
 /// The account a message to `to` (through `connector`) belongs to: the
@@ -515,52 +567,43 @@ impl Store {
 
     /// Stores, as one message flagged incomplete, every long message whose
     /// last part arrived before `before` and whose other parts never came.
+    /// Every node runs it: a group another node stored meanwhile (or whose
+    /// last part came meanwhile) is left alone.
     pub async fn flush_stale_parts(&self, before: i64, now: i64) -> sqlx::Result<usize> {
-        let mut tx = self.writer.begin().await?;
         let groups = sqlx::query(
-            "SELECT connector, from_addr, to_addr, reference, MAX(total) FROM inbound_parts
-             GROUP BY connector, from_addr, to_addr, reference HAVING MAX(received_at) < $1 LIMIT 100",
+            "SELECT connector, from_addr, to_addr, reference, total FROM inbound_parts
+             GROUP BY connector, from_addr, to_addr, reference, total HAVING MAX(received_at) < $1 LIMIT 100",
         )
         .bind(before)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.writer)
         .await?;
         let mut stored = 0;
         for g in &groups {
-            let connector: String = g.try_get(0)?;
-            let from: String = g.try_get(1)?;
-            let to: String = g.try_get(2)?;
-            let reference: i64 = g.try_get(3)?;
-            let total: i64 = g.try_get(4)?;
-            let parts = sqlx::query(
-                "SELECT seq, body FROM inbound_parts
-                 WHERE connector = $1 AND from_addr = $2 AND to_addr = $3 AND reference = $4 ORDER BY seq",
-            )
-            .bind(&connector)
-            .bind(&from)
-            .bind(&to)
-            .bind(reference)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut text = String::new();
-            let mut seqs = Vec::new();
-            for p in &parts {
-                seqs.push(p.try_get::<i64, _>(0)?.to_string());
-                text.push_str(&p.try_get::<String, _>(1)?);
+            let (connector, from, to): (String, String, String) =
+                (g.try_get(0)?, g.try_get(1)?, g.try_get(2)?);
+            let group = PartGroup {
+                connector: &connector,
+                from: &from,
+                to: &to,
+                reference: g.try_get(3)?,
+                total: g.try_get(4)?,
+            };
+            // One transaction per group, so a flush holds one group's lock
+            // at a time.
+            let mut tx = self.writer.begin().await?;
+            group.lock(&mut tx).await?;
+            let parts = group.take(&mut tx).await?;
+            if parts.is_empty() || parts.iter().any(|p| p.2 >= before) {
+                continue; // stored by another node, or a part just came: rolled back
             }
-            sqlx::query(
-                "DELETE FROM inbound_parts WHERE connector = $1 AND from_addr = $2 AND to_addr = $3 AND reference = $4",
-            )
-            .bind(&connector)
-            .bind(&from)
-            .bind(&to)
-            .bind(reference)
-            .execute(&mut *tx)
-            .await?;
-            let detail = format!("via {connector}; incomplete: parts {} of {total} arrived", seqs.join(","));
+            let seqs: Vec<String> = parts.iter().map(|p| p.0.to_string()).collect();
+            let text: String = parts.into_iter().map(|(_, body, _)| body).collect();
+            let detail =
+                format!("via {connector}; incomplete: parts {} of {} arrived", seqs.join(","), group.total);
             insert_inbound(&mut tx, &connector, &from, &to, &text, None, true, &detail, now).await?;
+            tx.commit().await?;
             stored += 1;
         }
-        tx.commit().await?;
         Ok(stored)
     }
 

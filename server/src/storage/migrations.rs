@@ -179,6 +179,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0023_message_trail.sql"),
         then: None,
     },
+    Migration {
+        version: 24,
+        name: "inbound_parts_total",
+        sqlite: include_str!("../../migrations/sqlite/0024_inbound_parts_total.sql"),
+        postgres: include_str!("../../migrations/postgres/0024_inbound_parts_total.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

@@ -321,6 +321,24 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
+/// Holds PostgreSQL's advisory lock named by `key` until the transaction
+/// ends: for work that nodes may do at once on rows that may not exist
+/// yet (a number two accounts register, a long message's parts). Nothing
+/// on SQLite, whose one writer already does one such transaction at a time.
+pub(super) async fn lock_until_commit(tx: &mut sqlx::AnyConnection, key: &str) -> sqlx::Result<()> {
+    if Dialect::of(tx) == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(advisory_key(key)).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The advisory lock key of a text (FNV-1a). Two texts sharing a key only
+/// wait for each other.
+fn advisory_key(text: &str) -> i64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        as i64
+}
+
 /// Current time in microseconds since the epoch, as stored.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()

@@ -113,13 +113,8 @@ impl Store {
         now: i64,
     ) -> sqlx::Result<Result<NumberRecord, NumberTaken>> {
         let mut tx = self.writer.begin().await?;
-        if self.dialect == super::Dialect::Postgres {
-            // Two accounts claiming the same free number at once: one waits.
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(number_lock_key(w.number))
-                .execute(&mut *tx)
-                .await?;
-        }
+        // Two accounts claiming the same free number at once: one waits.
+        super::lock_until_commit(&mut tx, w.number).await?;
         let holders = sqlx::query(AssertSqlSafe(format!(
             "SELECT {NUMBER_COLUMNS} FROM numbers WHERE number = $1 ORDER BY created_at"
         )))
@@ -422,10 +417,4 @@ impl Store {
             .await?;
         Ok(done.rows_affected() > 0)
     }
-}
-
-/// The advisory lock key of a number (FNV-1a of its text).
-fn number_lock_key(number: &str) -> i64 {
-    number.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-        as i64
 }
