@@ -164,6 +164,7 @@ impl App {
         let inbound = crate::inbound::InboundWorker::new(
             store.clone(),
             config.inbound.clone(),
+            config.default_region(),
             config.messages.max_segments,
             in_flight.wake.clone(),
         );

@@ -620,3 +620,28 @@ async fn pool_and_thread_mistakes_are_refused_with_the_field() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn stop_from_a_sender_written_without_its_plus_or_nationally_opts_that_number_out() {
+    // SMSCs give a sender of type "unknown" or "national" as digits only.
+    on_each_backend(|b| async move {
+        let app = TestApp::start_with(&b, |c| c.messages.default_region = Some("PL".into())).await;
+        number(&app, json!({"number": "7100"})).await;
+        for (written, phone) in [("48600100200", "+48600100200"), ("600100201", "+48600100201")] {
+            inject(&app, written, "7100", "STOP").await;
+            let stop = matched(&app, phone, "STOP").await;
+            assert_eq!(stop["match"]["kind"], "opt_out", "{written}: {stop}");
+            let (status, refused) = app.post("/api/v1/messages", json!({"to": phone, "text": "Sale!"})).await;
+            assert_eq!(status, 422, "{written}: {refused}");
+            let confirmations = sent_to(&app, phone).await;
+            assert_eq!(confirmations.len(), 1, "{written}: the confirmation goes to the number");
+        }
+        let (_, list) = app.get("/api/v1/opt-outs").await;
+        let mut phones: Vec<&str> =
+            list["opt_outs"].as_array().unwrap().iter().map(|o| o["phone"].as_str().unwrap()).collect();
+        phones.sort();
+        assert_eq!(phones, ["+48600100200", "+48600100201"], "{list}");
+        app.stop().await;
+    })
+    .await;
+}

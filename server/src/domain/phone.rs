@@ -66,6 +66,10 @@ pub enum PhoneNumberError {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber(String);
 
+/// Longer digit strings from an SMSC are read as international numbers
+/// first (`storage::number_spellings` reads our own numbers the same way).
+const MIN_BARE_INTERNATIONAL: usize = 8;
+
 /// Longest input we bother to parse; anything longer is not a phone number.
 const MAX_INPUT_LEN: usize = 64;
 
@@ -100,6 +104,22 @@ impl PhoneNumber {
             return Err(PhoneNumberError::Invalid(trimmed.to_owned()));
         }
         Ok(Self(parsed.format().mode(Mode::E164).to_string()))
+    }
+
+    /// Reads an address as an SMSC gives it: E.164, or its digits without
+    /// the `+` (a long digit string, as SMSCs write international numbers
+    /// with a type of number other than international), or a national
+    /// number of `region`. A long digit string that is no valid
+    /// international number is read as national.
+    pub fn parse_address(input: &str, region: Option<Region>) -> Result<Self, PhoneNumberError> {
+        let trimmed = input.trim();
+        if trimmed.len() > MIN_BARE_INTERNATIONAL
+            && trimmed.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = Self::parse(&format!("+{trimmed}"), None)
+        {
+            return Ok(n);
+        }
+        Self::parse(trimmed, region)
     }
 
     /// Rebuilds a number that was validated before (read back from storage).
@@ -173,6 +193,26 @@ mod tests {
             assert_eq!(&PhoneNumber::parse(input, *region).unwrap_err(), want, "{input:?}");
         }
         assert_eq!(PhoneNumber::parse(&"1".repeat(65), pl()).unwrap_err(), PhoneNumberError::TooLong);
+    }
+
+    #[test]
+    fn an_smsc_address_is_read_with_or_without_its_plus_or_as_national() {
+        let cases: &[(&str, Option<Region>, Option<&str>)] = &[
+            ("+48600100200", None, Some("+48600100200")),
+            ("48600100200", None, Some("+48600100200")),
+            ("48600100200", pl(), Some("+48600100200")),
+            ("4915112345678", pl(), Some("+4915112345678")),
+            ("600100200", pl(), Some("+48600100200")),
+            ("0048600100200", pl(), Some("+48600100200")),
+            ("600100200", None, None),
+            ("7100", pl(), None),
+            ("Kurier", pl(), None),
+            ("", pl(), None),
+        ];
+        for (input, region, want) in cases {
+            let got = PhoneNumber::parse_address(input, *region).ok();
+            assert_eq!(got.as_ref().map(PhoneNumber::as_str), *want, "{input:?} in {region:?}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::campaigns::template::{MessageTemplate, TemplateContact};
 use crate::config::InboundConfig;
-use crate::domain::{MessageText, PhoneNumber, SenderId, new_id};
+use crate::domain::{MessageText, PhoneNumber, Region, SenderId, new_id};
 use crate::storage::{
     Email, InboundJob, InboundLimits, InboundOutcome, KeywordRecord, NewMail, NewMessage, NumberRecord,
     OptChange, ReplyLimit, Store, format_micros, now_micros, number_spellings,
@@ -75,14 +75,22 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 pub struct InboundWorker {
     store: Store,
     cfg: InboundConfig,
+    /// Reads senders written as national numbers (`messages.default_region`).
+    region: Option<Region>,
     max_segments: usize,
     /// Wakes the dispatcher when replies were queued.
     dispatch: Arc<Notify>,
 }
 
 impl InboundWorker {
-    pub fn new(store: Store, cfg: InboundConfig, max_segments: usize, dispatch: Arc<Notify>) -> Self {
-        Self { store, cfg, max_segments, dispatch }
+    pub fn new(
+        store: Store,
+        cfg: InboundConfig,
+        region: Option<Region>,
+        max_segments: usize,
+        dispatch: Arc<Notify>,
+    ) -> Self {
+        Self { store, cfg, region, max_segments, dispatch }
     }
 
     /// Matches every due message once; returns how many were handled.
@@ -139,14 +147,20 @@ impl InboundWorker {
     }
 
     /// Decides and stores what one message means; returns messages queued.
-    async fn handle(&self, job: &InboundJob) -> anyhow::Result<usize> {
-        let sender_phone = PhoneNumber::parse(&job.from, None).ok();
-        let sender = sender_phone.as_ref().map_or_else(|| job.from.clone(), |p| p.as_str().to_owned());
+    async fn handle(&self, received: &InboundJob) -> anyhow::Result<usize> {
+        // The SMSC writes a sender as it likes: international with or
+        // without its '+', or national. As a number it is opted out,
+        // answered, added to groups and forwarded, and so it is stored.
+        let sender_phone = PhoneNumber::parse_address(&received.from, self.region).ok();
+        let job = &InboundJob {
+            from: sender_phone.as_ref().map_or_else(|| received.from.clone(), |p| p.as_str().to_owned()),
+            ..received.clone()
+        };
         let mut o = InboundOutcome {
             message_id: job.message_id.clone(),
             account_id: job.account_id.clone(),
             kind: "none",
-            sender,
+            sender: job.from.clone(),
             sender_phone,
             to: job.to.clone(),
             ..Default::default()

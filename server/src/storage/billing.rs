@@ -1674,7 +1674,7 @@ pub(super) async fn charge_inbound(
         .await?;
     let currency: String = t.try_get(0)?;
     let price: i64 = t.try_get(1)?;
-    let country = PhoneNumber::parse(from, None).ok().and_then(|n| n.country()).unwrap_or_default();
+    let country = PhoneNumber::parse_address(from, None).ok().and_then(|n| n.country()).unwrap_or_default();
     let (paid, owed) = take_or_owe(tx, account_id, price, now).await?;
     sqlx::query(
         "INSERT INTO message_charges (message_id, account_id, direction, country, prefix, segments, included,

@@ -257,7 +257,8 @@ pub struct InboundOutcome {
     pub keyword_id: Option<String>,
     /// keyword, default, opt_out, opt_in, help, none
     pub kind: &'static str,
-    /// The sender as received.
+    /// The sender: E.164 when it is a number (however the SMSC wrote it),
+    /// else as received. The message is stored with it.
     pub sender: String,
     /// The sender as a number, when it is one (groups need it).
     pub sender_phone: Option<PhoneNumber>,
@@ -394,6 +395,11 @@ impl Store {
         let mut log = o.log.clone();
         sqlx::query("UPDATE messages SET account_id = $1 WHERE id = $2 AND account_id <> $1")
             .bind(&o.account_id)
+            .bind(&o.message_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE messages SET from_addr = $1 WHERE id = $2 AND from_addr <> $1")
+            .bind(&o.sender)
             .bind(&o.message_id)
             .execute(&mut *tx)
             .await?;
