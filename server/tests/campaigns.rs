@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Timelike as _, Utc};
+use common::two_way::{inject, matched, number};
 use common::{API_KEY, TestApp, on_each_backend};
 use kurier::campaigns::fanout::FanOut;
 use serde_json::{Value, json};
@@ -350,6 +351,80 @@ async fn quiet_hours_hold_messages_in_each_contacts_zone_and_pause_resume_cancel
         app.wait_until_settled().await;
         let (_, run) = app.get(&format!("/api/v1/campaigns/{id}/runs/1")).await;
         assert_eq!(run["counters"]["delivered"], 2, "{run}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stop_cancels_what_waits_for_the_sender_but_not_for_others_nor_transactional_messages() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        setup_sender(&app).await;
+        let (s, a) = app
+            .patch(
+                "/api/v1/account",
+                json!({"quiet_hours": {"start": "21:00", "end": "07:00"}, "time_zone": "Europe/Warsaw"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{a}");
+        number(&app, json!({"number": "7100"})).await;
+        app.post("/api/v1/groups", json!({"name": "G"})).await;
+        let (phone, other) = ("+48600000001", "+48600000002");
+        for p in [phone, other] {
+            app.contact(json!({"phone": p, "time_zone": zone_where_it_is(2), "groups": ["G"]})).await;
+        }
+        // Held by quiet hours, then by a pause.
+        let c = app.campaign(json!({"name": "q", "text": "Hello", "groups": ["G"], "start": true})).await;
+        let id = c["campaign"]["id"].as_str().unwrap().to_owned();
+        app.wait_for_run(&id, 1, "sending").await;
+        let (s, p) = app.post(&format!("/api/v1/campaigns/{id}/pause"), json!({})).await;
+        assert_eq!(s, 200, "{p}");
+        let later = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let scheduled = app.send(json!({"to": phone, "text": "Sale at noon", "send_at": later})).await;
+        let visit = app
+            .send(json!({"to": phone, "text": "Your visit at noon", "send_at": later, "transactional": true}))
+            .await;
+        let others = app.send(json!({"to": other, "text": "Sale at noon", "send_at": later})).await;
+
+        inject(&app, phone, "7100", "STOP").await;
+        matched(&app, phone, "STOP").await;
+
+        let campaign_message = |to: &str| {
+            let to = to.to_owned();
+            let app = &app;
+            let id = id.clone();
+            async move {
+                let m = app.messages_of(&id).await.into_iter().find(|m| m["to"] == to).unwrap();
+                app.get(&format!("/api/v1/messages/{}", m["id"].as_str().unwrap())).await.1
+            }
+        };
+        let held = campaign_message(phone).await;
+        assert_eq!(held["status"], "canceled", "{held}");
+        let last = held["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["detail"], "the recipient opted out: stop", "{held}");
+        assert_eq!(campaign_message(other).await["status"], "scheduled");
+        for (id, want) in [(&scheduled, "canceled"), (&visit, "scheduled"), (&others, "scheduled")] {
+            let (_, m) = app.get(&format!("/api/v1/messages/{id}")).await;
+            assert_eq!(m["status"], want, "{m}");
+        }
+        let (_, run) = app.get(&format!("/api/v1/campaigns/{id}/runs/1")).await;
+        assert_eq!(
+            (run["counters"]["canceled"].as_i64(), run["counters"]["queued"].as_i64()),
+            (Some(1), Some(1)),
+            "{run}"
+        );
+
+        // Resumed, the canceled message stays canceled.
+        let (s, r) = app.post(&format!("/api/v1/campaigns/{id}/resume"), json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(campaign_message(phone).await["status"], "canceled");
+        let (_, run) = app.get(&format!("/api/v1/campaigns/{id}/runs/1")).await;
+        assert_eq!(
+            (run["counters"]["canceled"].as_i64(), run["counters"]["queued"].as_i64()),
+            (Some(1), Some(1)),
+            "{run}"
+        );
         app.stop().await;
     })
     .await;

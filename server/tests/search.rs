@@ -197,6 +197,7 @@ async fn messages_stored_before_the_search_index_existed_are_indexed_when_it_is_
                 tags: vec![],
                 send_at: None,
                 campaign: None,
+                transactional: false,
             })
             .collect();
         store.accept_messages(&account, &messages, None, now_micros()).await.unwrap();

@@ -30,6 +30,7 @@ async fn queue(store: &Store, account: &str, n: usize) -> Vec<String> {
             tags: vec![],
             send_at: None,
             campaign: None,
+            transactional: false,
         })
         .collect();
     store.accept_messages(account, &messages, None, now_micros()).await.unwrap();
@@ -132,6 +133,7 @@ async fn a_mixed_batch_of_reports_is_recorded_in_the_order_it_came() {
                 tags: vec![],
                 send_at: None,
                 campaign: None,
+                transactional: false,
             })
             .collect();
         store.accept_messages(&account, &messages, None, now).await.unwrap();

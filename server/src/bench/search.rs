@@ -217,6 +217,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<SearchReport> {
                 tags,
                 send_at: (i % SCHEDULED_EVERY == 0).then_some(now + 30 * 86_400_000_000),
                 campaign: None,
+                transactional: false,
             });
         }
         if sent.len() == FILL_BATCH || (i + 1 == total && !sent.is_empty()) {

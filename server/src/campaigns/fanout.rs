@@ -295,6 +295,7 @@ impl FanOut {
                 tags,
                 send_at: (at > now).then(|| at.timestamp_micros()),
                 campaign: Some(reference.clone()),
+                transactional: false,
             });
         }
         if campaign.sender_pool && !messages.is_empty() {

@@ -213,6 +213,10 @@ impl InboundWorker {
                     self.reply(&mut o, job, help);
                 }
             }
+            // The answers to STOP and HELP go even to a number that opted out.
+            for r in &mut o.replies {
+                r.transactional = true;
+            }
             return self.finish(job, o, None).await;
         }
         // 2. The best keyword of any holder; 3. else the first holder's default.

@@ -158,6 +158,7 @@ impl NotificationWorker {
             tags: vec!["notification".into()],
             send_at: None,
             campaign: None,
+            transactional: false,
         };
         if let Err(refusal) = self.store.deliver_as_message(&d.id, &message, now).await? {
             self.store.finish_delivery(&d.id, "failed", Some(&refusal.to_string()), None, now).await?;

@@ -140,8 +140,8 @@ fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqli
     let mut insert = tx.prepare_cached(
         "INSERT INTO messages (id, account_id, direction, status, to_number, from_addr, body, encoding,
              segments, callback_url, next_attempt_at, send_at, created_at, updated_at, campaign_id, run_id,
-             trail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16)",
+             trail, transactional)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17)",
     )?;
     let mut tag = tx.prepare_cached("INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2)")?;
     for (account_id, m, now) in messages {
@@ -163,6 +163,7 @@ fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqli
             m.campaign.as_ref().map(|c| c.campaign_id.as_str()),
             m.campaign.as_ref().map(|c| c.run_id.as_str()),
             trail::entry(status, *now, None),
+            i64::from(m.transactional),
         ])?;
         for t in &m.tags {
             tag.execute(params![m.id, t])?;

@@ -857,6 +857,16 @@ async fn set_opt_out(
     };
     let contact_changed =
         sqlx::query(contact).bind(now).bind(account_id).bind(phone).execute(&mut *tx).await?.rows_affected();
+    if out {
+        // Opted out means nothing more from the account, including what
+        // waits already: scheduled, held by a campaign's quiet hours,
+        // pacing or pause, or queued.
+        let why = match word {
+            Some(word) => format!("the recipient opted out: {word}"),
+            None => "the recipient was opted out through the API".to_owned(),
+        };
+        super::messages::cancel_waiting_to(tx, account_id, phone, &why, now).await?;
+    }
     sqlx::query(
         "INSERT INTO opt_events (account_id, phone, change, source, message_id, word, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

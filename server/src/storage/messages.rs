@@ -35,6 +35,9 @@ pub struct NewMessage {
     pub send_at: Option<i64>,
     /// The campaign and run that made it, if any.
     pub campaign: Option<CampaignRef>,
+    /// Goes also to a number that opted out (a code, a receipt, the answer
+    /// to STOP or HELP): an opt-out does not cancel it while it waits.
+    pub transactional: bool,
 }
 
 impl NewMessage {
@@ -50,6 +53,7 @@ impl NewMessage {
             tags: Vec::new(),
             send_at: None,
             campaign: None,
+            transactional: false,
         }
     }
 }
@@ -1312,6 +1316,37 @@ async fn release_idempotency_key(tx: &mut AnyConnection, account_id: &str, key: 
     Ok(())
 }
 
+/// Cancels the account's messages to `phone` that wait to be sent —
+/// scheduled (also those a paused campaign holds) or queued, not yet
+/// claimed — except transactional ones, with `why` in their history:
+/// the number opted out, within the caller's transaction. Returns how
+/// many.
+pub(super) async fn cancel_waiting_to(
+    tx: &mut AnyConnection,
+    account_id: &str,
+    phone: &str,
+    why: &str,
+    now: i64,
+) -> sqlx::Result<usize> {
+    let rows = sqlx::query(
+        "UPDATE messages SET status = 'canceled', updated_at = $1
+         WHERE account_id = $2 AND to_number = $3 AND direction = 'outbound'
+             AND status IN ('scheduled', 'queued') AND transactional = 0
+         RETURNING id, account_id, to_number, callback_url",
+    )
+    .bind(now)
+    .bind(account_id)
+    .bind(phone)
+    .fetch_all(&mut *tx)
+    .await?;
+    let transitions = rows
+        .iter()
+        .map(|r| Transition::from_row(r, MessageStatus::Canceled, Some(why.to_owned())))
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    record_transitions(tx, &transitions, now).await?;
+    Ok(transitions.len())
+}
+
 /// Charges and inserts new messages with their first history rows and
 /// tags, in the caller's transaction. Every way a message enters the queue
 /// (API requests through intake, campaign fan-out, notifications, inbound
@@ -1359,11 +1394,11 @@ pub(super) async fn insert_rows(
     let dialect = Dialect::of(tx);
     for chunk in messages.chunks(INSERT_CHUNK) {
         let rows: Vec<String> =
-            (0..chunk.len()).map(|i| format!("({})", dialect.placeholders(i * 17 + 1, 17))).collect();
+            (0..chunk.len()).map(|i| format!("({})", dialect.placeholders(i * 18 + 1, 18))).collect();
         let sql = format!(
             "INSERT INTO messages (id, account_id, direction, status, to_number, from_addr, body, encoding,
              segments, callback_url, next_attempt_at, send_at, created_at, updated_at, campaign_id, run_id,
-             trail)
+             trail, transactional)
              VALUES {}",
             rows.join(", ")
         );
@@ -1388,7 +1423,8 @@ pub(super) async fn insert_rows(
                 .bind(*now)
                 .bind(m.campaign.as_ref().map(|c| c.campaign_id.as_str()))
                 .bind(m.campaign.as_ref().map(|c| c.run_id.as_str()))
-                .bind(trail::entry(status, *now, None));
+                .bind(trail::entry(status, *now, None))
+                .bind(i64::from(m.transactional));
         }
         q.execute(&mut *tx).await?;
     }

@@ -186,6 +186,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0024_inbound_parts_total.sql"),
         then: None,
     },
+    Migration {
+        version: 25,
+        name: "transactional_messages",
+        sqlite: include_str!("../../migrations/sqlite/0025_transactional_messages.sql"),
+        postgres: include_str!("../../migrations/postgres/0025_transactional_messages.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

@@ -336,6 +336,7 @@ pub(crate) async fn send(
                     tags: tag_names.clone(),
                     send_at,
                     campaign: None,
+                    transactional: req.transactional == Some(true),
                 });
             }
             Err(e) => errors.push(RecipientError {

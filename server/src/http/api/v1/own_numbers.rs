@@ -108,7 +108,7 @@ pub async fn add_own_number(
     let hash = code_hash(user, phone.as_str(), &code);
     state.store.start_own_number(&auth.account_id, user, phone.as_str(), &hash, expires).await?;
     let text = MessageText::new(&format!("Kurier code: {code}"), 1).map_err(ApiError::internal)?;
-    let message = NewMessage::plain(phone.clone(), text);
+    let message = NewMessage { transactional: true, ..NewMessage::plain(phone.clone(), text) };
     let request = AcceptRequest {
         account_id: auth.account_id.clone(),
         origin: Origin { user_id: auth.user_id.clone(), api_key_id: auth.key_id.clone() },
