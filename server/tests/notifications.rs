@@ -461,3 +461,63 @@ async fn subscribers_change_their_own_preferences_through_a_signed_link() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_subscriber_who_opted_out_gets_no_sms_notification_but_still_the_email() {
+    on_each_backend(|b| async move {
+        let sink = SmtpSink::start().await;
+        let app = start(&b, &sink).await;
+        let clock = app.app.as_ref().unwrap().clock.clone();
+        let (s, c) = app
+            .post(
+                "/api/v1/contacts",
+                json!({"phone": "+48600100200", "email": "jan@example.pl", "time_zone": "Europe/Warsaw"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        let contact = c["id"].as_str().unwrap().to_owned();
+        let window = json!({"start": "08:00", "end": "20:00"});
+        let (s, p) = put(
+            &app,
+            &format!("/api/v1/notification-preferences/{contact}"),
+            json!({"preferences": [{"type": "payment_received", "channels": ["sms", "email"], "window": window}]}),
+        )
+        .await;
+        assert_eq!(s, 200, "{p}");
+        let payment = json!({"type": "payment_received", "subscriber": {"phone": "+48600100200"},
+                             "data": {"amount": "10.00", "currency": "PLN"}});
+        let status = |n: &Value, channel: &str| {
+            let d = n["deliveries"].as_array().unwrap().iter().find(|d| d["channel"] == channel).unwrap().clone();
+            (d["status"].as_str().unwrap().to_owned(), d["reason"].as_str().map(str::to_owned))
+        };
+        // At night both wait for the window; then the number opts out.
+        clock.set(at("2026-11-24T22:30:00Z"));
+        let (s, waiting) = app.post("/api/v1/notifications", payment.clone()).await;
+        assert_eq!(s, 202, "{waiting}");
+        assert_eq!(status(&waiting, "sms").0, "waiting_window", "{waiting}");
+        let (s, o) = app.post("/api/v1/opt-outs", json!({"phone": "+48600100200"})).await;
+        assert!(s < 300, "{o}");
+
+        // An event after the opt-out: the SMS is suppressed at once.
+        let (s, after) = app.post("/api/v1/notifications", payment).await;
+        assert_eq!(s, 202, "{after}");
+        let opted_out = Some("the number opted out of the account's messages".to_owned());
+        assert_eq!(status(&after, "sms"), ("suppressed".to_owned(), opted_out.clone()), "{after}");
+        assert_eq!(status(&after, "email").0, "waiting_window", "{after}");
+
+        // The window opens: the waiting SMS is suppressed too, the e-mails go.
+        clock.set(at("2026-11-25T07:00:01Z"));
+        let id = waiting["id"].as_str().unwrap().to_owned();
+        let n = wait_for("the waiting SMS settled", async || {
+            let (_, n) = app.get(&format!("/api/v1/notifications/{id}")).await;
+            (!["waiting_window", "queued"].contains(&status(&n, "sms").0.as_str())).then_some(n)
+        })
+        .await;
+        assert_eq!(status(&n, "sms"), ("suppressed".to_owned(), opted_out), "{n}");
+        wait_for("both e-mails", async || (sink.messages().len() == 2).then_some(())).await;
+        let (_, m) = app.get("/api/v1/messages").await;
+        assert_eq!(m["messages"].as_array().unwrap().len(), 0, "no SMS: {m}");
+        app.stop().await;
+    })
+    .await;
+}

@@ -645,3 +645,44 @@ async fn stop_from_a_sender_written_without_its_plus_or_nationally_opts_that_num
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_number_that_opted_out_gets_no_keyword_replies_or_forwards_but_help_answers() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(&app, json!({"number": "7100"})).await;
+        let staff = "+48600900901";
+        let other_staff = "+48600900902";
+        keyword(
+            &app,
+            json!({"number": "7100", "keyword": "Pizza", "actions": [
+                {"type": "reply", "text": "Your pizza is on its way"},
+                {"type": "forward", "phone": staff},
+                {"type": "notify", "phone": other_staff, "text": "Pizza order"},
+            ]}),
+        )
+        .await;
+        let (status, o) = app.post("/api/v1/opt-outs", json!({"phone": staff})).await;
+        assert_eq!(status, 201, "{o}");
+        inject(&app, PHONE, "7100", "STOP").await;
+        matched(&app, PHONE, "STOP").await;
+
+        inject(&app, PHONE, "7100", "pizza").await;
+        let m = matched(&app, PHONE, "pizza").await;
+        let skipped: Vec<&str> =
+            m["match"]["actions"].as_array().unwrap().iter().filter_map(|a| a["skipped"].as_str()).collect();
+        let opted_out = "the number opted out of the account's messages";
+        assert_eq!(skipped, [opted_out, opted_out], "the reply and the forward: {m}");
+        assert!(sent_to(&app, staff).await.is_empty(), "the opted-out forward target got nothing");
+        assert_eq!(sent_to(&app, other_staff).await.len(), 1, "the other one got the notice");
+
+        inject(&app, PHONE, "7100", "HELP").await;
+        matched(&app, PHONE, "HELP").await;
+        let texts: Vec<String> =
+            sent_to(&app, PHONE).await.iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(texts.len(), 2, "the STOP confirmation and the HELP answer only: {texts:?}");
+        assert!(!texts.iter().any(|t| t.contains("pizza")), "{texts:?}");
+        app.stop().await;
+    })
+    .await;
+}

@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::domain::{MessageText, PhoneNumber, Region};
 use crate::storage::{
     BalanceRecord, ContactRecord, NewDelivery, NotificationRecord, NotificationTemplate, NotificationType,
-    PreferenceRow, Store, format_micros,
+    OPTED_OUT_REASON, PreferenceRow, Store, format_micros,
 };
 
 /// Events in one batch request at most.
@@ -541,8 +541,23 @@ pub async fn accept(
             MessageText::new(&body, max_segments)
                 .map_err(|e| EventError::new("invalid_text", "body", e.to_string()))?;
         }
+        // No SMS to a number that opted out of the account's messages.
+        let numbers: Vec<Option<PhoneNumber>> = match channel.as_str() {
+            "sms" => addresses.iter().map(|a| PhoneNumber::parse(a, region).ok()).collect(),
+            _ => vec![None; addresses.len()],
+        };
+        let phones: Vec<&str> = numbers.iter().flatten().map(PhoneNumber::as_str).collect();
+        let opted_out = if phones.is_empty() {
+            Default::default()
+        } else {
+            store.opted_out_among(account_id, &phones).await?
+        };
         let mut seen = std::collections::HashSet::new();
-        for address in addresses.into_iter().filter(|a| seen.insert(a.clone())) {
+        for (address, number) in addresses.into_iter().zip(numbers).filter(|(a, _)| seen.insert(a.clone())) {
+            if number.is_some_and(|n| opted_out.contains(n.as_str())) {
+                deliveries.push(suppressed(channel, &address, OPTED_OUT_REASON.to_owned()));
+                continue;
+            }
             deliveries.push(NewDelivery {
                 channel: channel.clone(),
                 address,

@@ -20,7 +20,7 @@ const MAX_ATTACHMENT_REDIRECTS: usize = 5;
 use crate::clock::Clock;
 use crate::domain::{MessageText, PhoneNumber, Region, SenderId, new_id};
 use crate::mail::{Email, MailAttachment, Mailer};
-use crate::storage::{NewMessage, NotificationDelivery, Store, now_micros};
+use crate::storage::{NewMessage, NotificationDelivery, SmsHandOver, Store, now_micros};
 
 /// Deliveries claimed per step.
 const BATCH: usize = 100;
@@ -160,11 +160,14 @@ impl NotificationWorker {
             campaign: None,
             transactional: false,
         };
-        if let Err(refusal) = self.store.deliver_as_message(&d.id, &message, now).await? {
-            self.store.finish_delivery(&d.id, "failed", Some(&refusal.to_string()), None, now).await?;
-            return Ok(false);
+        match self.store.deliver_as_message(&d.id, &message, now).await? {
+            SmsHandOver::Queued => Ok(true),
+            SmsHandOver::OptedOut => Ok(false),
+            SmsHandOver::Refused(refusal) => {
+                self.store.finish_delivery(&d.id, "failed", Some(&refusal.to_string()), None, now).await?;
+                Ok(false)
+            }
         }
-        Ok(true)
     }
 
     async fn send_email(&self, d: &NotificationDelivery) -> anyhow::Result<()> {

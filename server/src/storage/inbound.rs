@@ -305,6 +305,9 @@ pub struct InboundLimits {
 /// Why an SMS or e-mail forward or notification was not sent.
 pub const FORWARD_LIMIT_REASON: &str = "forward limit for this sender reached";
 
+/// Why an answer, SMS forward or SMS notification was not sent.
+pub const OPTED_OUT_REASON: &str = "the number opted out of the account's messages";
+
 impl Store {
     /// Claims received messages due for matching, each leased until
     /// `lease_until`.
@@ -478,6 +481,25 @@ impl Store {
                 super::polls::record_vote(&mut tx, v, &o.sender, &o.message_id, &mut log, &mut votes).await?,
             );
         }
+        // No SMS from the account to a number that opted out (its own or
+        // a contact's), but for transactional ones: the answers to STOP
+        // and HELP. Read here, after this message's own opt change.
+        let recipients: Vec<&str> = replies
+            .iter()
+            .copied()
+            .chain(&o.sends)
+            .filter(|m| !m.transactional)
+            .map(|m| m.to.as_str())
+            .collect();
+        let opted_out = opted_out_in(&mut tx, &o.account_id, &recipients).await?;
+        let refused = |m: &NewMessage| !m.transactional && opted_out.contains(m.to.as_str());
+        replies.retain(|r| {
+            let keep = !refused(r);
+            if !keep {
+                log.push(json!({"action": "reply", "skipped": OPTED_OUT_REASON}));
+            }
+            keep
+        });
         // Forwards by SMS and e-mail and notifications: all of a message's
         // or none, counted per received message against the sender's limit.
         let forwards = o.sends.is_empty() && o.emails.is_empty()
@@ -487,7 +509,8 @@ impl Store {
             tracing::warn!(message_id = %o.message_id, sender = %o.sender,
                 sms = o.sends.len(), emails = o.emails.len(), "{FORWARD_LIMIT_REASON}; forwards skipped");
         }
-        let mut queued: Vec<&NewMessage> = if forwards { o.sends.iter().collect() } else { Vec::new() };
+        let mut queued: Vec<&NewMessage> =
+            if forwards { o.sends.iter().filter(|m| !refused(m)).collect() } else { Vec::new() };
         if !replies.is_empty() {
             let allowed = reserve(
                 &mut tx,
@@ -511,10 +534,12 @@ impl Store {
             }
         }
         for m in &o.sends {
-            log.push(if forwards {
-                json!({"action": "send", "to": m.to.as_str(), "message_id": m.id})
-            } else {
+            log.push(if !forwards {
                 json!({"action": "send", "to": m.to.as_str(), "skipped": FORWARD_LIMIT_REASON})
+            } else if refused(m) {
+                json!({"action": "send", "to": m.to.as_str(), "skipped": OPTED_OUT_REASON})
+            } else {
+                json!({"action": "send", "to": m.to.as_str(), "message_id": m.id})
             });
         }
         let rows: Vec<(&str, &NewMessage, i64)> =
@@ -784,6 +809,25 @@ fn opted_out_sql(count: usize) -> String {
          UNION ALL SELECT phone FROM contacts WHERE account_id = $1 AND phone IN ({numbers})
              AND opted_out_at IS NOT NULL"
     )
+}
+
+/// [`Store::opted_out_among`] within a transaction.
+pub(super) async fn opted_out_in(
+    tx: &mut AnyConnection,
+    account_id: &str,
+    phones: &[&str],
+) -> sqlx::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in phones.chunks(super::IN_CHUNK) {
+        let mut q = sqlx::query(AssertSqlSafe(opted_out_sql(chunk.len()))).bind(account_id);
+        for phone in chunk {
+            q = q.bind(*phone);
+        }
+        for r in q.fetch_all(&mut *tx).await? {
+            out.insert(r.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(out)
 }
 
 /// [`Store::opted_out_among`] on a SQLite read connection in place

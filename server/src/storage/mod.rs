@@ -82,8 +82,8 @@ pub use imports::{
     BatchCounts, ImportBatch, ImportDescription, ImportJob, ImportRowError, ImportStatus, MAX_STORED_ERRORS,
 };
 pub use inbound::{
-    FORWARD_LIMIT_REASON, InboundJob, InboundLimits, InboundOutcome, OptChange, OptEvent, ReplyLimit,
-    number_spellings,
+    FORWARD_LIMIT_REASON, InboundJob, InboundLimits, InboundOutcome, OPTED_OUT_REASON, OptChange, OptEvent,
+    ReplyLimit, number_spellings,
 };
 pub use intake::Intake;
 pub use mail_outbox::{MailAttempt, MailDelivery, MailJob, MailRecord, MailResult, NewMail};
@@ -93,7 +93,7 @@ pub use messages::{
 };
 pub use notifications::{
     BalanceRecord, NewDelivery, NotificationDelivery, NotificationRecord, NotificationSettings,
-    NotificationTemplate, NotificationType, PreferenceRow, ReportRow,
+    NotificationTemplate, NotificationType, PreferenceRow, ReportRow, SmsHandOver,
 };
 pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, NumberWrite};
 pub use outbox::DeliveryFilter;

@@ -10,6 +10,17 @@ use super::Store;
 use super::messages::{NewMessage, insert_messages};
 use crate::domain::new_id;
 
+/// What became of an SMS delivery handed to the message queue.
+#[derive(Debug)]
+pub enum SmsHandOver {
+    /// Stored as a message: the dispatcher's now.
+    Queued,
+    /// Not sent: the number opted out of the account's messages.
+    OptedOut,
+    /// Not stored: the account cannot pay for it.
+    Refused(super::ChargeRefusal),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationSettings {
     pub low_balance_threshold: Option<i64>,
@@ -700,22 +711,39 @@ impl Store {
     }
 
     /// Hands an SMS delivery to the message queue: the message and the
-    /// delivery's new state in one transaction. A refusal (balance, price)
-    /// stores nothing.
+    /// delivery's new state in one transaction. A number that opted out
+    /// since the event came gets nothing (the delivery is `suppressed`); a
+    /// refusal (balance, price) stores nothing.
     pub async fn deliver_as_message(
         &self,
         delivery_id: &str,
         message: &NewMessage,
         now: i64,
-    ) -> sqlx::Result<Result<(), super::ChargeRefusal>> {
+    ) -> sqlx::Result<SmsHandOver> {
         let mut tx = self.writer.begin().await?;
         let account: String = sqlx::query("SELECT account_id FROM notification_deliveries WHERE id = $1")
             .bind(delivery_id)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
+        let to = message.to.as_str();
+        if !message.transactional
+            && super::inbound::opted_out_in(&mut tx, &account, &[to]).await?.contains(to)
+        {
+            sqlx::query(
+                "UPDATE notification_deliveries SET status = 'suppressed', reason = $1, attempts = attempts + 1,
+                     lease_until = NULL, updated_at = $2 WHERE id = $3",
+            )
+            .bind(super::OPTED_OUT_REASON)
+            .bind(now)
+            .bind(delivery_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(SmsHandOver::OptedOut);
+        }
         if let Err(refusal) = insert_messages(&mut tx, &[(account.as_str(), message, now)]).await? {
-            return Ok(Err(refusal));
+            return Ok(SmsHandOver::Refused(refusal));
         }
         sqlx::query(
             "UPDATE notification_deliveries SET status = 'sent', message_id = $1, attempts = attempts + 1,
@@ -727,7 +755,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Ok(()))
+        Ok(SmsHandOver::Queued)
     }
 
     /// Records what became of a delivery: `sent`, `failed`, `bounced`, or
