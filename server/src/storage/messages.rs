@@ -598,15 +598,9 @@ impl Store {
         .bind(account_id)
         .fetch_all(&mut *tx)
         .await?;
-        let transitions = rows
-            .iter()
-            .map(|r| {
-                Transition::from_row(r, MessageStatus::Canceled, Some("canceled through the API".into()))
-            })
-            .collect::<sqlx::Result<Vec<_>>>()?;
-        record_transitions(&mut tx, &transitions, now).await?;
+        let canceled = record_canceled(&mut tx, &rows, "canceled through the API", now).await?;
         tx.commit().await?;
-        Ok(!transitions.is_empty())
+        Ok(canceled > 0)
     }
 
     /// Moves scheduled messages whose time has come into the queue.
@@ -1339,6 +1333,18 @@ pub(super) async fn cancel_waiting_to(
     .bind(phone)
     .fetch_all(&mut *tx)
     .await?;
+    record_canceled(tx, &rows, why, now).await
+}
+
+/// Records the history (and callbacks, refunds) of messages just canceled:
+/// `rows` are what `UPDATE … SET status = 'canceled' … RETURNING id,
+/// account_id, to_number, callback_url` returned. Returns how many.
+async fn record_canceled(
+    tx: &mut AnyConnection,
+    rows: &[AnyRow],
+    why: &str,
+    now: i64,
+) -> sqlx::Result<usize> {
     let transitions = rows
         .iter()
         .map(|r| Transition::from_row(r, MessageStatus::Canceled, Some(why.to_owned())))
