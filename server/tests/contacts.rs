@@ -621,3 +621,76 @@ async fn sending_to_groups_and_tags_reaches_their_members_once_and_skips_opted_o
     })
     .await;
 }
+
+#[tokio::test]
+async fn opting_a_number_out_by_hand_cancels_what_waits_for_it_whichever_way_it_is_done() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (s, sender) = app.post("/api/v1/sender-ids", json!({"sender": "Kurier", "default": true})).await;
+        assert_eq!(s, 201, "{sender}");
+        let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        // (number, how it is opted out, the reason its waiting message shows).
+        let ways = [
+            ("+48600300001", "contact edited", "the recipient was opted out on its contact"),
+            ("+48600300002", "contact created", "the recipient was opted out on its contact"),
+            ("+48600300003", "opt-outs API", "the recipient was opted out through the API"),
+            ("+48600300004", "import", "the recipient was opted out on its contact"),
+        ];
+        let mut waiting = Vec::new();
+        for (phone, _, _) in ways {
+            let sale = app.send(json!({"to": phone, "text": "Sale at noon", "send_at": later})).await;
+            let visit = app
+                .send(json!({"to": phone, "text": "Your visit at noon", "send_at": later, "transactional": true}))
+                .await;
+            waiting.push((sale, visit));
+        }
+        let others = app.send(json!({"to": "+48600300009", "text": "Sale at noon", "send_at": later})).await;
+        let now = app.send(json!({"to": ways[0].0, "text": "Sale now"})).await;
+        app.wait_for_status(&now, "delivered").await;
+
+        let edited = app.create(json!({"phone": ways[0].0})).await;
+        let (s, c) =
+            app.patch(&format!("/api/v1/contacts/{}", edited["id"].as_str().unwrap()), json!({"opted_out": true})).await;
+        assert_eq!(s, 200, "{c}");
+        app.create(json!({"phone": ways[1].0, "opted_out": true})).await;
+        let (s, o) = app.post("/api/v1/opt-outs", json!({"phone": ways[2].0})).await;
+        assert_eq!(s, 201, "{o}");
+        let job: Value = app
+            .http
+            .post(app.url("/api/v1/imports"))
+            .bearer_auth(API_KEY)
+            .header("content-type", "text/csv")
+            .body(format!("phone,opted_out\n{},yes\n", ways[3].0))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut status = Value::Null;
+        for _ in 0..500 {
+            let (_, j) = app.get(&format!("/api/v1/imports/{}", job["id"].as_str().unwrap())).await;
+            status = j["status"].clone();
+            if status == "completed" || status == "failed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(status, "completed", "{job}");
+
+        for ((phone, way, why), (sale, visit)) in ways.iter().zip(&waiting) {
+            let (_, m) = app.get(&format!("/api/v1/messages/{sale}")).await;
+            assert_eq!(m["status"], "canceled", "{way}: {m}");
+            let last = m["events"].as_array().unwrap().last().unwrap().clone();
+            assert_eq!(last["detail"], *why, "{way}: {m}");
+            let (_, v) = app.get(&format!("/api/v1/messages/{visit}")).await;
+            assert_eq!(v["status"], "scheduled", "{way} ({phone}): the transactional one waits on");
+        }
+        let (_, m) = app.get(&format!("/api/v1/messages/{others}")).await;
+        assert_eq!(m["status"], "scheduled", "another number's message waits on");
+        let (_, m) = app.get(&format!("/api/v1/messages/{now}")).await;
+        assert_eq!(m["status"], "delivered", "what was sent stays sent");
+        app.stop().await;
+    })
+    .await;
+}

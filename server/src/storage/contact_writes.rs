@@ -26,6 +26,9 @@ use crate::domain::{Tag, new_id};
 /// each attempt resolves against what the other writer stored.
 pub(super) const WRITE_ATTEMPTS: usize = 3;
 
+/// Why a message waiting for a contact marked opted out is canceled.
+const CONTACT_OPTED_OUT: &str = "the recipient was opted out on its contact";
+
 /// A contact touched by a batch: its new state and what else changes.
 struct Pending {
     row: ContactRow,
@@ -130,6 +133,10 @@ impl Store {
         writes: &[ContactWrite],
         now: i64,
     ) -> sqlx::Result<Vec<Result<WriteOutcome, RowProblem>>> {
+        if writes.iter().any(|w| w.changes.opted_out == Some(true)) {
+            // Before the contacts are locked (see `lock_opt_outs`).
+            super::inbound::lock_opt_outs(tx, account_id).await?;
+        }
         // What is stored under every key the batch mentions.
         let ids: Vec<String> = writes
             .iter()
@@ -257,6 +264,19 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+
+        // A contact opted out now (or an opted-out contact given a new
+        // number) is a number opted out: what waits for it is canceled.
+        let opted_out: Vec<&str> = order
+            .iter()
+            .filter_map(|id| pending.get(id))
+            .filter(|p| {
+                p.row.opted_out_at.is_some()
+                    && known.get(&p.row.id).is_none_or(|k| k.opted_out_at.is_none() || k.phone != p.row.phone)
+            })
+            .map(|p| p.row.phone.as_str())
+            .collect();
+        super::inbound::opted_out_now(tx, account_id, &opted_out, CONTACT_OPTED_OUT, now).await?;
 
         let touched = || order.iter().filter_map(|id| pending.get(id));
         let values: Vec<(&str, &str, &str)> = touched()

@@ -395,6 +395,14 @@ impl Store {
         now: i64,
     ) -> sqlx::Result<usize> {
         let mut tx = self.writer.begin().await?;
+        if let Some(opt) = o.opt.as_ref().filter(|opt| opt.out) {
+            // Before anything else is locked (see `lock_opt_outs`).
+            let mut accounts: Vec<&String> = opt.accounts.iter().collect();
+            accounts.sort();
+            for account in accounts {
+                lock_opt_outs(&mut tx, account).await?;
+            }
+        }
         let mut log = o.log.clone();
         sqlx::query("UPDATE messages SET account_id = $1 WHERE id = $2 AND account_id <> $1")
             .bind(&o.account_id)
@@ -874,6 +882,9 @@ async fn set_opt_out(
     word: Option<&str>,
     now: i64,
 ) -> sqlx::Result<bool> {
+    if out {
+        lock_opt_outs(tx, account_id).await?;
+    }
     let changed = if out {
         sqlx::query(
             "INSERT INTO opt_outs (account_id, phone, opted_out_at, message_id) VALUES ($1, $2, $3, $4)
@@ -902,14 +913,11 @@ async fn set_opt_out(
     let contact_changed =
         sqlx::query(contact).bind(now).bind(account_id).bind(phone).execute(&mut *tx).await?.rows_affected();
     if out {
-        // Opted out means nothing more from the account, including what
-        // waits already: scheduled, held by a campaign's quiet hours,
-        // pacing or pause, or queued.
         let why = match word {
             Some(word) => format!("the recipient opted out: {word}"),
             None => "the recipient was opted out through the API".to_owned(),
         };
-        super::messages::cancel_waiting_to(tx, account_id, phone, &why, now).await?;
+        opted_out_now(tx, account_id, &[phone], &why, now).await?;
     }
     sqlx::query(
         "INSERT INTO opt_events (account_id, phone, change, source, message_id, word, at)
@@ -925,6 +933,38 @@ async fn set_opt_out(
     .execute(&mut *tx)
     .await?;
     Ok(changed + contact_changed > 0)
+}
+
+/// Holds the account's opt-out lock until the transaction ends
+/// (PostgreSQL; SQLite's one writer does one transaction at a time). Every
+/// transaction that opts numbers out of the account, and every one that
+/// queues a campaign batch for it after reading its opt-outs, takes it
+/// before any other lock (of a contact, a run, a balance), so that the two
+/// never miss each other: the batch either sees the opt-out or is
+/// committed before the opt-out cancels what waits.
+pub(super) async fn lock_opt_outs(tx: &mut AnyConnection, account_id: &str) -> sqlx::Result<()> {
+    super::lock_until_commit(tx, &format!("opt-outs:{account_id}")).await
+}
+
+/// The numbers have just become opted out of the account, in the caller's
+/// transaction — by an opt-out word, by hand through the opt-outs API, or
+/// on their contact (the contacts API, the web pages, an import): cancels
+/// what waits for them from the account (scheduled, held by a campaign's
+/// quiet hours, pacing or pause, or queued; transactional messages wait
+/// on), with `why` in each message's history. Every way of opting out
+/// comes through here. Returns how many messages were canceled.
+pub(super) async fn opted_out_now(
+    tx: &mut AnyConnection,
+    account_id: &str,
+    phones: &[&str],
+    why: &str,
+    now: i64,
+) -> sqlx::Result<usize> {
+    if phones.is_empty() {
+        return Ok(0);
+    }
+    lock_opt_outs(tx, account_id).await?;
+    super::messages::cancel_waiting_to(tx, account_id, phones, why, now).await
 }
 
 /// Counts `wanted` things for `phone` against its limit in `table`

@@ -1310,41 +1310,43 @@ async fn release_idempotency_key(tx: &mut AnyConnection, account_id: &str, key: 
     Ok(())
 }
 
-/// Cancels the account's messages to `phone` that wait to be sent —
+/// Cancels the account's messages to `phones` that wait to be sent —
 /// scheduled (also those a paused campaign holds) or queued, not yet
 /// claimed — except transactional ones, with `why` in their history:
-/// the number opted out, within the caller's transaction. Returns how
-/// many.
+/// the numbers opted out, within the caller's transaction. Returns how
+/// many. Called only through `inbound::opted_out_now`, which holds the
+/// account's opt-out lock.
 pub(super) async fn cancel_waiting_to(
     tx: &mut AnyConnection,
     account_id: &str,
-    phone: &str,
+    phones: &[&str],
     why: &str,
     now: i64,
 ) -> sqlx::Result<usize> {
-    let rows = sqlx::query(
-        "UPDATE messages SET status = 'canceled', updated_at = $1
-         WHERE account_id = $2 AND to_number = $3 AND direction = 'outbound'
-             AND status IN ('scheduled', 'queued') AND transactional = 0
-         RETURNING id, account_id, to_number, callback_url",
-    )
-    .bind(now)
-    .bind(account_id)
-    .bind(phone)
-    .fetch_all(&mut *tx)
-    .await?;
-    record_canceled(tx, &rows, why, now).await
+    let mut canceled = 0;
+    let dialect = Dialect::of(tx);
+    for chunk in phones.chunks(super::IN_CHUNK) {
+        let numbers = dialect.placeholders(3, chunk.len());
+        let sql = format!(
+            "UPDATE messages SET status = 'canceled', updated_at = $1
+             WHERE account_id = $2 AND to_number IN ({numbers}) AND direction = 'outbound'
+                 AND status IN ('scheduled', 'queued') AND transactional = 0
+             RETURNING id, account_id, to_number, callback_url"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(account_id);
+        for phone in chunk {
+            q = q.bind(*phone);
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        canceled += record_canceled(tx, &rows, why, now).await?;
+    }
+    Ok(canceled)
 }
 
 /// Records the history (and callbacks, refunds) of messages just canceled:
 /// `rows` are what `UPDATE … SET status = 'canceled' … RETURNING id,
 /// account_id, to_number, callback_url` returned. Returns how many.
-async fn record_canceled(
-    tx: &mut AnyConnection,
-    rows: &[AnyRow],
-    why: &str,
-    now: i64,
-) -> sqlx::Result<usize> {
+async fn record_canceled(tx: &mut AnyConnection, rows: &[AnyRow], why: &str, now: i64) -> sqlx::Result<usize> {
     let transitions = rows
         .iter()
         .map(|r| Transition::from_row(r, MessageStatus::Canceled, Some(why.to_owned())))
