@@ -7,7 +7,10 @@ mod common;
 use common::{Backend, FreshDb, on_each_backend};
 use kurier::connectors::InboundSms;
 use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
-use kurier::storage::{EventRecord, MessageFilter, NewMessage, Outcome, RetryPolicy, Store, now_micros};
+use kurier::storage::{
+    Audience, CampaignRef, EventRecord, MessageFilter, NewCampaign, NewMessage, OPTED_OUT_REASON, Outcome,
+    RetryPolicy, Store, now_micros,
+};
 
 const RETRY: RetryPolicy =
     RetryPolicy { max_attempts: 3, base_ms: 10, max_ms: 100, receipt_check_ms: 60_000 };
@@ -623,6 +626,74 @@ async fn a_history_reads_the_same_whichever_path_wrote_it() {
         }
         store.close().await;
         db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fan_out_batch_leaves_out_a_number_that_opted_out_after_its_audience_was_read() {
+    on_each_backend(|b| async move {
+        let (store, _db, account) = store_with_account(&b).await;
+        let (stopped, other) = ("+48600100001", "+48600100002");
+        let now = now_micros();
+        let campaign = NewCampaign {
+            name: "sale".into(),
+            sender: None,
+            body: "Sale today".into(),
+            template_id: None,
+            data: serde_json::json!({}),
+            audience: Audience::default(),
+            numbers: vec![stopped.into(), other.into()],
+            tags: vec![],
+            callback_url: None,
+            send_at: None,
+            rrule: None,
+            time_zone: None,
+            throughput: None,
+            urgent: false,
+            sender_pool: false,
+            created_by: None,
+        };
+        let campaign = store.create_campaign(&account, &campaign, now).await.unwrap();
+        assert!(store.start_campaign(&account, &campaign.id, now, None, now).await.unwrap());
+        let campaign = store.get_campaign(&account, &campaign.id).await.unwrap().unwrap();
+        let run = store.open_run(&campaign, now, None, None, now).await.unwrap().unwrap();
+        let claim = store.claim_run("node", now, now + 60_000_000).await.unwrap().unwrap();
+        assert_eq!(claim.id, run);
+
+        // The worker reads the audience and renders its batch…
+        let page = store.audience_page(&campaign, None, 1_000).await.unwrap();
+        let batch: Vec<NewMessage> = page
+            .iter()
+            .map(|m| NewMessage {
+                id: new_id(),
+                to: PhoneNumber::parse(&m.phone, None).unwrap(),
+                from: None,
+                text: MessageText::new("Sale today", 10).unwrap(),
+                callback_url: None,
+                tags: vec![],
+                send_at: None,
+                campaign: Some(CampaignRef { campaign_id: campaign.id.clone(), run_id: run.clone() }),
+                transactional: false,
+            })
+            .collect();
+        assert_eq!(batch.len(), 2);
+        // …meanwhile the first number opts out…
+        assert!(store.set_opt_out_by_api(&account, stopped, true, now_micros()).await.unwrap());
+        // …and the batch is stored after it.
+        let stored = store
+            .store_fanout_batch(&claim, None, "node", &batch, &[], Some(other), true, now, now_micros())
+            .await
+            .unwrap();
+        assert!(stored);
+
+        let counts = store.run_counts(&run).await.unwrap();
+        assert_eq!(counts.by_status.values().sum::<i64>(), 1, "{counts:?}");
+        assert_eq!(counts.get(MessageStatus::Queued), 1, "{counts:?}");
+        let errors = store.run_errors(&run, 10).await.unwrap();
+        assert_eq!(errors, vec![(stopped.to_owned(), OPTED_OUT_REASON.to_owned())]);
+        let r = store.get_run(&campaign.id, &run).await.unwrap().unwrap();
+        assert_eq!((r.recipients, r.skipped), (1, 1));
     })
     .await;
 }

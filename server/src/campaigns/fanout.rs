@@ -7,7 +7,8 @@
 //! Fan-out walks the audience in phone-number order. Each batch is rendered
 //! per recipient and stored with the run's new cursor in one transaction
 //! (`Store::store_fanout_batch`), so a crash resumes after the last stored
-//! number and a pause or cancel takes effect between batches. A campaign
+//! number and a pause or cancel takes effect between batches; a number
+//! that opts out while its batch is rendered is left out there, as skipped. A campaign
 //! with a throughput limit is fanned out at that pace: each batch holds at
 //! most one second's worth of messages, spread over that second with
 //! `send_at`, and the run's lease keeps the next batch until the second is

@@ -696,7 +696,9 @@ impl Store {
     }
 
     /// Stores one fan-out batch: the messages, the recipients that could
-    /// not be rendered, and the run's new cursor, in one transaction, only
+    /// not be rendered or opted out since the batch's audience was read
+    /// (both skipped, with the reason), and the run's new cursor, in one
+    /// transaction, only
     /// if the run is still fanning out under this node's claim from
     /// `claim.cursor`. Returns false (storing nothing) otherwise: the run
     /// was paused, canceled or taken over.
@@ -714,6 +716,17 @@ impl Store {
         now: i64,
     ) -> sqlx::Result<bool> {
         let mut tx = self.writer.begin().await?;
+        // The audience was read before this transaction: a number that
+        // opted out since is left out, as skipped with the reason. Under
+        // the account's opt-out lock, so an opt-out committing meanwhile
+        // either is seen here or cancels these messages after them.
+        super::inbound::lock_opt_outs(&mut tx, &claim.account_id).await?;
+        let recipients: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
+        let opted_out = super::inbound::opted_out_in(&mut tx, &claim.account_id, &recipients).await?;
+        let (messages, gone): (Vec<&NewMessage>, Vec<&NewMessage>) =
+            messages.iter().partition(|m| !opted_out.contains(m.to.as_str()));
+        let mut skipped = skipped.to_vec();
+        skipped.extend(gone.iter().map(|m| (m.to.as_str().to_owned(), super::OPTED_OUT_REASON.to_owned())));
         let moved = sqlx::query(
             "UPDATE campaign_runs SET cursor = COALESCE($1, cursor), recipients = recipients + $2,
                  skipped = skipped + $3, fanned_out = $4,
@@ -736,7 +749,7 @@ impl Store {
             return Ok(false);
         }
         let rows: Vec<(&str, &NewMessage, i64)> =
-            messages.iter().map(|m| (claim.account_id.as_str(), m, now)).collect();
+            messages.iter().map(|m| (claim.account_id.as_str(), *m, now)).collect();
         // The user the campaign sends for: its messages count against their quota.
         let origin = Origin { user_id: acting_user.map(str::to_owned), api_key_id: None };
         if let Err(refusal) = insert_messages_for(&mut tx, &rows, &origin).await? {
@@ -746,7 +759,7 @@ impl Store {
             self.pause_campaign(&claim.account_id, &claim.campaign_id, now).await?;
             return Ok(false);
         }
-        insert_run_errors(&mut tx, &claim.id, skipped).await?;
+        insert_run_errors(&mut tx, &claim.id, &skipped).await?;
         tx.commit().await?;
         Ok(true)
     }
