@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use kurier::smsc_sim::{
-    Behaviour, IdFormat, MoSplit, ReceivedMessage, SMSC_SYSTEM_ID, SimHandle, SimSettings, SmscSim,
-    serve_control,
+    Behaviour, IdFormat, MAX_RECEIVED_BYTES, MAX_SYSTEM_IDS, MoSplit, ReceivedMessage, SMSC_SYSTEM_ID,
+    SimHandle, SimSettings, SmscSim, serve_control,
 };
 use serde_json::{Value, json};
 use smpp::{
@@ -1063,4 +1063,82 @@ async fn the_control_port_answers_bad_input_with_json_errors() {
         assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{case}");
     }
     assert_eq!(sim.stats().mo_sent, 0);
+}
+
+// ---------------------------------------------------------------- memory and idle clients
+
+#[tokio::test]
+async fn large_submit_multi_floods_keep_received_messages_within_their_byte_budget() {
+    let sim = start(fast()).await;
+    let mut esme = Esme::bound(sim.addr(), As::Transmitter, "flood", "pw").await;
+    // 60,000 octets ≥ 0x80 in data_coding 0: each becomes U+FFFD, 3 bytes
+    // of text, for each of 254 destinations: some 46 MB per PDU.
+    let destinations: Vec<Destination> = (0..254)
+        .map(|i| Destination::Sme(Address::international(&format!("4860010{i:04}")).unwrap()))
+        .collect();
+    for _ in 0..3 {
+        let multi = SubmitMulti {
+            source: Address::alphanumeric("Kurier").unwrap(),
+            destinations: destinations.clone(),
+            data_coding: DataCoding(0),
+            tlvs: Tlvs::new().with(Tlv::message_payload(vec![0x80; 60_000]).unwrap()),
+            ..SubmitMulti::default()
+        };
+        let resp = esme.call(Pdu::SubmitMulti(multi)).await;
+        assert_eq!(resp.status, CommandStatus::ESME_ROK, "{resp:?}");
+    }
+    assert_eq!(sim.stats().messages, 3 * 254);
+    let kept = sim.received();
+    let text: usize = kept.iter().map(|m| m.text.len()).sum();
+    assert!(text <= MAX_RECEIVED_BYTES, "{text} bytes of text kept in {} messages", kept.len());
+    assert!(kept.iter().all(|m| m.text.len() == 180_000), "each whole, decoded the same");
+    assert_eq!(kept.last().unwrap().to, "+48600100253", "the newest are kept");
+}
+
+#[tokio::test]
+async fn binds_under_ever_new_system_ids_are_refused_past_the_cap_until_one_is_idle() {
+    let sim = start(fast()).await;
+    // Each system_id leaves a receipt waiting for a receiver: none is idle.
+    for i in 0..MAX_SYSTEM_IDS {
+        let mut esme = Esme::bound(sim.addr(), As::Transmitter, &format!("s{i}"), "pw").await;
+        esme.submit_ok(sms("48600100200", "Hi")).await;
+        esme.call(Pdu::Unbind).await;
+    }
+    eventually("every receipt waits", || sim.stats().receipts_pending == MAX_SYSTEM_IDS as u64).await;
+    let mut late = Esme::connect(sim.addr()).await;
+    assert_eq!(late.bind(As::Transmitter, "newcomer", "pw").await.status, CommandStatus::ESME_RBINDFAIL);
+    let mut known = Esme::bound(sim.addr(), As::Transmitter, "s1", "pw").await;
+    known.call(Pdu::Unbind).await;
+
+    // s0 takes its receipt and goes: it is idle, and makes room.
+    let mut s0 = Esme::bound(sim.addr(), As::Receiver, "s0", "pw").await;
+    s0.receipt().await;
+    eventually("s0's receipt is settled", || sim.stats().per_system["s0"].receipts_pending == 0).await;
+    s0.call(Pdu::Unbind).await;
+    eventually("s0 is unbound", || sim.stats().per_system["s0"].binds_now == 0).await;
+    let mut newcomer = Esme::connect(sim.addr()).await;
+    assert_eq!(newcomer.bind(As::Transmitter, "newcomer", "pw").await.status, CommandStatus::ESME_ROK);
+    let stats = sim.stats();
+    assert_eq!(stats.per_system.len(), MAX_SYSTEM_IDS);
+    assert!(!stats.per_system.contains_key("s0") && stats.per_system.contains_key("newcomer"));
+}
+
+#[tokio::test]
+async fn a_silent_session_is_asked_with_enquire_link_and_closed_if_it_stays_silent() {
+    let idle = Duration::from_millis(300);
+    let sim = start(SimSettings { idle_timeout: idle, ..fast() }).await;
+    let mut silent = Esme::bound(sim.addr(), As::Transmitter, "silent", "pw").await;
+    let mut alive = Esme::bound(sim.addr(), As::Transmitter, "alive", "pw").await;
+
+    let asked = silent.packet(WAIT).await.expect("an enquire_link");
+    assert_eq!(asked.pdu, Pdu::EnquireLink);
+    for _ in 0..3 {
+        let asked = alive.packet(WAIT).await.expect("an enquire_link");
+        assert_eq!(asked.pdu, Pdu::EnquireLink);
+        let answer = Packet::new(asked.sequence_number, Pdu::EnquireLinkResp);
+        alive.wire.send(answer).await.unwrap();
+    }
+    assert!(matches!(silent.item(WAIT).await, Item::Closed), "the silent one was closed");
+    eventually("one is still bound", || sim.stats().binds_now == 1).await;
+    assert_eq!(alive.call(Pdu::EnquireLink).await.pdu, Pdu::EnquireLinkResp, "the other one was not");
 }

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    Behaviour, DELIVER_WINDOW, IdFormat, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES, MoSplit, SimSettings,
-    SmscSim, serve_control,
+    Behaviour, DELIVER_WINDOW, IDLE_TIMEOUT, IdFormat, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES, MoSplit,
+    SimSettings, SmscSim, serve_control,
 };
 
 /// Flags of `kurier smsc-sim`.
@@ -83,6 +83,11 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = MAX_PENDING_DELIVERIES as u64,
           value_parser = clap::value_parser!(u64).range(1..=20_000_000))]
     pub max_pending: u64,
+    /// Milliseconds of silence after which a bound session gets an
+    /// enquire_link; still silent as long again, it is closed.
+    #[arg(long, value_name = "MS", default_value_t = IDLE_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_ms: u64,
 }
 
 fn parse_account(value: &str) -> Result<(String, String), String> {
@@ -114,6 +119,7 @@ impl SimArgs {
             mo_split: self.mo_split,
             deliver_window: usize::from(self.deliver_window),
             max_pending: usize::try_from(self.max_pending).unwrap_or(MAX_PENDING_DELIVERIES),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
         }
     }
 }

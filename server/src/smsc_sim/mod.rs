@@ -34,9 +34,9 @@ pub use behaviour::{BEHAVIOUR_NAMES, BadBehaviour, Behaviour};
 pub use cli::{SimArgs, run};
 pub use control::{ControlServer, MAX_LIST, serve_control};
 pub use outbox::{DELIVER_WINDOW, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES};
-pub use reassembly::{MAX_PARTIAL_MESSAGES, PARTIAL_TTL};
-pub use session::{BIND_TIMEOUT, MAX_DELAYED_ANSWERS, SMSC_SYSTEM_ID, UNBIND_GRACE};
-pub use store::{InjectError, MAX_RECEIVED, MAX_TRACKED_MESSAGES};
+pub use reassembly::{MAX_PARTIAL_BYTES, MAX_PARTIAL_MESSAGES, PARTIAL_TTL};
+pub use session::{BIND_TIMEOUT, IDLE_TIMEOUT, MAX_DELAYED_ANSWERS, SMSC_SYSTEM_ID, UNBIND_GRACE};
+pub use store::{InjectError, MAX_RECEIVED, MAX_RECEIVED_BYTES, MAX_SYSTEM_IDS, MAX_TRACKED_MESSAGES};
 pub use text::{MoError, MoSplit, Outcome, RECEIPT_TEXT_CHARS};
 
 use std::collections::BTreeMap;
@@ -112,6 +112,11 @@ pub struct SimSettings {
     /// Receipts and MO parts waiting to be delivered at most; receipts
     /// beyond it are dropped (with a warning), MO injections refused.
     pub max_pending: usize,
+    /// A bound session that sends nothing for this long gets an
+    /// `enquire_link`; if it still sends nothing for as long again, it is
+    /// closed ([`IDLE_TIMEOUT`] by default), so idle connections do not
+    /// hold the [`MAX_CONNECTIONS`] slots for ever.
+    pub idle_timeout: Duration,
 }
 
 impl Default for SimSettings {
@@ -135,6 +140,7 @@ impl Default for SimSettings {
             mo_split: MoSplit::Udh,
             deliver_window: DELIVER_WINDOW,
             max_pending: MAX_PENDING_DELIVERIES,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 }

@@ -84,11 +84,15 @@ struct Delivery {
     state: State,
 }
 
-/// One system_id's due deliveries, waiting for a free receiver slot.
+/// One system_id's due deliveries, waiting for a free receiver slot. It
+/// exists while the system_id has deliveries, so system_ids that come and
+/// go leave nothing behind.
 #[derive(Default)]
 struct Queue {
     ready: VecDeque<DeliveryKey>,
     next_receiver: usize,
+    /// The system_id's deliveries in any state.
+    deliveries: usize,
 }
 
 pub(crate) struct Outbox {
@@ -171,17 +175,24 @@ impl Outbox {
         self.deliveries.len()
     }
 
+    /// Whether `system_id` has a session bound or deliveries waiting.
+    pub(crate) fn holds(&self, system_id: &str) -> bool {
+        self.queues.contains_key(system_id) || self.sessions.values().any(|s| s.system_id == system_id)
+    }
+
     /// Adds a delivery, due at `due` (now when `None`).
     pub(crate) fn add(&mut self, system_id: &str, kind: Kind, pdu: DeliverSm, due: Option<Instant>) {
         self.next_key += 1;
         let key = self.next_key;
+        let queue = self.queues.entry(system_id.to_owned()).or_default();
+        queue.deliveries += 1;
         let state = match due {
             Some(at) => {
                 self.timers.insert((at, key));
                 State::Scheduled(at)
             }
             None => {
-                self.queues.entry(system_id.to_owned()).or_default().ready.push_back(key);
+                queue.ready.push_back(key);
                 State::Ready
             }
         };
@@ -295,7 +306,15 @@ impl Outbox {
             State::Ready if ok => {}
             _ => return None,
         }
-        self.deliveries.remove(&key).map(|d| (d.system_id, d.kind))
+        let d = self.deliveries.remove(&key)?;
+        if let Some(queue) = self.queues.get_mut(&d.system_id) {
+            queue.deliveries = queue.deliveries.saturating_sub(1);
+            // Whatever is left in `ready` is stale.
+            if queue.deliveries == 0 {
+                self.queues.remove(&d.system_id);
+            }
+        }
+        Some((d.system_id, d.kind))
     }
 }
 

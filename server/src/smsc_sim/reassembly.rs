@@ -3,11 +3,12 @@
 //! are kept until every sequence number has arrived, in any order, and then
 //! joined into one [`ReceivedMessage`].
 //!
-//! Bounded: at most [`MAX_PARTIAL_MESSAGES`] messages wait at once and none
-//! longer than [`PARTIAL_TTL`]; the oldest are dropped first. A part sent
-//! twice replaces the earlier copy. Decoding each part is `text`'s job.
+//! Bounded: at most [`MAX_PARTIAL_MESSAGES`] messages and
+//! [`MAX_PARTIAL_BYTES`] of parts wait at once, none longer than
+//! [`PARTIAL_TTL`]; the oldest are dropped first. A part sent twice replaces
+//! the earlier copy. Decoding each part is `text`'s job.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,6 +18,10 @@ use super::text::{self, DecodedPart, PartOf};
 
 /// Concatenated messages waiting for missing parts at once.
 pub const MAX_PARTIAL_MESSAGES: usize = 10_000;
+/// Memory the waiting parts may take at once (their octets, text and ids),
+/// whatever their number: a client sending 64 KiB parts that never
+/// complete must not exhaust memory.
+pub const MAX_PARTIAL_BYTES: usize = 64 * 1024 * 1024;
 /// How long parts wait for the rest of their message.
 pub const PARTIAL_TTL: Duration = Duration::from_secs(600);
 
@@ -31,14 +36,27 @@ type Key = (String, String, String, u16, u8);
 
 struct Partial {
     first_seen: Instant,
+    /// Its place in [`Reassembler::order`].
+    serial: u64,
+    bytes: usize,
     parts: BTreeMap<u8, (DecodedPart, String)>,
 }
 
 #[derive(Default)]
 pub(crate) struct Reassembler {
     partials: HashMap<Key, Partial>,
-    /// Partials in the order they started, for eviction (stale entries skipped).
-    order: VecDeque<(Instant, Key)>,
+    /// Every waiting message by when it started, oldest first, for
+    /// eviction; a message leaves it when it completes or is dropped, so it
+    /// holds exactly the messages in `partials`.
+    order: BTreeMap<u64, Key>,
+    next_serial: u64,
+    /// What the waiting parts take, as [`part_bytes`] counts it.
+    bytes: usize,
+}
+
+/// Memory one waiting part takes, roughly.
+fn part_bytes(part: &DecodedPart, message_id: &str) -> usize {
+    part.units.len() + part.text.len() + message_id.len() + 64
 }
 
 impl Reassembler {
@@ -62,20 +80,33 @@ impl Reassembler {
                 message_ids: vec![message_id.to_owned()],
             });
         };
-        self.evict(now);
+        let size = part_bytes(&part, message_id);
+        self.evict(now, size);
         let key: Key = (origin.system_id, origin.from, origin.to, reference, total);
-        let partial = self
-            .partials
-            .entry(key.clone())
-            .or_insert_with(|| Partial { first_seen: now, parts: BTreeMap::new() });
-        if partial.parts.is_empty() {
-            self.order.push_back((now, key.clone()));
+        let partial = match self.partials.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.next_serial += 1;
+                self.order.insert(self.next_serial, key.clone());
+                e.insert(Partial {
+                    first_seen: now,
+                    serial: self.next_serial,
+                    bytes: 0,
+                    parts: BTreeMap::new(),
+                })
+            }
+        };
+        if let Some((old, old_id)) = partial.parts.insert(seq, (part, message_id.to_owned())) {
+            let freed = part_bytes(&old, &old_id);
+            partial.bytes -= freed;
+            self.bytes -= freed;
         }
-        partial.parts.insert(seq, (part, message_id.to_owned()));
+        partial.bytes += size;
+        self.bytes += size;
         if partial.parts.len() < usize::from(total) {
             return None;
         }
-        let whole = self.partials.remove(&key)?;
+        let whole = self.remove(&key)?;
         let (system_id, from, to, _, _) = key;
         Some(assemble(Origin { system_id, from, to }, whole))
     }
@@ -86,18 +117,29 @@ impl Reassembler {
         self.partials.len()
     }
 
-    fn evict(&mut self, now: Instant) {
-        while let Some((seen, key)) = self.order.front() {
-            let stale = self.partials.get(key).is_none_or(|p| p.first_seen != *seen);
-            let too_old = now.saturating_duration_since(*seen) > PARTIAL_TTL;
+    fn remove(&mut self, key: &Key) -> Option<Partial> {
+        let partial = self.partials.remove(key)?;
+        self.order.remove(&partial.serial);
+        self.bytes -= partial.bytes;
+        Some(partial)
+    }
+
+    /// Drops the oldest messages while they are too old, or while there
+    /// is no room for one more message of `incoming` bytes.
+    fn evict(&mut self, now: Instant, incoming: usize) {
+        while let Some((_, key)) = self.order.first_key_value() {
+            let Some(oldest) = self.partials.get(key) else {
+                self.order.pop_first();
+                continue;
+            };
+            let too_old = now.saturating_duration_since(oldest.first_seen) > PARTIAL_TTL;
             let too_many = self.partials.len() >= MAX_PARTIAL_MESSAGES;
-            if !(stale || too_old || too_many) {
+            let too_big = self.bytes + incoming > MAX_PARTIAL_BYTES;
+            if !(too_old || too_many || too_big) {
                 break;
             }
-            if !stale {
-                self.partials.remove(key);
-            }
-            self.order.pop_front();
+            let key = key.clone();
+            self.remove(&key);
         }
     }
 }
@@ -163,6 +205,37 @@ mod tests {
         assert!(r.add(origin("B"), part(5, 2, 2, &[0, 0x42]), "b2", t).is_none());
         assert_eq!(r.waiting(), 2);
         assert_eq!(r.add(origin("A"), part(5, 2, 2, &[0, 0x43]), "a2", t).unwrap().text, "AC");
+    }
+
+    #[test]
+    fn messages_that_complete_leave_nothing_behind_while_another_never_does() {
+        let mut r = Reassembler::default();
+        let t = Instant::now();
+        assert!(r.add(origin("stuck"), part(1, 2, 1, &[0, 0x41]), "s1", t).is_none());
+        for reference in 0..1_000u16 {
+            assert!(r.add(origin("A"), part(reference, 2, 1, &[0, 0x41]), "a1", t).is_none());
+            assert!(r.add(origin("A"), part(reference, 2, 2, &[0, 0x42]), "a2", t).is_some());
+        }
+        assert_eq!((r.waiting(), r.order.len()), (1, 1), "only the stuck message is remembered");
+        assert_eq!(r.bytes, part_bytes(&part(1, 2, 1, &[0, 0x41]), "s1"));
+    }
+
+    #[test]
+    fn parts_that_would_exceed_the_byte_budget_push_out_the_oldest() {
+        let mut r = Reassembler::default();
+        let t = Instant::now();
+        let big = vec![0x41; 64 * 1024];
+        let per_part = part_bytes(&part(0, 2, 1, &big), "id");
+        let fit = MAX_PARTIAL_BYTES / per_part;
+        for reference in 0..fit as u16 + 10 {
+            assert!(r.add(origin("A"), part(reference, 2, 1, &big), "id", t).is_none());
+            assert!(r.bytes <= MAX_PARTIAL_BYTES, "{} bytes after {reference}", r.bytes);
+        }
+        assert_eq!(r.waiting(), fit);
+        assert_eq!(r.order.len(), fit);
+        // The oldest went first: the tenth is gone, the newest still waits.
+        assert!(r.add(origin("A"), part(9, 2, 2, &big), "id", t).is_none());
+        assert!(r.add(origin("A"), part(fit as u16 + 9, 2, 2, &big), "id", t).is_some());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! One ESME connection, from the first byte to the close: bind (checking
 //! the account), answer requests, accept submissions into the store, write
-//! the deliver_sm the postman hands over and report their answers, and act
-//! out the fault in force.
+//! the deliver_sm the postman hands over and report their answers, act
+//! out the fault in force, and ask a silent peer with `enquire_link`,
+//! closing the session if it stays silent.
 //!
 //! The session owns its socket and nothing else: message ids, receipts,
 //! reassembly and counters live in the store. It never panics on what the
@@ -37,6 +38,9 @@ use super::store::Submission;
 pub const SMSC_SYSTEM_ID: &str = "KurierSim";
 /// A connection that has not bound by then is closed.
 pub const BIND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`super::SimSettings::idle_timeout`]: a bound session silent
+/// this long gets an `enquire_link`, and is closed if still silent as long again.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one write may wait for a peer that does not read.
@@ -68,6 +72,7 @@ enum Ended {
     Framing,
     Io(String),
     Timeout,
+    Idle,
     Fault(&'static str),
     Shutdown,
     Dropped,
@@ -81,6 +86,7 @@ impl std::fmt::Display for Ended {
             Ended::Framing => f.write_str("broken framing"),
             Ended::Io(e) => write!(f, "I/O error: {e}"),
             Ended::Timeout => f.write_str("timed out"),
+            Ended::Idle => f.write_str("silent, and no answer to enquire_link"),
             Ended::Fault(name) => write!(f, "fault {name}"),
             Ended::Shutdown => f.write_str("shutdown"),
             Ended::Dropped => f.write_str("dropped on request"),
@@ -143,6 +149,8 @@ where
         submits: 0,
         sent: HashMap::new(),
         closing: None,
+        last_heard: Instant::now(),
+        probing: false,
     };
     let ended = session.serve().await;
     tracing::debug!(%peer, %ended, "SMSC simulator: session ended");
@@ -169,6 +177,10 @@ struct Session<S> {
     sent: HashMap<u32, (DeliveryKey, Instant)>,
     /// Set once we sent `unbind`: close at this instant at the latest.
     closing: Option<Instant>,
+    /// When the peer last sent anything.
+    last_heard: Instant,
+    /// We sent `enquire_link` after a silence and wait for any answer.
+    probing: bool,
 }
 
 impl<S> Session<S>
@@ -180,6 +192,11 @@ where
         loop {
             let delayed_due = self.delayed.front().map(|d| d.due);
             let deadline = self.closing.or(if self.bound.is_none() { Some(bind_deadline) } else { None });
+            // Bound, not closing and owing no answers: silence is watched.
+            let idle_at =
+                (self.bound.is_some() && self.closing.is_none() && self.delayed.is_empty()).then(|| {
+                    self.last_heard + self.shared.settings.idle_timeout * if self.probing { 2 } else { 1 }
+                });
             let step = tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled(), if self.closing.is_none() => self.begin_unbind().await,
@@ -188,6 +205,7 @@ where
                     self.send_due().await
                 }
                 _ = sleep_until(deadline.unwrap_or(bind_deadline)), if deadline.is_some() => Err(Ended::Timeout),
+                _ = sleep_until(idle_at.unwrap_or(bind_deadline)), if idle_at.is_some() => self.on_silence().await,
                 item = self.framed.next(), if self.delayed.len() < MAX_DELAYED_ANSWERS => {
                     self.on_item(item).await
                 }
@@ -298,6 +316,17 @@ where
         }
     }
 
+    /// The peer has been silent for the idle timeout: ask whether it is
+    /// there, or, if it was asked and still said nothing, close.
+    async fn on_silence(&mut self) -> Step {
+        if self.probing {
+            return Err(Ended::Idle);
+        }
+        self.probing = true;
+        let seq = self.next_seq();
+        self.send(Packet::new(seq, Pdu::EnquireLink)).await
+    }
+
     async fn send_due(&mut self) -> Step {
         let now = Instant::now();
         let mut answered = 0;
@@ -337,6 +366,8 @@ where
     }
 
     async fn on_item(&mut self, item: Option<Result<Result<Packet, DecodeError>, CodecError>>) -> Step {
+        self.last_heard = Instant::now();
+        self.probing = false;
         match item {
             None => Err(Ended::PeerClosed),
             Some(Err(CodecError::Frame(frame))) => {
@@ -433,7 +464,10 @@ where
             return self.refuse(seq, resp_id, status).await;
         }
         let can_receive = kind != BindKind::Transmitter;
-        let id = self.shared.store.register(&system_id, can_receive, self.tx.clone());
+        let Some(id) = self.shared.store.register(&system_id, can_receive, self.tx.clone()) else {
+            tracing::debug!(%system_id, "SMSC simulator: bind refused, too many system_ids in use");
+            return self.refuse(seq, resp_id, CommandStatus::ESME_RBINDFAIL).await;
+        };
         tracing::debug!(%system_id, ?kind, session = id, "SMSC simulator: bound");
         self.bound = Some(Bound { id, system_id, kind });
         // SMPP 3.3 peers know no TLVs; 3.4 ones learn our version from this one.
@@ -506,14 +540,14 @@ where
         }
         let submission = Submission {
             source: &submit.source,
-            destination: &submit.destination,
+            destinations: vec![&submit.destination],
             esm_class: submit.esm_class,
             data_coding: submit.data_coding,
             registered_delivery: submit.registered_delivery,
             payload: submit.payload(),
             tlvs: &submit.tlvs,
         };
-        let message_id = self.shared.store.accept(&system_id, &[submission], Instant::now());
+        let message_id = self.shared.store.accept(&system_id, &submission, Instant::now());
         let seq = if verdict == SubmitVerdict::AcceptWrongSequence { seq ^ WRONG_SEQUENCE_BIT } else { seq };
         let resp = SubmitSmResp { message_id: COctetString::try_from(message_id).unwrap_or_default() };
         self.answer_submit(Packet::new(seq, Pdu::SubmitSmResp(resp))).await
@@ -529,18 +563,20 @@ where
         }
         let payload = multi.tlvs.message_payload().unwrap_or(multi.short_message.as_bytes());
         let mut unsuccess_smes = Vec::new();
-        let mut submissions = Vec::new();
+        let mut submission = Submission {
+            source: &multi.source,
+            destinations: Vec::new(),
+            esm_class: multi.esm_class,
+            data_coding: multi.data_coding,
+            registered_delivery: multi.registered_delivery,
+            payload,
+            tlvs: &multi.tlvs,
+        };
         for destination in &multi.destinations {
             match destination {
-                Destination::Sme(address) if !address.addr.is_empty() => submissions.push(Submission {
-                    source: &multi.source,
-                    destination: address,
-                    esm_class: multi.esm_class,
-                    data_coding: multi.data_coding,
-                    registered_delivery: multi.registered_delivery,
-                    payload,
-                    tlvs: &multi.tlvs,
-                }),
+                Destination::Sme(address) if !address.addr.is_empty() => {
+                    submission.destinations.push(address)
+                }
                 Destination::Sme(address) => unsuccess_smes.push(UnsuccessSme {
                     address: address.clone(),
                     error_status_code: CommandStatus::ESME_RINVDSTADR,
@@ -552,7 +588,7 @@ where
                 }),
             }
         }
-        if submissions.is_empty() {
+        if submission.destinations.is_empty() {
             self.shared.store.submit_refused(&system_id);
             let resp = SubmitMultiResp { message_id: COctetString::empty(), unsuccess_smes };
             let packet = Packet {
@@ -562,7 +598,7 @@ where
             };
             return self.answer_submit(packet).await;
         }
-        let message_id = self.shared.store.accept(&system_id, &submissions, Instant::now());
+        let message_id = self.shared.store.accept(&system_id, &submission, Instant::now());
         let seq = if verdict == SubmitVerdict::AcceptWrongSequence { seq ^ WRONG_SEQUENCE_BIT } else { seq };
         let resp = SubmitMultiResp {
             message_id: COctetString::try_from(message_id).unwrap_or_default(),

@@ -23,6 +23,15 @@ use super::{IdFormat, ReceivedMessage, SimSettings, SimStats, SystemStats};
 
 /// Reassembled messages kept for [`super::SimHandle::received`]; the oldest go first.
 pub const MAX_RECEIVED: usize = 100_000;
+/// Memory the kept messages may take (their text, addresses and ids),
+/// whatever their number; the oldest go first. One submit_multi of 64 KiB
+/// to 254 numbers would otherwise keep some 50 MB.
+pub const MAX_RECEIVED_BYTES: usize = 64 * 1024 * 1024;
+/// Distinct system_ids counted and queued for at once when anyone may bind
+/// (no `--account`): past it, idle ones (no session, nothing to deliver)
+/// are forgotten, and a bind with a new system_id is refused with
+/// `ESME_RBINDFAIL` if none is idle.
+pub const MAX_SYSTEM_IDS: usize = 1_000;
 /// Accepted messages whose state query_sm can still tell; the oldest go first.
 pub const MAX_TRACKED_MESSAGES: usize = 500_000;
 /// Length of the span in which the busiest second is measured.
@@ -43,10 +52,11 @@ fn for_system(system_id: &Option<String>) -> String {
     system_id.as_ref().map(|s| format!(" for system_id '{s}'")).unwrap_or_default()
 }
 
-/// One accepted message (one destination of it) as the store sees it.
+/// One accepted submit_sm or submit_multi as the store sees it: one
+/// content for one or more destinations.
 pub(crate) struct Submission<'a> {
     pub source: &'a Address<21>,
-    pub destination: &'a Address<21>,
+    pub destinations: Vec<&'a Address<21>>,
     pub esm_class: EsmClass,
     pub data_coding: DataCoding,
     pub registered_delivery: RegisteredDelivery,
@@ -145,6 +155,8 @@ struct State {
     message_order: VecDeque<String>,
     reassembler: Reassembler,
     received: VecDeque<ReceivedMessage>,
+    /// What `received` takes, as [`received_bytes`] counts it.
+    received_bytes: usize,
     warned_full: bool,
     /// Deliveries waiting at most (`SimSettings::max_pending`).
     max_pending: usize,
@@ -173,10 +185,27 @@ impl State {
 
     fn keep(&mut self, message: ReceivedMessage) {
         self.count(&message.system_id, |t| t.counters.messages += 1);
+        self.received_bytes += received_bytes(&message);
         self.received.push_back(message);
-        while self.received.len() > MAX_RECEIVED {
-            self.received.pop_front();
+        // The newest stays even if it alone is over the budget.
+        while self.received.len() > MAX_RECEIVED
+            || (self.received_bytes > MAX_RECEIVED_BYTES && self.received.len() > 1)
+        {
+            if let Some(old) = self.received.pop_front() {
+                self.received_bytes -= received_bytes(&old);
+            }
         }
+    }
+
+    /// Room for `system_id`'s counters: true if it has them or may get
+    /// them, after forgetting idle system_ids if there are too many.
+    fn make_room_for(&mut self, system_id: &str) -> bool {
+        if self.systems.contains_key(system_id) || self.systems.len() < MAX_SYSTEM_IDS {
+            return true;
+        }
+        let outbox = &self.outbox;
+        self.systems.retain(|id, t| t.counters.binds_now > 0 || t.meter.outstanding > 0 || outbox.holds(id));
+        self.systems.len() < MAX_SYSTEM_IDS
     }
 
     /// Queues a receipt; false (with a warning, once) when the outbox is full.
@@ -222,13 +251,18 @@ impl Store {
     }
 
     /// A session bound; receivers get waiting deliveries from now on.
+    /// `None` when anyone may bind and [`MAX_SYSTEM_IDS`] others are in
+    /// use: the bind is refused.
     pub(crate) fn register(
         &self,
         system_id: &str,
         can_receive: bool,
         tx: mpsc::Sender<SessionCmd>,
-    ) -> SessionId {
+    ) -> Option<SessionId> {
         let mut st = self.lock();
+        if self.settings.accounts.is_empty() && !st.make_room_for(system_id) {
+            return None;
+        }
         let id = st.outbox.register(system_id, can_receive, tx);
         st.count(system_id, |t| {
             t.counters.binds_now += 1;
@@ -238,7 +272,7 @@ impl Store {
         if can_receive {
             self.wake.notify_one();
         }
-        id
+        Some(id)
     }
 
     /// A bound session ended with `outstanding` submissions never answered;
@@ -278,15 +312,14 @@ impl Store {
         self.lock().count(system_id, |t| t.counters.submit_errors += 1);
     }
 
-    /// Accepts `submissions` under one new message id (one for submit_sm, one
-    /// per destination for submit_multi): draws their outcome, schedules
-    /// their receipts, and keeps their text (reassembled when whole).
-    pub(crate) fn accept(&self, system_id: &str, submissions: &[Submission<'_>], now: Instant) -> String {
+    /// Accepts a submission under one new message id, for each of its
+    /// destinations: draws their outcome, schedules their receipts, and
+    /// keeps their text (reassembled when whole). The text is decoded once.
+    pub(crate) fn accept(&self, system_id: &str, submission: &Submission<'_>, now: Instant) -> String {
         let settings = &self.settings;
-        let decoded: Vec<DecodedPart> = submissions
-            .iter()
-            .map(|s| text::decode_part(s.payload, s.esm_class, s.data_coding, s.tlvs, settings.gsm_packed))
-            .collect();
+        let s = submission;
+        let decoded: DecodedPart =
+            text::decode_part(s.payload, s.esm_class, s.data_coding, s.tlvs, settings.gsm_packed);
         let after = settings.submit_delay + settings.receipt_delay;
         let wall = chrono::Local::now();
         let done_wall = wall + chrono::TimeDelta::from_std(after).unwrap_or_default();
@@ -303,7 +336,7 @@ impl Store {
             IdFormat::Decimal => n.to_string(),
         };
         let mut scheduled = false;
-        for (submission, part) in submissions.iter().zip(decoded) {
+        for destination in submission.destinations.iter().copied() {
             let outcome = pick_outcome(&mut st.rng, settings);
             let record = MessageRecord {
                 system_id: system_id.to_owned(),
@@ -318,17 +351,17 @@ impl Store {
                     outcome,
                     submit_date: &submit_date,
                     done_date: &done_date,
-                    text: &part.text,
+                    text: &decoded.text,
                 };
-                let pdu = text::receipt(submission.source, submission.destination, &facts);
+                let pdu = text::receipt(submission.source, destination, &facts);
                 scheduled |= st.add_receipt(system_id, pdu, final_at);
             }
             let origin = Origin {
                 system_id: system_id.to_owned(),
                 from: show_address(submission.source),
-                to: show_address(submission.destination),
+                to: show_address(destination),
             };
-            if let Some(whole) = st.reassembler.add(origin, part, &message_id, now) {
+            if let Some(whole) = st.reassembler.add(origin, decoded.clone(), &message_id, now) {
                 st.keep(whole);
             }
         }
@@ -434,6 +467,16 @@ impl Store {
         let skip = st.received.len().saturating_sub(limit);
         st.received.iter().skip(skip).cloned().collect()
     }
+}
+
+/// Memory one kept message takes, roughly.
+fn received_bytes(m: &ReceivedMessage) -> usize {
+    m.system_id.len()
+        + m.from.len()
+        + m.to.len()
+        + m.text.len()
+        + m.message_ids.iter().map(|id| id.len() + 24).sum::<usize>()
+        + 128
 }
 
 /// `registered_delivery` bits 1–0: 01 (and the reserved 11) always, 10 on failure only.
