@@ -1326,10 +1326,11 @@ pub(super) async fn cancel_waiting_to(
     let mut canceled = 0;
     let dialect = Dialect::of(tx);
     for chunk in phones.chunks(super::IN_CHUNK) {
+        let (now_param, account_param) = (dialect.param(1), dialect.param(2));
         let numbers = dialect.placeholders(3, chunk.len());
         let sql = format!(
-            "UPDATE messages SET status = 'canceled', updated_at = $1
-             WHERE account_id = $2 AND to_number IN ({numbers}) AND direction = 'outbound'
+            "UPDATE messages SET status = 'canceled', updated_at = {now_param}
+             WHERE account_id = {account_param} AND to_number IN ({numbers}) AND direction = 'outbound'
                  AND status IN ('scheduled', 'queued') AND transactional = 0
              RETURNING id, account_id, to_number, callback_url"
         );
