@@ -151,6 +151,7 @@ impl App {
         let outbound = OutboundPolicy::new(config.server.outbound_denied_networks.clone());
         let notifications = NotificationWorker::new(
             store.clone(),
+            node.clone(),
             clock.clone(),
             Mailer::new(&config.smtp)?,
             config.default_region(),
@@ -163,6 +164,7 @@ impl App {
 
         let inbound = crate::inbound::InboundWorker::new(
             store.clone(),
+            node.clone(),
             config.inbound.clone(),
             config.default_region(),
             config.messages.max_segments,

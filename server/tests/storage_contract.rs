@@ -8,9 +8,10 @@ use common::{Backend, FreshDb, on_each_backend};
 use kurier::connectors::InboundSms;
 use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
 use kurier::storage::{
-    Audience, CampaignRef, EventRecord, MessageFilter, NewCampaign, NewMessage, OPTED_OUT_REASON, Outcome,
-    RetryPolicy, Store, now_micros,
+    Audience, CampaignRef, EventRecord, InboundLimits, InboundOutcome, MessageFilter, NewCampaign, NewDelivery,
+    NewMessage, OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store, now_micros,
 };
+use serde_json::json;
 
 const RETRY: RetryPolicy =
     RetryPolicy { max_attempts: 3, base_ms: 10, max_ms: 100, receipt_check_ms: 60_000 };
@@ -694,6 +695,135 @@ async fn a_fan_out_batch_leaves_out_a_number_that_opted_out_after_its_audience_w
         assert_eq!(errors, vec![(stopped.to_owned(), OPTED_OUT_REASON.to_owned())]);
         let r = store.get_run(&campaign.id, &run).await.unwrap().unwrap();
         assert_eq!((r.recipients, r.skipped), (1, 1));
+/// An SMS to `to` saying `text`, as a worker hands one over.
+fn sms(to: &str, text: &str) -> NewMessage {
+    NewMessage {
+        id: new_id(),
+        to: PhoneNumber::parse(to, None).unwrap(),
+        from: None,
+        text: MessageText::new(text, 10).unwrap(),
+        callback_url: None,
+        tags: vec![],
+        send_at: None,
+        campaign: None,
+        transactional: false,
+    }
+}
+
+async fn outbound_texts(store: &Store, account: &str) -> Vec<String> {
+    let filter = MessageFilter {
+        direction: Some(kurier::domain::Direction::Outbound),
+        limit: 10,
+        ..Default::default()
+    };
+    store.list_messages(account, &filter).await.unwrap().into_iter().map(|m| m.text).collect()
+}
+
+#[tokio::test]
+async fn a_notification_whose_lease_lapsed_and_was_taken_over_is_sent_and_recorded_by_one_node_only() {
+    on_each_backend(|b| async move {
+        let (node_a, db, account) = store_with_account(&b).await;
+        let node_b = Store::open(&db.url, 2, "normal").await.unwrap();
+        let now = now_micros();
+        let delivery = |channel: &str, address: &str| NewDelivery {
+            channel: channel.into(),
+            address: address.into(),
+            language: Some("en".into()),
+            status: "queued".into(),
+            reason: None,
+            subject: Some("Payment".into()),
+            body: "Thank you".into(),
+            html: None,
+            attachments: "[]".into(),
+            due_at: now,
+        };
+        let deliveries = [delivery("sms", "+48600100200"), delivery("email", "ann@example.com")];
+        let id = node_a
+            .store_notification(&account, "payment_received", "c1", None, &json!({}), false, &deliveries, now)
+            .await
+            .unwrap()
+            .unwrap();
+        // Node a claims both, and its lease lapses (slow e-mails before
+        // them, say); node b claims them then.
+        let claimed = node_a.claim_due_deliveries("node-a", now, now_micros(), 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let taken = node_b.claim_due_deliveries("node-b", now, now_micros() + 60_000_000, 10).await.unwrap();
+        assert_eq!(taken.len(), 2, "a lapsed lease lets another node claim");
+        let of = |channel: &str| claimed.iter().find(|d| d.channel == channel).unwrap().id.clone();
+        let (text, email) = (of("sms"), of("email"));
+
+        // Node a, coming to them at last, sends and records nothing.
+        assert!(!node_a.hold_delivery("node-a", &email, now_micros() + 60_000_000).await.unwrap());
+        assert!(!node_a.finish_delivery("node-a", &email, "sent", None, None, now).await.unwrap());
+        let late = node_a.deliver_as_message("node-a", &text, &sms("+48600100200", "from a"), now).await;
+        assert!(matches!(late.unwrap(), SmsHandOver::NotHeld));
+
+        // Node b does both, once.
+        assert!(node_b.hold_delivery("node-b", &email, now_micros() + 60_000_000).await.unwrap());
+        assert!(node_b.finish_delivery("node-b", &email, "sent", None, None, now).await.unwrap());
+        let sent = node_b.deliver_as_message("node-b", &text, &sms("+48600100200", "from b"), now).await;
+        assert!(matches!(sent.unwrap(), SmsHandOver::Queued));
+        assert_eq!(outbound_texts(&node_a, &account).await, ["from b"]);
+        let n = node_a.get_notification(&account, &id).await.unwrap().unwrap();
+        let got: Vec<(&str, &str, i64)> =
+            n.deliveries.iter().map(|d| (d.channel.as_str(), d.status.as_str(), d.attempts)).collect();
+        assert_eq!(got, [("email", "sent", 1), ("sms", "sent", 1)]);
+        // Settled, it is nobody's to finish again.
+        assert!(!node_b.finish_delivery("node-b", &email, "failed", None, None, now).await.unwrap());
+        node_b.close().await;
+        node_a.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_received_message_whose_lease_lapsed_and_was_taken_over_is_matched_by_one_node_only() {
+    on_each_backend(|b| async move {
+        let (node_a, db, account) = store_with_account(&b).await;
+        let node_b = Store::open(&db.url, 2, "normal").await.unwrap();
+        let received = Outcome::Inbound {
+            connector: "op".into(),
+            sms: InboundSms {
+                from: "+48600100200".into(),
+                to: "7100".into(),
+                text: "INFO".into(),
+                concat: None,
+                smsc_id: None,
+            },
+        };
+        let now = now_micros();
+        node_a.apply_outcomes(&mut vec![received], RETRY, now).await.unwrap();
+        let claimed = node_a.claim_inbound("node-a", now, now + 1, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let taken = node_b.claim_inbound("node-b", now + 10, now + 60_000_000, 10).await.unwrap();
+        assert_eq!(taken.len(), 1, "a lapsed lease lets another node claim");
+        let job = &claimed[0];
+        let outcome = |reply: &str| InboundOutcome {
+            message_id: job.message_id.clone(),
+            account_id: job.account_id.clone(),
+            kind: "default",
+            sender: job.from.clone(),
+            sender_phone: PhoneNumber::parse(&job.from, None).ok(),
+            to: job.to.clone(),
+            replies: vec![sms(&job.from, reply)],
+            ..Default::default()
+        };
+        let hour = ReplyLimit { max: 10, window_micros: 3_600_000_000 };
+        let limits = InboundLimits { replies: hour, forwards: hour };
+        // Node a's late match stores nothing; node b's stands.
+        assert_eq!(node_a.complete_inbound("node-a", &outcome("from a"), limits, now).await.unwrap(), None);
+        node_a.retry_inbound("node-a", &job.message_id, now, "late").await.unwrap();
+        assert_eq!(
+            node_b.complete_inbound("node-b", &outcome("from b"), limits, now).await.unwrap(),
+            Some(1)
+        );
+        assert_eq!(outbound_texts(&node_a, &account).await, ["from b"]);
+        assert_eq!(node_a.inbound_backlog().await.unwrap(), 0);
+        node_b.close().await;
+        node_a.close().await;
+        db.drop_db().await;
     })
     .await;
 }

@@ -65,7 +65,9 @@ fn forwarded_mail_body(job: &InboundJob, keyword: Option<&str>) -> String {
 
 /// Messages claimed per step.
 const CLAIM_BATCH: usize = 100;
-/// How long a claimed message is reserved for this worker.
+/// How long a claimed message is reserved for this worker. Should matching
+/// take longer and another node claim the message meanwhile, only that
+/// node stores its match (`Store::complete_inbound` checks the claim).
 const LEASE: Duration = Duration::from_secs(60);
 /// How often an idle worker looks for work.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -74,6 +76,8 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 
 pub struct InboundWorker {
     store: Store,
+    /// This node's name: only it completes what it claimed.
+    node: String,
     cfg: InboundConfig,
     /// Reads senders written as national numbers (`messages.default_region`).
     region: Option<Region>,
@@ -85,12 +89,13 @@ pub struct InboundWorker {
 impl InboundWorker {
     pub fn new(
         store: Store,
+        node: String,
         cfg: InboundConfig,
         region: Option<Region>,
         max_segments: usize,
         dispatch: Arc<Notify>,
     ) -> Self {
-        Self { store, cfg, region, max_segments, dispatch }
+        Self { store, node, cfg, region, max_segments, dispatch }
     }
 
     /// Matches every due message once; returns how many were handled.
@@ -101,7 +106,8 @@ impl InboundWorker {
         if flushed > 0 {
             tracing::warn!(messages = flushed, "stored long messages with missing parts as incomplete");
         }
-        let jobs = self.store.claim_inbound(now, now + LEASE.as_micros() as i64, CLAIM_BATCH).await?;
+        let jobs =
+            self.store.claim_inbound(&self.node, now, now + LEASE.as_micros() as i64, CLAIM_BATCH).await?;
         let mut queued = 0;
         for job in &jobs {
             match self.handle(job).await {
@@ -111,6 +117,7 @@ impl InboundWorker {
                     tracing::error!(message_id = %job.message_id, error = %format!("{e:#}"), "matching failed; retrying");
                     self.store
                         .retry_inbound(
+                            &self.node,
                             &job.message_id,
                             now_micros() + delay.as_micros() as i64,
                             &format!("{e:#}"),
@@ -313,8 +320,16 @@ impl InboundWorker {
                 window_micros: (self.cfg.forward_window_secs as i64).saturating_mul(1_000_000),
             },
         };
-        crate::telemetry::inbound_matched(o.kind);
-        Ok(self.store.complete_inbound(&o, limits, now_micros()).await?)
+        match self.store.complete_inbound(&self.node, &o, limits, now_micros()).await? {
+            Some(queued) => {
+                crate::telemetry::inbound_matched(o.kind);
+                Ok(queued)
+            }
+            None => {
+                tracing::warn!(message_id = %o.message_id, "inbound message taken over by another node; its match is stored there");
+                Ok(0)
+            }
+        }
     }
 
     /// Queues `text` as an answer to the sender, from the number written to.

@@ -24,8 +24,14 @@ use crate::storage::{NewMessage, NotificationDelivery, SmsHandOver, Store, now_m
 
 /// Deliveries claimed per step.
 const BATCH: usize = 100;
-/// How long a claimed delivery is this node's.
+/// How long a claimed delivery is this node's. Each e-mail is held again
+/// for `SEND_LEASE` as it starts, so a batch of slow e-mails never lets
+/// the one being sent lapse; the rest of the batch may lapse meanwhile,
+/// and another node then takes it over (this node skips what it lost).
 const LEASE: Duration = Duration::from_secs(60);
+/// How long an e-mail being sent is held: longer than fetching its
+/// attachments (30 s each at most) and one SMTP conversation may last.
+const SEND_LEASE: Duration = Duration::from_secs(300);
 /// Attempts at an e-mail before it is given up.
 const MAX_EMAIL_ATTEMPTS: i64 = 8;
 /// First retry delay of an e-mail; doubles per attempt.
@@ -37,6 +43,8 @@ const FORECAST_EVERY: Duration = Duration::from_secs(3_600);
 
 pub struct NotificationWorker {
     store: Store,
+    /// This node's name: only it completes what it claimed.
+    node: String,
     clock: Clock,
     mailer: Mailer,
     /// Fetches attachments given by URL (`None` if it could not be built).
@@ -50,8 +58,10 @@ pub struct NotificationWorker {
 }
 
 impl NotificationWorker {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
+        node: String,
         clock: Clock,
         mailer: Mailer,
         region: Option<Region>,
@@ -67,6 +77,7 @@ impl NotificationWorker {
         let policy = outbound.clone();
         Self {
             store,
+            node,
             clock,
             mailer,
             http,
@@ -82,8 +93,10 @@ impl NotificationWorker {
     /// Returns how many deliveries were handled.
     pub async fn step(&self) -> anyhow::Result<usize> {
         let now = self.clock.now_micros();
-        let due =
-            self.store.claim_due_deliveries(now, now_micros() + LEASE.as_micros() as i64, BATCH).await?;
+        let due = self
+            .store
+            .claim_due_deliveries(&self.node, now, now_micros() + LEASE.as_micros() as i64, BATCH)
+            .await?;
         let mut queued_sms = false;
         for d in &due {
             match d.channel.as_str() {
@@ -134,11 +147,11 @@ impl NotificationWorker {
         let (to, text) = match (to, text) {
             (Ok(to), Ok(text)) => (to, text),
             (Err(e), _) => {
-                self.store.finish_delivery(&d.id, "failed", Some(&e.to_string()), None, now).await?;
+                self.finish(d, "failed", Some(&e.to_string()), None, now).await?;
                 return Ok(false);
             }
             (_, Err(e)) => {
-                self.store.finish_delivery(&d.id, "failed", Some(&e.to_string()), None, now).await?;
+                self.finish(d, "failed", Some(&e.to_string()), None, now).await?;
                 return Ok(false);
             }
         };
@@ -160,17 +173,44 @@ impl NotificationWorker {
             campaign: None,
             transactional: false,
         };
-        match self.store.deliver_as_message(&d.id, &message, now).await? {
+        match self.store.deliver_as_message(&self.node, &d.id, &message, now).await? {
             SmsHandOver::Queued => Ok(true),
             SmsHandOver::OptedOut => Ok(false),
+            SmsHandOver::NotHeld => {
+                tracing::warn!(delivery_id = %d.id, "notification taken over by another node; not sent here");
+                Ok(false)
+            }
             SmsHandOver::Refused(refusal) => {
-                self.store.finish_delivery(&d.id, "failed", Some(&refusal.to_string()), None, now).await?;
+                self.finish(d, "failed", Some(&refusal.to_string()), None, now).await?;
                 Ok(false)
             }
         }
     }
 
+    /// Records what became of a delivery, if this node still holds it
+    /// (else another node took it over and records its own attempt).
+    async fn finish(
+        &self,
+        d: &NotificationDelivery,
+        status: &str,
+        reason: Option<&str>,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        if !self.store.finish_delivery(&self.node, &d.id, status, reason, retry_at, now).await? {
+            tracing::warn!(delivery_id = %d.id, status, "notification taken over by another node; not recorded here");
+        }
+        Ok(())
+    }
+
     async fn send_email(&self, d: &NotificationDelivery) -> anyhow::Result<()> {
+        // Held afresh for the whole attempt; lost (the claim lapsed while
+        // earlier e-mails of the batch went, and another node took this
+        // one), it is that node's to send.
+        if !self.store.hold_delivery(&self.node, &d.id, now_micros() + SEND_LEASE.as_micros() as i64).await? {
+            tracing::warn!(delivery_id = %d.id, "notification taken over by another node; not sent here");
+            return Ok(());
+        }
         let now = now_micros();
         let attachments = match self.attachments(d).await {
             Ok(a) => a,
@@ -184,11 +224,11 @@ impl NotificationWorker {
             attachments,
         };
         match self.mailer.send(&email).await {
-            Ok(()) => self.store.finish_delivery(&d.id, "sent", None, None, now).await?,
+            Ok(()) => self.finish(d, "sent", None, None, now).await?,
             Err(e) if e.is_permanent() => {
                 let status =
                     if matches!(e, crate::mail::MailError::Refused(_)) { "bounced" } else { "failed" };
-                self.store.finish_delivery(&d.id, status, Some(&e.to_string()), None, now).await?;
+                self.finish(d, status, Some(&e.to_string()), None, now).await?;
             }
             Err(e) => self.retry_or_fail(d, &e.to_string()).await?,
         }
@@ -198,11 +238,11 @@ impl NotificationWorker {
     async fn retry_or_fail(&self, d: &NotificationDelivery, reason: &str) -> anyhow::Result<()> {
         let now = now_micros();
         if d.attempts + 1 >= MAX_EMAIL_ATTEMPTS {
-            self.store.finish_delivery(&d.id, "failed", Some(reason), None, now).await?;
+            self.finish(d, "failed", Some(reason), None, now).await?;
         } else {
             let delay = EMAIL_RETRY_BASE.as_micros() as i64 * (1i64 << d.attempts.clamp(0, 16));
             let at = self.clock.now_micros() + delay;
-            self.store.finish_delivery(&d.id, "queued", Some(reason), Some(at), now).await?;
+            self.finish(d, "queued", Some(reason), Some(at), now).await?;
         }
         Ok(())
     }

@@ -309,10 +309,13 @@ pub const FORWARD_LIMIT_REASON: &str = "forward limit for this sender reached";
 pub const OPTED_OUT_REASON: &str = "the number opted out of the account's messages";
 
 impl Store {
-    /// Claims received messages due for matching, each leased until
-    /// `lease_until`.
+    /// Claims received messages due for matching, each leased to `node`
+    /// until `lease_until`. Only `node` completes them (`complete_inbound`,
+    /// `retry_inbound`), unless its lease lapses and another node claims
+    /// them.
     pub async fn claim_inbound(
         &self,
+        node: &str,
         now: i64,
         lease_until: i64,
         limit: usize,
@@ -321,7 +324,7 @@ impl Store {
             "WITH picked AS (SELECT message_id FROM inbound_queue
                  WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
                  ORDER BY due_at LIMIT $3{})
-             UPDATE inbound_queue SET lease_until = $1
+             UPDATE inbound_queue SET lease_until = $1, claimed_by = $4
              WHERE message_id IN (SELECT message_id FROM picked)
              RETURNING message_id, attempts",
             self.dialect.skip_locked()
@@ -330,6 +333,7 @@ impl Store {
             .bind(lease_until)
             .bind(now)
             .bind(limit as i64)
+            .bind(node)
             .fetch_all(&self.writer)
             .await?;
         let mut jobs = Vec::with_capacity(claimed.len());
@@ -366,15 +370,23 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Puts a job whose processing failed back for a later attempt.
-    pub async fn retry_inbound(&self, message_id: &str, due_at: i64, error: &str) -> sqlx::Result<()> {
+    /// Puts a job `node` claimed whose processing failed back for a later
+    /// attempt; nothing if another node took it over.
+    pub async fn retry_inbound(
+        &self,
+        node: &str,
+        message_id: &str,
+        due_at: i64,
+        error: &str,
+    ) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE inbound_queue SET due_at = $1, lease_until = NULL, attempts = attempts + 1, last_error = $2
-             WHERE message_id = $3",
+             WHERE message_id = $3 AND claimed_by = $4",
         )
         .bind(due_at)
         .bind(error)
         .bind(message_id)
+        .bind(node)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -387,13 +399,16 @@ impl Store {
 
     /// Stores what matching decided and did, in one transaction: the match,
     /// opt changes, group changes, replies (within `limit`), forwards, and
-    /// the message leaves the queue. Returns how many messages were queued.
+    /// the message leaves the queue. Returns how many messages were queued,
+    /// or `None`, storing nothing, if `node` no longer holds the message's
+    /// claim (its lease lapsed and another node took the message over).
     pub async fn complete_inbound(
         &self,
+        node: &str,
         o: &InboundOutcome,
         limits: InboundLimits,
         now: i64,
-    ) -> sqlx::Result<usize> {
+    ) -> sqlx::Result<Option<usize>> {
         let mut tx = self.writer.begin().await?;
         if let Some(opt) = o.opt.as_ref().filter(|opt| opt.out) {
             // Before anything else is locked (see `lock_opt_outs`).
@@ -402,6 +417,17 @@ impl Store {
             for account in accounts {
                 lock_opt_outs(&mut tx, account).await?;
             }
+        }
+        // First, so the claim is settled before anything is stored: on
+        // PostgreSQL the row stays locked to this transaction, and a claim
+        // by another node skips it meanwhile.
+        let held = sqlx::query("DELETE FROM inbound_queue WHERE message_id = $1 AND claimed_by = $2")
+            .bind(&o.message_id)
+            .bind(node)
+            .execute(&mut *tx)
+            .await?;
+        if held.rows_affected() == 0 {
+            return Ok(None);
         }
         let mut log = o.log.clone();
         sqlx::query("UPDATE messages SET account_id = $1 WHERE id = $2 AND account_id <> $1")
@@ -596,12 +622,8 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM inbound_queue WHERE message_id = $1")
-            .bind(&o.message_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(rows.len())
+        Ok(Some(rows.len()))
     }
 
     /// Stores, as one message flagged incomplete, every long message whose

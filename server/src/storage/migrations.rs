@@ -193,6 +193,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0025_transactional_messages.sql"),
         then: None,
     },
+    Migration {
+        version: 26,
+        name: "claimed_by",
+        sqlite: include_str!("../../migrations/sqlite/0026_claimed_by.sql"),
+        postgres: include_str!("../../migrations/postgres/0026_claimed_by.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

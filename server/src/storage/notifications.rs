@@ -19,6 +19,9 @@ pub enum SmsHandOver {
     OptedOut,
     /// Not stored: the account cannot pay for it.
     Refused(super::ChargeRefusal),
+    /// Nothing done: another node took the delivery over when this node's
+    /// lease lapsed (it is that node's to send).
+    NotHeld,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -660,9 +663,13 @@ impl Store {
     }
 
     /// Claims deliveries due by `now` (waiting for their window or queued)
-    /// whose lease is free, until `lease_until`.
+    /// whose lease is free, for `node` until `lease_until`. Only `node`
+    /// completes them (`hold_delivery`, `deliver_as_message`,
+    /// `finish_delivery`), unless its lease lapses and another node claims
+    /// them.
     pub async fn claim_due_deliveries(
         &self,
+        node: &str,
         now: i64,
         lease_until: i64,
         limit: usize,
@@ -671,7 +678,8 @@ impl Store {
             "WITH picked AS (SELECT id FROM notification_deliveries
                  WHERE status IN ('waiting_window', 'queued') AND due_at <= $1
                  AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at LIMIT $2{})
-             UPDATE notification_deliveries SET status = 'queued', lease_until = $4, updated_at = $3
+             UPDATE notification_deliveries SET status = 'queued', claimed_by = $5, lease_until = $4,
+                 updated_at = $3
              WHERE id IN (SELECT id FROM picked) RETURNING id",
             self.dialect.skip_locked()
         );
@@ -691,6 +699,7 @@ impl Store {
             .bind(limit as i64)
             .bind(real_now)
             .bind(lease_until)
+            .bind(node)
             .fetch_all(&self.writer)
             .await?
             .iter()
@@ -710,22 +719,48 @@ impl Store {
         Ok(out)
     }
 
-    /// Hands an SMS delivery to the message queue: the message and the
-    /// delivery's new state in one transaction. A number that opted out
-    /// since the event came gets nothing (the delivery is `suppressed`); a
-    /// refusal (balance, price) stores nothing.
+    /// Keeps a delivery `node` claimed for `node` until `lease_until`, as
+    /// it starts sending it; false if another node took it over meanwhile
+    /// (or it was settled), and then `node` must not send it.
+    pub async fn hold_delivery(&self, node: &str, delivery_id: &str, lease_until: i64) -> sqlx::Result<bool> {
+        let held = sqlx::query(
+            "UPDATE notification_deliveries SET lease_until = $1
+             WHERE id = $2 AND claimed_by = $3 AND status = 'queued'",
+        )
+        .bind(lease_until)
+        .bind(delivery_id)
+        .bind(node)
+        .execute(&self.writer)
+        .await?;
+        Ok(held.rows_affected() == 1)
+    }
+
+    /// Hands an SMS delivery `node` claimed to the message queue: the
+    /// message and the delivery's new state in one transaction. A number
+    /// that opted out since the event came gets nothing (the delivery is
+    /// `suppressed`); a refusal (balance, price) stores nothing; a delivery
+    /// another node took over stores nothing either (`NotHeld`).
     pub async fn deliver_as_message(
         &self,
+        node: &str,
         delivery_id: &str,
         message: &NewMessage,
         now: i64,
     ) -> sqlx::Result<SmsHandOver> {
         let mut tx = self.writer.begin().await?;
-        let account: String = sqlx::query("SELECT account_id FROM notification_deliveries WHERE id = $1")
-            .bind(delivery_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        // Written first, so the row stays locked (PostgreSQL) until the
+        // message is stored: a claim by another node skips it meanwhile.
+        let held = sqlx::query(
+            "UPDATE notification_deliveries SET updated_at = $1
+             WHERE id = $2 AND claimed_by = $3 AND status = 'queued' RETURNING account_id",
+        )
+        .bind(now)
+        .bind(delivery_id)
+        .bind(node)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(held) = held else { return Ok(SmsHandOver::NotHeld) };
+        let account: String = held.try_get(0)?;
         let to = message.to.as_str();
         if !message.transactional
             && super::inbound::opted_out_in(&mut tx, &account, &[to]).await?.contains(to)
@@ -758,28 +793,33 @@ impl Store {
         Ok(SmsHandOver::Queued)
     }
 
-    /// Records what became of a delivery: `sent`, `failed`, `bounced`, or
-    /// back to `queued` for another try at `retry_at`.
+    /// Records what became of a delivery `node` claimed: `sent`,
+    /// `failed`, `bounced`, or back to `queued` for another try at
+    /// `retry_at`. Records nothing, and says so (false), if another node
+    /// took the delivery over.
     pub async fn finish_delivery(
         &self,
+        node: &str,
         delivery_id: &str,
         status: &str,
         reason: Option<&str>,
         retry_at: Option<i64>,
         now: i64,
-    ) -> sqlx::Result<()> {
-        sqlx::query(
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
             "UPDATE notification_deliveries SET status = $1, reason = $2, attempts = attempts + 1,
-                 due_at = COALESCE($3, due_at), lease_until = NULL, updated_at = $4 WHERE id = $5",
+                 due_at = COALESCE($3, due_at), lease_until = NULL, updated_at = $4
+             WHERE id = $5 AND claimed_by = $6 AND status = 'queued'",
         )
         .bind(status)
         .bind(reason)
         .bind(retry_at)
         .bind(now)
         .bind(delivery_id)
+        .bind(node)
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Deliveries by day, event type, channel and status. An SMS counts with
