@@ -330,7 +330,7 @@ async fn quiet_hours_hold_messages_in_each_contacts_zone_and_pause_resume_cancel
         assert_eq!(m["send_at"], messages[0]["send_at"]);
         let events: Vec<&str> =
             m["events"].as_array().unwrap().iter().filter_map(|e| e["detail"].as_str()).collect();
-        assert!(events.contains(&"campaign paused") && events.contains(&"campaign resumed"), "{m}");
+        assert_eq!(events, ["campaign paused", "campaign resumed; waits for the end of quiet hours"], "{m}");
 
         // Canceled: the held message is canceled, and the run ends.
         let (s, x) = app.post(&format!("/api/v1/campaigns/{id}/cancel"), json!({})).await;
@@ -351,6 +351,69 @@ async fn quiet_hours_hold_messages_in_each_contacts_zone_and_pause_resume_cancel
         app.wait_until_settled().await;
         let (_, run) = app.get(&format!("/api/v1/campaigns/{id}/runs/1")).await;
         assert_eq!(run["counters"]["delivered"], 2, "{run}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_resumed_campaign_sends_held_messages_only_outside_quiet_hours_in_each_contacts_zone() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        setup_sender(&app).await;
+        app.post("/api/v1/groups", json!({"name": "G"})).await;
+        let (night, day) = (zone_where_it_is(2), zone_where_it_is(12));
+        // In phone order at ten a second: nine by day, the tenth at night
+        // (due 0.9 s after the first), and the eleventh by day in the
+        // next second's batch.
+        let phones: Vec<String> = (1..=11).map(|i| format!("+486000000{i:02}")).collect();
+        for (i, phone) in phones.iter().enumerate() {
+            let zone = if i == 9 { &night } else { &day };
+            app.contact(json!({"phone": phone, "time_zone": zone, "groups": ["G"]})).await;
+        }
+        let c = app
+            .campaign(
+                json!({"name": "paced", "text": "Hello", "groups": ["G"], "throughput": 10, "start": true}),
+            )
+            .await;
+        let id = c["campaign"]["id"].as_str().unwrap().to_owned();
+        common::wait_for("the first second's messages", async || {
+            (app.messages_of(&id).await.len() >= 10).then_some(())
+        })
+        .await;
+        let (s, p) = app.post(&format!("/api/v1/campaigns/{id}/pause"), json!({})).await;
+        assert_eq!(s, 200, "{p}");
+        let of = |phone: &str| {
+            let (app, id, phone) = (&app, id.clone(), phone.to_owned());
+            async move {
+                let m = app.messages_of(&id).await.into_iter().find(|m| m["to"] == phone)?;
+                Some(app.get(&format!("/api/v1/messages/{}", m["id"].as_str().unwrap())).await.1)
+            }
+        };
+        assert_eq!(of(&phones[9]).await.unwrap()["status"], "scheduled", "held by the pause");
+
+        // Quiet hours set while it was paused: it is 02:00 for the tenth.
+        let (s, a) = app
+            .patch(
+                "/api/v1/account",
+                json!({"quiet_hours": {"start": "21:00", "end": "07:00"}, "time_zone": "Europe/Warsaw"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{a}");
+        let (s, r) = app.post(&format!("/api/v1/campaigns/{id}/resume"), json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        // The eleventh, by day, fanned out after it, goes; the tenth waits.
+        let last = common::wait_for("the eleventh message", async || of(&phones[10]).await).await;
+        app.wait_for_status(last["id"].as_str().unwrap(), "delivered").await;
+        // Well past the time the pace gave it, it still waits.
+        let planned = of(&phones[9]).await.unwrap()["send_at"].as_str().unwrap().to_owned();
+        let planned = chrono::DateTime::parse_from_rfc3339(&planned).unwrap().with_timezone(&Utc);
+        let wait = (planned - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(500);
+        tokio::time::sleep(wait).await;
+        let held = of(&phones[9]).await.unwrap();
+        assert_eq!(held["status"], "scheduled", "{held}");
+        let last_event = held["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last_event["detail"], "campaign resumed; waits for the end of quiet hours", "{held}");
         app.stop().await;
     })
     .await;

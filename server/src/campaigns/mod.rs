@@ -24,7 +24,7 @@ use crate::domain::{MessageText, PhoneNumber, Region, SenderId, Tag};
 use crate::storage::{
     AccountSchedule, Audience, CampaignRecord, CampaignState, NewCampaign, Store, TemplateRecord,
 };
-use schedule::{Recurrence, parse_zone};
+use schedule::{QuietHours, Recurrence, parse_zone};
 use template::{MessageTemplate, TemplateContact};
 
 /// Raw numbers in one campaign at most (larger audiences belong in groups).
@@ -574,7 +574,18 @@ pub async fn resume(
         (Some(r), Some(at)) if at < now.timestamp_micros() => r.next_after(now).map(|t| t.timestamp_micros()),
         (_, next) => next,
     };
-    Ok(store.resume_campaign(&campaign.account_id, &campaign.id, next, by, now.timestamp_micros()).await?)
+    // Held messages go out of quiet hours, as the fan-out planned them: in
+    // the contact's zone, else the account's; urgent campaigns any time.
+    let schedule = store.account_schedule(&campaign.account_id).await?;
+    let quiet = schedule.quiet.and_then(|(s, e)| QuietHours::from_minutes(s, e)).filter(|_| !campaign.urgent);
+    let home = parse_zone(&schedule.time_zone).unwrap_or(Tz::UTC);
+    let release_at = move |zone: &str| match quiet {
+        Some(q) => q.next_allowed(now, parse_zone(zone).unwrap_or(home)).timestamp_micros(),
+        None => now.timestamp_micros(),
+    };
+    Ok(store
+        .resume_campaign(&campaign.account_id, &campaign.id, next, by, &release_at, now.timestamp_micros())
+        .await?)
 }
 
 /// Checks quiet hours as given in the API (`HH:MM`), with the zone.
@@ -584,7 +595,7 @@ pub fn account_schedule(
 ) -> Result<AccountSchedule, CampaignError> {
     let zone = parse_zone(time_zone).map_err(|e| CampaignError::field("time_zone", e))?;
     let quiet = quiet
-        .map(|(s, e)| schedule::QuietHours::parse(s, e))
+        .map(|(s, e)| QuietHours::parse(s, e))
         .transpose()
         .map_err(|e| CampaignError::field("quiet_hours", e))?;
     Ok(AccountSchedule { quiet: quiet.map(|q| q.minutes()), time_zone: zone.name().to_owned() })

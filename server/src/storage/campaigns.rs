@@ -842,7 +842,7 @@ impl Store {
                  WHERE id IN (SELECT id FROM picked) RETURNING id, account_id, to_number, callback_url",
                 self.dialect.skip_locked()
             );
-            self.bulk_transition(&sql, now, Some(&run), MessageStatus::Scheduled, "campaign paused").await?;
+            self.bulk_transition(&sql, now, &[&run], MessageStatus::Scheduled, "campaign paused").await?;
         }
         Ok(true)
     }
@@ -850,12 +850,20 @@ impl Store {
     /// Resumes a paused campaign: runs go on where they stopped and held
     /// messages are released; `by` (a user) becomes who it sends for.
     /// False if it is not paused.
+    ///
+    /// `release_at` says, for a recipient's time zone as its contact has it
+    /// (`""` for none), the first moment at or after `now` a message may go
+    /// there (quiet hours). Released messages of a zone still quiet wait for
+    /// that moment (or their own `send_at`, if later); the rest are due at
+    /// their `send_at`, else now. Per zone in SQL, in chunks: a run of a
+    /// million messages is never read whole.
     pub async fn resume_campaign(
         &self,
         account_id: &str,
         id: &str,
         next_run_at: Option<i64>,
         by: Option<&str>,
+        release_at: &(dyn Fn(&str) -> i64 + Send + Sync),
         now: i64,
     ) -> sqlx::Result<bool> {
         let runs = {
@@ -888,7 +896,36 @@ impl Store {
             tx.commit().await?;
             runs
         };
+        // A recipient's zone: its contact's, as the fan-out reads it.
+        let zone = "COALESCE((SELECT c.time_zone FROM contacts c
+             WHERE c.account_id = m.account_id AND c.phone = m.to_number), '')";
         for run in runs {
+            let zones: Vec<String> = sqlx::query(AssertSqlSafe(format!(
+                "SELECT DISTINCT {zone} FROM messages m WHERE m.run_id = $1 AND m.status = 'scheduled'
+                 AND m.next_attempt_at = {HELD}"
+            )))
+            .bind(&run)
+            .fetch_all(&self.writer)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<sqlx::Result<_>>()?;
+            for z in &zones {
+                let at = release_at(z);
+                if at <= now {
+                    continue;
+                }
+                let sql = format!(
+                    "WITH picked AS (SELECT m.id FROM messages m WHERE m.run_id = $3 AND m.status = 'scheduled'
+                         AND m.next_attempt_at = {HELD} AND {zone} = $4 LIMIT $2{})
+                     UPDATE messages SET next_attempt_at = CASE WHEN send_at > {at} THEN send_at ELSE {at} END,
+                         updated_at = $1
+                     WHERE id IN (SELECT id FROM picked) RETURNING id, account_id, to_number, callback_url",
+                    self.dialect.skip_locked()
+                );
+                let why = "campaign resumed; waits for the end of quiet hours";
+                self.bulk_transition(&sql, now, &[&run, z], MessageStatus::Scheduled, why).await?;
+            }
             let sql = format!(
                 "WITH picked AS (SELECT id FROM messages WHERE run_id = $3 AND status = 'scheduled'
                      AND next_attempt_at = {HELD} LIMIT $2{})
@@ -896,7 +933,7 @@ impl Store {
                  WHERE id IN (SELECT id FROM picked) RETURNING id, account_id, to_number, callback_url",
                 self.dialect.skip_locked()
             );
-            self.bulk_transition(&sql, now, Some(&run), MessageStatus::Scheduled, "campaign resumed").await?;
+            self.bulk_transition(&sql, now, &[&run], MessageStatus::Scheduled, "campaign resumed").await?;
         }
         Ok(true)
     }
@@ -940,7 +977,7 @@ impl Store {
                  WHERE id IN (SELECT id FROM picked) RETURNING id, account_id, to_number, callback_url",
                 self.dialect.skip_locked()
             );
-            self.bulk_transition(&sql, now, Some(&run), MessageStatus::Canceled, "campaign canceled").await?;
+            self.bulk_transition(&sql, now, &[&run], MessageStatus::Canceled, "campaign canceled").await?;
         }
         Ok(true)
     }

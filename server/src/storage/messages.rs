@@ -616,7 +616,7 @@ impl Store {
              RETURNING id, account_id, to_number, callback_url",
             self.dialect.skip_locked()
         );
-        self.bulk_transition(&sql, now, None, MessageStatus::Queued, "scheduled time reached").await
+        self.bulk_transition(&sql, now, &[], MessageStatus::Queued, "scheduled time reached").await
     }
 
     /// Whether a message in `status` is due at `now` (its next attempt, or
@@ -710,7 +710,7 @@ impl Store {
              RETURNING id, account_id, to_number, callback_url",
             self.dialect.skip_locked()
         );
-        self.bulk_transition(&sql, now, Some(node.unwrap_or("")), MessageStatus::Queued, why).await
+        self.bulk_transition(&sql, now, &[node.unwrap_or("")], MessageStatus::Queued, why).await
     }
 
     /// Runs a chunked bulk status change until no row is left to change.
@@ -718,7 +718,7 @@ impl Store {
         &self,
         sql: &str,
         now: i64,
-        extra: Option<&str>,
+        extra: &[&str],
         status: MessageStatus,
         detail: &str,
     ) -> sqlx::Result<usize> {
@@ -726,8 +726,8 @@ impl Store {
         loop {
             let mut tx = self.writer.begin().await?;
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(BULK_CHUNK);
-            if let Some(extra) = extra {
-                q = q.bind(extra);
+            for extra in extra {
+                q = q.bind(*extra);
             }
             let rows = q.fetch_all(&mut *tx).await?;
             let transitions = rows
