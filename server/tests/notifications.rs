@@ -158,6 +158,67 @@ async fn a_payment_by_sms_and_a_low_balance_by_email_go_out_in_the_subscribers_h
 }
 
 #[tokio::test]
+async fn an_email_retried_after_the_mail_server_was_busy_waits_for_the_subscribers_window() {
+    on_each_backend(|b| async move {
+        // The mail server turns the first attempt away ("try again later").
+        let sink = SmtpSink::unavailable(1).await;
+        let app = start(&b, &sink).await;
+        let clock = app.app.as_ref().unwrap().clock.clone();
+        let (s, c) = app
+            .post(
+                "/api/v1/contacts",
+                json!({"phone": "+359888123456", "email": "ivan@example.bg", "time_zone": "Europe/Sofia"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        let contact = c["id"].as_str().unwrap().to_owned();
+        let (s, p) = put(
+            &app,
+            &format!("/api/v1/notification-preferences/{contact}"),
+            json!({"preferences": [{"type": "balance_low", "channels": ["email"],
+                                    "window": {"start": "08:00", "end": "20:00"}}]}),
+        )
+        .await;
+        assert_eq!(s, 200, "{p}");
+
+        // 19:59:50 in Sofia: inside the window, tried at once and turned
+        // away; the retry 30 s later would be after 20:00, so it waits for
+        // 08:00 Sofia time (06:00 UTC).
+        clock.set(at("2026-11-24T17:59:50Z"));
+        let (s, low) = app
+            .post(
+                "/api/v1/notifications",
+                json!({"type": "balance_low", "subscriber": {"contact_id": contact},
+                                                  "data": {"balance": "4.20", "currency": "BGN"}}),
+            )
+            .await;
+        assert_eq!(s, 202, "{low}");
+        assert_eq!(low["deliveries"][0]["status"], "queued", "{low}");
+        let id = low["id"].as_str().unwrap().to_owned();
+        let retried = wait_for("the retry planned", async || {
+            let (_, n) = app.get(&format!("/api/v1/notifications/{id}")).await;
+            n["deliveries"][0]["reason"].is_string().then_some(n)
+        })
+        .await;
+        let d = &retried["deliveries"][0];
+        assert_eq!(
+            (d["status"].as_str(), d["send_at"].as_str()),
+            (Some("queued"), Some("2026-11-25T06:00:00.000Z")),
+            "{d}"
+        );
+
+        // Not at 20:00:20, but at 08:00.
+        clock.set(at("2026-11-24T18:00:30Z"));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(sink.messages().is_empty());
+        clock.set(at("2026-11-25T06:00:01Z"));
+        wait_for("the e-mail", async || (!sink.messages().is_empty()).then_some(())).await;
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bad_events_get_a_clear_error_each_and_nothing_is_sent_wrongly() {
     on_each_backend(|b| async move {
         let sink = SmtpSink::start().await;

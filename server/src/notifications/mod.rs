@@ -403,6 +403,42 @@ pub fn effective(rows: &[PreferenceRow], contact_id: &str, type_key: &str) -> Ef
     }
 }
 
+/// The subscriber's zone: their preference's, else the contact's, else
+/// the account's, else UTC.
+fn subscriber_zone(pref: &Effective, contact_zone: Option<&str>, account_zone: &str) -> chrono_tz::Tz {
+    pref.time_zone
+        .as_deref()
+        .or(contact_zone)
+        .and_then(|z| parse_zone(z).ok())
+        .or_else(|| parse_zone(account_zone).ok())
+        .unwrap_or(chrono_tz::Tz::UTC)
+}
+
+/// The first moment at or after `at` when the subscriber of notification
+/// `notification_id` takes it: inside the delivery window of their
+/// preferences as they are now, in their zone. `at` itself for an urgent
+/// type, or when the notification, its type or its subscriber is gone.
+/// The notification worker moves a retried e-mail there.
+pub async fn next_window_for(
+    store: &Store,
+    account_id: &str,
+    notification_id: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<DateTime<Utc>> {
+    let Some(n) = store.get_notification(account_id, notification_id).await? else { return Ok(at) };
+    let types = store.list_notification_types(account_id).await?;
+    let Some(ty) = types.iter().find(|t| t.key == n.type_key) else { return Ok(at) };
+    let Some(contact) = store.get_contact(account_id, &n.contact_id).await? else { return Ok(at) };
+    if ty.urgent {
+        return Ok(at);
+    }
+    let schedule = store.account_schedule(account_id).await?;
+    let prefs = store.notification_preferences(account_id, &contact.id).await?;
+    let pref = effective(&prefs, &contact.id, &n.type_key);
+    let zone = subscriber_zone(&pref, contact.time_zone.as_deref(), &schedule.time_zone);
+    Ok(next_in_window(at, pref.window, zone))
+}
+
 /// The first moment at or after `now` inside `window` (allowed hours) in `zone`.
 pub fn next_in_window(now: DateTime<Utc>, window: Option<(i64, i64)>, zone: chrono_tz::Tz) -> DateTime<Utc> {
     match window.filter(|(s, e)| s != e).and_then(|(start, end)| QuietHours::from_minutes(end, start)) {
@@ -481,13 +517,7 @@ pub async fn accept(
     let schedule = store.account_schedule(account_id).await?;
     let prefs = store.notification_preferences(account_id, &contact.id).await?;
     let pref = effective(&prefs, &contact.id, &type_key);
-    let zone = pref
-        .time_zone
-        .as_deref()
-        .or(contact.time_zone.as_deref())
-        .and_then(|z| parse_zone(z).ok())
-        .or_else(|| parse_zone(&schedule.time_zone).ok())
-        .unwrap_or(chrono_tz::Tz::UTC);
+    let zone = subscriber_zone(&pref, contact.time_zone.as_deref(), &schedule.time_zone);
     let due = if ty.urgent { now } else { next_in_window(now, pref.window, zone) };
     let waiting = due > now;
     let language = contact.language.as_deref().and_then(|l| l.split('-').next()).map(str::to_lowercase);

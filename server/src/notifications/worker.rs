@@ -235,14 +235,18 @@ impl NotificationWorker {
         Ok(())
     }
 
+    /// Gives an e-mail up after its last attempt, else tries it again
+    /// after a doubling delay; a retry that would land outside the
+    /// subscriber's delivery window waits for the window's next opening.
     async fn retry_or_fail(&self, d: &NotificationDelivery, reason: &str) -> anyhow::Result<()> {
         let now = now_micros();
         if d.attempts + 1 >= MAX_EMAIL_ATTEMPTS {
             self.finish(d, "failed", Some(reason), None, now).await?;
         } else {
             let delay = EMAIL_RETRY_BASE.as_micros() as i64 * (1i64 << d.attempts.clamp(0, 16));
-            let at = self.clock.now_micros() + delay;
-            self.finish(d, "queued", Some(reason), Some(at), now).await?;
+            let after = self.clock.now() + chrono::Duration::microseconds(delay);
+            let at = super::next_window_for(&self.store, &d.account_id, &d.notification_id, after).await?;
+            self.finish(d, "queued", Some(reason), Some(at.timestamp_micros()), now).await?;
         }
         Ok(())
     }
