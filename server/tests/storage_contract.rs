@@ -695,6 +695,10 @@ async fn a_fan_out_batch_leaves_out_a_number_that_opted_out_after_its_audience_w
         assert_eq!(errors, vec![(stopped.to_owned(), OPTED_OUT_REASON.to_owned())]);
         let r = store.get_run(&campaign.id, &run).await.unwrap().unwrap();
         assert_eq!((r.recipients, r.skipped), (1, 1));
+    })
+    .await;
+}
+
 /// An SMS to `to` saying `text`, as a worker hands one over.
 fn sms(to: &str, text: &str) -> NewMessage {
     NewMessage {
