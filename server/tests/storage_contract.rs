@@ -8,8 +8,9 @@ use common::{Backend, FreshDb, on_each_backend};
 use kurier::connectors::InboundSms;
 use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
 use kurier::storage::{
-    Audience, CampaignRef, EventRecord, InboundLimits, InboundOutcome, MessageFilter, NewCampaign, NewDelivery,
-    NewMessage, OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store, now_micros,
+    Audience, CampaignRef, EventRecord, InboundLimits, InboundOutcome, MessageFilter, NewCampaign,
+    NewDelivery, NewMessage, OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store,
+    now_micros,
 };
 use serde_json::json;
 

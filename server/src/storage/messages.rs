@@ -1347,7 +1347,12 @@ pub(super) async fn cancel_waiting_to(
 /// Records the history (and callbacks, refunds) of messages just canceled:
 /// `rows` are what `UPDATE … SET status = 'canceled' … RETURNING id,
 /// account_id, to_number, callback_url` returned. Returns how many.
-async fn record_canceled(tx: &mut AnyConnection, rows: &[AnyRow], why: &str, now: i64) -> sqlx::Result<usize> {
+async fn record_canceled(
+    tx: &mut AnyConnection,
+    rows: &[AnyRow],
+    why: &str,
+    now: i64,
+) -> sqlx::Result<usize> {
     let transitions = rows
         .iter()
         .map(|r| Transition::from_row(r, MessageStatus::Canceled, Some(why.to_owned())))
