@@ -270,3 +270,105 @@ async fn another_node_on_the_same_database_runs_the_stored_connectors_within_sec
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_routed_message_waits_for_its_own_link_and_never_falls_back_to_the_simulator() {
+    on_each_backend(|b| async move {
+        let smsc = SmscSim::start(
+            "127.0.0.1:0".parse().unwrap(),
+            SimSettings { accounts: vec![("kurier".into(), "secret".into())], ..SimSettings::default() },
+        )
+        .await
+        .unwrap();
+        let app = TestApp::start(&b).await;
+        // A wrong password: the link never comes up.
+        let mut body = smpp_body("uk", smsc.addr().port());
+        body["password"] = json!("wrong");
+        assert_eq!(app.post("/api/v1/connectors", body).await.0, 201);
+        assert_eq!(app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "uk"})).await.0, 201);
+        let id = app.send(json!({"to": "+447911123423", "text": "only via uk"})).await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let (_, m) = app.get(&format!("/api/v1/messages/{id}")).await;
+        assert_eq!(m["status"], "sending", "it waits for uk, not the always-up simulator: {m}");
+        // Unrouted numbers still go to the first connector, the simulator.
+        let other = app.send(json!({"to": "+48600100200", "text": "unrouted"})).await;
+        assert_eq!(app.wait_for_status(&other, "delivered").await["connector"], "sim");
+        // Its link comes up: it goes there.
+        let mut fixed = smpp_body("uk", smsc.addr().port());
+        fixed["password"] = json!("secret");
+        assert_eq!(app.put_json("/api/v1/connectors/uk", fixed).await.0, 200);
+        assert_eq!(app.wait_for_status(&id, "delivered").await["connector"], "uk");
+        assert_eq!(smsc.received().len(), 1);
+        app.stop().await;
+        smsc.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stopping_never_waits_for_room_in_a_full_outbox() {
+    on_each_backend(|b| async move {
+        // An SMSC that takes one submission and answers it an hour later.
+        let smsc = SmscSim::start(
+            "127.0.0.1:0".parse().unwrap(),
+            SimSettings { submit_delay: Duration::from_secs(3_600), ..SimSettings::default() },
+        )
+        .await
+        .unwrap();
+        let app = TestApp::start(&b).await;
+        let mut body = smpp_body("uk", smsc.addr().port());
+        body["window"] = json!(1);
+        assert_eq!(app.post("/api/v1/connectors", body).await.0, 201);
+        assert_eq!(app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "uk"})).await.0, 201);
+        wait_for("the link binds", async || {
+            let (_, c) = app.get("/api/v1/connectors/uk").await;
+            c["status"]["up"].as_bool().unwrap_or(false).then_some(())
+        })
+        .await;
+        // More than its outbox holds (1,024): the dispatcher's hand-over waits.
+        for batch in 0..2 {
+            let to: Vec<String> = (0..1_000).map(|i| format!("+4479111{batch}{i:04}")).collect();
+            let (status, resp) = app.post("/api/v1/messages", json!({"to": to, "text": "wait"})).await;
+            assert_eq!(status, 202, "{resp}");
+        }
+        wait_for("the outbox fills", async || {
+            let (_, list) = app.get("/api/v1/messages?status=sending&limit=500").await;
+            (list["messages"].as_array().is_some_and(|m| m.len() == 500)).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::timeout(Duration::from_secs(40), app.stop()).await.expect("the stop does not hang");
+        smsc.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_node_whose_links_are_all_down_leaves_messages_in_the_queue() {
+    on_each_backend(|b| async move {
+        // Nothing listens on the port the connector dials.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let app = TestApp::start_with(&b, |c| {
+            let smpp = kurier::config::SmppConfig {
+                host: "127.0.0.1".into(),
+                port,
+                reconnect_min_ms: 50,
+                reconnect_max_ms: 200,
+                ..Default::default()
+            };
+            c.connectors = vec![kurier::config::ConnectorConfig {
+                name: "down".into(),
+                settings: kurier::config::ConnectorSettings::Smpp(smpp),
+            }];
+        })
+        .await;
+        let id = app.send(json!({"to": "+48600100200", "text": "later"})).await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let (_, m) = app.get(&format!("/api/v1/messages/{id}")).await;
+        assert_eq!(m["status"], "queued", "not claimed into an outbox that cannot send: {m}");
+        app.stop().await;
+    })
+    .await;
+}

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{BindLeases, ConnectorHandle, Event, start};
-use crate::config::{ConnectorConfig, RouteConfig};
+use crate::config::{ConnectorConfig, ConnectorKind, RouteConfig};
 use crate::routing::Router;
 use crate::storage::Store;
 
@@ -53,7 +53,11 @@ impl View {
         let by_name = ordered.iter().enumerate().map(|(i, h)| (h.name.clone(), i)).collect();
         let names: Vec<String> = ordered.iter().map(|h| h.name.to_string()).collect();
         let plain: Vec<RouteConfig> = routes.iter().map(|r| r.route.clone()).collect();
-        let router = Router::new(&plain, &names);
+        // A simulator first (the embedded `sim` stays first when real links
+        // are added at run time) takes what no route matches, but never a
+        // routed message whose links are down: it would "deliver" it.
+        let default_is_sim = ordered.first().is_some_and(|h| h.kind == ConnectorKind::Sim);
+        let router = Router::new(&plain, &names).default_fails_over(!default_is_sim);
         Self { ordered, by_name, router, routes }
     }
 

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DispatchConfig;
-use crate::connectors::{Command, Connectors, OutboundSms};
+use crate::connectors::{Command, ConnectorHandle, Connectors, OutboundSms};
 use crate::storage::{RetryPolicy, Store, now_micros};
 use crate::telemetry;
 
@@ -63,6 +63,9 @@ pub struct Dispatcher {
     /// When a step last looked for work due by the clock (a monotonic
     /// clock: a step of the wall clock must not stop these looks).
     timed_at: std::sync::Mutex<Option<Instant>>,
+    /// Cancelled when Kurier stops: a hand-over waiting for room gives up
+    /// (the message stays `sending` and is re-queued at the stop).
+    stop: CancellationToken,
 }
 
 /// What one step did.
@@ -81,7 +84,15 @@ impl Dispatcher {
         cfg: DispatchConfig,
         in_flight: InFlight,
     ) -> Self {
-        Self { store, connectors, node, cfg, in_flight, timed_at: std::sync::Mutex::new(None) }
+        Self {
+            store,
+            connectors,
+            node,
+            cfg,
+            in_flight,
+            timed_at: std::sync::Mutex::new(None),
+            stop: CancellationToken::new(),
+        }
     }
 
     pub fn retry_policy(cfg: &DispatchConfig) -> RetryPolicy {
@@ -109,7 +120,10 @@ impl Dispatcher {
         }
         let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.get());
         let limit = room.min(self.cfg.batch_size);
-        if limit == 0 {
+        // With no link up on this node nothing is claimed: the messages
+        // wait in the queue, where a node whose link is up takes them,
+        // rather than in an outbox here.
+        if limit == 0 || !self.connectors.view().all().iter().any(ConnectorHandle::is_up) {
             return Ok(StepReport { promoted, claimed: 0, queried });
         }
         let started = std::time::Instant::now();
@@ -127,19 +141,22 @@ impl Dispatcher {
             // command: the next view no longer has it.
             for _ in 0..HAND_OVER_TRIES {
                 let view = self.connectors.view();
-                // The best candidate that is up and has room; else the best
-                // that is up (waiting for room); else the best (waiting for
-                // its link).
-                let usable = |c: &str| view.get(c).is_some_and(|h| h.is_up() && h.has_room());
+                // The best candidate that is up, waiting for room in its
+                // outbox (a full outbox is no reason to leave the route);
+                // else the best, waiting for its link.
                 let up = |c: &str| view.get(c).is_some_and(|h| h.is_up());
                 let handle = view
                     .router()
-                    .candidates(&to)
-                    .find(|c| usable(c))
-                    .or_else(|| view.router().pick(&to, up))
+                    .pick(&to, up)
                     .and_then(|name| view.get(name))
                     .ok_or_else(|| anyhow::anyhow!("no connector is configured"))?;
-                match handle.send(command).await {
+                let sent = tokio::select! {
+                    sent = handle.send(command) => sent,
+                    // Stopping: the rest stays `sending` under our lease
+                    // and is re-queued at the stop.
+                    () = self.stop.cancelled() => return Ok(StepReport { promoted, claimed: n, queried }),
+                };
+                match sent {
                     Ok(()) => break,
                     Err(back) => {
                         // Stopped: retired, or shutting down (then the
@@ -188,11 +205,18 @@ impl Dispatcher {
 
     /// Runs until `shutdown`: steps whenever there may be work, renews this
     /// node's leases and takes back work whose lease expired.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.stop = shutdown.clone();
         let poll = Duration::from_millis(self.cfg.poll_interval_ms.max(1));
-        let lease = Duration::from_secs(self.cfg.lease_secs.max(3));
-        let mut maintenance = tokio::time::interval(lease / 3);
-        maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Leases are kept by a task of their own: a step waiting for room in
+        // a slow connector's outbox must not let this node's claims lapse
+        // (another node would take them and send them a second time).
+        let keeper = tokio::spawn(Self::keep_leases(
+            self.store.clone(),
+            self.node.clone(),
+            self.cfg.clone(),
+            shutdown.clone(),
+        ));
         while !shutdown.is_cancelled() {
             let report = match self.step().await {
                 Ok(r) => r,
@@ -206,26 +230,37 @@ impl Dispatcher {
                 () = shutdown.cancelled() => break,
                 () = self.in_flight.wake.notified(), if !full => {}
                 () = tokio::time::sleep(poll), if !full => {}
-                _ = maintenance.tick() => self.maintain().await,
                 () = std::future::ready(()), if full => {}
             }
         }
+        keeper.await?;
         Ok(())
     }
 
-    async fn maintain(&self) {
-        let now = now_micros();
-        if let Err(e) = self.store.renew_leases(&self.node, self.lease_until(now)).await {
-            tracing::error!(error = %e, "renewing leases failed");
-        }
-        match self
-            .store
-            .requeue_sending(None, now, "re-queued: the claiming node stopped renewing its lease")
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(messages = n, "took back messages from a node that stopped"),
-            Err(e) => tracing::error!(error = %e, "taking back expired claims failed"),
+    /// Until `shutdown`: renews this node's claims every third of the lease
+    /// and takes back claims other nodes stopped renewing.
+    async fn keep_leases(store: Store, node: String, cfg: DispatchConfig, shutdown: CancellationToken) {
+        let lease = Duration::from_secs(cfg.lease_secs.max(3));
+        let mut maintenance = tokio::time::interval(lease / 3);
+        maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = maintenance.tick() => {}
+            }
+            let now = now_micros();
+            let until = now + (cfg.lease_secs as i64) * 1_000_000;
+            if let Err(e) = store.renew_leases(&node, until).await {
+                tracing::error!(error = %e, "renewing leases failed");
+            }
+            match store
+                .requeue_sending(None, now, "re-queued: the claiming node stopped renewing its lease")
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(messages = n, "took back messages from a node that stopped"),
+                Err(e) => tracing::error!(error = %e, "taking back expired claims failed"),
+            }
         }
     }
 }
