@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::hooks::{Behaviour, Endpoints};
-use common::smtp::SmtpSink;
+use common::smtp::{SmtpSink, black_hole};
 use common::two_way::{PHONE, inject, keyword, matched, number, sent_to};
 use common::{TestApp, on_each_backend, wait_for};
 use serde_json::{Value, json};
@@ -177,6 +177,50 @@ async fn a_busy_mail_server_is_retried_until_it_takes_the_mail_and_a_refused_add
         let (status, bad) = app.get("/api/v1/emails/deliveries?status=lost").await;
         assert_eq!((status, bad["error"]["field"].as_str()), (400, Some("status")), "{bad}");
         app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_mail_server_that_accepts_and_then_stalls_costs_one_attempt_of_smtp_timeout_secs() {
+    on_each_backend(|b| async move {
+        let stalled = black_hole().await;
+        let app = TestApp::start_with(&b, |c| {
+            c.smtp.host = Some("127.0.0.1".into());
+            c.smtp.port = stalled.port();
+            c.smtp.tls = "none".into();
+            c.smtp.timeout_secs = 1;
+            c.smtp.retry_base_ms = 60_000;
+        })
+        .await;
+        number(
+            &app,
+            json!({"number": "7100", "default_actions": [{"type": "forward", "email": "desk@example.com"}]}),
+        )
+        .await;
+        inject(&app, PHONE, "7100", "Anyone there?").await;
+        let m = matched(&app, PHONE, "Anyone there?").await;
+        let id = m["id"].as_str().unwrap();
+        let email = wait_for("the first attempt to end", async || {
+            let (_, list) = app.get(&format!("/api/v1/emails/deliveries?message_id={id}")).await;
+            let e = list["deliveries"].as_array()?.first()?.clone();
+            (!e["log"].as_array()?.is_empty()).then_some(e)
+        })
+        .await;
+        let attempt = &email["log"][0];
+        assert_eq!(
+            (email["status"].as_str(), attempt["result"].as_str()),
+            (Some("pending"), Some("retry")),
+            "{email}"
+        );
+        assert!(attempt["error"].as_str().unwrap().contains("smtp.timeout_secs"), "{attempt}");
+        let took = attempt["duration_ms"].as_i64().unwrap();
+        assert!((1_000..5_000).contains(&took), "about the 1 s limit: {attempt}");
+        // The worker is free again: the app stops without waiting on the
+        // mail server.
+        let stopping = std::time::Instant::now();
+        app.stop().await;
+        assert!(stopping.elapsed() < Duration::from_secs(5), "{:?}", stopping.elapsed());
     })
     .await;
 }

@@ -57,40 +57,57 @@ impl MailError {
 pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
+    /// Time limit of one SMTP conversation (`smtp.timeout_secs`), from
+    /// connecting to the server's last answer.
+    timeout: Duration,
 }
 
 impl Mailer {
     pub fn new(config: &SmtpConfig) -> anyhow::Result<Self> {
         let from: Mailbox =
             config.from.parse().map_err(|e| anyhow::anyhow!("smtp.from '{}': {e}", config.from))?;
+        let timeout = Duration::from_secs(config.timeout_secs.max(1));
         let Some(host) = config.host.as_deref().filter(|h| !h.is_empty()) else {
-            return Ok(Self { transport: None, from });
+            return Ok(Self { transport: None, from, timeout });
         };
         let builder = match config.tls.as_str() {
             "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
             "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
             _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
         };
-        let mut builder =
-            builder.port(config.port).timeout(Some(Duration::from_secs(config.timeout_secs.max(1))));
+        // lettre's own timeout bounds the connect only; `send` bounds the
+        // rest (TLS handshake, every command, the data).
+        let mut builder = builder.port(config.port).timeout(Some(timeout));
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
-        Ok(Self { transport: Some(builder.build()), from })
+        Ok(Self { transport: Some(builder.build()), from, timeout })
     }
 
     pub fn is_configured(&self) -> bool {
         self.transport.is_some()
     }
 
+    /// How long one SMTP conversation may take at most.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `email` in one SMTP conversation of at most `smtp.timeout_secs`:
+    /// a server that accepts the connection and then stalls (in the TLS
+    /// handshake, at any command, in the data) is a failure worth retrying.
     pub async fn send(&self, email: &Email) -> Result<(), MailError> {
         let transport = self.transport.as_ref().ok_or(MailError::NotConfigured)?;
         let to: Mailbox = email.to.parse().map_err(|_| MailError::BadAddress(email.to.clone()))?;
         let message = build(&self.from, to, email).map_err(|e| MailError::Refused(e.to_string()))?;
-        match transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(MailError::Refused(e.to_string())),
-            Err(e) => Err(MailError::Failed(e.to_string())),
+        match tokio::time::timeout(self.timeout, transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is_permanent() => Err(MailError::Refused(e.to_string())),
+            Ok(Err(e)) => Err(MailError::Failed(e.to_string())),
+            Err(_) => Err(MailError::Failed(format!(
+                "the mail server did not finish within {}s (smtp.timeout_secs)",
+                self.timeout.as_secs()
+            ))),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! contains `bounce` (550), as a mail server refuses an unknown mailbox.
 //! Started `unavailable(n)`, it turns the first `n` connections away with
 //! `421` (a server that is busy or going down: try again later).
+//! [`black_hole`] is a mail server that takes connections and never says a
+//! word.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,6 +79,21 @@ impl SmtpSink {
             })
             .collect()
     }
+}
+
+/// A mail server that accepts every connection and then says nothing,
+/// ever (not even its greeting), holding the connection open: a server
+/// that stalls. Returns its address.
+pub async fn black_hole() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
 }
 
 async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
