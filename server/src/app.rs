@@ -181,11 +181,12 @@ impl App {
         let token = shutdown.clone();
         intake.spawn(async move { ("billing", billing.run(token).await) });
 
-        let outbox = crate::mail::outbox::MailOutbox::new(store.clone(), &config.smtp)?;
+        let outbox = crate::mail::outbox::MailOutbox::new(store.clone(), node.clone(), &config.smtp)?;
         let token = shutdown.clone();
         intake.spawn(async move { ("mail outbox", outbox.run(token).await) });
 
-        let webhooks = WebhookSender::new(store.clone(), config.webhooks.clone(), outbound.clone())?;
+        let webhooks =
+            WebhookSender::new(store.clone(), node.clone(), config.webhooks.clone(), outbound.clone())?;
         let token = shutdown.clone();
         intake.spawn(async move { ("callbacks", webhooks.run(WEBHOOK_POLL, token).await) });
 

@@ -8,9 +8,9 @@ use common::{Backend, FreshDb, on_each_backend};
 use kurier::connectors::InboundSms;
 use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
 use kurier::storage::{
-    Audience, CampaignRef, EventRecord, InboundLimits, InboundOutcome, MessageFilter, NewCampaign,
-    NewDelivery, NewMessage, OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store,
-    now_micros,
+    AttemptRecord, AttemptResult, Audience, CampaignRef, DeliveryFilter, Email, EventRecord, InboundLimits,
+    InboundOutcome, MailResult, MessageFilter, NewCampaign, NewDelivery, NewMail, NewMessage,
+    OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store, now_micros,
 };
 use serde_json::json;
 
@@ -826,6 +826,127 @@ async fn a_received_message_whose_lease_lapsed_and_was_taken_over_is_matched_by_
         );
         assert_eq!(outbound_texts(&node_a, &account).await, ["from b"]);
         assert_eq!(node_a.inbound_backlog().await.unwrap(), 0);
+        node_b.close().await;
+        node_a.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+/// A received message matched on `store` with one webhook forward and one
+/// e-mail forward: the two outbox rows the tests below hold.
+async fn forwarded(store: &Store, now: i64) {
+    let received = Outcome::Inbound {
+        connector: "op".into(),
+        sms: InboundSms {
+            from: "+48600100200".into(),
+            to: "7100".into(),
+            text: "HI".into(),
+            concat: None,
+            smsc_id: None,
+        },
+    };
+    store.apply_outcomes(&mut vec![received], RETRY, now).await.unwrap();
+    let job = store.claim_inbound("node-a", now, now + 60_000_000, 10).await.unwrap().remove(0);
+    let outcome = InboundOutcome {
+        message_id: job.message_id.clone(),
+        account_id: job.account_id.clone(),
+        kind: "default",
+        sender: job.from.clone(),
+        sender_phone: PhoneNumber::parse(&job.from, None).ok(),
+        to: job.to.clone(),
+        webhooks: vec![("https://hooks.example.com/in".into(), "{}".into())],
+        emails: vec![NewMail {
+            id: new_id(),
+            to: Email::parse("desk@example.com").unwrap(),
+            subject: "SMS".into(),
+            body: "HI".into(),
+        }],
+        ..Default::default()
+    };
+    let hour = ReplyLimit { max: 10, window_micros: 3_600_000_000 };
+    let limits = InboundLimits { replies: hour, forwards: hour };
+    store.complete_inbound("node-a", &outcome, limits, now).await.unwrap().unwrap();
+}
+
+const WINDOW: i64 = 86_400_000_000;
+
+/// (status, attempts, results logged) of the account's only callback.
+async fn callback(store: &Store, account: &str) -> (String, i64, Vec<Option<i64>>) {
+    let all = store.list_webhook_deliveries(account, &DeliveryFilter::default(), 10, WINDOW).await.unwrap();
+    let [c] = &all[..] else { panic!("one callback: {all:?}") };
+    (c.status.clone(), c.attempts, c.log.iter().map(|a| a.response_status).collect())
+}
+
+/// (status, attempts, results logged) of the account's only e-mail.
+async fn email(store: &Store, account: &str) -> (String, i64, Vec<String>) {
+    let all = store.list_mail_deliveries(account, &DeliveryFilter::default(), 10, WINDOW).await.unwrap();
+    let [e] = &all[..] else { panic!("one e-mail: {all:?}") };
+    (e.status.clone(), e.attempts, e.log.iter().map(|a| a.result.clone()).collect())
+}
+
+fn answered(status: i64) -> AttemptRecord {
+    AttemptRecord { at: now_micros(), response_status: Some(status), error: None, duration_ms: 5 }
+}
+
+fn failed_with(status: i64) -> AttemptRecord {
+    AttemptRecord { error: Some(format!("HTTP {status}")), ..answered(status) }
+}
+
+#[tokio::test]
+async fn a_callback_or_e_mail_whose_lease_lapsed_and_was_taken_over_is_sent_and_recorded_by_one_node_only() {
+    on_each_backend(|b| async move {
+        let (node_a, db, account) = store_with_account(&b).await;
+        let node_b = Store::open(&db.url, 2, "normal").await.unwrap();
+        let now = now_micros();
+        forwarded(&node_a, now).await;
+        // Node a claims both, and its lease lapses (a slow batch, say);
+        // node b claims them then.
+        let mut hook_a = node_a.claim_webhooks("node-a", now, now + 1, 10, WINDOW).await.unwrap().remove(0);
+        let mut mail_a = node_a.claim_mail("node-a", now, now + 1, 10).await.unwrap().remove(0);
+        let later = now + 10;
+        let mut hook_b =
+            node_b.claim_webhooks("node-b", later, later + 60_000_000, 10, WINDOW).await.unwrap();
+        let mut mail_b = node_b.claim_mail("node-b", later, later + 60_000_000, 10).await.unwrap();
+        assert_eq!((hook_b.len(), mail_b.len()), (1, 1), "a lapsed lease lets another node claim");
+        let (mut hook_b, mut mail_b) = (hook_b.remove(0), mail_b.remove(0));
+
+        // Node a, coming to them at last, sends nothing.
+        let until = now_micros() + 60_000_000;
+        assert!(!node_a.hold_webhook(&mut hook_a, until).await.unwrap());
+        assert!(!node_a.hold_mail(&mut mail_a, until).await.unwrap());
+        // Node b sends both; node a's attempts, made before it lost them
+        // and ending after, record nothing: b's results stand.
+        assert!(node_b.hold_webhook(&mut hook_b, until).await.unwrap());
+        assert!(node_b.hold_mail(&mut mail_b, until).await.unwrap());
+        assert!(
+            node_b.record_webhook_attempt(&hook_b, &answered(200), AttemptResult::Delivered).await.unwrap()
+        );
+        assert!(node_b.record_mail_attempt(&mail_b, &MailResult::Sent, now_micros(), 5).await.unwrap());
+        let retry = AttemptResult::RetryAt(now_micros() + 60_000_000);
+        assert!(!node_a.record_webhook_attempt(&hook_a, &failed_with(503), retry).await.unwrap());
+        let busy = MailResult::RetryAt(now_micros() + 60_000_000, "421 busy".into());
+        assert!(!node_a.record_mail_attempt(&mail_a, &busy, now_micros(), 5).await.unwrap());
+        assert_eq!(callback(&node_a, &account).await, ("delivered".into(), 1, vec![Some(200)]));
+        assert_eq!(email(&node_a, &account).await, ("sent".into(), 1, vec!["sent".into()]));
+
+        // A later claim of the same node is another claim: the earlier
+        // one's late result does not count either.
+        node_a.resend_webhook(&account, &hook_b.id, now_micros(), now_micros() + WINDOW).await.unwrap();
+        let t = now_micros();
+        let first = node_a.claim_webhooks("node-a", t, t + 1, 10, WINDOW).await.unwrap().remove(0);
+        let second = node_a.claim_webhooks("node-a", t + 10, t + 60_000_000, 10, WINDOW).await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert!(
+            !node_a.record_webhook_attempt(&first, &failed_with(500), AttemptResult::GaveUp).await.unwrap()
+        );
+        assert!(
+            node_a
+                .record_webhook_attempt(&second[0], &answered(204), AttemptResult::Delivered)
+                .await
+                .unwrap()
+        );
+        assert_eq!(callback(&node_a, &account).await, ("delivered".into(), 1, vec![Some(200), Some(204)]));
         node_b.close().await;
         node_a.close().await;
         db.drop_db().await;

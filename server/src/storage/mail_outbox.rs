@@ -8,7 +8,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
-use super::outbox::{Attempt, DeliveryFilter, Outbox};
+use super::outbox::{Attempt, DeliveryFilter, Held, Outbox, new_claim};
 use super::{Email, Store};
 
 /// One e-mail to queue.
@@ -32,6 +32,8 @@ pub struct MailJob {
     /// Set when re-sent by hand: retried until then (else `created_at`
     /// plus the window).
     pub retry_until: Option<i64>,
+    /// The claim holding it for this worker.
+    pub held: Held,
 }
 
 /// An e-mail of the outbox as the API shows it.
@@ -147,14 +149,24 @@ pub(super) async fn queue_mail(
 }
 
 impl Store {
-    /// Claims due e-mails, each leased until `lease_until`.
-    pub async fn claim_mail(&self, now: i64, lease_until: i64, limit: usize) -> sqlx::Result<Vec<MailJob>> {
+    /// Claims due e-mails for `node`, each leased until `lease_until`; only
+    /// this claim sends and records them (`hold_mail`,
+    /// `record_mail_attempt`).
+    pub async fn claim_mail(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> sqlx::Result<Vec<MailJob>> {
         let sql =
             OUTBOX.claim_sql(self.dialect, "id, to_addr, subject, body, attempts, created_at, retry_until");
+        let claim = new_claim(node);
         sqlx::query(AssertSqlSafe(sql))
             .bind(lease_until)
             .bind(now)
             .bind(limit as i64)
+            .bind(&claim)
             .fetch_all(&self.writer)
             .await?
             .iter()
@@ -167,27 +179,37 @@ impl Store {
                     attempts: r.try_get(4)?,
                     created_at: r.try_get(5)?,
                     retry_until: r.try_get(6)?,
+                    held: Held { claim: claim.clone(), lease_until, due: r.try_get(7)? },
                 })
             })
             .collect()
     }
 
-    /// Records one attempt at an e-mail (taking `duration_ms`) and what
-    /// follows from it.
+    /// Makes sure this worker's claim holds `job` until `until`, as an
+    /// SMTP conversation that may last until then starts (a write only if
+    /// its lease ends sooner). False if the claim lapsed and another took
+    /// the e-mail: then it must not be sent.
+    pub async fn hold_mail(&self, job: &mut MailJob, until: i64) -> sqlx::Result<bool> {
+        OUTBOX.hold(self, &job.id, &mut job.held, until).await
+    }
+
+    /// Records one attempt at a claimed e-mail (taking `duration_ms`) and
+    /// what follows from it. Returns false, recording nothing, if the claim
+    /// lapsed and another took the e-mail over.
     pub async fn record_mail_attempt(
         &self,
-        id: &str,
+        job: &MailJob,
         result: &MailResult,
         now: i64,
         duration_ms: i64,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<bool> {
         let (status, next, error, outcome) = match result {
             MailResult::Sent => ("sent", now, None, "sent"),
             MailResult::RetryAt(at, e) => ("pending", *at, Some(e.as_str()), "retry"),
             MailResult::Failed(e) => ("failed", now, Some(e.as_str()), "failed"),
         };
         let attempt = Attempt { at: now, outcome, error, duration_ms };
-        OUTBOX.record_attempt(self, id, attempt, status, next).await
+        OUTBOX.record_attempt(self, &job.id, &job.held, attempt, status, next).await
     }
 
     /// E-mails of an account matching `filter` (as for webhook

@@ -200,6 +200,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0026_claimed_by.sql"),
         then: None,
     },
+    Migration {
+        version: 27,
+        name: "outbox_claims",
+        sqlite: include_str!("../../migrations/sqlite/0027_outbox_claims.sql"),
+        postgres: include_str!("../../migrations/postgres/0027_outbox_claims.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

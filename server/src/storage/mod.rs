@@ -96,7 +96,7 @@ pub use notifications::{
     NotificationTemplate, NotificationType, PreferenceRow, ReportRow, SmsHandOver,
 };
 pub use numbers::{KeywordRecord, KeywordWrite, NumberRecord, NumberTaken, NumberWrite};
-pub use outbox::DeliveryFilter;
+pub use outbox::{DeliveryFilter, Held};
 pub use own_numbers::{CodeCheck, MAX_CODE_ATTEMPTS};
 pub use permissions::{PermissionRecord, PermissionRule, Subject};
 pub use polls::{

@@ -2,10 +2,16 @@
 //! leased to one worker while it tries them, every attempt logged in a
 //! table of its own, and re-sendable by hand. Webhook callbacks
 //! (`webhooks`) and e-mails (`mail_outbox`) are outboxes; this file holds
-//! the SQL they share: claiming due rows, listing rows with their attempts,
-//! settling a row after an attempt, re-sending one. What a row carries, how
-//! it is queued, what its statuses are called and when it is given up stay
-//! with each outbox.
+//! the SQL they share: claiming due rows, holding one for an attempt,
+//! listing rows with their attempts, settling a row after an attempt,
+//! re-sending one. What a row carries, how it is queued, what its statuses
+//! are called and when it is given up stay with each outbox.
+//!
+//! A claim is named (`claimed_by`: the node and an id new at each claim),
+//! and only the claim holding a row attempts and settles it: should its
+//! lease lapse and another claim take the row, the first one neither sends
+//! (it holds the row before an attempt its lease may not cover) nor
+//! records.
 
 use std::collections::HashMap;
 
@@ -14,13 +20,29 @@ use sqlx::{Any, AssertSqlSafe, Row as _};
 
 use super::{Dialect, Store};
 
+/// A new claim's name: `node`, and an id of its own so that a later claim
+/// of the same node is another claim.
+pub(super) fn new_claim(node: &str) -> String {
+    format!("{node}/{}", crate::domain::new_id())
+}
+
+/// A worker's hold on one claimed row: the claim, the lease it holds the
+/// row until, and when the row was due as claimed (a re-send since makes
+/// it due later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub claim: String,
+    pub lease_until: i64,
+    pub due: i64,
+}
+
 /// One outbox: its table, the table logging the attempts at its rows, and
 /// how a listing reads both.
 ///
 /// The table has the columns `id`, `account_id`, `message_id`, `status`
 /// (`pending`, the outbox's word for delivered, or `failed`), `attempts`,
-/// `next_attempt_at`, `lease_until`, `last_error`, `retry_until`,
-/// `created_at` and `updated_at`; the log has `id` (in the order attempts
+/// `next_attempt_at`, `lease_until`, `claimed_by`, `last_error`,
+/// `retry_until`, `created_at` and `updated_at`; the log has `id` (in the order attempts
 /// were made), `owner`, `at`, `outcome`, `error` and `duration_ms`.
 pub(super) struct Outbox<D, A> {
     pub table: &'static str,
@@ -65,35 +87,92 @@ pub(super) struct Attempt<'a, O> {
 }
 
 impl<D, A> Outbox<D, A> {
-    /// A query that leases up to `$3` due `pending` rows until `$1`, the
-    /// time being `$2`, returning `columns`.
+    /// A query that leases up to `$3` due `pending` rows until `$1` to the
+    /// claim `$4`, the time being `$2`, returning `columns` and then, as
+    /// the last column, when each row was due.
     pub(super) fn claim_sql(&self, dialect: Dialect, columns: &str) -> String {
         format!(
             "WITH picked AS (SELECT id FROM {table}
                  WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
                  ORDER BY next_attempt_at LIMIT $3{})
-             UPDATE {table} SET lease_until = $1
+             UPDATE {table} SET lease_until = $1, claimed_by = $4
              WHERE id IN (SELECT id FROM picked)
-             RETURNING {columns}",
+             RETURNING {columns}, next_attempt_at",
             dialect.skip_locked(),
             table = self.table,
         )
     }
 
-    /// Logs `attempt` at row `id` and settles the row: `status`, next due
-    /// at `next_attempt_at`, one attempt more, no longer leased.
+    /// Makes sure `held` holds row `id` until `until` before an attempt
+    /// that may last until then: a lease that ends sooner is extended (one
+    /// write), if the claim still holds the row. False if it does not (its
+    /// lease lapsed and another claim took the row, or the row was
+    /// settled): then the attempt must not be made.
+    pub(super) async fn hold(
+        &self,
+        store: &Store,
+        id: &str,
+        held: &mut Held,
+        until: i64,
+    ) -> sqlx::Result<bool> {
+        if held.lease_until >= until {
+            // Nobody claims a row under a live lease.
+            return Ok(true);
+        }
+        let changed = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET lease_until = $1 WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
+            self.table
+        )))
+        .bind(until)
+        .bind(id)
+        .bind(&held.claim)
+        .execute(&store.writer)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        held.lease_until = until;
+        Ok(true)
+    }
+
+    /// Logs `attempt` at row `id` and settles the row, if `held`'s claim
+    /// still holds it: `status`, next due at `next_attempt_at`, one attempt
+    /// more, no longer leased. Returns false, recording nothing, if another
+    /// claim took the row over.
     pub(super) async fn record_attempt<'a, O>(
         &self,
         store: &Store,
         id: &str,
+        held: &Held,
         attempt: Attempt<'a, O>,
         status: &str,
         next_attempt_at: i64,
-    ) -> sqlx::Result<()>
+    ) -> sqlx::Result<bool>
     where
         O: sqlx::Encode<'a, Any> + sqlx::Type<Any>,
     {
         let mut tx = store.writer.begin().await?;
+        // First, so the claim is settled before the attempt is logged: on
+        // PostgreSQL the row stays locked to this transaction.
+        let settled = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET status = $1, next_attempt_at = $2, attempts = attempts + 1, lease_until = NULL, last_error = $3,
+                 updated_at = $4
+             WHERE id = $5 AND claimed_by = $6 AND status = 'pending'",
+            self.table
+        )))
+        .bind(status)
+        .bind(next_attempt_at)
+        .bind(attempt.error)
+        .bind(attempt.at)
+        .bind(id)
+        .bind(&held.claim)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if settled == 0 {
+            return Ok(false);
+        }
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {} ({}, at, {}, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
             self.log, self.owner, self.outcome
@@ -105,20 +184,8 @@ impl<D, A> Outbox<D, A> {
         .bind(attempt.duration_ms)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = NULL,
-                 last_error = $3, updated_at = $4
-             WHERE id = $5",
-            self.table
-        )))
-        .bind(status)
-        .bind(next_attempt_at)
-        .bind(attempt.error)
-        .bind(attempt.at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Rows of an account matching `filter`, newest first, each with every

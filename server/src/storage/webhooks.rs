@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::Store;
-use super::outbox::{Attempt, DeliveryFilter, Outbox};
+use super::outbox::{Attempt, DeliveryFilter, Held, Outbox, new_claim};
 use super::sql::Sql;
 
 /// A callback claimed for sending, with the secret to sign it.
@@ -21,6 +21,8 @@ pub struct WebhookJob {
     pub secret: String,
     /// No attempt after this time: the callback is given up.
     pub retry_until: i64,
+    /// The claim holding it for this worker.
+    pub held: Held,
 }
 
 #[derive(Debug, Clone)]
@@ -92,12 +94,14 @@ pub enum AttemptResult {
 }
 
 impl Store {
-    /// Claims due callbacks, each leased until `lease_until` so that no other
-    /// worker sends it meanwhile.
+    /// Claims due callbacks for `node`, each leased until `lease_until` so
+    /// that no other worker sends it meanwhile; only this claim sends and
+    /// records them (`hold_webhook`, `record_webhook_attempt`).
     /// `window` (microseconds) is how long a callback that was never
     /// re-sent is retried after its creation.
     pub async fn claim_webhooks(
         &self,
+        node: &str,
         now: i64,
         lease_until: i64,
         limit: usize,
@@ -105,12 +109,14 @@ impl Store {
     ) -> sqlx::Result<Vec<WebhookJob>> {
         let sql = OUTBOX.claim_sql(
             self.dialect,
-            "id, account_id, url, payload, attempts, COALESCE(retry_until, created_at + $4)",
+            "id, account_id, url, payload, attempts, COALESCE(retry_until, created_at + $5)",
         );
+        let claim = new_claim(node);
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(lease_until)
             .bind(now)
             .bind(limit as i64)
+            .bind(&claim)
             .bind(window)
             .fetch_all(&self.writer)
             .await?;
@@ -129,6 +135,7 @@ impl Store {
                 attempts: r.try_get("attempts")?,
                 secret: secrets[&account_id].clone(),
                 retry_until: r.try_get(5)?,
+                held: Held { claim: claim.clone(), lease_until, due: r.try_get(6)? },
             });
         }
         Ok(jobs)
@@ -149,13 +156,23 @@ impl Store {
         Ok(())
     }
 
-    /// Logs one attempt at a callback and settles the callback by `result`.
+    /// Makes sure this worker's claim holds `job` until `until`, as an
+    /// attempt that may last until then starts (a write only if its lease
+    /// ends sooner). False if the claim lapsed and another took the
+    /// callback: then it must not be sent.
+    pub async fn hold_webhook(&self, job: &mut WebhookJob, until: i64) -> sqlx::Result<bool> {
+        OUTBOX.hold(self, &job.id, &mut job.held, until).await
+    }
+
+    /// Logs one attempt at a claimed callback and settles the callback by
+    /// `result`. Returns false, recording nothing, if the claim lapsed and
+    /// another took the callback over.
     pub async fn record_webhook_attempt(
         &self,
-        id: &str,
+        job: &WebhookJob,
         attempt: &AttemptRecord,
         result: AttemptResult,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<bool> {
         let (status, next) = match result {
             AttemptResult::Delivered => ("delivered", attempt.at),
             AttemptResult::RetryAt(at) => ("pending", at),
@@ -167,7 +184,7 @@ impl Store {
             error: attempt.error.as_deref(),
             duration_ms: attempt.duration_ms,
         };
-        OUTBOX.record_attempt(self, id, logged, status, next).await
+        OUTBOX.record_attempt(self, &job.id, &job.held, logged, status, next).await
     }
 
     /// Callbacks of an account matching `filter`, newest first, with every

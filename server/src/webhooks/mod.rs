@@ -9,6 +9,9 @@
 //! window. An endpoint that hangs costs one attempt of
 //! `webhooks.timeout_secs`; it never holds a callback back for longer, and
 //! it holds back no other endpoint's callbacks (see [`WebhookSender::run`]).
+//! Only the claim holding a callback POSTs it and records the attempt: one
+//! whose lease lapsed and which another node (or a later claim) took over
+//! is neither sent nor recorded by the first.
 //!
 //! Signature: header `X-Kurier-Signature: t=<unix seconds>,v1=<hex>` where
 //! `<hex>` is HMAC-SHA256 with the account's secret over `"<t>.<body>"`.
@@ -44,26 +47,36 @@ pub fn sign(secret: &str, unix_secs: i64, body: &str) -> String {
 const CLAIM_BATCH: usize = 200;
 /// How long a claimed callback is reserved for this worker.
 const LEASE: Duration = Duration::from_secs(120);
+/// Added to `webhooks.timeout_secs` for the hold an attempt needs: time to
+/// record it.
+const HOLD_MARGIN: Duration = Duration::from_secs(30);
 /// Longest response error text kept in the attempt log.
 const MAX_ERROR_LEN: usize = 300;
 
 #[derive(Clone)]
 pub struct WebhookSender {
     store: Store,
+    /// This node's name, in its claims.
+    node: Arc<str>,
     client: reqwest::Client,
     cfg: Arc<WebhooksConfig>,
     policy: OutboundPolicy,
 }
 
 impl WebhookSender {
-    pub fn new(store: Store, cfg: WebhooksConfig, policy: OutboundPolicy) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Store,
+        node: String,
+        cfg: WebhooksConfig,
+        policy: OutboundPolicy,
+    ) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
         let client = policy
             .client_builder(0)
             .timeout(timeout(&cfg))
             .user_agent(concat!("Kurier/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { store, client, cfg: Arc::new(cfg), policy })
+        Ok(Self { store, node: node.into(), client, cfg: Arc::new(cfg), policy })
     }
 
     fn retry_delay(&self, attempts: u32) -> Duration {
@@ -76,11 +89,19 @@ impl WebhookSender {
         let now = now_micros();
         Ok(self
             .store
-            .claim_webhooks(now, now + lease.as_micros() as i64, limit, window_micros(&self.cfg))
+            .claim_webhooks(&self.node, now, now + lease.as_micros() as i64, limit, window_micros(&self.cfg))
             .await?)
     }
 
-    async fn attempt(&self, job: WebhookJob) -> anyhow::Result<()> {
+    async fn attempt(&self, mut job: WebhookJob) -> anyhow::Result<()> {
+        // The claim must hold the callback for the whole attempt (one that
+        // waited in its endpoint's line may have lapsed): lost to another
+        // node, it is that node's to send.
+        let until = now_micros() + self.timeout().saturating_add(HOLD_MARGIN).as_micros() as i64;
+        if !self.store.hold_webhook(&mut job, until).await? {
+            tracing::warn!(delivery_id = %job.id, "callback taken over by another node; not sent here");
+            return Ok(());
+        }
         let started = Instant::now();
         let at = now_micros();
         let signature = sign(&job.secret, at / 1_000_000, &job.payload);
@@ -119,7 +140,9 @@ impl WebhookSender {
             error,
             duration_ms: started.elapsed().as_millis() as i64,
         };
-        self.store.record_webhook_attempt(&job.id, &record, result).await?;
+        if !self.store.record_webhook_attempt(&job, &record, result).await? {
+            tracing::warn!(delivery_id = %job.id, "callback taken over by another node; attempt not recorded here");
+        }
         Ok(())
     }
 
