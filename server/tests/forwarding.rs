@@ -305,6 +305,43 @@ async fn forwards_to_endpoints_that_hang_or_fail_are_retried_logged_and_can_be_r
 }
 
 #[tokio::test]
+async fn a_forward_resent_while_it_is_being_posted_is_posted_once_if_that_post_delivers_it() {
+    on_each_backend(|b| async move {
+        let hooks = Endpoints::start().await;
+        let app = TestApp::start_with(&b, |c| c.webhooks.timeout_secs = 10).await;
+        // Answers 200, but only after a while: the POST is in flight.
+        let slow = hooks.url("slow", Behaviour::HangFirst(1, Duration::from_millis(1_500)));
+        number(&app, json!({"number": "7100", "default_actions": [{"type": "forward", "url": slow}]})).await;
+        inject(&app, PHONE, "7100", "Are you open?").await;
+        let m = matched(&app, PHONE, "Are you open?").await;
+        let id = m["id"].as_str().unwrap();
+        wait_for("the POST to start", async || (hooks.calls("slow").len() == 1).then_some(())).await;
+        let (_, list) = app.get(&format!("/api/v1/webhooks/deliveries?message_id={id}")).await;
+        let delivery = list["deliveries"][0]["id"].as_str().unwrap().to_owned();
+        let (status, again) =
+            app.post(&format!("/api/v1/webhooks/deliveries/{delivery}/resend"), json!({})).await;
+        assert_eq!((status, again["status"].as_str()), (202, Some("pending")), "{again}");
+
+        let d = settled_deliveries(&app, id, 1).await;
+        assert_eq!(d[0]["status"], "delivered", "{d:?}");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            hooks.calls("slow").len(),
+            1,
+            "the re-send waited for the POST in flight, which delivered it"
+        );
+        let (_, one) = app.get(&format!("/api/v1/webhooks/deliveries/{delivery}")).await;
+        assert_eq!(
+            (one["status"].as_str(), one["log"].as_array().unwrap().len()),
+            (Some("delivered"), 1),
+            "{one}"
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_accounts_inbound_url_gets_every_received_message_and_opt_change_signed() {
     on_each_backend(|b| async move {
         let hooks = Endpoints::start().await;

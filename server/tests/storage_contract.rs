@@ -953,3 +953,50 @@ async fn a_callback_or_e_mail_whose_lease_lapsed_and_was_taken_over_is_sent_and_
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_callback_or_e_mail_resent_while_it_is_being_tried_is_not_claimed_twice_and_goes_again_only_if_that_try_fails()
+ {
+    on_each_backend(|b| async move {
+        let (node_a, db, account) = store_with_account(&b).await;
+        let node_b = Store::open(&db.url, 2, "normal").await.unwrap();
+        let now = now_micros();
+        forwarded(&node_a, now).await;
+        let lease = now + 60_000_000;
+        let hook = node_a.claim_webhooks("node-a", now, lease, 10, WINDOW).await.unwrap().remove(0);
+        let mail = node_a.claim_mail("node-a", now, lease, 10).await.unwrap().remove(0);
+
+        // Re-sent by hand while node a tries them: nobody claims them
+        // again meanwhile, on either node.
+        let resent = now_micros();
+        assert!(node_b.resend_webhook(&account, &hook.id, resent, resent + WINDOW).await.unwrap());
+        assert!(node_b.resend_mail(&account, &mail.id, resent, resent + WINDOW).await.unwrap());
+        let t = now_micros();
+        assert!(node_b.claim_webhooks("node-b", t, t + 60_000_000, 10, WINDOW).await.unwrap().is_empty());
+        assert!(node_b.claim_mail("node-b", t, t + 60_000_000, 10).await.unwrap().is_empty());
+        assert!(node_a.claim_webhooks("node-a", t, t + 60_000_000, 10, WINDOW).await.unwrap().is_empty());
+
+        // The callback's attempt fails, even for good: it is due again at
+        // once, with the re-send's window. The e-mail's goes: it is sent,
+        // and stays so.
+        assert!(
+            node_a.record_webhook_attempt(&hook, &failed_with(500), AttemptResult::GaveUp).await.unwrap()
+        );
+        assert!(node_a.record_mail_attempt(&mail, &MailResult::Sent, now_micros(), 5).await.unwrap());
+        assert_eq!(callback(&node_a, &account).await, ("pending".into(), 1, vec![Some(500)]));
+        let t = now_micros();
+        let again = node_b.claim_webhooks("node-b", t, t + 60_000_000, 10, WINDOW).await.unwrap();
+        assert_eq!(again.len(), 1, "due again at once");
+        assert_eq!(again[0].retry_until, resent + WINDOW, "the re-send's window");
+        assert!(node_b.claim_mail("node-b", t, t + 60_000_000, 10).await.unwrap().is_empty());
+        assert_eq!(email(&node_a, &account).await, ("sent".into(), 1, vec!["sent".into()]));
+        assert!(
+            node_b.record_webhook_attempt(&again[0], &answered(200), AttemptResult::Delivered).await.unwrap()
+        );
+        assert_eq!(callback(&node_a, &account).await, ("delivered".into(), 2, vec![Some(500), Some(200)]));
+        node_b.close().await;
+        node_a.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}

@@ -194,8 +194,9 @@ impl Store {
     }
 
     /// Records one attempt at a claimed e-mail (taking `duration_ms`) and
-    /// what follows from it. Returns false, recording nothing, if the claim
-    /// lapsed and another took the e-mail over.
+    /// what follows from it (an e-mail re-sent during an attempt that did
+    /// not send it is due again at once). Returns false, recording
+    /// nothing, if the claim lapsed and another took the e-mail over.
     pub async fn record_mail_attempt(
         &self,
         job: &MailJob,
@@ -204,9 +205,9 @@ impl Store {
         duration_ms: i64,
     ) -> sqlx::Result<bool> {
         let (status, next, error, outcome) = match result {
-            MailResult::Sent => ("sent", now, None, "sent"),
-            MailResult::RetryAt(at, e) => ("pending", *at, Some(e.as_str()), "retry"),
-            MailResult::Failed(e) => ("failed", now, Some(e.as_str()), "failed"),
+            MailResult::Sent => (("sent", true), now, None, "sent"),
+            MailResult::RetryAt(at, e) => (("pending", false), *at, Some(e.as_str()), "retry"),
+            MailResult::Failed(e) => (("failed", false), now, Some(e.as_str()), "failed"),
         };
         let attempt = Attempt { at: now, outcome, error, duration_ms };
         OUTBOX.record_attempt(self, &job.id, &job.held, attempt, status, next).await
@@ -227,7 +228,9 @@ impl Store {
 
     /// Sends an e-mail again, whatever became of it: due now, retried
     /// until `retry_until`, its attempts counted afresh (the log keeps the
-    /// earlier ones). Returns whether the account has it.
+    /// earlier ones). One being sent is not sent twice at once: it stays
+    /// with that worker, settled by that attempt if it goes, else due
+    /// again at once. Returns whether the account has it.
     pub async fn resend_mail(
         &self,
         account_id: &str,

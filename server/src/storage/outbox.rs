@@ -11,7 +11,8 @@
 //! and only the claim holding a row attempts and settles it: should its
 //! lease lapse and another claim take the row, the first one neither sends
 //! (it holds the row before an attempt its lease may not cover) nor
-//! records.
+//! records. A re-send leaves a row being tried where it is: that attempt
+//! settles it if it delivers; if not, the row is due again at once.
 
 use std::collections::HashMap;
 
@@ -138,25 +139,34 @@ impl<D, A> Outbox<D, A> {
 
     /// Logs `attempt` at row `id` and settles the row, if `held`'s claim
     /// still holds it: `status`, next due at `next_attempt_at`, one attempt
-    /// more, no longer leased. Returns false, recording nothing, if another
-    /// claim took the row over.
+    /// more, no longer leased. An attempt that did not deliver (`done`
+    /// false) at a row re-sent since it was claimed leaves it `pending`
+    /// and due when the re-send made it due (its new window kept). Returns
+    /// false, recording nothing, if another claim took the row over.
     pub(super) async fn record_attempt<'a, O>(
         &self,
         store: &Store,
         id: &str,
         held: &Held,
         attempt: Attempt<'a, O>,
-        status: &str,
+        (status, done): (&str, bool),
         next_attempt_at: i64,
     ) -> sqlx::Result<bool>
     where
         O: sqlx::Encode<'a, Any> + sqlx::Type<Any>,
     {
+        // A re-send made the row due after it was claimed ($7).
+        let set = if done {
+            "status = $1, next_attempt_at = $2"
+        } else {
+            "status = CASE WHEN next_attempt_at > $7 THEN 'pending' ELSE $1 END,
+             next_attempt_at = CASE WHEN next_attempt_at > $7 THEN next_attempt_at ELSE $2 END"
+        };
         let mut tx = store.writer.begin().await?;
         // First, so the claim is settled before the attempt is logged: on
         // PostgreSQL the row stays locked to this transaction.
-        let settled = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET status = $1, next_attempt_at = $2, attempts = attempts + 1, lease_until = NULL, last_error = $3,
+        let mut settle = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET {set}, attempts = attempts + 1, lease_until = NULL, last_error = $3,
                  updated_at = $4
              WHERE id = $5 AND claimed_by = $6 AND status = 'pending'",
             self.table
@@ -166,10 +176,11 @@ impl<D, A> Outbox<D, A> {
         .bind(attempt.error)
         .bind(attempt.at)
         .bind(id)
-        .bind(&held.claim)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .bind(&held.claim);
+        if !done {
+            settle = settle.bind(held.due);
+        }
+        let settled = settle.execute(&mut *tx).await?.rows_affected();
         if settled == 0 {
             return Ok(false);
         }
@@ -248,7 +259,9 @@ impl<D, A> Outbox<D, A> {
 
     /// Sends row `id` again, whatever became of it: due at `now`, retried
     /// until `retry_until`, its attempts counted afresh (the log keeps the
-    /// earlier ones). Returns whether the account has it.
+    /// earlier ones). A row being tried keeps its lease: it is not claimed
+    /// again while that attempt runs, and is due again after it unless it
+    /// delivers (`record_attempt`). Returns whether the account has it.
     pub(super) async fn resend(
         &self,
         store: &Store,
@@ -259,7 +272,7 @@ impl<D, A> Outbox<D, A> {
     ) -> sqlx::Result<bool> {
         let changed = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET status = 'pending', next_attempt_at = $1, retry_until = $2,
-                 attempts = 0, lease_until = NULL, updated_at = $1
+                 attempts = 0, updated_at = $1
              WHERE account_id = $3 AND id = $4",
             self.table
         )))

@@ -165,7 +165,8 @@ impl Store {
     }
 
     /// Logs one attempt at a claimed callback and settles the callback by
-    /// `result`. Returns false, recording nothing, if the claim lapsed and
+    /// `result` (a callback re-sent during a failed attempt is due again at
+    /// once). Returns false, recording nothing, if the claim lapsed and
     /// another took the callback over.
     pub async fn record_webhook_attempt(
         &self,
@@ -174,9 +175,9 @@ impl Store {
         result: AttemptResult,
     ) -> sqlx::Result<bool> {
         let (status, next) = match result {
-            AttemptResult::Delivered => ("delivered", attempt.at),
-            AttemptResult::RetryAt(at) => ("pending", at),
-            AttemptResult::GaveUp => ("failed", attempt.at),
+            AttemptResult::Delivered => (("delivered", true), attempt.at),
+            AttemptResult::RetryAt(at) => (("pending", false), at),
+            AttemptResult::GaveUp => (("failed", false), attempt.at),
         };
         let logged = Attempt {
             at: attempt.at,
@@ -201,7 +202,10 @@ impl Store {
 
     /// Sends a callback again, whatever became of it: due now, retried
     /// until `retry_until`, its attempts counted afresh (the log keeps the
-    /// earlier ones). Returns whether the account has it.
+    /// earlier ones). One being tried (or waiting in a worker's line) is
+    /// not sent twice at once: it stays with that worker, settled by that
+    /// attempt if it is delivered, else due again at once. Returns whether
+    /// the account has it.
     pub async fn resend_webhook(
         &self,
         account_id: &str,

@@ -11,7 +11,9 @@
 //! it holds back no other endpoint's callbacks (see [`WebhookSender::run`]).
 //! Only the claim holding a callback POSTs it and records the attempt: one
 //! whose lease lapsed and which another node (or a later claim) took over
-//! is neither sent nor recorded by the first.
+//! is neither sent nor recorded by the first, and a re-send leaves a
+//! callback being tried with its worker (due again at once after that
+//! attempt, unless it delivers).
 //!
 //! Signature: header `X-Kurier-Signature: t=<unix seconds>,v1=<hex>` where
 //! `<hex>` is HMAC-SHA256 with the account's secret over `"<t>.<body>"`.
