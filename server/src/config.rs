@@ -649,6 +649,58 @@ fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
     ConfigError::Key { key: key.into(), message: message.into() }
 }
 
+/// The shortest `dispatch.lease_secs`: a claim is renewed every third of
+/// its lease, at least once a second.
+pub const MIN_LEASE_SECS: u64 = 3;
+
+const HOUR: u64 = 3_600;
+const DAY: u64 = 86_400;
+
+/// The bounds of one setting that counts attempts or sets a delay, a
+/// period, a lease or a time limit. Below its minimum a worker spins
+/// (retries, asks again or takes a live claim over at once); above its
+/// maximum a due time computed from it would overflow.
+struct Bounds {
+    key: String,
+    value: u64,
+    min: u64,
+    max: u64,
+    unit: &'static str,
+    /// The other setting the minimum comes from, if any.
+    min_from: Option<&'static str>,
+}
+
+impl Bounds {
+    fn new(key: impl Into<String>, value: u64, min: u64, max: u64, unit: &'static str) -> Self {
+        Self { key: key.into(), value, min, max, unit, min_from: None }
+    }
+
+    fn ms(key: impl Into<String>, value: u64, min: u64, max: u64) -> Self {
+        Self::new(key, value, min, max, " ms")
+    }
+
+    fn secs(key: impl Into<String>, value: u64, min: u64, max: u64) -> Self {
+        Self::new(key, value, min, max, " seconds")
+    }
+
+    fn count(key: impl Into<String>, value: impl TryInto<u64>, min: u64, max: u64) -> Self {
+        Self::new(key, value.try_into().unwrap_or(u64::MAX), min, max, "")
+    }
+
+    fn below_is(self, other: &'static str) -> Self {
+        Self { min_from: Some(other), ..self }
+    }
+
+    fn check(self) -> Result<(), ConfigError> {
+        if (self.min..=self.max).contains(&self.value) {
+            return Ok(());
+        }
+        let (min, max, unit) = (self.min, self.max, self.unit);
+        let from = self.min_from.map(|o| format!(" (not below {o})")).unwrap_or_default();
+        Err(key_error(self.key, format!("must be {min} to {max}{unit}{from}, not {}", self.value)))
+    }
+}
+
 /// Sections that `KURIER_<SECTION>_<KEY>` may address.
 const ENV_SECTIONS: &[&str] =
     &["server", "database", "messages", "dispatch", "webhooks", "smtp", "inbound", "billing", "auth"];
@@ -732,21 +784,10 @@ impl Config {
         if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(key_error("smtp.from", "must be an address such as Kurier <noreply@example.com>"));
         }
-        if self.server.http_header_timeout_secs == 0 {
-            return Err(key_error("server.http_header_timeout_secs", "must be at least 1"));
-        }
-        if self.dispatch.max_attempts == 0 {
-            return Err(key_error("dispatch.max_attempts", "must be at least 1"));
-        }
         if self.auth.max_failed_sign_ins == 0 {
             return Err(key_error("auth.max_failed_sign_ins", "must be at least 1"));
         }
-        if self.auth.lockout_secs == 0 {
-            return Err(key_error("auth.lockout_secs", "must be at least 1"));
-        }
-        if !(60..=31 * 86_400).contains(&self.auth.session_lifetime_secs) {
-            return Err(key_error("auth.session_lifetime_secs", "must be 60 seconds to 31 days"));
-        }
+        self.check_timings()?;
         for (key, list) in [
             ("server.trusted_proxies", &self.server.trusted_proxies),
             ("server.outbound_denied_networks", &self.server.outbound_denied_networks),
@@ -783,6 +824,54 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Every retry, backoff, period, lease and time limit within its
+    /// bounds ([`Bounds`]; docs/configuration.md lists them).
+    fn check_timings(&self) -> Result<(), ConfigError> {
+        let (d, w, m, i, b) = (&self.dispatch, &self.webhooks, &self.smtp, &self.inbound, &self.billing);
+        let server = [
+            Bounds::secs("server.shutdown_grace_secs", self.server.shutdown_grace_secs, 0, HOUR),
+            Bounds::secs("server.http_header_timeout_secs", self.server.http_header_timeout_secs, 1, HOUR),
+        ];
+        let dispatch = [
+            Bounds::count("dispatch.max_attempts", d.max_attempts, 1, 100),
+            Bounds::ms("dispatch.retry_base_ms", d.retry_base_ms, 100, HOUR * 1_000),
+            Bounds::ms("dispatch.retry_max_ms", d.retry_max_ms, d.retry_base_ms, DAY * 1_000)
+                .below_is("retry_base_ms"),
+            Bounds::secs("dispatch.lease_secs", d.lease_secs, MIN_LEASE_SECS, HOUR),
+            Bounds::ms("dispatch.poll_interval_ms", d.poll_interval_ms, 5, 60_000),
+            Bounds::secs("dispatch.receipt_check_secs", d.receipt_check_secs, 1, 7 * DAY),
+            Bounds::secs("dispatch.receipt_expiry_secs", d.receipt_expiry_secs, 0, 30 * DAY),
+        ];
+        let webhooks = [
+            Bounds::count("webhooks.max_attempts", w.max_attempts, 1, 1_000),
+            Bounds::ms("webhooks.retry_base_ms", w.retry_base_ms, 100, HOUR * 1_000),
+            Bounds::ms("webhooks.retry_max_ms", w.retry_max_ms, w.retry_base_ms, DAY * 1_000)
+                .below_is("retry_base_ms"),
+            Bounds::secs("webhooks.retry_window_secs", w.retry_window_secs, 1, 30 * DAY),
+            Bounds::secs("webhooks.timeout_secs", w.timeout_secs, 1, HOUR),
+        ];
+        // E-mails have no attempt limit, only their window: the delays
+        // alone keep a mail server that is away from a storm of attempts.
+        let smtp = [
+            Bounds::secs("smtp.timeout_secs", m.timeout_secs, 1, HOUR),
+            Bounds::ms("smtp.retry_base_ms", m.retry_base_ms, 1_000, HOUR * 1_000),
+            Bounds::ms("smtp.retry_max_ms", m.retry_max_ms, m.retry_base_ms.max(60_000), DAY * 1_000)
+                .below_is("60000 and retry_base_ms"),
+            Bounds::secs("smtp.retry_window_secs", m.retry_window_secs, 60, 30 * DAY),
+        ];
+        let rest = [
+            Bounds::secs("inbound.auto_reply_window_secs", i.auto_reply_window_secs, 1, 30 * DAY),
+            Bounds::secs("inbound.forward_window_secs", i.forward_window_secs, 1, 30 * DAY),
+            Bounds::secs("inbound.reassembly_timeout_secs", i.reassembly_timeout_secs, 1, DAY),
+            Bounds::secs("billing.poll_secs", b.poll_secs, 1, DAY),
+            Bounds::secs("billing.alert_retry_secs", b.alert_retry_secs, 10, DAY),
+            Bounds::count("billing.alert_max_attempts", b.alert_max_attempts, 1, 100),
+            Bounds::secs("auth.lockout_secs", self.auth.lockout_secs, 1, 30 * DAY),
+            Bounds::secs("auth.session_lifetime_secs", self.auth.session_lifetime_secs, 60, 31 * DAY),
+        ];
+        server.into_iter().chain(dispatch).chain(webhooks).chain(smtp).chain(rest).try_for_each(Bounds::check)
     }
 
     pub fn default_region(&self) -> Option<Region> {
@@ -834,12 +923,12 @@ fn validate_smpp(at: &str, c: &SmppConfig) -> Result<(), ConfigError> {
     if ![0, 1, 3].contains(&c.default_data_coding) {
         return Err(key_error(key("default_data_coding"), "must be 0, 1 or 3"));
     }
-    if c.reconnect_min_ms == 0 || c.reconnect_max_ms < c.reconnect_min_ms {
-        return Err(key_error(
-            key("reconnect_max_ms"),
-            "must be at least reconnect_min_ms, which must be above 0",
-        ));
-    }
+    Bounds::secs(key("enquire_link_secs"), c.enquire_link_secs, 1, HOUR).check()?;
+    Bounds::secs(key("response_timeout_secs"), c.response_timeout_secs, 1, HOUR).check()?;
+    Bounds::ms(key("reconnect_min_ms"), c.reconnect_min_ms, 50, 60_000).check()?;
+    Bounds::ms(key("reconnect_max_ms"), c.reconnect_max_ms, c.reconnect_min_ms, HOUR * 1_000)
+        .below_is("reconnect_min_ms")
+        .check()?;
     if let Some(s) = &c.default_sender {
         crate::domain::SenderId::parse(s).map_err(|e| key_error(key("default_sender"), e.to_string()))?;
     }
@@ -1013,6 +1102,50 @@ connector = "a"
             let e = Config::from_sources(Some(("k.toml", file)), env(&[])).unwrap_err().to_string();
             assert!(e.contains(key), "{file}: {e}");
         }
+    }
+
+    #[test]
+    fn retries_periods_and_leases_out_of_bounds_are_refused_naming_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("KURIER_DISPATCH_LEASE_SECS", "0", "dispatch.lease_secs"),
+            ("KURIER_DISPATCH_LEASE_SECS", "2", "dispatch.lease_secs"),
+            ("KURIER_DISPATCH_RECEIPT_CHECK_SECS", "0", "dispatch.receipt_check_secs"),
+            ("KURIER_DISPATCH_RECEIPT_CHECK_SECS", "9223372036854775807", "dispatch.receipt_check_secs"),
+            ("KURIER_DISPATCH_RETRY_BASE_MS", "0", "dispatch.retry_base_ms"),
+            ("KURIER_DISPATCH_RETRY_MAX_MS", "500", "dispatch.retry_max_ms"),
+            ("KURIER_DISPATCH_MAX_ATTEMPTS", "0", "dispatch.max_attempts"),
+            ("KURIER_DISPATCH_POLL_INTERVAL_MS", "0", "dispatch.poll_interval_ms"),
+            ("KURIER_DISPATCH_RECEIPT_EXPIRY_SECS", "9223372036854775807", "dispatch.receipt_expiry_secs"),
+            ("KURIER_SMTP_RETRY_BASE_MS", "0", "smtp.retry_base_ms"),
+            ("KURIER_SMTP_RETRY_MAX_MS", "0", "smtp.retry_max_ms"),
+            ("KURIER_SMTP_RETRY_WINDOW_SECS", "0", "smtp.retry_window_secs"),
+            ("KURIER_WEBHOOKS_RETRY_BASE_MS", "0", "webhooks.retry_base_ms"),
+            ("KURIER_WEBHOOKS_RETRY_MAX_MS", "9223372036854775807", "webhooks.retry_max_ms"),
+            ("KURIER_WEBHOOKS_TIMEOUT_SECS", "0", "webhooks.timeout_secs"),
+            ("KURIER_BILLING_ALERT_RETRY_SECS", "0", "billing.alert_retry_secs"),
+            ("KURIER_BILLING_POLL_SECS", "0", "billing.poll_secs"),
+            ("KURIER_INBOUND_REASSEMBLY_TIMEOUT_SECS", "0", "inbound.reassembly_timeout_secs"),
+            ("KURIER_AUTH_LOCKOUT_SECS", "0", "auth.lockout_secs"),
+            ("KURIER_SERVER_SHUTDOWN_GRACE_SECS", "9223372036854775807", "server.shutdown_grace_secs"),
+        ];
+        for (var, value, key) in cases {
+            let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("must be"), "{var}={value}: {err}");
+        }
+        let lease = Config::from_sources(None, env(&[("KURIER_DISPATCH_LEASE_SECS", "0")])).unwrap_err();
+        assert_eq!(lease.to_string(), "config key `dispatch.lease_secs`: must be 3 to 3600 seconds, not 0");
+        // The smallest values allowed are taken.
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("KURIER_DISPATCH_LEASE_SECS", "3"),
+                ("KURIER_DISPATCH_RECEIPT_CHECK_SECS", "1"),
+                ("KURIER_SMTP_RETRY_BASE_MS", "1000"),
+                ("KURIER_SMTP_RETRY_MAX_MS", "60000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.dispatch.lease_secs, c.smtp.retry_max_ms), (3, 60_000));
     }
 
     #[test]
