@@ -122,6 +122,37 @@ async fn a_receipt_that_overtakes_its_submit_answer_is_applied_when_the_answer_c
 }
 
 #[tokio::test]
+async fn delays_too_long_to_count_put_the_next_try_far_ahead_never_in_the_past() {
+    on_each_backend(|b| async move {
+        let (store, _db, account) = store_with_account(&b).await;
+        let huge =
+            RetryPolicy { max_attempts: 3, base_ms: u64::MAX, max_ms: u64::MAX, receipt_check_ms: u64::MAX };
+        let ids = queue(&store, &account, 2).await;
+        let now = now_micros();
+        assert_eq!(store.claim_due("n", now, now + 60_000_000, 10).await.unwrap().len(), 2);
+        let mut batch = vec![
+            submitted(&ids[0], &["s0"]),
+            Outcome::SubmitFailed {
+                message_id: ids[1].clone(),
+                connector: "op".into(),
+                temporary: true,
+                reason: "busy".into(),
+            },
+        ];
+        store.apply_outcomes(&mut batch, huge, now).await.unwrap();
+        assert_eq!(status_of(&store, &account, &ids[1]).await, MessageStatus::Queued);
+        let later = now + 1_000_000;
+        assert!(
+            store.claim_due("n", later, later + 60_000_000, 10).await.unwrap().is_empty(),
+            "the retry is not due at once"
+        );
+        let checks = store.check_receipts(later, u64::MAX, None, 10).await.unwrap();
+        assert!(checks.overdue.is_empty(), "the receipt check is not due at once: {:?}", checks.overdue);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_mixed_batch_of_reports_is_recorded_in_the_order_it_came() {
     // On SQLite the common reports take the writer thread's path and the
     // rest the general one: the outcome must be the same as on PostgreSQL.

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::BillingConfig;
 use crate::mail::{Email, Mailer};
-use crate::storage::{AlertJob, Store, now_micros};
+use crate::storage::{AlertJob, Store, now_micros, secs_to_micros};
 
 /// Alerts handled per step at most.
 const BATCH: usize = 50;
@@ -32,7 +32,7 @@ impl BillingWorker {
     pub async fn step(&self) -> anyhow::Result<(usize, usize)> {
         let now = now_micros();
         let fees = self.store.charge_monthly_fees(now).await?;
-        let retry = self.config.alert_retry_secs as i64 * 1_000_000;
+        let retry = secs_to_micros(self.config.alert_retry_secs);
         let alerts = self.store.due_alerts(now, retry, BATCH).await?;
         let handled = alerts.len();
         for alert in alerts {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Email, Mailer};
 use crate::config::SmtpConfig;
-use crate::storage::{MailJob, MailResult, Store, now_micros};
+use crate::storage::{MailJob, MailResult, Store, duration_micros, now_micros};
 
 /// E-mails claimed per step.
 const CLAIM_BATCH: usize = 50;
@@ -106,13 +106,13 @@ impl MailOutbox {
                 let now = now_micros();
                 let until = job
                     .retry_until
-                    .unwrap_or_else(|| job.created_at.saturating_add(self.window.as_micros() as i64));
+                    .unwrap_or_else(|| job.created_at.saturating_add(duration_micros(self.window)));
                 if now >= until {
                     MailResult::Failed(format!("{e}; gave up after retrying for {}s", self.window.as_secs()))
                 } else {
                     let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
                     let delay = self.retry_base.saturating_mul(1u32 << attempts.min(20)).min(self.retry_max);
-                    MailResult::RetryAt((now + delay.as_micros() as i64).min(until), e.to_string())
+                    MailResult::RetryAt(now.saturating_add(duration_micros(delay)).min(until), e.to_string())
                 }
             }
         };

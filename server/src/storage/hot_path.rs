@@ -328,7 +328,7 @@ fn mark_sent<'a>(
              next_attempt_at = ?4, trail = trail || ?5
          WHERE rowid = ?6",
     )?;
-    let check_at = now + retry.receipt_check_ms as i64 * 1_000;
+    let check_at = now.saturating_add(super::ms_to_micros(retry.receipt_check_ms));
     let mut submitted = Vec::new();
     let mut ignored = 0;
     for outcome in outcomes {

@@ -19,7 +19,7 @@ use super::billing::{self, ChargeRefusal, Origin};
 use super::search::{self, SearchPlan, SearchQuery};
 use super::sql::Sql;
 use super::trail;
-use super::{Dialect, Store, StoreError, format_micros};
+use super::{Dialect, Store, StoreError, format_micros, ms_to_micros, secs_to_micros};
 use crate::domain::{Direction, MessageStatus, MessageText, PhoneNumber, SenderId, new_id};
 
 /// A message accepted by an interface, ready to be stored.
@@ -832,7 +832,7 @@ impl Store {
                     .bind(single)
                     .bind(now)
                     .bind(message_id)
-                    .bind(now + retry.receipt_check_ms as i64 * 1_000)
+                    .bind(now.saturating_add(ms_to_micros(retry.receipt_check_ms)))
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some(row) = row else {
@@ -880,7 +880,12 @@ impl Store {
                         let delay = retry.delay_ms(attempts as u32);
                         let detail =
                             format!("attempt {attempts} failed ({connector}: {reason}); retry in {delay} ms");
-                        (MessageStatus::Queued, reason.clone(), detail, now + delay as i64 * 1_000)
+                        (
+                            MessageStatus::Queued,
+                            reason.clone(),
+                            detail,
+                            now.saturating_add(ms_to_micros(delay)),
+                        )
                     };
                     sqlx::query(
                         "UPDATE messages SET status = $1, error = $2, attempts = $3, next_attempt_at = $4,
@@ -955,7 +960,7 @@ impl Store {
             // in the text (inside VALUES they come after), so bind in text order.
             let mut q = sqlx::query(AssertSqlSafe(sql));
             if d == Dialect::Postgres {
-                q = q.bind(now).bind(now + retry.receipt_check_ms as i64 * 1_000);
+                q = q.bind(now).bind(now.saturating_add(ms_to_micros(retry.receipt_check_ms)));
                 for ((id, connector, smsc_id), entry) in chunk.iter().zip(&entries) {
                     q = q.bind(*id).bind(*connector).bind(*smsc_id).bind(entry.as_str());
                 }
@@ -963,7 +968,7 @@ impl Store {
                 for ((id, connector, smsc_id), entry) in chunk.iter().zip(&entries) {
                     q = q.bind(*id).bind(*connector).bind(*smsc_id).bind(entry.as_str());
                 }
-                q = q.bind(now).bind(now + retry.receipt_check_ms as i64 * 1_000);
+                q = q.bind(now).bind(now.saturating_add(ms_to_micros(retry.receipt_check_ms)));
             }
             let rows = q.fetch_all(&mut *tx).await?;
             if rows.len() < chunk.len() {
@@ -1158,7 +1163,7 @@ impl Store {
             self.dialect.skip_locked()
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(now + check_secs as i64 * 1_000_000)
+            .bind(now.saturating_add(secs_to_micros(check_secs)))
             .bind(now)
             .bind(limit.saturating_sub(expired) as i64)
             .fetch_all(&mut *tx)

@@ -344,6 +344,24 @@ pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// A delay or period from the configuration in milliseconds, as the
+/// microseconds stored times count; one too long to count is the longest
+/// there is, so a due time built from it lies far ahead, never (wrapped
+/// round) in the past.
+pub fn ms_to_micros(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1_000)
+}
+
+/// [`ms_to_micros`] for a setting in seconds.
+pub fn secs_to_micros(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1_000_000)
+}
+
+/// [`ms_to_micros`] for a [`std::time::Duration`].
+pub fn duration_micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// A stored time as RFC 3339 text with millisecond precision.
 pub fn format_micros(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)

@@ -31,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::WebhooksConfig;
 use crate::outbound::OutboundPolicy;
-use crate::storage::{AttemptRecord, AttemptResult, Store, WebhookJob, now_micros};
+use crate::storage::{
+    AttemptRecord, AttemptResult, Store, WebhookJob, duration_micros, now_micros, secs_to_micros,
+};
 use crate::telemetry;
 
 pub const SIGNATURE_HEADER: &str = "X-Kurier-Signature";
@@ -133,7 +135,7 @@ impl WebhookSender {
             AttemptResult::GaveUp
         } else {
             telemetry::webhook_attempt("retry");
-            let next = at + self.retry_delay(attempts).as_micros() as i64;
+            let next = at.saturating_add(duration_micros(self.retry_delay(attempts)));
             AttemptResult::RetryAt(next.min(job.retry_until))
         };
         let record = AttemptRecord {
@@ -324,7 +326,7 @@ fn endpoint_of(url: &str) -> String {
 /// How long callbacks are retried after they were created or re-sent, in
 /// microseconds.
 pub fn window_micros(cfg: &WebhooksConfig) -> i64 {
-    i64::try_from(cfg.retry_window_secs).unwrap_or(i64::MAX / 1_000_000).saturating_mul(1_000_000)
+    secs_to_micros(cfg.retry_window_secs)
 }
 
 fn error_text(e: &reqwest::Error) -> String {

@@ -97,9 +97,7 @@ impl From<MailDelivery> for EmailView {
 /// How long e-mails are retried after they were queued or re-sent, in
 /// microseconds.
 fn window(state: &AppState) -> i64 {
-    i64::try_from(state.config.smtp.retry_window_secs)
-        .unwrap_or(i64::MAX / 1_000_000)
-        .saturating_mul(1_000_000)
+    crate::storage::secs_to_micros(state.config.smtp.retry_window_secs)
 }
 
 #[utoipa::path(get, path = "/api/v1/emails/deliveries", tag = "emails", params(EmailQuery),
