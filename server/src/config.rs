@@ -314,11 +314,10 @@ impl ConnectorConfig {
     /// (`connectors[2].` in the file, nothing in the API).
     pub fn check(&self, at: &str) -> Result<(), ConfigError> {
         match &self.settings {
-            ConnectorSettings::Sim(sim) if sim.window == 0 => {
-                Err(key_error(format!("{at}window"), "must be at least 1"))
+            ConnectorSettings::Sim(sim) => {
+                Bounds::count(format!("{at}window"), sim.window, 1, MAX_WINDOW).check()
             }
             ConnectorSettings::Smpp(smpp) => validate_smpp(at, smpp),
-            ConnectorSettings::Sim(_) => Ok(()),
         }
     }
 
@@ -649,6 +648,11 @@ fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
     ConfigError::Key { key: key.into(), message: message.into() }
 }
 
+/// Sessions one connector may open, at most (with `transmitter+receiver`,
+/// of each kind): every node builds a session list this long at start.
+pub const MAX_BINDS: u64 = 64;
+/// Unanswered submissions per session, at most.
+pub const MAX_WINDOW: u64 = 10_000;
 /// The shortest `dispatch.lease_secs`: a claim is renewed every third of
 /// its lease, at least once a second.
 pub const MIN_LEASE_SECS: u64 = 3;
@@ -917,9 +921,8 @@ fn validate_smpp(at: &str, c: &SmppConfig) -> Result<(), ConfigError> {
     if c.service_type.len() > 5 {
         return Err(key_error(key("service_type"), "at most 5 characters"));
     }
-    if c.binds == 0 || c.window == 0 {
-        return Err(key_error(key(if c.binds == 0 { "binds" } else { "window" }), "must be at least 1"));
-    }
+    Bounds::count(key("binds"), c.binds, 1, MAX_BINDS).check()?;
+    Bounds::count(key("window"), c.window, 1, MAX_WINDOW).check()?;
     if ![0, 1, 3].contains(&c.default_data_coding) {
         return Err(key_error(key("default_data_coding"), "must be 0, 1 or 3"));
     }
@@ -1146,6 +1149,40 @@ connector = "a"
         )
         .unwrap();
         assert_eq!((c.dispatch.lease_secs, c.smtp.retry_max_ms), (3, 60_000));
+    }
+
+    #[test]
+    fn smpp_binds_and_window_are_capped_in_the_file_and_the_api() {
+        let smpp = |extra: &str| {
+            format!("[[connectors]]\nname = \"a\"\nkind = \"smpp\"\nsystem_id = \"k\"\n{extra}\n")
+        };
+        for (extra, key) in [
+            ("binds = 1000000000000", "connectors[0].binds"),
+            ("binds = 65", "connectors[0].binds"),
+            ("window = 1000000000000", "connectors[0].window"),
+            ("window = 0", "connectors[0].window"),
+            ("reconnect_min_ms = 0", "connectors[0].reconnect_min_ms"),
+            ("reconnect_max_ms = 10", "connectors[0].reconnect_max_ms"),
+            ("enquire_link_secs = 0", "connectors[0].enquire_link_secs"),
+        ] {
+            let err = Config::from_sources(Some(("k.toml", &smpp(extra))), env(&[])).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+        assert!(
+            Config::from_sources(Some(("k.toml", &smpp("binds = 64\nwindow = 10000"))), env(&[])).is_ok()
+        );
+        // The API reads a connector through the same check.
+        let table = |t: &str| t.parse::<toml::Table>().unwrap();
+        for (settings, key) in [
+            ("system_id = \"k\"\nbinds = 1000000000000", "binds"),
+            ("system_id = \"k\"\nwindow = 10001", "window"),
+        ] {
+            let err = ConnectorConfig::from_table("x", "smpp", &table(settings)).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{settings}: {err}");
+        }
+        let err =
+            ConnectorConfig::from_table("x", "sim", &table("window = 1000000")).unwrap_err().to_string();
+        assert!(err.contains("`window`"), "{err}");
     }
 
     #[test]

@@ -115,6 +115,12 @@ async fn bad_connectors_and_routes_are_refused_and_change_nothing() {
             ),
             (json!({"name": "x", "kind": "sim", "hots": "typo"}), 422, "settings"),
             (json!({"name": "x", "kind": "sim", "window": 0}), 422, "window"),
+            (
+                json!({"name": "x", "kind": "smpp", "system_id": "a", "binds": 1_000_000_000_000u64}),
+                422,
+                "binds",
+            ),
+            (json!({"name": "x", "kind": "smpp", "system_id": "a", "window": 10_001}), 422, "window"),
             (json!({"name": "x", "kind": "smpp", "system_id": "a", "port": "x"}), 422, "port"),
         ];
         for (body, want, field) in refused {
@@ -155,6 +161,51 @@ async fn bad_connectors_and_routes_are_refused_and_change_nothing() {
         let (_, routes) = app.get("/api/v1/routes").await;
         assert_eq!(routes["routes"].as_array().unwrap().len(), 1, "{routes}");
         app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stored_connector_that_fails_the_checks_is_skipped_and_can_still_be_removed() {
+    on_each_backend(|b| async move {
+        let a = TestApp::start(&b).await;
+        // Stored before the caps existed (or written by hand): more
+        // sessions than any node should build.
+        let settings = json!({"host": "127.0.0.1", "port": 9, "system_id": "k", "binds": 65}).to_string();
+        let store = &a.app.as_ref().unwrap().store;
+        assert!(store.insert_managed_connector("huge", "smpp", &settings, 1).await.unwrap());
+        let db_url = a.db.as_ref().unwrap().url.clone();
+        let second = kurier::app::App::start(
+            common::test_config(&db_url),
+            kurier::app::AdminSeed { password: None, api_key: None },
+        )
+        .await
+        .expect("a node starts beside a stored connector it cannot run");
+        let on_b = format!("http://{}", second.local_addr());
+        let list: Value = a
+            .http
+            .get(format!("{on_b}/api/v1/connectors"))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let names: Vec<&str> =
+            list["connectors"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+        assert_eq!(names, ["sim"], "the bad one is not started: {list}");
+        let resp = a
+            .http
+            .delete(format!("{on_b}/api/v1/connectors/huge"))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204, "the API that removes it is up");
+        assert!(store.managed_connector("huge").await.unwrap().is_none());
+        second.stop().await.expect("clean stop");
+        a.stop().await;
     })
     .await;
 }
