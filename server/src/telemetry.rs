@@ -54,6 +54,8 @@ pub fn outcome(outcome: &Outcome) {
             "result" => if *temporary { "temporary_error" } else { "rejected" }
         )
         .increment(1),
+        // Not an answer: the connector never had it.
+        Outcome::NotTaken { .. } => {}
         Outcome::Inbound { connector, .. } => {
             counter!("kurier_inbound_total", "connector" => connector.clone()).increment(1)
         }

@@ -37,8 +37,9 @@
 //! configuration file from start to stop, and those the operator stores at
 //! run time, started, restarted and retired as the stored settings change.
 //! A connector retired while it runs is stopped like at shutdown; the
-//! submissions it never took from its outbox are reported as temporary
-//! failures, so their messages are routed again.
+//! submissions it never took from its outbox are reported for it as
+//! `NotTaken` (not a failure: nothing was tried), so their messages go
+//! back to the queue as they were and are routed again.
 
 mod registry;
 pub mod sim;
@@ -94,6 +95,14 @@ pub enum ConnectorEvent {
     SubmitFailed {
         message_id: String,
         temporary: bool,
+        reason: String,
+    },
+    /// Never taken: the connector was retired with the submission still
+    /// in its outbox. Reported by the registry for it, never by a
+    /// connector; the message goes back to the queue without counting an
+    /// attempt, as claims are handed back at shutdown.
+    NotTaken {
+        message_id: String,
         reason: String,
     },
     /// `status` is `None` for intermediate reports (accepted, en route).
@@ -378,9 +387,9 @@ struct Ending {
 }
 
 impl Ending {
-    /// A retired connector's untaken submissions are reported as temporary
-    /// failures, so their messages go back to the queue and to another
-    /// route. (At shutdown the node re-queues them itself.)
+    /// A retired connector's untaken submissions are reported as
+    /// `NotTaken`, so their messages go back to the queue, untried, and to
+    /// another route. (At shutdown the node re-queues them itself.)
     async fn give_back(self) {
         if !self.retired.load(Ordering::Relaxed) {
             return;
@@ -388,9 +397,8 @@ impl Ending {
         let left = std::mem::take(&mut *self.left.lock().unwrap_or_else(PoisonError::into_inner));
         for command in left {
             if let Command::Submit(sms) = command {
-                let event = ConnectorEvent::SubmitFailed {
+                let event = ConnectorEvent::NotTaken {
                     message_id: sms.message_id,
-                    temporary: true,
                     reason: format!("connector '{}' was removed before sending it", self.name),
                 };
                 let _ = self.events.send(Event { connector: self.name.clone(), event, stored: None }).await;

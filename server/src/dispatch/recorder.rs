@@ -52,7 +52,9 @@ impl Recorder {
                 ConnectorEvent::LinkDown { reason } => {
                     tracing::warn!(connector = %e.connector, reason, "link down");
                 }
-                ConnectorEvent::Submitted { .. } | ConnectorEvent::SubmitFailed { .. } => answered += 1,
+                ConnectorEvent::Submitted { .. }
+                | ConnectorEvent::SubmitFailed { .. }
+                | ConnectorEvent::NotTaken { .. } => answered += 1,
                 ConnectorEvent::DeliveryReport { .. } | ConnectorEvent::Inbound(_) => {}
             }
             if let Some(outcome) = outcome_of(e) {
@@ -141,6 +143,9 @@ fn outcome_of(e: &Event) -> Option<Outcome> {
             temporary: *temporary,
             reason: reason.clone(),
         },
+        ConnectorEvent::NotTaken { message_id, reason } => {
+            Outcome::NotTaken { message_id: message_id.clone(), connector, reason: reason.clone() }
+        }
         ConnectorEvent::DeliveryReport { smsc_id, status, detail } => {
             Outcome::Receipt { connector, smsc_id: smsc_id.clone(), status: *status, detail: detail.clone() }
         }

@@ -197,6 +197,9 @@ pub enum Outcome {
     Submitted { message_id: String, connector: String, smsc_ids: Vec<String> },
     /// The SMSC (or the link) refused the message.
     SubmitFailed { message_id: String, connector: String, temporary: bool, reason: String },
+    /// A submission its connector never took (retired first): back to the
+    /// queue as claimed, its due time kept, no attempt counted.
+    NotTaken { message_id: String, connector: String, reason: String },
     /// A delivery report. `status` is `None` for intermediate reports
     /// (accepted, en route) that do not end the message.
     Receipt { connector: String, smsc_id: String, status: Option<MessageStatus>, detail: String },
@@ -902,6 +905,21 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                     transitions.push(Transition::from_row(&row, status, Some(detail))?);
+                }
+                Outcome::NotTaken { message_id, connector: _, reason } => {
+                    let row = sqlx::query(
+                        "UPDATE messages SET status = 'queued', claimed_by = NULL, lease_until = NULL,
+                             updated_at = $1
+                         WHERE id = $2 AND status = 'sending'
+                         RETURNING id, account_id, to_number, callback_url",
+                    )
+                    .bind(now)
+                    .bind(message_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else { continue };
+                    let detail = format!("re-queued: {reason}");
+                    transitions.push(Transition::from_row(&row, MessageStatus::Queued, Some(detail))?);
                 }
                 Outcome::Receipt { connector, smsc_id, status, detail } => {
                     receipts.push((connector.as_str(), smsc_id.as_str(), *status, detail.as_str()));
