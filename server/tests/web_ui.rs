@@ -1514,7 +1514,7 @@ async fn the_operator_adds_changes_and_removes_connectors_and_routes_from_forms(
             b.post("/connectors", &[("name", "backup"), ("kind", "sim"), ("settings", "window = 0")]).await;
         assert_eq!(page.status, 422, "{}", page.body);
         assert!(
-            page.body.contains("window: must be at least 1"),
+            page.body.contains("window: must be 1 to 10000, not 0"),
             "the setting's error at the box: {}",
             page.body
         );
