@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestApp, on_each_backend, wait_for};
-use kurier::smsc_sim::{SimSettings, SmscSim};
+use kurier::smsc_sim::{SimHandle, SimSettings, SmscSim};
 use serde_json::{Value, json};
 
 fn smpp_body(name: &str, port: u16) -> Value {
@@ -16,6 +16,21 @@ fn smpp_body(name: &str, port: u16) -> Value {
         "system_id": "kurier", "password": "secret", "window": 10,
         "reconnect_min_ms": 50, "reconnect_max_ms": 200,
     })
+}
+
+/// An SMSC simulator on a port of its own.
+async fn smsc(settings: SimSettings) -> SimHandle {
+    SmscSim::start("127.0.0.1:0".parse().unwrap(), settings).await.unwrap()
+}
+
+/// Waits until the connector `name` reports its link up.
+async fn wait_until_up(app: &TestApp, name: &str) {
+    let path = format!("/api/v1/connectors/{name}");
+    wait_for(&format!("{name}'s link is up"), async || {
+        let (_, c) = app.get(&path).await;
+        (c["status"]["up"] == true).then_some(())
+    })
+    .await;
 }
 
 async fn delete(app: &TestApp, path: &str) -> (u16, Value) {
@@ -27,16 +42,12 @@ async fn delete(app: &TestApp, path: &str) -> (u16, Value) {
 #[tokio::test]
 async fn an_smpp_connector_added_at_run_time_is_routed_to_changed_and_removed() {
     on_each_backend(|b| async move {
-        let smsc = SmscSim::start(
-            "127.0.0.1:0".parse().unwrap(),
-            SimSettings {
-                accounts: vec![("kurier".into(), "secret".into())],
-                receipt_delay: Duration::from_millis(10),
-                ..SimSettings::default()
-            },
-        )
-        .await
-        .unwrap();
+        let smsc = smsc(SimSettings {
+            accounts: vec![("kurier".into(), "secret".into())],
+            receipt_delay: Duration::from_millis(10),
+            ..SimSettings::default()
+        })
+        .await;
         let app = TestApp::start(&b).await;
 
         let (status, made) = app.post("/api/v1/connectors", smpp_body("uk", smsc.addr().port())).await;
@@ -51,11 +62,7 @@ async fn an_smpp_connector_added_at_run_time_is_routed_to_changed_and_removed() 
         assert_eq!(routes["routes"][0]["prefix"], "+44", "{routes}");
         assert_eq!(routes["default_connector"], "sim", "the file's first connector still takes the rest");
 
-        wait_for("the new connector binds", async || {
-            let (_, c) = app.get("/api/v1/connectors/uk").await;
-            c["status"]["up"].as_bool().unwrap_or(false).then_some(())
-        })
-        .await;
+        wait_until_up(&app, "uk").await;
         let to_uk = app.send(json!({"to": "+447911123423", "text": "via uk"})).await;
         let to_pl = app.send(json!({"to": "+48600100200", "text": "via sim"})).await;
         let uk = app.wait_for_status(&to_uk, "delivered").await;
@@ -221,12 +228,8 @@ async fn messages_waiting_for_a_removed_connector_are_routed_again_without_using
         let slow = json!({"name": "slow", "kind": "sim", "window": 1, "submit_delay_ms": 1000, "receipt_delay_ms": 10});
         assert_eq!(app.post("/api/v1/connectors", slow).await.0, 201);
         let (_, route) = app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "slow"})).await;
-        // Until its link is up, the route fails over to `sim`.
-        wait_for("the slow link is up", async || {
-            let (_, c) = app.get("/api/v1/connectors/slow").await;
-            (c["status"]["up"] == true).then_some(())
-        })
-        .await;
+        // Routed messages wait for their own link, never the simulator.
+        wait_until_up(&app, "slow").await;
         let ids: Vec<String> = {
             let mut ids = Vec::new();
             for i in 0..5 {
@@ -332,12 +335,11 @@ async fn another_node_on_the_same_database_runs_the_stored_connectors_within_sec
 #[tokio::test]
 async fn a_routed_message_waits_for_its_own_link_and_never_falls_back_to_the_simulator() {
     on_each_backend(|b| async move {
-        let smsc = SmscSim::start(
-            "127.0.0.1:0".parse().unwrap(),
-            SimSettings { accounts: vec![("kurier".into(), "secret".into())], ..SimSettings::default() },
-        )
-        .await
-        .unwrap();
+        let smsc = smsc(SimSettings {
+            accounts: vec![("kurier".into(), "secret".into())],
+            ..SimSettings::default()
+        })
+        .await;
         let app = TestApp::start(&b).await;
         // A wrong password: the link never comes up.
         let mut body = smpp_body("uk", smsc.addr().port());
@@ -367,22 +369,14 @@ async fn a_routed_message_waits_for_its_own_link_and_never_falls_back_to_the_sim
 async fn stopping_never_waits_for_room_in_a_full_outbox() {
     on_each_backend(|b| async move {
         // An SMSC that takes one submission and answers it an hour later.
-        let smsc = SmscSim::start(
-            "127.0.0.1:0".parse().unwrap(),
-            SimSettings { submit_delay: Duration::from_secs(3_600), ..SimSettings::default() },
-        )
-        .await
-        .unwrap();
+        let smsc =
+            smsc(SimSettings { submit_delay: Duration::from_secs(3_600), ..SimSettings::default() }).await;
         let app = TestApp::start(&b).await;
         let mut body = smpp_body("uk", smsc.addr().port());
         body["window"] = json!(1);
         assert_eq!(app.post("/api/v1/connectors", body).await.0, 201);
         assert_eq!(app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "uk"})).await.0, 201);
-        wait_for("the link binds", async || {
-            let (_, c) = app.get("/api/v1/connectors/uk").await;
-            c["status"]["up"].as_bool().unwrap_or(false).then_some(())
-        })
-        .await;
+        wait_until_up(&app, "uk").await;
         // More than its outbox holds (1,024): the dispatcher's hand-over waits.
         for batch in 0..2 {
             let to: Vec<String> = (0..1_000).map(|i| format!("+4479111{batch}{i:04}")).collect();

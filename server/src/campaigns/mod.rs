@@ -579,12 +579,11 @@ pub async fn resume(
     let schedule = store.account_schedule(&campaign.account_id).await?;
     let quiet = schedule.quiet.and_then(|(s, e)| QuietHours::from_minutes(s, e)).filter(|_| !campaign.urgent);
     let home = parse_zone(&schedule.time_zone).unwrap_or(Tz::UTC);
-    let release_at = move |zone: &str| match quiet {
-        Some(q) => q.next_allowed(now, parse_zone(zone).unwrap_or(home)).timestamp_micros(),
-        None => now.timestamp_micros(),
-    };
+    let release_at = quiet
+        .map(|q| move |zone: &str| q.next_allowed(now, parse_zone(zone).unwrap_or(home)).timestamp_micros());
+    let release_at = release_at.as_ref().map(|f| f as &(dyn Fn(&str) -> i64 + Send + Sync));
     Ok(store
-        .resume_campaign(&campaign.account_id, &campaign.id, next, by, &release_at, now.timestamp_micros())
+        .resume_campaign(&campaign.account_id, &campaign.id, next, by, release_at, now.timestamp_micros())
         .await?)
 }
 

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::DispatchConfig;
+use crate::config::{DispatchConfig, MIN_LEASE_SECS};
 use crate::connectors::{Command, ConnectorHandle, Connectors, OutboundSms};
-use crate::storage::{RetryPolicy, Store, now_micros};
+use crate::storage::{RetryPolicy, Store, now_micros, secs_to_micros};
 use crate::telemetry;
 
 /// State shared by the dispatcher and the recorder.
@@ -104,10 +104,6 @@ impl Dispatcher {
         }
     }
 
-    fn lease_until(&self, now: i64) -> i64 {
-        now + (self.cfg.lease_secs as i64) * 1_000_000
-    }
-
     /// Promotes due scheduled messages, asks connectors about overdue
     /// receipts (these two at most every [`TIMED_WORK_EVERY`]), and
     /// hands one batch of due messages to connectors.
@@ -127,7 +123,7 @@ impl Dispatcher {
             return Ok(StepReport { promoted, claimed: 0, queried });
         }
         let started = std::time::Instant::now();
-        let claimed = self.store.claim_due(&self.node, now, self.lease_until(now), limit).await?;
+        let claimed = self.store.claim_due(&self.node, now, lease_until(&self.cfg, now), limit).await?;
         if !claimed.is_empty() {
             telemetry::store_write("claim", started.elapsed().as_secs_f64());
         }
@@ -240,7 +236,8 @@ impl Dispatcher {
     /// Until `shutdown`: renews this node's claims every third of the lease
     /// and takes back claims other nodes stopped renewing.
     async fn keep_leases(store: Store, node: String, cfg: DispatchConfig, shutdown: CancellationToken) {
-        let lease = Duration::from_secs(cfg.lease_secs.max(3));
+        // Validated so; a config built in code is kept safe too.
+        let lease = Duration::from_secs(cfg.lease_secs.max(MIN_LEASE_SECS));
         let mut maintenance = tokio::time::interval(lease / 3);
         maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -249,8 +246,7 @@ impl Dispatcher {
                 _ = maintenance.tick() => {}
             }
             let now = now_micros();
-            let until = now + (cfg.lease_secs as i64) * 1_000_000;
-            if let Err(e) = store.renew_leases(&node, until).await {
+            if let Err(e) = store.renew_leases(&node, lease_until(&cfg, now)).await {
                 tracing::error!(error = %e, "renewing leases failed");
             }
             match store
@@ -263,6 +259,11 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// When a claim made or renewed at `now` lapses.
+fn lease_until(cfg: &DispatchConfig, now: i64) -> i64 {
+    now.saturating_add(secs_to_micros(cfg.lease_secs))
 }
 
 /// Routings tried for one message before it is left for re-queueing.

@@ -67,7 +67,7 @@ pub enum PhoneNumberError {
 pub struct PhoneNumber(String);
 
 /// Longer digit strings from an SMSC are read as international numbers
-/// first (`storage::number_spellings` reads our own numbers the same way).
+/// first ([`PhoneNumber::is_bare_international`]).
 const MIN_BARE_INTERNATIONAL: usize = 8;
 
 /// Longest input we bother to parse; anything longer is not a phone number.
@@ -112,14 +112,21 @@ impl PhoneNumber {
     /// number of `region`. A long digit string that is no valid
     /// international number is read as national.
     pub fn parse_address(input: &str, region: Option<Region>) -> Result<Self, PhoneNumberError> {
-        let trimmed = input.trim();
-        if trimmed.len() > MIN_BARE_INTERNATIONAL
-            && trimmed.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(n) = Self::parse(&format!("+{trimmed}"), None)
+        let compact: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+        if Self::is_bare_international(&compact)
+            && let Ok(n) = Self::parse(&format!("+{compact}"), None)
         {
             return Ok(n);
         }
-        Self::parse(trimmed, region)
+        Self::parse(input.trim(), region)
+    }
+
+    /// Whether `digits` (spaces taken out) may be an international number
+    /// written without its `+`: digits only, longer than a national number
+    /// tends to be. SMSCs write addresses so; [`Self::parse_address`] and
+    /// `storage::number_spellings` both read them by this rule.
+    pub fn is_bare_international(digits: &str) -> bool {
+        digits.len() > MIN_BARE_INTERNATIONAL && digits.bytes().all(|b| b.is_ascii_digit())
     }
 
     /// Rebuilds a number that was validated before (read back from storage).
@@ -204,6 +211,7 @@ mod tests {
             ("4915112345678", pl(), Some("+4915112345678")),
             ("600100200", pl(), Some("+48600100200")),
             ("0048600100200", pl(), Some("+48600100200")),
+            ("48 600 100 200", None, Some("+48600100200")),
             ("600100200", None, None),
             ("7100", pl(), None),
             ("Kurier", pl(), None),

@@ -426,12 +426,11 @@ pub async fn next_window_for(
     at: DateTime<Utc>,
 ) -> sqlx::Result<DateTime<Utc>> {
     let Some(n) = store.get_notification(account_id, notification_id).await? else { return Ok(at) };
-    let types = store.list_notification_types(account_id).await?;
-    let Some(ty) = types.iter().find(|t| t.key == n.type_key) else { return Ok(at) };
-    let Some(contact) = store.get_contact(account_id, &n.contact_id).await? else { return Ok(at) };
-    if ty.urgent {
+    let ty = store.notification_type(account_id, &n.type_key).await?;
+    if ty.is_none_or(|t| t.urgent) {
         return Ok(at);
     }
+    let Some(contact) = store.get_contact(account_id, &n.contact_id).await? else { return Ok(at) };
     let schedule = store.account_schedule(account_id).await?;
     let prefs = store.notification_preferences(account_id, &contact.id).await?;
     let pref = effective(&prefs, &contact.id, &n.type_key);

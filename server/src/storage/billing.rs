@@ -976,16 +976,6 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
     }
 
-    /// Whether `user_id` is a user of the account.
-    pub async fn user_in_account(&self, account_id: &str, user_id: &str) -> sqlx::Result<bool> {
-        Ok(sqlx::query("SELECT 1 FROM users WHERE id = $1 AND account_id = $2")
-            .bind(user_id)
-            .bind(account_id)
-            .fetch_optional(&self.reader)
-            .await?
-            .is_some())
-    }
-
     // ---- alerts -------------------------------------------------------------
 
     /// Claims low-balance alerts that are due, pushing each one's next try

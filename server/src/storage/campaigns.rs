@@ -853,7 +853,7 @@ impl Store {
     ///
     /// `release_at` says, for a recipient's time zone as its contact has it
     /// (`""` for none), the first moment at or after `now` a message may go
-    /// there (quiet hours). Released messages of a zone still quiet wait for
+    /// there (quiet hours); `None`: any time (no quiet hours, or urgent). Released messages of a zone still quiet wait for
     /// that moment (or their own `send_at`, if later); the rest are due at
     /// their `send_at`, else now. Per zone in SQL, in chunks: a run of a
     /// million messages is never read whole.
@@ -863,7 +863,7 @@ impl Store {
         id: &str,
         next_run_at: Option<i64>,
         by: Option<&str>,
-        release_at: &(dyn Fn(&str) -> i64 + Send + Sync),
+        release_at: Option<&(dyn Fn(&str) -> i64 + Send + Sync)>,
         now: i64,
     ) -> sqlx::Result<bool> {
         let runs = {
@@ -896,35 +896,9 @@ impl Store {
             tx.commit().await?;
             runs
         };
-        // A recipient's zone: its contact's, as the fan-out reads it.
-        let zone = "COALESCE((SELECT c.time_zone FROM contacts c
-             WHERE c.account_id = m.account_id AND c.phone = m.to_number), '')";
         for run in runs {
-            let zones: Vec<String> = sqlx::query(AssertSqlSafe(format!(
-                "SELECT DISTINCT {zone} FROM messages m WHERE m.run_id = $1 AND m.status = 'scheduled'
-                 AND m.next_attempt_at = {HELD}"
-            )))
-            .bind(&run)
-            .fetch_all(&self.writer)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<sqlx::Result<_>>()?;
-            for z in &zones {
-                let at = release_at(z);
-                if at <= now {
-                    continue;
-                }
-                let sql = format!(
-                    "WITH picked AS (SELECT m.id FROM messages m WHERE m.run_id = $3 AND m.status = 'scheduled'
-                         AND m.next_attempt_at = {HELD} AND {zone} = $4 LIMIT $2{})
-                     UPDATE messages SET next_attempt_at = CASE WHEN send_at > {at} THEN send_at ELSE {at} END,
-                         updated_at = $1
-                     WHERE id IN (SELECT id FROM picked) RETURNING id, account_id, to_number, callback_url",
-                    self.dialect.skip_locked()
-                );
-                let why = "campaign resumed; waits for the end of quiet hours";
-                self.bulk_transition(&sql, now, &[&run, z], MessageStatus::Scheduled, why).await?;
+            if let Some(release_at) = release_at {
+                self.hold_quiet_zones(&run, release_at, now).await?;
             }
             let sql = format!(
                 "WITH picked AS (SELECT id FROM messages WHERE run_id = $3 AND status = 'scheduled'
@@ -936,6 +910,47 @@ impl Store {
             self.bulk_transition(&sql, now, &[&run], MessageStatus::Scheduled, "campaign resumed").await?;
         }
         Ok(true)
+    }
+
+    /// Of a run's held messages, those whose recipient's zone is still in
+    /// quiet hours wait for `release_at(zone)` (or their own later
+    /// `send_at`); per zone in SQL, in chunks, never read whole.
+    async fn hold_quiet_zones(
+        &self,
+        run: &str,
+        release_at: &(dyn Fn(&str) -> i64 + Send + Sync),
+        now: i64,
+    ) -> sqlx::Result<()> {
+        // A recipient's zone: its contact's, as the fan-out reads it.
+        let zone = "COALESCE((SELECT c.time_zone FROM contacts c
+             WHERE c.account_id = m.account_id AND c.phone = m.to_number), '')";
+        let zones: Vec<String> = sqlx::query(AssertSqlSafe(format!(
+            "SELECT DISTINCT {zone} FROM messages m WHERE m.run_id = $1 AND m.status = 'scheduled'
+             AND m.next_attempt_at = {HELD}"
+        )))
+        .bind(run)
+        .fetch_all(&self.writer)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<sqlx::Result<_>>()?;
+        for z in &zones {
+            let at = release_at(z);
+            if at <= now {
+                continue;
+            }
+            let sql = format!(
+                "WITH picked AS (SELECT m.id FROM messages m WHERE m.run_id = $3 AND m.status = 'scheduled'
+                     AND m.next_attempt_at = {HELD} AND {zone} = $4 LIMIT $2{})
+                 UPDATE messages SET next_attempt_at = CASE WHEN send_at > {at} THEN send_at ELSE {at} END,
+                     updated_at = $1
+                 WHERE id IN (SELECT id FROM picked) RETURNING id, account_id, to_number, callback_url",
+                self.dialect.skip_locked()
+            );
+            let why = "campaign resumed; waits for the end of quiet hours";
+            self.bulk_transition(&sql, now, &[run, z], MessageStatus::Scheduled, why).await?;
+        }
+        Ok(())
     }
 
     /// Cancels a campaign that is not finished: no more runs, unsent

@@ -162,7 +162,7 @@ pub fn number_spellings(to: &str) -> Vec<String> {
     let mut out = vec![t.clone()];
     if let Some(digits) = t.strip_prefix('+') {
         out.push(digits.to_owned());
-    } else if t.len() > 8 && t.chars().all(|c| c.is_ascii_digit()) {
+    } else if crate::domain::PhoneNumber::is_bare_international(&t) {
         out.insert(0, format!("+{t}"));
     }
     out
@@ -430,16 +430,16 @@ impl Store {
             return Ok(None);
         }
         let mut log = o.log.clone();
-        sqlx::query("UPDATE messages SET account_id = $1 WHERE id = $2 AND account_id <> $1")
-            .bind(&o.account_id)
-            .bind(&o.message_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE messages SET from_addr = $1 WHERE id = $2 AND from_addr <> $1")
-            .bind(&o.sender)
-            .bind(&o.message_id)
-            .execute(&mut *tx)
-            .await?;
+        // The account the match found, and the sender read as a number.
+        sqlx::query(
+            "UPDATE messages SET account_id = $1, from_addr = $2
+             WHERE id = $3 AND (account_id <> $1 OR from_addr <> $2)",
+        )
+        .bind(&o.account_id)
+        .bind(&o.sender)
+        .bind(&o.message_id)
+        .execute(&mut *tx)
+        .await?;
         if let Some(phone) = &o.sender_phone {
             super::conversations::link_reply(
                 &mut tx,
@@ -790,17 +790,7 @@ impl Store {
         {
             return Ok(out);
         }
-        let mut out = HashSet::new();
-        for chunk in phones.chunks(super::IN_CHUNK) {
-            let mut q = sqlx::query(AssertSqlSafe(opted_out_sql(chunk.len()))).bind(account_id);
-            for phone in chunk {
-                q = q.bind(*phone);
-            }
-            for r in q.fetch_all(&self.reader).await? {
-                out.insert(r.try_get::<String, _>(0)?);
-            }
-        }
-        Ok(out)
+        opted_out_in(&mut *self.reader.acquire().await?, account_id, phones).await
     }
 
     /// Whether a received message was stored without some of its parts.
@@ -841,7 +831,8 @@ fn opted_out_sql(count: usize) -> String {
     )
 }
 
-/// [`Store::opted_out_among`] within a transaction.
+/// [`Store::opted_out_among`] on a connection (within a transaction, or
+/// one of the readers).
 pub(super) async fn opted_out_in(
     tx: &mut AnyConnection,
     account_id: &str,

@@ -271,14 +271,12 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let now = now_micros();
         // Whether this change may take away an active owner: then the
-        // account's row is locked first, so two owners demoting each other
-        // at once (two requests, two nodes) cannot both see another owner.
+        // account's owners are locked first (on PostgreSQL; SQLite has one
+        // writer), so two owners demoting each other at once (two requests,
+        // two nodes) cannot both see another owner.
         let leaves = role.is_some_and(|r| r != Role::Owner) || disabled == Some(true);
         let was_owner = leaves && {
-            sqlx::query("UPDATE accounts SET name = name WHERE id = $1")
-                .bind(account_id)
-                .execute(&mut *tx)
-                .await?;
+            super::lock_until_commit(&mut tx, &format!("owners:{account_id}")).await?;
             sqlx::query_scalar::<_, i64>(
                 "SELECT COUNT(*) FROM users
                  WHERE account_id = $1 AND id = $2 AND role = 'owner' AND disabled_at IS NULL",

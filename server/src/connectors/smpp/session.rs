@@ -407,22 +407,14 @@ impl Session {
         let mut renew = tokio::time::interval_at(Instant::now() + lease_renewal(), lease_renewal());
         renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            if self.draining
-                && self.pending.is_empty()
-                && self.queue.is_empty()
-                && self.queries.is_empty()
-                && self.inbound_busy == 0
-            {
+            let outgoing = !(self.queue.is_empty() && self.queries.is_empty());
+            if self.draining && self.pending.is_empty() && !outgoing && self.inbound_busy == 0 {
                 return Ended::Shutdown(self.drain_reason.take().unwrap_or_else(|| "shutdown".into()));
             }
             let next_deadline = self.next_deadline();
             let room = self.in_window < shared.cfg.window;
-            let can_send = room && !(self.queue.is_empty() && self.queries.is_empty());
-            let can_take = self.role.transmits()
-                && !self.draining
-                && room
-                && self.queue.is_empty()
-                && self.queries.is_empty();
+            let can_send = room && outgoing;
+            let can_take = self.role.transmits() && !self.draining && room && !outgoing;
             let step = tokio::select! {
                 biased;
                 () = shutdown.cancelled(), if !self.draining => {
@@ -598,18 +590,27 @@ impl Session {
         }
     }
 
+    /// A request takes a slot of the window (submissions and queries).
+    fn take_slot(&mut self) {
+        self.in_window += 1;
+        LinkStats::add(&self.shared.link.stats.window_used, 1);
+    }
+
+    /// Its answer (or failure) frees the slot.
+    fn free_slot(&mut self) {
+        self.in_window = self.in_window.saturating_sub(1);
+        sub(&self.shared.link.stats.window_used, 1);
+    }
+
     async fn send_next_part(&mut self) -> Result<(), Ended> {
         let Some(part) = self.queue.pop_front() else {
             let Some((message_id, smsc_id, query)) = self.queries.pop_front() else { return Ok(()) };
-            self.in_window += 1;
-            LinkStats::add(&self.shared.link.stats.window_used, 1);
+            self.take_slot();
             let pending = Pending::Query { message_id, smsc_id };
             return self.request(Pdu::QuerySm(query), pending).await.map(drop);
         };
-        self.in_window += 1;
-        let stats = &self.shared.link.stats;
-        LinkStats::add(&stats.window_used, 1);
-        LinkStats::add(&stats.submitted, 1);
+        self.take_slot();
+        LinkStats::add(&self.shared.link.stats.submitted, 1);
         self.request(Pdu::SubmitSm(part.pdu), Pending::Submit { msg: part.msg, index: part.index })
             .await
             .map(drop)
@@ -715,8 +716,7 @@ impl Session {
         match pending {
             Pending::Submit { msg, index } => self.on_submit_answer(msg, index, answer).await,
             Pending::Query { message_id, smsc_id } => {
-                self.in_window = self.in_window.saturating_sub(1);
-                sub(&self.shared.link.stats.window_used, 1);
+                self.free_slot();
                 self.on_query_answer(message_id, smsc_id, answer).await;
             }
             Pending::EnquireLink => self.enquire_pending = false,
@@ -748,9 +748,8 @@ impl Session {
     }
 
     async fn on_submit_answer(&mut self, key: u64, index: usize, answer: Result<Answer, Failure>) {
-        self.in_window = self.in_window.saturating_sub(1);
+        self.free_slot();
         let stats = &self.shared.link.stats;
-        sub(&stats.window_used, 1);
         let Some(msg) = self.messages.get_mut(&key) else { return };
         msg.unanswered = msg.unanswered.saturating_sub(1);
         match answer {

@@ -152,8 +152,13 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// What a page request needs, by its method and path (the UI's
 /// counterpart of the API's `api_need`).
+/// The first part of a page's path (`contacts` for `/contacts/x`).
+fn page_resource(path: &str) -> &str {
+    path.trim_start_matches('/').split('/').next().unwrap_or("")
+}
+
 fn page_need(method: &Method, path: &str) -> Need {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let first = page_resource(path);
     if matches!(first, "users" | "user-groups" | "audit" | "api-keys" | "permissions") {
         return Need::Manage;
     }
@@ -233,8 +238,7 @@ impl FromRequestParts<AppState> for Session {
         if !found.role.allows(need) {
             return Err(super::PageError::new(&viewer, forbidden(found.role, need)).into_response());
         }
-        let page = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or("");
-        if need == Need::Write && permissions::changes_address_book(page) {
+        if need == Need::Write && permissions::changes_address_book(page_resource(parts.uri.path())) {
             permissions::refuse_address_book_change(state, Some(&found.user_id), found.role)
                 .await
                 .map_err(|e| super::PageError::new(&viewer, e).into_response())?;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::messages::parse_time;
-use crate::domain::{Role, Scope, network_within};
+use crate::domain::{Scope, network_within};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -165,13 +165,7 @@ pub async fn create_key(
     if user.disabled {
         return Err(ApiError::field("user_id", "the user is disabled"));
     }
-    if user.role == Role::Owner && auth.role != Role::Owner {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only an owner may make an owner's key",
-        ));
-    }
+    super::users::require_owner_for_role(&auth, user.role, "make an owner's key")?;
     // A key makes keys only within its own limits; by default, with them.
     let limits = auth.key_limits.as_ref();
     let scopes = match &input.scopes {

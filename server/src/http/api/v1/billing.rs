@@ -1080,10 +1080,9 @@ pub async fn put_quota(
     Path(user_id): Path<String>,
     body: JsonBody<QuotaInput>,
 ) -> Result<Json<QuotaList>, ApiError> {
-    if !state.store.user_in_account(&auth.account_id, &user_id).await? {
-        return Err(ApiError::not_found("user"));
-    }
-    super::users::require_owner_for(&state, &auth, Some(&user_id)).await?;
+    let user =
+        state.store.user(&auth.account_id, &user_id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    super::users::require_owner_for_role(&auth, user.role, "act on an owner's keys or quota")?;
     if let Some(n) = body.value.monthly_segments
         && !(0..=1_000_000_000).contains(&n)
     {

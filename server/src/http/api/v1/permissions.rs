@@ -172,8 +172,17 @@ pub async fn delete_permission(
 
 /// The rule the caller is held to; `None`: not restricted.
 pub(crate) async fn restriction(state: &AppState, auth: &Auth) -> Result<Option<PermissionRule>, ApiError> {
-    match &auth.user_id {
-        Some(user) if !auth.role.unrestricted() => Ok(state.store.effective_permission(user).await?),
+    restriction_of(state, auth.user_id.as_deref(), auth.role).await
+}
+
+/// The rule a user of `role` is held to; `None`: not restricted.
+async fn restriction_of(
+    state: &AppState,
+    user_id: Option<&str>,
+    role: Role,
+) -> Result<Option<PermissionRule>, ApiError> {
+    match user_id {
+        Some(user) if !role.unrestricted() => Ok(state.store.effective_permission(user).await?),
         _ => Ok(None),
     }
 }
@@ -193,8 +202,7 @@ pub(crate) async fn refuse_address_book_change(
     user_id: Option<&str>,
     role: Role,
 ) -> Result<(), ApiError> {
-    let Some(user) = user_id.filter(|_| !role.unrestricted()) else { return Ok(()) };
-    match state.store.effective_permission(user).await? {
+    match restriction_of(state, user_id, role).await? {
         Some(rule) if !rule.any_number => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "recipient_not_permitted",

@@ -135,7 +135,12 @@ pub(super) async fn require_owner_for(
         None => Role::Owner,
         Some(id) => state.store.user(&auth.account_id, id).await?.map_or(Role::Viewer, |u| u.role),
     };
-    if target == Role::Owner { Err(only_owners("act on an owner's keys or quota")) } else { Ok(()) }
+    require_owner_for_role(auth, target, "act on an owner's keys or quota")
+}
+
+/// Refuses a non-owner `what` on something of a user with the role `target`.
+pub(super) fn require_owner_for_role(auth: &Auth, target: Role, what: &str) -> Result<(), ApiError> {
+    if target == Role::Owner && auth.role != Role::Owner { Err(only_owners(what)) } else { Ok(()) }
 }
 
 fn only_owners(what: &str) -> ApiError {
