@@ -686,3 +686,29 @@ async fn a_number_that_opted_out_gets_no_keyword_replies_or_forwards_but_help_an
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_simulated_message_is_stored_by_the_time_the_api_answers() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(&app, json!({"number": "7100"})).await;
+        for i in 0..20 {
+            let text = format!("hello {i}");
+            inject(&app, PHONE, "7100", &text).await;
+            // No waiting: the 202 comes only once the message is stored.
+            let list = app.get("/api/v1/inbound?limit=100").await.1;
+            let found = list["messages"].as_array().unwrap().iter().any(|m| m["text"] == text.as_str());
+            assert!(found, "'{text}' was answered 202 before it was stored: {list}");
+        }
+        let (status, body) = app
+            .post(
+                "/api/v1/connectors/sim/inbound",
+                json!({"from": PHONE, "to": "7100", "total": 2, "parts": [{"seq": 1, "text": "part one "}]}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["parts"], 1);
+        app.stop().await;
+    })
+    .await;
+}

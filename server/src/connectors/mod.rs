@@ -22,8 +22,9 @@
 //!   stored.
 //! - `Query` asks for the state of a message whose report is overdue; the
 //!   answer, if the SMSC knows one, is a `DeliveryReport`.
-//! - `Receive` (simulators only) is reported back as `Inbound`; other
-//!   connectors drop it.
+//! - `Receive` (simulators only) is reported back as `Inbound` with
+//!   `report_stored`, and its sender told whether it was stored; other
+//!   connectors drop it (the sender then sees it was not).
 //! - Link state changes are reported as `LinkUp` / `LinkDown`.
 //! - On shutdown it stops taking commands, waits (bounded) for answers to
 //!   what it already sent, reports them, and returns. Commands left in the
@@ -69,7 +70,7 @@ pub struct OutboundSms {
     pub text: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Command {
     Submit(OutboundSms),
     /// Ask for the state of a submitted message whose report is overdue.
@@ -81,8 +82,12 @@ pub enum Command {
     },
     /// Simulators only: a phone sends this (a whole message or one part);
     /// the simulator reports it as `Inbound`, as an SMSC's deliver_sm
-    /// would be. Links to real SMSCs ignore it.
-    Receive(InboundSms),
+    /// would be, and answers `stored` with true once it is stored (false, or
+    /// dropped, if it is not). Links to real SMSCs ignore it.
+    Receive {
+        sms: InboundSms,
+        stored: oneshot::Sender<bool>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -155,11 +155,13 @@ impl Connector for SimConnector {
                             })
                             .await;
                         }
-                        Command::Receive(sms) => {
+                        Command::Receive { sms, stored } => {
                             LinkStats::add(&link.stats.inbound, 1);
-                            if !link.report_stored(ConnectorEvent::Inbound(sms)).await {
+                            let ok = link.report_stored(ConnectorEvent::Inbound(sms)).await;
+                            if !ok {
                                 tracing::error!(connector = %link.name, "a simulated inbound message could not be stored");
                             }
+                            let _ = stored.send(ok);
                         }
                     }
                 }

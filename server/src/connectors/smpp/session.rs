@@ -548,7 +548,7 @@ impl Session {
                 self.queries.push_back((message_id, smsc_id, QuerySm { message_id: id, source }));
                 Ok(())
             }
-            Command::Receive(_) => {
+            Command::Receive { .. } => {
                 warn!("a simulated inbound message was sent to an SMPP link; ignored");
                 Ok(())
             }

@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 use utoipa::ToSchema;
 
 use crate::config::{ConfigError, ConnectorConfig, ConnectorKind, RouteConfig};
@@ -450,8 +451,9 @@ pub struct SimulatedAccepted {
 }
 
 /// Simulated connectors only: a phone sends a message to one of our
-/// numbers. The simulator reports it like an SMSC's deliver_sm; it is
-/// stored, then matched (keywords, opt-out, replies).
+/// numbers. The simulator reports it like an SMSC's deliver_sm; the answer
+/// (`202`) comes once every part is stored, and matching (keywords, opt-out,
+/// replies) follows. `503` if the connector stopped or storage failed.
 ///
 /// The platform operator's account may write to any number. Any other
 /// account only to a dedicated number it holds (reachable through this
@@ -461,7 +463,7 @@ pub struct SimulatedAccepted {
 #[utoipa::path(post, path = "/api/v1/connectors/{name}/inbound", tag = "connectors", request_body = SimulatedInbound,
     params(("name" = String, Path, description = "A connector of kind sim")),
     responses((status = 202, body = SimulatedAccepted), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn simulate_inbound(
     State(state): State<AppState>,
     auth: Auth,
@@ -521,10 +523,22 @@ pub async fn simulate_inbound(
         _ => return Err(ApiError::field("text", "give a text or parts")),
     };
     let n = messages.len();
-    for m in messages {
-        handle.send(Command::Receive(m)).await.map_err(|_| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "connector_stopped", "the connector has stopped")
-        })?;
+    let stopped =
+        || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "connector_stopped", "the connector has stopped");
+    for sms in messages {
+        let (stored, answer) = oneshot::channel();
+        handle.send(Command::Receive { sms, stored }).await.map_err(|_| stopped())?;
+        match answer.await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_stored",
+                    "the message could not be stored; nothing was received",
+                ));
+            }
+            Err(_) => return Err(stopped()),
+        }
     }
     Ok((StatusCode::ACCEPTED, Json(SimulatedAccepted { parts: n })))
 }
