@@ -501,6 +501,23 @@ async fn transliteration_saves_segments_per_message_or_by_account_default() {
             .post("/api/v1/messages", json!({"to": "+48600100200", "text": text, "transliterate": false}))
             .await;
         assert_eq!(opted_out["messages"][0]["encoding"], "ucs2");
+        // A preview and a campaign's estimate count as sending does.
+        let (status, preview) = app.post("/api/v1/templates/preview", json!({"body": text})).await;
+        assert_eq!(status, 200, "{preview}");
+        assert_eq!(
+            (preview["encoding"].as_str(), preview["segments"].as_u64()),
+            (Some("gsm7"), Some(1)),
+            "{preview}"
+        );
+        assert!(preview["text"].as_str().unwrap().starts_with("Zazolc gesla jazn"), "{preview}");
+        let (status, campaign) = app
+            .post(
+                "/api/v1/campaigns",
+                json!({"name": "Hello", "text": text, "numbers": ["+48600100201", "+48600100202"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{campaign}");
+        assert_eq!(campaign["estimate"]["segments"], 2, "one segment each: {campaign}");
         let (status, err) = app.patch("/api/v1/account", json!({"transliterate": "yes"})).await;
         assert_eq!((status, err["error"]["field"].as_str()), (422, Some("transliterate")));
         app.stop().await;

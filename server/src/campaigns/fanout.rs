@@ -251,8 +251,7 @@ impl FanOut {
                 Err(e) => Err(format!("the campaign's text no longer checks: {e}")),
             };
             let text = rendered.and_then(|t| {
-                let t = if transliterate { sms_text::transliterate(&t) } else { t };
-                MessageText::new(&t, self.max_segments).map_err(|e| e.to_string())
+                MessageText::to_send(&t, transliterate, self.max_segments).map_err(|e| e.to_string())
             });
             let checked = text.and_then(|t| {
                 let to = PhoneNumber::parse(&member.phone, None).map_err(|e| e.to_string())?;

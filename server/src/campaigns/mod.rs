@@ -361,6 +361,7 @@ pub async fn estimate(
     let fields = field_names(store, &campaign.account_id).await?;
     let template = MessageTemplate::parse(&campaign.body, &fields)
         .map_err(|e| CampaignError::field("text", e.to_string()))?;
+    let transliterate = store.account_record(&campaign.account_id).await?.is_some_and(|a| a.transliterate);
     let sample = store.audience_page(campaign, None, ESTIMATE_SAMPLE).await?;
     let (mut segments, mut rendered, mut failed) = (0usize, 0usize, 0usize);
     // Each rendered sample message: its number and segments.
@@ -371,7 +372,10 @@ pub async fn estimate(
             None => TemplateContact::number_only(&m.phone),
         }
         .with_missing_fields(&fields);
-        match template.render(&contact, &campaign.data).map(|t| MessageText::new(&t, max_segments)) {
+        match template
+            .render(&contact, &campaign.data)
+            .map(|t| MessageText::to_send(&t, transliterate, max_segments))
+        {
             Ok(Ok(text)) => {
                 segments += text.segments();
                 rendered += 1;

@@ -40,6 +40,17 @@ impl MessageText {
         Ok(Self { text: text.to_owned(), encoding: info.encoding, segments: info.segments })
     }
 
+    /// The text as it goes out for an account: transliterated first when
+    /// the account (or the request) asks for it, then checked and counted.
+    /// Sending, previews and estimates all count through here, so they agree.
+    pub fn to_send(text: &str, transliterate: bool, max_segments: usize) -> Result<Self, MessageTextError> {
+        if transliterate {
+            Self::new(&sms_text::transliterate(text), max_segments)
+        } else {
+            Self::new(text, max_segments)
+        }
+    }
+
     /// Rebuilds a text read back from storage, recounting its segments.
     pub fn from_trusted(text: String) -> Self {
         let info = sms_text::analyze(&text);

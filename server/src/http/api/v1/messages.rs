@@ -243,15 +243,12 @@ pub(crate) async fn send(
     let now = now_micros();
     let req = body.value;
     let text = req.text.as_deref().ok_or_else(|| ApiError::field("text", "is required"))?;
-    let transliterated;
-    let text = if req.transliterate.unwrap_or(auth.transliterate) {
-        transliterated = sms_text::transliterate(text);
-        transliterated.as_str()
-    } else {
-        text
-    };
-    let text = MessageText::new(text, state.config.messages.max_segments)
-        .map_err(|e| ApiError::field("text", e.to_string()))?;
+    let text = MessageText::to_send(
+        text,
+        req.transliterate.unwrap_or(auth.transliterate),
+        state.config.messages.max_segments,
+    )
+    .map_err(|e| ApiError::field("text", e.to_string()))?;
     let from = req
         .from
         .as_deref()

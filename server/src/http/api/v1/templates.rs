@@ -74,6 +74,8 @@ pub struct PreviewInput {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct PreviewView {
+    /// The text as it would be sent: rendered, and transliterated when the
+    /// account transliterates.
     pub text: String,
     /// `gsm7` or `ucs2`.
     pub encoding: String,
@@ -280,9 +282,10 @@ async fn preview(state: &AppState, auth: &Auth, input: PreviewInput) -> Result<P
     if !data.is_object() {
         return Err(ApiError::field("data", "must be a JSON object"));
     }
-    let text = template.render(&contact, &data).map_err(|e| ApiError::field("data", e.to_string()))?;
-    let message = MessageText::new(&text, state.config.messages.max_segments)
+    let rendered = template.render(&contact, &data).map_err(|e| ApiError::field("data", e.to_string()))?;
+    let message = MessageText::to_send(&rendered, auth.transliterate, state.config.messages.max_segments)
         .map_err(|e| ApiError::field("body", e.to_string()))?;
+    let text = message.as_str().to_owned();
     let (price, price_problem) = match to {
         Some(to) => price_of(state, &auth.account_id, &to, message.segments() as i64).await?,
         None => (None, None),
