@@ -10,6 +10,8 @@
 //! ([`AuthConfig`]). Storage keeps counters and sessions
 //! (`storage/users.rs`); HTTP sets the cookie (`http/ui/session.rs`).
 
+pub mod cli;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 

@@ -48,6 +48,9 @@ enum Command {
     /// Save and list message templates.
     #[command(subcommand)]
     Template(kurier::campaigns::cli::TemplateCommand),
+    /// List and create users, reset a password, end a lockout.
+    #[command(subcommand)]
+    User(kurier::identity::cli::UserCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             Command::Export(cmd) => kurier::transfer::cli::run_export(cmd).await,
             Command::Campaign(cmd) => kurier::campaigns::cli::run_campaign(cmd).await,
             Command::Template(cmd) => kurier::campaigns::cli::run_template(cmd).await,
+            Command::User(cmd) => kurier::identity::cli::run_user(cmd).await,
             Command::Bench(args) => {
                 kurier::install_crypto_provider();
                 kurier::bench::run(args).await

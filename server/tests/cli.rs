@@ -1,6 +1,7 @@
 //! The `kurier` command line as an operator meets it: the first start
 //! prints the admin credentials once, `migrate` prepares a database, and a
-//! bad setting stops the start with the key named; `kurier bench` and the
+//! bad setting stops the start with the key named; `kurier user` lets the
+//! operator back in; `kurier bench` and the
 //! Kannel comparison script (`bench/peers/kannel.sh`) run end to end.
 
 mod common;
@@ -77,6 +78,82 @@ fn a_bad_setting_stops_the_start_with_the_key_named() {
         assert!(stderr.contains(key), "{var}={value}: {stderr}");
     }
     assert!(!dir.path().join("kurier.db").exists(), "nothing was created");
+}
+
+/// Runs `kurier user ARGS` against the database at `url`; (success, stdout, stderr).
+fn user(url: &str, args: &[&str], password: Option<&str>) -> (bool, String, String) {
+    let mut command = kurier();
+    command.arg("user").args(args).env("KURIER_DATABASE_URL", url);
+    match password {
+        Some(p) => command.env("KURIER_USER_PASSWORD", p),
+        None => command.env_remove("KURIER_USER_PASSWORD"),
+    };
+    let out = command.output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn the_operator_creates_users_resets_a_password_and_ends_a_lockout_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    serve_once(dir.path());
+    let url = format!("sqlite://{}", dir.path().join("kurier.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = runtime.block_on(kurier::storage::Store::open(&url, 1, "full")).unwrap();
+    let signs_in = |name: &str, password: &str| {
+        let u = runtime.block_on(store.user_for_sign_in(name)).unwrap().expect("the user");
+        kurier::credentials::verify_password(password, &u.password_hash)
+            && u.locked_until.is_none_or(|t| t <= kurier::storage::now_micros())
+            && !u.disabled
+    };
+
+    let (ok, out, err) = user(&url, &["create", "bob", "--role", "sender", "--name", "Bob"], None);
+    assert!(ok, "{err}");
+    let password = out.lines().find_map(|l| l.strip_prefix("password: ")).expect("printed once").to_owned();
+    assert!(signs_in("bob", &password), "{out}");
+    let (ok, _, err) = user(&url, &["create", "bob", "--role", "sender"], None);
+    assert!(!ok && err.contains("the username 'bob' is taken"), "{err}");
+    let (ok, _, err) = user(&url, &["create", "carol", "--role", "boss"], None);
+    assert!(!ok && err.contains("boss"), "{err}");
+    let (ok, _, err) = user(&url, &["create", "carol", "--role", "viewer"], Some("short"));
+    assert!(!ok && err.contains("KURIER_USER_PASSWORD must be at least"), "{err}");
+
+    // The only owner forgot the password and locked themselves out.
+    let admin = runtime.block_on(store.user_for_sign_in("admin")).unwrap().unwrap();
+    for _ in 0..5 {
+        runtime
+            .block_on(store.record_failed_sign_in(&admin.id, kurier::storage::now_micros(), 5, 3_600_000_000))
+            .unwrap();
+    }
+    let (_, listed, _) = user(&url, &["list"], None);
+    assert!(
+        listed.lines().any(|l| l.starts_with("admin") && l.contains("owner") && l.contains("locked until")),
+        "{listed}"
+    );
+    assert!(
+        listed.lines().any(|l| l.starts_with("bob") && l.contains("sender") && l.contains("active")),
+        "{listed}"
+    );
+    let (ok, out, err) = user(&url, &["reset-password", "admin"], Some("a new long password"));
+    assert!(ok && out.contains("KURIER_USER_PASSWORD") && !out.contains("a new long password"), "{out}{err}");
+    assert!(signs_in("admin", "a new long password"), "the reset ends the lockout too");
+    for _ in 0..5 {
+        runtime
+            .block_on(store.record_failed_sign_in(&admin.id, kurier::storage::now_micros(), 5, 3_600_000_000))
+            .unwrap();
+    }
+    assert!(!signs_in("admin", "a new long password"));
+    let (ok, out, err) = user(&url, &["unlock", "admin"], None);
+    assert!(ok && out.contains("admin is unlocked"), "{out}{err}");
+    assert!(signs_in("admin", "a new long password"), "the password stays");
+    let (ok, _, err) = user(&url, &["unlock", "nobody"], None);
+    assert!(!ok && err.contains("there is no user 'nobody'"), "{err}");
+
+    let filter = kurier::storage::AuditFilter { via: Some("cli".into()), limit: 10, ..Default::default() };
+    let log = runtime.block_on(store.search_audit(&admin.account_id, &filter)).unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.entry.action.as_str()).collect();
+    assert_eq!(actions, ["kurier user unlock", "kurier user reset-password", "kurier user create"]);
+    runtime.block_on(store.close());
 }
 
 /// Runs `kurier bench` with `args` and returns its `--json` report.

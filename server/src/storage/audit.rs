@@ -16,7 +16,7 @@ pub struct AuditEntry {
     /// The user's name, kept as it was then (empty for a key of no user).
     pub username: String,
     pub api_key_id: Option<String>,
-    /// `api` or `ui`.
+    /// `api`, `ui` or `cli` (the `kurier user` commands).
     pub via: &'static str,
     /// What was done: `POST /api/v1/users/{id}/password`, `sign-in`.
     pub action: String,
@@ -129,7 +129,11 @@ impl Store {
                         user_id: r.try_get(1)?,
                         username: r.try_get(2)?,
                         api_key_id: r.try_get(3)?,
-                        via: if via == "ui" { "ui" } else { "api" },
+                        via: match via.as_str() {
+                            "ui" => "ui",
+                            "cli" => "cli",
+                            _ => "api",
+                        },
                         action: r.try_get(5)?,
                         target: r.try_get(6)?,
                         status: u16::try_from(r.try_get::<i64, _>(7)?).unwrap_or(0),

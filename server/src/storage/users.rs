@@ -383,6 +383,16 @@ impl Store {
         tx.commit().await
     }
 
+    /// Ends a lockout after failed sign-ins (the operator's `kurier user
+    /// unlock`); the password stays.
+    pub async fn unlock_user(&self, id: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// A user's own language and time zone.
     pub async fn user_preferences(&self, user_id: &str) -> sqlx::Result<UserPreferences> {
         let row = sqlx::query("SELECT language, time_zone FROM users WHERE id = $1")

@@ -20,7 +20,7 @@ pub struct AuditView {
     pub user_id: Option<String>,
     pub username: String,
     pub api_key_id: Option<String>,
-    /// `api` or `ui`.
+    /// `api`, `ui`, or `cli` (the operator's `kurier user` commands).
     pub via: String,
     /// The route acted on (`POST /api/v1/users/{id}/password`), a data
     /// export (`export GET /api/v1/exports/messages.csv`), or `sign-in`,
@@ -89,8 +89,8 @@ pub async fn search_audit(
     let limit = paging::limit(q.limit)?;
     let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
     let via = nonempty(q.via);
-    if via.as_deref().is_some_and(|v| v != "api" && v != "ui") {
-        return Err(ApiError::query("via", "must be 'api' or 'ui'"));
+    if via.as_deref().is_some_and(|v| !matches!(v, "api" | "ui" | "cli")) {
+        return Err(ApiError::query("via", "must be 'api', 'ui' or 'cli'"));
     }
     let time = |field: &str, s: Option<String>| {
         nonempty(s).map(|s| parse_time(field, &s, ApiError::query)).transpose()
