@@ -1031,3 +1031,57 @@ async fn a_callback_or_e_mail_resent_while_it_is_being_tried_is_not_claimed_twic
     })
     .await;
 }
+
+#[tokio::test]
+async fn wrong_codes_entered_at_once_spend_an_own_number_code_after_five_whatever_the_backend() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let name = kurier::domain::Username::parse("anna").unwrap();
+        let user = store
+            .create_user(
+                &account,
+                kurier::storage::NewUser {
+                    username: &name,
+                    display_name: "",
+                    role: kurier::domain::Role::Sender,
+                    password_hash: "x",
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let phone = "+48600100200";
+        store.start_own_number(&account, &user.id, phone, "right", now_micros() + 600_000_000).await.unwrap();
+        // Twenty guesses at once (a script posting in parallel): only five count.
+        let guesses = (0..20).map(|i| {
+            let (store, user) = (store.clone(), user.id.clone());
+            async move { store.check_own_number_code(&user, phone, &format!("wrong{i}")).await.unwrap() }
+        });
+        let outcomes = futures_util::future::join_all(guesses).await;
+        let wrong = outcomes.iter().filter(|o| **o == kurier::storage::CodeCheck::Wrong).count();
+        assert_eq!(wrong, kurier::storage::MAX_CODE_ATTEMPTS as usize, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, kurier::storage::CodeCheck::Wrong | kurier::storage::CodeCheck::Spent))
+        );
+        assert_eq!(
+            store.check_own_number_code(&user.id, phone, "right").await.unwrap(),
+            kurier::storage::CodeCheck::Spent,
+            "the right code comes too late"
+        );
+        store.start_own_number(&account, &user.id, phone, "again", now_micros() + 600_000_000).await.unwrap();
+        assert_eq!(
+            store.check_own_number_code(&user.id, phone, "again").await.unwrap(),
+            kurier::storage::CodeCheck::Verified
+        );
+        assert_eq!(
+            store.check_own_number_code(&user.id, phone, "whatever").await.unwrap(),
+            kurier::storage::CodeCheck::Verified,
+            "a verified number stays verified"
+        );
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}

@@ -58,7 +58,10 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
-    /// Checks an entered code's hash against the stored one.
+    /// Checks an entered code's hash against the stored one. The attempt
+    /// is counted first, in one conditional write, so guesses sent at once
+    /// (PostgreSQL runs them side by side) are counted one by one and only
+    /// `MAX_CODE_ATTEMPTS` of them are ever compared.
     pub async fn check_own_number_code(
         &self,
         user_id: &str,
@@ -67,42 +70,46 @@ impl Store {
     ) -> sqlx::Result<CodeCheck> {
         let now = now_micros();
         let mut tx = self.writer.begin().await?;
-        let row = sqlx::query(
-            "SELECT code_hash, code_expires_at, attempts, verified_at FROM user_numbers WHERE user_id = $1 AND phone = $2",
+        let counted = sqlx::query(
+            "UPDATE user_numbers SET attempts = attempts + 1
+             WHERE user_id = $1 AND phone = $2 AND verified_at IS NULL AND code_hash IS NOT NULL
+                 AND code_expires_at >= $3 AND attempts < $4
+             RETURNING code_hash",
         )
         .bind(user_id)
         .bind(phone)
+        .bind(now)
+        .bind(MAX_CODE_ATTEMPTS)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else { return Ok(CodeCheck::NotFound) };
-        let stored: Option<String> = row.try_get(0)?;
-        let expires: Option<i64> = row.try_get(1)?;
-        let attempts: i64 = row.try_get(2)?;
-        if row.try_get::<Option<i64>, _>(3)?.is_some() {
-            return Ok(CodeCheck::Verified);
-        }
-        let Some(stored) = stored else { return Ok(CodeCheck::Spent) };
-        if expires.is_none_or(|t| t < now) || attempts >= MAX_CODE_ATTEMPTS {
-            return Ok(CodeCheck::Spent);
-        }
-        let outcome = if stored == code_hash {
-            sqlx::query(
-                "UPDATE user_numbers SET verified_at = $1, code_hash = NULL, code_expires_at = NULL
-                 WHERE user_id = $2 AND phone = $3",
-            )
-            .bind(now)
-            .bind(user_id)
-            .bind(phone)
-            .execute(&mut *tx)
-            .await?;
-            CodeCheck::Verified
-        } else {
-            sqlx::query("UPDATE user_numbers SET attempts = attempts + 1 WHERE user_id = $1 AND phone = $2")
+        let outcome = match counted {
+            Some(row) if row.try_get::<String, _>(0)? == code_hash => {
+                sqlx::query(
+                    "UPDATE user_numbers SET verified_at = $1, code_hash = NULL, code_expires_at = NULL
+                     WHERE user_id = $2 AND phone = $3",
+                )
+                .bind(now)
                 .bind(user_id)
                 .bind(phone)
                 .execute(&mut *tx)
                 .await?;
-            CodeCheck::Wrong
+                CodeCheck::Verified
+            }
+            Some(_) => CodeCheck::Wrong,
+            // Not counted: no such number, verified already, or the code is spent.
+            None => {
+                let verified =
+                    sqlx::query("SELECT verified_at FROM user_numbers WHERE user_id = $1 AND phone = $2")
+                        .bind(user_id)
+                        .bind(phone)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match verified {
+                    None => CodeCheck::NotFound,
+                    Some(r) if r.try_get::<Option<i64>, _>(0)?.is_some() => CodeCheck::Verified,
+                    Some(_) => CodeCheck::Spent,
+                }
+            }
         };
         tx.commit().await?;
         Ok(outcome)
