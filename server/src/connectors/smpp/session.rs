@@ -1000,8 +1000,11 @@ mod tests {
             }
             while write.write_all(&links).await.is_ok() {}
         });
+        // The buffers fill within a fraction of a second on an idle machine;
+        // the deadline leaves room for a loaded one (else the read's
+        // deadline comes first, which proves nothing about the write).
         let cfg =
-            SmppConfig { host: "127.0.0.1".into(), port, response_timeout_secs: 1, ..SmppConfig::default() };
+            SmppConfig { host: "127.0.0.1".into(), port, response_timeout_secs: 4, ..SmppConfig::default() };
         let (shared, _commands, _events) = shared(cfg);
         let attempt = timeout(Duration::from_secs(60), dial_and_bind(&shared, Role::Transceiver)).await;
         let error =
