@@ -26,6 +26,8 @@ pub fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may exist when embedded (tests); ours still renders.
             let _ = metrics::set_global_recorder(recorder);
+            // Exported from the start, so an alert on "above 0" has a series.
+            counter!("kurier_reports_set_aside_total").increment(0);
             handle
         })
         .clone()

@@ -408,6 +408,10 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served() {
         assert!(metrics.contains("kurier_messages_accepted_total"), "{metrics}");
         assert!(metrics.contains("kurier_http_responses_total{class=\"2xx\"}"), "{metrics}");
         assert!(metrics.contains("kurier_http_responses_total{class=\"4xx\"}"), "{metrics}");
+        assert!(
+            metrics.lines().any(|l| l.starts_with("kurier_reports_set_aside_total ")),
+            "exported before anything is set aside: {metrics}"
+        );
         assert!(metrics.contains("kurier_receipts_total"), "{metrics}");
         for kind in ["intake", "claim", "record"] {
             let count = format!("kurier_store_write_seconds_count{{kind=\"{kind}\"}}");

@@ -684,6 +684,27 @@ async fn the_command_line_saves_templates_and_creates_starts_and_shows_campaigns
             &["campaign", "create", "--name", "Late", "--text", "x", "--group", "Crew", "--at", &past],
         );
         assert!(!ok && out.contains("--at: is in the past"), "{out}");
+        let (ok, out) = kurier_cli(
+            &url,
+            &[
+                "campaign", "create", "--name", "Nobody", "--text", "x", "--group", "Crew", "--group",
+                "Ghosts",
+            ],
+        );
+        assert!(!ok && out.contains("--group (number 2 given): "), "the flag as typed: {out}");
+        let future = (Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+        let (ok, out) = kurier_cli(
+            &url,
+            &[
+                "campaign", "create", "--name", "Later", "--text", "x", "--group", "Crew", "--at", &future,
+                "--start",
+            ],
+        );
+        assert!(ok, "{out}");
+        let later = out.lines().next().unwrap().split_whitespace().nth(2).unwrap().to_owned();
+        let (ok, out) = kurier_cli(&url, &["campaign", "show", &later]);
+        assert!(ok && out.contains("Later (scheduled)"), "the API's status words: {out}");
+        kurier_cli(&url, &["campaign", "cancel", &later]);
 
         let (ok, out) = kurier_cli(
             &url,

@@ -276,6 +276,12 @@ async fn bad_events_get_a_clear_error_each_and_nothing_is_sent_wrongly() {
         // A template with an unknown field is refused when saved.
         let (s, e) = put(&app, "/api/v1/notification-types/payment_received/templates/sms/pl", json!({"body": "{{ contact.shoe }}"})).await;
         assert_eq!(s, 422, "{e}");
+        // A new type is answered with what was stored; a bad name is refused.
+        let (s, t) = app.post("/api/v1/notification-types", json!({"key": "parcel_ready", "urgent": true})).await;
+        assert_eq!(s, 201, "{t}");
+        assert_eq!(t, json!({"key": "parcel_ready", "name": "parcel ready", "urgent": true, "built_in": false, "templates": []}));
+        let (s, e) = app.post("/api/v1/notification-types", json!({"key": "parcel_late", "name": "a\u{7}b"})).await;
+        assert_eq!((s, e["error"]["field"].as_str()), (422, Some("name")), "{e}");
         // An e-mail the server refuses is recorded as bounced.
         app.post("/api/v1/contacts", json!({"phone": "+48600000003", "external_id": "A-3", "email": "bounce@example.com"})).await;
         let (_, id3) = app.get("/api/v1/contacts?q=600000003").await;

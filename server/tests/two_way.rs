@@ -231,6 +231,8 @@ async fn opt_outs_set_by_hand_are_recorded_and_bad_words_refused() {
         assert_eq!(status, 201, "{h}");
         assert_eq!(h["opted_out"], true);
         assert_eq!(h["events"][0]["source"], "api");
+        let (_, again) = app.post("/api/v1/opt-outs", json!({"phone": "+48600100200"})).await;
+        assert_eq!(again["events"].as_array().unwrap().len(), 1, "asking again changes nothing: {again}");
         let (status, _) = app.post("/api/v1/opt-outs", json!({"phone": "12"})).await;
         assert_eq!(status, 422);
         let (status, c) = app.patch("/api/v1/compliance", json!({"opt_out_words": ["two words"]})).await;

@@ -185,10 +185,11 @@ pub async fn run_campaign(command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::List(common) => {
             let (store, account, _) = connect(&common).await?;
             for c in store.list_campaigns(&account, None, 500).await? {
+                let last = store.list_runs(&c.id).await?.into_iter().next();
                 println!(
                     "{}  {:<10} {:<30} next run: {}",
                     c.id,
-                    c.state.as_str(),
+                    c.state.status(last.as_ref().map(|r| r.status.as_str())),
                     c.name,
                     c.next_run_at.map_or("-".into(), format_micros)
                 );
@@ -199,13 +200,14 @@ pub async fn run_campaign(command: CampaignCommand) -> anyhow::Result<()> {
             let (store, account, config) = connect(&a.common).await?;
             let c = find(&store, &account, &a.id).await?;
             let e = estimate(&store, &c, config.messages.max_segments, now).await.map_err(cli_error)?;
-            println!("{} — {} ({})", c.id, c.name, c.state.as_str());
+            let runs = store.list_runs(&c.id).await?;
+            println!("{} — {} ({})", c.id, c.name, c.state.status(runs.first().map(|r| r.status.as_str())));
             println!("  audience: {} recipients, {} opted out left out", e.recipients, e.opted_out);
             if let Some(r) = &c.rrule {
                 println!("  repeats: {r} in {}", c.time_zone.as_deref().unwrap_or("UTC"));
             }
             println!("  next run: {}", c.next_run_at.map_or("-".into(), format_micros));
-            for run in store.list_runs(&c.id).await? {
+            for run in runs {
                 let n = store.run_counts(&run.id).await?;
                 println!(
                     "  run {} {:<11} recipients {} skipped {}: queued {} sent {} delivered {} undelivered {} failed {} canceled {} replies {}",
@@ -249,7 +251,7 @@ async fn change(a: IdArgs, verb: &str, now: DateTime<Utc>) -> anyhow::Result<()>
         _ => store.cancel_campaign(&account, &c.id, now_micros()).await?,
     };
     if !done {
-        bail!("the campaign is {}; it cannot be {verb}", c.state.as_str());
+        bail!("the campaign is {}; it cannot be {verb}", c.state.status(None));
     }
     println!("{verb} {}", c.id);
     Ok(())
@@ -303,13 +305,23 @@ async fn find(store: &Store, account: &str, id: &str) -> anyhow::Result<Campaign
 fn cli_error(e: super::CampaignError) -> anyhow::Error {
     match e {
         super::CampaignError::Invalid { field, message } => {
-            // The flags are named after the API's fields, but for a few.
-            let flag = match field.as_str() {
+            // The flags are named after the API's fields, but for a few;
+            // a list's field (`groups[1]`) is a repeated flag (`--group`, the 2nd).
+            let (base, index) = match field.split_once('[') {
+                Some((base, rest)) => (base, rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (field.as_str(), None),
+            };
+            let flag = match base {
                 "send_at" => "at".to_owned(),
-                "text" | "template" | "from" | "rrule" | "data" | "throughput" | "name" => field,
+                "groups" | "tags" | "numbers" | "exclude_groups" => {
+                    base.trim_end_matches('s').replace('_', "-")
+                }
                 other => other.replace('_', "-"),
             };
-            anyhow::anyhow!("--{flag}: {message}")
+            match index {
+                Some(i) => anyhow::anyhow!("--{flag} (number {} given): {message}", i + 1),
+                None => anyhow::anyhow!("--{flag}: {message}"),
+            }
         }
         other => anyhow::anyhow!("{other}"),
     }

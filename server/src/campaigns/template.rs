@@ -142,7 +142,7 @@ impl MessageTemplate {
         // renders for every campaign.
         let rendered = std::panic::catch_unwind(AssertUnwindSafe(|| render_in(&self.env, Value::from(ctx))));
         match rendered {
-            Ok(result) => result.map_err(|e| render_error(&e)),
+            Ok(result) => result.map_err(|e| render_error(&e, &self.source)),
             Err(_) => {
                 tracing::error!(template = %self.source, "rendering a template panicked");
                 Err(RenderError("the template could not be rendered (an internal error, logged)".into()))
@@ -273,15 +273,32 @@ fn syntax_error(source: &str, e: &Error) -> TemplateError {
     TemplateError { line, column, message: describe(e) }
 }
 
-fn render_error(e: &Error) -> RenderError {
+fn render_error(e: &Error, source: &str) -> RenderError {
     let message = match e.kind() {
         ErrorKind::UndefinedError => {
-            format!("{} (a value the template needs is missing from data or the contact)", describe(e))
+            // Name what is missing: the expression it failed in, as written.
+            let needed = "(a value the template needs is missing from data or the contact)";
+            match e.range().and_then(|r| enclosing_expression(source, r)) {
+                Some(x) => format!("`{x}`: {} {needed}", describe(e)),
+                None => format!("{} {needed}", describe(e)),
+            }
         }
         ErrorKind::OutOfFuel => "the template does too much work for one message".into(),
         _ => describe(e),
     };
     RenderError(message)
+}
+
+/// The `{{ … }}` (or `{% … %}`) around `range` of `source`, without its
+/// delimiters: a filter's error points at the filter, but the user wants
+/// to see the value it was given.
+fn enclosing_expression(source: &str, range: std::ops::Range<usize>) -> Option<&str> {
+    let before = source.get(..range.start)?;
+    let start = before.rfind("{{").max(before.rfind("{%"))? + 2;
+    let after = source.get(range.end..)?;
+    let end = range.end + after.find("}}").into_iter().chain(after.find("%}")).min()?;
+    let inside = source.get(start..end)?.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+    (!inside.is_empty()).then_some(inside)
 }
 
 fn describe(e: &Error) -> String {
@@ -470,6 +487,14 @@ mod tests {
         let t = MessageTemplate::parse("Pay {{ data.amount }}", &[]).unwrap();
         let e = t.render(&contact("A", "pl"), &serde_json::json!({})).unwrap_err();
         assert!(e.0.contains("missing"), "{e}");
+        assert!(e.0.starts_with("`data.amount`: "), "names what is missing: {e}");
+        let t =
+            MessageTemplate::parse("Pay {{ data.amount | amount(currency='PLN') }} by {{- data.due }}", &[])
+                .unwrap();
+        let e = t.render(&contact("A", "pl"), &serde_json::json!({"due": "2026-12-01"})).unwrap_err();
+        assert!(e.0.starts_with("`data.amount | amount(currency='PLN')`: "), "{e}");
+        let e = t.render(&contact("A", "pl"), &serde_json::json!({"amount": 5})).unwrap_err();
+        assert!(e.0.starts_with("`data.due`: "), "{e}");
     }
 
     #[test]

@@ -65,6 +65,17 @@ impl CampaignState {
         }
     }
 
+    /// The status users see (API, web UI, command line): a started
+    /// campaign is `running` while its latest run (`last_run`, its status)
+    /// is being made or sent, else `scheduled`.
+    pub fn status(self, last_run: Option<&str>) -> &'static str {
+        match self {
+            Self::Active if matches!(last_run, Some("fanning_out" | "sending")) => "running",
+            Self::Active => "scheduled",
+            other => other.as_str(),
+        }
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "active" => Self::Active,

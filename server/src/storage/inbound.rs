@@ -883,7 +883,8 @@ pub struct OptEvent {
 }
 
 /// Opts `phone` out of (or back into) the account: its opt-out list, its
-/// contact if any, and the history. Returns whether anything changed.
+/// contact if any, and the history (a change only: asking again records
+/// nothing). Returns whether anything changed.
 #[allow(clippy::too_many_arguments)]
 async fn set_opt_out(
     tx: &mut AnyConnection,
@@ -932,6 +933,10 @@ async fn set_opt_out(
         };
         opted_out_now(tx, account_id, &[phone], &why, now).await?;
     }
+    let changed = changed + contact_changed > 0;
+    if !changed {
+        return Ok(false); // asked again: no change to record
+    }
     sqlx::query(
         "INSERT INTO opt_events (account_id, phone, change, source, message_id, word, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -945,7 +950,7 @@ async fn set_opt_out(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    Ok(changed + contact_changed > 0)
+    Ok(true)
 }
 
 /// Holds the account's opt-out lock until the transaction ends

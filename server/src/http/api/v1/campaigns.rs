@@ -19,7 +19,7 @@ use crate::domain::{MessageStatus, canonical_id};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
-use crate::storage::{CampaignRecord, CampaignState, MessageFilter, RunCounts, RunRecord, format_micros};
+use crate::storage::{CampaignRecord, MessageFilter, RunCounts, RunRecord, format_micros};
 use crate::transfer::{ExportFormat, export_messages};
 
 /// Skipped recipients listed in a run's report at most.
@@ -265,12 +265,7 @@ async fn campaign_view(state: &AppState, c: CampaignRecord) -> Result<CampaignVi
         Some(r) => Some(run_view(state, r, false).await?),
         None => None,
     };
-    let running = last_run.as_ref().is_some_and(|r| matches!(r.status.as_str(), "fanning_out" | "sending"));
-    let status = match c.state {
-        CampaignState::Active if running => "running",
-        CampaignState::Active => "scheduled",
-        other => other.as_str(),
-    };
+    let status = c.state.status(last_run.as_ref().map(|r| r.status.as_str()));
     Ok(CampaignView {
         id: c.id,
         name: c.name,

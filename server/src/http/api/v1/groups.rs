@@ -314,6 +314,11 @@ async fn change_members(
             });
         }
     }
+    // By position as sent: the ids, then the phones, each in order.
+    errors.sort_by_key(|e| {
+        let (list, index) = e.field.split_once('[').unwrap_or((e.field.as_str(), ""));
+        (list != "contact_ids", index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX))
+    });
     let members = state.store.get_group(&auth.account_id, &id).await?.map_or(0, |g| g.members);
     Ok(Json(MembersResult { changed: changed.changed, unchanged: changed.unchanged, members, errors }))
 }

@@ -22,7 +22,7 @@ use crate::notifications::{
     self, EventError, EventInput, EventOutcome, MAX_BATCH, SubscriberRef, check_template, check_type_key,
     ensure_built_in, find_subscriber, format_money, page, parse_money,
 };
-use crate::storage::{NotificationSettings, NotificationTemplate, PreferenceRow, format_micros};
+use crate::storage::{NotificationSettings, NotificationTemplate, PreferenceRow, clean_text, format_micros};
 use crate::transfer::{ExportCell, ExportFormat, export_table};
 
 fn event_error(e: EventError) -> ApiError {
@@ -244,30 +244,33 @@ pub async fn list_types(State(state): State<AppState>, auth: Auth) -> Result<Jso
     }))
 }
 
+/// Longest name of an event type.
+const MAX_TYPE_NAME_LEN: usize = 100;
+
+/// A type's name as given: one line of at most 100 characters; `None` when
+/// not given or blank.
+fn type_name(given: Option<&str>) -> Result<Option<String>, ApiError> {
+    clean_text(given.unwrap_or(""), MAX_TYPE_NAME_LEN, false)
+        .map_err(|e| ApiError::field("name", format!("the name {e}")))
+}
+
 /// Add a custom event type (give it templates with `PUT …/templates/{channel}/{language}`).
 #[utoipa::path(post, path = "/api/v1/notification-types", tag = "notifications", request_body = TypeInput,
-    responses((status = 201, description = "Created"), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TypeView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_type(
     State(state): State<AppState>,
     auth: Auth,
     body: JsonBody<TypeInput>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Json<TypeView>), ApiError> {
     let input = body.value;
     let key = input.key.ok_or_else(|| ApiError::field("key", "is required"))?;
     check_type_key(&key).map_err(|m| ApiError::field("key", m))?;
-    let name = input.name.unwrap_or_else(|| key.replace('_', " "));
+    let name = type_name(input.name.as_deref())?.unwrap_or_else(|| key.replace('_', " "));
+    let urgent = input.urgent.unwrap_or(false);
     ensure_built_in(&state.store, &auth.account_id, state.clock.now_micros()).await?;
     let created = state
         .store
-        .create_notification_type(
-            &auth.account_id,
-            &key,
-            name.trim(),
-            input.urgent.unwrap_or(false),
-            false,
-            &[],
-            state.clock.now_micros(),
-        )
+        .create_notification_type(&auth.account_id, &key, &name, urgent, false, &[], state.clock.now_micros())
         .await?;
     if !created {
         return Err(ApiError {
@@ -275,7 +278,7 @@ pub async fn create_type(
             ..ApiError::new(StatusCode::CONFLICT, "duplicate", format!("the type {key} exists"))
         });
     }
-    Ok(StatusCode::CREATED)
+    Ok((StatusCode::CREATED, Json(TypeView { key, name, urgent, built_in: false, templates: Vec::new() })))
 }
 
 /// Rename a type or mark it urgent.
@@ -292,12 +295,12 @@ pub async fn update_type(
     if input.key.as_deref().is_some_and(|k| k != key) {
         return Err(ApiError::field("key", "a type's key cannot change"));
     }
+    let name = match input.name.as_deref() {
+        Some(given) => Some(type_name(Some(given))?.ok_or_else(|| ApiError::field("name", "is empty"))?),
+        None => None,
+    };
     ensure_built_in(&state.store, &auth.account_id, state.clock.now_micros()).await?;
-    if !state
-        .store
-        .update_notification_type(&auth.account_id, &key, input.name.as_deref(), input.urgent)
-        .await?
-    {
+    if !state.store.update_notification_type(&auth.account_id, &key, name.as_deref(), input.urgent).await? {
         return Err(ApiError::not_found("notification type"));
     }
     Ok(StatusCode::NO_CONTENT)
