@@ -666,6 +666,150 @@ async fn bad_files_are_refused_with_a_clear_reason_and_import_nothing() {
     .await;
 }
 
+/// An XLSX whose rows 2 to `rows + 1` hold a number and then the same
+/// shared string of `len` bytes in 199 cells, and whose last row is an
+/// ordinary contact: a few kilobytes of sheet naming megabytes of text.
+fn xlsx_repeating_a_long_string(rows: u32, len: usize) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "phone").unwrap();
+    sheet.write_string(0, 1, "notes").unwrap();
+    for row in 1..=rows {
+        sheet.write_string(row, 0, format!("+48600300{row:03}")).unwrap();
+        for col in 1..200 {
+            sheet.write_string(row, col, "LONG").unwrap();
+        }
+    }
+    sheet.write_string(rows + 1, 0, "+48600300999").unwrap();
+    sheet.write_string(rows + 1, 1, "short").unwrap();
+    let bytes = book.save_to_buffer().unwrap();
+    let mut strings = String::new();
+    zip::ZipArchive::new(Cursor::new(&bytes))
+        .unwrap()
+        .by_name("xl/sharedStrings.xml")
+        .unwrap()
+        .read_to_string(&mut strings)
+        .unwrap();
+    let strings = strings.replacen("<t>LONG</t>", &format!("<t>{}</t>", "x".repeat(len)), 1);
+    with_part(&bytes, "xl/sharedStrings.xml", strings.as_bytes())
+}
+
+/// The XLS fixture with one more shared string of `chars` characters
+/// (in CONTINUE records after the table, as Excel spreads a long one) and
+/// `cells` more cells on the first sheet, each naming that string.
+fn xls_repeating_a_long_string(chars: usize, cells: u32) -> Vec<u8> {
+    use std::io::Write as _;
+    let record = |kind: u16, data: &[u8]| {
+        [kind.to_le_bytes().as_slice(), &(data.len() as u16).to_le_bytes(), data].concat()
+    };
+    let mut file = cfb::CompoundFile::open(Cursor::new(fixture("kontakty.xls"))).unwrap();
+    let mut stream = Vec::new();
+    file.open_stream("/Workbook").unwrap().read_to_end(&mut stream).unwrap();
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at + 4 <= stream.len() {
+        let kind = u16::from_le_bytes([stream[at], stream[at + 1]]);
+        let len = usize::from(u16::from_le_bytes([stream[at + 2], stream[at + 3]]));
+        records.push((kind, stream[at + 4..at + 4 + len].to_vec()));
+        at += 4 + len;
+    }
+    // The new string's number is the count of strings in the table.
+    let sst = records.iter().position(|(k, _)| *k == 0x00FC).expect("the fixture has shared strings");
+    let index = u32::from_le_bytes(records[sst].1[4..8].try_into().unwrap());
+    let table_end = sst + 1 + records[sst + 1..].iter().take_while(|(k, _)| *k == 0x003C).count();
+    let mut added = Vec::new();
+    let mut left = chars;
+    let mut first = true;
+    while left > 0 {
+        let n = left.min(8_000);
+        let mut data = if first { [(chars as u16).to_le_bytes().as_slice(), &[0]].concat() } else { vec![0] };
+        data.extend(std::iter::repeat_n(b'x', n));
+        added.push((0x003C, data));
+        left -= n;
+        first = false;
+    }
+    let mut cells_added = Vec::new();
+    for i in 0..cells {
+        let mut data = Vec::new();
+        data.extend(((1_000 + i / 100) as u16).to_le_bytes());
+        data.extend(((i % 100) as u16).to_le_bytes());
+        data.extend(15u16.to_le_bytes());
+        data.extend(index.to_le_bytes());
+        cells_added.push((0x00FD, data));
+    }
+    let sheet_start = table_end + records[table_end..].iter().position(|(k, _)| *k == 0x0809).unwrap();
+    let first_sheet_end =
+        sheet_start + records[sheet_start..].iter().position(|(k, _)| *k == 0x000A).unwrap();
+    let size = |list: &[(u16, Vec<u8>)]| list.iter().map(|(_, d)| 4 + d.len() as u32).sum::<u32>();
+    let (shift, shift_after_sheet) = (size(&added), size(&added) + size(&cells_added));
+    let first_sheet_end_at = size(&records[..first_sheet_end]);
+    for (kind, data) in &mut records {
+        if *kind == 0x0085 {
+            let pos = u32::from_le_bytes(data[..4].try_into().unwrap());
+            let moved = if pos > first_sheet_end_at { shift_after_sheet } else { shift };
+            data[..4].copy_from_slice(&(pos + moved).to_le_bytes());
+        }
+    }
+    let records: Vec<(u16, Vec<u8>)> = [
+        &records[..table_end],
+        &added[..],
+        &records[table_end..first_sheet_end],
+        &cells_added[..],
+        &records[first_sheet_end..],
+    ]
+    .concat();
+    let stream: Vec<u8> = records.iter().flat_map(|(k, d)| record(*k, d)).collect();
+    file.create_stream("/Workbook").unwrap().write_all(&stream).unwrap();
+    file.flush().unwrap();
+    file.into_inner().into_inner()
+}
+
+/// A workbook of a few kilobytes that names one long shared string in
+/// many cells is read within the memory a row may take: an XLSX row over
+/// 64 KiB of text is reported without its text being copied, an XLS whose
+/// cells would copy a string past the limit is refused before it is read.
+#[tokio::test]
+async fn a_long_shared_string_repeated_in_every_cell_is_refused_in_bounded_memory() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let before = peak_rss_kib();
+        // Each row would copy 199 x 2 MiB = 400 MB.
+        let file = xlsx_repeating_a_long_string(3, 2 * 1024 * 1024);
+        assert!(file.len() < 100_000, "{}", file.len());
+        let job = import(&app, "", XLSX, file).await;
+        assert_eq!(
+            (job["status"].as_str(), job["rows_created"].as_i64(), job["rows_failed"].as_i64()),
+            (Some("completed"), Some(1), Some(3)),
+            "{job}"
+        );
+        let report = error_report(&app, &job).await;
+        assert_eq!(report.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["2", "3", "4"]);
+        assert!(report.iter().all(|r| r[3].contains("more than 64 KiB of text")), "{report:?}");
+        assert_eq!(contact(&app, "+48600300999").await["notes"], "short");
+
+        // 2,000 copies of a 60,000-character string: 120 MB copied, counted
+        // as at most 360 MB.
+        let file = xls_repeating_a_long_string(60_000, 2_000);
+        let (status, job) = upload(&app, "", "application/vnd.ms-excel", file).await;
+        assert_eq!(status, 202, "{job}");
+        let job = finished(&app, job["id"].as_str().unwrap()).await;
+        assert_eq!(
+            (job["status"].as_str(), job["error"]["code"].as_str()),
+            (Some("failed"), Some("too_large")),
+            "{job}"
+        );
+        assert!(job["error"]["message"].as_str().unwrap().contains("shared text"), "{job}");
+        if let (Some(before), Some(after)) = (before, peak_rss_kib()) {
+            assert!(after - before < 128 * 1024, "peak memory grew by {} KiB", after - before);
+        }
+        // The fixture itself still imports: its strings are counted too.
+        let job = import(&app, "region=PL", "application/vnd.ms-excel", fixture("kontakty.xls")).await;
+        assert_eq!(job["status"], "completed", "{job}");
+        app.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn bad_rows_are_reported_row_by_row_and_the_good_rows_still_import() {
     on_each_backend(|b| async move {

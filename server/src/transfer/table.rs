@@ -6,7 +6,9 @@
 //! [`RecordGuard`], which never holds more than [`MAX_RECORD_BYTES`] of one
 //! record (a longer record — a 10 MB line, an unclosed quote swallowing the
 //! rest of the file — becomes a row error, and reading goes on); XLSX is read
-//! cell by cell from the zip stream. XLS (at most 65,536 rows by its format)
+//! cell by cell from the zip stream, and a spreadsheet row keeps at most as
+//! much text as a CSV record ([`RowCells`]: shared strings are measured
+//! before they are copied into a cell). XLS (at most 65,536 rows by its format)
 //! and ODS have no streaming reader in calamine: their first sheet is read
 //! whole, so those files are limited to [`MAX_WHOLE_WORKBOOK_BYTES`]. And
 //! since calamine sizes some memory by what a file declares, each workbook
@@ -18,7 +20,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
 
-use calamine::{Data, DataRef, Ods, Range, Reader as _, Xls, Xlsx};
+use calamine::{Data, DataRef, DataType, Ods, Range, Reader as _, Xls, Xlsx};
 
 use super::text::TextEncoding;
 use super::workbook_limits;
@@ -536,15 +538,8 @@ pub fn read_xlsx<R: Read + Seek>(
     let mut book: Xlsx<R> = Xlsx::new(input).map_err(|e| FileProblem::BadXlsx(e.to_string()))?;
     let sheet = book.sheet_names().into_iter().next().ok_or(FileProblem::NoSheet(FileFormat::Xlsx))?;
     let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| FileProblem::BadXlsx(e.to_string()))?;
-    let mut row: Vec<Cell> = Vec::new();
+    let mut row = RowCells::default();
     let mut row_number: Option<u32> = None;
-    let mut emit = |number: u32, row: &mut Vec<Cell>| {
-        let cells = std::mem::take(row);
-        if cells.iter().all(Cell::is_blank) {
-            return Ok(());
-        }
-        sink(RowItem::Row { number: u64::from(number) + 1, cells })
-    };
     loop {
         let cell = match cells.next_cell() {
             Ok(Some(c)) => c,
@@ -554,29 +549,84 @@ pub fn read_xlsx<R: Read + Seek>(
         let (r, c) = cell.get_position();
         if row_number != Some(r) {
             if let Some(previous) = row_number
-                && emit(previous, &mut row).is_err()
+                && let Some(item) = row.take(u64::from(previous) + 1)
+                && sink(item).is_err()
             {
                 return Ok(());
             }
             row_number = Some(r);
         }
-        let c = c as usize;
-        if c >= MAX_COLUMNS {
-            continue;
-        }
-        let value = xlsx_cell(cell.get_value());
-        if value == Cell::Empty {
-            continue;
-        }
-        if row.len() <= c {
-            row.resize(c + 1, Cell::Empty);
-        }
-        row[c] = value;
+        let value = cell.get_value();
+        row.set(c as usize, text_len(value), || xlsx_cell(value));
     }
-    if let Some(last) = row_number {
-        let _ = emit(last, &mut row);
+    if let Some(last) = row_number
+        && let Some(item) = row.take(u64::from(last) + 1)
+    {
+        let _ = sink(item);
     }
     Ok(())
+}
+
+/// One spreadsheet row's cells as they are read, holding at most
+/// [`MAX_RECORD_BYTES`] of text, as a CSV record does. A cell's text is
+/// measured before it is copied: a few bytes of a workbook can repeat one
+/// long shared string in every cell of every row, so a row over the limit
+/// keeps nothing and is reported unreadable instead.
+#[derive(Default)]
+struct RowCells {
+    cells: Vec<Cell>,
+    text: usize,
+    overlong: bool,
+}
+
+impl RowCells {
+    /// Puts the cell `make` builds in column `column` (from 0); `text` is
+    /// the length of the text it copies. Columns past [`MAX_COLUMNS`] are
+    /// ignored.
+    fn set(&mut self, column: usize, text: usize, make: impl FnOnce() -> Cell) {
+        if self.overlong || column >= MAX_COLUMNS {
+            return;
+        }
+        self.text = self.text.saturating_add(text);
+        if self.text > MAX_RECORD_BYTES {
+            self.overlong = true;
+            self.cells = Vec::new();
+            return;
+        }
+        let value = make();
+        if value == Cell::Empty {
+            return;
+        }
+        if self.cells.len() <= column {
+            self.cells.resize(column + 1, Cell::Empty);
+        }
+        self.cells[column] = value;
+    }
+
+    /// The row read so far, as row `number`, leaving an empty one; `None`
+    /// when it is blank.
+    fn take(&mut self, number: u64) -> Option<RowItem> {
+        let row = std::mem::take(self);
+        if row.overlong {
+            return Some(RowItem::Unreadable {
+                number,
+                reason: format!("the row holds more than {} KiB of text", MAX_RECORD_BYTES / 1024),
+            });
+        }
+        if row.cells.iter().all(Cell::is_blank) {
+            return None;
+        }
+        Some(RowItem::Row { number, cells: row.cells })
+    }
+}
+
+/// The bytes of text a cell's value copies into a [`Cell`].
+fn text_len(value: &impl DataType) -> usize {
+    value
+        .get_string()
+        .or_else(|| value.get_datetime_iso())
+        .or_else(|| value.get_duration_iso())
+        .map_or(0, str::len)
 }
 
 fn xlsx_cell(value: &DataRef<'_>) -> Cell {
@@ -638,17 +688,15 @@ pub fn load_first_sheet<R: Read + Seek>(format: FileFormat, input: R) -> Result<
 /// spreadsheet shows them, in their columns; empty rows are skipped.
 pub fn read_sheet(sheet: &Range<Data>, sink: &mut dyn FnMut(RowItem) -> Result<(), Stop>) {
     let (first_row, first_col) = sheet.start().unwrap_or((0, 0));
-    let first_col = (first_col as usize).min(MAX_COLUMNS);
+    let mut row = RowCells::default();
     for (i, cells) in sheet.rows().enumerate() {
-        let mut row = vec![Cell::Empty; first_col];
-        row.extend(cells.iter().take(MAX_COLUMNS - first_col).map(data_cell));
-        while row.last() == Some(&Cell::Empty) {
-            row.pop();
+        for (c, value) in cells.iter().take(MAX_COLUMNS.saturating_sub(first_col as usize)).enumerate() {
+            if *value != Data::Empty {
+                row.set(first_col as usize + c, text_len(value), || data_cell(value));
+            }
         }
-        if row.iter().all(Cell::is_blank) {
-            continue;
-        }
-        if sink(RowItem::Row { number: u64::from(first_row) + i as u64 + 1, cells: row }).is_err() {
+        let Some(item) = row.take(u64::from(first_row) + i as u64 + 1) else { continue };
+        if sink(item).is_err() {
             return;
         }
     }

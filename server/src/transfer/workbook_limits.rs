@@ -161,8 +161,10 @@ fn shared_string_count(part: impl Read) -> io::Result<Option<u64>> {
 }
 
 /// An XLS file: what its sheets take once read, each a dense grid over its
-/// declared dimensions and over its cells' span, within
-/// [`MAX_WORKBOOK_MEMORY_BYTES`].
+/// declared dimensions and over its cells' span, plus the text of its
+/// cells, within [`MAX_WORKBOOK_MEMORY_BYTES`]. calamine gives each cell
+/// that uses a shared string its own copy, so a string counts once for
+/// every cell that names it.
 pub fn check_xls<R: Read + Seek>(input: R) -> Result<(), FileProblem> {
     let bad = |e: &dyn std::fmt::Display| FileProblem::BadXls(e.to_string());
     let mut file = cfb::CompoundFile::open(input).map_err(|e| bad(&e))?;
@@ -171,6 +173,11 @@ pub fn check_xls<R: Read + Seek>(input: R) -> Result<(), FileProblem> {
     };
     let mut stream = io::BufReader::new(file.open_stream(name).map_err(|e| bad(&e))?);
     let mut cells: u64 = 0;
+    let mut text: u64 = 0;
+    // The shared-string table's records while it is read, then the
+    // length of each of its strings.
+    let mut sst: Option<Vec<Vec<u8>>> = None;
+    let mut sst_lengths: Vec<u32> = Vec::new();
     let mut sheet = XlsSheet::default();
     let mut depth = 0usize;
     let mut data = Vec::new();
@@ -187,6 +194,16 @@ pub fn check_xls<R: Read + Seek>(input: R) -> Result<(), FileProblem> {
         data.resize(len, 0);
         if stream.read_exact(&mut data).is_err() {
             break;
+        }
+        // SST and its CONTINUE records.
+        if kind == 0x00FC {
+            sst = Some(vec![data.clone()]);
+        } else if kind == 0x003C
+            && let Some(records) = sst.as_mut()
+        {
+            records.push(data.clone());
+        } else if let Some(records) = sst.take() {
+            sst_lengths = sst_string_lengths(&records);
         }
         match kind {
             // BOF: a sheet (or, nested, a chart within it) begins.
@@ -217,14 +234,98 @@ pub fn check_xls<R: Read + Seek>(input: R) -> Result<(), FileProblem> {
             }
             _ => {}
         }
-        if cells.saturating_add(sheet.cells()).saturating_mul(CELL_BYTES) > MAX_WORKBOOK_MEMORY_BYTES {
+        match kind {
+            // LabelSst: a copy of shared string number `isst`.
+            0x00FD if len >= 10 => {
+                let isst = u32::from_le_bytes([data[6], data[7], data[8], data[9]]) as usize;
+                text = text.saturating_add(sst_lengths.get(isst).map_or(0, |n| u64::from(*n)));
+            }
+            // Label, RString, and the String after a formula: text of its
+            // own, at most three bytes of UTF-8 per byte.
+            0x0204 | 0x00D6 | 0x0207 => text = text.saturating_add(3 * len as u64),
+            _ => {}
+        }
+        let grid = cells.saturating_add(sheet.cells()).saturating_mul(CELL_BYTES);
+        if grid > MAX_WORKBOOK_MEMORY_BYTES {
             return Err(too_demanding(
                 FileFormat::Xls,
                 "a sheet spans more cells than an import reads whole",
             ));
         }
+        if grid.saturating_add(text) > MAX_WORKBOOK_MEMORY_BYTES {
+            let mib = grid.saturating_add(text) / 1024 / 1024;
+            return Err(too_demanding(
+                FileFormat::Xls,
+                format!("its cells repeat shared text into more than {mib} MiB"),
+            ));
+        }
     }
     Ok(())
+}
+
+/// The most bytes each string of an XLS shared-string table takes once
+/// decoded (three of UTF-8 per character), read from the SST record and
+/// its CONTINUE records as calamine reads them: a string's characters may
+/// go on in the next record, which then starts with their flags again;
+/// its formatting runs and phonetic data are skipped. Where the table is
+/// cut short the strings read so far are returned (calamine reports the
+/// damage).
+fn sst_string_lengths(records: &[Vec<u8>]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut next = records.iter();
+    let Some(mut data) = next.next().and_then(|first| first.get(8..)) else { return out };
+    loop {
+        if data.is_empty() {
+            match next.next() {
+                Some(record) => data = record,
+                None => return out,
+            }
+            if data.is_empty() {
+                out.push(0);
+                continue;
+            }
+        }
+        let Some(&[c0, c1, flags]) = data.get(..3) else { return out };
+        data = &data[3..];
+        let chars = usize::from(u16::from_le_bytes([c0, c1]));
+        let mut skip = 0usize;
+        if flags & 0x8 != 0 {
+            let Some(&[r0, r1]) = data.get(..2) else { return out };
+            skip += 4 * usize::from(u16::from_le_bytes([r0, r1]));
+            data = &data[2..];
+        }
+        if flags & 0x4 != 0 {
+            let Some(&[e0, e1, e2, e3]) = data.get(..4) else { return out };
+            skip = skip.saturating_add(i32::from_le_bytes([e0, e1, e2, e3]) as usize);
+            data = &data[4..];
+        }
+        out.push(3 * chars as u32);
+        let (mut left, mut wide) = (chars, flags & 0x1 != 0);
+        while left > 0 {
+            let unit = if wide { 2 } else { 1 };
+            let n = left.min(data.len() / unit);
+            data = &data[n * unit..];
+            left -= n;
+            if left > 0 {
+                let Some(record) = next.next() else { return out };
+                let Some((&flags, rest)) = record.split_first() else { return out };
+                wide = flags & 0x1 != 0;
+                data = rest;
+            }
+        }
+        while skip > 0 {
+            if data.is_empty() {
+                let Some(record) = next.next() else { return out };
+                data = record;
+                if data.is_empty() {
+                    return out;
+                }
+            }
+            let n = skip.min(data.len());
+            data = &data[n..];
+            skip -= n;
+        }
+    }
 }
 
 fn u16_at(data: &[u8], at: usize) -> u32 {
@@ -582,6 +683,25 @@ mod tests {
         let mut huge = XlsSheet::default();
         huge.dimensions(&dims(0, u32::MAX, 0, 256));
         assert_eq!(huge.cells(), u64::from(u32::MAX) * 256);
+    }
+
+    #[test]
+    fn each_shared_string_of_an_xls_counts_its_characters_across_continue_records() {
+        // An SST record (counts, then strings: characters, flags, [runs],
+        // [phonetic size], text, [runs], [phonetic data]) and two CONTINUE
+        // records: the second string's characters go on in the first of
+        // them, after flags of their own (now two bytes a character).
+        let mut sst = vec![0; 8];
+        sst.extend([2, 0, 0]);
+        sst.extend(b"ab");
+        sst.extend([5, 0, 0x8 | 0x4, 1, 0, 3, 0, 0, 0]);
+        sst.extend(b"xy");
+        let continued = [vec![1], "z\0w\0v\0".as_bytes().to_vec(), vec![0; 4 + 3]].concat();
+        let mut last = vec![0, 0, 0];
+        last.extend([40_000u16.to_le_bytes().as_slice(), &[1]].concat());
+        last.extend(vec![b'q'; 100]);
+        assert_eq!(sst_string_lengths(&[sst, continued, last]), [6, 15, 0, 120_000]);
+        assert_eq!(sst_string_lengths(&[vec![0; 4]]), Vec::<u32>::new(), "cut short");
     }
 
     #[test]
