@@ -1202,6 +1202,48 @@ async fn a_large_file_is_imported_in_batches_with_progress_from_a_stream() {
     .await;
 }
 
+/// A cell of ten thousand bad tags is one problem, not ten thousand held
+/// in memory; and rows full of problems are stored by the thousand
+/// problems, not only by the thousand rows.
+#[tokio::test]
+async fn a_cell_is_reported_once_and_problems_are_stored_as_they_pile_up() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let store = app.app.as_ref().unwrap().store.clone();
+        let account = app.get("/api/v1/account").await.1["id"].as_str().unwrap().to_owned();
+        let mut file = format!(
+            "phone,tags,groups,email\n+48600400000,\"{}\",\"{}\",\n",
+            "!x ".repeat(10_000),
+            "a\u{7};".repeat(5_000)
+        );
+        for i in 1..=600 {
+            file.push_str(&format!("+48600400{i:03},!bad,\"g\u{7}\",not-mail\n"));
+        }
+        let seen: Arc<Mutex<Vec<ImportProgress>>> = Arc::default();
+        let log = seen.clone();
+        let summary = import_contacts(
+            &store,
+            &account,
+            Cursor::new(file.into_bytes()),
+            ImportOptions::default(),
+            move |p: &ImportProgress| log.lock().unwrap().push(*p),
+        )
+        .await
+        .unwrap();
+        assert_eq!((summary.progress.failed, summary.progress.created), (601, 0));
+        let errors = store.import_errors(&summary.job_id, 0, 10_000).await.unwrap();
+        let first_row: Vec<&str> =
+            errors.iter().filter(|(_, e)| e.row == 2).map(|(_, e)| e.column.as_deref().unwrap()).collect();
+        assert_eq!(first_row, ["tags", "groups"], "one problem per cell");
+        assert_eq!(errors.len(), 2 + 600 * 3);
+        // 1,802 problems in 601 rows: stored after the first 1,000.
+        let stored: Vec<u64> = seen.lock().unwrap().iter().skip(1).map(|p| p.rows_read).collect();
+        assert_eq!(stored.len(), 2, "{stored:?}");
+        app.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_command_line_imports_with_an_error_report_and_exports_to_xlsx() {
     on_each_backend(|b| async move {

@@ -230,7 +230,7 @@ impl Store {
         now: i64,
     ) -> sqlx::Result<BatchCounts> {
         let mut writes = batch.writes.clone();
-        let mut errors = batch.errors.clone();
+        let mut write_errors = Vec::new();
         let mut tx = self.writer.begin().await?;
         let mut names: Vec<String> = if batch.writes.is_empty() { Vec::new() } else { groups.to_vec() };
         names.extend(batch.row_groups.iter().flatten().cloned());
@@ -257,7 +257,7 @@ impl Store {
                 Ok(WriteOutcome::Updated(_)) => counts.updated += 1,
                 Err(problem) => {
                     counts.failed += 1;
-                    errors.push(ImportRowError {
+                    write_errors.push(ImportRowError {
                         row: *row,
                         column: batch.columns.get(problem.field).cloned(),
                         value: None,
@@ -266,6 +266,9 @@ impl Store {
                 }
             }
         }
+        // In row order, a row's reading problems first (the sort is stable);
+        // referenced, not copied, since a retry needs the batch again.
+        let mut errors: Vec<&ImportRowError> = batch.errors.iter().chain(&write_errors).collect();
         errors.sort_by_key(|e| e.row);
         let stored: i64 = sqlx::query("SELECT errors_stored FROM imports WHERE id = $1")
             .bind(job_id)

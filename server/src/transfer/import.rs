@@ -38,6 +38,10 @@ use crate::storage::{
 
 /// Rows stored per transaction.
 pub const IMPORT_BATCH_ROWS: usize = 1_000;
+/// Error rows held before they are stored, however few rows they come
+/// from (a row has at most one problem per column, so a batch holds at
+/// most this and one row's worth).
+pub const IMPORT_BATCH_ERRORS: usize = 1_000;
 /// Bytes looked at to tell what a file is.
 const SNIFF_BYTES: usize = 8 * 1024;
 /// Longest cell content repeated in an error report.
@@ -456,7 +460,9 @@ impl<'a> RowHandler<'a> {
             RowItem::Row { cells, .. } if cells.iter().all(Cell::is_blank) => {}
             RowItem::Row { number, cells } => self.row(number, &cells),
         }
-        if self.batch.rows.len() + self.batch.failed_rows as usize >= IMPORT_BATCH_ROWS {
+        if self.batch.rows.len() + self.batch.failed_rows as usize >= IMPORT_BATCH_ROWS
+            || self.batch.errors.len() >= IMPORT_BATCH_ERRORS
+        {
             self.flush()?;
         }
         Ok(())
@@ -544,7 +550,7 @@ impl<'a> RowHandler<'a> {
 }
 
 /// Reads one data row into changes to its contact (and the names of the
-/// groups it joins), or every problem it has.
+/// groups it joins), or its problems: the first of each cell.
 fn read_row(
     number: u64,
     cells: &[Cell],
@@ -613,6 +619,8 @@ fn read_row(
                 Err(r) => fail(r),
             },
             Attribute::Tags => {
+                // The first bad word is the cell's problem: a cell of
+                // thousands of them is one line of the report, not thousands.
                 for word in text.split(|c: char| matches!(c, ',' | ';' | '|') || c.is_whitespace()) {
                     if word.trim().is_empty() {
                         continue;
@@ -620,7 +628,10 @@ fn read_row(
                     match Tag::parse(word) {
                         Ok(t) if !tags.contains(&t) => tags.push(t),
                         Ok(_) => {}
-                        Err(e) => fail(format!("'{word}' is not a tag: {e}")),
+                        Err(e) => {
+                            fail(format!("'{word}' is not a tag: {e}"));
+                            break;
+                        }
                     }
                 }
             }
@@ -629,7 +640,10 @@ fn read_row(
                     match clean_text(name, MAX_GROUP_NAME_LEN, false) {
                         Ok(Some(n)) => groups.push(n),
                         Ok(None) => {}
-                        Err(e) => fail(format!("the group name {e}")),
+                        Err(e) => {
+                            fail(format!("the group name {e}"));
+                            break;
+                        }
                     }
                 }
             }
