@@ -1244,6 +1244,37 @@ async fn a_cell_is_reported_once_and_problems_are_stored_as_they_pile_up() {
     .await;
 }
 
+/// A row gives a contact at most 100 tags and 100 groups, as the API does,
+/// and a file creates at most 1,000 groups.
+#[tokio::test]
+async fn a_row_is_held_to_the_per_contact_limits_and_a_file_to_a_thousand_groups() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let words =
+            |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>().join(",");
+        let mut file = String::from("phone;tags;groups\n");
+        file.push_str(&format!("+48600500001;{};\n", words("t", 101)));
+        file.push_str(&format!("+48600500002;;{}\n", words("too many ", 101)));
+        file.push_str(&format!("+48600500003;{},{};{}\n", words("t", 100), words("T", 100), words("g", 100)));
+        for row in 0..10 {
+            file.push_str(&format!("+48600500{:03};;{}\n", 100 + row, words(&format!("r{row} "), 100)));
+        }
+        let job = import(&app, "", "text/csv", file.into_bytes()).await;
+        assert_eq!((job["rows_created"].as_i64(), job["rows_failed"].as_i64()), (Some(10), Some(3)), "{job}");
+        let report = error_report(&app, &job).await;
+        let problems: Vec<(&str, &str)> = report.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+        assert_eq!(problems, [("2", "tags"), ("3", "groups"), ("14", "groups")], "{report:?}");
+        assert!(report[0][3].contains("more than 100 tags"), "{report:?}");
+        assert!(report[2][3].contains("more than 1000 groups"), "{report:?}");
+        let c = contact(&app, "+48600500003").await;
+        assert_eq!((c["tags"].as_array().unwrap().len(), c["groups"].as_array().unwrap().len()), (100, 100));
+        let (_, groups) = app.get("/api/v1/groups").await;
+        assert_eq!(groups["groups"].as_array().unwrap().len(), 1_000, "the refused rows created none");
+        app.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_command_line_imports_with_an_error_report_and_exports_to_xlsx() {
     on_each_backend(|b| async move {

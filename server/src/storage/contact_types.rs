@@ -20,6 +20,12 @@ pub const MAX_EMAIL_LEN: usize = 254;
 pub const MAX_EXTERNAL_ID_LEN: usize = 100;
 /// Longest notes, in characters.
 pub const MAX_NOTES_LEN: usize = 5_000;
+/// Most tags on one contact written at once (an API request, a row of an
+/// import).
+pub const MAX_CONTACT_TAGS: usize = 100;
+/// Most groups named for one contact written at once (an API request, a
+/// row of an import).
+pub const MAX_CONTACT_GROUPS: usize = 100;
 /// Longest custom text value, in characters.
 pub const MAX_TEXT_VALUE_LEN: usize = 1_000;
 /// Longest custom field name.

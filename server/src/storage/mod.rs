@@ -66,8 +66,8 @@ pub use campaigns::{
 };
 pub use connectors::{ConnectorInUse, ManagedConnector, ManagedRoute, RouteWrite};
 pub use contact_types::{
-    Email, FieldDef, FieldKind, FieldName, FieldValue, Language, TimeZone, ValueError, clean_text, fold,
-    fold_key,
+    Email, FieldDef, FieldKind, FieldName, FieldValue, Language, MAX_CONTACT_GROUPS, MAX_CONTACT_TAGS,
+    TimeZone, ValueError, clean_text, fold, fold_key,
 };
 pub use contacts::{
     ContactChanges, ContactFilter, ContactRecord, ContactWrite, FieldCreateError, GroupRef,

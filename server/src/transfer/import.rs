@@ -14,7 +14,7 @@
 //! Parsing runs on a blocking thread and hands batches to the writer over
 //! a channel of two, so neither side runs ahead of the other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 
@@ -32,8 +32,8 @@ use crate::storage::contact_types::{
 };
 use crate::storage::{
     ContactChanges, ContactWrite, Email, FieldDef, FieldValue, ImportBatch, ImportDescription,
-    ImportRowError, ImportStatus, Language, MAX_GROUP_NAME_LEN, MatchBy, SetChange, Store, Target, TimeZone,
-    clean_text, now_micros,
+    ImportRowError, ImportStatus, Language, MAX_CONTACT_GROUPS, MAX_CONTACT_TAGS, MAX_GROUP_NAME_LEN,
+    MatchBy, SetChange, Store, Target, TimeZone, clean_text, group_name_key, now_micros,
 };
 
 /// Rows stored per transaction.
@@ -42,6 +42,10 @@ pub const IMPORT_BATCH_ROWS: usize = 1_000;
 /// from (a row has at most one problem per column, so a batch holds at
 /// most this and one row's worth).
 pub const IMPORT_BATCH_ERRORS: usize = 1_000;
+/// Most different groups the groups column of one file may name: each is
+/// created, if missing, inside a batch's transaction, which holds the
+/// database's writer (SQLite has one) while it runs.
+pub const MAX_FILE_GROUPS: usize = 1_000;
 /// Bytes looked at to tell what a file is.
 const SNIFF_BYTES: usize = 8 * 1024;
 /// Longest cell content repeated in an error report.
@@ -430,6 +434,8 @@ struct RowHandler<'a> {
     batch: Parsed,
     rows_read: u64,
     failure: Option<ImportFailure>,
+    /// The groups named by the rows so far (by [`group_name_key`]).
+    group_keys: HashSet<String>,
 }
 
 impl<'a> RowHandler<'a> {
@@ -444,6 +450,7 @@ impl<'a> RowHandler<'a> {
             batch: Parsed::default(),
             rows_read: 0,
             failure: None,
+            group_keys: HashSet::new(),
         }
     }
 
@@ -517,7 +524,11 @@ impl<'a> RowHandler<'a> {
 
     fn row(&mut self, number: u64, cells: &[Cell]) {
         let Some(plan) = &self.plan else { return };
-        match read_row(number, cells, plan, self.options.region, self.match_by) {
+        match read_row(number, cells, plan, self.options.region, self.match_by).and_then(
+            |(changes, groups)| {
+                admit_groups(&mut self.group_keys, number, plan, groups).map(|g| (changes, g))
+            },
+        ) {
             Ok((changes, groups)) => {
                 self.batch.writes.push(ContactWrite { target: Target::Match(self.match_by), changes });
                 self.batch.rows.push(number);
@@ -549,6 +560,30 @@ impl<'a> RowHandler<'a> {
     }
 }
 
+/// Passes a row's groups on, noting in `seen` those not named before: a
+/// row that would take the file past [`MAX_FILE_GROUPS`] is refused.
+fn admit_groups(
+    seen: &mut HashSet<String>,
+    number: u64,
+    plan: &ColumnPlan,
+    groups: Vec<String>,
+) -> Result<Vec<String>, Vec<ImportRowError>> {
+    let new: HashSet<String> =
+        groups.iter().map(|g| group_name_key(g)).filter(|k| !seen.contains(k)).collect();
+    if seen.len() + new.len() > MAX_FILE_GROUPS {
+        return Err(vec![ImportRowError {
+            row: number,
+            column: plan.header_of("groups"),
+            value: None,
+            reason: format!(
+                "the file names more than {MAX_FILE_GROUPS} groups; one import creates at most {MAX_FILE_GROUPS}"
+            ),
+        }]);
+    }
+    seen.extend(new);
+    Ok(groups)
+}
+
 /// Reads one data row into changes to its contact (and the names of the
 /// groups it joins), or its problems: the first of each cell.
 fn read_row(
@@ -563,6 +598,8 @@ fn read_row(
     let (mut first_name, mut last_name) = (None::<String>, None::<String>);
     let mut tags: Vec<Tag> = Vec::new();
     let mut groups: Vec<String> = Vec::new();
+    // What `tags` and `groups` hold, to drop repeats.
+    let (mut tag_set, mut group_keys) = (HashSet::new(), HashSet::new());
     for (i, attribute) in plan.attributes.iter().enumerate() {
         let Some(attribute) = attribute else { continue };
         let cell = cells.get(i).unwrap_or(&Cell::Empty);
@@ -625,8 +662,11 @@ fn read_row(
                     if word.trim().is_empty() {
                         continue;
                     }
+                    if tags.len() > MAX_CONTACT_TAGS {
+                        break;
+                    }
                     match Tag::parse(word) {
-                        Ok(t) if !tags.contains(&t) => tags.push(t),
+                        Ok(t) if tag_set.insert(t.clone()) => tags.push(t),
                         Ok(_) => {}
                         Err(e) => {
                             fail(format!("'{word}' is not a tag: {e}"));
@@ -637,9 +677,12 @@ fn read_row(
             }
             Attribute::Groups => {
                 for name in text.split([',', ';', '|']) {
+                    if groups.len() > MAX_CONTACT_GROUPS {
+                        break;
+                    }
                     match clean_text(name, MAX_GROUP_NAME_LEN, false) {
-                        Ok(Some(n)) => groups.push(n),
-                        Ok(None) => {}
+                        Ok(Some(n)) if group_keys.insert(group_name_key(&n)) => groups.push(n),
+                        Ok(_) => {}
                         Err(e) => {
                             fail(format!("the group name {e}"));
                             break;
@@ -671,6 +714,18 @@ fn read_row(
             });
         }
         changes.name = Some(Some(name));
+    }
+    for (attribute, count, most) in
+        [("tags", tags.len(), MAX_CONTACT_TAGS), ("groups", groups.len(), MAX_CONTACT_GROUPS)]
+    {
+        if count > most {
+            errors.push(ImportRowError {
+                row: number,
+                column: plan.header_of(attribute),
+                value: None,
+                reason: format!("more than {most} {attribute}; a contact is given at most {most} at once"),
+            });
+        }
     }
     if !tags.is_empty() {
         changes.tags = SetChange::Add(tags);

@@ -22,18 +22,15 @@ use crate::http::{ApiError, AppState, Auth};
 use crate::storage::contact_types::{MAX_EXTERNAL_ID_LEN, MAX_NAME_LEN, MAX_NOTES_LEN};
 use crate::storage::{
     ContactChanges, ContactFilter, ContactRecord, ContactWrite, Email, FieldCreateError, FieldDef, FieldKind,
-    FieldName, FieldValue, GroupRecord, Language, MAX_CONTACT_FIELDS, MatchBy, RowProblem, SetChange, Target,
-    TimeZone, WriteOutcome, clean_text, format_micros, group_name_key, now_micros,
+    FieldName, FieldValue, GroupRecord, Language, MAX_CONTACT_FIELDS, MAX_CONTACT_GROUPS, MAX_CONTACT_TAGS,
+    MatchBy, RowProblem, SetChange, Target, TimeZone, WriteOutcome, clean_text, format_micros,
+    group_name_key, now_micros,
 };
 
 /// Most contacts in one bulk request.
 pub const MAX_BULK_CONTACTS: usize = 10_000;
 /// Largest bulk request body (10,000 contacts with room for notes).
 pub const MAX_BULK_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Most tags on one contact in a request.
-const MAX_TAGS: usize = 100;
-/// Most groups named for one contact in a request.
-const MAX_GROUPS: usize = 100;
 /// Page size of the contact list: default and most.
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
@@ -239,8 +236,8 @@ fn changes_from(
         changes.fields.push((def.id.clone(), value));
     }
     if let Some(tags) = &input.tags {
-        if tags.len() > MAX_TAGS {
-            return Err(ApiError::field(field("tags"), format!("at most {MAX_TAGS} tags")));
+        if tags.len() > MAX_CONTACT_TAGS {
+            return Err(ApiError::field(field("tags"), format!("at most {MAX_CONTACT_TAGS} tags")));
         }
         let mut parsed: Vec<Tag> = Vec::new();
         for (i, t) in tags.iter().enumerate() {
@@ -253,8 +250,8 @@ fn changes_from(
         changes.tags = SetChange::Replace(parsed);
     }
     if let Some(groups) = &input.groups {
-        if groups.len() > MAX_GROUPS {
-            return Err(ApiError::field(field("groups"), format!("at most {MAX_GROUPS} groups")));
+        if groups.len() > MAX_CONTACT_GROUPS {
+            return Err(ApiError::field(field("groups"), format!("at most {MAX_CONTACT_GROUPS} groups")));
         }
         let mut ids = Vec::new();
         for (i, g) in groups.iter().enumerate() {
