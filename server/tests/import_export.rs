@@ -897,6 +897,7 @@ async fn each_supported_text_encoding_is_detected_or_taken_as_declared() {
             ("Windows-1251", "", russian, |s| encode(encoding_rs::WINDOWS_1251, s), "windows-1251"),
             ("UTF-8 Russian", "", russian, |s| s.as_bytes().to_vec(), "UTF-8"),
             ("Windows-1250 declared", "encoding=cp1250", polish, |s| encode(encoding_rs::WINDOWS_1250, s), "windows-1250"),
+            ("UTF-16LE declared, without a BOM", "encoding=utf-16le", russian, |s| s.encode_utf16().flat_map(u16::to_le_bytes).collect(), "UTF-16LE"),
         ];
         let mut n = 60010020;
         for (what, query, template, make, want_encoding) in cases {

@@ -286,7 +286,7 @@ fn parse<R: Read + Seek>(
     let io_failure = |e: io::Error| ImportFailure::from(FileProblem::Io(e.to_string()));
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     (&mut reader).take(SNIFF_BYTES as u64).read_to_end(&mut head).map_err(io_failure)?;
-    let format = table::sniff(&head)?;
+    let format = table::sniff(&head, options.encoding)?;
     let mut rows = RowHandler::new(options, fields, out);
     match format {
         FileFormat::Csv => {

@@ -98,8 +98,10 @@ pub enum FileProblem {
 }
 
 /// Tells CSV, XLSX, XLS and ODS apart by the first bytes, and refuses
-/// what is none of them.
-pub fn sniff(head: &[u8]) -> Result<FileFormat, FileProblem> {
+/// what is none of them. Text is UTF-16 (where NUL bytes are half of
+/// every ASCII character) after a UTF-16 byte-order mark, or without one
+/// when `declared` says so.
+pub fn sniff(head: &[u8], declared: Option<TextEncoding>) -> Result<FileFormat, FileProblem> {
     if head.starts_with(b"PK\x03\x04") {
         return opendocument_kind(head).unwrap_or(Ok(FileFormat::Xlsx));
     }
@@ -124,7 +126,7 @@ pub fn sniff(head: &[u8]) -> Result<FileFormat, FileProblem> {
     let (text, utf16) = match super::text::bom(head) {
         Some((TextEncoding::Utf16(_), len)) => (&head[len..], true),
         Some((_, len)) => (&head[len..], false),
-        None => (head, false),
+        None => (head, matches!(declared, Some(TextEncoding::Utf16(_)))),
     };
     if text.iter().all(|b| b.is_ascii_whitespace())
         || (utf16 && text.iter().all(|b| *b == 0 || b.is_ascii_whitespace()))
@@ -853,8 +855,21 @@ mod tests {
             (b"\x01\x02\x03\x04\x05", Err(FileProblem::Binary("control bytes that text does not contain"))),
         ];
         for (head, want) in cases {
-            assert_eq!(&sniff(head), want, "{head:?}");
+            assert_eq!(&sniff(head, None), want, "{head:?}");
         }
+    }
+
+    #[test]
+    fn utf16_declared_without_a_byte_order_mark_is_text() {
+        let utf16le = TextEncoding::from_label("utf-16le");
+        assert!(matches!(utf16le, Some(TextEncoding::Utf16(_))));
+        assert_eq!(sniff(b"p\0h\0o\0n\0e\0\n\0", utf16le), Ok(FileFormat::Csv));
+        assert_eq!(sniff(b" \0\n\0", utf16le), Err(FileProblem::Empty));
+        assert_eq!(sniff(b"%PDF-1.4", utf16le), Err(FileProblem::Binary("a PDF document")));
+        assert_eq!(
+            sniff(b"p\0h\0o\0n\0e\0", Some(TextEncoding::Utf8)),
+            Err(FileProblem::Binary("control bytes that text does not contain"))
+        );
     }
 
     #[test]

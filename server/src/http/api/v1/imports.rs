@@ -269,7 +269,7 @@ pub async fn create_import(
             ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty", "the file is empty")
         });
     }
-    if let Err(problem) = sniff(&head) {
+    if let Err(problem) = sniff(&head, options.encoding) {
         let code = match problem {
             FileProblem::Empty => "empty",
             _ => "binary",
