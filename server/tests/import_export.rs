@@ -1276,6 +1276,34 @@ async fn a_row_is_held_to_the_per_contact_limits_and_a_file_to_a_thousand_groups
     .await;
 }
 
+/// A row the database refuses (its number belongs to a contact of another
+/// external id) creates neither its own groups nor the job's.
+#[tokio::test]
+async fn a_refused_row_creates_no_groups() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (status, _) =
+            app.post("/api/v1/contacts", json!({"phone": "+48600600001", "external_id": "X-1"})).await;
+        assert_eq!(status, 201);
+        let file = b"external_id,phone,groups\nY-1,+48600600001,Odrzuceni\n".to_vec();
+        let job = import(&app, "group=Nikt", "text/csv", file).await;
+        assert_eq!((job["rows_created"].as_i64(), job["rows_failed"].as_i64()), (Some(0), Some(1)), "{job}");
+        let (_, groups) = app.get("/api/v1/groups").await;
+        assert_eq!(groups["groups"], json!([]), "{groups}");
+        // A row that is written still creates and joins both.
+        let file = b"external_id,phone,groups\nY-2,+48600600002,Przyjeci\n".to_vec();
+        let job = import(&app, "group=Nikt", "text/csv", file).await;
+        assert_eq!(job["rows_created"], 1, "{job}");
+        let c = contact(&app, "+48600600002").await;
+        let mut names: Vec<&str> =
+            c["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["Nikt", "Przyjeci"]);
+        app.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_command_line_imports_with_an_error_report_and_exports_to_xlsx() {
     on_each_backend(|b| async move {

@@ -6,13 +6,13 @@
 //! killed) is seen as `failed` once it has not moved for a while; importing
 //! the file again updates what was imported instead of duplicating it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::contact_writes::{WRITE_ATTEMPTS, is_lost_race};
-use super::contacts::{ContactWrite, SetChange, WriteOutcome};
+use super::contacts::{ContactWrite, WriteOutcome};
 use super::groups::group_name_key;
 use super::{Store, now_micros};
 use crate::domain::new_id;
@@ -203,7 +203,8 @@ impl Store {
     }
 
     /// Stores one batch: its contacts (each joining `groups` and its row's
-    /// groups, created if missing), its error rows and the job's counters, in one transaction.
+    /// groups, created if missing once a row is written), its error rows
+    /// and the job's counters, in one transaction.
     pub async fn import_batch(
         &self,
         job_id: &str,
@@ -229,27 +230,36 @@ impl Store {
         batch: &ImportBatch,
         now: i64,
     ) -> sqlx::Result<BatchCounts> {
-        let mut writes = batch.writes.clone();
         let mut write_errors = Vec::new();
         let mut tx = self.writer.begin().await?;
-        let mut names: Vec<String> = if batch.writes.is_empty() { Vec::new() } else { groups.to_vec() };
-        names.extend(batch.row_groups.iter().flatten().cloned());
-        let mut seen = std::collections::HashSet::new();
+        let outcomes = self.write_contacts_in(&mut tx, account_id, &batch.writes, now).await?;
+        // The groups of the rows written (the job's and their own), created
+        // if missing: a refused row creates none.
+        let written: Vec<(&str, &[String])> = outcomes
+            .iter()
+            .zip(&batch.row_groups)
+            .filter_map(|(outcome, row_groups)| {
+                outcome.as_ref().ok().map(|o| (o.id(), row_groups.as_slice()))
+            })
+            .collect();
+        let mut names: Vec<String> = if written.is_empty() { Vec::new() } else { groups.to_vec() };
+        names.extend(written.iter().flat_map(|(_, row_groups)| row_groups.iter().cloned()));
+        let mut seen = HashSet::new();
         names.retain(|n| seen.insert(group_name_key(n)));
         let ids = self.ensure_groups_in(&mut tx, account_id, &names, now).await?;
         let id_of: HashMap<String, String> = names.iter().map(|n| group_name_key(n)).zip(ids).collect();
-        for (i, w) in writes.iter_mut().enumerate() {
-            let row_names = batch.row_groups.get(i).map(Vec::as_slice).unwrap_or_default();
-            let ids: Vec<String> = groups
-                .iter()
-                .chain(row_names)
-                .filter_map(|n| id_of.get(&group_name_key(n)).cloned())
-                .collect();
-            if !ids.is_empty() {
-                w.changes.groups = SetChange::Add(ids);
-            }
-        }
-        let outcomes = self.write_contacts_in(&mut tx, account_id, &writes, now).await?;
+        let members: Vec<(&str, &str)> = written
+            .iter()
+            .flat_map(|(contact, row_groups)| {
+                groups
+                    .iter()
+                    .chain(*row_groups)
+                    .filter_map(|n| id_of.get(&group_name_key(n)))
+                    .map(|g| (g.as_str(), *contact))
+            })
+            .collect();
+        self.insert_pairs(&mut tx, "group_members (group_id, contact_id, added_at)", &members, Some(now))
+            .await?;
         let mut counts = BatchCounts { failed: batch.failed_rows, ..BatchCounts::default() };
         for (outcome, row) in outcomes.iter().zip(&batch.rows) {
             match outcome {
