@@ -1304,6 +1304,38 @@ async fn a_refused_row_creates_no_groups() {
     .await;
 }
 
+/// A job left `running` by a process that stopped reads as failed
+/// (`interrupted`) in the list as well as on its own.
+#[tokio::test]
+async fn an_import_whose_process_stopped_is_listed_as_interrupted() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let store = app.app.as_ref().unwrap().store.clone();
+        let account = app.get("/api/v1/account").await.1["id"].as_str().unwrap().to_owned();
+        let long_ago = kurier::storage::now_micros() - 600_000_000;
+        let mut stopped = Vec::new();
+        for _ in 0..2 {
+            let id = store.create_import(&account, &[], long_ago).await.unwrap();
+            let description =
+                kurier::storage::ImportDescription { format: "csv".into(), ..Default::default() };
+            store.start_import(&id, &description, long_ago).await.unwrap();
+            stopped.push(id);
+        }
+        let alive = store.create_import(&account, &[], kurier::storage::now_micros()).await.unwrap();
+        let (_, list) = app.get("/api/v1/imports").await;
+        let status_of = |id: &str| {
+            let job = list["imports"].as_array().unwrap().iter().find(|j| j["id"] == id).unwrap();
+            (job["status"].as_str().unwrap().to_owned(), job["error"]["code"].as_str().map(str::to_owned))
+        };
+        for id in &stopped {
+            assert_eq!(status_of(id), ("failed".into(), Some("interrupted".into())), "{list}");
+        }
+        assert_eq!(status_of(&alive), ("queued".into(), None), "{list}");
+        app.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_command_line_imports_with_an_error_report_and_exports_to_xlsx() {
     on_each_backend(|b| async move {

@@ -343,18 +343,7 @@ impl Store {
 
     /// A job of the account; one whose worker stopped is marked failed.
     pub async fn get_import(&self, account_id: &str, id: &str) -> sqlx::Result<Option<ImportJob>> {
-        let now = now_micros();
-        sqlx::query(
-            "UPDATE imports SET status = 'failed', error_code = 'interrupted',
-             error = 'Kurier stopped during the import; import the file again (rows already imported are updated, not duplicated)',
-             finished_at = $1 WHERE id = $2 AND account_id = $3 AND status IN ('queued', 'running') AND updated_at < $4",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(account_id)
-        .bind(now - STALE_IMPORT_MICROS)
-        .execute(&self.writer)
-        .await?;
+        self.fail_interrupted_imports(account_id, Some(id)).await?;
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {IMPORT_COLUMNS} FROM imports WHERE id = $1 AND account_id = $2"
         )))
@@ -366,8 +355,10 @@ impl Store {
         .transpose()
     }
 
-    /// The account's most recent jobs, newest first.
+    /// The account's most recent jobs, newest first; those whose worker
+    /// stopped are marked failed.
     pub async fn list_imports(&self, account_id: &str, limit: usize) -> sqlx::Result<Vec<ImportJob>> {
+        self.fail_interrupted_imports(account_id, None).await?;
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {IMPORT_COLUMNS} FROM imports WHERE account_id = $1 ORDER BY id DESC LIMIT $2"
         )))
@@ -378,6 +369,26 @@ impl Store {
         .iter()
         .map(import_from_row)
         .collect()
+    }
+
+    /// Marks the account's jobs (or only job `id`) that are queued or
+    /// running but have not moved for [`STALE_IMPORT_MICROS`] as failed:
+    /// their worker stopped with the process.
+    async fn fail_interrupted_imports(&self, account_id: &str, id: Option<&str>) -> sqlx::Result<()> {
+        let now = now_micros();
+        sqlx::query(
+            "UPDATE imports SET status = 'failed', error_code = 'interrupted',
+             error = 'Kurier stopped during the import; import the file again (rows already imported are updated, not duplicated)',
+             finished_at = $1 WHERE account_id = $2 AND status IN ('queued', 'running') AND updated_at < $3
+             AND (id = $4 OR $4 = '')",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(now - STALE_IMPORT_MICROS)
+        .bind(id.unwrap_or_default())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     /// One page of a job's error rows after `after_seq`, in order, each
