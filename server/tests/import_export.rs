@@ -1336,6 +1336,29 @@ async fn an_import_whose_process_stopped_is_listed_as_interrupted() {
     .await;
 }
 
+/// The report keeps the first 100,000 problems and says how many more
+/// there were: problems, not rows (503 rows of 199 bad tags each).
+#[tokio::test]
+async fn the_report_counts_the_problems_it_leaves_out() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let mut file = format!("phone{}\n", ",tags".repeat(199));
+        for i in 0..503 {
+            file.push_str(&format!("+48600700{i:03}{}\n", ",!".repeat(199)));
+        }
+        let job = import(&app, "", "text/csv", file.into_bytes()).await;
+        assert_eq!(job["rows_failed"], 503, "{job}");
+        let report = error_report(&app, &job).await;
+        assert_eq!(report.len(), 100_001);
+        assert_eq!(
+            report.last().unwrap()[3],
+            "97 more problems are not listed (the report keeps the first 100000)"
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_command_line_imports_with_an_error_report_and_exports_to_xlsx() {
     on_each_backend(|b| async move {

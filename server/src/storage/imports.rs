@@ -73,7 +73,11 @@ pub struct ImportJob {
     pub rows_created: i64,
     pub rows_updated: i64,
     pub rows_failed: i64,
+    /// Error rows in the report.
     pub errors_stored: i64,
+    /// Problems found, in the report or past its limit (a row may have
+    /// several).
+    pub problems: i64,
     pub error_code: Option<String>,
     pub error: Option<String>,
     pub created_at: i64,
@@ -129,7 +133,7 @@ pub struct BatchCounts {
 }
 
 const IMPORT_COLUMNS: &str = "id, status, format, encoding, delimiter, columns, groups, rows_total, rows_read,
-    rows_created, rows_updated, rows_failed, errors_stored, error_code, error, created_at, updated_at, finished_at";
+    rows_created, rows_updated, rows_failed, errors_stored, problems, error_code, error, created_at, updated_at, finished_at";
 
 fn import_from_row(r: &AnyRow) -> sqlx::Result<ImportJob> {
     let status: String = r.try_get("status")?;
@@ -148,12 +152,20 @@ fn import_from_row(r: &AnyRow) -> sqlx::Result<ImportJob> {
         rows_updated: r.try_get("rows_updated")?,
         rows_failed: r.try_get("rows_failed")?,
         errors_stored: r.try_get("errors_stored")?,
+        problems: r.try_get("problems")?,
         error_code: r.try_get("error_code")?,
         error: r.try_get("error")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         finished_at: r.try_get("finished_at")?,
     })
+}
+
+impl ImportJob {
+    /// Problems found but not in the report (past [`MAX_STORED_ERRORS`]).
+    pub fn unlisted_problems(&self) -> i64 {
+        (self.problems - self.errors_stored).max(0)
+    }
 }
 
 impl Store {
@@ -285,6 +297,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
+        let problems = errors.len();
         let room = (MAX_STORED_ERRORS - stored).max(0) as usize;
         let errors = &errors[..errors.len().min(room)];
         for (n, chunk) in errors.chunks(CHUNK).enumerate() {
@@ -308,13 +321,15 @@ impl Store {
         }
         sqlx::query(
             "UPDATE imports SET rows_read = $1, rows_created = rows_created + $2, rows_updated = rows_updated + $3,
-             rows_failed = rows_failed + $4, errors_stored = errors_stored + $5, updated_at = $6 WHERE id = $7",
+             rows_failed = rows_failed + $4, errors_stored = errors_stored + $5, problems = problems + $6,
+             updated_at = $7 WHERE id = $8",
         )
         .bind(batch.rows_read as i64)
         .bind(counts.created as i64)
         .bind(counts.updated as i64)
         .bind(counts.failed as i64)
         .bind(errors.len() as i64)
+        .bind(problems as i64)
         .bind(now)
         .bind(job_id)
         .execute(&mut *tx)

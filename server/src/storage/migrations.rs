@@ -207,6 +207,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0027_outbox_claims.sql"),
         then: None,
     },
+    Migration {
+        version: 28,
+        name: "import_problems",
+        sqlite: include_str!("../../migrations/sqlite/0028_import_problems.sql"),
+        postgres: include_str!("../../migrations/postgres/0028_import_problems.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

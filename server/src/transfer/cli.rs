@@ -242,7 +242,7 @@ pub async fn import_contacts_command(
         let out = BufWriter::new(
             File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?,
         );
-        let unlisted = (job.rows_failed - job.errors_stored).max(0);
+        let unlisted = job.unlisted_problems();
         export_import_errors(&store, &summary.job_id, unlisted, out).await?;
         std::fs::rename(&partial, &path)?;
         println!("The refused rows and why: {}", path.display());

@@ -347,7 +347,7 @@ pub async fn import_errors(
     let id = import_id(&id)?;
     let job =
         state.store.get_import(&auth.account_id, &id).await?.ok_or_else(|| ApiError::not_found("import"))?;
-    let unlisted = (job.rows_failed - job.errors_stored).max(0);
+    let unlisted = job.unlisted_problems();
     let store = state.store.clone();
     Ok(stream_response(
         crate::transfer::ExportFormat::Csv,
