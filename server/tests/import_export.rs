@@ -1381,6 +1381,20 @@ async fn the_command_line_imports_with_an_error_report_and_exports_to_xlsx() {
             errors: None,
             config: None,
         };
+        // --group is held to the API's rules, before anything is imported.
+        let too_many: Vec<String> = (0..21).map(|i| format!("g{i}")).collect();
+        for (groups, want) in [
+            (vec!["Bell\u{7}".to_owned()], "control character"),
+            (vec!["x".repeat(101)], "longer than 100"),
+            (vec![" ".to_owned()], "may not be empty"),
+            (too_many, "at most 20 groups"),
+        ] {
+            let e = import_contacts_command(&config, &ImportContactsArgs { groups, ..args.clone() })
+                .await
+                .unwrap_err();
+            assert!(format!("{e:#}").contains(want), "{e:#}");
+        }
+        assert!(all_contacts(&app).await.is_empty());
         let summary = import_contacts_command(&config, &args).await.unwrap();
         assert_eq!((summary.progress.created, summary.progress.failed), (2, 1));
         let report = std::fs::read_to_string(dir.path().join("kontakty.csv.errors.csv")).unwrap();

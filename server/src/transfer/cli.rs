@@ -48,7 +48,8 @@ pub enum ExportCommand {
 pub struct ImportContactsArgs {
     /// The CSV, XLSX, XLS or ODS file.
     pub file: PathBuf,
-    /// A group every imported contact joins (created if missing); repeatable.
+    /// A group every imported contact joins (created if missing; a name of
+    /// up to 100 characters, at most 20 groups); repeatable.
     #[arg(long = "group", value_name = "NAME")]
     pub groups: Vec<String>,
     /// Read a column as an attribute, e.g. "Nr kom.=phone", "Miasto=city",
@@ -196,11 +197,10 @@ pub async fn import_contacts_command(
     config: &Config,
     args: &ImportContactsArgs,
 ) -> anyhow::Result<ImportSummary> {
-    let mut options = ImportOptions {
-        groups: args.groups.iter().map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect(),
-        region: config.default_region(),
-        ..ImportOptions::default()
-    };
+    let mut options = ImportOptions { region: config.default_region(), ..ImportOptions::default() };
+    for g in &args.groups {
+        options.add_group(g).map_err(|e| anyhow::anyhow!("--group '{g}': {e}"))?;
+    }
     for m in &args.mapping {
         let (column, attribute) =
             m.rsplit_once('=').with_context(|| format!("--map '{m}' must be HEADER=ATTRIBUTE"))?;

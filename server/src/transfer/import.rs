@@ -42,6 +42,8 @@ pub const IMPORT_BATCH_ROWS: usize = 1_000;
 /// from (a row has at most one problem per column, so a batch holds at
 /// most this and one row's worth).
 pub const IMPORT_BATCH_ERRORS: usize = 1_000;
+/// Most groups named for every contact of an import.
+pub const MAX_JOB_GROUPS: usize = 20;
 /// Most different groups the groups column of one file may name: each is
 /// created, if missing, inside a batch's transaction, which holds the
 /// database's writer (SQLite has one) while it runs.
@@ -73,6 +75,27 @@ pub struct ImportOptions {
     pub match_by: Option<MatchBy>,
     /// A job created earlier (`queued`) to run; `None` creates one.
     pub job_id: Option<String>,
+}
+
+impl ImportOptions {
+    /// Adds a group every imported contact joins (the API's `group`, the
+    /// command line's `--group`): a name of at most [`MAX_GROUP_NAME_LEN`]
+    /// characters without control characters, at most [`MAX_JOB_GROUPS`]
+    /// of them; a name given twice (in any case) counts once. The error
+    /// says what is wrong with the name.
+    pub fn add_group(&mut self, name: &str) -> Result<(), String> {
+        let name = clean_text(name, MAX_GROUP_NAME_LEN, false)
+            .map_err(|e| format!("the group name {e}"))?
+            .ok_or_else(|| "the group name may not be empty".to_owned())?;
+        if self.groups.iter().any(|g| group_name_key(g) == group_name_key(&name)) {
+            return Ok(());
+        }
+        if self.groups.len() >= MAX_JOB_GROUPS {
+            return Err(format!("at most {MAX_JOB_GROUPS} groups"));
+        }
+        self.groups.push(name);
+        Ok(())
+    }
 }
 
 /// Where an import is.

@@ -24,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::domain::Region;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
-use crate::storage::{ImportJob, MAX_GROUP_NAME_LEN, clean_text, format_micros, now_micros};
+use crate::storage::{ImportJob, format_micros, now_micros};
 use crate::transfer::export::export_import_errors;
 use crate::transfer::table::{FileProblem, sniff};
 use crate::transfer::{
@@ -35,8 +35,6 @@ use super::exports::stream_response;
 
 /// Largest file accepted for import.
 pub const MAX_IMPORT_BYTES: u64 = 1024 * 1024 * 1024;
-/// Most groups one import adds its contacts to.
-const MAX_IMPORT_GROUPS: usize = 20;
 /// Jobs shown by the list.
 const LISTED_IMPORTS: usize = 50;
 /// Chunks of the body buffered on the way to the spool file.
@@ -135,14 +133,7 @@ fn read_options(pairs: Vec<(String, String)>, region: Option<Region>) -> Result<
     let mut options = ImportOptions { region, ..ImportOptions::default() };
     for (key, value) in pairs {
         match key.as_str() {
-            "group" => {
-                let name = clean_text(&value, MAX_GROUP_NAME_LEN, false)
-                    .map_err(|e| ApiError::query("group", format!("the group name {e}")))?
-                    .ok_or_else(|| ApiError::query("group", "may not be empty"))?;
-                if !options.groups.iter().any(|g| g.to_lowercase() == name.to_lowercase()) {
-                    options.groups.push(name);
-                }
-            }
+            "group" => options.add_group(&value).map_err(|e| ApiError::query("group", e))?,
             "mapping" => {
                 let map: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_str(&value).map_err(|_| {
@@ -189,9 +180,6 @@ fn read_options(pairs: Vec<(String, String)>, region: Option<Region>) -> Result<
                 ));
             }
         }
-    }
-    if options.groups.len() > MAX_IMPORT_GROUPS {
-        return Err(ApiError::query("group", format!("at most {MAX_IMPORT_GROUPS} groups")));
     }
     Ok(options)
 }
