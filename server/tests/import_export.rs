@@ -1070,12 +1070,19 @@ async fn an_exported_address_book_imports_into_another_account_unchanged() {
                     },
                     "fields": {"balance": i as f64 / 4.0 - 3.0, "since": "2020-01-31", "vip": i % 3 == 0, "city": "Łódź"},
                     "tags": if i % 2 == 0 { vec!["parzysty"] } else { vec!["nieparzysty", "x"] },
-                    "groups": if i % 5 == 0 { vec!["Piątki"] } else { vec![] },
+                    "groups": match (i % 5, i % 3) {
+                        (0, 0) => vec!["Piątki", "Warszawa, Mokotów", "Klub \"Orzeł\" | Kraków"],
+                        (0, _) => vec!["Piątki"],
+                        (_, 0) => vec!["Warszawa, Mokotów"],
+                        _ => vec![],
+                    },
                     "opted_out": i == 7,
                 })
             })
             .collect();
-        app.post("/api/v1/groups", json!({"name": "Piątki"})).await;
+        for name in ["Piątki", "Warszawa, Mokotów", "Klub \"Orzeł\" | Kraków"] {
+            app.post("/api/v1/groups", json!({"name": name})).await;
+        }
         let (status, resp) = app.post("/api/v1/contacts/bulk", json!({"contacts": contacts})).await;
         assert_eq!((status, resp["created"].as_u64()), (200, Some(50)), "{resp}");
 
@@ -1102,7 +1109,7 @@ async fn an_exported_address_book_imports_into_another_account_unchanged() {
                     .iter()
                     .map(|c| {
                         let groups: Vec<&Value> = c["groups"].as_array().unwrap().iter().map(|g| &g["name"]).collect();
-                        json!([c["phone"], c["name"], c["email"], c["language"], c["time_zone"], c["external_id"], c["notes"], c["fields"], c["tags"], groups, c["opted_out"]])
+                        json!([c["phone"], c["name"], c["email"], c["language"], c["time_zone"], c["external_id"], c["notes"], c["fields"], c["tags"], groups, c["opted_out"], c["opted_out_at"]])
                     })
                     .collect();
                 out.sort_by_key(|v| v[0].as_str().unwrap().to_owned());

@@ -584,7 +584,7 @@ fn resolve(
         r.notes = v.clone();
     }
     match c.opted_out {
-        Some(true) => r.opted_out_at = r.opted_out_at.or(Some(now)),
+        Some(true) => r.opted_out_at = r.opted_out_at.or(Some(c.opted_out_at.map_or(now, |at| at.min(now)))),
         Some(false) => r.opted_out_at = None,
         None => {}
     }

@@ -62,9 +62,12 @@ pub struct ContactChanges {
     pub time_zone: Option<Option<TimeZone>>,
     pub external_id: Option<Option<String>>,
     pub notes: Option<Option<String>>,
-    /// `true` records the opt-out now (keeping an earlier time); `false`
+    /// `true` records the opt-out (keeping an earlier time); `false`
     /// clears it.
     pub opted_out: Option<bool>,
+    /// When the opt-out happened, where that is known (a time read from an
+    /// imported file); the write's time otherwise, and never later.
+    pub opted_out_at: Option<i64>,
     /// Custom values by field id; `None` removes the value.
     pub fields: Vec<(String, Option<FieldValue>)>,
     pub tags: SetChange<Tag>,

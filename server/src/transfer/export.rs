@@ -18,6 +18,7 @@ use rust_xlsxwriter::Workbook;
 use tokio::sync::mpsc;
 
 use super::import::FORMULA_TRIGGERS;
+use super::mapping::join_group_names;
 use crate::storage::{ContactFilter, FieldValue, MessageFilter, MessageRecord, Store, format_micros};
 
 /// Rows read from storage at a time.
@@ -389,10 +390,9 @@ async fn export_contacts_with<W: Write + Send + 'static>(
                         None => ExportCell::Empty,
                     });
                 }
-                let groups: Vec<String> = c.groups.into_iter().map(|g| g.name).collect();
                 row.extend([
                     c.tags.join(", ").into(),
-                    groups.join("; ").into(),
+                    join_group_names(c.groups.iter().map(|g| g.name.as_str())).into(),
                     c.notes.into(),
                     c.opted_out_at.map(format_micros).into(),
                     format_micros(c.created_at).into(),

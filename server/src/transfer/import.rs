@@ -699,11 +699,11 @@ fn read_row(
                 }
             }
             Attribute::Groups => {
-                for name in text.split([',', ';', '|']) {
+                for name in mapping::split_group_names(&text) {
                     if groups.len() > MAX_CONTACT_GROUPS {
                         break;
                     }
-                    match clean_text(name, MAX_GROUP_NAME_LEN, false) {
+                    match clean_text(&name, MAX_GROUP_NAME_LEN, false) {
                         Ok(Some(n)) if group_keys.insert(group_name_key(&n)) => groups.push(n),
                         Ok(_) => {}
                         Err(e) => {
@@ -714,7 +714,10 @@ fn read_row(
                 }
             }
             Attribute::OptedOut => match opted_out(cell, &text) {
-                Some(v) => changes.opted_out = Some(v),
+                Some((v, at)) => {
+                    changes.opted_out = Some(v);
+                    changes.opted_out_at = at;
+                }
                 None => fail(format!("'{text}' is neither yes/no nor a date")),
             },
             Attribute::Field { id, kind, .. } => match FieldValue::parse_text(*kind, &text) {
@@ -839,15 +842,20 @@ fn looks_scientific(s: &str) -> bool {
     }
 }
 
-/// Yes/no, or the date it happened (which means yes).
-fn opted_out(cell: &Cell, text: &str) -> Option<bool> {
+/// Yes/no, or the time it happened (which means yes; a date alone is its
+/// midnight, UTC), as microseconds.
+fn opted_out(cell: &Cell, text: &str) -> Option<(bool, Option<i64>)> {
+    let since = |t: chrono::NaiveDateTime| Some((true, Some(t.and_utc().timestamp_micros())));
     match cell {
-        Cell::Bool(b) => Some(*b),
-        Cell::DateTime { .. } => Some(true),
+        Cell::Bool(b) => Some((*b, None)),
+        Cell::DateTime { date, time } => since(date.and_time(time.unwrap_or_default())),
         _ => parse_bool(text)
             .ok()
-            .or_else(|| parse_date(text).ok().map(|_| true))
-            .or_else(|| chrono::DateTime::parse_from_rfc3339(text.trim()).ok().map(|_| true)),
+            .map(|b| (b, None))
+            .or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(text.trim()).ok().and_then(|t| since(t.naive_utc()))
+            })
+            .or_else(|| parse_date(text).ok().and_then(|d| since(d.and_time(chrono::NaiveTime::MIN)))),
     }
 }
 
@@ -919,11 +927,15 @@ mod tests {
 
     #[test]
     fn opting_out_is_read_from_yes_no_or_a_date() {
-        assert_eq!(opted_out(&Cell::Text("tak".into()), "tak"), Some(true));
-        assert_eq!(opted_out(&Cell::Text("0".into()), "0"), Some(false));
+        assert_eq!(opted_out(&Cell::Text("tak".into()), "tak"), Some((true, None)));
+        assert_eq!(opted_out(&Cell::Text("0".into()), "0"), Some((false, None)));
         assert_eq!(
-            opted_out(&Cell::Text("2024-05-01T10:00:00.000Z".into()), "2024-05-01T10:00:00.000Z"),
-            Some(true)
+            opted_out(&Cell::Text("2024-05-01T10:00:00.123Z".into()), "2024-05-01T10:00:00.123Z"),
+            Some((true, Some(1_714_557_600_123_000)))
+        );
+        assert_eq!(
+            opted_out(&Cell::Text("2024-05-01".into()), "2024-05-01"),
+            Some((true, Some(1_714_521_600_000_000)))
         );
         assert_eq!(opted_out(&Cell::Text("perhaps".into()), "perhaps"), None);
     }

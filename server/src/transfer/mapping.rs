@@ -6,7 +6,8 @@
 //! `Телефон`, `Imię`, `Имя`, `E-mail`…). An explicit mapping (header →
 //! attribute) overrides that. A file without any recognised header whose
 //! first row holds a phone number is read as a list of numbers without a
-//! header row.
+//! header row. A groups cell lists names as [`join_group_names`] writes
+//! them and [`split_group_names`] reads them.
 
 use std::collections::HashMap;
 
@@ -373,9 +374,71 @@ pub fn plan(
     Ok(ColumnPlan { attributes, headers, uses, headerless })
 }
 
+/// Characters that separate the names of a groups cell.
+const GROUP_SEPARATORS: [char; 3] = [',', ';', '|'];
+
+/// Group names as one cell: separated by `; `, a name that holds a
+/// separator or a quote in double quotes (a quote doubled), so that
+/// [`split_group_names`] reads back the same names.
+pub fn join_group_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted = |n: &str| {
+        if n.contains(GROUP_SEPARATORS) || n.contains('"') {
+            format!("\"{}\"", n.replace('"', "\"\""))
+        } else {
+            n.to_owned()
+        }
+    };
+    names.into_iter().map(quoted).collect::<Vec<_>>().join("; ")
+}
+
+/// The names of a groups cell, separated by `,` `;` or `|`; a name that
+/// starts with a double quote goes on to the closing one, separators and
+/// doubled quotes included. Names are not trimmed here.
+pub fn split_group_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut name = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    name.push('"');
+                }
+                '"' => quoted = false,
+                _ => name.push(c),
+            }
+        } else if c == '"' && name.trim().is_empty() {
+            name.clear();
+            quoted = true;
+        } else if GROUP_SEPARATORS.contains(&c) {
+            names.push(std::mem::take(&mut name));
+        } else {
+            name.push(c);
+        }
+    }
+    names.push(name);
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_names_with_separators_and_quotes_survive_a_join_and_a_split() {
+        let names = ["Piątki", "Warszawa, Mokotów", "Klub \"Orzeł\" | Kraków", "a;b"];
+        let cell = join_group_names(names);
+        assert_eq!(cell, "Piątki; \"Warszawa, Mokotów\"; \"Klub \"\"Orzeł\"\" | Kraków\"; \"a;b\"");
+        assert_eq!(split_group_names(&cell).iter().map(|n| n.trim()).collect::<Vec<_>>(), names);
+        assert_eq!(split_group_names("a, b;c|d"), ["a", " b", "c", "d"]);
+        assert_eq!(
+            split_group_names("O\"Neil, \"x"),
+            ["O\"Neil", "x"],
+            "a quote inside a name, an unclosed one"
+        );
+    }
     use crate::storage::FieldName;
 
     fn strings(v: &[&str]) -> Vec<String> {
