@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use common::two_way::{PHONE, get_with, inject, keyword, matched, matched_with, number, post_with, sent_to};
 use common::{TestApp, on_each_backend};
+use kurier::storage::{KeywordWrite, now_micros};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -360,6 +361,67 @@ async fn a_shared_number_gives_each_message_to_the_account_whose_keyword_it_matc
         assert!(mine["messages"].as_array().unwrap().iter().all(|m| m["text"] != "sushi"), "not the first account's");
         inject(&app, PHONE, "7100", "pizza").await;
         assert_eq!(matched(&app, PHONE, "pizza").await["match"]["kind"], "keyword");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn on_a_shared_number_no_priority_lets_another_accounts_keyword_take_a_message_meant_for_yours() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let store = app.app.as_ref().unwrap().store.clone();
+        let (branch, other) = store.create_account("branch").await.unwrap();
+        number(&app, json!({"number": "7100", "kind": "shared"})).await;
+        let (status, n) =
+            post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
+        assert_eq!(status, 201, "{n}");
+        let order = keyword(
+            &app,
+            json!({"number": "7100", "keyword": "ORDER", "match_type": "base",
+            "actions": [{"type": "reply", "text": "order taken"}]}),
+        )
+        .await;
+        // "ORDER pizza" would match both: refused whatever the priority.
+        let (status, refused) = post_with(
+            &app,
+            &other,
+            "/api/v1/keywords",
+            json!({"number": "7100", "keyword": "pizza",
+            "match_type": "phrase", "priority": 5, "actions": [{"type": "reply", "text": "mine"}]}),
+        )
+        .await;
+        assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("keyword_conflict")), "{refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("ORDER"), "{refused}");
+        // A keyword that no message of the other account's can also match is fine.
+        let (status, k) = post_with(
+            &app,
+            &other,
+            "/api/v1/keywords",
+            json!({"number": "7100", "keyword": "pizza",
+            "match_type": "exact", "priority": 5, "actions": [{"type": "reply", "text": "pizza here"}]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{k}");
+
+        // Such a pair stored before this rule: the priority still does not
+        // decide between accounts; the more specific match (base) does.
+        let theirs = store.find_number(&branch, "7100").await.unwrap().unwrap();
+        let w = KeywordWrite {
+            keyword: "pizza",
+            keyword_key: "pizza",
+            match_type: "phrase",
+            priority: 9,
+            actions: r#"[{"type": "reply", "text": "mine"}]"#,
+        };
+        store.create_keyword(&branch, &theirs, &w, now_micros()).await.unwrap();
+        inject(&app, PHONE, "7100", "ORDER pizza").await;
+        let m = matched(&app, PHONE, "ORDER pizza").await;
+        assert_eq!(
+            (&m["match"]["kind"], &m["match"]["keyword_id"]),
+            (&json!("keyword"), &order["id"]),
+            "{m}"
+        );
         app.stop().await;
     })
     .await;

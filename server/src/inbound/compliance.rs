@@ -3,6 +3,7 @@
 //! keyword, on every number, and no keyword may take them.
 
 use super::keyword::normalize;
+use crate::storage::Store;
 
 /// Standard words that opt the sender out (whole message, any case).
 pub const STANDARD_OPT_OUT: &[&str] = &["stop", "stopall", "unsubscribe", "cancel", "end", "quit"];
@@ -47,6 +48,27 @@ pub fn opt_out_words(local: &[String]) -> Vec<String> {
         }
     }
     words
+}
+
+/// An account's compliance settings, its defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The local opt-out words as set (or the defaults).
+    pub local: Vec<String>,
+    /// Every opt-out word, normalized: the standard ones and the local ones.
+    pub words: Vec<String>,
+    pub help: String,
+}
+
+/// The account's compliance settings.
+pub async fn settings(store: &Store, account_id: &str) -> sqlx::Result<Settings> {
+    let (help, local) = store.compliance_settings(account_id).await?;
+    let local = local.unwrap_or_else(|| DEFAULT_LOCAL_OPT_OUT.iter().map(|w| (*w).to_owned()).collect());
+    Ok(Settings {
+        words: opt_out_words(&local),
+        local,
+        help: help.unwrap_or_else(|| DEFAULT_HELP_TEXT.to_owned()),
+    })
 }
 
 /// What the normalized `text` asks for, if it is a compliance word.

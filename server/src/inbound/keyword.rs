@@ -4,8 +4,9 @@
 //! case, without diacritics (`ZAŻÓŁĆ` = `zazolc`), whitespace collapsed to
 //! single spaces and punctuation trimmed from both ends (`  Stop! ` =
 //! `stop`). A keyword is valid by construction ([`Keyword::new`]); which of
-//! several matching keywords wins is [`best`]'s order, and two keywords
-//! [`conflict`] when one of them, sent as a message, would match the other.
+//! several matching keywords wins is [`best`]'s order, two keywords
+//! [`conflict`] when one of them, sent as a message, would match the other,
+//! and they [`overlap`] when any message could match both.
 
 use std::cmp::Ordering;
 
@@ -44,7 +45,8 @@ impl MatchType {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
-    /// Among equal priorities, the more specific match wins.
+    /// Among equal priorities, and between accounts, the more specific
+    /// match wins.
     fn specificity(self) -> u8 {
         match self {
             Self::Exact => 3,
@@ -136,33 +138,76 @@ pub fn conflict(a: &Keyword, b: &Keyword, opt_out_words: &[String]) -> bool {
         || matches(b.match_type, &b.key, &probe(a), opt_out_words)
 }
 
+/// Whether any message could match both keywords — the rule between two
+/// accounts on a shared number, where no priority may decide. An exact or
+/// remove keyword matches only a few texts, each tried on the other; two
+/// base keywords share a message only when they are the same word; any
+/// other pair of base and phrase keywords shares one (`ORDER pizza` starts
+/// with `order` and contains `pizza`).
+pub fn overlap(a: &Keyword, b: &Keyword, opt_out_words: &[String]) -> bool {
+    let texts = |k: &Keyword| match k.match_type {
+        MatchType::Exact => Some(vec![k.key.clone()]),
+        MatchType::Remove => Some(
+            opt_out_words.iter().flat_map(|w| [format!("{w} {}", k.key), format!("{} {w}", k.key)]).collect(),
+        ),
+        MatchType::Base | MatchType::Phrase => None,
+    };
+    let matched_by = |texts: Vec<String>, k: &Keyword| {
+        texts.iter().any(|t| matches(k.match_type, &k.key, t, opt_out_words))
+    };
+    match (texts(a), texts(b)) {
+        (Some(t), _) => matched_by(t, b),
+        (None, Some(t)) => matched_by(t, a),
+        (None, None) => {
+            !(a.match_type == MatchType::Base && b.match_type == MatchType::Base) || a.key == b.key
+        }
+    }
+}
+
 /// A keyword competing for a message.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
     pub keyword: &'a Keyword,
+    /// Whose it is: priorities order one account's keywords only.
+    pub account: &'a str,
     pub priority: i64,
     /// Creation order: earlier wins the last tie.
     pub created_at: i64,
 }
 
-/// The keyword that takes `text`: highest priority, then the most specific
-/// match type, then the longest key, then the oldest.
+/// The keyword that takes `text`. Within an account: the highest priority,
+/// then the most specific match type, then the longest key, then the
+/// oldest. Between accounts (a shared number; [`overlap`] keeps them apart,
+/// so only keywords stored before that rule meet here) each account's best
+/// competes without its priority.
 pub fn best<'a>(
     candidates: impl IntoIterator<Item = (usize, Candidate<'a>)>,
     text: &str,
     opt_out_words: &[String],
 ) -> Option<usize> {
-    candidates
-        .into_iter()
-        .filter(|(_, c)| matches(c.keyword.match_type, &c.keyword.key, text, opt_out_words))
-        .max_by(|(_, a), (_, b)| order(a, b))
-        .map(|(i, _)| i)
+    let mut per_account: Vec<(usize, Candidate<'a>)> = Vec::new();
+    for (i, c) in candidates {
+        if !matches(c.keyword.match_type, &c.keyword.key, text, opt_out_words) {
+            continue;
+        }
+        match per_account.iter_mut().find(|(_, b)| b.account == c.account) {
+            Some(b) if by_priority(&c, &b.1).is_gt() => *b = (i, c),
+            Some(_) => {}
+            None => per_account.push((i, c)),
+        }
+    }
+    per_account.into_iter().max_by(|(_, a), (_, b)| by_match(a, b)).map(|(i, _)| i)
 }
 
-fn order(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
-    a.priority
-        .cmp(&b.priority)
-        .then(a.keyword.match_type.specificity().cmp(&b.keyword.match_type.specificity()))
+fn by_priority(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
+    a.priority.cmp(&b.priority).then_with(|| by_match(a, b))
+}
+
+fn by_match(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
+    a.keyword
+        .match_type
+        .specificity()
+        .cmp(&b.keyword.match_type.specificity())
         .then(a.keyword.key.chars().count().cmp(&b.keyword.key.chars().count()))
         .then(b.created_at.cmp(&a.created_at))
 }
@@ -240,7 +285,7 @@ mod tests {
         let exact = kw("pizza", MatchType::Exact);
         let base = kw("pizza", MatchType::Base);
         let phrase = kw("pizza", MatchType::Phrase);
-        let c = |k, priority, created_at| Candidate { keyword: k, priority, created_at };
+        let c = |k, priority, created_at| Candidate { keyword: k, account: "a", priority, created_at };
         let all = || [c(&phrase, 0, 1), c(&base, 0, 2), c(&exact, 0, 3)].into_iter().enumerate();
         assert_eq!(best(all(), "pizza", &[]), Some(2));
         assert_eq!(best(all(), "pizza please", &[]), Some(1));
@@ -248,5 +293,43 @@ mod tests {
         assert_eq!(best(all(), "pasta", &[]), None);
         let boosted = [c(&phrase, 5, 1), c(&exact, 0, 3)].into_iter().enumerate();
         assert_eq!(best(boosted, "pizza", &[]), Some(0));
+    }
+
+    #[test]
+    fn keywords_overlap_when_one_message_could_match_both() {
+        let w = stop();
+        let cases = [
+            (kw("order", MatchType::Base), kw("pizza", MatchType::Phrase), true), // ORDER pizza
+            (kw("order", MatchType::Base), kw("order", MatchType::Base), true),
+            (kw("order", MatchType::Base), kw("pizza", MatchType::Base), false),
+            (kw("free pizza", MatchType::Phrase), kw("pasta", MatchType::Phrase), true),
+            (kw("pizza", MatchType::Exact), kw("order", MatchType::Base), false),
+            (kw("order now", MatchType::Exact), kw("order", MatchType::Base), true),
+            (kw("pizza", MatchType::Exact), kw("pizza", MatchType::Phrase), true),
+            (kw("pizza", MatchType::Remove), kw("pizza", MatchType::Base), true), // pizza stop
+            (kw("pizza", MatchType::Remove), kw("pizza", MatchType::Exact), false),
+            (kw("pizza", MatchType::Remove), kw("pasta", MatchType::Remove), false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(overlap(&a, &b, &w), want, "{a:?} {b:?}");
+            assert_eq!(overlap(&b, &a, &w), want, "{b:?} {a:?}");
+        }
+    }
+
+    #[test]
+    fn priorities_order_one_accounts_keywords_but_not_another_accounts() {
+        let order = kw("order", MatchType::Base);
+        let pizza = kw("pizza", MatchType::Phrase);
+        let order_pizza = kw("order pizza", MatchType::Exact);
+        let c = |k, account, priority, created_at| Candidate { keyword: k, account, priority, created_at };
+        let shared = [c(&order, "a", 0, 1), c(&pizza, "b", 5, 2)].into_iter().enumerate();
+        assert_eq!(best(shared, "order pizza", &[]), Some(0), "b's priority does not count against a");
+        let own = [c(&order, "a", 0, 1), c(&pizza, "a", 5, 2)].into_iter().enumerate();
+        assert_eq!(best(own, "order pizza", &[]), Some(1), "a's own priority decides");
+        // An account's best competes as it is: b's boosted phrase beats its
+        // own exact, then loses to a's base.
+        let mixed =
+            [c(&order, "a", 0, 1), c(&pizza, "b", 5, 2), c(&order_pizza, "b", 0, 3)].into_iter().enumerate();
+        assert_eq!(best(mixed, "order pizza", &[]), Some(0));
     }
 }

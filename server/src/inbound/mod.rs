@@ -226,7 +226,8 @@ impl InboundWorker {
             }
             return self.finish(job, o, None).await;
         }
-        // 2. The best keyword of any holder; 3. else the first holder's default.
+        // 2. The best keyword of any holder (priorities count within an
+        //    account only); 3. else the first holder's default.
         let keywords: Vec<KeywordRecord> = self
             .store
             .keywords_on(&holders[0].number, None)
@@ -245,6 +246,7 @@ impl InboundWorker {
                     i,
                     Candidate {
                         keyword: k,
+                        account: &keywords[i].account_id,
                         priority: keywords[i].priority,
                         created_at: keywords[i].created_at,
                     },
@@ -276,13 +278,8 @@ impl InboundWorker {
 
     /// The account's opt-out words and help text.
     async fn words(&self, account_id: &str) -> anyhow::Result<(Vec<String>, String)> {
-        let (help, local) = self.store.compliance_settings(account_id).await?;
-        let local = local
-            .unwrap_or_else(|| compliance::DEFAULT_LOCAL_OPT_OUT.iter().map(|w| (*w).to_owned()).collect());
-        Ok((
-            compliance::opt_out_words(&local),
-            help.unwrap_or_else(|| compliance::DEFAULT_HELP_TEXT.to_owned()),
-        ))
+        let s = compliance::settings(&self.store, account_id).await?;
+        Ok((s.words, s.help))
     }
 
     /// Stores the outcome, with the account's own webhook for received

@@ -64,7 +64,7 @@ pub struct KeywordInput {
     /// `phrase` (contained as whole words), `remove` (an opt-out word and
     /// the keyword: `STOP PIZZA`).
     pub match_type: Option<String>,
-    /// Higher wins when several keywords match.
+    /// Higher wins when several of the account's keywords match.
     pub priority: Option<i64>,
     pub actions: Option<Vec<Action>>,
 }
@@ -106,7 +106,9 @@ struct Checked {
 }
 
 /// Checks a keyword against the rules and against every other keyword on
-/// the number (of any account, for shared numbers).
+/// the number: the account's own that could take the same message need
+/// different priorities; another account's (a shared number) may share no
+/// message with it at all.
 #[allow(clippy::too_many_arguments)]
 async fn check(
     state: &AppState,
@@ -120,10 +122,7 @@ async fn check(
 ) -> Result<Checked, ApiError> {
     let keyword =
         Keyword::new(text, match_type).map_err(|e| ApiError::field("keyword", format!("the keyword {e}")))?;
-    let (_, local) = state.store.compliance_settings(account_id).await?;
-    let local =
-        local.unwrap_or_else(|| compliance::DEFAULT_LOCAL_OPT_OUT.iter().map(|w| (*w).to_owned()).collect());
-    let words = compliance::opt_out_words(&local);
+    let words = compliance::settings(&state.store, account_id).await?.words;
     if compliance::is_reserved(&keyword.key, &words) {
         return Err(ApiError::field(
             "keyword",
@@ -138,18 +137,30 @@ async fn check(
         return Err(ApiError::field("actions", "a remove keyword needs a remove_from_group action"));
     }
     let actions = check_actions(state, account_id, "actions", actions).await?;
+    // Every sharer's opt-out words: a `remove` keyword matches with any.
+    let mut all_words = Vec::new();
+    for h in state.store.number_holders(&[number.to_owned()]).await? {
+        for w in compliance::settings(&state.store, &h.account_id).await?.words {
+            if !all_words.contains(&w) {
+                all_words.push(w);
+            }
+        }
+    }
     for other in state.store.keywords_on(number, None).await? {
         if Some(other.id.as_str()) == exclude {
             continue;
         }
         let Some(m) = MatchType::parse(&other.match_type) else { continue };
         let Ok(theirs) = Keyword::new(&other.keyword, m) else { continue };
-        if !keyword::conflict(&keyword, &theirs, &words) {
-            continue;
-        }
         let message = if other.account_id != account_id {
-            format!("'{}' on {number} is reserved by another account", other.keyword)
-        } else if other.priority == priority {
+            if !keyword::overlap(&keyword, &theirs, &all_words) {
+                continue;
+            }
+            format!(
+                "a message could match both this and '{}' ({}), another account's keyword on {number}; on a shared number a message may match one account's keywords only, whatever the priority",
+                other.keyword, other.match_type
+            )
+        } else if other.priority == priority && keyword::conflict(&keyword, &theirs, &all_words) {
             format!(
                 "conflicts with keyword '{}' ({}, priority {}): a message could match both; give one a different priority",
                 other.keyword, other.match_type, other.priority

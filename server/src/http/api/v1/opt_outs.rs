@@ -13,7 +13,7 @@ use crate::domain::PhoneNumber;
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
-use crate::inbound::compliance::{self, DEFAULT_HELP_TEXT, DEFAULT_LOCAL_OPT_OUT, MAX_LOCAL_WORDS};
+use crate::inbound::compliance::{self, MAX_LOCAL_WORDS};
 use crate::inbound::keyword::normalize;
 use crate::storage::{format_micros, now_micros};
 
@@ -175,12 +175,11 @@ async fn history(state: &AppState, account_id: &str, phone: String) -> Result<Op
 }
 
 async fn compliance_view(state: &AppState, account_id: &str) -> Result<ComplianceView, ApiError> {
-    let (help, local) = state.store.compliance_settings(account_id).await?;
-    let local = local.unwrap_or_else(|| DEFAULT_LOCAL_OPT_OUT.iter().map(|w| (*w).to_owned()).collect());
+    let s = compliance::settings(&state.store, account_id).await?;
     Ok(ComplianceView {
-        help_text: help.unwrap_or_else(|| DEFAULT_HELP_TEXT.to_owned()),
-        all_opt_out_words: compliance::opt_out_words(&local),
-        opt_out_words: local,
+        help_text: s.help,
+        all_opt_out_words: s.words,
+        opt_out_words: s.local,
         opt_in_words: compliance::OPT_IN.iter().map(|w| (*w).to_owned()).collect(),
         help_words: compliance::HELP.iter().map(|w| (*w).to_owned()).collect(),
     })
