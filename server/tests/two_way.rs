@@ -428,6 +428,69 @@ async fn on_a_shared_number_no_priority_lets_another_accounts_keyword_take_a_mes
 }
 
 #[tokio::test]
+async fn another_accounts_opt_out_words_cannot_silence_your_keyword_on_a_shared_number() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let store = app.app.as_ref().unwrap().store.clone();
+        let (branch, other) = store.create_account("branch").await.unwrap();
+        number(&app, json!({"number": "7100", "kind": "shared"})).await;
+        let (status, n) =
+            post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
+        assert_eq!(status, 201, "{n}");
+        let pizza = keyword(
+            &app,
+            json!({"number": "7100", "keyword": "PIZZA",
+            "actions": [{"type": "reply", "text": "pizza here"}]}),
+        )
+        .await;
+
+        // The other sharer cannot make the keyword its opt-out word, nor the
+        // first account a keyword of the other's opt-out word.
+        let (status, refused) = app
+            .call_as(&other, "PATCH", "/api/v1/compliance", Some(json!({"opt_out_words": ["nie", "Pizza!"]})))
+            .await;
+        assert_eq!(
+            (status, refused["error"]["field"].as_str()),
+            (422, Some("opt_out_words[1]")),
+            "{refused}"
+        );
+        let (status, set) = app
+            .call_as(&other, "PATCH", "/api/v1/compliance", Some(json!({"opt_out_words": ["pasta"]})))
+            .await;
+        assert_eq!(status, 200, "{set}");
+        let (status, refused) = app
+            .post(
+                "/api/v1/keywords",
+                json!({"number": "7100", "keyword": "Pasta",
+            "actions": [{"type": "reply", "text": "pasta here"}]}),
+            )
+            .await;
+        assert_eq!((status, refused["error"]["field"].as_str()), (422, Some("keyword")), "{refused}");
+
+        // Such a word stored before this rule opts out of that account only;
+        // the keyword still takes the message.
+        store.set_compliance_settings(&branch, None, Some(Some(&["pizza".to_owned()]))).await.unwrap();
+        inject(&app, PHONE, "7100", "PIZZA").await;
+        let m = matched(&app, PHONE, "PIZZA").await;
+        assert_eq!(
+            (&m["match"]["kind"], &m["match"]["keyword_id"]),
+            (&json!("keyword"), &pizza["id"]),
+            "{m}"
+        );
+        let mut texts = Vec::new();
+        for key in [common::API_KEY, other.as_str()] {
+            let (_, sent) = get_with(&app, key, "/api/v1/messages?direction=outbound").await;
+            texts.extend(sent["messages"].as_array().unwrap().iter().map(|m| m["text"].clone()));
+        }
+        assert_eq!(texts, [json!("pizza here")], "no opt-out confirmation");
+        let (_, opted) = get_with(&app, &other, "/api/v1/opt-outs").await;
+        assert!(!opted.to_string().contains(PHONE), "{opted}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn only_the_operator_simulates_phones_freely_and_an_account_only_to_its_own_dedicated_numbers() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;

@@ -4,7 +4,9 @@
 //! (`inbound_queue`, same transaction). This worker then claims queued
 //! messages under a lease and, for each, decides in order: a compliance
 //! word (`compliance`: STOP and friends opt out, START opts in, HELP gets
-//! the help text), else the best keyword on the number (`keyword`), else
+//! the help text) of the accounts holding the number, unless a keyword of
+//! another of them takes it; else the best keyword on the number
+//! (`keyword`), else
 //! the number's default actions; it turns the chosen actions (`actions`)
 //! into effects — group changes, replies, forwards, notifications, poll
 //! votes (`polls`) — and
@@ -187,17 +189,49 @@ impl InboundWorker {
         for h in &holders {
             words.push(self.words(&h.account_id).await?);
         }
-        // 1. Compliance words, on every number, before any keyword.
+        // 1. Compliance words, on every number, before any keyword of the
+        //    accounts whose words they are; another sharer's keyword that
+        //    the message matches still takes it.
         let requests: Vec<Option<Request>> =
             words.iter().map(|(w, _)| compliance::classify(&text, w)).collect();
-        if let Some(request) = requests.iter().flatten().next().copied() {
-            let accounts: Vec<usize> = match request {
-                // Opting in or out concerns every sharer of the number.
-                Request::OptOut | Request::OptIn => {
-                    (0..holders.len()).filter(|i| requests[*i] == Some(request)).collect()
-                }
-                Request::Help => vec![0],
-            };
+        // 2. The best keyword of the other holders (priorities count within
+        //    an account only); 3. else the first holder's default.
+        let keywords: Vec<KeywordRecord> = if requests.iter().all(Option::is_some) {
+            Vec::new()
+        } else {
+            self.store
+                .keywords_on(&holders[0].number, None)
+                .await?
+                .into_iter()
+                .filter(|k| holders.iter().zip(&requests).any(|(h, r)| h.id == k.number_id && r.is_none()))
+                .collect()
+        };
+        let parsed: Vec<Option<Keyword>> = keywords
+            .iter()
+            .map(|k| MatchType::parse(&k.match_type).and_then(|m| Keyword::new(&k.keyword, m).ok()))
+            .collect();
+        let all_words: Vec<String> = words.iter().flat_map(|(w, _)| w.iter().cloned()).collect();
+        let candidates = parsed.iter().enumerate().filter_map(|(i, k)| {
+            k.as_ref().map(|k| {
+                (
+                    i,
+                    Candidate {
+                        keyword: k,
+                        account: &keywords[i].account_id,
+                        priority: keywords[i].priority,
+                        created_at: keywords[i].created_at,
+                    },
+                )
+            })
+        });
+        let best = keyword::best(candidates, &text, &all_words);
+        if let (None, Some(request)) = (best, requests.iter().flatten().next().copied()) {
+            let mut accounts: Vec<usize> =
+                (0..holders.len()).filter(|i| requests[*i] == Some(request)).collect();
+            if request == Request::Help {
+                accounts.truncate(1);
+            }
+            // Opting in or out concerns every sharer whose word it is.
             let first = &holders[accounts[0]];
             o.account_id = first.account_id.clone();
             o.number_id = Some(first.id.clone());
@@ -226,34 +260,7 @@ impl InboundWorker {
             }
             return self.finish(job, o, None).await;
         }
-        // 2. The best keyword of any holder (priorities count within an
-        //    account only); 3. else the first holder's default.
-        let keywords: Vec<KeywordRecord> = self
-            .store
-            .keywords_on(&holders[0].number, None)
-            .await?
-            .into_iter()
-            .filter(|k| holders.iter().any(|h| h.id == k.number_id))
-            .collect();
-        let parsed: Vec<Option<Keyword>> = keywords
-            .iter()
-            .map(|k| MatchType::parse(&k.match_type).and_then(|m| Keyword::new(&k.keyword, m).ok()))
-            .collect();
-        let all_words: Vec<String> = words.iter().flat_map(|(w, _)| w.iter().cloned()).collect();
-        let candidates = parsed.iter().enumerate().filter_map(|(i, k)| {
-            k.as_ref().map(|k| {
-                (
-                    i,
-                    Candidate {
-                        keyword: k,
-                        account: &keywords[i].account_id,
-                        priority: keywords[i].priority,
-                        created_at: keywords[i].created_at,
-                    },
-                )
-            })
-        });
-        let (holder, actions_json, keyword) = match keyword::best(candidates, &text, &all_words) {
+        let (holder, actions_json, keyword) = match best {
             Some(i) => {
                 let k = &keywords[i];
                 let holder = holders.iter().find(|h| h.id == k.number_id).unwrap_or(&holders[0]);

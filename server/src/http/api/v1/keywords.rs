@@ -122,11 +122,23 @@ async fn check(
 ) -> Result<Checked, ApiError> {
     let keyword =
         Keyword::new(text, match_type).map_err(|e| ApiError::field("keyword", format!("the keyword {e}")))?;
-    let words = compliance::settings(&state.store, account_id).await?.words;
-    if compliance::is_reserved(&keyword.key, &words) {
+    // Every sharer's opt-out words: they are checked before any keyword,
+    // and a `remove` keyword matches with any of them.
+    let mut all_words = Vec::new();
+    for h in state.store.number_holders(&[number.to_owned()]).await? {
+        for w in compliance::settings(&state.store, &h.account_id).await?.words {
+            if !all_words.contains(&w) {
+                all_words.push(w);
+            }
+        }
+    }
+    if compliance::is_reserved(&keyword.key, &all_words) {
         return Err(ApiError::field(
             "keyword",
-            format!("'{}' is an opt-out, opt-in or help word, which Kurier answers itself", keyword.text),
+            format!(
+                "'{}' is an opt-out, opt-in or help word (of an account on {number}), which Kurier answers itself",
+                keyword.text
+            ),
         ));
     }
     if actions.is_empty() {
@@ -137,15 +149,6 @@ async fn check(
         return Err(ApiError::field("actions", "a remove keyword needs a remove_from_group action"));
     }
     let actions = check_actions(state, account_id, "actions", actions).await?;
-    // Every sharer's opt-out words: a `remove` keyword matches with any.
-    let mut all_words = Vec::new();
-    for h in state.store.number_holders(&[number.to_owned()]).await? {
-        for w in compliance::settings(&state.store, &h.account_id).await?.words {
-            if !all_words.contains(&w) {
-                all_words.push(w);
-            }
-        }
-    }
     for other in state.store.keywords_on(number, None).await? {
         if Some(other.id.as_str()) == exclude {
             continue;

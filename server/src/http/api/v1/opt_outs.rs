@@ -14,8 +14,8 @@ use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::inbound::compliance::{self, MAX_LOCAL_WORDS};
-use crate::inbound::keyword::normalize;
-use crate::storage::{format_micros, now_micros};
+use crate::inbound::keyword::{self, MatchType, normalize};
+use crate::storage::{KeywordRecord, format_micros, now_micros};
 
 /// Opt-outs listed at most.
 const LIST_LIMIT: usize = 10_000;
@@ -174,6 +174,11 @@ async fn history(state: &AppState, account_id: &str, phone: String) -> Result<Op
     Ok(OptHistory { phone, opted_out, events })
 }
 
+/// Whether a message of the one normalized `word` would match keyword `k`.
+fn takes_word(k: &KeywordRecord, word: &str) -> bool {
+    MatchType::parse(&k.match_type).is_some_and(|m| keyword::matches(m, &k.keyword_key, word, &[]))
+}
+
 async fn compliance_view(state: &AppState, account_id: &str) -> Result<ComplianceView, ApiError> {
     let s = compliance::settings(&state.store, account_id).await?;
     Ok(ComplianceView {
@@ -220,6 +225,12 @@ pub async fn update_compliance(
             if words.len() > MAX_LOCAL_WORDS {
                 return Err(ApiError::field("opt_out_words", format!("at most {MAX_LOCAL_WORDS} words")));
             }
+            // Keywords on the account's numbers, other sharers' too: an
+            // opt-out word is checked before them all.
+            let mut keywords = Vec::new();
+            for n in state.store.list_numbers(&auth.account_id).await? {
+                keywords.extend(state.store.keywords_on(&n.number, None).await?);
+            }
             let mut out = Vec::with_capacity(words.len());
             for (i, w) in words.iter().enumerate() {
                 let n = normalize(w);
@@ -230,6 +241,15 @@ pub async fn update_compliance(
                     return Err(ApiError::field(
                         format!("opt_out_words[{i}]"),
                         format!("'{w}' opts in or asks for help"),
+                    ));
+                }
+                if let Some(k) = keywords.iter().find(|k| takes_word(k, &n)) {
+                    return Err(ApiError::field(
+                        format!("opt_out_words[{i}]"),
+                        format!(
+                            "'{w}' is the keyword '{}' on {}: a message of it would opt out instead",
+                            k.keyword, k.number
+                        ),
                     ));
                 }
                 out.push(w.trim().to_owned());
