@@ -414,7 +414,11 @@ async fn on_a_shared_number_no_priority_lets_another_accounts_keyword_take_a_mes
             priority: 9,
             actions: r#"[{"type": "reply", "text": "mine"}]"#,
         };
-        store.create_keyword(&branch, &theirs, &w, now_micros()).await.unwrap();
+        store
+            .create_keyword(&branch, &theirs, &w, now_micros(), |_| Ok::<(), ()>(()))
+            .await
+            .unwrap()
+            .unwrap();
         inject(&app, PHONE, "7100", "ORDER pizza").await;
         let m = matched(&app, PHONE, "ORDER pizza").await;
         assert_eq!(
@@ -485,6 +489,32 @@ async fn another_accounts_opt_out_words_cannot_silence_your_keyword_on_a_shared_
         assert_eq!(texts, [json!("pizza here")], "no opt-out confirmation");
         let (_, opted) = get_with(&app, &other, "/api/v1/opt-outs").await;
         assert!(!opted.to_string().contains(PHONE), "{opted}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_conflicting_keywords_saved_at_once_are_one_created_and_one_refused() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let store = app.app.as_ref().unwrap().store.clone();
+        let (_, other) = store.create_account("branch").await.unwrap();
+        number(&app, json!({"number": "7100", "kind": "shared"})).await;
+        let (status, n) =
+            post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
+        assert_eq!(status, 201, "{n}");
+        for word in ["pizza", "pasta", "sushi", "salad", "soup"] {
+            let body =
+                json!({"number": "7100", "keyword": word, "actions": [{"type": "reply", "text": word}]});
+            let (mine, theirs) = tokio::join!(
+                post_with(&app, common::API_KEY, "/api/v1/keywords", body.clone()),
+                post_with(&app, &other, "/api/v1/keywords", body.clone()),
+            );
+            let mut statuses = [mine.0, theirs.0];
+            statuses.sort_unstable();
+            assert_eq!(statuses, [201, 409], "{word}: {mine:?} {theirs:?}");
+        }
         app.stop().await;
     })
     .await;

@@ -295,13 +295,37 @@ impl Store {
         rows.iter().map(keyword_from).collect()
     }
 
-    pub async fn create_keyword(
+    /// Every keyword on `number`, read in `tx` after locking the number's
+    /// keywords until it commits: two keywords saved at once on one number
+    /// are checked one after the other (PostgreSQL's advisory lock;
+    /// SQLite's one writer).
+    async fn keywords_locked(conn: &mut AnyConnection, number: &str) -> sqlx::Result<Vec<KeywordRecord>> {
+        super::lock_until_commit(conn, &format!("keywords {number}")).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {KEYWORD_COLUMNS} FROM keywords WHERE number = $1 ORDER BY created_at, id"
+        )))
+        .bind(number)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(keyword_from)
+        .collect()
+    }
+
+    /// Stores a new keyword if `check`, given every keyword on the number
+    /// (of any account), passes it; in one transaction with that read.
+    pub async fn create_keyword<E>(
         &self,
         account_id: &str,
         number: &NumberRecord,
         w: &KeywordWrite<'_>,
         now: i64,
-    ) -> sqlx::Result<KeywordRecord> {
+        check: impl FnOnce(&[KeywordRecord]) -> Result<(), E>,
+    ) -> sqlx::Result<Result<KeywordRecord, E>> {
+        let mut tx = self.writer.begin().await?;
+        if let Err(e) = check(&Self::keywords_locked(&mut tx, &number.number).await?) {
+            return Ok(Err(e));
+        }
         let record = KeywordRecord {
             id: new_id(),
             account_id: account_id.to_owned(),
@@ -331,9 +355,10 @@ impl Store {
         .bind(&record.actions)
         .bind(now)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(record)
+        tx.commit().await?;
+        Ok(Ok(record))
     }
 
     pub async fn list_keywords(
@@ -377,13 +402,20 @@ impl Store {
         .transpose()
     }
 
-    pub async fn update_keyword(
+    /// Changes the keyword `existing` if `check`, given every keyword on
+    /// its number, passes it; as [`Store::create_keyword`]. `None` when it
+    /// is gone.
+    pub async fn update_keyword<E>(
         &self,
-        account_id: &str,
-        id: &str,
+        existing: &KeywordRecord,
         w: &KeywordWrite<'_>,
         now: i64,
-    ) -> sqlx::Result<Option<KeywordRecord>> {
+        check: impl FnOnce(&[KeywordRecord]) -> Result<(), E>,
+    ) -> sqlx::Result<Result<Option<KeywordRecord>, E>> {
+        let mut tx = self.writer.begin().await?;
+        if let Err(e) = check(&Self::keywords_locked(&mut tx, &existing.number).await?) {
+            return Ok(Err(e));
+        }
         sqlx::query(
             "UPDATE keywords SET keyword = $1, keyword_key = $2, match_type = $3, priority = $4, actions = $5,
                  updated_at = $6
@@ -395,18 +427,19 @@ impl Store {
         .bind(w.priority)
         .bind(w.actions)
         .bind(now)
-        .bind(account_id)
-        .bind(id)
-        .execute(&self.writer)
+        .bind(&existing.account_id)
+        .bind(&existing.id)
+        .execute(&mut *tx)
         .await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {KEYWORD_COLUMNS} FROM keywords WHERE account_id = $1 AND id = $2"
         )))
-        .bind(account_id)
-        .bind(id)
-        .fetch_optional(&self.writer)
+        .bind(&existing.account_id)
+        .bind(&existing.id)
+        .fetch_optional(&mut *tx)
         .await?;
-        row.as_ref().map(keyword_from).transpose()
+        tx.commit().await?;
+        Ok(Ok(row.as_ref().map(keyword_from).transpose()?))
     }
 
     pub async fn delete_keyword(&self, account_id: &str, id: &str) -> sqlx::Result<bool> {

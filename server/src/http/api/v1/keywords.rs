@@ -98,23 +98,77 @@ pub async fn list_keywords(
     Ok(Json(KeywordList { keywords: keywords.into_iter().map(Into::into).collect() }))
 }
 
-/// A keyword ready to store.
+/// A keyword that passed the rules, to be checked against the others on
+/// its number when stored.
 struct Checked {
     keyword: Keyword,
     priority: i64,
     actions: String,
+    /// Every opt-out word of the accounts on the number.
+    words: Vec<String>,
 }
 
-/// Checks a keyword against the rules and against every other keyword on
-/// the number: the account's own that could take the same message need
-/// different priorities; another account's (a shared number) may share no
-/// message with it at all.
-#[allow(clippy::too_many_arguments)]
+impl Checked {
+    /// Refuses the keyword if it meets one of `others`, the keywords on
+    /// `number` (of any account, for shared numbers; `exclude` is itself):
+    /// the account's own that could take the same message need different
+    /// priorities; another account's may share no message with it at all.
+    fn against(
+        &self,
+        account_id: &str,
+        number: &str,
+        exclude: Option<&str>,
+        others: &[KeywordRecord],
+    ) -> Result<(), ApiError> {
+        for other in others {
+            if Some(other.id.as_str()) == exclude {
+                continue;
+            }
+            let Some(m) = MatchType::parse(&other.match_type) else { continue };
+            let Ok(theirs) = Keyword::new(&other.keyword, m) else { continue };
+            let message = if other.account_id != account_id {
+                if !keyword::overlap(&self.keyword, &theirs, &self.words) {
+                    continue;
+                }
+                format!(
+                    "a message could match both this and '{}' ({}), another account's keyword on {number}; on a shared number a message may match one account's keywords only, whatever the priority",
+                    other.keyword, other.match_type
+                )
+            } else if other.priority == self.priority
+                && keyword::conflict(&self.keyword, &theirs, &self.words)
+            {
+                format!(
+                    "conflicts with keyword '{}' ({}, priority {}): a message could match both; give one a different priority",
+                    other.keyword, other.match_type, other.priority
+                )
+            } else {
+                continue;
+            };
+            return Err(ApiError {
+                field: Some("keyword".into()),
+                ..ApiError::new(StatusCode::CONFLICT, "keyword_conflict", message)
+            });
+        }
+        Ok(())
+    }
+
+    fn write(&self) -> KeywordWrite<'_> {
+        KeywordWrite {
+            keyword: &self.keyword.text,
+            keyword_key: &self.keyword.key,
+            match_type: self.keyword.match_type.as_str(),
+            priority: self.priority,
+            actions: &self.actions,
+        }
+    }
+}
+
+/// Checks a keyword against the rules: its text, its actions, and the
+/// compliance words of every account on `number`.
 async fn check(
     state: &AppState,
     account_id: &str,
     number: &str,
-    exclude: Option<&str>,
     text: &str,
     match_type: MatchType,
     priority: i64,
@@ -149,34 +203,12 @@ async fn check(
         return Err(ApiError::field("actions", "a remove keyword needs a remove_from_group action"));
     }
     let actions = check_actions(state, account_id, "actions", actions).await?;
-    for other in state.store.keywords_on(number, None).await? {
-        if Some(other.id.as_str()) == exclude {
-            continue;
-        }
-        let Some(m) = MatchType::parse(&other.match_type) else { continue };
-        let Ok(theirs) = Keyword::new(&other.keyword, m) else { continue };
-        let message = if other.account_id != account_id {
-            if !keyword::overlap(&keyword, &theirs, &all_words) {
-                continue;
-            }
-            format!(
-                "a message could match both this and '{}' ({}), another account's keyword on {number}; on a shared number a message may match one account's keywords only, whatever the priority",
-                other.keyword, other.match_type
-            )
-        } else if other.priority == priority && keyword::conflict(&keyword, &theirs, &all_words) {
-            format!(
-                "conflicts with keyword '{}' ({}, priority {}): a message could match both; give one a different priority",
-                other.keyword, other.match_type, other.priority
-            )
-        } else {
-            continue;
-        };
-        return Err(ApiError {
-            field: Some("keyword".into()),
-            ..ApiError::new(StatusCode::CONFLICT, "keyword_conflict", message)
-        });
-    }
-    Ok(Checked { keyword, priority, actions: serde_json::to_string(&actions).map_err(ApiError::internal)? })
+    Ok(Checked {
+        keyword,
+        priority,
+        actions: serde_json::to_string(&actions).map_err(ApiError::internal)?,
+        words: all_words,
+    })
 }
 
 fn match_type(s: Option<&str>) -> Result<MatchType, ApiError> {
@@ -209,21 +241,18 @@ pub async fn create_keyword(
         &state,
         &auth.account_id,
         &number.number,
-        None,
         &text,
         m,
         priority,
         input.actions.unwrap_or_default(),
     )
     .await?;
-    let w = KeywordWrite {
-        keyword: &c.keyword.text,
-        keyword_key: &c.keyword.key,
-        match_type: m.as_str(),
-        priority: c.priority,
-        actions: &c.actions,
-    };
-    let k = state.store.create_keyword(&auth.account_id, &number, &w, now_micros()).await?;
+    let k = state
+        .store
+        .create_keyword(&auth.account_id, &number, &c.write(), now_micros(), |others| {
+            c.against(&auth.account_id, &number.number, None, others)
+        })
+        .await??;
     Ok((StatusCode::CREATED, Json(KeywordView::from(k))).into_response())
 }
 
@@ -266,17 +295,13 @@ pub async fn update_keyword(
         Some(a) => a,
         None => serde_json::from_str(&existing.actions).unwrap_or_default(),
     };
-    let c =
-        check(&state, &auth.account_id, &existing.number, Some(&existing.id), &text, m, priority, actions)
-            .await?;
-    let w = KeywordWrite {
-        keyword: &c.keyword.text,
-        keyword_key: &c.keyword.key,
-        match_type: m.as_str(),
-        priority: c.priority,
-        actions: &c.actions,
-    };
-    let k = state.store.update_keyword(&auth.account_id, &existing.id, &w, now_micros()).await?;
+    let c = check(&state, &auth.account_id, &existing.number, &text, m, priority, actions).await?;
+    let k = state
+        .store
+        .update_keyword(&existing, &c.write(), now_micros(), |others| {
+            c.against(&auth.account_id, &existing.number, Some(&existing.id), others)
+        })
+        .await??;
     Ok(Json(k.ok_or_else(|| ApiError::not_found("keyword"))?.into()))
 }
 
