@@ -675,8 +675,17 @@ async fn the_command_line_saves_templates_and_creates_starts_and_shows_campaigns
         assert!(ok, "{out}");
         let (ok, out) = kurier_cli(&url, &["template", "add", "Bad", "--body", "Hi {{ contact.nope }}"]);
         assert!(!ok && out.contains("unknown variable 'contact.nope'"), "{out}");
+        // The names the API refuses, the command line refuses too.
+        let long = "n".repeat(101);
+        for (name, why) in
+            [("  ", "may not be empty"), ("Bell\u{7}", "control character"), (long.as_str(), "100")]
+        {
+            let (ok, out) = kurier_cli(&url, &["template", "add", name, "--body", "Hi"]);
+            assert!(!ok && out.contains("the name") && out.contains(why), "{name:?}: {out}");
+        }
         let (ok, out) = kurier_cli(&url, &["template", "list"]);
-        assert!(ok && out.contains("Greeting") && !out.contains("Bad"), "{out}");
+        assert!(ok && out.contains("Greeting") && !out.contains("Bad") && !out.contains("Bell"), "{out}");
+        assert_eq!(out.lines().count(), 1, "{out}");
 
         let past = (Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
         let (ok, out) = kurier_cli(

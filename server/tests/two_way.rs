@@ -521,6 +521,34 @@ async fn two_conflicting_keywords_saved_at_once_are_one_created_and_one_refused(
 }
 
 #[tokio::test]
+async fn a_number_is_found_however_it_is_written() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let n = number(&app, json!({"number": "+48500600700"})).await;
+        assert_eq!(n["number"], "+48500600700");
+        // A '+' left unescaped in a query reads as a space.
+        let (status, list) = app.get("/api/v1/keywords?number=+48500600700").await;
+        assert_eq!(status, 200, "{list}");
+        let (status, k) = app
+            .post(
+                "/api/v1/keywords",
+                json!({"number": "+48 500 600 700", "keyword": "pizza",
+            "actions": [{"type": "reply", "text": "pizza here"}]}),
+            )
+            .await;
+        assert_eq!((status, &k["number"]), (201, &json!("+48500600700")), "{k}");
+        let (status, one) = app.get("/api/v1/numbers/%2B48%20500-600-700").await;
+        assert_eq!((status, &one["id"]), (200, &n["id"]), "{one}");
+        let (status, gone) = app.call("DELETE", "/api/v1/numbers/48500600700", None).await;
+        assert_eq!(status, 204, "{gone}");
+        let (status, _) = app.get(&format!("/api/v1/numbers/{}", n["id"].as_str().unwrap())).await;
+        assert_eq!(status, 404);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn only_the_operator_simulates_phones_freely_and_an_account_only_to_its_own_dedicated_numbers() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;

@@ -21,7 +21,7 @@ use super::template::MessageTemplate;
 use super::{CampaignInput, estimate};
 use crate::config::Config;
 use crate::domain::MessageStatus;
-use crate::storage::{CampaignRecord, Store, format_micros, now_micros};
+use crate::storage::{CampaignRecord, Store, format_micros, now_micros, template_name};
 use crate::transfer::cli::open;
 
 #[derive(Subcommand, Debug)]
@@ -261,6 +261,7 @@ async fn change(a: IdArgs, verb: &str, now: DateTime<Utc>) -> anyhow::Result<()>
 pub async fn run_template(command: TemplateCommand) -> anyhow::Result<()> {
     match command {
         TemplateCommand::Add(a) => {
+            let name = template_name(&a.name).map_err(anyhow::Error::msg)?;
             let (store, account, _) = connect(&a.common).await?;
             let body = match (&a.body, &a.file) {
                 (Some(b), _) => b.clone(),
@@ -276,9 +277,9 @@ pub async fn run_template(command: TemplateCommand) -> anyhow::Result<()> {
                 .map(|f| f.name.as_str().to_owned())
                 .collect();
             MessageTemplate::parse(&body, &fields).map_err(|e| anyhow::anyhow!("the template: {e}"))?;
-            match store.create_template(&account, &a.name, &body, now_micros()).await? {
+            match store.create_template(&account, &name, &body, now_micros()).await? {
                 Ok(t) => println!("saved template {} ({})", t.name, t.id),
-                Err(_) => bail!("a template named '{}' already exists", a.name),
+                Err(_) => bail!("a template named '{name}' already exists"),
             }
             Ok(())
         }

@@ -105,7 +105,7 @@ pub use polls::{
 };
 pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError};
 pub use stats::{Bucket, GroupCount, Grouping, MessageCounts};
-pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord};
+pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord, template_name};
 pub use users::{
     LastOwner, NewUser, SessionUser, SignInUser, UserChange, UserGroupRecord, UserPreferences, UserRecord,
     UsernameTaken,

@@ -13,6 +13,16 @@ use crate::domain::{SenderId, new_id};
 /// Longest template name, in characters.
 pub const MAX_TEMPLATE_NAME_LEN: usize = 100;
 
+/// A template name as stored, trimmed: one line of 1 to
+/// [`MAX_TEMPLATE_NAME_LEN`] characters without control characters. The
+/// API and `kurier template add` both check names here; the error reads
+/// after the field (`the name may not be empty`).
+pub fn template_name(raw: &str) -> Result<String, String> {
+    super::clean_text(raw, MAX_TEMPLATE_NAME_LEN, false)
+        .map_err(|e| format!("the name {e}"))?
+        .ok_or_else(|| "the name may not be empty".to_owned())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRecord {
     pub id: String,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::numbers::check_actions;
+use super::numbers::{check_actions, find_number};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -85,12 +85,7 @@ pub async fn list_keywords(
 ) -> Result<Json<KeywordList>, ApiError> {
     let number_id = match q.number {
         Some(n) => Some(
-            state
-                .store
-                .find_number(&auth.account_id, &n)
-                .await?
-                .ok_or_else(|| ApiError::not_found("number"))?
-                .id,
+            find_number(&state, &auth.account_id, &n).await?.ok_or_else(|| ApiError::not_found("number"))?.id,
         ),
         None => None,
     };
@@ -229,9 +224,7 @@ pub async fn create_keyword(
 ) -> Result<Response, ApiError> {
     let input = body.value;
     let number_ref = input.number.ok_or_else(|| ApiError::field("number", "is required"))?;
-    let number = state
-        .store
-        .find_number(&auth.account_id, &number_ref)
+    let number = find_number(&state, &auth.account_id, &number_ref)
         .await?
         .ok_or_else(|| ApiError::field("number", format!("you have no number '{number_ref}'")))?;
     let text = input.keyword.ok_or_else(|| ApiError::field("keyword", "is required"))?;

@@ -15,7 +15,7 @@ use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::inbound::actions::{Action, MAX_ACTIONS};
-use crate::storage::{NumberRecord, NumberTaken, NumberWrite, format_micros, now_micros};
+use crate::storage::{NumberRecord, NumberTaken, NumberWrite, format_micros, now_micros, number_spellings};
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct NumberView {
@@ -80,6 +80,32 @@ pub(super) fn parse_number(raw: &str, state: &AppState) -> Result<String, ApiErr
     PhoneNumber::parse(raw, state.region)
         .map(|p| p.as_str().to_owned())
         .map_err(|e| ApiError::field("number", format!("{e} (or a short code of 3 to 8 digits)")))
+}
+
+/// The account's number by id or by the number however it is written: as
+/// given, with or without the `+` of an international number (a `+` left
+/// unescaped in a query arrives as a space), or as stored
+/// ([`parse_number`]: spaces, dashes, a national number in the default
+/// region).
+pub(super) async fn find_number(
+    state: &AppState,
+    account_id: &str,
+    raw: &str,
+) -> Result<Option<NumberRecord>, ApiError> {
+    let mut tries = vec![raw.to_owned()];
+    tries.extend(number_spellings(raw));
+    tries.extend(parse_number(raw, state).ok());
+    let mut tried: Vec<&str> = Vec::with_capacity(tries.len());
+    for t in &tries {
+        if tried.contains(&t.as_str()) {
+            continue;
+        }
+        tried.push(t);
+        if let Some(n) = state.store.find_number(account_id, t).await? {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
 }
 
 /// Checks a list of actions for `field` and puts them in canonical form.
@@ -203,7 +229,7 @@ pub async fn get_number(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<NumberView>, ApiError> {
-    let n = state.store.find_number(&auth.account_id, &id).await?;
+    let n = find_number(&state, &auth.account_id, &id).await?;
     Ok(Json(n.ok_or_else(|| ApiError::not_found("number"))?.into()))
 }
 
@@ -218,7 +244,7 @@ pub async fn update_number(
     body: JsonBody<NumberInput>,
 ) -> Result<Json<NumberView>, ApiError> {
     let existing =
-        state.store.find_number(&auth.account_id, &id).await?.ok_or_else(|| ApiError::not_found("number"))?;
+        find_number(&state, &auth.account_id, &id).await?.ok_or_else(|| ApiError::not_found("number"))?;
     let input = body.value;
     if input.number.is_some() || input.kind.is_some() {
         return Err(ApiError::field(
@@ -263,7 +289,7 @@ pub async fn delete_number(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let existing =
-        state.store.find_number(&auth.account_id, &id).await?.ok_or_else(|| ApiError::not_found("number"))?;
+        find_number(&state, &auth.account_id, &id).await?.ok_or_else(|| ApiError::not_found("number"))?;
     state.store.delete_number(&auth.account_id, &existing.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

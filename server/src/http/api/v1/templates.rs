@@ -15,10 +15,7 @@ use crate::domain::{MessageText, PhoneNumber, SenderId};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
-use crate::storage::{
-    MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord, clean_text, format_micros,
-    now_micros,
-};
+use crate::storage::{self, SenderRecord, TemplateNameTaken, TemplateRecord, format_micros, now_micros};
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct TemplateView {
@@ -93,9 +90,7 @@ fn template_error(field: &str, e: &TemplateError) -> ApiError {
 }
 
 fn template_name(name: &str) -> Result<String, ApiError> {
-    clean_text(name, MAX_TEMPLATE_NAME_LEN, false)
-        .map_err(|e| ApiError::field("name", format!("the name {e}")))?
-        .ok_or_else(|| ApiError::field("name", "may not be empty"))
+    storage::template_name(name).map_err(|e| ApiError::field("name", e))
 }
 
 fn name_taken(name: &str) -> ApiError {
