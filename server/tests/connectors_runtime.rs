@@ -424,3 +424,42 @@ async fn a_node_whose_links_are_all_down_leaves_messages_in_the_queue() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn changing_a_connector_never_opens_more_sessions_than_configured() {
+    on_each_backend(|b| async move {
+        // Answers a submission only after 2 s: the old session has one
+        // outstanding when the change comes, and drains before it unbinds.
+        let smsc = smsc(SimSettings { submit_delay: Duration::from_secs(2), ..SimSettings::default() }).await;
+        let app = TestApp::start(&b).await;
+        let mut body = smpp_body("uk", smsc.addr().port());
+        body["response_timeout_secs"] = json!(3);
+        assert_eq!(app.post("/api/v1/connectors", body.clone()).await.0, 201);
+        assert_eq!(app.post("/api/v1/routes", json!({"prefix": "+44", "connector": "uk"})).await.0, 201);
+        wait_until_up(&app, "uk").await;
+        let slow = app.send(json!({"to": "+447911123423", "text": "answered late"})).await;
+        wait_for("the SMSC has the submission", async || (smsc.stats().submits == 1).then_some(())).await;
+
+        body["window"] = json!(3);
+        let (status, after) = app.put_json("/api/v1/connectors/uk", body).await;
+        assert_eq!(status, 200, "{after}");
+        let mut most = 0;
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(4) {
+            most = most.max(smsc.stats().binds_now);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(most, 1, "one bind configured, one session at a time");
+        wait_for("the new session binds", async || {
+            let (_, c) = app.get("/api/v1/connectors/uk").await;
+            (c["status"]["up"] == true && c["status"]["window_size"] == 3).then_some(())
+        })
+        .await;
+        app.wait_for_status(&slow, "delivered").await;
+        let again = app.send(json!({"to": "+447911123424", "text": "after the change"})).await;
+        assert_eq!(app.wait_for_status(&again, "delivered").await["connector"], "uk");
+        app.stop().await;
+        smsc.stop().await;
+    })
+    .await;
+}

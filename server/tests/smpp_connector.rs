@@ -84,7 +84,8 @@ impl Harness {
         let mut tasks = JoinSet::new();
         let config = ConnectorConfig { name: "operator".into(), settings: ConnectorSettings::Smpp(cfg) };
         let leases: std::sync::Arc<dyn BindLeases> = std::sync::Arc::new(Unshared);
-        let handle = connectors::start(&config, Source::File, &events_tx, &shutdown, &leases, &mut tasks);
+        let handle =
+            connectors::start(&config, Source::File, &events_tx, &shutdown, &leases, &mut tasks, None);
         Self { handle, events, shutdown, tasks, seen: Vec::new(), refuse_stores: 0 }
     }
 

@@ -52,6 +52,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -308,6 +309,8 @@ pub struct ConnectorHandle {
     up: Arc<AtomicBool>,
     stop: CancellationToken,
     retired: Arc<AtomicBool>,
+    /// Cancelled when its task has ended.
+    ended: CancellationToken,
 }
 
 impl ConnectorHandle {
@@ -346,6 +349,7 @@ pub fn start(
     shutdown: &CancellationToken,
     leases: &Arc<dyn BindLeases>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
+    replaces: Option<&ConnectorHandle>,
 ) -> ConnectorHandle {
     let name: Arc<str> = Arc::from(cfg.name.as_str());
     let (tx, outbox) = Outbox::new(OUTBOX_CAPACITY);
@@ -354,6 +358,7 @@ pub fn start(
     let stats = Arc::new(LinkStats::default());
     let stop = shutdown.child_token();
     let retired = Arc::new(AtomicBool::new(false));
+    let ended = CancellationToken::new();
     let link = Link {
         name: name.clone(),
         outbox,
@@ -364,10 +369,16 @@ pub fn start(
         up: up.clone(),
     };
     let ending = Ending { name: name.clone(), events: events.clone(), left, retired: retired.clone() };
+    let turn = Turn {
+        ended: ended.clone(),
+        after: replaces.map(|old| (old.ended.clone(), drain_time(&old.config))),
+    };
     match &cfg.settings {
-        ConnectorSettings::Sim(sim) => spawn_one(tasks, sim::SimConnector::new(sim.clone()), link, ending),
+        ConnectorSettings::Sim(sim) => {
+            spawn_one(tasks, sim::SimConnector::new(sim.clone()), link, ending, turn)
+        }
         ConnectorSettings::Smpp(smpp_cfg) => {
-            spawn_one(tasks, smpp::SmppConnector::new(smpp_cfg.clone()), link, ending)
+            spawn_one(tasks, smpp::SmppConnector::new(smpp_cfg.clone()), link, ending, turn)
         }
     }
     ConnectorHandle {
@@ -380,7 +391,28 @@ pub fn start(
         up,
         stop,
         retired,
+        ended,
     }
+}
+
+/// How long a stopped connector may take to end.
+fn drain_time(cfg: &ConnectorConfig) -> Duration {
+    match &cfg.settings {
+        ConnectorSettings::Sim(_) => Duration::from_secs(1),
+        ConnectorSettings::Smpp(smpp_cfg) => smpp::drain_time(smpp_cfg),
+    }
+}
+
+/// When a connector's task may run: a replacement (new settings) waits
+/// until the instance it replaces has ended — its sessions drained,
+/// unbound and their bind leases given up — so the two never hold sessions
+/// at once and the old one's lease release cannot free a slot the new one
+/// holds. The wait is bounded by the old one's [`drain_time`].
+struct Turn {
+    /// Cancelled when this instance's task ends.
+    ended: CancellationToken,
+    /// The replaced instance's end, and how long to wait for it.
+    after: Option<(CancellationToken, Duration)>,
 }
 
 /// What is done after a connector's task ends.
@@ -417,9 +449,20 @@ fn spawn_one<C: Connector>(
     connector: C,
     link: Link,
     ending: Ending,
+    turn: Turn,
 ) {
     let name = link.name.clone();
     tasks.spawn(async move {
+        let _ended = turn.ended.drop_guard();
+        if let Some((before, limit)) = turn.after {
+            tokio::select! {
+                () = before.cancelled() => {}
+                () = link.shutdown.cancelled() => {}
+                () = tokio::time::sleep(limit) => {
+                    tracing::warn!(connector = %name, "the instance it replaces has not ended in {limit:?}; starting anyway");
+                }
+            }
+        }
         let result = connector.run(link).await;
         if let Err(e) = &result {
             tracing::error!(connector = %name, error = %e, "connector stopped with an error");

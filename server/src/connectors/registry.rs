@@ -124,7 +124,7 @@ impl Connectors {
         let mut tasks = JoinSet::new();
         let ordered: Vec<ConnectorHandle> = file
             .iter()
-            .map(|cfg| start(cfg, Source::File, &events, &shutdown, &leases, &mut tasks))
+            .map(|cfg| start(cfg, Source::File, &events, &shutdown, &leases, &mut tasks, None))
             .collect();
         let entries = routes.iter().map(|r| RouteEntry { id: None, route: r.clone() }).collect();
         Self {
@@ -176,8 +176,10 @@ impl Connectors {
                         if let Some(old) = was {
                             retired.push(old.clone());
                         }
+                        // A changed one's new instance opens its sessions
+                        // once the old one has ended (`Turn`).
                         tracing::info!(connector = %cfg.name, kind = cfg.kind().as_str(), "starting a stored connector");
-                        ordered.push(start(&cfg, Source::Api, events, shutdown, leases, tasks));
+                        ordered.push(start(&cfg, Source::Api, events, shutdown, leases, tasks, was));
                     }
                 }
             }

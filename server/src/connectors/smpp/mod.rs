@@ -116,6 +116,19 @@ impl Connector for SmppConnector {
 /// period) are capped at one day, so no deadline overflows the clock.
 const MAX_TIMER_SECS: u64 = 86_400;
 
+/// Room beyond the owed answers and the unbind for a stopped link's last
+/// steps (closing, giving its bind leases up).
+const DRAIN_MARGIN: Duration = Duration::from_secs(2);
+
+/// How long a stopped connector with these settings may take to end: its
+/// sessions wait up to the response timeout for the answers they are owed,
+/// then for `unbind_resp`, then give their bind leases up.
+pub fn drain_time(cfg: &SmppConfig) -> Duration {
+    Duration::from_secs(cfg.response_timeout_secs.clamp(1, MAX_TIMER_SECS))
+        + session::UNBIND_WAIT
+        + DRAIN_MARGIN
+}
+
 /// What the sessions of one connector share.
 struct Shared {
     cfg: SmppConfig,
