@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{TestApp, on_each_backend, wait_for};
 use kurier::smsc_sim::{SimHandle, SimSettings, SmscSim};
+use kurier::storage::RouteWrite;
 use serde_json::{Value, json};
 
 fn smpp_body(name: &str, port: u16) -> Value {
@@ -181,6 +182,11 @@ async fn a_stored_connector_that_fails_the_checks_is_skipped_and_can_still_be_re
         let settings = json!({"host": "127.0.0.1", "port": 9, "system_id": "k", "binds": 65}).to_string();
         let store = &a.app.as_ref().unwrap().store;
         assert!(store.insert_managed_connector("huge", "smpp", &settings, 1).await.unwrap());
+        let route = store
+            .insert_managed_route(RouteWrite { prefix: "+44", connector: "huge", priority: 0 }, 1)
+            .await
+            .unwrap()
+            .unwrap();
         let db_url = a.db.as_ref().unwrap().url.clone();
         let second = kurier::app::App::start(
             common::test_config(&db_url),
@@ -202,14 +208,30 @@ async fn a_stored_connector_that_fails_the_checks_is_skipped_and_can_still_be_re
         let names: Vec<&str> =
             list["connectors"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
         assert_eq!(names, ["sim"], "the bad one is not started: {list}");
-        let resp = a
-            .http
-            .delete(format!("{on_b}/api/v1/connectors/huge"))
-            .bearer_auth(common::API_KEY)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 204, "the API that removes it is up");
+        // Its route is listed, marked, and named by id when it blocks the removal.
+        let call = |method: &str, path: &str| {
+            let req = match method {
+                "GET" => a.http.get(format!("{on_b}{path}")),
+                _ => a.http.delete(format!("{on_b}{path}")),
+            };
+            async move {
+                let resp = req.bearer_auth(common::API_KEY).send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (_, routes) = call("GET", "/api/v1/routes").await;
+        let listed = &routes["routes"][0];
+        assert_eq!(
+            (&listed["id"], &listed["connector"], &listed["running"], &listed["up"]),
+            (&json!(route.id), &json!("huge"), &json!(false), &json!(false)),
+            "{routes}"
+        );
+        let (status, err) = call("DELETE", "/api/v1/connectors/huge").await;
+        assert_eq!((status, err["error"]["code"].as_str()), (409, Some("connector_in_use")), "{err}");
+        assert!(err["error"]["message"].as_str().unwrap().contains(&route.id), "{err}");
+        assert_eq!(call("DELETE", &format!("/api/v1/routes/{}", route.id)).await.0, 204);
+        let (status, body) = call("DELETE", "/api/v1/connectors/huge").await;
+        assert_eq!(status, 204, "the API that removes it is up: {body}");
         assert!(store.managed_connector("huge").await.unwrap().is_none());
         second.stop().await.expect("clean stop");
         a.stop().await;

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BindLeases, ConnectorHandle, Event, start};
 use crate::config::{ConnectorConfig, ConnectorKind, RouteConfig};
 use crate::routing::Router;
-use crate::storage::Store;
+use crate::storage::{ManagedRoute, Store};
 
 /// Where a connector's or a route's settings come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -38,6 +38,19 @@ pub enum Source {
 pub struct RouteEntry {
     pub id: Option<String>,
     pub route: RouteConfig,
+}
+
+impl From<ManagedRoute> for RouteEntry {
+    fn from(r: ManagedRoute) -> Self {
+        Self {
+            id: Some(r.id),
+            route: RouteConfig {
+                prefix: r.prefix,
+                connector: r.connector,
+                priority: u32::try_from(r.priority).unwrap_or(u32::MAX),
+            },
+        }
+    }
 }
 
 /// The connectors and routes at one moment.
@@ -265,19 +278,7 @@ pub async fn sync_from_store(store: &Store, connectors: &Connectors) -> anyhow::
             }
         }
     }
-    let routes = store
-        .managed_routes()
-        .await?
-        .into_iter()
-        .map(|r| RouteEntry {
-            id: Some(r.id),
-            route: RouteConfig {
-                prefix: r.prefix,
-                connector: r.connector,
-                priority: u32::try_from(r.priority).unwrap_or(u32::MAX),
-            },
-        })
-        .collect();
+    let routes = store.managed_routes().await?.into_iter().map(RouteEntry::from).collect();
     connectors.apply(stored, routes);
     Ok(())
 }

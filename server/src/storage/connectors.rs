@@ -19,7 +19,7 @@ pub struct ManagedConnector {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedRoute {
     pub id: String,
     pub prefix: String,
@@ -61,8 +61,8 @@ fn route_from(r: &AnyRow) -> sqlx::Result<ManagedRoute> {
 pub enum ConnectorInUse {
     /// No stored connector has that name.
     Missing,
-    /// Stored routes lead to it (their prefixes).
-    Routed(Vec<String>),
+    /// Stored routes lead to it.
+    Routed(Vec<ManagedRoute>),
 }
 
 impl Store {
@@ -140,11 +140,16 @@ impl Store {
     /// Removes a stored connector, unless stored routes lead to it.
     pub async fn delete_managed_connector(&self, name: &str) -> sqlx::Result<Result<(), ConnectorInUse>> {
         let mut tx = self.writer.begin().await?;
-        let routed: Vec<String> =
-            sqlx::query_scalar("SELECT prefix FROM managed_routes WHERE connector = $1 ORDER BY prefix")
-                .bind(name)
-                .fetch_all(&mut *tx)
-                .await?;
+        let routed = sqlx::query(
+            "SELECT id, prefix, connector, priority, created_at FROM managed_routes WHERE connector = $1
+             ORDER BY prefix, priority, id",
+        )
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(route_from)
+        .collect::<sqlx::Result<Vec<_>>>()?;
         if !routed.is_empty() {
             return Ok(Err(ConnectorInUse::Routed(routed)));
         }

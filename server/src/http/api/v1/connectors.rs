@@ -16,7 +16,9 @@ use tokio::sync::oneshot;
 use utoipa::ToSchema;
 
 use crate::config::{ConfigError, ConnectorConfig, ConnectorKind, RouteConfig};
-use crate::connectors::{Command, ConnectorHandle, InboundSms, LinkStats, Source, sync_from_store};
+use crate::connectors::{
+    Command, ConnectorHandle, InboundSms, LinkStats, RouteEntry, Source, sync_from_store,
+};
 use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
@@ -180,11 +182,15 @@ pub async fn delete_connector(
     match state.store.delete_managed_connector(&name).await? {
         Ok(()) => {}
         Err(ConnectorInUse::Missing) => return Err(ApiError::not_found("connector")),
-        Err(ConnectorInUse::Routed(prefixes)) => {
+        Err(ConnectorInUse::Routed(routes)) => {
+            let listed: Vec<String> = routes.iter().map(|r| format!("{} (id {})", r.prefix, r.id)).collect();
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "connector_in_use",
-                format!("routes lead to '{name}' ({}); remove them first", prefixes.join(", ")),
+                format!(
+                    "routes lead to '{name}': {}; remove them first (DELETE /api/v1/routes/{{id}})",
+                    listed.join(", ")
+                ),
             ));
         }
     }
@@ -302,6 +308,10 @@ pub struct RouteView {
     pub priority: u32,
     /// The connector is up now.
     pub up: bool,
+    /// The connector runs on this node. A stored route to a connector that
+    /// does not (a stored connector that fails the checks and was skipped,
+    /// see the log) is listed but not used.
+    pub running: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -312,29 +322,33 @@ pub struct RouteList {
     pub default_connector: Option<String>,
 }
 
-/// The routes in use: the configuration file's and those added at run time
-/// (operator).
+/// The routes: the configuration file's and every one added at run time
+/// (operator), also those to a connector that does not run here.
 #[utoipa::path(get, path = "/api/v1/routes", tag = "connectors",
     responses((status = 200, body = RouteList), (status = 403, body = ErrorBody)))]
 pub async fn list_routes(State(state): State<AppState>, auth: Auth) -> Result<Json<RouteList>, ApiError> {
     require_operator_for(&auth)?;
     let view = state.connectors.view();
-    let mut routes = view.routes().to_vec();
+    let mut routes: Vec<RouteEntry> = view.routes().iter().filter(|r| r.id.is_none()).cloned().collect();
+    routes.extend(state.store.managed_routes().await?.into_iter().map(RouteEntry::from));
     routes.sort_by(|a, b| {
         let (a, b) = (&a.route, &b.route);
         b.prefix.len().cmp(&a.prefix.len()).then(a.prefix.cmp(&b.prefix)).then(a.priority.cmp(&b.priority))
     });
-    let up = |name: &str| view.get(name).is_some_and(ConnectorHandle::is_up);
     Ok(Json(RouteList {
         routes: routes
             .into_iter()
-            .map(|r| RouteView {
-                up: up(&r.route.connector),
-                source: if r.id.is_some() { Source::Api } else { Source::File },
-                id: r.id,
-                prefix: r.route.prefix,
-                connector: r.route.connector,
-                priority: r.route.priority,
+            .map(|r| {
+                let running = view.get(&r.route.connector);
+                RouteView {
+                    up: running.is_some_and(ConnectorHandle::is_up),
+                    running: running.is_some(),
+                    source: if r.id.is_some() { Source::Api } else { Source::File },
+                    id: r.id,
+                    prefix: r.route.prefix,
+                    connector: r.route.connector,
+                    priority: r.route.priority,
+                }
             })
             .collect(),
         default_connector: view.default_connector().map(str::to_owned),
@@ -388,7 +402,7 @@ pub async fn create_route(
         )
     })?;
     sync_from_store(&state.store, &state.connectors).await.map_err(ApiError::internal)?;
-    let up = state.connectors.get(&route.connector).is_some_and(|h| h.is_up());
+    let running = state.connectors.get(&route.connector);
     Ok((
         StatusCode::CREATED,
         Json(RouteView {
@@ -397,7 +411,8 @@ pub async fn create_route(
             prefix: route.prefix,
             connector: route.connector,
             priority: route.priority,
-            up,
+            up: running.as_ref().is_some_and(ConnectorHandle::is_up),
+            running: running.is_some(),
         }),
     ))
 }
