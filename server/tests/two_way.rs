@@ -897,3 +897,32 @@ async fn a_simulated_message_is_stored_by_the_time_the_api_answers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn stop_to_a_number_nobody_registered_still_opts_the_sender_out() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        // The account sends from 4470 without registering it as a number.
+        inject(&app, PHONE, "4470", "Stop").await;
+        let m = matched(&app, PHONE, "Stop").await;
+        assert_eq!(m["match"]["kind"], "opt_out", "{m}");
+        let (_, history) = app.get(&format!("/api/v1/opt-outs/{}", PHONE.replace('+', "%2B"))).await;
+        assert_eq!(history["opted_out"], true, "{history}");
+        let (status, refused) =
+            app.post("/api/v1/messages", json!({"to": PHONE, "text": "Sale today"})).await;
+        assert_eq!(status, 422, "no marketing to the number any more: {refused}");
+        let confirmations = sent_to(&app, PHONE).await;
+        assert_eq!(confirmations.len(), 1, "the STOP is confirmed: {confirmations:?}");
+        assert_eq!(confirmations[0]["from"], "4470");
+        inject(&app, PHONE, "4470", "START").await;
+        assert_eq!(matched(&app, PHONE, "START").await["match"]["kind"], "opt_in");
+        inject(&app, PHONE, "4470", "PIZZA").await;
+        assert_eq!(
+            matched(&app, PHONE, "PIZZA").await["match"]["kind"],
+            "none",
+            "no keywords without a number"
+        );
+        app.stop().await;
+    })
+    .await;
+}

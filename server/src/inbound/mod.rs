@@ -183,7 +183,14 @@ impl InboundWorker {
             .collect();
         let text = normalize(&job.text);
         if holders.is_empty() {
-            return self.finish(job, o, None).await; // a number nobody holds: stored, nothing to do
+            // A number nobody holds (say, one the account sends from without
+            // registering it): no keywords, but STOP, START and HELP count
+            // for the account the message belongs to.
+            let (words, help) = self.words(&job.account_id).await?;
+            if let Some(request) = compliance::classify(&text, &words) {
+                self.answer_request(&mut o, job, request, vec![job.account_id.clone()], help, &text);
+            }
+            return self.finish(job, o, None).await;
         }
         let mut words = Vec::with_capacity(holders.len());
         for h in &holders {
@@ -235,29 +242,9 @@ impl InboundWorker {
             let first = &holders[accounts[0]];
             o.account_id = first.account_id.clone();
             o.number_id = Some(first.id.clone());
-            o.kind = request.as_str();
-            match request {
-                Request::OptOut | Request::OptIn => {
-                    o.opt = Some(OptChange {
-                        accounts: accounts.iter().map(|i| holders[*i].account_id.clone()).collect(),
-                        out: request == Request::OptOut,
-                        word: text.clone(),
-                    });
-                    if request == Request::OptOut {
-                        let confirm =
-                            "You will get no more messages from us. Reply START to subscribe again.";
-                        self.reply(&mut o, job, confirm.to_owned());
-                    }
-                }
-                Request::Help => {
-                    let help = words[accounts[0]].1.clone();
-                    self.reply(&mut o, job, help);
-                }
-            }
-            // The answers to STOP and HELP go even to a number that opted out.
-            for r in &mut o.replies {
-                r.transactional = true;
-            }
+            let help = words[accounts[0]].1.clone();
+            let accounts = accounts.iter().map(|i| holders[*i].account_id.clone()).collect();
+            self.answer_request(&mut o, job, request, accounts, help, &text);
             return self.finish(job, o, None).await;
         }
         let (holder, actions_json, keyword) = match best {
@@ -281,6 +268,36 @@ impl InboundWorker {
         }
         self.run_actions(&mut o, job, &actions, keyword.as_deref()).await?;
         self.finish(job, o, keyword.as_deref()).await
+    }
+
+    /// Acts on a compliance word (STOP, START, HELP) for `accounts`: the
+    /// opt change and the answer, which goes even to an opted-out number.
+    fn answer_request(
+        &self,
+        o: &mut InboundOutcome,
+        job: &InboundJob,
+        request: Request,
+        accounts: Vec<String>,
+        help: String,
+        text: &str,
+    ) {
+        o.kind = request.as_str();
+        match request {
+            Request::OptOut | Request::OptIn => {
+                o.opt = Some(OptChange { accounts, out: request == Request::OptOut, word: text.to_owned() });
+                if request == Request::OptOut {
+                    let confirm = "You will get no more messages from us. Reply START to subscribe again.";
+                    self.reply(o, job, confirm.to_owned());
+                }
+            }
+            Request::Help => {
+                self.reply(o, job, help);
+            }
+        }
+        // The answers to STOP and HELP go even to a number that opted out.
+        for r in &mut o.replies {
+            r.transactional = true;
+        }
     }
 
     /// The account's opt-out words and help text.
