@@ -731,6 +731,37 @@ async fn a_fan_out_batch_leaves_out_a_number_that_opted_out_after_its_audience_w
     .await;
 }
 
+#[tokio::test]
+async fn a_request_with_a_number_that_opted_out_after_its_opt_outs_were_read_stores_nothing_queued() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let (stopped, other) = ("+48600100001", "+48600100002");
+        // The API reads the request's opt-outs: none…
+        assert!(store.opted_out_among(&account, &[stopped, other]).await.unwrap().is_empty());
+        // …meanwhile the first number opts out…
+        assert!(store.set_opt_out_by_api(&account, stopped, true, now_micros()).await.unwrap());
+        // …and the request comes to be stored after it: refused, naming it.
+        let batch = [sms(stopped, "Sale today"), sms(other, "Sale today")];
+        let refused = store.accept_messages(&account, &batch, None, now_micros()).await;
+        assert_eq!(
+            refused.map_err(|e| e.to_string()),
+            Err(format!("{stopped} opted out of the account's messages"))
+        );
+        assert_eq!(outbound_texts(&store, &account).await, Vec::<String>::new());
+
+        // Sent again without it, or as transactional, it is stored queued.
+        let code = NewMessage { transactional: true, ..sms(stopped, "Code 1234") };
+        let batch = [code, sms(other, "Sale today")];
+        store.accept_messages(&account, &batch, None, now_micros()).await.unwrap();
+        for m in &batch {
+            assert_eq!(status_of(&store, &account, &m.id).await, MessageStatus::Queued);
+        }
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
 /// An SMS to `to` saying `text`, as a worker hands one over.
 fn sms(to: &str, text: &str) -> NewMessage {
     NewMessage {

@@ -224,7 +224,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<SearchReport> {
             let request = AcceptRequest {
                 account_id: account.clone(),
                 origin: Default::default(),
-                messages: std::mem::take(&mut sent),
+                messages: std::mem::take(&mut sent).into(),
                 idempotency: None,
                 now: now_micros(),
                 audit: None,

@@ -141,6 +141,10 @@ impl From<StoreError> for ApiError {
                 "Kurier is shutting down; nothing was stored, try again",
             ),
             StoreError::Refused(refusal) => refusal.into(),
+            StoreError::OptedOut(_) => Self {
+                field: Some("to".into()),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "opted_out", e.to_string())
+            },
             StoreError::Database(e) => Self::internal(e),
         }
     }

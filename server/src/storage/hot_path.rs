@@ -25,9 +25,10 @@ use rusqlite::{Connection, OptionalExtension as _, named_params, params};
 
 use super::billing;
 use super::conversations::ReplyRoutes;
+use super::inbound::opted_out_in_place;
 use super::messages::{
     AcceptRequest, Accepted, ClaimedMessage, NewMessage, Outcome, RetryPolicy, Transition, accepted,
-    in_queue_order, initial_status, refunds, status_payload,
+    in_queue_order, refunds, status_payload,
 };
 use super::search::{self, SqliteKeys};
 use super::trail;
@@ -35,7 +36,9 @@ use super::{AuditEntry, StoreError};
 use crate::domain::{Direction, MessageStatus, new_id};
 
 /// Stores `requests` in one transaction as `Store::accept_batch` does, one
-/// answer per request; `None`, with nothing written, when an account among
+/// answer per request (a request with a recipient that opted out since it
+/// read the opt-outs refused; this thread is SQLite's one writer, so no
+/// opt-out commits meanwhile); `None`, with nothing written, when an account among
 /// them has a tariff (charging is the general path's).
 pub(super) fn accept(
     conn: &mut rusqlite::Connection,
@@ -66,8 +69,10 @@ pub(super) fn accept(
             "SELECT request_hash, status_code, response FROM idempotency_keys
              WHERE account_id = ?1 AND idem_key = ?2",
         )?;
+        let mut release_key =
+            tx.prepare_cached("DELETE FROM idempotency_keys WHERE account_id = ?1 AND idem_key = ?2")?;
         for r in requests {
-            let answer = match &r.idempotency {
+            let mut answer = match &r.idempotency {
                 None => Ok(Accepted::Stored),
                 Some(idem) => {
                     let fresh = claim_key.execute(params![
@@ -96,6 +101,20 @@ pub(super) fn accept(
                     }
                 }
             };
+            if matches!(answer, Ok(Accepted::Stored)) {
+                // One indexed read per request: a number that opted out
+                // since the request read the opt-outs refuses it.
+                let marketing = r.marketing_recipients();
+                if !marketing.is_empty() {
+                    let opted_out = opted_out_in_place(&tx, &r.account_id, &marketing)?;
+                    if !opted_out.is_empty() {
+                        if let Some(idem) = &r.idempotency {
+                            release_key.execute(params![r.account_id, idem.key])?;
+                        }
+                        answer = Err(r.opted_out(&opted_out));
+                    }
+                }
+            }
             if matches!(answer, Ok(Accepted::Stored)) {
                 stored.extend(r.messages.iter().map(|m| (r.account_id.as_str(), m, r.now)));
                 audits.extend(r.audit.as_ref());
@@ -145,7 +164,7 @@ fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqli
     )?;
     let mut tag = tx.prepare_cached("INSERT INTO message_tags (message_id, tag) VALUES (?1, ?2)")?;
     for (account_id, m, now) in messages {
-        let status = initial_status(m, *now);
+        let status = m.initial_status(*now);
         insert.execute(params![
             m.id,
             account_id,

@@ -852,8 +852,9 @@ pub(super) async fn opted_out_in(
 }
 
 /// [`Store::opted_out_among`] on a SQLite read connection in place
-/// (`sqlite_reader.rs`).
-fn opted_out_in_place(
+/// (`sqlite_reader.rs`), or on the writer thread's transaction
+/// (`hot_path.rs`).
+pub(super) fn opted_out_in_place(
     conn: &rusqlite::Connection,
     account_id: &str,
     phones: &[&str],
@@ -956,7 +957,8 @@ async fn set_opt_out(
 /// Holds the account's opt-out lock until the transaction ends
 /// (PostgreSQL; SQLite's one writer does one transaction at a time). Every
 /// transaction that opts numbers out of the account, and every one that
-/// queues a campaign batch for it after reading its opt-outs, takes it
+/// queues a campaign batch or an API request's messages for it after
+/// reading its opt-outs, takes it
 /// before any other lock (of a contact, a run, a balance), so that the two
 /// never miss each other: the batch either sees the opt-out or is
 /// committed before the opt-out cancels what waits.

@@ -8,7 +8,7 @@
 //! without its history or its callback.
 //! Batches of changes share one transaction (group commit).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -56,6 +56,15 @@ impl NewMessage {
             transactional: false,
         }
     }
+
+    /// Its status when stored at `now`: `scheduled` until a `send_at`
+    /// still ahead, else `queued`.
+    pub fn initial_status(&self, now: i64) -> MessageStatus {
+        match self.send_at {
+            Some(at) if at > now => MessageStatus::Scheduled,
+            _ => MessageStatus::Queued,
+        }
+    }
 }
 
 /// The campaign run a message belongs to.
@@ -80,13 +89,36 @@ pub struct AcceptRequest {
     pub account_id: String,
     /// The user and key that sent it (for usage, quotas and reports).
     pub origin: Origin,
-    pub messages: Vec<NewMessage>,
+    /// Shared, so that a caller keeps them to try again without the
+    /// recipients a refusal names.
+    pub messages: Arc<[NewMessage]>,
     pub idempotency: Option<IdempotentRequest>,
     pub now: i64,
     /// The request's audit log entry, stored in the same transaction as its
     /// messages when they are stored (so a send and its record commit
     /// together, in one disk sync).
     pub audit: Option<super::AuditEntry>,
+}
+
+impl AcceptRequest {
+    /// The recipients of its messages that are not transactional: those an
+    /// opt-out refuses.
+    pub(super) fn marketing_recipients(&self) -> Vec<&str> {
+        self.messages.iter().filter(|m| !m.transactional).map(|m| m.to.as_str()).collect()
+    }
+
+    /// The refusal of this request because `opted_out` (some of its
+    /// recipients) opted out since it read the opt-outs, the numbers in
+    /// its order.
+    pub(super) fn opted_out(&self, opted_out: &HashSet<String>) -> StoreError {
+        let mut numbers: Vec<String> = Vec::new();
+        for m in self.messages.iter().filter(|m| !m.transactional && opted_out.contains(m.to.as_str())) {
+            if !numbers.iter().any(|n| n == m.to.as_str()) {
+                numbers.push(m.to.as_str().to_owned());
+            }
+        }
+        StoreError::OptedOut(numbers)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,7 +318,7 @@ impl Store {
         let request = AcceptRequest {
             account_id: account_id.to_owned(),
             origin: Origin::default(),
-            messages: messages.to_vec(),
+            messages: messages.into(),
             idempotency: idempotency.cloned(),
             now,
             audit: None,
@@ -297,7 +329,11 @@ impl Store {
     /// Stores several requests' messages in one transaction (group commit).
     /// Each request is answered on its own: a request whose idempotency key
     /// was used before stores nothing and gets the earlier answer (or a
-    /// conflict), without affecting the others. (Shared, so the writer
+    /// conflict), without affecting the others; so does a request with a
+    /// recipient that opted out since the request read its opt-outs
+    /// (`StoreError::OptedOut`; checked again here under the account's
+    /// opt-out lock, so an opt-out either is seen or cancels these
+    /// messages after they are stored). (Shared, so the writer
     /// thread can read the requests without a copy while this call keeps
     /// them for the general path, should the writer thread leave them.)
     pub async fn accept_batch(
@@ -318,6 +354,13 @@ impl Store {
         let mut accounts: Vec<&str> = requests.iter().map(|r| r.account_id.as_str()).collect();
         accounts.sort_unstable();
         accounts.dedup();
+        // The opt-out locks come first (`inbound::lock_opt_outs`), in the
+        // same order.
+        for account in &accounts {
+            if requests.iter().any(|r| r.account_id == *account && !r.marketing_recipients().is_empty()) {
+                super::inbound::lock_opt_outs(&mut tx, account).await?;
+            }
+        }
         let billed = billing::lock_accounts(&mut tx, &accounts).await?;
         let mut answers = Vec::with_capacity(requests.len());
         let mut stored: Vec<(&str, &NewMessage, i64)> = Vec::new();
@@ -327,6 +370,18 @@ impl Store {
                 None => Ok(Accepted::Stored),
             };
             if matches!(answer, Ok(Accepted::Stored)) {
+                let marketing = request.marketing_recipients();
+                let opted_out = match marketing.is_empty() {
+                    true => HashSet::new(),
+                    false => super::inbound::opted_out_in(&mut tx, &request.account_id, &marketing).await?,
+                };
+                if !opted_out.is_empty() {
+                    if let Some(idem) = &request.idempotency {
+                        release_idempotency_key(&mut tx, &request.account_id, &idem.key).await?;
+                    }
+                    answers.push(Err(request.opted_out(&opted_out)));
+                    continue;
+                }
                 let charged = if billed.contains(&request.account_id.as_str()) {
                     let messages: Vec<&NewMessage> = request.messages.iter().collect();
                     billing::reserve(&mut tx, &request.account_id, &messages, &request.origin, request.now)
@@ -1442,7 +1497,7 @@ pub(super) async fn insert_rows(
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (account_id, m, now) in chunk {
             let due = m.send_at.unwrap_or(*now);
-            let status = initial_status(m, *now);
+            let status = m.initial_status(*now);
             q = q
                 .bind(&m.id)
                 .bind(*account_id)
@@ -1484,13 +1539,6 @@ pub(super) async fn insert_rows(
     }
     super::conversations::record_reply_routes(tx, messages).await?;
     Ok(())
-}
-
-pub(super) fn initial_status(m: &NewMessage, now: i64) -> MessageStatus {
-    match m.send_at {
-        Some(at) if at > now => MessageStatus::Scheduled,
-        _ => MessageStatus::Queued,
-    }
 }
 
 /// Of the (up to `limit`) sent messages whose receipt check is due first,

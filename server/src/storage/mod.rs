@@ -149,6 +149,11 @@ pub enum StoreError {
     /// Not stored: the account's balance, tariff or quota does not allow it.
     #[error(transparent)]
     Refused(#[from] ChargeRefusal),
+    /// Not stored: these recipients (E.164) of messages that are not
+    /// transactional opted out of the account after the request read its
+    /// opt-outs, before it was stored.
+    #[error("{} opted out of the account's messages", .0.join(", "))]
+    OptedOut(Vec<String>),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

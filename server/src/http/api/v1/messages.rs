@@ -2,6 +2,7 @@
 //! its status history, search the history, cancel before sending.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -21,7 +22,7 @@ use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{
     AcceptRequest, Accepted, ContactFilter, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,
-    NewMessage, Origin, PartRecord, SearchQuery, format_micros, now_micros,
+    NewMessage, Origin, PartRecord, SearchQuery, StoreError, format_micros, now_micros,
 };
 use crate::telemetry;
 
@@ -354,7 +355,9 @@ pub(crate) async fn send(
         super::permissions::check_numbers(&state, &auth, rule, &named).await?;
     }
     if req.transactional != Some(true) && !messages.is_empty() {
-        refuse_opted_out(&state, &auth.account_id, &mut messages, &indexes, &recipients, &mut errors).await?;
+        let phones: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
+        let opted_out = state.store.opted_out_among(&auth.account_id, &phones).await?;
+        refuse(&mut messages, &mut indexes, &recipients, &mut errors, &opted_out, Refusal::OptedOut);
     }
     if pool && !messages.is_empty() {
         let to: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
@@ -371,85 +374,97 @@ pub(crate) async fn send(
             );
         }
     }
-    if messages.is_empty() || (req.atomic == Some(true) && !errors.is_empty()) {
-        let first = &errors[0];
-        let message = if messages.is_empty() {
-            format!("no valid recipient; first problem: {} ({})", first.message, first.to)
-        } else {
-            format!(
-                "{} of {} recipients are invalid and atomic is set; first: {}",
-                errors.len(),
-                recipients.len(),
-                first.message
-            )
+    let request_hash = idempotency_key.map(|_| hex::encode(Sha256::digest(&body.raw)));
+    // Storing may still refuse recipients (one that opted out since the
+    // read above): they move to `errors` and the rest is stored, or the
+    // request refused, as if the read had seen them. Each round has fewer
+    // messages, so this ends.
+    loop {
+        if messages.is_empty() || (req.atomic == Some(true) && !errors.is_empty()) {
+            return Err(refused_request(&errors, recipients.len(), messages.is_empty()));
+        }
+        let response = SendResponse {
+            messages: messages.iter().map(|m| accepted_view(m, now)).collect(),
+            errors: errors.clone(),
         };
-        let field = if recipients.len() == 1 { "to".to_owned() } else { format!("to[{}]", first.index) };
-        return Err(ApiError::field(field, message));
-    }
-
-    let response = SendResponse {
-        messages: messages
-            .iter()
-            .map(|m| MessageView {
-                id: m.id.clone(),
-                direction: Direction::Outbound.as_str().into(),
-                to: m.to.to_string(),
-                from: m.from.as_ref().map(|f| f.to_string()),
-                text: m.text.as_str().into(),
-                status: if send_at.is_some_and(|t| t > now) {
-                    MessageStatus::Scheduled
-                } else {
-                    MessageStatus::Queued
+        let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
+        let idem = idempotency_key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotentRequest {
+            key: key.to_owned(),
+            request_hash,
+            status_code: StatusCode::ACCEPTED.as_u16(),
+            response: response_json.clone(),
+        });
+        let stored: Arc<[NewMessage]> = std::mem::take(&mut messages).into();
+        let request = AcceptRequest {
+            account_id: auth.account_id.clone(),
+            origin: Origin { user_id: auth.user_id.clone(), api_key_id: auth.key_id.clone() },
+            messages: Arc::clone(&stored),
+            idempotency: idem,
+            now,
+            audit: audit.as_ref().and_then(|slot| slot.entry(StatusCode::ACCEPTED.as_u16())),
+        };
+        match state.intake.submit(request).await {
+            Ok(Accepted::Stored) => {
+                if let Some(slot) = &audit {
+                    slot.recorded();
                 }
-                .as_str()
-                .into(),
-                encoding: m.text.encoding_name().into(),
-                segments: m.text.segments() as i64,
-                tags: m.tags.clone(),
-                callback_url: m.callback_url.clone(),
-                connector: None,
-                smsc_message_id: None,
-                attempts: 0,
-                error: None,
-                send_at: m.send_at.map(format_micros),
-                created_at: format_micros(now),
-                updated_at: format_micros(now),
-                events: None,
-                parts: None,
-            })
-            .collect(),
-        errors,
-    };
-    let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
-    let idem = idempotency_key.map(|key| IdempotentRequest {
-        key: key.to_owned(),
-        request_hash: hex::encode(Sha256::digest(&body.raw)),
-        status_code: StatusCode::ACCEPTED.as_u16(),
-        response: response_json.clone(),
-    });
-    let request = AcceptRequest {
-        account_id: auth.account_id.clone(),
-        origin: Origin { user_id: auth.user_id.clone(), api_key_id: auth.key_id.clone() },
-        messages,
-        idempotency: idem,
-        now,
-        audit: audit.as_ref().and_then(|slot| slot.entry(StatusCode::ACCEPTED.as_u16())),
-    };
-    let accepted_count = request.messages.len();
-    match state.intake.submit(request).await? {
-        Accepted::Stored => {
-            if let Some(slot) = &audit {
-                slot.recorded();
+                telemetry::accepted("http", stored.len());
+                state.dispatch.wake.notify_one();
+                return Ok(json_response(StatusCode::ACCEPTED, response_json, false));
             }
-            telemetry::accepted("http", accepted_count);
-            state.dispatch.wake.notify_one();
-            Ok(json_response(StatusCode::ACCEPTED, response_json, false))
-        }
-        Accepted::Replayed { status_code, response } => {
-            let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::ACCEPTED);
-            Ok(json_response(status, response, true))
+            Ok(Accepted::Replayed { status_code, response }) => {
+                let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::ACCEPTED);
+                return Ok(json_response(status, response, true));
+            }
+            Err(StoreError::OptedOut(numbers)) => {
+                messages = stored.to_vec();
+                let opted_out: HashSet<String> = numbers.into_iter().collect();
+                refuse(&mut messages, &mut indexes, &recipients, &mut errors, &opted_out, Refusal::OptedOut);
+            }
+            Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A message as the answer to its request shows it, before it is sent.
+fn accepted_view(m: &NewMessage, now: i64) -> MessageView {
+    MessageView {
+        id: m.id.clone(),
+        direction: Direction::Outbound.as_str().into(),
+        to: m.to.to_string(),
+        from: m.from.as_ref().map(|f| f.to_string()),
+        text: m.text.as_str().into(),
+        status: m.initial_status(now).as_str().into(),
+        encoding: m.text.encoding_name().into(),
+        segments: m.text.segments() as i64,
+        tags: m.tags.clone(),
+        callback_url: m.callback_url.clone(),
+        connector: None,
+        smsc_message_id: None,
+        attempts: 0,
+        error: None,
+        send_at: m.send_at.map(format_micros),
+        created_at: format_micros(now),
+        updated_at: format_micros(now),
+        events: None,
+        parts: None,
+    }
+}
+
+/// The 422 of a request that has no recipient left, or (`atomic`) lost one.
+fn refused_request(errors: &[RecipientError], recipients: usize, none_left: bool) -> ApiError {
+    let first = &errors[0];
+    let message = if none_left {
+        format!("no valid recipient; first problem: {} ({})", first.message, first.to)
+    } else {
+        format!(
+            "{} of {recipients} recipients are invalid and atomic is set; first: {}",
+            errors.len(),
+            first.message
+        )
+    };
+    let field = if recipients == 1 { "to".to_owned() } else { format!("to[{}]", first.index) };
+    ApiError::field(field, message)
 }
 
 /// The numbers `groups` and `tags` reach for the caller, as sending to
@@ -547,40 +562,54 @@ fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
     response
 }
 
-/// Moves recipients that opted out of the account's marketing from
-/// `messages` to `errors`, keeping `errors` in request order.
-async fn refuse_opted_out(
-    state: &AppState,
-    account_id: &str,
+/// Why a recipient is moved from the messages to `errors`.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// It opted out of the account's marketing.
+    OptedOut,
+}
+
+impl Refusal {
+    fn error(self, index: usize, raw: &str, to: &PhoneNumber) -> RecipientError {
+        let (code, message) = match self {
+            Refusal::OptedOut => (
+                "opted_out",
+                format!(
+                    "{to} opted out of your messages; send with \"transactional\": true if this one is not marketing"
+                ),
+            ),
+        };
+        RecipientError { index, to: raw.to_owned(), code: code.into(), message }
+    }
+}
+
+/// Moves the messages to `numbers` from `messages` (and their positions in
+/// the request from `indexes`) to `errors` with `why`, keeping `errors` in
+/// request order.
+fn refuse(
     messages: &mut Vec<NewMessage>,
-    indexes: &[usize],
+    indexes: &mut Vec<usize>,
     recipients: &[String],
     errors: &mut Vec<RecipientError>,
-) -> Result<(), ApiError> {
-    let phones: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
-    let out = state.store.opted_out_among(account_id, &phones).await?;
-    if out.is_empty() {
-        return Ok(());
+    numbers: &HashSet<String>,
+    why: Refusal,
+) {
+    if numbers.is_empty() {
+        return;
     }
     let mut kept = Vec::with_capacity(messages.len());
-    for (m, index) in messages.drain(..).zip(indexes) {
-        if out.contains(m.to.as_str()) {
-            errors.push(RecipientError {
-                index: *index,
-                to: recipients[*index].clone(),
-                code: "opted_out".into(),
-                message: format!(
-                    "{} opted out of your messages; send with \"transactional\": true if this one is not marketing",
-                    m.to
-                ),
-            });
+    let mut kept_indexes = Vec::with_capacity(messages.len());
+    for (m, index) in messages.drain(..).zip(indexes.drain(..)) {
+        if numbers.contains(m.to.as_str()) {
+            errors.push(why.error(index, &recipients[index], &m.to));
         } else {
             kept.push(m);
+            kept_indexes.push(index);
         }
     }
     *messages = kept;
+    *indexes = kept_indexes;
     errors.sort_by_key(|e| e.index);
-    Ok(())
 }
 
 pub(super) fn validate_url(url: String) -> Result<String, ApiError> {

@@ -112,7 +112,7 @@ pub async fn add_own_number(
     let request = AcceptRequest {
         account_id: auth.account_id.clone(),
         origin: Origin { user_id: auth.user_id.clone(), api_key_id: auth.key_id.clone() },
-        messages: vec![message],
+        messages: [message].into(),
         idempotency: None,
         now,
         audit: None,
