@@ -762,6 +762,29 @@ async fn a_request_with_a_number_that_opted_out_after_its_opt_outs_were_read_sto
     .await;
 }
 
+#[tokio::test]
+async fn a_send_at_in_the_past_is_due_now_and_does_not_overtake_what_was_queued_before() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let first = sms("+48600100001", "queued first");
+        store.accept_messages(&account, std::slice::from_ref(&first), None, now_micros()).await.unwrap();
+        let hour_ago = now_micros() - 3_600_000_000;
+        let late = NewMessage { send_at: Some(hour_ago), ..sms("+48600100002", "given an hour ago") };
+        store.accept_messages(&account, std::slice::from_ref(&late), None, now_micros()).await.unwrap();
+
+        let now = now_micros();
+        let claimed = store.claim_due("node", now, now + 60_000_000, 1).await.unwrap();
+        assert_eq!(claimed.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["queued first"]);
+        let claimed = store.claim_due("node", now, now + 60_000_000, 1).await.unwrap();
+        assert_eq!(claimed.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["given an hour ago"]);
+        // It still shows the time it was given.
+        assert_eq!(store.get_message(&account, &late.id).await.unwrap().unwrap().send_at, Some(hour_ago));
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
 /// An SMS to `to` saying `text`, as a worker hands one over.
 fn sms(to: &str, text: &str) -> NewMessage {
     NewMessage {

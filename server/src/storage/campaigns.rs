@@ -866,7 +866,7 @@ impl Store {
     /// (`""` for none), the first moment at or after `now` a message may go
     /// there (quiet hours); `None`: any time (no quiet hours, or urgent). Released messages of a zone still quiet wait for
     /// that moment (or their own `send_at`, if later); the rest are due at
-    /// their `send_at`, else now. Per zone in SQL, in chunks: a run of a
+    /// their `send_at` if still ahead, else now. Per zone in SQL, in chunks: a run of a
     /// million messages is never read whole.
     pub async fn resume_campaign(
         &self,
@@ -914,7 +914,8 @@ impl Store {
             let sql = format!(
                 "WITH picked AS (SELECT id FROM messages WHERE run_id = $3 AND status = 'scheduled'
                      AND next_attempt_at = {HELD} LIMIT $2{})
-                 UPDATE messages SET next_attempt_at = COALESCE(send_at, $1), updated_at = $1
+                 UPDATE messages SET next_attempt_at = CASE WHEN send_at > $1 THEN send_at ELSE $1 END,
+                     updated_at = $1
                  WHERE id IN (SELECT id FROM picked) RETURNING id, account_id, to_number, callback_url",
                 self.dialect.skip_locked()
             );

@@ -176,7 +176,7 @@ fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqli
             m.text.encoding_name(),
             m.text.segments() as i64,
             m.callback_url,
-            m.send_at.unwrap_or(*now),
+            m.due_at(*now),
             m.send_at,
             now,
             m.campaign.as_ref().map(|c| c.campaign_id.as_str()),

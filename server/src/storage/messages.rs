@@ -57,6 +57,13 @@ impl NewMessage {
         }
     }
 
+    /// When it is first due, stored at `now`: its `send_at`, or `now` when
+    /// that is unset or past (claims go in order of due time, so a time
+    /// given in the past must not put it before what was queued earlier).
+    pub fn due_at(&self, now: i64) -> i64 {
+        self.send_at.map_or(now, |at| at.max(now))
+    }
+
     /// Its status when stored at `now`: `scheduled` until a `send_at`
     /// still ahead, else `queued`.
     pub fn initial_status(&self, now: i64) -> MessageStatus {
@@ -1496,7 +1503,7 @@ pub(super) async fn insert_rows(
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (account_id, m, now) in chunk {
-            let due = m.send_at.unwrap_or(*now);
+            let due = m.due_at(*now);
             let status = m.initial_status(*now);
             q = q
                 .bind(&m.id)

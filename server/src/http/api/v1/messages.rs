@@ -54,6 +54,8 @@ pub struct SendRequest {
     /// Tags for the history; `#words` in the text are added too.
     pub tags: Option<Vec<String>>,
     /// RFC 3339 time to send at; the message stays `scheduled` until then.
+    /// A time past is kept as given and sent now, after what was queued
+    /// before it.
     pub send_at: Option<String>,
     /// Groups (ids or names) whose members also receive the message.
     pub to_groups: Option<Vec<String>>,
