@@ -771,7 +771,6 @@ impl Config {
             r.parse::<Region>().map_err(|e| key_error("messages.default_region", e.to_string()))?;
         }
         for (key, v) in [
-            ("messages.max_segments", self.messages.max_segments),
             ("messages.max_recipients", self.messages.max_recipients),
             ("dispatch.batch_size", self.dispatch.batch_size),
             ("dispatch.max_in_flight", self.dispatch.max_in_flight),
@@ -830,8 +829,8 @@ impl Config {
         Ok(())
     }
 
-    /// Every retry, backoff, period, lease and time limit within its
-    /// bounds ([`Bounds`]; docs/configuration.md lists them).
+    /// Every retry, backoff, period, lease and time limit, and the longest
+    /// text, within its bounds ([`Bounds`]; docs/configuration.md lists them).
     fn check_timings(&self) -> Result<(), ConfigError> {
         let (d, w, m, i, b) = (&self.dispatch, &self.webhooks, &self.smtp, &self.inbound, &self.billing);
         let server = [
@@ -866,6 +865,9 @@ impl Config {
             Bounds::secs("smtp.retry_window_secs", m.retry_window_secs, 60, 30 * DAY),
         ];
         let rest = [
+            // More parts than concatenation can number are never sent
+            // (`connectors/smpp/outbound.rs`).
+            Bounds::count("messages.max_segments", self.messages.max_segments, 1, sms_text::MAX_PARTS as u64),
             Bounds::secs("inbound.auto_reply_window_secs", i.auto_reply_window_secs, 1, 30 * DAY),
             Bounds::secs("inbound.forward_window_secs", i.forward_window_secs, 1, 30 * DAY),
             Bounds::secs("inbound.reassembly_timeout_secs", i.reassembly_timeout_secs, 1, DAY),
@@ -1053,6 +1055,7 @@ connector = "a"
             (None, &[("KURIER_DATABASE_URL", "mysql://x")], "database.url"),
             (None, &[("KURIER_MESSAGES_DEFAULT_REGION", "XX")], "messages.default_region"),
             (None, &[("KURIER_MESSAGES_MAX_SEGMENTS", "0")], "messages.max_segments"),
+            (None, &[("KURIER_MESSAGES_MAX_SEGMENTS", "256")], "max_segments`: must be 1 to 255, not 256"),
             (Some("[server]\nhttp_listen = 5\n"), &[], "server.http_listen"),
             (Some("[[routes]]\nprefix = \"48\"\nconnector = \"sim\"\n"), &[], "routes[0].prefix"),
             (
