@@ -96,6 +96,40 @@ async fn bad_requests_get_a_json_error_naming_the_field_and_store_nothing() {
                 Some("tags[0]"),
             ),
             (json!({"to": "+48600100200", "text": "hi", "colour": "red"}), 422, "invalid_field", None),
+            // Alphanumeric senders travel as ASCII in source_addr (at most
+            // 11 of them): no control characters, nothing outside the GSM
+            // basic table's printable ASCII.
+            (
+                json!({"to": "+48600100200", "text": "hi", "from": "ÄÖÜÄÖÜÄÖÜÄÖ"}),
+                422,
+                "invalid_field",
+                Some("from"),
+            ),
+            (
+                json!({"to": "+48600100200", "text": "hi", "from": "Shop\nX"}),
+                422,
+                "invalid_field",
+                Some("from"),
+            ),
+            (
+                json!({"to": "+48600100200", "text": "hi", "from": "Shop\rX"}),
+                422,
+                "invalid_field",
+                Some("from"),
+            ),
+            (
+                json!({"to": "+48600100200", "text": "hi", "from": "Shop\u{c}X"}),
+                422,
+                "invalid_field",
+                Some("from"),
+            ),
+            (json!({"to": "+48600100200", "text": "hi", "from": "Café"}), 422, "invalid_field", Some("from")),
+            (
+                json!({"to": "+48600100200", "text": "hi", "from": "Shop[1]"}),
+                422,
+                "invalid_field",
+                Some("from"),
+            ),
             // PostgreSQL refuses a NUL in text: refused alike on both backends
             // (it once failed the whole shared commit there with a 500).
             (json!({"to": "+48600100200", "text": "Hi\u{0}there"}), 422, "invalid_field", Some("text")),

@@ -1,8 +1,12 @@
 //! `SenderId`: who a message says it is from.
 //!
-//! Either alphanumeric (1 to 11 characters of the GSM 03.38 alphabet, at least
-//! one of them not a digit) or numeric (up to 16 digits, optionally with a
-//! leading `+`). Operators reject anything else, so we refuse it at the edge.
+//! Either alphanumeric (1 to 11 characters, at least one of them not a digit)
+//! or numeric (up to 16 digits, optionally with a leading `+`). An
+//! alphanumeric sender travels as ASCII in SMPP's `source_addr` and as GSM
+//! 03.38 septets on the air, so its characters are those both read alike:
+//! the printable ASCII ones of the GSM basic table (letters, digits, space
+//! and `!"#$%&'()*+,-./:;<=>?@_`), one octet and one septet each. Operators
+//! reject anything else, so we refuse it at the edge.
 
 use std::fmt;
 
@@ -19,7 +23,10 @@ pub enum SenderIdError {
     TooLongAlphanumeric,
     #[error("a numeric sender has at most {MAX_NUMERIC_LEN} digits")]
     TooLongNumeric,
-    #[error("the sender may only use characters of the GSM alphabet; '{0}' is not one")]
+    #[error(
+        "an alphanumeric sender may only use letters, digits, spaces and the punctuation !\"#$%&'()*+,-./:;<=>?@_ (plain ASCII of the GSM alphabet); '{}' is not one",
+        .0.escape_debug()
+    )]
     InvalidCharacter(char),
 }
 
@@ -44,10 +51,11 @@ impl SenderId {
             }
             return Ok(Self::Numeric(s.to_owned()));
         }
-        if let Some(bad) = s.chars().find(|c| sms_text::gsm7::encode(&c.to_string()).is_none()) {
+        if let Some(bad) = s.chars().find(|c| !is_sender_char(*c)) {
             return Err(SenderIdError::InvalidCharacter(bad));
         }
-        if s.chars().count() > MAX_ALPHANUMERIC_LEN {
+        // ASCII only: characters, octets and septets count alike.
+        if s.len() > MAX_ALPHANUMERIC_LEN {
             return Err(SenderIdError::TooLongAlphanumeric);
         }
         Ok(Self::Alphanumeric(s.to_owned()))
@@ -62,6 +70,15 @@ impl SenderId {
     pub fn is_alphanumeric(&self) -> bool {
         matches!(self, Self::Alphanumeric(_))
     }
+}
+
+/// Whether an alphanumeric sender may hold `c`: a printable ASCII
+/// character (space included) of the GSM 03.38 basic table, so one octet in
+/// `source_addr` and one septet on the air (`[`, `~` and the like are
+/// ASCII but take an escape in GSM; `é`, `Ä` are GSM but not ASCII).
+fn is_sender_char(c: char) -> bool {
+    (c == ' ' || c.is_ascii_graphic())
+        && sms_text::gsm7::encode(c.encode_utf8(&mut [0; 4])).is_some_and(|septets| septets.len() == 1)
 }
 
 impl fmt::Display for SenderId {
@@ -82,6 +99,7 @@ mod tests {
         assert_eq!(SenderId::parse("7100").unwrap(), SenderId::Numeric("7100".into()));
         assert_eq!(SenderId::parse("+48600100200").unwrap(), SenderId::Numeric("+48600100200".into()));
         assert!(SenderId::parse("ABCDEFGHIJK").unwrap().is_alphanumeric());
+        assert!(SenderId::parse("A&B_Shop-24").unwrap().is_alphanumeric());
     }
 
     #[test]
@@ -93,6 +111,14 @@ mod tests {
             ("12345678901234567", SenderIdError::TooLongNumeric),
             ("Zażółć", SenderIdError::InvalidCharacter('ż')),
             ("Shop😀", SenderIdError::InvalidCharacter('😀')),
+            ("ÄÖÜÄÖÜÄÖÜÄÖ", SenderIdError::InvalidCharacter('Ä')),
+            ("Café", SenderIdError::InvalidCharacter('é')),
+            ("Shop\nX", SenderIdError::InvalidCharacter('\n')),
+            ("Shop\rX", SenderIdError::InvalidCharacter('\r')),
+            ("Shop\u{c}X", SenderIdError::InvalidCharacter('\u{c}')),
+            ("Shop\tX", SenderIdError::InvalidCharacter('\t')),
+            ("Shop[1]", SenderIdError::InvalidCharacter('[')),
+            ("A~B", SenderIdError::InvalidCharacter('~')),
         ];
         for (input, want) in cases {
             assert_eq!(SenderId::parse(input).unwrap_err(), want, "{input:?}");

@@ -41,7 +41,8 @@ pub struct SendRequest {
     /// `messages.default_region`. At most `messages.max_recipients`.
     #[schema(required = true, value_type = Recipients)]
     pub to: Option<serde_json::Value>,
-    /// Sender: up to 11 GSM characters, or up to 16 digits.
+    /// Sender: up to 11 letters, digits, spaces or ASCII punctuation of the
+    /// GSM alphabet (`!"#$%&'()*+,-./:;<=>?@_`), or up to 16 digits.
     pub from: Option<String>,
     /// Send each recipient from a number of the account's pool (the one
     /// least recently used for them), so that a reply is linked to this
