@@ -296,6 +296,31 @@ async fn an_idempotency_key_makes_a_retried_request_send_only_once() {
 }
 
 #[tokio::test]
+async fn hashtags_in_the_text_never_refuse_a_message_and_the_first_twenty_become_tags() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let words: Vec<String> = (1..=25).map(|i| format!("#w{i}")).collect();
+        let body = json!({"to": "+48600100200", "text": words.join(" "), "tags": ["given"]});
+        let (status, resp) = app.post("/api/v1/messages", body).await;
+        assert_eq!(status, 202, "{resp}");
+        let mut want = vec!["given".to_owned()];
+        want.extend((1..=20).map(|i| format!("w{i}")));
+        assert_eq!(resp["messages"][0]["tags"], json!(want));
+        let id = resp["messages"][0]["id"].as_str().unwrap();
+        let (_, stored) = app.get(&format!("/api/v1/messages/{id}")).await;
+        assert_eq!(stored["tags"].as_array().map(Vec::len), Some(21), "{stored}");
+
+        // Tags the client gives are still limited.
+        let given: Vec<String> = (1..=21).map(|i| format!("g{i}")).collect();
+        let (status, resp) =
+            app.post("/api/v1/messages", json!({"to": "+48600100200", "text": "hi", "tags": given})).await;
+        assert_eq!((status, resp["error"]["field"].as_str()), (422, Some("tags")), "{resp}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_history_filters_and_pages_with_a_cursor() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;

@@ -52,7 +52,8 @@ pub struct SendRequest {
     pub text: Option<String>,
     /// Receives a signed POST on every status change.
     pub callback_url: Option<String>,
-    /// Tags for the history; `#words` in the text are added too.
+    /// Tags for the history, at most 20; the text's first 20 `#words` are
+    /// added too (any further ones stay text only).
     pub tags: Option<Vec<String>>,
     /// RFC 3339 time to send at; the message stays `scheduled` until then.
     /// A time past is kept as given and sent now, after what was queued
@@ -194,9 +195,11 @@ impl MessageView {
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
-/// Longest accepted `callback_url`.
-/// Most tags on one message.
+/// Most tags a request gives in `tags`.
 const MAX_TAGS: usize = 20;
+/// Most `#words` of the text taken as tags, the first ones: the text is
+/// what the client sends, so the tags found in it never refuse it.
+const MAX_TEXT_TAGS: usize = 20;
 
 /// Send a message to one or many recipients.
 ///
@@ -275,14 +278,12 @@ pub(crate) async fn send(
             tags.push(tag);
         }
     }
-    for tag in Tag::find_in(text.as_str()) {
-        if !tags.contains(&tag) {
-            tags.push(tag);
-        }
-    }
     if tags.len() > MAX_TAGS {
         return Err(ApiError::field("tags", format!("at most {MAX_TAGS} tags per message")));
     }
+    let from_text: Vec<Tag> =
+        Tag::find_in(text.as_str()).into_iter().filter(|t| !tags.contains(t)).take(MAX_TEXT_TAGS).collect();
+    tags.extend(from_text);
     let max = state.config.messages.max_recipients;
     let has_audience = req.to_groups.as_ref().is_some_and(|g| !g.is_empty())
         || req.to_tags.as_ref().is_some_and(|t| !t.is_empty());
