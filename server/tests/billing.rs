@@ -249,6 +249,42 @@ async fn sending_reserves_settles_and_refuses_when_the_balance_is_short() {
 }
 
 #[tokio::test]
+async fn a_recipient_without_a_price_is_listed_and_the_others_are_sent_unless_atomic() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        tariff(&app, "Standard", "0.05", "0.04").await;
+        charge_default(&app, "Standard", "1.00").await;
+        let to = json!(["+48600100201", "+12025550123", "+48600100202"]);
+
+        let (s, e) = app.post("/api/v1/messages", json!({"to": to, "text": "hi", "atomic": true})).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str(), e["error"]["field"].as_str()),
+            (422, Some("no_price"), Some("to[1]")),
+            "{e}"
+        );
+        assert_eq!(stored_messages(&app).await, 0);
+
+        let (s, r) = app.post("/api/v1/messages", json!({"to": to, "text": "hi"})).await;
+        assert_eq!(s, 202, "{r}");
+        let sent: Vec<&str> =
+            r["messages"].as_array().unwrap().iter().map(|m| m["to"].as_str().unwrap()).collect();
+        assert_eq!(sent, ["+48600100201", "+48600100202"]);
+        let errors: Vec<(u64, &str, &str)> = r["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["index"].as_u64().unwrap(), e["to"].as_str().unwrap(), e["code"].as_str().unwrap()))
+            .collect();
+        assert_eq!(errors, [(1, "+12025550123", "no_price")]);
+        assert_eq!(stored_messages(&app).await, 2);
+        app.wait_until_settled().await;
+        assert_eq!(balance(&app).await, ("0.92".into(), "0.00".into()));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn rejected_and_canceled_messages_are_refunded() {
     on_each_backend(|b| async move {
         let app = TestApp::start_with(&b, |c| {

@@ -31,8 +31,9 @@ const CHUNK: usize = 400;
 pub enum ChargeRefusal {
     #[error("insufficient balance: this costs {needed} {currency}, the balance is {available} {currency}")]
     InsufficientBalance { needed: String, available: String, currency: String },
-    #[error("the account's tariff has no price for {to}")]
-    NoPrice { to: String },
+    /// The numbers (E.164) the tariff has no price for, each once.
+    #[error("the account's tariff has no price for {}", .to.join(", "))]
+    NoPrice { to: Vec<String> },
     #[error("the monthly quota of this user is {limit} segments; {used} are used and this needs {wanted}")]
     QuotaExceeded { limit: i64, used: i64, wanted: i64 },
 }
@@ -1491,8 +1492,9 @@ impl Pricing {
     fn quote_all(mut self, items: &[(&PhoneNumber, i64)]) -> Result<Vec<Quote>, ChargeRefusal> {
         let mut out = Vec::with_capacity(items.len());
         for (to, segments) in items {
-            let line =
-                self.line(to, *segments).ok_or_else(|| ChargeRefusal::NoPrice { to: to.to_string() })?;
+            let line = self
+                .line(to, *segments)
+                .ok_or_else(|| ChargeRefusal::NoPrice { to: vec![to.to_string()] })?;
             out.push(Quote {
                 currency: self.currency,
                 prefix: line.prefix,
@@ -1530,14 +1532,22 @@ pub(super) async fn reserve(
     let mut lines = Vec::with_capacity(messages.len());
     let mut total: i64 = 0;
     let mut segments_total: i64 = 0;
+    // Every number without a price, so a caller can leave them all out.
+    let mut unpriced: Vec<String> = Vec::new();
     for m in messages {
         let segments = m.text.segments() as i64;
         let Some(line) = pricing.line(&m.to, segments) else {
-            return Ok(Err(ChargeRefusal::NoPrice { to: m.to.to_string() }));
+            if !unpriced.iter().any(|n| n == m.to.as_str()) {
+                unpriced.push(m.to.to_string());
+            }
+            continue;
         };
         total = total.saturating_add(line.amount);
         segments_total += segments;
         lines.push((m, segments, line));
+    }
+    if !unpriced.is_empty() {
+        return Ok(Err(ChargeRefusal::NoPrice { to: unpriced }));
     }
     if let Some(user) = &origin.user_id {
         let quota = sqlx::query(

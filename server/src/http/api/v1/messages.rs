@@ -21,8 +21,8 @@ use crate::http::body::JsonBody;
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{
-    AcceptRequest, Accepted, ContactFilter, EventRecord, IdempotentRequest, MessageFilter, MessageRecord,
-    NewMessage, Origin, PartRecord, SearchQuery, StoreError, format_micros, now_micros,
+    AcceptRequest, Accepted, ChargeRefusal, ContactFilter, EventRecord, IdempotentRequest, MessageFilter,
+    MessageRecord, NewMessage, Origin, PartRecord, SearchQuery, StoreError, format_micros, now_micros,
 };
 use crate::telemetry;
 
@@ -380,9 +380,9 @@ pub(crate) async fn send(
     }
     let request_hash = idempotency_key.map(|_| hex::encode(Sha256::digest(&body.raw)));
     // Storing may still refuse recipients (one that opted out since the
-    // read above): they move to `errors` and the rest is stored, or the
-    // request refused, as if the read had seen them. Each round has fewer
-    // messages, so this ends.
+    // read above, one the tariff has no price for): they move to `errors`
+    // and the rest is stored, or the request refused, as if the read had
+    // seen them. Each round has fewer messages, so this ends.
     loop {
         if messages.is_empty() || (req.atomic == Some(true) && !errors.is_empty()) {
             return Err(refused_request(&errors, recipients.len(), messages.is_empty()));
@@ -424,6 +424,20 @@ pub(crate) async fn send(
                 messages = stored.to_vec();
                 let opted_out: HashSet<String> = numbers.into_iter().collect();
                 refuse(&mut messages, &mut indexes, &recipients, &mut errors, &opted_out, Refusal::OptedOut);
+            }
+            Err(StoreError::Refused(ChargeRefusal::NoPrice { to })) => {
+                messages = stored.to_vec();
+                let unpriced: HashSet<String> = to.iter().cloned().collect();
+                let first = indexes.iter().zip(&messages).find(|(_, m)| unpriced.contains(m.to.as_str()));
+                let everyone = messages.iter().all(|m| unpriced.contains(m.to.as_str()));
+                if req.atomic == Some(true) || everyone {
+                    let field = match first {
+                        Some((i, _)) if recipients.len() > 1 => format!("to[{i}]"),
+                        _ => "to".to_owned(),
+                    };
+                    return Err(ApiError { field: Some(field), ..ChargeRefusal::NoPrice { to }.into() });
+                }
+                refuse(&mut messages, &mut indexes, &recipients, &mut errors, &unpriced, Refusal::NoPrice);
             }
             Err(e) => return Err(e.into()),
         }
@@ -571,6 +585,8 @@ fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
 enum Refusal {
     /// It opted out of the account's marketing.
     OptedOut,
+    /// The account's tariff has no price for it.
+    NoPrice,
 }
 
 impl Refusal {
@@ -582,6 +598,7 @@ impl Refusal {
                     "{to} opted out of your messages; send with \"transactional\": true if this one is not marketing"
                 ),
             ),
+            Refusal::NoPrice => ("no_price", format!("the account's tariff has no price for {to}")),
         };
         RecipientError { index, to: raw.to_owned(), code: code.into(), message }
     }
