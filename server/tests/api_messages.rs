@@ -321,6 +321,28 @@ async fn hashtags_in_the_text_never_refuse_a_message_and_the_first_twenty_become
 }
 
 #[tokio::test]
+async fn a_retry_with_its_idempotency_key_gets_the_first_answer_though_the_recipient_opted_out_since() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let body = json!({"to": "+48600100200", "text": "Order 42 shipped"});
+        let key = [("Idempotency-Key", "order-42")];
+        let (s1, r1) = app.post_with("/api/v1/messages", body.clone(), &key).await;
+        assert_eq!(s1, 202, "{r1}");
+        let (status, resp) = app.post("/api/v1/opt-outs", json!({"phone": "+48600100200"})).await;
+        assert!(status < 300, "{resp}");
+        let (s2, r2) = app.post_with("/api/v1/messages", body.clone(), &key).await;
+        assert_eq!((s2, &r2), (202, &r1), "the retry gets the first answer");
+        // Without the key it is refused, as any new request is.
+        let (s3, r3) = app.post("/api/v1/messages", body).await;
+        assert_eq!((s3, r3["error"]["field"].as_str()), (422, Some("to")), "{r3}");
+        let (_, list) = app.get("/api/v1/messages").await;
+        assert_eq!(list["messages"].as_array().unwrap().len(), 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_history_filters_and_pages_with_a_cursor() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;

@@ -8,9 +8,10 @@ use common::{Backend, FreshDb, on_each_backend};
 use kurier::connectors::InboundSms;
 use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
 use kurier::storage::{
-    AttemptRecord, AttemptResult, Audience, CampaignRef, DeliveryFilter, Email, EventRecord, InboundLimits,
-    InboundOutcome, MailResult, MessageFilter, NewCampaign, NewDelivery, NewMail, NewMessage,
-    OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store, now_micros,
+    Accepted, AttemptRecord, AttemptResult, Audience, CampaignRef, DeliveryFilter, Email, EventRecord,
+    IdempotentRequest, InboundLimits, InboundOutcome, MailResult, MessageFilter, NewCampaign, NewDelivery,
+    NewMail, NewMessage, OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store, StoreError,
+    now_micros,
 };
 use serde_json::json;
 
@@ -779,6 +780,46 @@ async fn a_send_at_in_the_past_is_due_now_and_does_not_overtake_what_was_queued_
         assert_eq!(claimed.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["given an hour ago"]);
         // It still shows the time it was given.
         assert_eq!(store.get_message(&account, &late.id).await.unwrap().unwrap().send_at, Some(hour_ago));
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_kept_a_day_then_free_again_and_pruned() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let now = now_micros();
+        let day = 24 * 3_600_000_000;
+        let key = |key: &str, hash: &str| IdempotentRequest {
+            key: key.into(),
+            request_hash: hash.into(),
+            status_code: 202,
+            response: format!("{{\"{hash}\": 1}}"),
+        };
+        let first = [sms("+48600100001", "first")];
+        let stored = store.accept_messages(&account, &first, Some(&key("order-7", "a")), now - day - 1).await;
+        assert_eq!(stored.unwrap(), Accepted::Stored);
+        // A day later the key is free: another request with it is stored.
+        let second = [sms("+48600100002", "second")];
+        let stored = store.accept_messages(&account, &second, Some(&key("order-7", "b")), now).await;
+        assert_eq!(stored.unwrap(), Accepted::Stored);
+        // Within the day it answers: the first answer, or a conflict.
+        let again = store.accept_messages(&account, &second, Some(&key("order-7", "b")), now).await;
+        assert_eq!(again.unwrap(), Accepted::Replayed { status_code: 202, response: "{\"b\": 1}".into() });
+        let other = store.accept_messages(&account, &first, Some(&key("order-7", "c")), now).await;
+        assert!(matches!(other, Err(StoreError::IdempotencyConflict)), "{other:?}");
+
+        // Pruning deletes the keys past the day, and only those.
+        let old = key("order-6", "d");
+        let third = [sms("+48600100003", "third")];
+        store.accept_messages(&account, &third, Some(&old), now - day - 1).await.unwrap();
+        assert_eq!(store.prune_idempotency_keys(now).await.unwrap(), 1);
+        assert!(store.idempotent_answer(&account, &old, now - day).await.unwrap().is_none());
+        let kept = store.idempotent_answer(&account, &key("order-7", "b"), now).await.unwrap();
+        assert!(matches!(kept, Some(Ok(Accepted::Replayed { .. }))), "{kept:?}");
+        assert_eq!(outbound_texts(&store, &account).await.len(), 3);
         store.close().await;
         db.drop_db().await;
     })

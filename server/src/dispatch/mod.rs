@@ -233,8 +233,9 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Until `shutdown`: renews this node's claims every third of the lease
-    /// and takes back claims other nodes stopped renewing.
+    /// Until `shutdown`: renews this node's claims every third of the lease,
+    /// takes back claims other nodes stopped renewing, and deletes the
+    /// idempotency keys past their retention.
     async fn keep_leases(store: Store, node: String, cfg: DispatchConfig, shutdown: CancellationToken) {
         // Validated so; a config built in code is kept safe too.
         let lease = Duration::from_secs(cfg.lease_secs.max(MIN_LEASE_SECS));
@@ -256,6 +257,9 @@ impl Dispatcher {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(messages = n, "took back messages from a node that stopped"),
                 Err(e) => tracing::error!(error = %e, "taking back expired claims failed"),
+            }
+            if let Err(e) = store.prune_idempotency_keys(now).await {
+                tracing::error!(error = %e, "deleting expired idempotency keys failed");
             }
         }
     }

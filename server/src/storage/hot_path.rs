@@ -27,8 +27,8 @@ use super::billing;
 use super::conversations::ReplyRoutes;
 use super::inbound::opted_out_in_place;
 use super::messages::{
-    AcceptRequest, Accepted, ClaimedMessage, NewMessage, Outcome, RetryPolicy, Transition, accepted,
-    in_queue_order, refunds, status_payload,
+    AcceptRequest, Accepted, CLAIM_IDEMPOTENCY_KEY, ClaimedMessage, NewMessage, Outcome, RetryPolicy,
+    Transition, accepted, idempotency_cutoff, in_queue_order, refunds, status_payload,
 };
 use super::search::{self, SqliteKeys};
 use super::trail;
@@ -61,10 +61,7 @@ pub(super) fn accept(
     let mut stored: Vec<(&str, &NewMessage, i64)> = Vec::new();
     let mut audits: Vec<&AuditEntry> = Vec::new();
     {
-        let mut claim_key = tx.prepare_cached(
-            "INSERT INTO idempotency_keys (account_id, idem_key, request_hash, status_code, response, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (account_id, idem_key) DO NOTHING",
-        )?;
+        let mut claim_key = tx.prepare_cached(CLAIM_IDEMPOTENCY_KEY)?;
         let mut earlier = tx.prepare_cached(
             "SELECT request_hash, status_code, response FROM idempotency_keys
              WHERE account_id = ?1 AND idem_key = ?2",
@@ -81,7 +78,8 @@ pub(super) fn accept(
                         idem.request_hash,
                         idem.status_code,
                         idem.response,
-                        r.now
+                        r.now,
+                        idempotency_cutoff(r.now)
                     ])? > 0;
                     if fresh {
                         Ok(Accepted::Stored)
@@ -90,14 +88,7 @@ pub(super) fn accept(
                             .query_row(params![r.account_id, idem.key], |row| {
                                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
                             })?;
-                        if hash == idem.request_hash {
-                            Ok(Accepted::Replayed {
-                                status_code: u16::try_from(status_code).unwrap_or(202),
-                                response,
-                            })
-                        } else {
-                            Err(StoreError::IdempotencyConflict)
-                        }
+                        idem.earlier(&hash, status_code, response)
                     }
                 }
             };

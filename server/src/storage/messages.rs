@@ -81,6 +81,16 @@ pub struct CampaignRef {
     pub run_id: String,
 }
 
+/// How long an `Idempotency-Key` is kept: a retry within it gets the first
+/// answer; after it the key is free again, and the dispatcher's
+/// maintenance deletes it (`Store::prune_idempotency_keys`).
+pub const IDEMPOTENCY_KEY_RETENTION_SECS: u64 = 24 * 3_600;
+
+/// Keys older than this (microseconds) at `now` are expired.
+pub(super) fn idempotency_cutoff(now: i64) -> i64 {
+    now.saturating_sub(secs_to_micros(IDEMPOTENCY_KEY_RETENTION_SECS))
+}
+
 /// The stored answer to a request made with an `Idempotency-Key`.
 #[derive(Debug, Clone)]
 pub struct IdempotentRequest {
@@ -105,6 +115,22 @@ pub struct AcceptRequest {
     /// messages when they are stored (so a send and its record commit
     /// together, in one disk sync).
     pub audit: Option<super::AuditEntry>,
+}
+
+impl IdempotentRequest {
+    /// What a request with this key gets, the key having been used (and
+    /// kept) for a request hashed `earlier_hash` answered so.
+    pub(super) fn earlier(
+        &self,
+        earlier_hash: &str,
+        status_code: i64,
+        response: String,
+    ) -> Result<Accepted, StoreError> {
+        if earlier_hash != self.request_hash {
+            return Err(StoreError::IdempotencyConflict);
+        }
+        Ok(Accepted::Replayed { status_code: u16::try_from(status_code).unwrap_or(202), response })
+    }
 }
 
 impl AcceptRequest {
@@ -420,6 +446,51 @@ impl Store {
         super::audit::insert_audits(&mut tx, self.dialect, &audits, super::now_micros()).await?;
         tx.commit().await?;
         Ok(answers)
+    }
+
+    /// The answer to `idem` if its key was used within its retention: the
+    /// earlier answer (same request) or a conflict. Read before a request
+    /// is checked, so a retry gets its first answer even where the request
+    /// would now be refused (a recipient opted out since, a price gone).
+    pub async fn idempotent_answer(
+        &self,
+        account_id: &str,
+        idem: &IdempotentRequest,
+        now: i64,
+    ) -> sqlx::Result<Option<Result<Accepted, StoreError>>> {
+        let row = sqlx::query(
+            "SELECT request_hash, status_code, response FROM idempotency_keys
+             WHERE account_id = $1 AND idem_key = $2 AND created_at >= $3",
+        )
+        .bind(account_id)
+        .bind(&idem.key)
+        .bind(idempotency_cutoff(now))
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let hash: String = row.try_get(0)?;
+        Ok(Some(idem.earlier(&hash, row.try_get(1)?, row.try_get(2)?)))
+    }
+
+    /// Deletes the idempotency keys past their retention at `now`, a
+    /// statement per thousand; returns how many.
+    pub async fn prune_idempotency_keys(&self, now: i64) -> sqlx::Result<u64> {
+        const PER_STATEMENT: u64 = 1_000;
+        let mut pruned = 0;
+        loop {
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM idempotency_keys WHERE (account_id, idem_key) IN (
+                     SELECT account_id, idem_key FROM idempotency_keys WHERE created_at < $1 LIMIT {PER_STATEMENT})"
+            )))
+            .bind(idempotency_cutoff(now))
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+            pruned += done;
+            if done < PER_STATEMENT {
+                return Ok(pruned);
+            }
+        }
     }
 
     pub async fn get_message(&self, account_id: &str, id: &str) -> sqlx::Result<Option<MessageRecord>> {
@@ -1343,26 +1414,25 @@ impl Store {
     }
 }
 
-/// Records an idempotency key with the answer to give; if the key was used
-/// before, returns that earlier answer (same request) or a conflict.
+/// Records an idempotency key with the answer to give (over one past its
+/// retention); if the key was used before, returns that earlier answer
+/// (same request) or a conflict.
 async fn claim_idempotency_key(
     tx: &mut AnyConnection,
     account_id: &str,
     idem: &IdempotentRequest,
     now: i64,
 ) -> sqlx::Result<Result<Accepted, StoreError>> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (account_id, idem_key, request_hash, status_code, response, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, idem_key) DO NOTHING",
-    )
-    .bind(account_id)
-    .bind(&idem.key)
-    .bind(&idem.request_hash)
-    .bind(i64::from(idem.status_code))
-    .bind(&idem.response)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let inserted = sqlx::query(CLAIM_IDEMPOTENCY_KEY)
+        .bind(account_id)
+        .bind(&idem.key)
+        .bind(&idem.request_hash)
+        .bind(i64::from(idem.status_code))
+        .bind(&idem.response)
+        .bind(now)
+        .bind(idempotency_cutoff(now))
+        .execute(&mut *tx)
+        .await?;
     if inserted.rows_affected() > 0 {
         return Ok(Ok(Accepted::Stored));
     }
@@ -1374,15 +1444,20 @@ async fn claim_idempotency_key(
     .fetch_one(&mut *tx)
     .await?;
     let hash: String = row.try_get(0)?;
-    if hash != idem.request_hash {
-        return Ok(Err(StoreError::IdempotencyConflict));
-    }
-    let status_code: i64 = row.try_get(1)?;
-    Ok(Ok(Accepted::Replayed {
-        status_code: u16::try_from(status_code).unwrap_or(202),
-        response: row.try_get(2)?,
-    }))
+    Ok(idem.earlier(&hash, row.try_get(1)?, row.try_get(2)?))
 }
+
+/// Stores a key (`$1` account, `$2` key, `$3` request hash, `$4` status,
+/// `$5` answer, `$6` now) unless it is kept already: one created before
+/// `$7` (past its retention) is taken over. Changes a row only when the
+/// key is claimed. (Numbered parameters, as both backends and rusqlite
+/// read them: the hot path runs it too.)
+pub(super) const CLAIM_IDEMPOTENCY_KEY: &str =
+    "INSERT INTO idempotency_keys (account_id, idem_key, request_hash, status_code, response, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, idem_key) DO UPDATE SET
+         request_hash = excluded.request_hash, status_code = excluded.status_code,
+         response = excluded.response, created_at = excluded.created_at
+     WHERE idempotency_keys.created_at < $7";
 
 /// Forgets an idempotency key claimed in this transaction by a request
 /// that was then refused, so a retry is judged afresh.

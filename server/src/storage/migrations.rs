@@ -214,6 +214,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0028_import_problems.sql"),
         then: None,
     },
+    Migration {
+        version: 29,
+        name: "idempotency_key_expiry",
+        sqlite: include_str!("../../migrations/sqlite/0029_idempotency_key_expiry.sql"),
+        postgres: include_str!("../../migrations/postgres/0029_idempotency_key_expiry.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

@@ -88,8 +88,9 @@ pub use inbound::{
 pub use intake::Intake;
 pub use mail_outbox::{MailAttempt, MailDelivery, MailJob, MailRecord, MailResult, NewMail};
 pub use messages::{
-    AcceptRequest, Accepted, CampaignRef, ClaimedMessage, EventRecord, IdempotentRequest, MessageFilter,
-    MessageRecord, NewMessage, Outcome, OverdueReceipt, PartRecord, ReceiptChecks, RetryPolicy,
+    AcceptRequest, Accepted, CampaignRef, ClaimedMessage, EventRecord, IDEMPOTENCY_KEY_RETENTION_SECS,
+    IdempotentRequest, MessageFilter, MessageRecord, NewMessage, Outcome, OverdueReceipt, PartRecord,
+    ReceiptChecks, RetryPolicy,
 };
 pub use notifications::{
     BalanceRecord, NewDelivery, NotificationDelivery, NotificationRecord, NotificationSettings,

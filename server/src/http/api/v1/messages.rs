@@ -206,7 +206,7 @@ const MAX_TEXT_TAGS: usize = 20;
 /// Answers 202 once every accepted message is stored. Invalid recipients are
 /// listed in `errors` (or, with `atomic`, the whole request is refused).
 #[utoipa::path(post, path = "/api/v1/messages", tag = "messages", request_body = SendRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the first answer and sends nothing again")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key within 24 hours returns the first answer and sends nothing again")),
     responses(
         (status = 202, description = "Stored and queued", body = SendResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -248,6 +248,19 @@ pub(crate) async fn send(
         }
     };
     let now = now_micros();
+    // A retry gets its first answer, however the request would be judged now.
+    let idempotency = idempotency_key.map(|key| IdempotentRequest {
+        key: key.to_owned(),
+        request_hash: hex::encode(Sha256::digest(&body.raw)),
+        status_code: StatusCode::ACCEPTED.as_u16(),
+        response: String::new(),
+    });
+    if let Some(idem) = &idempotency
+        && let Some(Accepted::Replayed { status_code, response }) =
+            state.store.idempotent_answer(&auth.account_id, idem, now).await?.transpose()?
+    {
+        return Ok(replayed(status_code, response));
+    }
     let req = body.value;
     let text = req.text.as_deref().ok_or_else(|| ApiError::field("text", "is required"))?;
     let text = MessageText::to_send(
@@ -378,7 +391,6 @@ pub(crate) async fn send(
             );
         }
     }
-    let request_hash = idempotency_key.map(|_| hex::encode(Sha256::digest(&body.raw)));
     // Storing may still refuse recipients (one that opted out since the
     // read above, one the tariff has no price for): they move to `errors`
     // and the rest is stored, or the request refused, as if the read had
@@ -392,12 +404,8 @@ pub(crate) async fn send(
             errors: errors.clone(),
         };
         let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
-        let idem = idempotency_key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotentRequest {
-            key: key.to_owned(),
-            request_hash,
-            status_code: StatusCode::ACCEPTED.as_u16(),
-            response: response_json.clone(),
-        });
+        let idem =
+            idempotency.clone().map(|idem| IdempotentRequest { response: response_json.clone(), ..idem });
         let stored: Arc<[NewMessage]> = std::mem::take(&mut messages).into();
         let request = AcceptRequest {
             account_id: auth.account_id.clone(),
@@ -416,10 +424,7 @@ pub(crate) async fn send(
                 state.dispatch.wake.notify_one();
                 return Ok(json_response(StatusCode::ACCEPTED, response_json, false));
             }
-            Ok(Accepted::Replayed { status_code, response }) => {
-                let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::ACCEPTED);
-                return Ok(json_response(status, response, true));
-            }
+            Ok(Accepted::Replayed { status_code, response }) => return Ok(replayed(status_code, response)),
             Err(StoreError::OptedOut(numbers)) => {
                 messages = stored.to_vec();
                 let opted_out: HashSet<String> = numbers.into_iter().collect();
@@ -442,6 +447,12 @@ pub(crate) async fn send(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The first answer, again, to a request whose `Idempotency-Key` was used.
+fn replayed(status_code: u16, response: String) -> Response {
+    let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::ACCEPTED);
+    json_response(status, response, true)
 }
 
 /// A message as the answer to its request shows it, before it is sent.
