@@ -173,6 +173,7 @@ async fn stop_opts_the_sender_out_of_marketing_until_start_and_help_answers() {
         // Marketing is refused; a transactional message still goes.
         let (status, refused) = app.post("/api/v1/messages", json!({"to": PHONE, "text": "Sale!"})).await;
         assert_eq!(status, 422, "{refused}");
+        assert_eq!((refused["error"]["code"].as_str(), refused["error"]["field"].as_str()), (Some("opted_out"), Some("to")));
         let (status, mixed) =
             app.post("/api/v1/messages", json!({"to": [PHONE, "+48600100201"], "text": "Sale!"})).await;
         assert_eq!(status, 202, "{mixed}");

@@ -493,6 +493,14 @@ fn refused_request(errors: &[RecipientError], recipients: usize, none_left: bool
         )
     };
     let field = if recipients == 1 { "to".to_owned() } else { format!("to[{}]", first.index) };
+    if none_left && errors.iter().all(|e| e.code == OPTED_OUT_CODE) {
+        // Nobody left because everyone opted out: said with its own code,
+        // as among several recipients.
+        return ApiError {
+            field: Some(field),
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, OPTED_OUT_CODE, message)
+        };
+    }
     ApiError::field(field, message)
 }
 
@@ -591,6 +599,9 @@ fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
     response
 }
 
+/// The error code of a recipient that opted out.
+const OPTED_OUT_CODE: &str = "opted_out";
+
 /// Why a recipient is moved from the messages to `errors`.
 #[derive(Clone, Copy)]
 enum Refusal {
@@ -604,7 +615,7 @@ impl Refusal {
     fn error(self, index: usize, raw: &str, to: &PhoneNumber) -> RecipientError {
         let (code, message) = match self {
             Refusal::OptedOut => (
-                "opted_out",
+                OPTED_OUT_CODE,
                 format!(
                     "{to} opted out of your messages; send with \"transactional\": true if this one is not marketing"
                 ),
