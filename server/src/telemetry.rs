@@ -115,12 +115,16 @@ pub fn connector(c: &crate::connectors::ConnectorHandle) {
     }
 }
 
-/// An HTTP API answer.
+/// An HTTP answer, counted by its status class (a UI form's or sign-in's
+/// redirect is `3xx`, never a server error).
 pub fn http_response(status: u16) {
     let class = match status {
+        100..=199 => "1xx",
         200..=299 => "2xx",
+        300..=399 => "3xx",
         400..=499 => "4xx",
-        _ => "5xx",
+        500..=599 => "5xx",
+        _ => "other",
     };
     counter!("kurier_http_responses_total", "class" => class).increment(1);
 }

@@ -473,6 +473,11 @@ async fn simulated_rejections_and_temporary_errors_end_in_rejected_and_failed() 
     .await;
 }
 
+/// The value of the sample `series` (name and labels) in a metrics text, 0 when absent.
+fn count_of(metrics: &str, series: &str) -> u64 {
+    metrics.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0)
+}
+
 #[tokio::test]
 async fn health_readiness_metrics_and_the_openapi_document_are_served() {
     on_each_backend(|b| async move {
@@ -485,7 +490,13 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served() {
         app.wait_for_status(&id, "delivered").await;
         assert_eq!(app.get("/api/v1/connectors").await.0, 200);
         assert_eq!(app.get("/api/v1/messages/nope").await.0, 404);
+        let server_errors = |metrics: &str| count_of(metrics, "kurier_http_responses_total{class=\"5xx\"}");
+        let before = server_errors(&get("/metrics").await.unwrap().text().await.unwrap());
+        // Not signed in: the UI answers 303 to the sign-in page (followed here).
+        assert_eq!(get("/").await.unwrap().url().path(), "/signin");
         let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+        assert!(count_of(&metrics, "kurier_http_responses_total{class=\"3xx\"}") >= 1, "{metrics}");
+        assert_eq!(server_errors(&metrics), before, "a redirect is no server error: {metrics}");
         assert!(metrics.contains("kurier_messages_accepted_total"), "{metrics}");
         assert!(metrics.contains("kurier_http_responses_total{class=\"2xx\"}"), "{metrics}");
         assert!(metrics.contains("kurier_http_responses_total{class=\"4xx\"}"), "{metrics}");
