@@ -9,9 +9,9 @@ use kurier::connectors::InboundSms;
 use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
 use kurier::storage::{
     Accepted, AttemptRecord, AttemptResult, Audience, CampaignRef, DeliveryFilter, Email, EventRecord,
-    IdempotentRequest, InboundLimits, InboundOutcome, MailResult, MessageFilter, NewCampaign, NewDelivery,
-    NewMail, NewMessage, OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store, StoreError,
-    now_micros,
+    Grouping, IdempotentRequest, InboundLimits, InboundOutcome, MailResult, MessageFilter, NewCampaign,
+    NewDelivery, NewMail, NewMessage, OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store,
+    StoreError, now_micros,
 };
 use serde_json::json;
 
@@ -1175,6 +1175,26 @@ async fn wrong_codes_entered_at_once_spend_an_own_number_code_after_five_whateve
             kurier::storage::CodeCheck::Verified,
             "a verified number stays verified"
         );
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_whose_id_was_made_after_its_creation_time_is_counted_in_its_creation_window() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        // The intake and a campaign batch take the time first, then check,
+        // render and mint the ids: here two seconds late, across `until`.
+        let created = now_micros() - 2_000_000;
+        store.accept_messages(&account, &[sms("+48600100200", "late id")], None, created).await.unwrap();
+        let counted = async |since: i64, until: i64| -> i64 {
+            let groups = store.message_groups(&account, since, until, Grouping::Status).await.unwrap();
+            groups.iter().map(|g| g.messages).sum()
+        };
+        assert_eq!(counted(created - 60_000_000, created + 1).await, 1, "the window it was created in");
+        assert_eq!(counted(created + 1, now_micros() + 60_000_000).await, 0, "the window after it");
         store.close().await;
         db.drop_db().await;
     })

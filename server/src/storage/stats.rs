@@ -5,7 +5,11 @@
 //!
 //! Message ids are UUIDv7, so "created since T" is also "id at least the
 //! smallest UUIDv7 of T", which the `(account_id, id)` index serves; the
-//! `created_at` condition keeps the answer exact.
+//! `created_at` condition keeps the answer exact. An id is made after its
+//! message's `created_at` is taken (the intake checks the request first, a
+//! campaign batch renders its recipients first), never before, so the lower
+//! bound is exact; the upper bound on ids lies [`ID_LAG_MICROS`] past the
+//! window's end.
 
 use sqlx::Row as _;
 
@@ -82,6 +86,12 @@ pub struct Bucket {
     pub delivered: i64,
     pub inbound: i64,
 }
+
+/// How much later than its message's `created_at` an id may have been
+/// made: an upper bound on ids this far past a window's end still finds
+/// every message created in the window (the intake or a campaign batch takes
+/// seconds at worst between the two), and the index still bounds the scan.
+const ID_LAG_MICROS: i64 = 3_600_000_000;
 
 /// The smallest UUIDv7 (as stored, lower-case hyphenated) of a time in
 /// microseconds: every id made at or after it sorts at or after this.
@@ -183,8 +193,8 @@ impl Store {
             .bind(min_id_at(since))
             .bind(since)
             .bind(until)
-            // Ids of the last millisecond before `until` sort below this.
-            .bind(min_id_at(until.saturating_add(1_000)))
+            // Ids made up to an hour after their message's creation time sort below this.
+            .bind(min_id_at(until.saturating_add(ID_LAG_MICROS)))
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter()
