@@ -26,6 +26,12 @@ async fn traffic_is_counted_by_country_status_connector_and_day() {
         app.post("/api/v1/messages", json!({"to": ["+48600100200", "+48600100201"], "text": "Hi"})).await;
         app.send(json!({"to": "+48600100202", "text": "x".repeat(200)})).await;
         app.send(json!({"to": "+359881234567", "text": "Здравей"})).await;
+        // A three-part message to Poland, scheduled and canceled: never sent.
+        let later = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+        let canceled =
+            app.send(json!({"to": "+48600100203", "text": "y".repeat(400), "send_at": later})).await;
+        let (status, body) = app.post(&format!("/api/v1/messages/{canceled}/cancel"), json!({})).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("canceled")), "{body}");
         let (status, _) = app
             .post(
                 "/api/v1/connectors/sim/inbound",
@@ -50,16 +56,24 @@ async fn traffic_is_counted_by_country_status_connector_and_day() {
         assert_eq!(pl["label"], "+48");
         assert_eq!((pl["sent"].as_i64(), pl["delivered"].as_i64()), (Some(3), Some(3)), "{pl}");
         assert_eq!(pl["received"], 1);
-        assert_eq!(pl["segments"], 4, "two one-part messages and a two-part one");
+        assert_eq!(pl["segments"], 4, "two one-part messages and a two-part one, not the canceled one");
+        assert_eq!(pl["canceled"], 1, "{pl}");
         let bg = row(&by_country, "BG");
         assert_eq!((bg["sent"].as_i64(), bg["received"].as_i64()), (Some(1), Some(0)));
         assert_eq!(by_country["rows"][0]["key"], "PL", "the biggest first");
         assert_eq!(by_country["total"]["sent"], 4);
         assert_eq!(by_country["total"]["received"], 1);
+        assert_eq!(by_country["total"]["canceled"], 1);
+        assert_eq!(by_country["total"]["segments"], 5, "the segments that went out");
 
         let (_, by_status) = app.get("/api/v1/reports/messages?by=status").await;
         assert_eq!(row(&by_status, "delivered")["delivered"], 4);
         assert_eq!(row(&by_status, "received")["received"], 1);
+        let canceled_row = row(&by_status, "canceled");
+        assert_eq!(
+            (canceled_row["canceled"].as_i64(), canceled_row["segments"].as_i64()),
+            (Some(1), Some(0))
+        );
 
         let (_, by_connector) = app.get("/api/v1/reports/messages?by=connector").await;
         assert_eq!(row(&by_connector, "sim")["sent"], 4, "{by_connector}");
@@ -93,7 +107,7 @@ async fn traffic_is_counted_by_country_status_connector_and_day() {
             .unwrap();
         // The file starts with a byte order mark, for Excel.
         let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
-        assert!(lines[0].starts_with("country,,sent,delivered"), "{csv}");
+        assert!(lines[0].starts_with("country,,sent,delivered,undelivered,failed,waiting,canceled"), "{csv}");
         assert!(lines.iter().any(|l| l.starts_with("PL,+48,3,3")), "{csv}");
         assert!(lines.last().unwrap().starts_with("total,,4,4"), "{csv}");
         app.stop().await;

@@ -30,26 +30,31 @@ pub struct MessageCounts {
     pub received: i64,
     /// Outbound messages not yet handed over (`scheduled`, `queued`, `sending`).
     pub waiting: i64,
+    /// Outbound messages canceled before they were handed over.
+    pub canceled: i64,
 }
 
 impl MessageCounts {
+    /// Whether an outbound message in `status` went out (the SMSC accepted
+    /// it): the ones `sent` counts, whose segments an operator charges for.
+    pub fn went_out(status: &str) -> bool {
+        matches!(status, "sent" | "delivered" | "undelivered" | "expired")
+    }
+
     pub fn add(&mut self, direction: &str, status: &str, n: i64) {
         if direction == "inbound" {
             self.received += n;
             return;
         }
+        if Self::went_out(status) {
+            self.sent += n;
+        }
         match status {
-            "sent" => self.sent += n,
-            "delivered" => {
-                self.sent += n;
-                self.delivered += n;
-            }
-            "undelivered" | "expired" => {
-                self.sent += n;
-                self.undelivered += n;
-            }
+            "delivered" => self.delivered += n,
+            "undelivered" | "expired" => self.undelivered += n,
             "failed" | "rejected" => self.failed += n,
             "scheduled" | "queued" | "sending" => self.waiting += n,
+            "canceled" => self.canceled += n,
             _ => {}
         }
     }

@@ -1028,6 +1028,7 @@ const TABLE: &[(&str, [&str; 4])] = &[
     ("report.undelivered", ["Undelivered", "Niedoręczone", "Не доставлено", "Недоставени"]),
     ("report.failed", ["Failed", "Błędy", "Ошибки", "Неуспешни"]),
     ("report.waiting", ["Waiting", "Oczekujące", "Ожидают", "Чакащи"]),
+    ("report.canceled", ["Canceled", "Anulowane", "Отменено", "Отменени"]),
     ("report.received", ["Received", "Odebrane", "Получено", "Получени"]),
     (
         "report.keywords",

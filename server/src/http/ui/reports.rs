@@ -77,12 +77,12 @@ struct ReportPage {
 impl ReportPage {
     /// The widest row's total, for the bars.
     fn largest(&self) -> i64 {
-        self.report.rows.iter().map(row_total).max().unwrap_or(0).max(1)
+        self.report.rows.iter().map(MessageReportRow::messages).max().unwrap_or(0).max(1)
     }
 
     /// A row's bar length as a share of the widest, in percent.
     fn width(&self, row: &MessageReportRow) -> i64 {
-        row_total(row) * 100 / self.largest()
+        row.messages() * 100 / self.largest()
     }
 
     /// A keyword's bar: its matches as a share of the most matched one's.
@@ -126,10 +126,6 @@ impl ReportPage {
             _ => "report.by_day",
         }
     }
-}
-
-fn row_total(r: &MessageReportRow) -> i64 {
-    r.sent + r.failed + r.waiting + r.received
 }
 
 pub async fn page(

@@ -58,12 +58,20 @@ pub struct MessageReportRow {
     pub failed: i64,
     /// Not yet handed over (scheduled, queued, sending).
     pub waiting: i64,
+    /// Canceled before they were handed over.
+    pub canceled: i64,
     pub received: i64,
-    /// Segments of the outbound messages.
+    /// Segments of the outbound messages that went out (those `sent` counts).
     pub segments: i64,
 }
 
 impl MessageReportRow {
+    /// Every message the row counts once (`delivered` and `undelivered` are
+    /// part of `sent`).
+    pub fn messages(&self) -> i64 {
+        self.sent + self.failed + self.waiting + self.canceled + self.received
+    }
+
     fn add(&mut self, g: &GroupCount) {
         let mut c = MessageCounts::default();
         c.add(&g.direction, &g.status, g.messages);
@@ -72,8 +80,9 @@ impl MessageReportRow {
         self.undelivered += c.undelivered;
         self.failed += c.failed;
         self.waiting += c.waiting;
+        self.canceled += c.canceled;
         self.received += c.received;
-        if g.direction != "inbound" {
+        if g.direction != "inbound" && MessageCounts::went_out(&g.status) {
             self.segments += g.segments;
         }
     }
@@ -203,7 +212,7 @@ pub async fn message_report(
     let mut rows: Vec<MessageReportRow> = rows.into_values().collect();
     if by != By::Day {
         // Biggest first; days stay in order.
-        rows.sort_by_key(|r| std::cmp::Reverse(r.sent + r.failed + r.waiting + r.received));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.messages()));
     }
     Ok(MessageReport {
         by: by.name().into(),
@@ -242,6 +251,7 @@ async fn report_file(
         "undelivered",
         "failed",
         "waiting",
+        "canceled",
         "received",
         "segments",
     ]
@@ -257,6 +267,7 @@ async fn report_file(
             n(r.undelivered),
             n(r.failed),
             n(r.waiting),
+            n(r.canceled),
             n(r.received),
             n(r.segments),
         ]
@@ -448,7 +459,9 @@ mod tests {
         };
         r.add(&g("outbound", "delivered", 3, 6));
         r.add(&g("outbound", "rejected", 1, 1));
+        r.add(&g("outbound", "canceled", 1, 3));
         r.add(&g("inbound", "received", 2, 2));
-        assert_eq!((r.sent, r.delivered, r.failed, r.received, r.segments), (3, 3, 1, 2, 7));
+        assert_eq!((r.sent, r.delivered, r.failed, r.canceled, r.received), (3, 3, 1, 1, 2));
+        assert_eq!(r.segments, 6, "only those of the messages that went out");
     }
 }
