@@ -340,9 +340,21 @@ async fn the_dashboard_counts_messages_and_streams_updates() {
         assert!(page.body.contains(r#"data-testid="delivered">1<"#), "{}", page.body);
         assert!(page.body.contains(r#"data-testid="sent">1<"#));
         assert!(page.body.contains("<svg class=\"chart\""));
+        // The message is in the last bar (the one before if the hour turned meanwhile).
+        let bars = outbound_bars(&page.body);
+        assert_eq!(
+            (bars.len(), bars[22..].iter().sum::<i64>(), bars.iter().sum::<i64>()),
+            (24, 1, 1),
+            "{bars:?}"
+        );
         assert!(page.body.contains("sim"), "the connector is listed");
         let page = b.get("/?range=30d").await;
-        assert_eq!(page.body.matches(r#"class="out""#).count(), 30);
+        let bars = outbound_bars(&page.body);
+        assert_eq!(
+            (bars.len(), bars[28..].iter().sum::<i64>(), bars.iter().sum::<i64>()),
+            (30, 1, 1),
+            "{bars:?}"
+        );
         // The live stream's first event carries the counts.
         let resp = b
             .http
@@ -361,6 +373,17 @@ async fn the_dashboard_counts_messages_and_streams_updates() {
         b.stop().await;
     })
     .await;
+}
+
+/// The outbound count of each bar of the dashboard's chart, in order.
+fn outbound_bars(body: &str) -> Vec<i64> {
+    body.split(r#"<rect class="out""#)
+        .skip(1)
+        .map(|bar| {
+            let title = bar.split("<title>").nth(1).and_then(|t| t.split('<').next()).unwrap_or_default();
+            title.parse().unwrap_or_else(|_| panic!("a bar's title is its count: {bar}"))
+        })
+        .collect()
 }
 
 /// Opens the dashboard's live stream with the browser's session and reads

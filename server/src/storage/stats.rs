@@ -14,6 +14,7 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::sql::Sql;
 
 /// Messages created in a window, by what became of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,7 +84,7 @@ pub struct GroupCount {
     pub segments: i64,
 }
 
-/// One bar of a chart: messages created in `[start, start + width)`.
+/// One bar of a chart: messages created from `start` to the next bar's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bucket {
     pub start: i64,
@@ -127,29 +128,28 @@ impl Store {
         Ok(counts)
     }
 
-    /// `count` consecutive buckets of `width` microseconds starting at
-    /// `start`, each with the messages created in it (empty ones included).
-    pub async fn message_buckets(
-        &self,
-        account_id: &str,
-        start: i64,
-        width: i64,
-        count: usize,
-    ) -> sqlx::Result<Vec<Bucket>> {
-        let width = width.max(1);
-        let rows = sqlx::query(
-            "SELECT (created_at - $3) / $4 AS b, direction, status, COUNT(*) FROM messages
-             WHERE account_id = $1 AND id >= $2 AND created_at >= $3
-             GROUP BY b, direction, status",
-        )
-        .bind(account_id)
-        .bind(min_id_at(start))
-        .bind(start)
-        .bind(width)
-        .fetch_all(&self.reader)
-        .await?;
+    /// A bucket for each pair of neighbours in `bounds` (increasing
+    /// microseconds, as a zone's days or hours fall), each with the messages
+    /// created in `[bounds[i], bounds[i + 1])`, empty ones included.
+    pub async fn message_buckets(&self, account_id: &str, bounds: &[i64]) -> sqlx::Result<Vec<Bucket>> {
+        let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else { return Ok(Vec::new()) };
+        let mut sql = Sql::new(self.dialect);
+        sql.push("SELECT CAST(CASE");
+        for (i, bound) in bounds.iter().skip(1).enumerate() {
+            sql.push(" WHEN created_at < ").int(*bound).push(&format!(" THEN {i}"));
+        }
+        sql.push(" END AS BIGINT) AS b, direction, status, COUNT(*) FROM messages WHERE account_id = ")
+            .text(account_id)
+            .push(" AND id >= ")
+            .text(min_id_at(start))
+            .push(" AND created_at >= ")
+            .int(start)
+            .push(" AND created_at < ")
+            .int(end)
+            .push(" GROUP BY b, direction, status");
+        let rows = sql.query().fetch_all(&self.reader).await?;
         let mut buckets: Vec<Bucket> =
-            (0..count).map(|i| Bucket { start: start + i as i64 * width, ..Bucket::default() }).collect();
+            bounds.windows(2).map(|w| Bucket { start: w[0], ..Bucket::default() }).collect();
         for row in rows {
             let b: i64 = row.try_get(0)?;
             let Some(bucket) = usize::try_from(b).ok().and_then(|b| buckets.get_mut(b)) else { continue };

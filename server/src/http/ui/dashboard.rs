@@ -12,13 +12,15 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike as _, TimeZone as _, Utc};
+use chrono::{DateTime, Datelike as _, Days, NaiveDate, TimeDelta, TimeZone as _, Timelike as _, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::session::{Session, session_key};
 use super::{OrPage, PageResult, Viewer, render};
 use crate::http::api::v1::billing::{self, BillingView};
 use crate::http::api::v1::connectors::{self, ConnectorView};
+use crate::http::api::v1::reports::day_start;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{Bucket, MessageCounts, now_micros};
 
@@ -49,21 +51,15 @@ struct LivePart<'a> {
     billing: BillingView,
 }
 
-/// Midnight today and the first of this month in the viewer's zone, in
-/// microseconds.
-fn day_and_month_start(v: &Viewer) -> (i64, i64) {
-    let now = Utc::now().with_timezone(&v.tz);
-    let midnight = |d: chrono::NaiveDate| {
-        v.tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
-            .earliest()
-            .map_or(0, |t| t.timestamp_micros())
-    };
-    let today = now.date_naive();
-    (midnight(today), midnight(today.with_day(1).unwrap_or(today)))
+/// The start of today and of this month in `tz` at `now`, in microseconds.
+fn day_and_month_start(now: DateTime<Utc>, tz: Tz) -> (i64, i64) {
+    let today = now.with_timezone(&tz).date_naive();
+    let start = |d: NaiveDate| day_start(d, tz).timestamp_micros();
+    (start(today), start(today.with_day(1).unwrap_or(today)))
 }
 
 async fn live_part(state: &AppState, v: &Viewer, auth: &Auth) -> Result<String, ApiError> {
-    let (day, month) = day_and_month_start(v);
+    let (day, month) = day_and_month_start(Utc::now(), v.tz);
     let today = state.store.message_counts(&auth.account_id, day).await?;
     let month = state.store.message_counts(&auth.account_id, month).await?;
     let connectors = connectors::list_connectors(State(state.clone()), auth.clone()).await?.0.connectors;
@@ -116,17 +112,30 @@ pub async fn live(State(state): State<AppState>, Session(v, auth): Session, head
 /// A bar chart of outbound (with the delivered part) and inbound messages:
 /// 24 hourly bars, or 30 daily ones in the viewer's zone.
 async fn chart(state: &AppState, v: &Viewer, auth: &Auth, days: bool) -> Result<String, ApiError> {
-    const HOUR: i64 = 3_600_000_000;
-    let (width, count) = if days { (24 * HOUR, 30) } else { (HOUR, 24) };
-    let now = now_micros();
-    let start = if days {
-        let (today, _) = day_and_month_start(v);
-        today - 29 * width
-    } else {
-        (now / HOUR) * HOUR - 23 * HOUR
-    };
-    let buckets = state.store.message_buckets(&auth.account_id, start, width, count).await?;
+    let bounds = chart_bounds(Utc::now(), v.tz, days);
+    let buckets = state.store.message_buckets(&auth.account_id, &bounds).await?;
     Ok(svg_chart(v, &buckets, days))
+}
+
+/// Where the chart's bars start and the last ends, in microseconds: the
+/// 24 hours of `tz` up to the one `now` is in (a zone half an hour off
+/// UTC has its hours start at half past), or the 30 days up to today, each
+/// from its own start in `tz`, so a 23- or 25-hour day is one bar.
+fn chart_bounds(now: DateTime<Utc>, tz: Tz, days: bool) -> Vec<i64> {
+    let local = now.with_timezone(&tz);
+    if days {
+        let today = local.date_naive();
+        (0..=30)
+            .rev()
+            .map(|back| today - Days::new(back) + Days::new(1))
+            .map(|d| day_start(d, tz).timestamp_micros())
+            .collect()
+    } else {
+        let into_hour = TimeDelta::seconds(i64::from(local.minute() * 60 + local.second()))
+            + TimeDelta::nanoseconds(i64::from(local.nanosecond()));
+        let this_hour = now - into_hour;
+        (0..=24).map(|i| (this_hour + TimeDelta::hours(i - 23)).timestamp_micros()).collect()
+    }
 }
 
 /// The chart as inline SVG. Only numbers and dates we format go into it.
@@ -171,7 +180,7 @@ fn svg_chart(v: &Viewer, buckets: &[Bucket], days: bool) -> String {
         let every = if days { 5 } else { 4 };
         if i % every == 0 {
             let at = Utc.timestamp_micros(b.start).single().unwrap_or_default().with_timezone(&v.tz);
-            let label = if days { at.format("%d.%m").to_string() } else { at.format("%H:00").to_string() };
+            let label = if days { at.format("%d.%m").to_string() } else { at.format("%H:%M").to_string() };
             let _ = write!(s, r#"<text x="{x:.1}" y="{:.1}">{label}</text>"#, h - 8.0);
         }
     }
@@ -193,5 +202,51 @@ mod tests {
         assert_eq!(svg.matches(r#"class="out""#).count(), 24);
         assert!(svg.contains(">23<"), "the scale shows the largest bar: {svg}");
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    #[test]
+    fn today_starts_when_the_clocks_land_on_a_day_whose_midnight_they_skip() {
+        let cairo: Tz = "Africa/Cairo".parse().unwrap();
+        // 2024-04-26 00:00 EET became 01:00 EEST.
+        let (today, month) = day_and_month_start(utc(2024, 4, 26, 10, 0), cairo);
+        assert_eq!(today, utc(2024, 4, 25, 22, 0).timestamp_micros());
+        assert_eq!(month, utc(2024, 3, 31, 22, 0).timestamp_micros());
+    }
+
+    #[test]
+    fn daily_bars_start_at_each_local_midnight_across_a_dst_change() {
+        let cairo: Tz = "Africa/Cairo".parse().unwrap();
+        let bounds = chart_bounds(utc(2024, 5, 10, 12, 0), cairo, true);
+        assert_eq!(bounds.len(), 31, "30 bars");
+        let local = |us: i64| Utc.timestamp_micros(us).unwrap().with_timezone(&cairo);
+        let dates: Vec<String> =
+            bounds.iter().map(|&b| local(b).format("%Y-%m-%d %H:%M").to_string()).collect();
+        assert_eq!(dates[0], "2024-04-11 00:00");
+        assert_eq!(dates[15], "2024-04-26 01:00", "the day whose midnight was skipped");
+        assert_eq!(dates[16], "2024-04-27 00:00");
+        assert_eq!(dates[29], "2024-05-10 00:00", "today");
+        assert_eq!(dates[30], "2024-05-11 00:00");
+    }
+
+    #[test]
+    fn hourly_bars_follow_the_hours_of_a_zone_half_an_hour_off_utc() {
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        // 14:45 in Kolkata.
+        let bounds = chart_bounds(utc(2024, 5, 10, 9, 15), kolkata, false);
+        assert_eq!(bounds.len(), 25, "24 bars");
+        assert_eq!(bounds[23], utc(2024, 5, 10, 8, 30).timestamp_micros(), "the hour now is in: 14:00 local");
+        assert_eq!(bounds[0], utc(2024, 5, 9, 9, 30).timestamp_micros());
+        let buckets: Vec<Bucket> =
+            bounds[..24].iter().map(|&start| Bucket { start, ..Bucket::default() }).collect();
+        let svg = svg_chart(
+            &Viewer { tz: kolkata, ..Viewer::test(super::super::i18n::Locale::En) },
+            &buckets,
+            false,
+        );
+        assert!(svg.contains(">15:00<") && svg.contains(">11:00<"), "labelled by local hours: {svg}");
     }
 }

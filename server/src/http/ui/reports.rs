@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
-use chrono::{NaiveDate, TimeZone as _};
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::session::Session;
@@ -29,10 +29,11 @@ pub struct ReportForm {
 }
 
 impl ReportForm {
-    /// The API query: the days as the viewer's local midnights (`to`'s next
-    /// midnight, so that its day is in), the viewer's zone for days.
+    /// The API query: the days as the times they start in the viewer's zone
+    /// (`to`'s next day, so that its day is in; a day whose midnight the
+    /// clocks skip starts when they land), the viewer's zone for days.
     fn query(&self, v: &Viewer) -> Result<MessageReportQuery, ApiError> {
-        let midnight = |field: &str, s: &str, plus_days: u64| -> Result<Option<String>, ApiError> {
+        let start = |field: &str, s: &str, plus_days: u64| -> Result<Option<String>, ApiError> {
             let s = s.trim();
             if s.is_empty() {
                 return Ok(None);
@@ -41,16 +42,12 @@ impl ReportForm {
                 .map_err(|_| ApiError::field(field, format!("'{s}' is not a date")))?
                 .checked_add_days(chrono::Days::new(plus_days))
                 .ok_or_else(|| ApiError::field(field, "is out of range"))?;
-            let at =
-                v.tz.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-                    .earliest()
-                    .ok_or_else(|| ApiError::field(field, format!("'{s}' has no midnight in {}", v.tz)))?;
-            Ok(Some(at.to_rfc3339()))
+            Ok(Some(reports::day_start(day, v.tz).with_timezone(&v.tz).to_rfc3339()))
         };
         Ok(MessageReportQuery {
             by: Some(if self.by.is_empty() { "day".into() } else { self.by.clone() }),
-            since: midnight("from", &self.from, 0)?,
-            until: midnight("to", &self.to, 1)?,
+            since: start("from", &self.from, 0)?,
+            until: start("to", &self.to, 1)?,
             time_zone: Some(v.tz.name().to_owned()),
         })
     }
@@ -185,5 +182,18 @@ mod tests {
         assert_eq!(q.by.as_deref(), Some("country"));
         let bad = ReportForm { from: "yesterday".into(), ..ReportForm::default() };
         assert_eq!(bad.query(&v).err().unwrap().field.as_deref(), Some("from"));
+    }
+
+    #[test]
+    fn a_day_whose_midnight_the_clocks_skip_starts_when_they_land() {
+        let mut v = Viewer::test(Locale::En);
+        v.tz = "Africa/Cairo".parse().unwrap();
+        // 2024-04-26 00:00 EET became 01:00 EEST.
+        let f = ReportForm { by: "day".into(), from: "2024-04-26".into(), to: "2024-04-26".into() };
+        let q = f.query(&v).unwrap();
+        assert_eq!(q.since.as_deref(), Some("2024-04-26T01:00:00+03:00"));
+        assert_eq!(q.until.as_deref(), Some("2024-04-27T00:00:00+03:00"));
+        let day_before = ReportForm { to: "2024-04-25".into(), ..f };
+        assert_eq!(day_before.query(&v).unwrap().until.as_deref(), Some("2024-04-26T01:00:00+03:00"));
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset as _, TimeZone as _, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -136,14 +136,24 @@ fn time(field: &str, s: &Option<String>, default: DateTime<Utc>) -> Result<DateT
     }
 }
 
+/// When `date` starts in `tz`: its midnight, or, where the clocks jump
+/// over midnight (a DST change at 00:00, as in Africa/Cairo or
+/// America/Santiago), the end of that jump (01:00 for an hour's).
+pub fn day_start(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = date.and_time(NaiveTime::MIN);
+    match tz.from_local_datetime(&midnight).earliest() {
+        Some(t) => t.with_timezone(&Utc),
+        // Midnight by the offset in force before the jump is the instant it happens.
+        None => {
+            let before = tz.offset_from_utc_datetime(&(midnight - Duration::days(1))).fix();
+            (midnight - Duration::seconds(before.local_minus_utc().into())).and_utc()
+        }
+    }
+}
+
 /// The start of the day `at` falls on, in `tz`.
-fn start_of_day(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-    let date = at.with_timezone(&tz).date_naive();
-    tz.from_local_datetime(&date.and_time(NaiveTime::MIN))
-        .earliest()
-        // A zone whose day starts in a gap (a DST change at midnight) starts an hour later.
-        .or_else(|| tz.from_local_datetime(&date.and_hms_opt(1, 0, 0).unwrap_or_default()).earliest())
-        .map_or(at, |t| t.with_timezone(&Utc))
+pub fn start_of_day(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    day_start(at.with_timezone(&tz).date_naive(), tz)
 }
 
 /// The report the query asks for.
@@ -445,6 +455,24 @@ mod tests {
         assert_eq!(start_of_day(at, warsaw), Utc.with_ymd_and_hms(2026, 3, 28, 23, 0, 0).unwrap());
         let next = start_of_day(start_of_day(at, warsaw) + Duration::hours(26), warsaw);
         assert_eq!(next, Utc.with_ymd_and_hms(2026, 3, 29, 22, 0, 0).unwrap(), "a 23-hour day");
+    }
+
+    #[test]
+    fn a_day_whose_midnight_the_clocks_skip_starts_when_they_land() {
+        let cairo: Tz = "Africa/Cairo".parse().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 4, 26).unwrap();
+        // 00:00 EET became 01:00 EEST: the day starts at 01:00 local, 22:00 UTC the day before.
+        assert_eq!(day_start(date, cairo), Utc.with_ymd_and_hms(2024, 4, 25, 22, 0, 0).unwrap());
+        let at = Utc.with_ymd_and_hms(2024, 4, 26, 12, 0, 0).unwrap();
+        assert_eq!(start_of_day(at, cairo), day_start(date, cairo));
+        let next = date.succ_opt().unwrap();
+        assert_eq!(
+            day_start(next, cairo),
+            Utc.with_ymd_and_hms(2024, 4, 26, 21, 0, 0).unwrap(),
+            "a 23-hour day"
+        );
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        assert_eq!(day_start(date, kolkata), Utc.with_ymd_and_hms(2024, 4, 25, 18, 30, 0).unwrap());
     }
 
     #[test]
