@@ -768,6 +768,19 @@ async fn every_action_lands_in_a_searchable_audit_log() {
         // The admin's own actions (creating sam and the key) are there too, and filters combine.
         let (_, log) = app.get("/api/v1/audit?user=admin&action=api-keys").await;
         assert_eq!(log["entries"].as_array().unwrap().len(), 1, "{log}");
+        // The action's part is matched ignoring case, and `%` and `_` are
+        // characters like any other, on either database.
+        for (part, found) in
+            [("API-Keys", 1), ("api-_keys", 0), ("api-%keys", 0), ("api_keys", 0), ("ap_-keys", 0)]
+        {
+            let (status, log) =
+                app.get(&format!("/api/v1/audit?user=admin&action={}", part.replace('%', "%25"))).await;
+            assert_eq!(
+                (status, log["entries"].as_array().map(Vec::len)),
+                (200, Some(found)),
+                "{part}: {log}"
+            );
+        }
         let (_, log) = app.get("/api/v1/audit?via=ui&limit=2").await;
         assert_eq!(log["entries"].as_array().unwrap().len(), 2);
         let cursor = log["next_cursor"].as_str().unwrap().to_owned();
@@ -775,8 +788,13 @@ async fn every_action_lands_in_a_searchable_audit_log() {
         assert_eq!(older["entries"][0]["action"], "sign-in refused");
         let (_, none) = app.get("/api/v1/audit?since=2999-01-01T00:00:00Z").await;
         assert_eq!(none["entries"], json!([]));
-        for bad in ["via=mail", "since=yesterday", "limit=0", "cursor=zzz", "color=red"] {
-            assert_eq!(app.get(&format!("/api/v1/audit?{bad}")).await.0, 400, "{bad}");
+        for bad in ["via=mail", "since=yesterday", "limit=0", "cursor=zzz", "color=red", "limit=abc"] {
+            let (status, body) = app.get(&format!("/api/v1/audit?{bad}")).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (400, Some("invalid_parameter")),
+                "{bad}: {body}"
+            );
         }
         // Only owners and admins read it; the admin page shows it.
         assert_eq!(call(&app, &key, "GET", "/api/v1/audit", None).await.0, 403);
@@ -786,6 +804,27 @@ async fn every_action_lands_in_a_searchable_audit_log() {
         assert_eq!(status, 200);
         assert_eq!(page.matches(r#"data-testid="audit-row""#).count(), 5, "{page}");
         assert!(page.contains("POST /contacts"));
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_list_asked_with_a_malformed_query_answers_a_json_400() {
+    on_each_backend(|backend: Backend| async move {
+        let app = TestApp::start(&backend).await;
+        for path in [
+            "/api/v1/audit?limit=abc",
+            "/api/v1/audit?foo=1",
+            "/api/v1/emails/deliveries?limit=abc",
+            "/api/v1/webhooks/deliveries?limit=-1",
+            "/api/v1/keywords?number=1&number=2",
+        ] {
+            let (status, body) = app.get(path).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_eq!(body["error"]["code"], "invalid_parameter", "{path}: {body}");
+            assert_eq!(body["error"]["field"], "query", "{path}: {body}");
+        }
         app.stop().await;
     })
     .await;

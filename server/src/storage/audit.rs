@@ -87,19 +87,21 @@ impl Store {
              WHERE account_id = ",
         );
         sql.push_str(&d.param(1));
+        // (condition before the value, the value, after it)
         let texts = [
-            (" AND username = ", f.username.as_ref().map(|u| u.trim().to_lowercase())),
-            (" AND action LIKE ", f.action.as_ref().map(|a| format!("%{}%", a.replace(['%', '_'], "")))),
-            (" AND ip = ", f.ip.as_ref().map(|ip| ip.trim().to_owned())),
-            (" AND via = ", f.via.clone()),
-            (" AND id < ", f.before.clone()),
+            (" AND username = ", f.username.as_ref().map(|u| u.trim().to_lowercase()), ""),
+            (" AND LOWER(action) LIKE ", f.action.as_deref().map(contains_pattern), " ESCAPE '\\'"),
+            (" AND ip = ", f.ip.as_ref().map(|ip| ip.trim().to_owned()), ""),
+            (" AND via = ", f.via.clone(), ""),
+            (" AND id < ", f.before.clone(), ""),
         ];
         let mut binds: Vec<String> = vec![account_id.to_owned()];
-        for (clause, value) in texts {
+        for (clause, value, after) in texts {
             if let Some(v) = value {
                 binds.push(v);
                 sql.push_str(clause);
                 sql.push_str(&d.param(binds.len()));
+                sql.push_str(after);
             }
         }
         let mut ints: Vec<i64> = Vec::new();
@@ -144,6 +146,21 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// A `LIKE` pattern (with `ESCAPE '\'`) for text containing `part`, in
+/// lower case to meet `LOWER(column)` (SQLite's `LIKE` ignores ASCII case
+/// and PostgreSQL's does not): `%` and `_` in `part` are themselves.
+fn contains_pattern(part: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in part.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// Inserts entries in one statement on `conn` (a transaction of the caller's,

@@ -219,7 +219,7 @@ async fn number_and_keywords(
     let keywords = keywords::list_keywords(
         State(state.clone()),
         auth.clone(),
-        Query(KeywordQuery { number: Some(number.id.clone()) }),
+        Ok(Query(KeywordQuery { number: Some(number.id.clone()) })),
     )
     .await?
     .0

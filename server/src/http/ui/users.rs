@@ -229,7 +229,7 @@ pub async fn audit_log(
     Session(v, auth): Session,
     Query(q): Query<AuditQuery>,
 ) -> PageResult {
-    let page = audit::search_audit(State(state), auth, Query(q.clone())).await.page(&v)?.0;
+    let page = audit::search_audit(State(state), auth, Ok(Query(q.clone()))).await.page(&v)?.0;
     let older = page.next_cursor.map(|c| {
         let keep = [("user", &q.user), ("action", &q.action), ("ip", &q.ip), ("via", &q.via)];
         let mut url = format!("/audit?cursor={c}");

@@ -3,6 +3,7 @@
 //! (`http/auth.rs`). What is recorded is said in `http/audit.rs`.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -84,8 +85,9 @@ pub struct AuditQuery {
 pub async fn search_audit(
     State(state): State<AppState>,
     auth: Auth,
-    Query(q): Query<AuditQuery>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let limit = paging::limit(q.limit)?;
     let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
     let via = nonempty(q.via);

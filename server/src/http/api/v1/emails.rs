@@ -3,6 +3,7 @@
 //! sending one again by hand — the same shapes as the webhook deliveries.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -105,8 +106,9 @@ fn window(state: &AppState) -> i64 {
 pub async fn list_emails(
     State(state): State<AppState>,
     auth: Auth,
-    Query(q): Query<EmailQuery>,
+    query: Result<Query<EmailQuery>, QueryRejection>,
 ) -> Result<Json<EmailList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let limit = super::paging::limit(q.limit)?;
     let cursor = super::paging::cursor(q.cursor)?;
     let filter = list_filter(q.message_id.as_deref(), q.status.as_deref(), &STATUSES, cursor.as_deref())?;

@@ -2,6 +2,7 @@
 //! type, a priority and its actions; conflicts are refused when saved.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -77,12 +78,13 @@ pub struct KeywordQuery {
 
 /// The account's keywords, by number and keyword.
 #[utoipa::path(get, path = "/api/v1/keywords", tag = "keywords", params(KeywordQuery),
-    responses((status = 200, body = KeywordList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = KeywordList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_keywords(
     State(state): State<AppState>,
     auth: Auth,
-    Query(q): Query<KeywordQuery>,
+    query: Result<Query<KeywordQuery>, QueryRejection>,
 ) -> Result<Json<KeywordList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let number_id = match q.number {
         Some(n) => Some(
             find_number(&state, &auth.account_id, &n).await?.ok_or_else(|| ApiError::not_found("number"))?.id,

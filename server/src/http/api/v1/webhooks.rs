@@ -3,6 +3,7 @@
 //! one again by hand.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -113,8 +114,9 @@ pub(super) fn list_filter<'a>(
 pub async fn list_deliveries(
     State(state): State<AppState>,
     auth: Auth,
-    Query(q): Query<DeliveryQuery>,
+    query: Result<Query<DeliveryQuery>, QueryRejection>,
 ) -> Result<Json<DeliveryList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let limit = super::paging::limit(q.limit)?;
     let cursor = super::paging::cursor(q.cursor)?;
     let filter = list_filter(q.message_id.as_deref(), q.status.as_deref(), &STATUSES, cursor.as_deref())?;
