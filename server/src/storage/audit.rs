@@ -5,7 +5,8 @@
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::group_commit::{Batched, GroupCommit};
-use super::{Store, StoreError, now_micros};
+use super::sql::Sql;
+use super::{Dialect, Store, StoreError, now_micros};
 use crate::domain::new_id;
 
 /// One action to record.
@@ -81,46 +82,8 @@ impl Store {
 
     /// The account's entries matching `f`, newest first.
     pub async fn search_audit(&self, account_id: &str, f: &AuditFilter) -> sqlx::Result<Vec<AuditRecord>> {
-        let d = self.dialect;
-        let mut sql = String::from(
-            "SELECT id, user_id, username, api_key_id, via, action, target, status, ip, at FROM audit_log
-             WHERE account_id = ",
-        );
-        sql.push_str(&d.param(1));
-        // (condition before the value, the value, after it)
-        let texts = [
-            (" AND username = ", f.username.as_ref().map(|u| u.trim().to_lowercase()), ""),
-            (" AND LOWER(action) LIKE ", f.action.as_deref().map(contains_pattern), " ESCAPE '\\'"),
-            (" AND ip = ", f.ip.as_ref().map(|ip| ip.trim().to_owned()), ""),
-            (" AND via = ", f.via.clone(), ""),
-            (" AND id < ", f.before.clone(), ""),
-        ];
-        let mut binds: Vec<String> = vec![account_id.to_owned()];
-        for (clause, value, after) in texts {
-            if let Some(v) = value {
-                binds.push(v);
-                sql.push_str(clause);
-                sql.push_str(&d.param(binds.len()));
-                sql.push_str(after);
-            }
-        }
-        let mut ints: Vec<i64> = Vec::new();
-        for (clause, v) in [(" AND at >= ", f.since), (" AND at < ", f.until)] {
-            if let Some(v) = v {
-                ints.push(v);
-                sql.push_str(clause);
-                sql.push_str(&d.param(binds.len() + ints.len()));
-            }
-        }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in &binds {
-            q = q.bind(b);
-        }
-        for v in &ints {
-            q = q.bind(*v);
-        }
-        let rows = q.fetch_all(&self.reader).await?;
+        let sql = search_sql(self.dialect, account_id, f);
+        let rows = sql.query().fetch_all(&self.reader).await?;
         rows.iter()
             .map(|r| {
                 let via: String = r.try_get(4)?;
@@ -146,6 +109,40 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The search for the account's entries matching `f`, newest (highest id)
+/// first, read in order from the `(account_id, id)` index.
+fn search_sql(d: Dialect, account_id: &str, f: &AuditFilter) -> Sql {
+    let mut sql = Sql::new(d);
+    sql.push(
+        "SELECT id, user_id, username, api_key_id, via, action, target, status, ip, at FROM audit_log
+         WHERE account_id = ",
+    )
+    .text(account_id);
+    if let Some(username) = &f.username {
+        sql.push(" AND username = ").text(username.trim().to_lowercase());
+    }
+    if let Some(action) = &f.action {
+        sql.push(" AND LOWER(action) LIKE ").text(contains_pattern(action)).push(" ESCAPE '\\'");
+    }
+    if let Some(ip) = &f.ip {
+        sql.push(" AND ip = ").text(ip.trim());
+    }
+    if let Some(via) = &f.via {
+        sql.push(" AND via = ").text(via.as_str());
+    }
+    if let Some(before) = &f.before {
+        sql.push(" AND id < ").text(before.as_str());
+    }
+    if let Some(since) = f.since {
+        sql.push(" AND at >= ").int(since);
+    }
+    if let Some(until) = f.until {
+        sql.push(" AND at < ").int(until);
+    }
+    sql.push(&format!(" ORDER BY id DESC LIMIT {}", f.limit));
+    sql
 }
 
 /// A `LIKE` pattern (with `ESCAPE '\'`) for text containing `part`, in
@@ -199,4 +196,37 @@ pub(super) async fn insert_audits(
     }
     q.execute(&mut *conn).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_page_of_the_log_is_read_from_an_index_in_order_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+        let store = Store::open(&url, 2, "normal").await.unwrap();
+        let filters = [
+            AuditFilter { limit: 51, ..AuditFilter::default() },
+            AuditFilter { before: Some(new_id()), limit: 51, ..AuditFilter::default() },
+            AuditFilter {
+                username: Some("sam".into()),
+                action: Some("users".into()),
+                limit: 51,
+                ..AuditFilter::default()
+            },
+        ];
+        for f in filters {
+            let explain = Sql::around("EXPLAIN QUERY PLAN ", search_sql(Dialect::Sqlite, "acc", &f), "");
+            let rows = explain.query().fetch_all(&store.reader).await.unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(3).unwrap()).collect();
+            assert!(plan.iter().any(|p| p.contains("USING INDEX audit_log_account_id")), "{f:?}: {plan:?}");
+            assert!(
+                !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+                "no sort of the account's whole log: {f:?}: {plan:?}"
+            );
+        }
+        store.close().await;
+    }
 }

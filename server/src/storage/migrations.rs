@@ -221,6 +221,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0029_idempotency_key_expiry.sql"),
         then: None,
     },
+    Migration {
+        version: 30,
+        name: "audit_log_order",
+        sqlite: include_str!("../../migrations/sqlite/0030_audit_log_order.sql"),
+        postgres: include_str!("../../migrations/postgres/0030_audit_log_order.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes
