@@ -539,6 +539,10 @@ async fn connectors_show_their_state_and_counters() {
         assert!(metrics.contains("kurier_connector_up{connector=\"sim\"} 1"), "{metrics}");
         let (_, inbound) = app.get("/api/v1/inbound").await;
         assert_eq!(inbound["messages"].as_array().unwrap().len(), 0, "outbound messages are not inbound");
+        let (status, inbound) = app.get("/api/v1/inbound?direction=inbound").await;
+        assert_eq!((status, inbound["messages"].as_array().map(Vec::len)), (200, Some(0)), "{inbound}");
+        let (status, body) = app.get("/api/v1/inbound?direction=outbound").await;
+        assert_eq!((status, body["error"]["field"].as_str()), (400, Some("direction")), "{body}");
         app.stop().await;
     })
     .await;

@@ -742,13 +742,29 @@ pub struct ListQuery {
 impl ListQuery {
     /// The history filters of this query (every field but `limit`, which
     /// callers set), each bad value named in a 400. `direction` is forced
-    /// when given (the inbound list).
+    /// when given (the inbound list): the query may repeat it, not change it.
     pub(super) fn into_filter(
         self,
         region: Option<Region>,
         direction: Option<Direction>,
     ) -> Result<MessageFilter, ApiError> {
         let q = self;
+        let asked = q
+            .direction
+            .map(|d| {
+                d.parse::<Direction>()
+                    .map_err(|_| ApiError::query("direction", "must be outbound or inbound"))
+            })
+            .transpose()?;
+        let direction = match (direction, asked) {
+            (Some(forced), Some(asked)) if asked != forced => {
+                return Err(ApiError::query(
+                    "direction",
+                    format!("this list holds {} messages only", forced.as_str()),
+                ));
+            }
+            (forced, asked) => forced.or(asked),
+        };
         Ok(MessageFilter {
             status: q
                 .status
@@ -790,14 +806,7 @@ impl ListQuery {
                 .run
                 .map(|r| canonical_id(&r).ok_or_else(|| ApiError::query("run", "is not a campaign run id")))
                 .transpose()?,
-            direction: q
-                .direction
-                .map(|d| {
-                    d.parse::<Direction>()
-                        .map_err(|_| ApiError::query("direction", "must be outbound or inbound"))
-                })
-                .transpose()?
-                .or(direction),
+            direction,
             since: q.since.map(|s| parse_time("since", &s, ApiError::query)).transpose()?,
             until: q.until.map(|s| parse_time("until", &s, ApiError::query)).transpose()?,
             cursor: q
