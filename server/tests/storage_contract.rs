@@ -1200,3 +1200,54 @@ async fn a_message_whose_id_was_made_after_its_creation_time_is_counted_in_its_c
     })
     .await;
 }
+
+#[tokio::test]
+async fn conversations_that_share_their_last_time_are_each_listed_once_page_by_page() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let phones = ["+48600100201", "+48600100202", "+48600100203"];
+        let received = |phone: &str| Outcome::Inbound {
+            connector: "op".into(),
+            sms: InboundSms {
+                from: phone.into(),
+                to: "7100".into(),
+                text: "hi".into(),
+                concat: None,
+                smsc_id: None,
+            },
+        };
+        let now = now_micros();
+        store.apply_outcomes(&mut phones.iter().map(|p| received(p)).collect(), RETRY, now).await.unwrap();
+        let hour = ReplyLimit { max: 10, window_micros: 3_600_000_000 };
+        let limits = InboundLimits { replies: hour, forwards: hour };
+        // Matched at the same time: the three conversations share last_at.
+        for job in store.claim_inbound("node", now, now + 60_000_000, 10).await.unwrap() {
+            let outcome = InboundOutcome {
+                message_id: job.message_id.clone(),
+                account_id: job.account_id.clone(),
+                kind: "none",
+                sender: job.from.clone(),
+                sender_phone: PhoneNumber::parse(&job.from, None).ok(),
+                to: job.to.clone(),
+                ..Default::default()
+            };
+            store.complete_inbound("node", &outcome, limits, now).await.unwrap();
+        }
+        let mut listed = Vec::new();
+        let mut after: Option<(i64, String)> = None;
+        while listed.len() <= phones.len() {
+            let page = store
+                .list_conversations(&account, after.as_ref().map(|(at, phone)| (*at, phone.as_str())), 1)
+                .await
+                .unwrap();
+            let Some(c) = page.first() else { break };
+            assert_eq!(c.last_at, now);
+            listed.push(c.phone.clone());
+            after = Some((c.last_at, c.phone.clone()));
+        }
+        assert_eq!(listed, phones, "one page each, in phone order");
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}

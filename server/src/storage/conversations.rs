@@ -109,20 +109,24 @@ impl Store {
         Ok(Some(out))
     }
 
-    /// The conversations of an account, newest activity first; `before`
-    /// is the previous page's last `last_at`.
+    /// The conversations of an account, newest activity first (then by
+    /// phone); `after` is the previous page's last `(last_at, phone)`, so
+    /// conversations sharing a `last_at` are split between pages exactly.
     pub async fn list_conversations(
         &self,
         account_id: &str,
-        before: Option<i64>,
+        after: Option<(i64, &str)>,
         limit: usize,
     ) -> sqlx::Result<Vec<ConversationRecord>> {
+        let (at, phone) = after.unwrap_or((i64::MAX, ""));
         sqlx::query(
             "SELECT phone, last_message_id, last_at, number, received FROM conversations
-             WHERE account_id = $1 AND last_at < $2 ORDER BY last_at DESC, phone LIMIT $3",
+             WHERE account_id = $1 AND last_at <= $2 AND (last_at < $2 OR phone > $3)
+             ORDER BY last_at DESC, phone LIMIT $4",
         )
         .bind(account_id)
-        .bind(before.unwrap_or(i64::MAX))
+        .bind(at)
+        .bind(phone)
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await?

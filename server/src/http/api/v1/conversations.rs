@@ -85,6 +85,19 @@ async fn contact_ref(
     Ok(state.store.get_contact(account_id, &id).await?.map(|c| ContactRef { id: c.id, name: c.name }))
 }
 
+/// A page's end in the list of conversations: its last one's time and
+/// phone (conversations may share a time), written `<micros>.<phone in
+/// hex>` so that it needs no escaping in a URL.
+fn cursor(last_at: i64, phone: &str) -> String {
+    format!("{last_at}.{}", hex::encode(phone))
+}
+
+/// The time and phone a [`cursor`] holds.
+fn read_cursor(s: &str) -> Option<(i64, String)> {
+    let (at, phone) = s.split_once('.')?;
+    Some((at.parse().ok()?, String::from_utf8(hex::decode(phone).ok()?).ok()?))
+}
+
 /// The phones that wrote in, newest first.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery),
     responses((status = 200, body = ConversationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -95,14 +108,15 @@ pub async fn list_conversations(
 ) -> Result<Json<ConversationList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let limit = super::paging::limit(q.limit)?;
-    let before = q
+    let after = q
         .cursor
-        .map(|c| c.parse::<i64>().map_err(|_| ApiError::query("cursor", "is not a cursor from this API")))
+        .map(|c| read_cursor(&c).ok_or_else(|| ApiError::query("cursor", "is not a cursor from this API")))
         .transpose()?;
-    let mut rows = state.store.list_conversations(&auth.account_id, before, limit + 1).await?;
+    let after_ref = after.as_ref().map(|(at, phone)| (*at, phone.as_str()));
+    let mut rows = state.store.list_conversations(&auth.account_id, after_ref, limit + 1).await?;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|r| r.last_at.to_string())
+        rows.last().map(|r| cursor(r.last_at, &r.phone))
     } else {
         None
     };
@@ -199,4 +213,19 @@ pub async fn reply_in_thread(
     let raw =
         Bytes::from(serde_json::to_vec(&serde_json::json!({"thread": phone.as_str()})).unwrap_or_default());
     super::messages::send(state, auth, HeaderMap::new(), None, JsonBody { value: request, raw }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_as_its_time_and_phone_and_nothing_else_reads() {
+        let c = cursor(1_764_000_000_000_000, "+48600100200");
+        assert!(c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '.'), "{c}");
+        assert_eq!(read_cursor(&c), Some((1_764_000_000_000_000, "+48600100200".to_owned())));
+        for bad in ["", "abc", "1764000000000000", "x.2b34", "17.zz", "17.2b3"] {
+            assert_eq!(read_cursor(bad), None, "{bad}");
+        }
+    }
 }
