@@ -2,11 +2,13 @@
 //! function here, so metric names and labels cannot drift between callers.
 //! Also sets up logging and the Prometheus recorder (`/metrics`).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::connectors::{ConnectorHandle, LinkStats};
 use crate::domain::MessageStatus;
 use crate::storage::Outcome;
 
@@ -93,26 +95,72 @@ pub fn webhook_attempt(result: &'static str) {
     counter!("kurier_webhook_attempts_total", "result" => result).increment(1);
 }
 
-/// A connector's link state and counters, refreshed when metrics are read.
-pub fn connector(c: &crate::connectors::ConnectorHandle) {
-    use crate::connectors::LinkStats;
-    let name = c.name.to_string();
-    let s = &c.stats;
-    gauge!("kurier_connector_up", "connector" => name.clone()).set(if c.is_up() { 1.0 } else { 0.0 });
-    gauge!("kurier_connector_binds_up", "connector" => name.clone()).set(LinkStats::get(&s.binds_up) as f64);
-    gauge!("kurier_connector_window_used", "connector" => name.clone())
-        .set(LinkStats::get(&s.window_used) as f64);
-    for (what, value) in [
-        ("submitted", &s.submitted),
-        ("acked", &s.acked),
-        ("errors", &s.errors),
-        ("throttled", &s.throttled),
-        ("receipts", &s.receipts),
-        ("inbound", &s.inbound),
-    ] {
-        counter!("kurier_connector_pdus_total", "connector" => name.clone(), "what" => what)
-            .absolute(LinkStats::get(value));
+/// The `what` of `kurier_connector_pdus_total`, in the order of [`pdu_counts`].
+const PDU_KINDS: [&str; 6] = ["submitted", "acked", "errors", "throttled", "receipts", "inbound"];
+
+fn pdu_counts(s: &LinkStats) -> [u64; 6] {
+    [&s.submitted, &s.acked, &s.errors, &s.throttled, &s.receipts, &s.inbound].map(LinkStats::get)
+}
+
+/// A connector as the last metrics read saw it: the counters it ran with
+/// (kept, so that a handle replaced since is read once more) and their values.
+struct Seen {
+    stats: Arc<LinkStats>,
+    counts: [u64; 6],
+}
+
+/// Every running connector's link state and counters, refreshed when
+/// metrics are read. `kurier_connector_pdus_total` grows by what the
+/// counters grew since the last read: a connector changed at run time runs
+/// with fresh counters, so the old handle's last growth is added, then the
+/// new one's from 0 (the counts go on, never stand still or go back). A
+/// connector no longer running (removed) has its last growth added, its
+/// gauges set to 0, and is forgotten.
+pub fn connectors(running: &[ConnectorHandle]) {
+    static SEEN: OnceLock<Mutex<HashMap<Arc<str>, Seen>>> = OnceLock::new();
+    let mut seen = SEEN.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+    let grown = |from: &Seen, to: [u64; 6]| -> [u64; 6] {
+        let mut d = [0; 6];
+        for i in 0..6 {
+            d[i] = to[i].saturating_sub(from.counts[i]);
+        }
+        d
+    };
+    let count = |name: &Arc<str>, by: [u64; 6]| {
+        for (what, n) in PDU_KINDS.into_iter().zip(by) {
+            counter!("kurier_connector_pdus_total", "connector" => name.to_string(), "what" => what)
+                .increment(n);
+        }
+    };
+    for c in running {
+        let name = c.name.to_string();
+        let s = &c.stats;
+        gauge!("kurier_connector_up", "connector" => name.clone()).set(if c.is_up() { 1.0 } else { 0.0 });
+        gauge!("kurier_connector_binds_up", "connector" => name.clone())
+            .set(LinkStats::get(&s.binds_up) as f64);
+        gauge!("kurier_connector_window_used", "connector" => name)
+            .set(LinkStats::get(&s.window_used) as f64);
+        let now = pdu_counts(s);
+        match seen.get(&c.name) {
+            Some(last) if Arc::ptr_eq(&last.stats, s) => count(&c.name, grown(last, now)),
+            Some(replaced) => {
+                count(&c.name, grown(replaced, pdu_counts(&replaced.stats)));
+                count(&c.name, now);
+            }
+            None => count(&c.name, now),
+        }
+        seen.insert(c.name.clone(), Seen { stats: s.clone(), counts: now });
     }
+    seen.retain(|name, last| {
+        if running.iter().any(|c| c.name == *name) {
+            return true;
+        }
+        count(name, grown(last, pdu_counts(&last.stats)));
+        for g in ["kurier_connector_up", "kurier_connector_binds_up", "kurier_connector_window_used"] {
+            gauge!(g, "connector" => name.to_string()).set(0.0);
+        }
+        false
+    });
 }
 
 /// An HTTP answer, counted by its status class (a UI form's or sign-in's

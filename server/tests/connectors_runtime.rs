@@ -34,6 +34,12 @@ async fn wait_until_up(app: &TestApp, name: &str) {
     .await;
 }
 
+/// The value of the sample `series` (name and labels) in `/metrics`, 0 when absent.
+async fn metric(app: &TestApp, series: &str) -> f64 {
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+}
+
 async fn delete(app: &TestApp, path: &str) -> (u16, Value) {
     let resp = app.http.delete(app.url(path)).bearer_auth(common::API_KEY).send().await.expect("request");
     let status = resp.status().as_u16();
@@ -70,6 +76,9 @@ async fn an_smpp_connector_added_at_run_time_is_routed_to_changed_and_removed() 
         let pl = app.wait_for_status(&to_pl, "delivered").await;
         assert_eq!((uk["connector"].as_str(), pl["connector"].as_str()), (Some("uk"), Some("sim")));
         assert_eq!(smsc.received().len(), 1, "only the routed message reached the operator's SMSC");
+        // (The counters are the process's, shared by the backends' runs: compare.)
+        let submitted_before =
+            metric(&app, r#"kurier_connector_pdus_total{connector="uk",what="submitted"}"#).await;
 
         // A change restarts it with the new settings; `***` keeps the password.
         let mut changed = smpp_body("uk", smsc.addr().port());
@@ -86,6 +95,8 @@ async fn an_smpp_connector_added_at_run_time_is_routed_to_changed_and_removed() 
         .await;
         let again = app.send(json!({"to": "+447911123424", "text": "after the change"})).await;
         assert_eq!(app.wait_for_status(&again, "delivered").await["connector"], "uk");
+        let submitted = metric(&app, r#"kurier_connector_pdus_total{connector="uk",what="submitted"}"#).await;
+        assert_eq!(submitted, submitted_before + 1.0, "the restarted link's submission counts on");
 
         // Removing it is refused while a route leads to it.
         let (status, err) = delete(&app, "/api/v1/connectors/uk").await;
@@ -98,6 +109,11 @@ async fn an_smpp_connector_added_at_run_time_is_routed_to_changed_and_removed() 
         let names: Vec<&str> =
             list["connectors"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
         assert_eq!(names, ["sim"]);
+        assert_eq!(
+            metric(&app, r#"kurier_connector_up{connector="uk"}"#).await,
+            0.0,
+            "a removed link is not up"
+        );
         let after_removal = app.send(json!({"to": "+447911123425", "text": "no route now"})).await;
         assert_eq!(app.wait_for_status(&after_removal, "delivered").await["connector"], "sim");
         app.stop().await;

@@ -27,8 +27,6 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    for c in state.connectors.all() {
-        telemetry::connector(&c);
-    }
+    telemetry::connectors(&state.connectors.all());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
