@@ -738,12 +738,28 @@ async fn a_request_with_a_number_that_opted_out_after_its_opt_outs_were_read_sto
         let (store, db, account) = store_with_account(&b).await;
         let (stopped, other) = ("+48600100001", "+48600100002");
         // The API reads the request's opt-outs: none…
+        let seen = Store::opt_out_writes();
         assert!(store.opted_out_among(&account, &[stopped, other]).await.unwrap().is_empty());
         // …meanwhile the first number opts out…
         assert!(store.set_opt_out_by_api(&account, stopped, true, now_micros()).await.unwrap());
-        // …and the request comes to be stored after it: refused, naming it.
+        // …and the request comes to be stored after it: refused, naming it
+        // (also when it says what it saw: the opt-out was written since).
         let batch = [sms(stopped, "Sale today"), sms(other, "Sale today")];
         let refused = store.accept_messages(&account, &batch, None, now_micros()).await;
+        assert_eq!(
+            refused.map_err(|e| e.to_string()),
+            Err(format!("{stopped} opted out of the account's messages"))
+        );
+        let request = kurier::storage::AcceptRequest {
+            account_id: account.clone(),
+            origin: Default::default(),
+            messages: batch.to_vec().into(),
+            idempotency: None,
+            now: now_micros(),
+            audit: None,
+            opt_out_writes_seen: Some(seen),
+        };
+        let refused = store.accept_batch(std::sync::Arc::from([request])).await.unwrap().remove(0);
         assert_eq!(
             refused.map_err(|e| e.to_string()),
             Err(format!("{stopped} opted out of the account's messages"))

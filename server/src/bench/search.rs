@@ -228,6 +228,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<SearchReport> {
                 idempotency: None,
                 now: now_micros(),
                 audit: None,
+                opt_out_writes_seen: None,
             };
             store.accept_batch(std::sync::Arc::from([request])).await?;
         }

@@ -94,9 +94,12 @@ pub(super) fn accept(
             };
             if matches!(answer, Ok(Accepted::Stored)) {
                 // One indexed read per request: a number that opted out
-                // since the request read the opt-outs refuses it.
+                // since the request read the opt-outs refuses it. Skipped
+                // when no opt-out was written since that read (this
+                // process is the only one writing the file).
                 let marketing = r.marketing_recipients();
-                if !marketing.is_empty() {
+                let unchanged = r.opt_out_writes_seen == Some(super::Store::opt_out_writes());
+                if !marketing.is_empty() && !unchanged {
                     let opted_out = opted_out_in_place(&tx, &r.account_id, &marketing)?;
                     if !opted_out.is_empty() {
                         if let Some(idem) = &r.idempotency {

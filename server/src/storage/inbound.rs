@@ -10,8 +10,10 @@
 //! message flagged `incomplete`.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
+
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use super::Store;
@@ -705,6 +707,13 @@ impl Store {
         Ok(())
     }
 
+    /// Opt-outs this process has written so far ([`OPT_OUT_WRITES`]): read
+    /// it before reading a request's opt-outs and give it with the request
+    /// (`AcceptRequest::opt_out_writes_seen`).
+    pub fn opt_out_writes() -> u64 {
+        OPT_OUT_WRITES.load(Ordering::SeqCst)
+    }
+
     /// Opts a number out (or back in) by hand, recorded with source `api`.
     pub async fn set_opt_out_by_api(
         &self,
@@ -966,6 +975,13 @@ pub(super) async fn lock_opt_outs(tx: &mut AnyConnection, account_id: &str) -> s
     super::lock_until_commit(tx, &format!("opt-outs:{account_id}")).await
 }
 
+/// Opt-outs this process has written (counted inside each opt-out's
+/// transaction, before its commit). A message request that read its
+/// recipients' opt-outs when this stood at `n` and finds it still at `n`
+/// inside its SQLite write transaction knows no opt-out was written since
+/// (SQLite is one process), so it need not read them again there.
+pub(super) static OPT_OUT_WRITES: AtomicU64 = AtomicU64::new(0);
+
 /// The numbers have just become opted out of the account, in the caller's
 /// transaction — by an opt-out word, by hand through the opt-outs API, or
 /// on their contact (the contacts API, the web pages, an import): cancels
@@ -983,6 +999,8 @@ pub(super) async fn opted_out_now(
     if phones.is_empty() {
         return Ok(0);
     }
+    // Before the commit, so an intake that commits after this one sees it.
+    OPT_OUT_WRITES.fetch_add(1, Ordering::SeqCst);
     lock_opt_outs(tx, account_id).await?;
     super::messages::cancel_waiting_to(tx, account_id, phones, why, now).await
 }

@@ -115,6 +115,11 @@ pub struct AcceptRequest {
     /// messages when they are stored (so a send and its record commit
     /// together, in one disk sync).
     pub audit: Option<super::AuditEntry>,
+    /// [`Store::opt_out_writes`] as it stood before the caller read the
+    /// recipients' opt-outs; `None` when it read none. On SQLite, when it
+    /// still stands there inside the write transaction, the opt-outs are
+    /// not read again.
+    pub opt_out_writes_seen: Option<u64>,
 }
 
 impl IdempotentRequest {
@@ -355,6 +360,7 @@ impl Store {
             idempotency: idempotency.cloned(),
             now,
             audit: None,
+            opt_out_writes_seen: None,
         };
         self.accept_batch(Arc::from([request])).await?.remove(0)
     }

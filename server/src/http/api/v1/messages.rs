@@ -22,7 +22,7 @@ use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::storage::{
     AcceptRequest, Accepted, ChargeRefusal, ContactFilter, EventRecord, IdempotentRequest, MessageFilter,
-    MessageRecord, NewMessage, Origin, PartRecord, SearchQuery, StoreError, format_micros, now_micros,
+    MessageRecord, NewMessage, Origin, PartRecord, SearchQuery, Store, StoreError, format_micros, now_micros,
 };
 use crate::telemetry;
 
@@ -371,8 +371,11 @@ pub(crate) async fn send(
             .collect();
         super::permissions::check_numbers(&state, &auth, rule, &named).await?;
     }
+    // Opt-outs written before this point are seen by the read below.
+    let mut opt_out_writes_seen = None;
     if req.transactional != Some(true) && !messages.is_empty() {
         let phones: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
+        opt_out_writes_seen = Some(Store::opt_out_writes());
         let opted_out = state.store.opted_out_among(&auth.account_id, &phones).await?;
         refuse(&mut messages, &mut indexes, &recipients, &mut errors, &opted_out, Refusal::OptedOut);
     }
@@ -414,6 +417,7 @@ pub(crate) async fn send(
             idempotency: idem,
             now,
             audit: audit.as_ref().and_then(|slot| slot.entry(StatusCode::ACCEPTED.as_u16())),
+            opt_out_writes_seen,
         };
         match state.intake.submit(request).await {
             Ok(Accepted::Stored) => {

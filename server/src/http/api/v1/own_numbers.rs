@@ -116,6 +116,7 @@ pub async fn add_own_number(
         idempotency: None,
         now,
         audit: None,
+        opt_out_writes_seen: None,
     };
     state.intake.submit(request).await?;
     state.dispatch.wake.notify_one();
