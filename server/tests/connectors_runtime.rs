@@ -46,6 +46,14 @@ async fn delete(app: &TestApp, path: &str) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The names of the connectors the node at `base` (`http://host:port`) runs.
+async fn connector_names(app: &TestApp, base: &str) -> Vec<String> {
+    let resp =
+        app.http.get(format!("{base}/api/v1/connectors")).bearer_auth(common::API_KEY).send().await.unwrap();
+    let list: Value = resp.json().await.unwrap();
+    list["connectors"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+}
+
 #[tokio::test]
 async fn an_smpp_connector_added_at_run_time_is_routed_to_changed_and_removed() {
     on_each_backend(|b| async move {
@@ -211,19 +219,7 @@ async fn a_stored_connector_that_fails_the_checks_is_skipped_and_can_still_be_re
         .await
         .expect("a node starts beside a stored connector it cannot run");
         let on_b = format!("http://{}", second.local_addr());
-        let list: Value = a
-            .http
-            .get(format!("{on_b}/api/v1/connectors"))
-            .bearer_auth(common::API_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let names: Vec<&str> =
-            list["connectors"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
-        assert_eq!(names, ["sim"], "the bad one is not started: {list}");
+        assert_eq!(connector_names(&a, &on_b).await, ["sim"], "the bad one is not started");
         // Its route is listed, marked, and named by id when it blocks the removal.
         let call = |method: &str, path: &str| {
             let req = match method {
@@ -340,24 +336,7 @@ async fn another_node_on_the_same_database_runs_the_stored_connectors_within_sec
         .await
         .expect("the second node starts");
         let node_b = format!("http://{}", second.local_addr());
-        let names_on_b = async || -> Vec<String> {
-            let list: Value = a
-                .http
-                .get(format!("{node_b}/api/v1/connectors"))
-                .bearer_auth(common::API_KEY)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            list["connectors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["name"].as_str().unwrap().to_owned())
-                .collect()
-        };
+        let names_on_b = async || connector_names(&a, &node_b).await;
 
         assert_eq!(a.post("/api/v1/connectors", json!({"name": "extra", "kind": "sim"})).await.0, 201);
         wait_for("the other node starts it", async || (names_on_b().await == ["sim", "extra"]).then_some(()))

@@ -364,6 +364,14 @@ enum Expect {
     JobFails(&'static str),
 }
 
+/// The shared-strings part of an XLSX, as text.
+fn shared_strings(xlsx: &[u8]) -> String {
+    let mut strings = String::new();
+    let mut zip = zip::ZipArchive::new(Cursor::new(xlsx)).unwrap();
+    zip.by_name("xl/sharedStrings.xml").unwrap().read_to_string(&mut strings).unwrap();
+    strings
+}
+
 /// `zipped` (an XLSX or ODS file) with the part `name` holding `content`
 /// instead, the other parts as they were.
 fn with_part(zipped: &[u8], name: &str, content: &[u8]) -> Vec<u8> {
@@ -398,13 +406,7 @@ fn xlsx_declaring_strings(count: u64) -> Vec<u8> {
     sheet.write_string(0, 0, "phone").unwrap();
     sheet.write_string(1, 0, "+48600100200").unwrap();
     let bytes = book.save_to_buffer().unwrap();
-    let mut strings = String::new();
-    zip::ZipArchive::new(Cursor::new(&bytes))
-        .unwrap()
-        .by_name("xl/sharedStrings.xml")
-        .unwrap()
-        .read_to_string(&mut strings)
-        .unwrap();
+    let mut strings = shared_strings(&bytes);
     let at = strings.find("uniqueCount=\"").unwrap() + "uniqueCount=\"".len();
     let end = at + strings[at..].find('"').unwrap();
     strings.replace_range(at..end, &count.to_string());
@@ -683,13 +685,7 @@ fn xlsx_repeating_a_long_string(rows: u32, len: usize) -> Vec<u8> {
     sheet.write_string(rows + 1, 0, "+48600300999").unwrap();
     sheet.write_string(rows + 1, 1, "short").unwrap();
     let bytes = book.save_to_buffer().unwrap();
-    let mut strings = String::new();
-    zip::ZipArchive::new(Cursor::new(&bytes))
-        .unwrap()
-        .by_name("xl/sharedStrings.xml")
-        .unwrap()
-        .read_to_string(&mut strings)
-        .unwrap();
+    let strings = shared_strings(&bytes);
     let strings = strings.replacen("<t>LONG</t>", &format!("<t>{}</t>", "x".repeat(len)), 1);
     with_part(&bytes, "xl/sharedStrings.xml", strings.as_bytes())
 }

@@ -12,7 +12,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::two_way::{PHONE, get_with, inject, keyword, matched, matched_with, number, post_with, sent_to};
+use common::two_way::{
+    PHONE, get_with, inject, keyword, matched, matched_with, number, post_with, sent_to, share_7100,
+};
 use common::{TestApp, on_each_backend};
 use kurier::storage::{KeywordWrite, now_micros};
 use serde_json::{Value, json};
@@ -340,11 +342,7 @@ async fn unmatched_messages_run_the_default_forwards_to_a_signed_webhook_and_a_p
 async fn a_shared_number_gives_each_message_to_the_account_whose_keyword_it_matches() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;
-        let store = app.app.as_ref().unwrap().store.clone();
-        let (_, other) = store.create_account("branch").await.unwrap();
-        number(&app, json!({"number": "7100", "kind": "shared"})).await;
-        let (status, n) = post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
-        assert_eq!(status, 201, "{n}");
+        let (_, other) = share_7100(&app).await;
         let (status, taken) = post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "dedicated"})).await;
         assert_eq!(status, 409, "{taken}");
         keyword(&app, json!({"number": "7100", "keyword": "PIZZA", "actions": [{"type": "reply", "text": "pizza here"}]})).await;
@@ -372,11 +370,7 @@ async fn on_a_shared_number_no_priority_lets_another_accounts_keyword_take_a_mes
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;
         let store = app.app.as_ref().unwrap().store.clone();
-        let (branch, other) = store.create_account("branch").await.unwrap();
-        number(&app, json!({"number": "7100", "kind": "shared"})).await;
-        let (status, n) =
-            post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
-        assert_eq!(status, 201, "{n}");
+        let (branch, other) = share_7100(&app).await;
         let order = keyword(
             &app,
             json!({"number": "7100", "keyword": "ORDER", "match_type": "base",
@@ -437,11 +431,7 @@ async fn another_accounts_opt_out_words_cannot_silence_your_keyword_on_a_shared_
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;
         let store = app.app.as_ref().unwrap().store.clone();
-        let (branch, other) = store.create_account("branch").await.unwrap();
-        number(&app, json!({"number": "7100", "kind": "shared"})).await;
-        let (status, n) =
-            post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
-        assert_eq!(status, 201, "{n}");
+        let (branch, other) = share_7100(&app).await;
         let pizza = keyword(
             &app,
             json!({"number": "7100", "keyword": "PIZZA",
@@ -499,12 +489,7 @@ async fn another_accounts_opt_out_words_cannot_silence_your_keyword_on_a_shared_
 async fn two_conflicting_keywords_saved_at_once_are_one_created_and_one_refused() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;
-        let store = app.app.as_ref().unwrap().store.clone();
-        let (_, other) = store.create_account("branch").await.unwrap();
-        number(&app, json!({"number": "7100", "kind": "shared"})).await;
-        let (status, n) =
-            post_with(&app, &other, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
-        assert_eq!(status, 201, "{n}");
+        let (_, other) = share_7100(&app).await;
         for word in ["pizza", "pasta", "sushi", "salad", "soup"] {
             let body =
                 json!({"number": "7100", "keyword": word, "actions": [{"type": "reply", "text": word}]});

@@ -23,15 +23,12 @@ use crate::config::Config;
 use crate::credentials;
 use crate::domain::{Role, Username, check_new_password};
 use crate::storage::{
-    AuditEntry, NewUser, SignInUser, Store, UserChange, clean_text, format_micros, now_micros,
+    AuditEntry, NewUser, SignInUser, Store, UserChange, display_name, format_micros, now_micros,
 };
 use crate::transfer::cli::open;
 
 /// The environment variable a new password is read from.
 pub const PASSWORD_ENV: &str = "KURIER_USER_PASSWORD";
-
-/// Longest display name (as the users API takes).
-const MAX_NAME_LEN: usize = 100;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -109,9 +106,8 @@ pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Create(a) => {
             let username = Username::parse(&a.username).map_err(|e| anyhow::anyhow!("the username {e}"))?;
             let role = Role::parse(&a.role)?;
-            let name = clean_text(a.name.as_deref().unwrap_or(""), MAX_NAME_LEN, false)
-                .map_err(|e| anyhow::anyhow!("the name {e}"))?
-                .unwrap_or_default();
+            let name =
+                display_name(a.name.as_deref().unwrap_or("")).map_err(|e| anyhow::anyhow!("the name {e}"))?;
             let (password, generated) = new_password()?;
             let config = Config::load(a.account.config.config.as_deref())?;
             let (store, account_id) = open(&config, &a.account.account).await?;

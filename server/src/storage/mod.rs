@@ -108,8 +108,8 @@ pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery, SearchQueryError
 pub use stats::{Bucket, GroupCount, Grouping, MessageCounts};
 pub use templates::{MAX_TEMPLATE_NAME_LEN, SenderRecord, TemplateNameTaken, TemplateRecord, template_name};
 pub use users::{
-    LastOwner, NewUser, SessionUser, SignInUser, UserChange, UserGroupRecord, UserPreferences, UserRecord,
-    UsernameTaken,
+    LastOwner, MAX_USER_NAME_LEN, NewUser, SessionUser, SignInUser, UserChange, UserGroupRecord,
+    UserPreferences, UserRecord, UsernameTaken, display_name,
 };
 pub use webhooks::{AttemptRecord, AttemptResult, DeliveryRecord, WebhookJob};
 

@@ -5,9 +5,19 @@
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use super::contact_types::{ValueError, clean_text};
 use super::contact_writes::is_unique_violation;
 use super::{Store, now_micros};
 use crate::domain::{Role, Username, new_id};
+
+/// Longest display name or user group name.
+pub const MAX_USER_NAME_LEN: usize = 100;
+
+/// A user's display name as given (the users API, `kurier user create`):
+/// at most 100 characters without control characters; empty when blank.
+pub fn display_name(given: &str) -> Result<String, ValueError> {
+    Ok(clean_text(given, MAX_USER_NAME_LEN, true)?.unwrap_or_default())
+}
 
 /// A user as the users API shows it.
 #[derive(Debug, Clone)]

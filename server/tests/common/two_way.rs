@@ -45,6 +45,18 @@ pub async fn matched_with(app: &TestApp, key: &str, from: &str, text: &str) -> V
     panic!("'{text}' from {from} was never matched; last: {last}");
 }
 
+/// A second account, `branch`, sharing the number 7100 with the test's
+/// own account: (its id, its API key).
+pub async fn share_7100(app: &TestApp) -> (String, String) {
+    let store = app.app.as_ref().expect("an in-process app").store.clone();
+    let (branch, key) = store.create_account("branch").await.unwrap();
+    number(app, json!({"number": "7100", "kind": "shared"})).await;
+    let (status, n) =
+        post_with(app, &key, "/api/v1/numbers", json!({"number": "7100", "kind": "shared"})).await;
+    assert_eq!(status, 201, "{n}");
+    (branch, key)
+}
+
 pub async fn get_with(app: &TestApp, key: &str, path: &str) -> (u16, Value) {
     let resp = app.http.get(app.url(path)).bearer_auth(key).send().await.expect("request");
     let status = resp.status().as_u16();

@@ -19,11 +19,9 @@ use crate::http::error::ErrorBody;
 use crate::http::{ApiError, AppState, Auth};
 use crate::identity;
 use crate::storage::{
-    NewUser, UserChange, UserGroupRecord, UserRecord, clean_text, format_micros, now_micros,
+    MAX_USER_NAME_LEN, NewUser, UserChange, UserGroupRecord, UserRecord, clean_text, format_micros,
+    now_micros,
 };
-
-/// Longest display name or user group name.
-pub const MAX_NAME_LEN: usize = 100;
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct UserView {
@@ -105,9 +103,7 @@ fn parse_role(s: &str) -> Result<Role, ApiError> {
 }
 
 fn display_name(s: &str) -> Result<String, ApiError> {
-    Ok(clean_text(s, MAX_NAME_LEN, true)
-        .map_err(|e| ApiError::field("display_name", format!("the name {e}")))?
-        .unwrap_or_default())
+    crate::storage::display_name(s).map_err(|e| ApiError::field("display_name", format!("the name {e}")))
 }
 
 /// The password to set: the given one if it is long enough, else a new one.
@@ -352,7 +348,7 @@ async fn save_group(
     id: Option<&str>,
     input: UserGroupInput,
 ) -> Result<UserGroupView, ApiError> {
-    let name = clean_text(input.name.as_deref().unwrap_or(""), MAX_NAME_LEN, false)
+    let name = clean_text(input.name.as_deref().unwrap_or(""), MAX_USER_NAME_LEN, false)
         .map_err(|e| ApiError::field("name", format!("the name {e}")))?
         .ok_or_else(|| ApiError::field("name", "may not be empty"))?;
     let members = member_ids(state, auth, &input.members).await?;
