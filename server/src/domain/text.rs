@@ -6,6 +6,8 @@
 //! no empty text, no NUL character (PostgreSQL refuses one in text), and no
 //! more segments than the configured maximum.
 
+use std::sync::Arc;
+
 pub use sms_text::Encoding;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,9 +20,11 @@ pub enum MessageTextError {
     Nul,
 }
 
+/// The text is shared: a request to 10,000 recipients holds it once, not
+/// once per message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageText {
-    text: String,
+    text: Arc<str>,
     encoding: Encoding,
     segments: usize,
 }
@@ -37,7 +41,7 @@ impl MessageText {
         if info.segments > max_segments {
             return Err(MessageTextError::TooLong { segments: info.segments, max: max_segments });
         }
-        Ok(Self { text: text.to_owned(), encoding: info.encoding, segments: info.segments })
+        Ok(Self { text: Arc::from(text), encoding: info.encoding, segments: info.segments })
     }
 
     /// The text as it goes out for an account: transliterated first when
@@ -54,7 +58,7 @@ impl MessageText {
     /// Rebuilds a text read back from storage, recounting its segments.
     pub fn from_trusted(text: String) -> Self {
         let info = sms_text::analyze(&text);
-        Self { text, encoding: info.encoding, segments: info.segments }
+        Self { text: Arc::from(text), encoding: info.encoding, segments: info.segments }
     }
 
     pub fn as_str(&self) -> &str {

@@ -30,7 +30,7 @@ use super::messages::{
     AcceptRequest, Accepted, CLAIM_IDEMPOTENCY_KEY, ClaimedMessage, NewMessage, Outcome, RetryPolicy,
     Transition, accepted, idempotency_cutoff, in_queue_order, refunds, status_payload,
 };
-use super::search::{self, SqliteKeys};
+use super::search::SqliteKeys;
 use super::trail;
 use super::{AuditEntry, StoreError};
 use crate::domain::{Direction, MessageStatus, new_id};
@@ -184,18 +184,17 @@ fn insert_rows(tx: &Connection, messages: &[(&str, &NewMessage, i64)]) -> rusqli
     }
     let texts: Vec<(&str, &str)> =
         messages.iter().map(|(_, m, _)| (m.id.as_str(), m.text.as_str())).collect();
-    let rows = search::indexed(&texts);
-    if !rows.is_empty() {
-        let mut keys = SqliteKeys::new(rows);
+    let mut keys = SqliteKeys::new(&texts);
+    if !keys.is_empty() {
         let mut last =
             tx.prepare_cached("SELECT max(rowid) FROM message_search WHERE rowid >= ?1 AND rowid < ?2")?;
         for (ms, start, end) in keys.buckets() {
             keys.last_key(ms, last.query_row(params![start, end], |r| r.get(0))?);
         }
-        let keyed = keys.keyed().map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
         let mut index =
             tx.prepare_cached("INSERT INTO message_search (rowid, message_id, words) VALUES (?1, ?2, ?3)")?;
-        for (key, id, words) in keyed {
+        for row in keys.keyed() {
+            let (key, id, words) = row.map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             index.execute(params![key, id, words])?;
         }
     }

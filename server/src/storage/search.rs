@@ -54,6 +54,22 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// [`words`] joined by spaces, as SQLite's index holds them, built as one
+/// string: the writer thread indexes every message, and a string per word
+/// (then joined) cost a long text to 10,000 recipients millions of
+/// allocations and tens of MB at once.
+pub fn joined_words(text: &str) -> String {
+    let folded = fold(text);
+    let mut out = String::with_capacity(folded.len());
+    for word in folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().take(MAX_WORD_CHARS));
+    }
+    out
+}
+
 /// One part of a search: a word or a quoted phrase (consecutive words),
 /// its last word matched as a prefix when written with a trailing `*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,8 +228,13 @@ const KEY_MAX_MS: i64 = (1 << (63 - KEY_SEQ_BITS)) - 1;
 /// The millisecond a UUIDv7 id was made in (its first 48 bits), relative to
 /// [`KEY_EPOCH_MS`] and clamped to what a key holds; 0 for other ids.
 fn key_millis(id: &str) -> i64 {
-    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
-    let ms = i64::from_str_radix(&hex, 16).unwrap_or(0);
+    let mut ms: i64 = 0;
+    for c in id.chars().filter(|c| *c != '-').take(12) {
+        match c.to_digit(16) {
+            Some(d) => ms = ms << 4 | i64::from(d),
+            None => return 0,
+        }
+    }
     (ms - KEY_EPOCH_MS).clamp(0, KEY_MAX_MS)
 }
 
@@ -233,19 +254,17 @@ const INSERT_CHUNK: usize = 300;
 /// Adds messages (id, text) to the search index, within the caller's
 /// transaction. Ids must be new to the index.
 pub(super) async fn index_messages(tx: &mut AnyConnection, messages: &[(&str, &str)]) -> sqlx::Result<()> {
-    let dialect = Dialect::of(tx);
-    let rows = indexed(messages);
-    if rows.is_empty() {
-        return Ok(());
-    }
-    match dialect {
-        Dialect::Sqlite => index_sqlite(tx, rows).await,
-        Dialect::Postgres => index_postgres(tx, rows).await,
+    match Dialect::of(tx) {
+        Dialect::Sqlite => index_sqlite(tx, messages).await,
+        Dialect::Postgres => index_postgres(tx, indexed(messages)).await,
     }
 }
 
-async fn index_sqlite(tx: &mut AnyConnection, rows: Vec<(&str, Vec<String>)>) -> sqlx::Result<()> {
-    let mut plan = SqliteKeys::new(rows);
+async fn index_sqlite(tx: &mut AnyConnection, messages: &[(&str, &str)]) -> sqlx::Result<()> {
+    let mut plan = SqliteKeys::new(messages);
+    if plan.is_empty() {
+        return Ok(());
+    }
     for (ms, start, end) in plan.buckets() {
         let last: Option<i64> =
             sqlx::query("SELECT max(rowid) FROM message_search WHERE rowid >= $1 AND rowid < $2")
@@ -256,7 +275,7 @@ async fn index_sqlite(tx: &mut AnyConnection, rows: Vec<(&str, Vec<String>)>) ->
                 .try_get(0)?;
         plan.last_key(ms, last);
     }
-    let keyed = plan.keyed().map_err(sqlx::Error::Protocol)?;
+    let keyed = plan.keyed().collect::<Result<Vec<_>, String>>().map_err(sqlx::Error::Protocol)?;
     for chunk in keyed.chunks(INSERT_CHUNK) {
         let sql = format!(
             "INSERT INTO message_search (rowid, message_id, words) VALUES {}",
@@ -276,16 +295,25 @@ async fn index_sqlite(tx: &mut AnyConnection, rows: Vec<(&str, Vec<String>)>) ->
 /// history's. The caller looks up the last key used in each millisecond of
 /// the batch ([`Self::buckets`], [`Self::last_key`]), then takes the rows.
 pub(super) struct SqliteKeys<'a> {
-    rows: Vec<(&'a str, Vec<String>)>,
+    /// (message id, text) of the messages that may have words.
+    rows: Vec<(&'a str, &'a str)>,
     /// The next free key of every millisecond in the batch.
     next: BTreeMap<i64, i64>,
 }
 
 impl<'a> SqliteKeys<'a> {
-    /// `rows`: (message id, its words), words not empty.
-    pub(super) fn new(mut rows: Vec<(&'a str, Vec<String>)>) -> Self {
+    /// `messages`: (message id, text). A text without a letter or digit
+    /// has no words and gets no row; the words themselves are made a row
+    /// at a time, as [`Self::keyed`] hands the rows out.
+    pub(super) fn new(messages: &[(&'a str, &'a str)]) -> Self {
+        let mut rows: Vec<(&str, &str)> =
+            messages.iter().copied().filter(|(_, text)| text.chars().any(char::is_alphanumeric)).collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         Self { rows, next: BTreeMap::new() }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 
     /// Each millisecond of the batch with the key range to look the last
@@ -301,22 +329,27 @@ impl<'a> SqliteKeys<'a> {
         self.next.insert(ms, last.map_or(bucket_start(ms), |k| k + 1));
     }
 
-    /// (key, message id, words joined) for every row, in key order.
-    pub(super) fn keyed(mut self) -> Result<Vec<(i64, &'a str, String)>, String> {
-        let mut keyed = Vec::with_capacity(self.rows.len());
-        for (id, words) in self.rows {
+    /// (key, message id, words joined) for every row with words, in key
+    /// order; an error when a millisecond has more rows than keys.
+    pub(super) fn keyed(self) -> impl Iterator<Item = Result<(i64, &'a str, String), String>> {
+        let Self { rows, mut next } = self;
+        rows.into_iter().filter_map(move |(id, text)| {
+            let words = joined_words(text);
+            if words.is_empty() {
+                return None;
+            }
             let ms = key_millis(id);
-            let key = self.next.get_mut(&ms).expect("every millisecond was looked up");
+            let key = next.get_mut(&ms).expect("every millisecond was looked up");
             if key_bucket(*key) != ms {
-                return Err(format!(
+                return Some(Err(format!(
                     "more than {} messages in one millisecond: the search index cannot hold them",
                     1u64 << KEY_SEQ_BITS
-                ));
+                )));
             }
-            keyed.push((*key, id, words.join(" ")));
+            let row = (*key, id, words);
             *key += 1;
-        }
-        Ok(keyed)
+            Some(Ok(row))
+        })
     }
 }
 
@@ -326,6 +359,9 @@ pub(super) fn indexed<'a>(messages: &[(&'a str, &str)]) -> Vec<(&'a str, Vec<Str
 }
 
 async fn index_postgres(tx: &mut AnyConnection, rows: Vec<(&str, Vec<String>)>) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     for chunk in rows.chunks(INSERT_CHUNK) {
         let values: Vec<String> =
             (0..chunk.len()).map(|i| format!("(${}, ${}::tsvector)", i * 2 + 1, i * 2 + 2)).collect();
@@ -491,6 +527,33 @@ mod tests {
         assert_eq!(words("Здравей 100% 50_off e-mail"), ["здравей", "100", "50", "off", "e", "mail"]);
         assert_eq!(words("  ...  "), Vec::<String>::new());
         assert_eq!(words(&"x".repeat(200))[0].len(), MAX_WORD_CHARS);
+    }
+
+    #[test]
+    fn sqlite_rows_hold_the_words_joined_and_only_texts_with_words_get_one() {
+        for text in
+            ["Zażółć GĘŚLĄ jaźń!", "Здравей 100% 50_off e-mail", &"x".repeat(200), "  ...  ", "a\u{345}"]
+        {
+            assert_eq!(joined_words(text), words(text).join(" "), "{text:?}");
+        }
+        let ids: Vec<String> = (0..3).map(|_| crate::domain::new_id()).collect();
+        let messages =
+            [(ids[0].as_str(), "Hello there"), (ids[1].as_str(), " ... "), (ids[2].as_str(), "\u{345}")];
+        let mut keys = SqliteKeys::new(&messages);
+        for (ms, _, _) in keys.buckets() {
+            keys.last_key(ms, None);
+        }
+        let rows: Vec<_> = keys.keyed().collect::<Result<_, _>>().unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!((rows[0].1, rows[0].2.as_str()), (ids[0].as_str(), "hello there"));
+        assert_eq!(rows[0].0, bucket_start(key_millis(&ids[0])));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn joined_words_are_the_words_joined(text in "\\PC{0,80}") {
+            proptest::prop_assert_eq!(joined_words(&text), words(&text).join(" "));
+        }
     }
 
     #[test]

@@ -402,10 +402,7 @@ pub(crate) async fn send(
         if messages.is_empty() || (req.atomic == Some(true) && !errors.is_empty()) {
             return Err(refused_request(&errors, recipients.len(), messages.is_empty()));
         }
-        let response = SendResponse {
-            messages: messages.iter().map(|m| accepted_view(m, now)).collect(),
-            errors: errors.clone(),
-        };
+        let response = AcceptedBody { messages: AcceptedViews { messages: &messages, now }, errors: &errors };
         let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
         let idem =
             idempotency.clone().map(|idem| IdempotentRequest { response: response_json.clone(), ..idem });
@@ -457,6 +454,26 @@ pub(crate) async fn send(
 fn replayed(status_code: u16, response: String) -> Response {
     let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::ACCEPTED);
     json_response(status, response, true)
+}
+
+/// The 202's body, the JSON of a [`SendResponse`], written from the
+/// messages one view at a time: a request to 10,000 recipients would
+/// otherwise hold each one's text again in its view.
+#[derive(Serialize)]
+struct AcceptedBody<'a> {
+    messages: AcceptedViews<'a>,
+    errors: &'a [RecipientError],
+}
+
+struct AcceptedViews<'a> {
+    messages: &'a [NewMessage],
+    now: i64,
+}
+
+impl Serialize for AcceptedViews<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.messages.iter().map(|m| accepted_view(m, self.now)))
+    }
 }
 
 /// A message as the answer to its request shows it, before it is sent.
