@@ -26,6 +26,11 @@ pub struct DecodeError {
     /// for a tag without a name).
     pub field: &'static str,
     pub kind: DecodeErrorKind,
+    /// A response's body as far as it was read, when its fields were read
+    /// and only its TLVs after them are malformed (e.g. a `submit_sm_resp`
+    /// whose message id is followed by a broken TLV): the peer's answer is
+    /// still there to use. `None` for requests and when a field failed.
+    pub partial: Option<Box<Pdu>>,
 }
 
 /// What exactly was wrong with the field.
@@ -107,7 +112,12 @@ impl DecodeError {
         status: CommandStatus,
         kind: DecodeErrorKind,
     ) -> DecodeError {
-        DecodeError { header: None, status, field, kind }
+        DecodeError { header: None, status, field, kind, partial: None }
+    }
+
+    /// The same error, keeping the response body read before it.
+    pub(crate) fn with_partial(self, pdu: Pdu) -> DecodeError {
+        DecodeError { partial: Some(Box::new(pdu)), ..self }
     }
 }
 

@@ -42,6 +42,12 @@ impl Header {
             sequence_number: word(12)?,
         })
     }
+
+    /// `command_id` has the response bit (0x80000000) set, whether or not
+    /// the command is one SMPP 3.4 knows (spec §5.1.2.1).
+    pub fn is_response(&self) -> bool {
+        self.command_id & 0x8000_0000 != 0
+    }
 }
 
 /// `command_length` is impossible: the connection cannot be resynchronised.

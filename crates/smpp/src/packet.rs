@@ -106,11 +106,15 @@ impl Pdu {
     fn decode_body(id: CommandId, r: &mut Reader<'_>) -> Result<Pdu, DecodeError> {
         let pdu = match id {
             CommandId::BindTransmitter => Pdu::BindTransmitter(Bind::decode(r)?),
-            CommandId::BindTransmitterResp => Pdu::BindTransmitterResp(BindResp::decode(r)?),
+            CommandId::BindTransmitterResp => {
+                Pdu::BindTransmitterResp(BindResp::decode(r, Pdu::BindTransmitterResp)?)
+            }
             CommandId::BindReceiver => Pdu::BindReceiver(Bind::decode(r)?),
-            CommandId::BindReceiverResp => Pdu::BindReceiverResp(BindResp::decode(r)?),
+            CommandId::BindReceiverResp => Pdu::BindReceiverResp(BindResp::decode(r, Pdu::BindReceiverResp)?),
             CommandId::BindTransceiver => Pdu::BindTransceiver(Bind::decode(r)?),
-            CommandId::BindTransceiverResp => Pdu::BindTransceiverResp(BindResp::decode(r)?),
+            CommandId::BindTransceiverResp => {
+                Pdu::BindTransceiverResp(BindResp::decode(r, Pdu::BindTransceiverResp)?)
+            }
             CommandId::Outbind => Pdu::Outbind(Outbind::decode(r)?),
             CommandId::Unbind => Pdu::Unbind,
             CommandId::UnbindResp => Pdu::UnbindResp,

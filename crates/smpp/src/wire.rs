@@ -175,42 +175,56 @@ impl<'a> Reader<'a> {
         Ok(ShortMessage::from_checked(Bytes::copy_from_slice(value)))
     }
 
-    /// Every remaining octet as TLVs, in order.
+    /// Every remaining octet as TLVs, in order. A tail of fewer than four
+    /// octets, all NUL, is padding and read past (see [`is_padding`]).
     pub fn tlvs(&mut self) -> Result<Tlvs, DecodeError> {
+        self.tlvs_or_partial().map_err(|(_, e)| e)
+    }
+
+    /// As [`Reader::tlvs`]; on failure also the TLVs read before the bad one.
+    pub fn tlvs_or_partial(&mut self) -> Result<Tlvs, (Tlvs, DecodeError)> {
         let mut tlvs = Tlvs::new();
         while !self.buf.is_empty() {
+            if is_padding(self.buf) {
+                self.buf = &[];
+                break;
+            }
             if tlvs.len() == MAX_TLVS {
-                return Err(DecodeError::without_header(
+                let e = DecodeError::without_header(
                     UNNAMED_TLV,
                     CommandStatus::ESME_RINVOPTPARSTREAM,
                     DecodeErrorKind::TooManyTlvs { max: MAX_TLVS },
-                ));
+                );
+                return Err((tlvs, e));
             }
             let Some((head, rest)) = self.buf.split_first_chunk::<4>() else {
-                return Err(DecodeError::without_header(
+                let e = DecodeError::without_header(
                     UNNAMED_TLV,
                     CommandStatus::ESME_RINVOPTPARSTREAM,
                     DecodeErrorKind::TlvHeaderTruncated { available: self.buf.len() },
-                ));
+                );
+                return Err((tlvs, e));
             };
             let tag = TlvTag(u16::from_be_bytes([head[0], head[1]]));
             let declared = u16::from_be_bytes([head[2], head[3]]);
             let name = tag.name().unwrap_or(UNNAMED_TLV);
             let Some((value, rest)) = rest.split_at_checked(usize::from(declared)) else {
-                return Err(DecodeError::without_header(
+                let e = DecodeError::without_header(
                     name,
                     CommandStatus::ESME_RINVOPTPARSTREAM,
                     DecodeErrorKind::TlvOverrun { tag, declared, available: rest.len() },
-                ));
+                );
+                return Err((tlvs, e));
             };
             if let Some(expected) = tag.fixed_len()
                 && expected != declared
             {
-                return Err(DecodeError::without_header(
+                let e = DecodeError::without_header(
                     name,
                     CommandStatus::ESME_RINVPARLEN,
                     DecodeErrorKind::TlvWrongLength { tag, expected, actual: declared },
-                ));
+                );
+                return Err((tlvs, e));
             }
             tlvs.push(Tlv::from_checked(tag, Bytes::copy_from_slice(value)));
             self.buf = rest;
@@ -230,6 +244,15 @@ impl<'a> Reader<'a> {
             ))
         }
     }
+}
+
+/// Octets after a body's last field that are padding, not a TLV: fewer
+/// than a TLV header's four, all NUL. Some SMSCs put a stray NUL after
+/// `short_message` or a response's id; read as the start of a TLV it would
+/// make the whole PDU unreadable (a receipt refused and lost, a bind
+/// failed). Four NULs or more are a TLV (tag 0, empty) and read as one.
+fn is_padding(tail: &[u8]) -> bool {
+    tail.len() < 4 && tail.iter().all(|&b| b == 0)
 }
 
 /// An encode failure before the command id is attached.

@@ -291,6 +291,47 @@ fn a_submit_sm_resp_with_smpp_5_tlvs_after_its_id_keeps_the_id() {
 }
 
 #[test]
+fn one_to_three_nul_octets_after_the_last_field_are_padding_and_read_past() {
+    // Some SMSCs put a stray NUL after short_message or a response's id
+    // (praekelt/python-smpp#7); the PDU itself is whole.
+    for pad in [&b"\0"[..], b"\0\0", b"\0\0\0"] {
+        let receipt = Packet::decode(&frame(5, &cat(&[&sm(2, b"ok"), pad]))).expect("deliver_sm");
+        assert!(
+            matches!(receipt.pdu, Pdu::DeliverSm(ref d) if d.short_message.as_bytes() == b"ok" && d.tlvs.is_empty()),
+            "{receipt:?}"
+        );
+        let data_sm = cat(&[b"\0\x01\x01447700900123\0\x01\x01447700900999\0\0\0\0", pad]);
+        assert!(matches!(Packet::decode(&frame(0x103, &data_sm)).expect("data_sm").pdu, Pdu::DataSm(_)));
+        let resp = Packet::decode(&frame(0x8000_0004, &cat(&[b"abc\0", pad]))).expect("submit_sm_resp");
+        assert!(matches!(resp.pdu, Pdu::SubmitSmResp(ref r) if r.message_id.as_bytes() == b"abc"));
+        let bind = Packet::decode(&frame(0x8000_0009, &cat(&[b"SMSC\0", pad]))).expect("bind_resp");
+        assert!(matches!(bind.pdu, Pdu::BindTransceiverResp(ref r) if r.system_id.as_bytes() == b"SMSC"));
+    }
+    // Padding after a TLV too.
+    let tlv_then_pad = cat(&[&sm(0, &[]), &[0x02, 0x04, 0x00, 0x02, 0x00, 0x2a, 0x00]]);
+    let packet = Packet::decode(&frame(5, &tlv_then_pad)).unwrap();
+    assert!(matches!(packet.pdu, Pdu::DeliverSm(ref d) if d.tlvs.len() == 1));
+}
+
+#[test]
+fn a_response_with_a_broken_tail_is_refused_but_keeps_the_fields_read_before_it() {
+    let err = Packet::decode(&frame(0x8000_0004, b"abc\0\x01\x02")).unwrap_err();
+    assert_eq!(err.kind, K::TlvHeaderTruncated { available: 2 });
+    assert!(
+        matches!(err.partial.as_deref(), Some(Pdu::SubmitSmResp(r)) if r.message_id.as_bytes() == b"abc"),
+        "{err:?}"
+    );
+    // sc_interface_version, then a TLV running past the end.
+    let err =
+        Packet::decode(&frame(0x8000_0002, b"SMSC\0\x02\x10\x00\x01\x34\x14\x01\x00\x09ab")).unwrap_err();
+    let Some(Pdu::BindTransmitterResp(bind)) = err.partial.as_deref() else { panic!("{err:?}") };
+    assert_eq!((bind.system_id.as_bytes(), bind.sc_interface_version()), (&b"SMSC"[..], Some(0x34)));
+    // A request gets its refusal and nothing kept.
+    let err = Packet::decode(&frame(5, &cat(&[&sm(0, &[]), b"\x01\x02"]))).unwrap_err();
+    assert_eq!((err.kind, err.partial), (K::TlvHeaderTruncated { available: 2 }, None));
+}
+
+#[test]
 fn a_malformed_response_gets_no_reply_and_a_headerless_frame_neither() {
     let err = Packet::decode(&frame(0x8000_0004, b"abc")).unwrap_err();
     assert_eq!(err.reply(), None);

@@ -3,11 +3,11 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::INTERFACE_VERSION;
 use crate::error::DecodeError;
 use crate::tlv::Tlvs;
 use crate::types::{Address, COctetString};
 use crate::wire::{self, EncodeFault, Reader, fields, put_address, put_c_str, put_tlvs};
+use crate::{INTERFACE_VERSION, Pdu};
 
 /// The body of every `bind_*` request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -63,7 +63,9 @@ impl Bind {
 /// The body of every `bind_*_resp`.
 ///
 /// SMSCs often send error responses with no body at all; that decodes as the
-/// default (empty `system_id`, no TLVs).
+/// default (empty `system_id`, no TLVs). A malformed TLV tail fails the
+/// decode but the error keeps `system_id` and the TLVs before it
+/// ([`crate::DecodeError::partial`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct BindResp {
     /// The SMSC's identifier, at most 15 octets.
@@ -78,11 +80,16 @@ impl BindResp {
         self.tlvs.sc_interface_version()
     }
 
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<BindResp, DecodeError> {
+    /// `as_pdu` wraps what was read into the PDU it came in, for the error.
+    pub(crate) fn decode(r: &mut Reader<'_>, as_pdu: fn(BindResp) -> Pdu) -> Result<BindResp, DecodeError> {
         if r.is_empty() {
             return Ok(BindResp::default());
         }
-        Ok(BindResp { system_id: r.c_str(fields::SYSTEM_ID)?, tlvs: r.tlvs()? })
+        let system_id = r.c_str(fields::SYSTEM_ID)?;
+        match r.tlvs_or_partial() {
+            Ok(tlvs) => Ok(BindResp { system_id, tlvs }),
+            Err((tlvs, e)) => Err(e.with_partial(as_pdu(BindResp { system_id, tlvs }))),
+        }
     }
 
     pub(crate) fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeFault> {

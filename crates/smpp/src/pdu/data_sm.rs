@@ -47,7 +47,9 @@ impl DataSm {
 
 /// The body of `data_sm_resp`: the message id and optional failure details
 /// (`delivery_failure_reason`, `network_error_code`,
-/// `additional_status_info_text`, `dpf_result`).
+/// `additional_status_info_text`, `dpf_result`). A malformed TLV tail fails
+/// the decode but the error keeps what was read before it
+/// ([`crate::DecodeError::partial`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct DataSmResp {
     pub message_id: COctetString<65>,
@@ -59,7 +61,11 @@ impl DataSmResp {
         if r.is_empty() {
             return Ok(DataSmResp::default());
         }
-        Ok(DataSmResp { message_id: r.c_str(fields::MESSAGE_ID)?, tlvs: r.tlvs()? })
+        let message_id = r.c_str(fields::MESSAGE_ID)?;
+        match r.tlvs_or_partial() {
+            Ok(tlvs) => Ok(DataSmResp { message_id, tlvs }),
+            Err((tlvs, e)) => Err(e.with_partial(crate::Pdu::DataSmResp(DataSmResp { message_id, tlvs }))),
+        }
     }
 
     pub(crate) fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeFault> {

@@ -138,7 +138,9 @@ short_message_body!(SubmitSm);
 ///
 /// Error responses often come without a body; that decodes as an empty id.
 /// SMPP 5.0 SMSCs may append TLVs (e.g. `additional_status_info_text`):
-/// well-formed ones are read past, as a 3.4 ESME should.
+/// well-formed ones are read past, as a 3.4 ESME should. A malformed tail
+/// fails the decode but the error keeps the id
+/// ([`crate::DecodeError::partial`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct SubmitSmResp {
     /// At most 64 octets.
@@ -151,8 +153,10 @@ impl SubmitSmResp {
             return Ok(SubmitSmResp::default());
         }
         let resp = SubmitSmResp { message_id: r.c_str(fields::MESSAGE_ID)? };
-        r.tlvs()?;
-        Ok(resp)
+        match r.tlvs() {
+            Ok(_) => Ok(resp),
+            Err(e) => Err(e.with_partial(crate::Pdu::SubmitSmResp(resp))),
+        }
     }
 
     pub(crate) fn encode(&self, buf: &mut BytesMut) {

@@ -84,6 +84,14 @@ impl Role {
         }
     }
 
+    fn bind_resp(self) -> CommandId {
+        match self {
+            Role::Transceiver => CommandId::BindTransceiverResp,
+            Role::Transmitter => CommandId::BindTransmitterResp,
+            Role::Receiver => CommandId::BindReceiverResp,
+        }
+    }
+
     fn is_bind_resp(self, pdu: &Pdu) -> bool {
         matches!(
             (self, pdu),
@@ -229,7 +237,19 @@ async fn dial_and_bind(shared: &Shared, role: Role) -> anyhow::Result<Wire> {
         let packet = match frame {
             None => bail!("the SMSC closed the connection before answering the bind"),
             Some(Err(e)) => bail!("reading the answer to the bind: {e}"),
-            Some(Ok(Err(e))) if e.sequence_number() == Some(BIND_SEQUENCE) => {
+            Some(Ok(Err(e @ DecodeError { header: Some(header), .. })))
+                if header.sequence_number == BIND_SEQUENCE && header.is_response() =>
+            {
+                // Judged by its header's status, as a submit_sm_resp is: the
+                // body (the SMSC's system_id, a TLV or two) is not needed.
+                let status = header.command_status;
+                if !status.is_ok() {
+                    bail!("the SMSC refused the bind: {}", status_reason(status));
+                }
+                if header.command_id == role.bind_resp() as u32 {
+                    warn!(error = %e, "the SMSC accepted the bind with a malformed answer");
+                    return Ok(wire);
+                }
                 bail!("malformed answer to the bind: {e}")
             }
             Some(Ok(Err(e))) => {
@@ -881,11 +901,11 @@ enum Answer {
     Done,
 }
 
-/// A refusal of one of our requests, with the reason in the contract's form.
 /// The answer a malformed response still gives. An error status is the
 /// SMSC's refusal, whatever the body; a submit_sm_resp with `ESME_ROK`
-/// means the SMSC took the message, so it must not be sent again, though
-/// its receipts cannot be matched without a readable id.
+/// means the SMSC took the message, so it must not be sent again. Its id is
+/// kept when it was read before what is malformed (a broken TLV after it);
+/// else its receipts cannot be matched.
 fn malformed_answer(
     pending: &Pending,
     command_id: u32,
@@ -898,12 +918,17 @@ fn malformed_answer(
     if let Pending::Submit { .. } = pending
         && command_id == CommandId::SubmitSmResp as u32
     {
+        if let Some(Pdu::SubmitSmResp(resp)) = e.partial.as_deref() {
+            warn!(error = %e, "the SMSC accepted a submission; what follows its message id is malformed");
+            return Ok(Answer::MessageId(resp.message_id.to_str_lossy().into_owned()));
+        }
         warn!(error = %e, "the SMSC accepted a submission with an unreadable message id; its receipts cannot be matched");
         return Ok(Answer::MessageId(String::new()));
     }
     Err(Failure { temporary: true, reason: format!("malformed answer from the SMSC: {e}") })
 }
 
+/// A refusal of one of our requests, with the reason in the contract's form.
 fn refusal(status: CommandStatus) -> Failure {
     if status.is_ok() {
         return Failure { temporary: true, reason: "generic_nack without an error status".into() };
@@ -1110,6 +1135,99 @@ mod tests {
             assert_eq!(events.recv().await.unwrap().event, expected);
             served.abort();
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_submit_answer_with_padding_or_a_broken_tail_after_its_id_keeps_the_id() {
+        use tokio::io::AsyncWriteExt as _;
+        for tail in [&b"\0"[..], b"\0\0", b"\x01\x02", b"\x00\x1d\x00\x09ok"] {
+            let (mut session, mut smsc, (commands, mut events)) = session(SmppConfig::default());
+            let served = tokio::spawn(async move { session.serve().await });
+            let submit = submit_one(&commands, &mut smsc).await;
+            let body = [&b"abc\0"[..], tail].concat();
+            let raw = raw_frame(
+                CommandId::SubmitSmResp as u32,
+                CommandStatus::ESME_ROK,
+                submit.sequence_number,
+                &body,
+            );
+            smsc.get_mut().write_all(&raw).await.unwrap();
+            assert_eq!(
+                events.recv().await.unwrap().event,
+                ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()] },
+                "{tail:?}"
+            );
+            served.abort();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_receipt_with_a_stray_nul_after_its_text_is_stored_and_acknowledged() {
+        use tokio::io::AsyncWriteExt as _;
+        let (mut session, mut smsc, (_commands, mut events)) = session(SmppConfig::default());
+        let served = tokio::spawn(async move { session.serve().await });
+        let receipt = DeliverSm {
+            esm_class: smpp::EsmClass::DELIVERY_RECEIPT,
+            short_message: smpp::ShortMessage::try_from("id:abc stat:DELIVRD err:000").unwrap(),
+            ..DeliverSm::default()
+        };
+        let mut raw = Packet::new(9, Pdu::DeliverSm(receipt)).to_bytes().unwrap().to_vec();
+        raw.push(0);
+        let len = raw.len() as u32;
+        raw[..4].copy_from_slice(&len.to_be_bytes());
+        smsc.get_mut().write_all(&raw).await.unwrap();
+        let event = events.recv().await.unwrap();
+        assert!(
+            matches!(&event.event, ConnectorEvent::DeliveryReport { smsc_id, .. } if smsc_id == "abc"),
+            "{event:?}"
+        );
+        event.stored.unwrap().send(()).unwrap();
+        let resp = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!((resp.sequence_number, resp.status), (9, CommandStatus::ESME_ROK));
+        served.abort();
+    }
+
+    /// A frame of `command_id` with `body` as it is, however malformed.
+    fn raw_frame(command_id: u32, status: CommandStatus, sequence: u32, body: &[u8]) -> Vec<u8> {
+        let mut raw = (16 + body.len() as u32).to_be_bytes().to_vec();
+        raw.extend_from_slice(&command_id.to_be_bytes());
+        raw.extend_from_slice(&status.0.to_be_bytes());
+        raw.extend_from_slice(&sequence.to_be_bytes());
+        raw.extend_from_slice(body);
+        raw
+    }
+
+    /// Dials an SMSC that answers the bind with `body` and `status`.
+    async fn bind_answered_with(body: &'static [u8], status: CommandStatus) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let smsc = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut wire = Framed::new(tcp, PduCodec::default());
+            let bind = wire.next().await.unwrap().unwrap().unwrap();
+            let answer = raw_frame(CommandId::BindTransceiverResp as u32, status, bind.sequence_number, body);
+            wire.get_mut().write_all(&answer).await.unwrap();
+            // Held open until the session has read the answer.
+            let _ = wire.next().await;
+        });
+        let cfg = SmppConfig { host: "127.0.0.1".into(), port, ..SmppConfig::default() };
+        let (shared, _commands, _events) = shared(cfg);
+        let bound = dial_and_bind(&shared, Role::Transceiver).await.map(drop);
+        smsc.abort();
+        bound
+    }
+
+    #[tokio::test]
+    async fn a_malformed_bind_answer_is_judged_by_its_status() {
+        // A stray NUL after system_id, and a system_id past its 15 octets.
+        for body in [&b"SMSC\0\0"[..], b"a-very-long-smsc-name\0"] {
+            let bound = bind_answered_with(body, CommandStatus::ESME_ROK).await;
+            assert!(bound.is_ok(), "{body:?}: {bound:?}");
+        }
+        let refused = bind_answered_with(b"a-very-long-smsc-name\0", CommandStatus::ESME_RBINDFAIL).await;
+        let error = refused.unwrap_err().to_string();
+        assert!(error.contains("refused the bind: ESME_RBINDFAIL"), "{error}");
     }
 
     #[tokio::test(start_paused = true)]
