@@ -80,7 +80,8 @@ impl DecodeError {
 
     /// The packet the session should send back, or `None` when it should
     /// send nothing (no readable header, or the bad PDU was itself a
-    /// response).
+    /// response: its command id has the response bit, even one SMPP 3.4
+    /// does not know, such as an SMPP 5.0 or vendor `*_resp`).
     ///
     /// * unknown command id, bad `command_length` or a body shorter than its
     ///   mandatory fields → `generic_nack` with this status;
@@ -90,14 +91,14 @@ impl DecodeError {
     ///   `generic_nack`.
     pub fn reply(&self) -> Option<Packet> {
         let header = self.header?;
+        if header.is_response() {
+            return None;
+        }
         let nack =
             Packet { sequence_number: header.sequence_number, status: self.status, pdu: Pdu::GenericNack };
         let Some(id) = CommandId::from_u32(header.command_id) else {
             return Some(nack);
         };
-        if id.is_response() {
-            return None;
-        }
         if self.status == CommandStatus::ESME_RINVCMDLEN {
             return Some(nack);
         }

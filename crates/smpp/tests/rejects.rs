@@ -269,6 +269,16 @@ fn an_unknown_command_is_answered_with_generic_nack_rinvcmdid_and_its_sequence_n
 }
 
 #[test]
+fn an_unknown_response_gets_no_reply_not_even_generic_nack() {
+    // SMPP 5.0's broadcast_sm_resp and a vendor's response: answering a
+    // response with generic_nack would make the peer answer that in turn.
+    for id in [0x8000_0111, 0x8000_0112, 0x8001_0000] {
+        let err = Packet::decode(&frame(id, &[])).unwrap_err();
+        assert_eq!((err.reply(), err.kind), (None, K::UnknownCommandId), "{id:#x}");
+    }
+}
+
+#[test]
 fn a_bad_destination_in_submit_sm_is_answered_with_submit_sm_resp_rinvdstadr() {
     let err = Packet::decode(&frame(4, &sm_head(b"123456789012345678901\0"))).unwrap_err();
     let reply = err.reply().unwrap();
