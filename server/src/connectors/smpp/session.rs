@@ -11,8 +11,10 @@
 //! goes unanswered for `response_timeout_secs`: what it had sent or taken
 //! then fails as temporary, so the dispatcher retries it. deliver_sm and
 //! data_sm are reported with `report_stored` by a helper task and answered
-//! when that returns. At shutdown it stops taking commands, waits (at most
-//! the response timeout) for its answers, unbinds and closes.
+//! when that returns; the SMSC's unbind is answered after them (waiting at
+//! most the response timeout), so none is left unanswered. At shutdown it
+//! stops taking commands, waits (at most the response timeout) for its
+//! answers, unbinds and closes.
 //!
 //! What the PDUs contain is decided in `outbound` and `inbound`; this module
 //! owns sequence numbers, the window, timers and the socket.
@@ -388,6 +390,9 @@ struct Session {
     slot: usize,
     /// Why the session drains when it was not told to shut down.
     drain_reason: Option<String>,
+    /// The SMSC's unbind, not yet answered: its sequence number and when it
+    /// is answered at the latest.
+    unbind_asked: Option<(u32, Instant)>,
 }
 
 impl Session {
@@ -412,6 +417,7 @@ impl Session {
             draining: false,
             slot: 0,
             drain_reason: None,
+            unbind_asked: None,
         }
     }
 
@@ -427,14 +433,20 @@ impl Session {
         let mut renew = tokio::time::interval_at(Instant::now() + lease_renewal(), lease_renewal());
         renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            if let Some((sequence, _)) = self.unbind_asked
+                && self.inbound_busy == 0
+            {
+                return self.answer_unbind(sequence).await;
+            }
             let outgoing = !(self.queue.is_empty() && self.queries.is_empty());
             if self.draining && self.pending.is_empty() && !outgoing && self.inbound_busy == 0 {
                 return Ended::Shutdown(self.drain_reason.take().unwrap_or_else(|| "shutdown".into()));
             }
             let next_deadline = self.next_deadline();
-            let room = self.in_window < shared.cfg.window;
+            let room = self.in_window < shared.cfg.window && self.unbind_asked.is_none();
             let can_send = room && outgoing;
             let can_take = self.role.transmits() && !self.draining && room && !outgoing;
+            let unbind_by = self.unbind_asked.map(|(_, by)| by);
             let step = tokio::select! {
                 biased;
                 () = shutdown.cancelled(), if !self.draining => {
@@ -448,6 +460,14 @@ impl Session {
                 }
                 () = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
                     Err(self.timed_out(limit))
+                }
+                () = sleep_until(unbind_by.unwrap_or_else(Instant::now)), if unbind_by.is_some() => {
+                    warn!(
+                        still_storing = self.inbound_busy,
+                        "the SMSC unbound; answering before every deliver_sm was stored (it sends those again)"
+                    );
+                    let sequence = self.unbind_asked.map_or(0, |(sequence, _)| sequence);
+                    Err(self.answer_unbind(sequence).await)
                 }
                 Some(ack) = self.acks_rx.recv() => {
                     self.inbound_busy = self.inbound_busy.saturating_sub(1);
@@ -545,7 +565,7 @@ impl Session {
     }
 
     async fn enquire(&mut self) -> Result<(), Ended> {
-        if self.enquire_pending || self.draining {
+        if self.enquire_pending || self.draining || self.unbind_asked.is_some() {
             return Ok(());
         }
         self.enquire_pending = true;
@@ -705,8 +725,15 @@ impl Session {
         match pdu {
             Pdu::EnquireLink => self.write(Packet::new(sequence, Pdu::EnquireLinkResp)).await,
             Pdu::Unbind => {
-                let _ = self.write(Packet::new(sequence, Pdu::UnbindResp)).await;
-                Err(Ended::Unbound)
+                // Answered once the deliver_sm being stored are answered (at
+                // most the response timeout from now), so that the SMSC does
+                // not send them again after the next bind; nothing new goes
+                // out meanwhile.
+                let by = self
+                    .unbind_asked
+                    .map_or_else(|| Instant::now() + self.shared.response_timeout(), |(_, by)| by);
+                self.unbind_asked = Some((sequence, by));
+                Ok(())
             }
             Pdu::DeliverSm(deliver) => self.on_deliver(sequence, deliver, false).await,
             Pdu::DataSm(data) => self.on_deliver(sequence, inbound::deliver_from_data_sm(data), true).await,
@@ -822,7 +849,7 @@ impl Session {
     /// A deliver_sm (or data_sm): reported by a helper task that answers it
     /// once the report is stored.
     async fn on_deliver(&mut self, sequence: u32, deliver: DeliverSm, data_sm: bool) -> Result<(), Ended> {
-        if self.draining || self.inbound_busy >= MAX_INBOUND_IN_PROGRESS {
+        if self.draining || self.unbind_asked.is_some() || self.inbound_busy >= MAX_INBOUND_IN_PROGRESS {
             // Not taken now; the SMSC sends it again later. Answering at
             // once, rather than no longer reading, keeps our submissions'
             // answers coming while storage catches up.
@@ -856,6 +883,12 @@ impl Session {
             let _ = acks.send(deliver_resp(sequence, data_sm, status)).await;
         });
         Ok(())
+    }
+
+    /// Answers the SMSC's unbind; the session is over.
+    async fn answer_unbind(&mut self, sequence: u32) -> Ended {
+        let _ = self.write(Packet::new(sequence, Pdu::UnbindResp)).await;
+        Ended::Unbound
     }
 
     /// Sends unbind and waits briefly for its answer, still serving what arrives.
@@ -1292,6 +1325,53 @@ mod tests {
         smsc.send(Packet::new(8, Pdu::Unbind)).await.unwrap();
         let resp = smsc.next().await.unwrap().unwrap().unwrap();
         assert_eq!((resp.sequence_number, resp.pdu), (8, Pdu::UnbindResp));
+        assert!(matches!(served.await.unwrap(), Ended::Unbound));
+    }
+
+    /// A deliver_sm carrying a message from a phone.
+    fn mo(text: &str) -> Pdu {
+        let short_message = smpp::ShortMessage::try_from(text).unwrap();
+        Pdu::DeliverSm(DeliverSm { short_message, ..DeliverSm::default() })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_smscs_unbind_is_answered_after_the_deliver_sm_being_stored() {
+        let (mut session, mut smsc, (_commands, mut events)) = session(SmppConfig::default());
+        let served = tokio::spawn(async move { session.serve().await });
+        smsc.send(Packet::new(20, mo("hello"))).await.unwrap();
+        // Storage holds it.
+        let stored = events.recv().await.unwrap().stored.unwrap();
+        smsc.send(Packet::new(21, Pdu::Unbind)).await.unwrap();
+        assert!(timeout(Duration::from_secs(2), smsc.next()).await.is_err(), "no answer before it is stored");
+        stored.send(()).unwrap();
+        let resp = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!(
+            (resp.sequence_number, resp.status, resp.pdu),
+            (20, CommandStatus::ESME_ROK, Pdu::DeliverSmResp(DeliverSmResp::default()))
+        );
+        let resp = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!((resp.sequence_number, resp.pdu), (21, Pdu::UnbindResp));
+        assert!(matches!(served.await.unwrap(), Ended::Unbound));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_smscs_unbind_waits_for_storage_no_longer_than_the_response_timeout() {
+        let cfg = SmppConfig { response_timeout_secs: 10, ..SmppConfig::default() };
+        let (mut session, mut smsc, (_commands, mut events)) = session(cfg);
+        let served = tokio::spawn(async move { session.serve().await });
+        smsc.send(Packet::new(20, mo("hello"))).await.unwrap();
+        let _held = events.recv().await.unwrap();
+        let start = Instant::now();
+        smsc.send(Packet::new(21, Pdu::Unbind)).await.unwrap();
+        // What arrives meanwhile is not taken.
+        smsc.send(Packet::new(22, mo("later"))).await.unwrap();
+        let resp = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!((resp.sequence_number, resp.status), (22, CommandStatus::ESME_RX_T_APPN));
+        let resp = smsc.next().await.unwrap().unwrap().unwrap();
+        assert_eq!(
+            (resp.sequence_number, resp.pdu, start.elapsed()),
+            (21, Pdu::UnbindResp, Duration::from_secs(10))
+        );
         assert!(matches!(served.await.unwrap(), Ended::Unbound));
     }
 
