@@ -150,6 +150,12 @@ impl Shared {
         Duration::from_secs(self.cfg.response_timeout_secs.clamp(1, MAX_TIMER_SECS))
     }
 
+    /// How often a session sends enquire_link. A session that stayed bound
+    /// this long also starts the reconnect backoff again from its minimum.
+    fn enquire_period(&self) -> Duration {
+        Duration::from_secs(self.cfg.enquire_link_secs.clamp(1, MAX_TIMER_SECS))
+    }
+
     /// The next concatenation reference of this connector.
     fn next_reference(&self) -> u16 {
         (self.next_reference.fetch_add(1, Ordering::Relaxed) & 0xFFFF) as u16

@@ -140,8 +140,8 @@ async fn run_leased(shared: &Arc<Shared>, role: Role, index: usize) {
         };
         match dialled {
             Ok(wire) => {
-                backoff.reset();
                 info!("bound");
+                let bound_at = Instant::now();
                 shared.session_up(role).await;
                 let mut session = Session::new(shared.clone(), role, wire);
                 session.slot = index;
@@ -150,6 +150,7 @@ async fn run_leased(shared: &Arc<Shared>, role: Role, index: usize) {
                 // Down first, so that retries of what fails next are routed elsewhere.
                 shared.session_down(role, &reason).await;
                 session.fail_all(&reason).await;
+                backoff.after_session(bound_at.elapsed(), shared.enquire_period());
                 if shutdown.is_cancelled() {
                     info!(reason, "session closed");
                     return;
@@ -173,7 +174,8 @@ fn lease_renewal() -> Duration {
     Duration::from_secs(BIND_LEASE_SECS) / 3
 }
 
-/// Reconnect delays: `min`, doubling up to `max`.
+/// Reconnect delays: `min`, doubling up to `max`; back to `min` only after
+/// a session that lasted (see [`Backoff::after_session`]).
 #[derive(Debug)]
 struct Backoff {
     min: Duration,
@@ -193,8 +195,14 @@ impl Backoff {
         delay
     }
 
-    fn reset(&mut self) {
-        self.next = self.min;
+    /// A session that stayed up `stable` or longer shows the link works:
+    /// the next reconnect waits `min` again. One that ended sooner (an SMSC
+    /// that takes the bind and then unbinds or closes at once) counts as a
+    /// failed attempt, so such an SMSC is not bound again every `min`.
+    fn after_session(&mut self, lasted: Duration, stable: Duration) {
+        if lasted >= stable {
+            self.next = self.min;
+        }
     }
 }
 
@@ -426,7 +434,7 @@ impl Session {
         let shared = self.shared.clone();
         let shutdown = shared.link.shutdown.clone();
         let limit = shared.response_timeout();
-        let period = Duration::from_secs(shared.cfg.enquire_link_secs.clamp(1, super::MAX_TIMER_SECS));
+        let period = shared.enquire_period();
         let mut enquire = tokio::time::interval_at(Instant::now() + period, period);
         enquire.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut drain_until: Option<Instant> = None;
@@ -1376,12 +1384,55 @@ mod tests {
     }
 
     #[test]
-    fn the_reconnect_delay_doubles_up_to_its_cap_and_resets() {
+    fn the_reconnect_delay_doubles_up_to_its_cap_and_resets_after_a_session_that_lasted() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
         let delays: Vec<u64> = (0..5).map(|_| b.next().as_millis() as u64).collect();
         assert_eq!(delays, [100, 200, 400, 500, 500]);
-        b.reset();
+        let stable = Duration::from_secs(30);
+        b.after_session(Duration::from_secs(29), stable);
+        assert_eq!(b.next(), Duration::from_millis(500));
+        b.after_session(stable, stable);
         assert_eq!(b.next(), Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn an_smsc_that_unbinds_each_session_at_once_is_bound_again_ever_more_slowly() {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let binds = Arc::new(AtomicU32::new(0));
+        let counted = binds.clone();
+        let smsc = tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut wire = Framed::new(tcp, PduCodec::default());
+                let Some(Ok(Ok(bind))) = wire.next().await else { continue };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let resp = Pdu::BindTransceiverResp(smpp::BindResp::default());
+                let _ = wire.send(Packet::new(bind.sequence_number, resp)).await;
+                let _ = wire.send(Packet::new(1, Pdu::Unbind)).await;
+                let _ = wire.next().await;
+            }
+        });
+        let cfg = SmppConfig {
+            host: "127.0.0.1".into(),
+            port,
+            reconnect_min_ms: 50,
+            reconnect_max_ms: 60_000,
+            ..SmppConfig::default()
+        };
+        let (shared, _commands, mut events) = shared(cfg);
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let shutdown = shared.link.shutdown.clone();
+        let sessions = tokio::spawn(run(shared, Role::Transceiver, 0));
+        // Binds at 0, 50, 150, 350, 750 and 1550 ms or later: at most 5 in
+        // 1.4 s (a fixed 50 ms wait would give about 28).
+        sleep(Duration::from_millis(1400)).await;
+        let seen = binds.load(Ordering::SeqCst);
+        assert!((2..=5).contains(&seen), "{seen} binds");
+        shutdown.cancel();
+        sessions.await.unwrap();
+        smsc.abort();
     }
 
     #[test]
