@@ -11,6 +11,11 @@
 
 use crate::config::ReceiptIdFormat;
 
+/// The longest SMSC message id, in octets: submit_sm_resp's `message_id`
+/// holds at most 64 (spec §5.2.23), so a receipt quoting a longer one
+/// matches no submission.
+pub const MAX_SMSC_ID_LEN: usize = 64;
+
 /// The id from a submit_sm_resp, as reported in `Submitted`.
 pub fn from_submit(id: &str, format: ReceiptIdFormat) -> String {
     let id = id.trim();

@@ -49,8 +49,17 @@ pub fn classify(deliver: &DeliverSm, cfg: &SmppConfig) -> Incoming {
             );
             // As in a message's text: a NUL is padding, never part of an id
             // or an error code.
+            let smsc_id = without_nul(smsc_id);
+            if smsc_id.len() > ids::MAX_SMSC_ID_LEN {
+                // No submission has such an id, and storing it would fail.
+                return Incoming::Unusable(format!(
+                    "delivery receipt with a message id of {} octets (at most {})",
+                    smsc_id.len(),
+                    ids::MAX_SMSC_ID_LEN
+                ));
+            }
             Incoming::Receipt(ConnectorEvent::DeliveryReport {
-                smsc_id: without_nul(smsc_id),
+                smsc_id,
                 status: stat.as_ref().and_then(status_of_stat),
                 detail: without_nul(detail),
             })
@@ -277,6 +286,25 @@ mod tests {
     #[test]
     fn a_receipt_without_an_id_is_unusable() {
         assert!(matches!(classify(&receipt("stat:DELIVRD", Tlvs::new()), &cfg()), Incoming::Unusable(_)));
+    }
+
+    #[test]
+    fn a_receipt_whose_id_is_longer_than_any_smsc_id_is_unusable() {
+        let long = "7".repeat(100);
+        let in_text = receipt(&format!("id:{long} stat:DELIVRD err:000"), Tlvs::new());
+        let in_payload = DeliverSm {
+            short_message: ShortMessage::empty(),
+            tlvs: Tlvs::new()
+                .with(Tlv::message_payload(format!("id:{} stat:DELIVRD", "x".repeat(5000))).unwrap()),
+            ..in_text.clone()
+        };
+        for d in [in_text, in_payload] {
+            let got = classify(&d, &cfg());
+            assert!(matches!(&got, Incoming::Unusable(why) if why.contains("at most 64")), "{got:?}");
+        }
+        // 64 octets is an id an SMSC may give.
+        let d = receipt(&format!("id:{} stat:DELIVRD err:000", "7".repeat(64)), Tlvs::new());
+        assert!(matches!(classify(&d, &cfg()), Incoming::Receipt(_)));
     }
 
     fn mo(esm: EsmClass, dc: DataCoding, octets: Vec<u8>, tlvs: Tlvs) -> DeliverSm {
