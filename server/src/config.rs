@@ -653,6 +653,9 @@ fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
 pub const MAX_BINDS: u64 = 64;
 /// Unanswered submissions per session, at most.
 pub const MAX_WINDOW: u64 = 10_000;
+/// The longest SMPP `validity_secs`: ten years (an absolute validity period
+/// writes a two-digit year).
+pub const MAX_VALIDITY_SECS: u64 = 10 * 365 * DAY;
 /// The shortest `dispatch.lease_secs`: a claim is renewed every third of
 /// its lease, at least once a second.
 pub const MIN_LEASE_SECS: u64 = 3;
@@ -934,6 +937,9 @@ fn validate_smpp(at: &str, c: &SmppConfig) -> Result<(), ConfigError> {
     Bounds::ms(key("reconnect_max_ms"), c.reconnect_max_ms, c.reconnect_min_ms, HOUR * 1_000)
         .below_is("reconnect_min_ms")
         .check()?;
+    if let Some(secs) = c.validity_secs {
+        Bounds::secs(key("validity_secs"), secs, 1, MAX_VALIDITY_SECS).check()?;
+    }
     if let Some(s) = &c.default_sender {
         crate::domain::SenderId::parse(s).map_err(|e| key_error(key("default_sender"), e.to_string()))?;
     }
@@ -1071,6 +1077,18 @@ connector = "a"
                 ),
                 &[],
                 "connectors[0].password",
+            ),
+            (
+                Some(
+                    "[[connectors]]\nname = \"a\"\nkind = \"smpp\"\nsystem_id = \"k\"\nvalidity_secs = 9223372036854775807\n",
+                ),
+                &[],
+                "connectors[0].validity_secs`: must be 1 to 315360000 seconds",
+            ),
+            (
+                Some("[[connectors]]\nname = \"a\"\nkind = \"smpp\"\nsystem_id = \"k\"\nvalidity_secs = 0\n"),
+                &[],
+                "connectors[0].validity_secs",
             ),
         ];
         for (file, vars, key) in cases {

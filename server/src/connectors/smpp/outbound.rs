@@ -114,8 +114,9 @@ pub fn build(
         source: source_address(sms.from.as_deref().or(cfg.default_sender.as_deref()), cfg)?,
         destination: destination_address(&sms.to, cfg)?,
         validity_period: match cfg.validity_secs {
-            Some(secs) => COctetString::try_from(validity_period(secs, now).as_str())
-                .map_err(|_| BuildError::Field("validity_period"))?,
+            Some(secs) => validity_period(secs, now)
+                .and_then(|period| COctetString::try_from(period.as_str()).ok())
+                .ok_or(BuildError::Field("validity_period"))?,
             None => COctetString::empty(),
         },
         registered_delivery: RegisteredDelivery(cfg.registered_delivery),
@@ -218,15 +219,17 @@ pub fn query_source(from: Option<&str>, cfg: &SmppConfig) -> Address<21> {
 
 /// `validity_period` for `secs` from `now`: relative (`YYMMDDhhmmss000R`)
 /// below [`RELATIVE_VALIDITY_MAX_DAYS`], else absolute in UTC (`…000+`).
-pub fn validity_period(secs: u64, now: chrono::DateTime<chrono::Utc>) -> String {
+/// `None` when that time cannot be represented (the configuration bounds
+/// `validity_secs` well below that).
+pub fn validity_period(secs: u64, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
     let days = secs / 86_400;
     if days < RELATIVE_VALIDITY_MAX_DAYS {
         let (h, m, s) = ((secs % 86_400) / 3_600, (secs % 3_600) / 60, secs % 60);
-        return format!("0000{days:02}{h:02}{m:02}{s:02}000R");
+        return Some(format!("0000{days:02}{h:02}{m:02}{s:02}000R"));
     }
-    let secs = i64::try_from(secs).unwrap_or(i64::MAX);
-    let at = now.checked_add_signed(chrono::TimeDelta::seconds(secs)).unwrap_or(now);
-    format!("{}000+", at.format("%y%m%d%H%M%S"))
+    let delta = i64::try_from(secs).ok().and_then(chrono::TimeDelta::try_seconds)?;
+    let at = now.checked_add_signed(delta)?;
+    Some(format!("{}000+", at.format("%y%m%d%H%M%S")))
 }
 
 #[cfg(test)]
@@ -368,10 +371,19 @@ mod tests {
 
     #[test]
     fn validity_is_relative_for_short_periods_and_absolute_for_long_ones() {
-        assert_eq!(validity_period(3_600, now()), "000000010000000R");
-        assert_eq!(validity_period(2 * 86_400 + 3_723, now()), "000002010203000R");
-        assert_eq!(validity_period(100 * 86_400, now()), "240222221320000+");
+        assert_eq!(validity_period(3_600, now()).unwrap(), "000000010000000R");
+        assert_eq!(validity_period(2 * 86_400 + 3_723, now()).unwrap(), "000002010203000R");
+        assert_eq!(validity_period(100 * 86_400, now()).unwrap(), "240222221320000+");
         let p = &build_one("hi", &SmppConfig { validity_secs: Some(90), ..cfg() })[0];
         assert_eq!(p.validity_period, "000000000130000R");
+    }
+
+    #[test]
+    fn a_validity_beyond_any_date_fails_the_message_instead_of_panicking() {
+        for secs in [u64::MAX, i64::MAX as u64, i64::MAX as u64 / 1000 + 1] {
+            assert_eq!(validity_period(secs, now()), None, "{secs}");
+            let c = SmppConfig { validity_secs: Some(secs), ..cfg() };
+            assert_eq!(build(&sms("hi", None), &c, now(), || 0), Err(BuildError::Field("validity_period")));
+        }
     }
 }
