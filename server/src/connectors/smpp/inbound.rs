@@ -68,18 +68,23 @@ pub fn classify(deliver: &DeliverSm, cfg: &SmppConfig) -> Incoming {
     }
 }
 
-/// A data_sm read as the deliver_sm it stands for (addresses longer than a
-/// deliver_sm allows are cut, never refused).
-pub fn deliver_from_data_sm(data: DataSm) -> DeliverSm {
-    let short = |a: &Address<65>| {
-        let text = a.addr.to_str_lossy();
-        let cut: String = text.chars().filter(|&c| c != '\0').take(20).collect();
-        Address::new(a.ton, a.npi, &cut).unwrap_or_default()
-    };
+/// Reads a data_sm as the deliver_sm it stands for, with its addresses as
+/// they came: a data_sm's hold up to 64 octets, a deliver_sm's 20.
+pub fn classify_data_sm(data: DataSm, cfg: &SmppConfig) -> Incoming {
+    let (from, to) = (show_address(&data.source), show_address(&data.destination));
+    match classify(&deliver_from_data_sm(data), cfg) {
+        Incoming::Message(ConnectorEvent::Inbound(sms)) => {
+            Incoming::Message(ConnectorEvent::Inbound(InboundSms { from, to, ..sms }))
+        }
+        other => other,
+    }
+}
+
+/// A data_sm's body as a deliver_sm's, without the addresses (see
+/// [`classify_data_sm`]).
+fn deliver_from_data_sm(data: DataSm) -> DeliverSm {
     DeliverSm {
         service_type: data.service_type,
-        source: short(&data.source),
-        destination: short(&data.destination),
         esm_class: data.esm_class,
         registered_delivery: data.registered_delivery,
         data_coding: data.data_coding,
@@ -136,7 +141,7 @@ fn message(deliver: &DeliverSm, cfg: &SmppConfig) -> InboundSms {
 }
 
 /// `+digits` for an international number, else the address as received.
-fn show_address(a: &Address<21>) -> String {
+fn show_address<const N: usize>(a: &Address<N>) -> String {
     let addr = a.addr.to_str_lossy();
     if a.ton == Ton::International && !addr.is_empty() && !addr.starts_with('+') {
         format!("+{addr}")
@@ -419,7 +424,36 @@ mod tests {
                 .with(Tlv::message_state(MessageState::Delivered)),
             ..DataSm::default()
         };
-        let d = deliver_from_data_sm(data);
-        assert_eq!(classify(&d, &cfg()), report("abc", Some(MessageStatus::Delivered), "stat:DELIVRD err:?"));
+        assert_eq!(
+            classify_data_sm(data, &cfg()),
+            report("abc", Some(MessageStatus::Delivered), "stat:DELIVRD err:?")
+        );
+    }
+
+    #[test]
+    fn a_data_sm_from_a_long_address_keeps_all_of_it() {
+        let data = |source: Address<65>| DataSm {
+            source,
+            destination: Address::new(Ton::NetworkSpecific, Npi::Unknown, "7100").unwrap(),
+            data_coding: DataCoding::IA5,
+            tlvs: Tlvs::new().with(Tlv::message_payload(&b"hello"[..]).unwrap()),
+            ..DataSm::default()
+        };
+        let digits = "480123456789012345678901";
+        let sms = match classify_data_sm(data(Address::international(digits).unwrap()), &cfg()) {
+            Incoming::Message(ConnectorEvent::Inbound(sms)) => sms,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((sms.from, sms.to.as_str(), sms.text.as_str()), (format!("+{digits}"), "7100", "hello"));
+        // Octets that are not UTF-8 still name a sender (22 octets as text).
+        let odd = Address {
+            ton: Ton::Alphanumeric,
+            npi: Npi::Unknown,
+            addr: smpp::COctetString::new(&b"Shop\xe9\xe9\xe9\xe9\xe9\xe9"[..]).unwrap(),
+        };
+        let Incoming::Message(ConnectorEvent::Inbound(sms)) = classify_data_sm(data(odd), &cfg()) else {
+            panic!()
+        };
+        assert_eq!(sms.from, format!("Shop{}", "\u{fffd}".repeat(6)));
     }
 }

@@ -26,8 +26,8 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use futures_util::{SinkExt as _, StreamExt as _};
 use smpp::{
-    Bind, COctetString, CodecError, CommandId, CommandStatus, DataSmResp, DecodeError, DeliverSm,
-    DeliverSmResp, INTERFACE_VERSION, Packet, Pdu, PduCodec, QuerySm, SubmitSm,
+    Bind, COctetString, CodecError, CommandId, CommandStatus, DataSmResp, DecodeError, DeliverSmResp,
+    INTERFACE_VERSION, Packet, Pdu, PduCodec, QuerySm, SubmitSm,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -743,8 +743,14 @@ impl Session {
                 self.unbind_asked = Some((sequence, by));
                 Ok(())
             }
-            Pdu::DeliverSm(deliver) => self.on_deliver(sequence, deliver, false).await,
-            Pdu::DataSm(data) => self.on_deliver(sequence, inbound::deliver_from_data_sm(data), true).await,
+            Pdu::DeliverSm(deliver) => {
+                let incoming = inbound::classify(&deliver, &self.shared.cfg);
+                self.on_deliver(sequence, incoming, false).await
+            }
+            Pdu::DataSm(data) => {
+                let incoming = inbound::classify_data_sm(data, &self.shared.cfg);
+                self.on_deliver(sequence, incoming, true).await
+            }
             Pdu::AlertNotification(_) | Pdu::Outbind(_) => {
                 debug!(command = %id, "ignored");
                 Ok(())
@@ -854,9 +860,9 @@ impl Session {
         self.shared.link.report(event).await;
     }
 
-    /// A deliver_sm (or data_sm): reported by a helper task that answers it
-    /// once the report is stored.
-    async fn on_deliver(&mut self, sequence: u32, deliver: DeliverSm, data_sm: bool) -> Result<(), Ended> {
+    /// A deliver_sm (or data_sm), read: reported by a helper task that
+    /// answers it once the report is stored.
+    async fn on_deliver(&mut self, sequence: u32, incoming: Incoming, data_sm: bool) -> Result<(), Ended> {
         if self.draining || self.unbind_asked.is_some() || self.inbound_busy >= MAX_INBOUND_IN_PROGRESS {
             // Not taken now; the SMSC sends it again later. Answering at
             // once, rather than no longer reading, keeps our submissions'
@@ -864,7 +870,7 @@ impl Session {
             return self.write(deliver_resp(sequence, data_sm, CommandStatus::ESME_RX_T_APPN)).await;
         }
         let stats = &self.shared.link.stats;
-        let event = match inbound::classify(&deliver, &self.shared.cfg) {
+        let event = match incoming {
             Incoming::Receipt(event) => {
                 LinkStats::add(&stats.receipts, 1);
                 event
@@ -996,6 +1002,8 @@ mod tests {
 
     use tokio::sync::Mutex;
     use tokio_util::sync::CancellationToken;
+
+    use smpp::DeliverSm;
 
     use super::*;
     use crate::config::SmppConfig;
