@@ -3,7 +3,7 @@
 //! receipts, reassembly, MO injection, query_sm, every named fault, garbage
 //! from the client, the window and rate counters, TLS, and the HTTP control port.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -319,6 +319,38 @@ async fn a_submission_gets_an_id_and_a_receipt_with_the_same_id_in_hex_or_decima
         );
         assert_eq!(got.message_ids, [id]);
     }
+}
+
+#[tokio::test]
+async fn a_transceiver_gets_each_receipt_after_the_answer_that_gave_its_id() {
+    // The answer held back 50 ms, the receipt due right after it.
+    let settings =
+        SimSettings { submit_delay: Duration::from_millis(50), receipt_delay: Duration::ZERO, ..fast() };
+    let sim = start(settings).await;
+    let mut esme = Esme::bound(sim.addr(), As::Transceiver, "kurier", "pw").await;
+    let n = 200;
+    for i in 0..n {
+        esme.send(Pdu::SubmitSm(sms("48600100200", &format!("m{i}")))).await;
+    }
+    let mut answered = HashSet::new();
+    let mut receipts = 0;
+    while receipts < n {
+        let packet = esme.packet(WAIT).await.expect("answers and receipts");
+        match packet.pdu {
+            Pdu::SubmitSmResp(resp) => {
+                assert_eq!(packet.status, CommandStatus::ESME_ROK);
+                answered.insert(resp.message_id.to_string());
+            }
+            Pdu::DeliverSm(receipt) => {
+                let id = receipt.tlvs.receipted_message_id().expect("a receipted_message_id").to_owned();
+                assert!(answered.contains(&id), "the receipt for {id} came before its submit_sm_resp");
+                esme.answer(packet.sequence_number, CommandStatus::ESME_ROK).await;
+                receipts += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(answered.len(), n);
 }
 
 #[tokio::test]

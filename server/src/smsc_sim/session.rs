@@ -197,13 +197,15 @@ where
                 (self.bound.is_some() && self.closing.is_none() && self.delayed.is_empty()).then(|| {
                     self.last_heard + self.shared.settings.idle_timeout * if self.probing { 2 } else { 1 }
                 });
+            // Due answers before deliveries: a receipt is due no earlier
+            // than its submission's answer, and must not overtake it.
             let step = tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled(), if self.closing.is_none() => self.begin_unbind().await,
-                Some(cmd) = self.rx.recv() => self.on_command(cmd).await,
                 _ = sleep_until(delayed_due.unwrap_or(bind_deadline)), if delayed_due.is_some() => {
                     self.send_due().await
                 }
+                Some(cmd) = self.rx.recv() => self.on_command(cmd).await,
                 _ = sleep_until(deadline.unwrap_or(bind_deadline)), if deadline.is_some() => Err(Ended::Timeout),
                 _ = sleep_until(idle_at.unwrap_or(bind_deadline)), if idle_at.is_some() => self.on_silence().await,
                 item = self.framed.next(), if self.delayed.len() < MAX_DELAYED_ANSWERS => {
@@ -302,6 +304,11 @@ where
                     self.shared.store.handover_failed(key, bound.id, Instant::now());
                     return Ok(());
                 }
+                // Answers due by now go first, so a receipt (due no earlier
+                // than its submission's answer) never overtakes its answer.
+                if !self.delayed.is_empty() {
+                    self.send_due().await?;
+                }
                 let seq = self.next_seq();
                 let now = Instant::now();
                 if self.sent.len() >= MAX_REMEMBERED_DELIVERIES {
@@ -353,14 +360,16 @@ where
         }
     }
 
-    /// Sends a submission's answer now or after the configured latency.
-    async fn answer_submit(&mut self, packet: Packet) -> Step {
+    /// Sends the answer to a submission received at `received` now, or at
+    /// `received` + the configured latency (the instant the store counts
+    /// the receipt delay from).
+    async fn answer_submit(&mut self, packet: Packet, received: Instant) -> Step {
         let delay = self.shared.settings.submit_delay;
         if delay.is_zero() {
             self.send(packet).await?;
             self.note_answered(1);
         } else {
-            self.delayed.push_back(Delayed { due: Instant::now() + delay, packet });
+            self.delayed.push_back(Delayed { due: received + delay, packet });
         }
         Ok(())
     }
@@ -511,7 +520,7 @@ where
             SubmitVerdict::Refuse(status) => {
                 self.shared.store.submit_refused(system_id);
                 let pdu = id.response().and_then(Pdu::empty_response_to).unwrap_or(Pdu::GenericNack);
-                Some(self.answer_submit(Packet { sequence_number: seq, status, pdu }).await)
+                Some(self.answer_submit(Packet { sequence_number: seq, status, pdu }, Instant::now()).await)
             }
             SubmitVerdict::Unbind => Some(self.begin_unbind().await),
             SubmitVerdict::Disconnect => Some(Err(Ended::Fault("disconnect-after"))),
@@ -536,7 +545,7 @@ where
             self.shared.store.submit_refused(&system_id);
             let pdu = Pdu::SubmitSmResp(SubmitSmResp::default());
             let packet = Packet { sequence_number: seq, status: CommandStatus::ESME_RINVDSTADR, pdu };
-            return self.answer_submit(packet).await;
+            return self.answer_submit(packet, Instant::now()).await;
         }
         let submission = Submission {
             source: &submit.source,
@@ -547,10 +556,11 @@ where
             payload: submit.payload(),
             tlvs: &submit.tlvs,
         };
-        let message_id = self.shared.store.accept(&system_id, &submission, Instant::now());
+        let received = Instant::now();
+        let message_id = self.shared.store.accept(&system_id, &submission, received);
         let seq = if verdict == SubmitVerdict::AcceptWrongSequence { seq ^ WRONG_SEQUENCE_BIT } else { seq };
         let resp = SubmitSmResp { message_id: COctetString::try_from(message_id).unwrap_or_default() };
-        self.answer_submit(Packet::new(seq, Pdu::SubmitSmResp(resp))).await
+        self.answer_submit(Packet::new(seq, Pdu::SubmitSmResp(resp)), received).await
     }
 
     async fn on_submit_multi(&mut self, seq: u32, multi: SubmitMulti) -> Step {
@@ -596,15 +606,16 @@ where
                 status: CommandStatus::ESME_RCNTSUBDL,
                 pdu: Pdu::SubmitMultiResp(resp),
             };
-            return self.answer_submit(packet).await;
+            return self.answer_submit(packet, Instant::now()).await;
         }
-        let message_id = self.shared.store.accept(&system_id, &submission, Instant::now());
+        let received = Instant::now();
+        let message_id = self.shared.store.accept(&system_id, &submission, received);
         let seq = if verdict == SubmitVerdict::AcceptWrongSequence { seq ^ WRONG_SEQUENCE_BIT } else { seq };
         let resp = SubmitMultiResp {
             message_id: COctetString::try_from(message_id).unwrap_or_default(),
             unsuccess_smes,
         };
-        self.answer_submit(Packet::new(seq, Pdu::SubmitMultiResp(resp))).await
+        self.answer_submit(Packet::new(seq, Pdu::SubmitMultiResp(resp)), received).await
     }
 
     async fn on_query(&mut self, seq: u32, query: QuerySm) -> Step {

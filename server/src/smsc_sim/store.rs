@@ -315,6 +315,8 @@ impl Store {
     /// Accepts a submission under one new message id, for each of its
     /// destinations: draws their outcome, schedules their receipts, and
     /// keeps their text (reassembled when whole). The text is decoded once.
+    /// `now` is when it was received: the session answers it `submit_delay`
+    /// later, and its receipts are due `receipt_delay` after that answer.
     pub(crate) fn accept(&self, system_id: &str, submission: &Submission<'_>, now: Instant) -> String {
         let settings = &self.settings;
         let s = submission;
