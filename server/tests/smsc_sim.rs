@@ -429,6 +429,42 @@ async fn an_unanswered_or_refused_receipt_is_sent_again_until_acknowledged() {
 }
 
 #[tokio::test]
+async fn a_deliver_window_of_thousands_gets_each_receipt_acknowledged_once() {
+    let (n, retry) = (6_000, Duration::from_secs(3));
+    let sim = start(SimSettings { deliver_window: n, receipt_retry: retry, ..fast() }).await;
+    let mut tx = Esme::bound(sim.addr(), As::Transmitter, "kurier", "pw").await;
+    for batch in 0..n / 500 {
+        for i in 0..500 {
+            tx.send(Pdu::SubmitSm(sms("48600100200", &format!("m{}", batch * 500 + i)))).await;
+        }
+        for _ in 0..500 {
+            assert_eq!(tx.packet(WAIT).await.expect("an answer").status, CommandStatus::ESME_ROK);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await; // every receipt due, none sent
+    // A receiver binds and gets all of them at once, a full window.
+    let mut rx = Esme::bound(sim.addr(), As::Receiver, "kurier", "pw").await;
+    let bound_at = tokio::time::Instant::now();
+    let mut seen = HashSet::new();
+    while seen.len() < n {
+        let (seq, receipt) = rx.deliver().await;
+        let id = receipt.tlvs.receipted_message_id().expect("a receipted_message_id").to_owned();
+        assert!(seen.insert(id.clone()), "receipt {id} sent twice");
+        rx.answer(seq, CommandStatus::ESME_ROK).await;
+    }
+    while sim.stats().receipts_sent < n as u64 {
+        assert!(bound_at.elapsed() < retry, "acknowledged receipts not counted: {:?}", sim.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Past the retry delay, nothing is sent again.
+    let listen = (retry + Duration::from_millis(500)).saturating_sub(bound_at.elapsed());
+    if let Some((_, again)) = rx.deliver_within(listen).await {
+        panic!("sent again: {:?}", again.tlvs.receipted_message_id());
+    }
+    assert_eq!(sim.stats().receipts_pending, 0);
+}
+
+#[tokio::test]
 async fn the_outcome_mix_follows_the_weights_and_the_seed() {
     let outcomes = |seed| async move {
         let sim =

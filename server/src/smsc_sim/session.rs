@@ -9,7 +9,7 @@
 //! peer sends: a body that does not decode gets the reply the codec names,
 //! a broken frame gets `generic_nack` and the connection is closed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -47,9 +47,6 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After sending `unbind`, how long to wait for `unbind_resp` before closing.
 pub const UNBIND_GRACE: Duration = Duration::from_millis(500);
-/// deliver_sm sent and not answered that a session remembers at most; older
-/// ones are forgotten (the store resends them anyway).
-const MAX_REMEMBERED_DELIVERIES: usize = 4096;
 
 /// Submissions whose answers a session holds back (`submit_delay`) at
 /// most: beyond, it reads no more from that client until some are due, as
@@ -115,6 +112,70 @@ struct Delayed {
     packet: Packet,
 }
 
+/// The deliver_sm a session sent and has no answer to yet, by sequence
+/// number and in the order they were sent, so an answer finds its delivery
+/// and the oldest is found without a scan.
+///
+/// A full window (`deliver_window`) is always remembered: past twice the
+/// window, only attempts older than `receipt_retry` are forgotten (the
+/// outbox has handed those out again, and the newer attempt's answer
+/// settles them); past four times the window, the oldest go regardless,
+/// so a peer that never answers cannot grow it without end.
+struct SentDeliveries {
+    /// Sequence number → (delivery, send number).
+    by_seq: HashMap<u32, (DeliveryKey, u64)>,
+    /// Send number → (sequence number, sent at), oldest first.
+    by_age: BTreeMap<u64, (u32, Instant)>,
+    sends: u64,
+    /// Past this many, attempts older than `old_after` are forgotten.
+    soft_limit: usize,
+    /// Past this many, the oldest are forgotten whatever their age.
+    hard_limit: usize,
+    old_after: Duration,
+}
+
+impl SentDeliveries {
+    fn new(settings: &super::SimSettings) -> Self {
+        let window = settings.deliver_window.max(1);
+        SentDeliveries {
+            by_seq: HashMap::new(),
+            by_age: BTreeMap::new(),
+            sends: 0,
+            soft_limit: window * 2,
+            hard_limit: window * 4,
+            old_after: settings.receipt_retry,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    /// Remembers that `key` went out under `seq` at `now`.
+    fn insert(&mut self, seq: u32, key: DeliveryKey, now: Instant) {
+        while self.len() >= self.soft_limit
+            && let Some((_, &(oldest, at))) = self.by_age.first_key_value()
+            && (self.len() >= self.hard_limit || now.saturating_duration_since(at) >= self.old_after)
+        {
+            self.by_age.pop_first();
+            self.by_seq.remove(&oldest);
+        }
+        self.sends += 1;
+        // A sequence number used again (after wrapping) replaces the old attempt.
+        if let Some((_, old)) = self.by_seq.insert(seq, (key, self.sends)) {
+            self.by_age.remove(&old);
+        }
+        self.by_age.insert(self.sends, (seq, now));
+    }
+
+    /// The delivery sent under `seq`, forgotten now that it is answered.
+    fn remove(&mut self, seq: u32) -> Option<DeliveryKey> {
+        let (key, send) = self.by_seq.remove(&seq)?;
+        self.by_age.remove(&send);
+        Some(key)
+    }
+}
+
 /// Serves one accepted TCP connection (TLS first when configured).
 pub(crate) async fn serve_connection(
     shared: Arc<Shared>,
@@ -137,6 +198,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (tx, rx) = mpsc::channel(shared.settings.deliver_window.max(1) + SESSION_QUEUE_SPARE);
+    let sent = SentDeliveries::new(&shared.settings);
     let mut session = Session {
         shared,
         framed: Framed::new(io, PduCodec::default()),
@@ -147,7 +209,7 @@ where
         delayed: VecDeque::new(),
         unanswered: 0,
         submits: 0,
-        sent: HashMap::new(),
+        sent,
         closing: None,
         last_heard: Instant::now(),
         probing: false,
@@ -173,8 +235,8 @@ struct Session<S> {
     unanswered: u64,
     /// Submissions received on this session.
     submits: u64,
-    /// Our deliver_sm waiting for an answer: sequence → (delivery, sent at).
-    sent: HashMap<u32, (DeliveryKey, Instant)>,
+    /// Our deliver_sm waiting for an answer.
+    sent: SentDeliveries,
     /// Set once we sent `unbind`: close at this instant at the latest.
     closing: Option<Instant>,
     /// When the peer last sent anything.
@@ -310,14 +372,7 @@ where
                     self.send_due().await?;
                 }
                 let seq = self.next_seq();
-                let now = Instant::now();
-                if self.sent.len() >= MAX_REMEMBERED_DELIVERIES {
-                    let oldest = self.sent.iter().min_by_key(|(_, (_, at))| *at).map(|(&s, _)| s);
-                    if let Some(oldest) = oldest {
-                        self.sent.remove(&oldest);
-                    }
-                }
-                self.sent.insert(seq, (key, now));
+                self.sent.insert(seq, key, Instant::now());
                 self.send(Packet::new(seq, Pdu::DeliverSm(*pdu))).await
             }
         }
@@ -638,7 +693,75 @@ where
     }
 
     fn on_delivery_answer(&mut self, seq: u32, ok: bool) {
-        let (Some((key, _)), Some(bound)) = (self.sent.remove(&seq), &self.bound) else { return };
+        let (Some(key), Some(bound)) = (self.sent.remove(seq), &self.bound) else { return };
         self.shared.store.delivery_answered(key, bound.id, ok, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RETRY: Duration = Duration::from_secs(5);
+
+    fn sent_with_window(window: usize) -> SentDeliveries {
+        SentDeliveries::new(&super::super::SimSettings {
+            deliver_window: window,
+            receipt_retry: RETRY,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn every_unanswered_delivery_of_a_full_window_is_remembered_whatever_its_size() {
+        let t0 = Instant::now();
+        let mut sent = sent_with_window(10_000);
+        for seq in 1..=10_000 {
+            sent.insert(seq, u64::from(seq) + 100, t0);
+        }
+        assert_eq!(sent.len(), 10_000);
+        assert_eq!(sent.remove(1), Some(101), "the first one sent is still known");
+        assert_eq!(sent.remove(1), None, "and answered once");
+    }
+
+    #[test]
+    fn past_twice_the_window_only_attempts_older_than_the_retry_are_forgotten() {
+        let t0 = Instant::now();
+        let mut sent = sent_with_window(2);
+        for seq in 1..=4 {
+            sent.insert(seq, u64::from(seq), t0);
+        }
+        // Four (twice the window) and none older than the retry: kept.
+        sent.insert(5, 5, t0 + RETRY / 2);
+        assert_eq!(sent.len(), 5);
+        // Those sent at t0 are now as old as the retry: they go, oldest first,
+        // until there is room.
+        sent.insert(6, 6, t0 + RETRY);
+        assert_eq!(sent.len(), 4);
+        assert_eq!((sent.remove(1), sent.remove(2), sent.remove(3)), (None, None, Some(3)));
+        assert_eq!((sent.remove(5), sent.remove(6)), (Some(5), Some(6)));
+    }
+
+    #[test]
+    fn past_four_times_the_window_the_oldest_go_whatever_their_age() {
+        let t0 = Instant::now();
+        let mut sent = sent_with_window(2);
+        for seq in 1..=20 {
+            sent.insert(seq, u64::from(seq), t0);
+        }
+        assert_eq!(sent.len(), 8);
+        assert_eq!(sent.remove(12), None);
+        assert_eq!(sent.remove(13), Some(13));
+    }
+
+    #[test]
+    fn a_sequence_number_used_again_replaces_the_old_attempt() {
+        let t0 = Instant::now();
+        let mut sent = sent_with_window(2);
+        sent.insert(7, 1, t0);
+        sent.insert(7, 2, t0);
+        assert_eq!((sent.len(), sent.by_age.len()), (1, 1));
+        assert_eq!(sent.remove(7), Some(2));
+        assert!(sent.by_age.is_empty());
     }
 }
