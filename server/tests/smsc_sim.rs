@@ -772,6 +772,53 @@ async fn unbind_on_submit_sends_unbind_instead_of_an_answer() {
 }
 
 #[tokio::test]
+async fn answers_held_back_are_sent_before_either_side_unbinds() {
+    let sim = start(SimSettings { submit_delay: Duration::from_secs(1), ..fast() }).await;
+    // The client unbinds with three answers still held back.
+    let mut esme = Esme::bound(sim.addr(), As::Transmitter, "kurier", "pw").await;
+    for i in 0..3 {
+        esme.send(Pdu::SubmitSm(no_receipt(sms("48600100200", &format!("m{i}"))))).await;
+    }
+    eventually("three held back", || sim.stats().outstanding == 3).await;
+    let unbind = esme.send(Pdu::Unbind).await;
+    let mut answers = 0;
+    loop {
+        let packet = esme.packet(WAIT).await.expect("the answers, then unbind_resp");
+        match packet.pdu {
+            Pdu::SubmitSmResp(_) => answers += 1,
+            Pdu::UnbindResp => {
+                assert_eq!(packet.sequence_number, unbind);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(answers, 3, "every accepted submission answered before unbind_resp");
+
+    // The simulator stops (and unbinds) with two answers held back.
+    let mut esme = Esme::bound(sim.addr(), As::Transmitter, "kurier", "pw").await;
+    for i in 0..2 {
+        esme.send(Pdu::SubmitSm(no_receipt(sms("48600100200", &format!("n{i}"))))).await;
+    }
+    eventually("two held back", || sim.stats().outstanding == 2).await;
+    let stopping = tokio::spawn(sim.stop());
+    let mut answers = 0;
+    loop {
+        let packet = esme.packet(WAIT).await.expect("the answers, then unbind");
+        match packet.pdu {
+            Pdu::SubmitSmResp(_) => answers += 1,
+            Pdu::Unbind => {
+                esme.wire.send(Packet::new(packet.sequence_number, Pdu::UnbindResp)).await.unwrap();
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(answers, 2, "every accepted submission answered before unbind");
+    timeout(WAIT, stopping).await.expect("stop returns").unwrap();
+}
+
+#[tokio::test]
 async fn disconnect_after_n_drops_the_connection_when_the_next_submission_arrives() {
     let sim = start(SimSettings { behaviour: Behaviour::DisconnectAfter(2), ..fast() }).await;
     let mut esme = Esme::bound(sim.addr(), As::Transmitter, "kurier", "pw").await;

@@ -350,6 +350,8 @@ where
             return Err(Ended::Shutdown);
         }
         if self.closing.is_none() {
+            // Every submission accepted is answered before the session ends.
+            self.send_held(None).await?;
             let seq = self.next_seq();
             self.closing = Some(Instant::now() + UNBIND_GRACE);
             self.send(Packet::new(seq, Pdu::Unbind)).await?;
@@ -389,13 +391,15 @@ where
         self.send(Packet::new(seq, Pdu::EnquireLink)).await
     }
 
+    /// Sends the held-back answers that are due.
     async fn send_due(&mut self) -> Step {
-        let now = Instant::now();
+        self.send_held(Some(Instant::now())).await
+    }
+
+    /// Sends the held-back answers due by `until`, or all of them (`None`).
+    async fn send_held(&mut self, until: Option<Instant>) -> Step {
         let mut answered = 0;
-        while let Some(front) = self.delayed.front() {
-            if front.due > now {
-                break;
-            }
+        while self.delayed.front().is_some_and(|d| until.is_none_or(|until| d.due <= until)) {
             if let Some(d) = self.delayed.pop_front() {
                 self.send(d.packet).await?;
                 answered += 1;
@@ -478,6 +482,8 @@ where
             _ if black_hole => Ok(()),
             Pdu::EnquireLink => self.send(Packet::new(seq, Pdu::EnquireLinkResp)).await,
             Pdu::Unbind => {
+                // Every submission accepted is answered before the session ends.
+                self.send_held(None).await?;
                 self.send(Packet::new(seq, Pdu::UnbindResp)).await?;
                 Err(Ended::Unbound)
             }
