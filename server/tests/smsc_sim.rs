@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use kurier::smsc_sim::{
-    Behaviour, IdFormat, MAX_RECEIVED_BYTES, MAX_SYSTEM_IDS, MoSplit, ReceivedMessage, SMSC_SYSTEM_ID,
-    SimHandle, SimSettings, SmscSim, serve_control,
+    Behaviour, IdFormat, MAX_DELAY, MAX_RECEIVED_BYTES, MAX_SYSTEM_IDS, MoSplit, ReceivedMessage,
+    SMSC_SYSTEM_ID, SimHandle, SimSettings, SmscSim, serve_control,
 };
 use serde_json::{Value, json};
 use smpp::{
@@ -1052,6 +1052,20 @@ async fn starting_with_unreadable_tls_files_fails_with_a_clear_error() {
     let settings = SimSettings { tls: Some((missing.clone(), missing)), ..fast() };
     let err = SmscSim::start("127.0.0.1:0".parse().unwrap(), settings).await.err().expect("an error");
     assert!(format!("{err:#}").contains("certificates"), "{err:#}");
+}
+
+#[tokio::test]
+async fn starting_with_a_delay_longer_than_a_day_fails_with_a_clear_error() {
+    let too_long = MAX_DELAY + Duration::from_millis(1);
+    for settings in [
+        SimSettings { receipt_delay: too_long, ..fast() },
+        SimSettings { submit_delay: too_long, ..fast() },
+        SimSettings { receipt_retry: too_long, ..fast() },
+        SimSettings { idle_timeout: too_long, ..fast() },
+    ] {
+        let err = SmscSim::start("127.0.0.1:0".parse().unwrap(), settings).await.err().expect("an error");
+        assert!(format!("{err:#}").contains("longer than the limit"), "{err:#}");
+    }
 }
 
 #[tokio::test]

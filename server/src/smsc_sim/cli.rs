@@ -11,9 +11,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    Behaviour, DELIVER_WINDOW, IDLE_TIMEOUT, IdFormat, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES, MoSplit,
-    SimSettings, SmscSim, serve_control,
+    Behaviour, DELIVER_WINDOW, IDLE_TIMEOUT, IdFormat, MAX_DELAY, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES,
+    MoSplit, SimSettings, SmscSim, serve_control,
 };
+
+/// [`MAX_DELAY`] in milliseconds, the largest value of every `*-ms` flag.
+const MAX_DELAY_MS: u64 = MAX_DELAY.as_secs() * 1000;
 
 /// Flags of `kurier smsc-sim`.
 #[derive(Debug, clap::Args)]
@@ -29,14 +32,19 @@ pub struct SimArgs {
     #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD", value_parser = parse_account,
           env = "KURIER_SMSC_SIM_ACCOUNTS", value_delimiter = ',')]
     pub accounts: Vec<(String, String)>,
-    /// Milliseconds from the submit_sm_resp to the receipt.
-    #[arg(long, value_name = "MS", default_value_t = 50)]
+    /// Milliseconds from the submit_sm_resp to the receipt (at most a day).
+    #[arg(long, value_name = "MS", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_DELAY_MS))]
     pub receipt_delay_ms: u64,
-    /// Milliseconds every submit_sm_resp is held back (lets a client's window fill).
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// Milliseconds every submit_sm_resp is held back (lets a client's window
+    /// fill; at most a day).
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_DELAY_MS))]
     pub submit_delay_ms: u64,
-    /// Milliseconds before an unanswered or refused deliver_sm is sent again.
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    /// Milliseconds before an unanswered or refused deliver_sm is sent again
+    /// (at most a day).
+    #[arg(long, value_name = "MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_DELAY_MS))]
     pub receipt_retry_ms: u64,
     /// Weight of the DELIVRD outcome.
     #[arg(long, value_name = "WEIGHT", default_value_t = 1)]
@@ -84,9 +92,9 @@ pub struct SimArgs {
           value_parser = clap::value_parser!(u64).range(1..=20_000_000))]
     pub max_pending: u64,
     /// Milliseconds of silence after which a bound session gets an
-    /// enquire_link; still silent as long again, it is closed.
+    /// enquire_link; still silent as long again, it is closed (1 to a day).
     #[arg(long, value_name = "MS", default_value_t = IDLE_TIMEOUT.as_millis() as u64,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DELAY_MS))]
     pub idle_timeout_ms: u64,
 }
 
@@ -193,6 +201,25 @@ mod tests {
         for bad in ["0", "20000001", "all"] {
             let err = cap(&["--max-pending", bad]).unwrap_err().to_string();
             assert!(err.contains("--max-pending"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn delays_and_timeouts_longer_than_a_day_are_refused() {
+        use clap::Parser as _;
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("smsc-sim").chain(args.iter().copied()))
+                .map(|c| c.sim.settings())
+        };
+        let day = MAX_DELAY.as_millis().to_string();
+        let settings = parse(&["--receipt-delay-ms", &day, "--submit-delay-ms", &day]).unwrap();
+        assert_eq!((settings.receipt_delay, settings.submit_delay), (MAX_DELAY, MAX_DELAY));
+        let too_long = (MAX_DELAY.as_millis() + 1).to_string();
+        for flag in ["--receipt-delay-ms", "--submit-delay-ms", "--receipt-retry-ms", "--idle-timeout-ms"] {
+            for bad in [too_long.as_str(), "18446744073709551615"] {
+                let err = parse(&[flag, bad]).err().unwrap_or_else(|| panic!("{flag} {bad} accepted"));
+                assert!(err.to_string().contains(flag), "{flag} {bad}: {err}");
+            }
         }
     }
 }

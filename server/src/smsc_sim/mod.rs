@@ -67,6 +67,9 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// The postman looks at the store at least this often even when not woken.
 const POSTMAN_IDLE: Duration = Duration::from_secs(1);
+/// The longest receipt delay, submit delay, receipt retry or idle timeout
+/// the simulator takes (a day); beyond it, times would overflow.
+pub const MAX_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How message ids are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -142,6 +145,25 @@ impl Default for SimSettings {
             max_pending: MAX_PENDING_DELIVERIES,
             idle_timeout: IDLE_TIMEOUT,
         }
+    }
+}
+
+impl SimSettings {
+    /// Refuses delays and timeouts beyond [`MAX_DELAY`].
+    fn check(&self) -> anyhow::Result<()> {
+        let times = [
+            ("receipt_delay", self.receipt_delay),
+            ("submit_delay", self.submit_delay),
+            ("receipt_retry", self.receipt_retry),
+            ("idle_timeout", self.idle_timeout),
+        ];
+        for (name, time) in times {
+            anyhow::ensure!(
+                time <= MAX_DELAY,
+                "SMSC simulator: {name} of {time:?} is longer than the limit of {MAX_DELAY:?}"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -225,6 +247,7 @@ impl SmscSim {
     /// Listens on `listen` (port 0 picks one; see [`SimHandle::addr`]) and
     /// serves until [`SimHandle::stop`] or the handle is dropped.
     pub async fn start(listen: SocketAddr, settings: SimSettings) -> anyhow::Result<SimHandle> {
+        settings.check()?;
         let tls = match &settings.tls {
             Some((cert, key)) => Some(tls_acceptor(cert, key)?),
             None => None,

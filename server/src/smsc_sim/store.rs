@@ -324,7 +324,11 @@ impl Store {
             text::decode_part(s.payload, s.esm_class, s.data_coding, s.tlvs, settings.gsm_packed);
         let after = settings.submit_delay + settings.receipt_delay;
         let wall = chrono::Local::now();
-        let done_wall = wall + chrono::TimeDelta::from_std(after).unwrap_or_default();
+        // SimSettings::check keeps `after` within two days; never panic anyway.
+        let done_wall = chrono::TimeDelta::from_std(after)
+            .ok()
+            .and_then(|after| wall.checked_add_signed(after))
+            .unwrap_or(wall);
         let submit_date = wall.format("%y%m%d%H%M").to_string();
         let done_date = done_wall.format("%y%m%d%H%M").to_string();
         let final_date = smpp_absolute_time(&done_wall);
