@@ -1133,8 +1133,13 @@ async fn the_control_port_injects_mo_and_reports_stats_messages_and_behaviour() 
     assert_eq!(sim.behaviour(), Behaviour::ThrottleEvery(1));
     assert_eq!(esme.submit(sms("48600100200", "slow down")).await.status, CommandStatus::ESME_RTHROTTLED);
 
+    // Every connection is cut, bound or not.
+    let mut unbound = Esme::connect(sim.addr()).await;
+    assert_eq!(unbound.call(Pdu::EnquireLink).await.pdu, Pdu::EnquireLinkResp);
     let cut: Value = http.post(format!("{base}/disconnect")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(cut["dropped"], 1);
+    assert_eq!(cut["dropped"], 2);
+    assert!(matches!(esme.item(WAIT).await, Item::Closed));
+    assert!(matches!(unbound.item(WAIT).await, Item::Closed));
 }
 
 #[tokio::test]
@@ -1143,7 +1148,7 @@ async fn the_control_port_answers_bad_input_with_json_errors() {
     let (http, base) = control(&sim).await;
     let _other = Esme::bound(sim.addr(), As::Receiver, "other", "pw").await;
     // (case, method, path, body, status, error code)
-    let cases: [(&str, &str, &str, &str, u16, &str); 11] = [
+    let cases: [(&str, &str, &str, &str, u16, &str); 13] = [
         ("not JSON", "POST", "/mo", "from=me", 400, "malformed_json"),
         ("cut JSON", "POST", "/mo", r#"{"from": "+4860"#, 400, "malformed_json"),
         ("wrong type", "POST", "/mo", r#"{"from": 1, "to": "7100", "text": "x"}"#, 422, "invalid_field"),
@@ -1176,12 +1181,15 @@ async fn the_control_port_answers_bad_input_with_json_errors() {
         ("limit not a number", "GET", "/messages?limit=ten", "", 400, "invalid_parameter"),
         ("unknown behaviour", "PUT", "/behaviour", r#"{"behaviour": "sad"}"#, 422, "invalid_field"),
         ("unknown path", "GET", "/nope", "", 404, "not_found"),
+        ("GET of a POST endpoint", "GET", "/mo", "", 405, "method_not_allowed"),
+        ("DELETE of the behaviour", "DELETE", "/behaviour", "", 405, "method_not_allowed"),
     ];
     for (case, method, path, body, status, code) in cases {
         let url = format!("{base}{path}");
         let request = match method {
             "POST" => http.post(url),
             "PUT" => http.put(url),
+            "DELETE" => http.delete(url),
             _ => http.get(url),
         };
         let resp =
@@ -1191,6 +1199,8 @@ async fn the_control_port_answers_bad_input_with_json_errors() {
         assert_eq!(json["error"]["code"], code, "{case}: {json}");
         assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{case}");
     }
+    let wrong_method = http.get(format!("{base}/mo")).send().await.unwrap();
+    assert_eq!(wrong_method.headers().get("allow").map(|v| v.to_str().unwrap()), Some("POST"));
     assert_eq!(sim.stats().mo_sent, 0);
 }
 

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -75,6 +75,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/behaviour", get(get_behaviour).put(set_behaviour).post(set_behaviour))
         .route("/disconnect", post(disconnect))
         .fallback(|| async { ControlError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|method: Method| async move {
+            let message = format!("{method} is not allowed here; the Allow header lists what is");
+            ControlError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }

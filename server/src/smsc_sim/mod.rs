@@ -42,7 +42,8 @@ pub use text::{MoError, MoSplit, Outcome, RECEIPT_TEXT_CHARS};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -238,6 +239,57 @@ pub(crate) struct Shared {
     pub(crate) fault: FaultSwitch,
     pub(crate) store: Store,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) connections: Connections,
+}
+
+/// The open connections, bound or not, so that [`disconnect_all`] can cut
+/// every one of them at once: each holds the current generation's token,
+/// and a cut cancels that generation and starts a new one for connections
+/// accepted later.
+#[derive(Default)]
+pub(crate) struct Connections {
+    current: Mutex<Arc<Generation>>,
+}
+
+#[derive(Default)]
+struct Generation {
+    cut: CancellationToken,
+    open: AtomicUsize,
+}
+
+/// One connection's place in [`Connections`], given back when dropped.
+pub(crate) struct Connection {
+    generation: Arc<Generation>,
+}
+
+impl Connections {
+    /// Counts a connection in until its [`Connection`] is dropped.
+    pub(crate) fn open(&self) -> Connection {
+        // Counted under the lock, so a cut counts every connection it cuts.
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.open.fetch_add(1, Ordering::Relaxed);
+        Connection { generation: current.clone() }
+    }
+
+    /// Cuts every connection open now; returns how many there were.
+    fn cut_all(&self) -> usize {
+        let old = std::mem::take(&mut *self.current.lock().unwrap_or_else(PoisonError::into_inner));
+        old.cut.cancel();
+        old.open.load(Ordering::Relaxed)
+    }
+}
+
+impl Connection {
+    /// Completes when the connection is to be dropped (a cut).
+    pub(crate) async fn cut(&self) {
+        self.generation.cut.cancelled().await
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.generation.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Starts simulators.
@@ -261,6 +313,7 @@ impl SmscSim {
             store: Store::new(&settings),
             settings,
             shutdown: CancellationToken::new(),
+            connections: Connections::default(),
         });
         let acceptor = tokio::spawn(accept_loop(shared.clone(), listener, tls));
         let postman = tokio::spawn(postman(shared.clone()));
@@ -321,8 +374,9 @@ impl SimHandle {
         self.shared.fault.current()
     }
 
-    /// Drops every bound connection at once, without unbind (a network cut);
-    /// the simulator keeps listening. Returns how many were dropped.
+    /// Drops every connection at once, bound or not, without unbind (a
+    /// network cut); the simulator keeps listening. Returns how many were
+    /// dropped.
     pub fn disconnect_all(&self) -> usize {
         disconnect_all(&self.shared)
     }
@@ -348,7 +402,7 @@ impl Drop for SimHandle {
 }
 
 pub(crate) fn disconnect_all(shared: &Shared) -> usize {
-    shared.store.all_sessions().into_iter().filter(|tx| tx.try_send(SessionCmd::Drop).is_ok()).count()
+    shared.connections.cut_all()
 }
 
 fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {

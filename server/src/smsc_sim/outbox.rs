@@ -42,8 +42,6 @@ pub(crate) type DeliveryKey = u64;
 pub(crate) enum SessionCmd {
     /// Send this deliver_sm and report its answer under `key`.
     Deliver { key: DeliveryKey, pdu: Box<DeliverSm> },
-    /// Drop the connection now, without unbind.
-    Drop,
 }
 
 /// A deliver_sm to hand to a session.
@@ -155,11 +153,6 @@ impl Outbox {
             }
         }
         Some(entry.system_id)
-    }
-
-    /// Every session's command queue.
-    pub(crate) fn senders(&self) -> Vec<mpsc::Sender<SessionCmd>> {
-        self.sessions.values().map(|s| s.tx.clone()).collect()
     }
 
     /// The system_id of a bound receiver: of `system_id` if given, else the

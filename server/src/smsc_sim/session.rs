@@ -29,10 +29,10 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
-use super::Shared;
 use super::behaviour::SubmitVerdict;
 use super::outbox::{DeliveryKey, SESSION_QUEUE_SPARE, SessionCmd, SessionId};
 use super::store::Submission;
+use super::{Connection, Shared};
 
 /// The `system_id` the simulator gives in bind responses.
 pub const SMSC_SYSTEM_ID: &str = "KurierSim";
@@ -183,17 +183,24 @@ pub(crate) async fn serve_connection(
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
 ) {
+    let connection = shared.connections.open();
     match tls {
-        None => run(shared, stream, peer).await,
-        Some(acceptor) => match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => run(shared, stream, peer).await,
-            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "SMSC simulator: TLS handshake failed"),
-            Err(_) => tracing::debug!(%peer, "SMSC simulator: TLS handshake timed out"),
-        },
+        None => run(shared, stream, peer, &connection).await,
+        Some(acceptor) => {
+            let handshake = tokio::select! {
+                handshake = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => handshake,
+                () = connection.cut() => return,
+            };
+            match handshake {
+                Ok(Ok(stream)) => run(shared, stream, peer, &connection).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "SMSC simulator: TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "SMSC simulator: TLS handshake timed out"),
+            }
+        }
     }
 }
 
-async fn run<S>(shared: Arc<Shared>, io: S, peer: SocketAddr)
+async fn run<S>(shared: Arc<Shared>, io: S, peer: SocketAddr, connection: &Connection)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -214,7 +221,10 @@ where
         last_heard: Instant::now(),
         probing: false,
     };
-    let ended = session.serve().await;
+    let ended = tokio::select! {
+        ended = session.serve() => ended,
+        () = connection.cut() => Ended::Dropped,
+    };
     tracing::debug!(%peer, %ended, "SMSC simulator: session ended");
     if let Some(bound) = session.bound.take() {
         session.shared.store.unregister(bound.id, session.unanswered);
@@ -361,7 +371,6 @@ where
 
     async fn on_command(&mut self, cmd: SessionCmd) -> Step {
         match cmd {
-            SessionCmd::Drop => Err(Ended::Dropped),
             SessionCmd::Deliver { key, pdu } => {
                 let Some(bound) = &self.bound else { return Ok(()) };
                 if self.closing.is_some() {

@@ -289,11 +289,6 @@ impl Store {
         self.wake.notify_one();
     }
 
-    /// Every bound session's command queue, to drop them all.
-    pub(crate) fn all_sessions(&self) -> Vec<mpsc::Sender<SessionCmd>> {
-        self.lock().outbox.senders()
-    }
-
     /// A submit_sm (or submit_multi) arrived on a bound session.
     pub(crate) fn submit_received(&self, system_id: &str, now: Instant) {
         self.lock().count(system_id, |t| {
