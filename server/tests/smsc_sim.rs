@@ -1207,6 +1207,37 @@ async fn the_control_port_answers_bad_input_with_json_errors() {
 // ---------------------------------------------------------------- memory and idle clients
 
 #[tokio::test]
+async fn receipts_beyond_max_pending_are_dropped_and_counted_per_account() {
+    let sim = start(SimSettings { max_pending: 3, ..fast() }).await;
+    let (http, base) = control(&sim).await;
+    // alpha asks receipts and never binds a receiver: it fills the outbox.
+    let mut alpha = Esme::bound(sim.addr(), As::Transmitter, "alpha", "pw").await;
+    for i in 0..4 {
+        alpha.submit_ok(sms("48600100200", &format!("a{i}"))).await;
+    }
+    let mut beta = Esme::bound(sim.addr(), As::Transceiver, "beta", "pw").await;
+    beta.submit_ok(sms("48600100200", "b")).await;
+    assert!(beta.deliver_within(QUIET).await.is_none(), "no room left for beta's receipt");
+
+    let stats = sim.stats();
+    assert_eq!((stats.receipts_pending, stats.receipts_dropped), (3, 2));
+    let (alpha, beta) = (&stats.per_system["alpha"], &stats.per_system["beta"]);
+    assert_eq!((alpha.receipts_pending, alpha.receipts_dropped), (3, 1));
+    assert_eq!((beta.receipts_pending, beta.receipts_dropped), (0, 1));
+    let json: Value = http.get(format!("{base}/stats")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (&json["receipts_dropped"], &json["per_system"]["beta"]["receipts_dropped"]),
+        (&json!(2), &json!(1))
+    );
+
+    // An MO message finds no room either: 429, and nothing is queued.
+    let mo = json!({"from": "+48600100200", "to": "7100", "text": "hi", "system_id": "beta"});
+    let resp = http.post(format!("{base}/mo")).json(&mo).send().await.unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "busy");
+}
+
+#[tokio::test]
 async fn large_submit_multi_floods_keep_received_messages_within_their_byte_budget() {
     let sim = start(fast()).await;
     let mut esme = Esme::bound(sim.addr(), As::Transmitter, "flood", "pw").await;

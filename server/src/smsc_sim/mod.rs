@@ -113,8 +113,10 @@ pub struct SimSettings {
     /// deliver_sm (receipts and MO parts) one session may have unanswered
     /// at once ([`DELIVER_WINDOW`] by default; 1 to [`MAX_DELIVER_WINDOW`]).
     pub deliver_window: usize,
-    /// Receipts and MO parts waiting to be delivered at most; receipts
-    /// beyond it are dropped (with a warning), MO injections refused.
+    /// Receipts and MO parts waiting to be delivered at most, for all
+    /// accounts together; receipts beyond it are dropped (counted in
+    /// `receipts_dropped`, with a warning each time it fills up), MO
+    /// injections refused.
     pub max_pending: usize,
     /// A bound session that sends nothing for this long gets an
     /// `enquire_link`; if it still sends nothing for as long again, it is
@@ -203,6 +205,9 @@ pub struct SystemStats {
     /// Receipts decided and not yet acknowledged (not yet due, waiting for a
     /// receiver, or sent and unanswered).
     pub receipts_pending: u64,
+    /// Receipts asked for and never queued because [`SimSettings::max_pending`]
+    /// deliveries were already waiting (of any account).
+    pub receipts_dropped: u64,
     /// MO deliver_sm PDUs (parts) the ESME acknowledged.
     pub mo_sent: u64,
     /// Submissions received and not answered right now.
@@ -226,6 +231,7 @@ pub struct SimStats {
     pub messages: u64,
     pub receipts_sent: u64,
     pub receipts_pending: u64,
+    pub receipts_dropped: u64,
     pub mo_sent: u64,
     pub outstanding: u64,
     pub max_window: u64,

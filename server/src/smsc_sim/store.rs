@@ -81,6 +81,7 @@ struct Counters {
     messages: u64,
     receipts_sent: u64,
     receipts_pending: u64,
+    receipts_dropped: u64,
     mo_sent: u64,
 }
 
@@ -127,6 +128,7 @@ impl Tally {
             messages: c.messages,
             receipts_sent: c.receipts_sent,
             receipts_pending: c.receipts_pending,
+            receipts_dropped: c.receipts_dropped,
             mo_sent: c.mo_sent,
             outstanding: m.outstanding,
             max_window: m.max_window,
@@ -157,6 +159,7 @@ struct State {
     received: VecDeque<ReceivedMessage>,
     /// What `received` takes, as [`received_bytes`] counts it.
     received_bytes: usize,
+    /// The outbox was full at the last receipt: warned once until there is room.
     warned_full: bool,
     /// Deliveries waiting at most (`SimSettings::max_pending`).
     max_pending: usize,
@@ -208,15 +211,22 @@ impl State {
         self.systems.len() < MAX_SYSTEM_IDS
     }
 
-    /// Queues a receipt; false (with a warning, once) when the outbox is full.
+    /// Queues a receipt; false when the outbox is full: the receipt is
+    /// dropped and counted, with a warning the first time since there was room.
     fn add_receipt(&mut self, system_id: &str, pdu: smpp::DeliverSm, due: Instant) -> bool {
         if self.outbox.len() >= self.max_pending {
             if !self.warned_full {
                 self.warned_full = true;
-                tracing::warn!(max = self.max_pending, "SMSC simulator: outbox full; dropping receipts");
+                tracing::warn!(
+                    max = self.max_pending,
+                    %system_id,
+                    "SMSC simulator: outbox full; dropping receipts (counted in receipts_dropped)"
+                );
             }
+            self.count(system_id, |t| t.counters.receipts_dropped += 1);
             return false;
         }
+        self.warned_full = false;
         self.outbox.add(system_id, Kind::Receipt, pdu, Some(due));
         self.count(system_id, |t| t.counters.receipts_pending += 1);
         true
@@ -454,6 +464,7 @@ impl Store {
             messages: totals.messages,
             receipts_sent: totals.receipts_sent,
             receipts_pending: totals.receipts_pending,
+            receipts_dropped: totals.receipts_dropped,
             mo_sent: totals.mo_sent,
             outstanding: totals.outstanding,
             max_window: totals.max_window,
