@@ -62,7 +62,9 @@ struct Session {
     system_id: String,
     can_receive: bool,
     tx: mpsc::Sender<SessionCmd>,
-    in_flight: usize,
+    /// The deliveries handed to this session and not yet answered, so that
+    /// its end looks at these only (in the order they were added).
+    in_flight: BTreeSet<DeliveryKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,17 +136,20 @@ impl Outbox {
         tx: mpsc::Sender<SessionCmd>,
     ) -> SessionId {
         self.next_session += 1;
-        let session = Session { system_id: system_id.to_owned(), can_receive, tx, in_flight: 0 };
+        let session =
+            Session { system_id: system_id.to_owned(), can_receive, tx, in_flight: BTreeSet::new() };
         self.sessions.insert(self.next_session, session);
         self.next_session
     }
 
     /// Forgets a session; what it had in flight goes back to the front of
-    /// its queue. Returns the session's system_id.
+    /// its queue, oldest first. Returns the session's system_id. Only that
+    /// session's deliveries are looked at.
     pub(crate) fn unregister(&mut self, session: SessionId) -> Option<String> {
         let entry = self.sessions.remove(&session)?;
-        for (&key, d) in self.deliveries.iter_mut() {
-            if let State::InFlight { session: s, deadline } = d.state
+        for &key in entry.in_flight.iter().rev() {
+            if let Some(d) = self.deliveries.get_mut(&key)
+                && let State::InFlight { session: s, deadline } = d.state
                 && s == session
             {
                 self.deadlines.remove(&(deadline, key));
@@ -168,9 +173,9 @@ impl Outbox {
         self.deliveries.len()
     }
 
-    /// Whether `system_id` has a session bound or deliveries waiting.
-    pub(crate) fn holds(&self, system_id: &str) -> bool {
-        self.queues.contains_key(system_id) || self.sessions.values().any(|s| s.system_id == system_id)
+    /// Whether `system_id` has deliveries waiting (in any state).
+    pub(crate) fn has_deliveries(&self, system_id: &str) -> bool {
+        self.queues.contains_key(system_id)
     }
 
     /// Adds a delivery, due at `due` (now when `None`).
@@ -212,7 +217,7 @@ impl Outbox {
                 && deadline == at
             {
                 if let Some(s) = self.sessions.get_mut(&session) {
-                    s.in_flight = s.in_flight.saturating_sub(1);
+                    s.in_flight.remove(&key);
                 }
                 d.state = State::Ready;
                 self.queues.entry(d.system_id.clone()).or_default().ready.push_front(key);
@@ -241,7 +246,7 @@ impl Outbox {
                 let deadline = now + retry;
                 d.state = State::InFlight { session, deadline };
                 self.deadlines.insert((deadline, key));
-                entry.in_flight += 1;
+                entry.in_flight.insert(key);
                 out.push(Handover { tx: entry.tx.clone(), session, key, pdu: Box::new(d.pdu.clone()) });
             }
         }
@@ -258,7 +263,7 @@ impl Outbox {
         {
             self.deadlines.remove(&(deadline, key));
             if let Some(entry) = self.sessions.get_mut(&session) {
-                entry.in_flight = entry.in_flight.saturating_sub(1);
+                entry.in_flight.remove(&key);
             }
             let at = now + HANDOVER_RETRY;
             d.state = State::Scheduled(at);
@@ -283,7 +288,7 @@ impl Outbox {
             State::InFlight { session: s, deadline } if ok || s == session => {
                 self.deadlines.remove(&(deadline, key));
                 if let Some(entry) = self.sessions.get_mut(&s) {
-                    entry.in_flight = entry.in_flight.saturating_sub(1);
+                    entry.in_flight.remove(&key);
                 }
                 if !ok {
                     let at = now + retry;
@@ -321,7 +326,7 @@ fn pick_receiver(
     let start = *next;
     let index = (0..n)
         .map(|i| (start + i) % n)
-        .find(|&index| sessions.get(&receivers[index]).is_some_and(|s| s.in_flight < window))?;
+        .find(|&index| sessions.get(&receivers[index]).is_some_and(|s| s.in_flight.len() < window))?;
     *next = index + 1;
     Some(receivers[index])
 }
@@ -431,6 +436,35 @@ mod tests {
         outbox.dispatch(t0 + RETRY, RETRY); // second attempt in flight
         assert!(outbox.answered(1, rx, true, t0 + RETRY, RETRY).is_some());
         assert!(outbox.answered(1, rx, true, t0 + RETRY, RETRY).is_none());
+    }
+
+    #[test]
+    fn a_session_that_ends_gives_back_only_its_own_deliveries_in_the_order_sent() {
+        let t0 = Instant::now();
+        let mut outbox = Outbox::default();
+        let a = session(&mut outbox, "kurier", true);
+        let b = session(&mut outbox, "kurier", true);
+        for _ in 0..(DELIVER_WINDOW * 2) {
+            outbox.add("kurier", Kind::Receipt, DeliverSm::default(), None);
+        }
+        // Many more waiting for their time: untouched by a session's end.
+        for _ in 0..10_000 {
+            outbox.add("kurier", Kind::Receipt, DeliverSm::default(), Some(t0 + RETRY * 10));
+        }
+        let (first, _) = outbox.dispatch(t0, RETRY);
+        let of = |s| first.iter().filter(|h| h.session == s).map(|h| h.key).collect::<Vec<_>>();
+        let (a_keys, b_keys) = (of(a), of(b));
+        assert_eq!((a_keys.len(), b_keys.len()), (DELIVER_WINDOW, DELIVER_WINDOW));
+
+        assert_eq!(outbox.unregister(a).as_deref(), Some("kurier"));
+        let c = session(&mut outbox, "kurier", true);
+        let (again, _) = outbox.dispatch(t0, RETRY);
+        assert_eq!(keys(&again), a_keys.iter().map(|&k| (c, k)).collect::<Vec<_>>(), "a's, oldest first");
+        // b's stay with b: answered there, they count.
+        for key in b_keys {
+            assert!(outbox.answered(key, b, true, t0, RETRY).is_some());
+        }
+        assert_eq!(outbox.len(), DELIVER_WINDOW + 10_000);
     }
 
     #[test]

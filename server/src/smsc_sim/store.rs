@@ -201,13 +201,15 @@ impl State {
     }
 
     /// Room for `system_id`'s counters: true if it has them or may get
-    /// them, after forgetting idle system_ids if there are too many.
+    /// them, after forgetting idle system_ids if there are too many. One
+    /// look per system_id: `binds_now` says whether it has a session.
     fn make_room_for(&mut self, system_id: &str) -> bool {
         if self.systems.contains_key(system_id) || self.systems.len() < MAX_SYSTEM_IDS {
             return true;
         }
         let outbox = &self.outbox;
-        self.systems.retain(|id, t| t.counters.binds_now > 0 || t.meter.outstanding > 0 || outbox.holds(id));
+        self.systems
+            .retain(|id, t| t.counters.binds_now > 0 || t.meter.outstanding > 0 || outbox.has_deliveries(id));
         self.systems.len() < MAX_SYSTEM_IDS
     }
 
