@@ -35,7 +35,9 @@ pub use cli::{SimArgs, run};
 pub use control::{ControlServer, MAX_LIST, serve_control};
 pub use outbox::{DELIVER_WINDOW, MAX_DELIVER_WINDOW, MAX_PENDING_DELIVERIES};
 pub use reassembly::{MAX_PARTIAL_BYTES, MAX_PARTIAL_MESSAGES, PARTIAL_TTL};
-pub use session::{BIND_TIMEOUT, IDLE_TIMEOUT, MAX_DELAYED_ANSWERS, SMSC_SYSTEM_ID, UNBIND_GRACE};
+pub use session::{
+    BIND_TIMEOUT, IDLE_TIMEOUT, MAX_DELAYED_ANSWERS, MAX_DELAYED_ANSWERS_TOTAL, SMSC_SYSTEM_ID, UNBIND_GRACE,
+};
 pub use store::{InjectError, MAX_RECEIVED, MAX_RECEIVED_BYTES, MAX_SYSTEM_IDS, MAX_TRACKED_MESSAGES};
 pub use text::{MoError, MoSplit, Outcome, RECEIPT_TEXT_CHARS};
 
@@ -246,6 +248,7 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) shutdown: CancellationToken,
     pub(crate) connections: Connections,
+    pub(crate) held_answers: session::HeldAnswers,
 }
 
 /// The open connections, bound or not, so that [`disconnect_all`] can cut
@@ -320,6 +323,7 @@ impl SmscSim {
             settings,
             shutdown: CancellationToken::new(),
             connections: Connections::default(),
+            held_answers: session::HeldAnswers::new(MAX_DELAYED_ANSWERS_TOTAL),
         });
         let acceptor = tokio::spawn(accept_loop(shared.clone(), listener, tls));
         let postman = tokio::spawn(postman(shared.clone()));

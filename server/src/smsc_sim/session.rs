@@ -14,6 +14,7 @@ use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -53,6 +54,11 @@ pub const UNBIND_GRACE: Duration = Duration::from_millis(500);
 /// an SMSC with a full window would, so a client that never reads its
 /// answers cannot grow the queue without end.
 pub const MAX_DELAYED_ANSWERS: usize = 10_000;
+/// Answers all sessions together hold back at most (some 50 MB): past it, a
+/// session that holds any reads no more until some are sent, and one that
+/// holds none reads one submission at a time, so 1,024 connections cannot
+/// hold [`MAX_DELAYED_ANSWERS`] each.
+pub const MAX_DELAYED_ANSWERS_TOTAL: usize = 200_000;
 /// What `GarbageAfterBind` writes: a `command_length` of 11, below the
 /// 16-octet header, so no SMPP decoder can read on.
 const GARBAGE: &[u8] = b"\x00\x00\x00\x0bgarbage";
@@ -176,6 +182,35 @@ impl SentDeliveries {
     }
 }
 
+/// The answers all sessions hold back, counted against one limit
+/// ([`MAX_DELAYED_ANSWERS_TOTAL`]) besides each session's own
+/// ([`MAX_DELAYED_ANSWERS`]).
+pub(crate) struct HeldAnswers {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl HeldAnswers {
+    pub(crate) fn new(limit: usize) -> Self {
+        HeldAnswers { held: AtomicUsize::new(0), limit }
+    }
+
+    /// Whether a session holding `own` answers back may read more from its
+    /// client. One holding none always may: it has no due answer to wake
+    /// it, and it adds one answer at most before it stops.
+    fn may_read(&self, own: usize) -> bool {
+        own == 0 || (own < MAX_DELAYED_ANSWERS && self.held.load(Ordering::Relaxed) < self.limit)
+    }
+
+    fn hold(&self) {
+        self.held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn release(&self, n: usize) {
+        self.held.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 /// Serves one accepted TCP connection (TLS first when configured).
 pub(crate) async fn serve_connection(
     shared: Arc<Shared>,
@@ -255,6 +290,13 @@ struct Session<S> {
     probing: bool,
 }
 
+impl<S> Drop for Session<S> {
+    /// Answers still held back go unsent: their share of the limit is free.
+    fn drop(&mut self) {
+        self.shared.held_answers.release(self.delayed.len());
+    }
+}
+
 impl<S> Session<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -280,7 +322,7 @@ where
                 Some(cmd) = self.rx.recv() => self.on_command(cmd).await,
                 _ = sleep_until(deadline.unwrap_or(bind_deadline)), if deadline.is_some() => Err(Ended::Timeout),
                 _ = sleep_until(idle_at.unwrap_or(bind_deadline)), if idle_at.is_some() => self.on_silence().await,
-                item = self.framed.next(), if self.delayed.len() < MAX_DELAYED_ANSWERS => {
+                item = self.framed.next(), if self.shared.held_answers.may_read(self.delayed.len()) => {
                     self.on_item(item).await
                 }
             };
@@ -410,6 +452,7 @@ where
         let mut answered = 0;
         while self.delayed.front().is_some_and(|d| until.is_none_or(|until| d.due <= until)) {
             if let Some(d) = self.delayed.pop_front() {
+                self.shared.held_answers.release(1);
                 self.send(d.packet).await?;
                 answered += 1;
             }
@@ -438,6 +481,7 @@ where
             self.note_answered(1);
         } else {
             self.delayed.push_back(Delayed { due: received + delay, packet });
+            self.shared.held_answers.hold();
         }
         Ok(())
     }
@@ -725,6 +769,20 @@ mod tests {
             receipt_retry: RETRY,
             ..Default::default()
         })
+    }
+
+    #[test]
+    fn past_the_shared_limit_only_sessions_holding_no_answers_read_on() {
+        let held = HeldAnswers::new(3);
+        for _ in 0..3 {
+            assert!(held.may_read(1));
+            held.hold();
+        }
+        assert!(!held.may_read(1), "three held: a session holding some waits");
+        assert!(held.may_read(0), "one holding none reads on");
+        held.release(1);
+        assert!(held.may_read(2));
+        assert!(!HeldAnswers::new(usize::MAX).may_read(MAX_DELAYED_ANSWERS), "each session's own limit");
     }
 
     #[test]
