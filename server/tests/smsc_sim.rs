@@ -601,7 +601,8 @@ async fn a_long_text_in_message_payload_is_received_whole() {
 
 #[tokio::test]
 async fn submit_multi_gets_one_id_and_each_destination_is_received() {
-    let sim = start(fast()).await;
+    // Seed 7 draws UNDELIV for the first destination and DELIVRD for the second.
+    let sim = start(SimSettings { delivered: 1, undelivered: 1, seed: 7, ..fast() }).await;
     let mut esme = Esme::bound(sim.addr(), As::Transceiver, "kurier", "pw").await;
     let multi = SubmitMulti {
         source: Address::alphanumeric("Kurier").unwrap(),
@@ -621,12 +622,20 @@ async fn submit_multi_gets_one_id_and_each_destination_is_received() {
     assert_eq!(resp.unsuccess_smes[0].error_status_code, CommandStatus::ESME_RCNTSUBDL);
     let tos: Vec<String> = sim.received().into_iter().map(|m| m.to).collect();
     assert_eq!(tos, ["+48600100200", "+48600100201"]);
+    let mut states = BTreeMap::new();
     for _ in 0..2 {
-        assert_eq!(
-            esme.receipt().await.tlvs.receipted_message_id(),
-            Some(resp.message_id.to_string().as_str())
-        );
+        let receipt = esme.receipt().await;
+        assert_eq!(receipt.tlvs.receipted_message_id(), Some(resp.message_id.to_string().as_str()));
+        states.insert(receipt.source.addr.to_string(), receipt.tlvs.message_state().unwrap());
     }
+    let in_order: Vec<MessageState> = states.into_values().collect();
+    assert_eq!(in_order, [MessageState::Undeliverable, MessageState::Delivered]);
+    // query_sm sums the destinations up: DELIVERED only if every one was,
+    // else the first one's (in destination order) that was not.
+    let query = QuerySm { message_id: resp.message_id.clone(), ..QuerySm::default() };
+    let answer = esme.call(Pdu::QuerySm(query)).await;
+    let Pdu::QuerySmResp(answer) = answer.pdu else { panic!("{answer:?}") };
+    assert_eq!((answer.message_state, answer.error_code), (MessageState::Undeliverable, 1));
 }
 
 // ---------------------------------------------------------------- MO and query_sm

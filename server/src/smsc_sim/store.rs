@@ -139,6 +139,10 @@ impl Tally {
 
 struct MessageRecord {
     system_id: String,
+    /// What query_sm tells: the outcome of a submit_sm; for a submit_multi
+    /// ([`summary`]), delivered if every destination was, else the first
+    /// (in destination order) that was not. All destinations of one
+    /// message reach their outcome at `final_at`.
     outcome: Outcome,
     final_at: Instant,
     final_date: String,
@@ -349,15 +353,10 @@ impl Store {
             IdFormat::Decimal => n.to_string(),
         };
         let mut scheduled = false;
+        let mut outcomes = None;
         for destination in submission.destinations.iter().copied() {
             let outcome = pick_outcome(&mut st.rng, settings);
-            let record = MessageRecord {
-                system_id: system_id.to_owned(),
-                outcome,
-                final_at,
-                final_date: final_date.clone(),
-            };
-            st.track(&message_id, record);
+            outcomes = Some(summary(outcomes, outcome));
             if wants_receipt(submission.registered_delivery, outcome) {
                 let facts = ReceiptFacts {
                     message_id: &message_id,
@@ -378,6 +377,11 @@ impl Store {
                 st.keep(whole);
             }
         }
+        let outcome = outcomes.unwrap_or(Outcome::Delivered);
+        st.track(
+            &message_id,
+            MessageRecord { system_id: system_id.to_owned(), outcome, final_at, final_date },
+        );
         drop(st);
         if scheduled {
             self.wake.notify_one();
@@ -532,6 +536,16 @@ fn pick_outcome(rng: &mut u64, settings: &SimSettings) -> Outcome {
     Outcome::Delivered
 }
 
+/// The outcome of a message so far (`None` before its first destination)
+/// and that of its next destination: delivered while every one was, else
+/// the first that was not.
+fn summary(so_far: Option<Outcome>, next: Outcome) -> Outcome {
+    match so_far {
+        None | Some(Outcome::Delivered) => next,
+        Some(failed) => failed,
+    }
+}
+
 /// `+48600100200` for an international number, otherwise the address as sent.
 fn show_address(address: &Address<21>) -> String {
     let addr = address.addr.to_str_lossy();
@@ -596,6 +610,22 @@ mod tests {
         ];
         for (bits, outcome, wanted) in cases {
             assert_eq!(wants_receipt(RegisteredDelivery(bits), outcome), wanted, "{bits:#x} {outcome:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_to_several_destinations_is_delivered_only_if_each_one_was() {
+        use Outcome::{Delivered, Expired, Undelivered};
+        let cases: [(&[Outcome], Outcome); 5] = [
+            (&[Delivered], Delivered),
+            (&[Expired], Expired),
+            (&[Delivered, Delivered, Delivered], Delivered),
+            (&[Delivered, Undelivered, Delivered], Undelivered),
+            (&[Expired, Delivered, Undelivered], Expired),
+        ];
+        for (outcomes, told) in cases {
+            let summed = outcomes.iter().fold(None, |so_far, &next| Some(summary(so_far, next)));
+            assert_eq!(summed, Some(told), "{outcomes:?}");
         }
     }
 
