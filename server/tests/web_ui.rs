@@ -1026,6 +1026,34 @@ async fn pages_with_another_accounts_ids_are_not_found_and_change_nothing() {
     .await;
 }
 
+/// A day so far back that its midnight in the viewer's zone (east of UTC)
+/// is before the earliest time there is, or a year no RFC 3339 time can
+/// write, is refused as out of range: on the page and on its exports.
+#[tokio::test]
+async fn a_report_day_out_of_range_is_refused_not_a_crash() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.post("/profile", &[("language", "en"), ("time_zone", "Europe/Warsaw")]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        for path in [
+            "/reports?from=-262143-01-01",
+            "/reports/messages.csv?by=day&from=-262143-01-01&to=",
+            "/reports/messages.xlsx?by=day&from=-262143-01-01&to=",
+            "/reports?from=-0001-01-01",
+            "/reports?from=2026-01-01&to=%2B262142-12-31",
+        ] {
+            let page = b.get(path).await;
+            assert_eq!(page.status, 422, "{path}: {}", page.body);
+            assert!(page.body.contains("is out of range"), "{path}: {}", page.body);
+        }
+        let page = b.get("/reports?from=2026-01-01&to=2026-01-31").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        b.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn billing_pages_show_the_tariff_prices_packages_usage_and_cost_before_sending() {
     on_each_backend(|backend| async move {

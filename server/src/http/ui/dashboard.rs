@@ -54,7 +54,8 @@ struct LivePart<'a> {
 /// The start of today and of this month in `tz` at `now`, in microseconds.
 fn day_and_month_start(now: DateTime<Utc>, tz: Tz) -> (i64, i64) {
     let today = now.with_timezone(&tz).date_naive();
-    let start = |d: NaiveDate| day_start(d, tz).timestamp_micros();
+    // Days of the clock's calendar always have a start.
+    let start = |d: NaiveDate| day_start(d, tz).map_or(0, |t| t.timestamp_micros());
     (start(today), start(today.with_day(1).unwrap_or(today)))
 }
 
@@ -128,7 +129,7 @@ fn chart_bounds(now: DateTime<Utc>, tz: Tz, days: bool) -> Vec<i64> {
         (0..=30)
             .rev()
             .map(|back| today - Days::new(back) + Days::new(1))
-            .map(|d| day_start(d, tz).timestamp_micros())
+            .filter_map(|d| day_start(d, tz).map(|t| t.timestamp_micros()))
             .collect()
     } else {
         let into_hour = TimeDelta::seconds(i64::from(local.minute() * 60 + local.second()))

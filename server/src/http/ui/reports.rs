@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
-use chrono::NaiveDate;
+use chrono::{Datelike as _, NaiveDate};
 use serde::Deserialize;
 
 use super::session::Session;
@@ -31,18 +31,25 @@ pub struct ReportForm {
 impl ReportForm {
     /// The API query: the days as the times they start in the viewer's zone
     /// (`to`'s next day, so that its day is in; a day whose midnight the
-    /// clocks skip starts when they land), the viewer's zone for days.
+    /// clocks skip starts when they land), the viewer's zone for days. A day
+    /// whose start RFC 3339 cannot write (a year before 0 or after 9999) is
+    /// out of range.
     fn query(&self, v: &Viewer) -> Result<MessageReportQuery, ApiError> {
         let start = |field: &str, s: &str, plus_days: u64| -> Result<Option<String>, ApiError> {
             let s = s.trim();
             if s.is_empty() {
                 return Ok(None);
             }
+            let out_of_range = || ApiError::field(field, "is out of range");
             let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map_err(|_| ApiError::field(field, format!("'{s}' is not a date")))?
                 .checked_add_days(chrono::Days::new(plus_days))
-                .ok_or_else(|| ApiError::field(field, "is out of range"))?;
-            Ok(Some(reports::day_start(day, v.tz).with_timezone(&v.tz).to_rfc3339()))
+                .ok_or_else(out_of_range)?;
+            let starts = reports::day_start(day, v.tz).ok_or_else(out_of_range)?.with_timezone(&v.tz);
+            if !(0..=9999).contains(&starts.year()) {
+                return Err(out_of_range());
+            }
+            Ok(Some(starts.to_rfc3339()))
         };
         Ok(MessageReportQuery {
             by: Some(if self.by.is_empty() { "day".into() } else { self.by.clone() }),

@@ -138,21 +138,25 @@ fn time(field: &str, s: &Option<String>, default: DateTime<Utc>) -> Result<DateT
 
 /// When `date` starts in `tz`: its midnight, or, where the clocks jump
 /// over midnight (a DST change at 00:00, as in Africa/Cairo or
-/// America/Santiago), the end of that jump (01:00 for an hour's).
-pub fn day_start(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+/// America/Santiago), the end of that jump (01:00 for an hour's). `None`
+/// for a day at the edge of the calendar whose start is not a time chrono
+/// can hold (`NaiveDate::MIN` in a zone east of UTC).
+pub fn day_start(date: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
     let midnight = date.and_time(NaiveTime::MIN);
     match tz.from_local_datetime(&midnight).earliest() {
-        Some(t) => t.with_timezone(&Utc),
+        Some(t) => Some(t.with_timezone(&Utc)),
         // Midnight by the offset in force before the jump is the instant it happens.
         None => {
-            let before = tz.offset_from_utc_datetime(&(midnight - Duration::days(1))).fix();
-            (midnight - Duration::seconds(before.local_minus_utc().into())).and_utc()
+            let day_before = midnight.checked_sub_signed(Duration::days(1))?;
+            let before = tz.offset_from_utc_datetime(&day_before).fix();
+            let at = midnight.checked_sub_signed(Duration::seconds(before.local_minus_utc().into()))?;
+            Some(at.and_utc())
         }
     }
 }
 
-/// The start of the day `at` falls on, in `tz`.
-pub fn start_of_day(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+/// The start of the day `at` falls on, in `tz` (`None` as for [`day_start`]).
+pub fn start_of_day(at: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
     day_start(at.with_timezone(&tz).date_naive(), tz)
 }
 
@@ -178,7 +182,7 @@ pub async fn message_report(
         return Err(ApiError::query("since", format!("a report covers at most {MAX_DAYS} days")));
     }
     if by == By::Day {
-        since = start_of_day(since, tz);
+        since = start_of_day(since, tz).ok_or_else(|| ApiError::query("since", "is out of range"))?;
     }
     let (since_us, until_us) = (since.timestamp_micros(), until.timestamp_micros());
     let grouping = match by {
@@ -195,7 +199,10 @@ pub async fn message_report(
         while day < until {
             let key = day.with_timezone(&tz).date_naive().to_string();
             rows.entry(key.clone()).or_insert_with(|| MessageReportRow { key, ..Default::default() });
-            day = start_of_day(day + Duration::hours(26), tz);
+            match day.checked_add_signed(Duration::hours(26)).and_then(|next| start_of_day(next, tz)) {
+                Some(next) => day = next,
+                None => break,
+            }
         }
     }
     for g in &groups {
@@ -452,9 +459,9 @@ mod tests {
     fn a_day_starts_at_local_midnight_even_across_a_dst_change() {
         let warsaw: Tz = "Europe/Warsaw".parse().unwrap();
         let at = Utc.with_ymd_and_hms(2026, 3, 29, 12, 0, 0).unwrap();
-        assert_eq!(start_of_day(at, warsaw), Utc.with_ymd_and_hms(2026, 3, 28, 23, 0, 0).unwrap());
-        let next = start_of_day(start_of_day(at, warsaw) + Duration::hours(26), warsaw);
-        assert_eq!(next, Utc.with_ymd_and_hms(2026, 3, 29, 22, 0, 0).unwrap(), "a 23-hour day");
+        assert_eq!(start_of_day(at, warsaw), Utc.with_ymd_and_hms(2026, 3, 28, 23, 0, 0).single());
+        let next = start_of_day(start_of_day(at, warsaw).unwrap() + Duration::hours(26), warsaw);
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 3, 29, 22, 0, 0).single(), "a 23-hour day");
     }
 
     #[test]
@@ -462,17 +469,28 @@ mod tests {
         let cairo: Tz = "Africa/Cairo".parse().unwrap();
         let date = NaiveDate::from_ymd_opt(2024, 4, 26).unwrap();
         // 00:00 EET became 01:00 EEST: the day starts at 01:00 local, 22:00 UTC the day before.
-        assert_eq!(day_start(date, cairo), Utc.with_ymd_and_hms(2024, 4, 25, 22, 0, 0).unwrap());
+        assert_eq!(day_start(date, cairo), Utc.with_ymd_and_hms(2024, 4, 25, 22, 0, 0).single());
         let at = Utc.with_ymd_and_hms(2024, 4, 26, 12, 0, 0).unwrap();
         assert_eq!(start_of_day(at, cairo), day_start(date, cairo));
         let next = date.succ_opt().unwrap();
         assert_eq!(
             day_start(next, cairo),
-            Utc.with_ymd_and_hms(2024, 4, 26, 21, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2024, 4, 26, 21, 0, 0).single(),
             "a 23-hour day"
         );
         let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
-        assert_eq!(day_start(date, kolkata), Utc.with_ymd_and_hms(2024, 4, 25, 18, 30, 0).unwrap());
+        assert_eq!(day_start(date, kolkata), Utc.with_ymd_and_hms(2024, 4, 25, 18, 30, 0).single());
+    }
+
+    #[test]
+    fn a_day_before_the_earliest_time_there_is_has_no_start() {
+        // NaiveDate::MIN's midnight in a zone east of UTC is before the earliest UTC time.
+        let warsaw: Tz = "Europe/Warsaw".parse().unwrap();
+        assert_eq!(day_start(NaiveDate::MIN, warsaw), None);
+        assert_eq!(start_of_day(DateTime::<Utc>::MIN_UTC, warsaw), None);
+        let new_york: Tz = "America/New_York".parse().unwrap();
+        assert!(day_start(NaiveDate::MIN, new_york).is_some());
+        assert!(day_start(NaiveDate::MAX, new_york).is_some());
     }
 
     #[test]
