@@ -716,6 +716,60 @@ async fn unknown_pages_and_ids_are_clear_errors() {
     .await;
 }
 
+/// Posts a multipart form to the import page with the page's token.
+async fn post_import(b: &mut Browser, kind: String, body: String) -> Page {
+    let resp = b
+        .http
+        .post(b.app.url(&format!("/contacts/import?_csrf={}", b.csrf)))
+        .header("cookie", b.cookie_header())
+        .header("content-type", kind)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    b.read(resp).await
+}
+
+/// The import page takes files as large as the API does (not only up to
+/// `server.max_body_bytes`), and a refused file keeps the group picked.
+#[tokio::test]
+async fn an_import_larger_than_the_body_limit_is_accepted_and_a_refusal_keeps_the_group() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let (s, group) = b.app.post("/api/v1/groups", json!({"name": "Staff"})).await;
+        assert_eq!(s, 201, "{group}");
+        let group_id = group["id"].as_str().unwrap().to_owned();
+        b.get("/contacts/import").await;
+        let notes = "x".repeat(640);
+        let mut csv = String::from("phone,name,notes\n");
+        for i in 0..5_000 {
+            csv.push_str(&format!("+4860{i:07},Osoba {i},{notes}\n"));
+        }
+        assert!(csv.len() > 3 * 1024 * 1024, "more than 2 MiB, the body limit");
+        let (kind, body) = multipart("big.csv", &csv, &group_id);
+        let page = post_import(&mut b, kind, body).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let job = page.location.unwrap();
+        let mut last = String::new();
+        for _ in 0..1200 {
+            last = b.get(&job).await.body;
+            if last.contains(r#"data-status="completed""#) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(last.contains(r#"data-testid="imported">5,000<"#), "{last}");
+
+        let (kind, body) = multipart("e.csv", "", &group_id);
+        let page = post_import(&mut b, kind, body).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains(&format!(r#"<option value="{group_id}" selected>"#)), "{}", page.body);
+        b.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn numbers_keywords_and_opt_outs_are_set_up_from_forms_and_the_inbox_shows_what_arrives() {
     on_each_backend(|backend| async move {

@@ -4,9 +4,8 @@
 //! or exports API handler.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Form, Multipart, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -328,64 +327,56 @@ struct ImportForm {
     v: Viewer,
     active: &'static str,
     groups: Vec<GroupView>,
+    /// The group picked (kept when the form comes back with an error).
+    group: String,
     error: FormError,
 }
 
 pub async fn import_form(State(state): State<AppState>, Session(v, auth): Session) -> PageResult {
     let groups = groups::list_groups(State(state), auth).await.page(&v)?.0.groups;
-    Ok(render(&ImportForm { v, active: "contacts", groups, error: FormError::default() }))
+    Ok(render(&ImportForm {
+        v,
+        active: "contacts",
+        groups,
+        group: String::new(),
+        error: FormError::default(),
+    }))
 }
 
-/// The uploaded file goes to `POST /api/v1/imports` as its body, the group
-/// as its `group` parameter; the answer's job is then shown with progress.
+/// The uploaded file is spooled as `POST /api/v1/imports` spools its body
+/// (never whole in memory, up to the API's limit), the group is its
+/// `group` parameter; the answer's job is then shown with progress.
 pub async fn import(
     State(state): State<AppState>,
     Session(v, auth): Session,
     mut multipart: Multipart,
 ) -> PageResult {
-    let mut file: Option<(String, axum::body::Bytes)> = None;
+    let mut file: Option<imports::Spooled> = None;
     let mut group = String::new();
     let bad = |m: String| ApiError::field("file", m);
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return import_failed(state, v, auth, bad(e.body_text())).await,
+            Err(e) => return import_failed(state, v, auth, group, bad(e.body_text())).await,
         };
         match field.name() {
-            Some("file") => {
-                let name = field.file_name().unwrap_or("").to_owned();
-                match field.bytes().await {
-                    Ok(b) => file = Some((name, b)),
-                    Err(e) => return import_failed(state, v, auth, bad(e.body_text())).await,
-                }
-            }
+            Some("file") => match imports::spool(field).await {
+                Ok(spooled) => file = Some(spooled),
+                Err(e) => return import_failed(state, v, auth, group, bad(e.message)).await,
+            },
             Some("group") => group = field.text().await.unwrap_or_default(),
             _ => {}
         }
     }
-    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        return import_failed(state, v, auth, bad("choose a CSV or XLSX file".into())).await;
+    let Some(spooled) = file.filter(|f| f.size() > 0) else {
+        return import_failed(state, v, auth, group, bad("choose a CSV or XLSX file".into())).await;
     };
-    let kind = if name.to_ascii_lowercase().ends_with(".xlsx") {
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    } else {
-        "text/csv"
-    };
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     let query: Vec<(String, String)> =
         if group.trim().is_empty() { Vec::new() } else { vec![("group".into(), group.trim().to_owned())] };
     let outcome = async {
-        let response = imports::create_import(
-            State(state.clone()),
-            auth.clone(),
-            headers,
-            Ok(Query(query)),
-            Body::from(bytes),
-        )
-        .await?;
-        read_json::<ImportView>(response).await
+        let options = imports::read_options(query, state.region)?;
+        imports::start_import(&state, &auth, options, spooled).await
     }
     .await;
     match outcome {
@@ -396,15 +387,16 @@ pub async fn import(
             } else {
                 e
             };
-            import_failed(state, v, auth, e).await
+            import_failed(state, v, auth, group, e).await
         }
         Err(e) => Err(PageError::new(&v, e)),
     }
 }
 
-async fn import_failed(state: AppState, v: Viewer, auth: Auth, e: ApiError) -> PageResult {
+async fn import_failed(state: AppState, v: Viewer, auth: Auth, group: String, e: ApiError) -> PageResult {
     let groups = groups::list_groups(State(state), auth).await.page(&v)?.0.groups;
-    let mut response = render(&ImportForm { v, active: "contacts", groups, error: FormError::from_api(&e) });
+    let error = FormError::from_api(&e);
+    let mut response = render(&ImportForm { v, active: "contacts", groups, group, error });
     *response.status_mut() =
         if e.status.is_client_error() { e.status } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(response)

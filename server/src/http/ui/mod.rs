@@ -36,7 +36,7 @@ mod users;
 use askama::Template;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Path;
+use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -70,7 +70,12 @@ pub fn router() -> Router<AppState> {
         .route("/contacts/new", get(contacts::new_form))
         .route("/contacts/export.csv", get(contacts::export_csv))
         .route("/contacts/export.xlsx", get(contacts::export_xlsx))
-        .route("/contacts/import", get(contacts::import_form).post(contacts::import))
+        .route(
+            "/contacts/import",
+            get(contacts::import_form).post(contacts::import).layer(DefaultBodyLimit::max(
+                usize::try_from(super::api::v1::imports::MAX_IMPORT_BYTES).unwrap_or(usize::MAX),
+            )),
+        )
         .route("/contacts/{id}", get(contacts::edit_form).post(contacts::update))
         .route("/groups", get(contacts::groups).post(contacts::create_group))
         .route("/imports/{id}", get(contacts::import_page))

@@ -4,7 +4,8 @@
 //! report can then be read while it runs.
 //!
 //! The body is spooled to a temporary file (at most [`MAX_IMPORT_BYTES`],
-//! in bounded memory) because the importer reads a file twice; obvious
+//! in bounded memory; the UI's import form spools its file field the same
+//! way) because the importer reads a file twice; obvious
 //! refusals (empty, binary, bad options) are answered at once,
 //! everything else in the job.
 
@@ -16,7 +17,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt as _;
+use futures_util::{Stream, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
@@ -129,7 +130,11 @@ pub struct ImportList {
     pub imports: Vec<ImportView>,
 }
 
-fn read_options(pairs: Vec<(String, String)>, region: Option<Region>) -> Result<ImportOptions, ApiError> {
+/// The import's options from its query parameters (also the UI's form).
+pub(crate) fn read_options(
+    pairs: Vec<(String, String)>,
+    region: Option<Region>,
+) -> Result<ImportOptions, ApiError> {
     let mut options = ImportOptions { region, ..ImportOptions::default() };
     for (key, value) in pairs {
         match key.as_str() {
@@ -184,8 +189,28 @@ fn read_options(pairs: Vec<(String, String)>, region: Option<Region>) -> Result<
     Ok(options)
 }
 
-/// Writes the body to a temporary file, in bounded memory.
-async fn spool(body: Body) -> Result<(TempFile, std::fs::File, u64), ApiError> {
+/// An import file written to a temporary file, ready for its job.
+pub(crate) struct Spooled {
+    temp: TempFile,
+    file: std::fs::File,
+    size: u64,
+}
+
+impl Spooled {
+    /// The file's size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// Writes a file arriving in chunks (a request body, a form's file field)
+/// to a temporary file, in bounded memory, refusing it past
+/// [`MAX_IMPORT_BYTES`].
+pub(crate) async fn spool<S, E>(stream: S) -> Result<Spooled, ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
     let (temp, file) = TempFile::create("import").map_err(ApiError::internal)?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(SPOOL_CHUNKS_AHEAD);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
@@ -195,7 +220,7 @@ async fn spool(body: Body) -> Result<(TempFile, std::fs::File, u64), ApiError> {
         }
         out.into_inner().map_err(|e| e.into_error())
     });
-    let mut stream = body.into_data_stream();
+    let mut stream = std::pin::pin!(stream);
     let mut total = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk =
@@ -214,7 +239,7 @@ async fn spool(body: Body) -> Result<(TempFile, std::fs::File, u64), ApiError> {
     }
     drop(tx);
     let file = writer.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
-    Ok((temp, file, total))
+    Ok(Spooled { temp, file, size: total })
 }
 
 /// Import contacts from a CSV, XLSX, XLS or ODS file sent as the request body.
@@ -233,7 +258,7 @@ pub async fn create_import(
     body: Body,
 ) -> Result<Response, ApiError> {
     let Query(pairs) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
-    let mut options = read_options(pairs, state.region)?;
+    let options = read_options(pairs, state.region)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -246,7 +271,20 @@ pub async fn create_import(
             "send the file itself as the body, e.g. curl --data-binary @contacts.csv -H 'Content-Type: text/csv'",
         ));
     }
-    let (temp, mut file, size) = spool(body).await?;
+    let spooled = spool(body.into_data_stream()).await?;
+    let job = start_import(&state, &auth, options, spooled).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// Starts the import job of a spooled file: obvious refusals (empty,
+/// binary) at once, at the field `body`; the rest in the job.
+pub(crate) async fn start_import(
+    state: &AppState,
+    auth: &Auth,
+    mut options: ImportOptions,
+    spooled: Spooled,
+) -> Result<ImportView, ApiError> {
+    let Spooled { temp, mut file, size } = spooled;
     let mut head = Vec::new();
     file.seek(SeekFrom::Start(0))
         .and_then(|_| (&mut file).take(8192).read_to_end(&mut head))
@@ -293,7 +331,7 @@ pub async fn create_import(
         .get_import(&auth.account_id, &reply_id)
         .await?
         .ok_or_else(|| ApiError::not_found("import"))?;
-    Ok((StatusCode::ACCEPTED, Json(ImportView::from(job))).into_response())
+    Ok(ImportView::from(job))
 }
 
 fn import_id(id: &str) -> Result<String, ApiError> {
