@@ -253,11 +253,53 @@ async fn compose_sends_through_the_api_and_puts_errors_at_their_field() {
         let messages = list["messages"].as_array().unwrap();
         assert_eq!(messages.len(), 2);
         let id = messages[0]["id"].as_str().unwrap().to_owned();
-        assert!(page.body.contains(&format!("/messages/{id}/status")));
+        let poll = statuses_poll(&page.body).expect("the statuses are polled");
+        assert!(poll.contains(&format!("id={id}")), "{poll}");
         b.app.wait_for_status(&id, "delivered").await;
-        let badge = b.get(&format!("/messages/{id}/status")).await;
-        assert!(badge.body.contains(">delivered<"), "{}", badge.body);
-        assert!(!badge.body.contains("hx-trigger"), "a final status stops polling");
+        b.app.wait_until_settled().await;
+        let rows = b.get(&poll).await;
+        assert_eq!(rows.status, 200, "{}", rows.body);
+        assert_eq!(rows.body.matches(">delivered<").count(), 2, "{}", rows.body);
+        assert!(!rows.body.contains("hx-trigger"), "final statuses stop polling: {}", rows.body);
+        b.stop().await;
+    })
+    .await;
+}
+
+/// The URL the compose result polls for its rows' statuses, if it polls.
+fn statuses_poll(body: &str) -> Option<String> {
+    let at = body.find(r#"hx-get="/messages/statuses?"#)?;
+    let url = body[at + 8..].split('"').next()?;
+    Some(url.replace("&amp;", "&").replace("&#38;", "&"))
+}
+
+/// A send to many numbers lists the first rows live, polled together and
+/// less often as time goes on, not one poll per message every second.
+#[tokio::test]
+async fn a_large_send_polls_the_first_rows_together() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        b.get("/compose").await;
+        let to: Vec<String> = (0..200).map(|i| format!("+48600{i:06}")).collect();
+        let page = b.post("/compose", &[("to", &to.join(", ")), ("text", "Hi")]).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="sent-count">200<"#), "{}", page.body);
+        let rows = page.body.matches(r#"data-testid="status""#).count();
+        assert_eq!(rows, 50, "the first 50 rows: {}", page.body);
+        assert_eq!(page.body.matches(r#"hx-get="/messages/"#).count(), 1, "one poll: {}", page.body);
+        assert!(page.body.contains(r#"data-testid="more-rows""#), "{}", page.body);
+        let poll = statuses_poll(&page.body).expect("polled");
+        assert!(poll.contains("n=1"), "{poll}");
+        assert!(page.body.contains(r#"hx-trigger="load delay:1s""#), "{}", page.body);
+        assert_eq!(poll.matches("id=").count(), 50, "{poll}");
+        // Each answer polls again later, until every row is final.
+        let later = b.get(&poll.replace("n=1", "n=30")).await;
+        assert_eq!(later.status, 200, "{}", later.body);
+        assert_eq!(later.body.matches(r#"data-testid="status""#).count(), 50);
+        if later.body.contains("hx-trigger") {
+            assert!(later.body.contains(r#"hx-trigger="load delay:60s""#), "{}", later.body);
+        }
         b.stop().await;
     })
     .await;
@@ -1031,7 +1073,7 @@ async fn pages_with_another_accounts_ids_are_not_found_and_change_nothing() {
             format!("/campaigns/{draft}/runs/1/messages.xlsx"),
             format!("/numbers/{number}"),
             format!("/messages/{message}"),
-            format!("/messages/{message}/status"),
+            format!("/messages/statuses?n=1&id={message}"),
             "/conversations/%2B48600777001".to_owned(),
             format!("/imports/{import}"),
             format!("/imports/{import}/progress"),

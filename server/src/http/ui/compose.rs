@@ -10,11 +10,12 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::messages::StatusRows;
 use super::session::Session;
 use super::{FormError, OrPage, PageResult, Viewer, from_pairs, json_body, read_json, render, split_list};
 use crate::domain::{MessageText, PhoneNumber};
 use crate::http::api::v1::groups::{self, GroupView};
-use crate::http::api::v1::messages::{self, SendResponse};
+use crate::http::api::v1::messages::{self, RecipientError, SendResponse};
 use crate::http::api::v1::templates::{self, SenderView, TemplateView};
 use crate::http::{ApiError, AppState, Auth};
 
@@ -53,7 +54,25 @@ struct ComposePage {
     templates: Vec<TemplateView>,
     counter: Counter,
     error: FormError,
-    result: Option<SendResponse>,
+    result: Option<SendResult>,
+}
+
+/// A send's answer as the page shows it: how many messages were accepted,
+/// the first ones with their live statuses, the refused recipients.
+struct SendResult {
+    sent: i64,
+    rows: StatusRows,
+    /// How many of them are listed (the first ones).
+    shown: i64,
+    errors: Vec<RecipientError>,
+}
+
+impl SendResult {
+    fn new(v: &Viewer, r: SendResponse) -> Self {
+        let sent = r.messages.len() as i64;
+        let rows = StatusRows::new(v.clone(), r.messages, 0);
+        Self { sent, shown: rows.len() as i64, rows, errors: r.errors }
+    }
 }
 
 impl ComposePage {
@@ -299,7 +318,7 @@ pub async fn send(
         .await;
         match outcome {
             Ok(r) => {
-                result = Some(r);
+                result = Some(SendResult::new(&v, r));
                 form = ComposeForm { from: form.from, ..ComposeForm::default() };
             }
             Err(e) => error = FormError::or_page(&v, e)?.1,

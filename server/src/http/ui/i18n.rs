@@ -651,6 +651,16 @@ const TABLE: &[(&str, [&str; 4])] = &[
         "compose.sent",
         ["Accepted for sending", "Przyjęto do wysłania", "Принято к отправке", "Прието за изпращане"],
     ),
+    ("compose.listed", ["Listed here", "Pokazane tutaj", "Показано здесь", "Показани тук"]),
+    (
+        "compose.all_messages",
+        [
+            "every message is in the history",
+            "wszystkie wiadomości są w historii",
+            "все сообщения — в истории",
+            "всички съобщения са в историята",
+        ],
+    ),
     (
         "compose.refused",
         ["Refused recipients", "Odrzuceni odbiorcy", "Отклонённые получатели", "Отхвърлени получатели"],

@@ -1,17 +1,18 @@
 //! The message history: a searchable list (the filters of
-//! `GET /api/v1/messages`), one message with its status changes, a live
-//! status badge, and the CSV export.
+//! `GET /api/v1/messages`), one message with its status changes, the live
+//! statuses of a send's first messages, and the CSV export.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 
 use super::session::Session;
 use super::{OrPage, PageResult, Viewer, render};
-use crate::http::AppState;
+use crate::domain::{MessageId, MessageStatus};
 use crate::http::api::v1::exports;
 use crate::http::api::v1::groups::{self, GroupView};
 use crate::http::api::v1::messages::{self, ListQuery, MessageList, MessageView};
+use crate::http::{ApiError, AppState};
 
 #[derive(Template)]
 #[template(path = "messages.html")]
@@ -35,11 +36,65 @@ struct DetailPage {
     m: MessageView,
 }
 
+/// How many of a send's messages its result lists with their statuses;
+/// every message is in the history.
+pub(crate) const LIVE_ROWS: usize = 50;
+/// The longest wait between two polls of the statuses.
+const MAX_POLL_SECS: u64 = 60;
+/// Polls at each wait before it doubles (1 s, 2 s, 4 s … up to the longest).
+const POLLS_PER_STEP: u32 = 5;
+
+/// The rows of a send's first messages with their statuses. While one can
+/// still change, the rows poll themselves as one request
+/// (`/messages/statuses`), waiting longer after every few polls, and
+/// the longest wait when only scheduled messages are left to change.
 #[derive(Template)]
-#[template(path = "message_status.html")]
-struct StatusBadge {
+#[template(path = "message_statuses.html")]
+pub(crate) struct StatusRows {
     v: Viewer,
-    m: MessageView,
+    rows: Vec<MessageView>,
+    /// The polls before this answer.
+    polls: u32,
+}
+
+impl StatusRows {
+    /// The first [`LIVE_ROWS`] of `messages`, as the answer to poll number `polls`.
+    pub(crate) fn new(v: Viewer, mut messages: Vec<MessageView>, polls: u32) -> Self {
+        messages.truncate(LIVE_ROWS);
+        Self { v, rows: messages, polls }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Seconds until the next poll; `None` when every status is final.
+    fn next_poll(&self) -> Option<u64> {
+        let open: Vec<MessageStatus> = self
+            .rows
+            .iter()
+            .filter_map(|m| m.status.parse::<MessageStatus>().ok())
+            .filter(|s| !s.is_final())
+            .collect();
+        if open.is_empty() {
+            return None;
+        }
+        if open.iter().all(|s| *s == MessageStatus::Scheduled) {
+            return Some(MAX_POLL_SECS);
+        }
+        let step = (self.polls / POLLS_PER_STEP).min(6);
+        Some((1u64 << step).min(MAX_POLL_SECS))
+    }
+
+    /// The next poll's query: its number and the rows' ids.
+    fn next_query(&self) -> String {
+        let mut query = format!("n={}", self.polls.saturating_add(1));
+        for m in &self.rows {
+            query.push_str("&id=");
+            query.push_str(&urlencode(&m.id));
+        }
+        query
+    }
 }
 
 /// The filters the page offers, as `ListQuery` pairs (empty ones left out).
@@ -156,16 +211,29 @@ pub async fn detail(
     Ok(render(&DetailPage { v, active: "messages", m }))
 }
 
-/// The status badge alone; htmx polls it until the status is final.
-pub async fn status(
+/// A send's rows again with their statuses now (`id` repeated, at most
+/// [`LIVE_ROWS`]; `n` the number of this poll); htmx polls it from the
+/// compose result. An id that is not one of the account's messages is 404.
+pub async fn statuses(
     State(state): State<AppState>,
     Session(v, auth): Session,
-    Path(id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    match messages::get_message(State(state), auth, Path(id)).await {
-        Ok(m) => render(&StatusBadge { v, m: m.0 }),
-        Err(e) => axum::response::IntoResponse::into_response(e),
+    let polls = pairs.iter().find(|(k, _)| k == "n").and_then(|(_, n)| n.parse().ok()).unwrap_or(0);
+    let ids = pairs.iter().filter(|(k, _)| k == "id").map(|(_, id)| id).take(LIVE_ROWS);
+    let mut rows = Vec::new();
+    for id in ids {
+        let found = match id.parse::<MessageId>() {
+            Ok(id) => state.store.get_message(&auth.account_id, &id.to_string()).await,
+            Err(_) => Ok(None),
+        };
+        match found {
+            Ok(Some(record)) => rows.push(MessageView::from_record(record, None)),
+            Ok(None) => return ApiError::not_found("message").into_response(),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
     }
+    render(&StatusRows::new(v, rows, polls))
 }
 
 impl ListPage {
@@ -180,16 +248,41 @@ impl InboxPage {
     }
 }
 
-impl StatusBadge {
-    /// Whether the status can still change (keep polling).
-    fn pending(&self) -> bool {
-        matches!(self.m.status.as_str(), "scheduled" | "queued" | "sending" | "sent")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rows(statuses: &[&str], polls: u32) -> StatusRows {
+        let rows = statuses
+            .iter()
+            .map(|s| MessageView { status: (*s).to_owned(), ..serde_json::from_value(view_json()).unwrap() })
+            .collect();
+        StatusRows::new(Viewer::test(super::super::i18n::Locale::En), rows, polls)
+    }
+
+    fn view_json() -> serde_json::Value {
+        serde_json::json!({"id": "m", "direction": "outbound", "to": "+48600100200", "from": null, "text": "Hi",
+            "status": "queued", "encoding": "gsm7", "segments": 1, "tags": [], "callback_url": null,
+            "connector": null, "smsc_message_id": null, "attempts": 0, "error": null, "send_at": null,
+            "created_at": "", "updated_at": ""})
+    }
+
+    #[test]
+    fn statuses_are_polled_less_often_as_time_goes_on_and_not_once_final() {
+        assert_eq!(rows(&["queued", "delivered"], 0).next_poll(), Some(1));
+        assert_eq!(rows(&["sent"], 4).next_poll(), Some(1));
+        assert_eq!(rows(&["sent"], 5).next_poll(), Some(2));
+        assert_eq!(rows(&["sending"], 10).next_poll(), Some(4));
+        assert_eq!(rows(&["sent"], 1_000).next_poll(), Some(MAX_POLL_SECS));
+        assert_eq!(
+            rows(&["scheduled", "delivered"], 0).next_poll(),
+            Some(MAX_POLL_SECS),
+            "days ahead, maybe"
+        );
+        assert_eq!(rows(&["delivered", "failed"], 0).next_poll(), None);
+        assert_eq!(rows(&["queued"; 80], 0).len(), LIVE_ROWS);
+        assert!(rows(&["queued"], 2).next_query().starts_with("n=3&id=m"));
+    }
 
     #[test]
     fn filters_keep_known_non_empty_fields_and_encode_safely() {

@@ -65,7 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/messages", get(messages::list))
         .route("/messages/export.csv", get(messages::export_csv))
         .route("/messages/{id}", get(messages::detail))
-        .route("/messages/{id}/status", get(messages::status))
+        .route("/messages/statuses", get(messages::statuses))
         .route("/contacts", get(contacts::list).post(contacts::create))
         .route("/contacts/new", get(contacts::new_form))
         .route("/contacts/export.csv", get(contacts::export_csv))
