@@ -888,6 +888,28 @@ async fn numbers_keywords_and_opt_outs_are_set_up_from_forms_and_the_inbox_shows
         assert!(page.body.contains("/compose?to=%2B48600100500&amp;from=7100"), "{}", page.body);
         let page = b.get("/inbox?q=taco").await;
         assert!(page.body.contains("Nothing received yet."));
+        // The first page refreshes itself; a later one stays where it is
+        // (a refresh without its cursor would jump back to the first).
+        b.app
+            .post(
+                "/api/v1/connectors/sim/inbound",
+                json!({"from": "+48600100501", "to": "7100", "text": "taco"}),
+            )
+            .await;
+        let mut cursor = None;
+        for _ in 0..200 {
+            cursor = b.app.get("/api/v1/inbound?limit=1").await.1["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let cursor = cursor.expect("a second page");
+        assert!(b.get("/inbox").await.body.contains(r#"hx-trigger="every 5s""#));
+        let page = b.get(&format!("/inbox?cursor={cursor}")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"data-testid="inbox-text""#), "{}", page.body);
+        assert!(!page.body.contains("hx-trigger"), "{}", page.body);
         let page = b.get("/compose?to=%2B48600100500&from=7100").await;
         assert!(page.body.contains(r#"<option value="7100" selected>"#), "{}", page.body);
 

@@ -164,11 +164,13 @@ struct InboxPage {
     tag: String,
     group: String,
     query: String,
+    /// The first page refreshes itself; a later one (with a cursor) stays put.
+    live: bool,
 }
 
 /// Messages received, newest first, with the history's search filters; the
-/// rows refresh themselves while the page is open, and each has a reply
-/// from the number it was sent to.
+/// first page's rows refresh themselves while it is open (a later page
+/// stays where it is), and each has a reply from the number it was sent to.
 pub async fn inbox(
     State(state): State<AppState>,
     Session(v, auth): Session,
@@ -185,6 +187,7 @@ pub async fn inbox(
         q: get("q"),
         tag: get("tag"),
         group: get("group"),
+        live: get("cursor").is_empty(),
         query: encode(&without_cursor),
         list,
         groups,
