@@ -1273,6 +1273,21 @@ async fn billing_pages_show_the_tariff_prices_packages_usage_and_cost_before_sen
         assert_eq!(s, 201, "{c}");
         let page = b.get(&format!("/campaigns/{}", c["campaign"]["id"].as_str().unwrap())).await;
         assert!(page.body.contains("data-testid=\"cost\">EUR\u{a0}0.03<"), "{}", page.body);
+        // A started weekly campaign (scheduled, as the API reports it)
+        // still shows its estimate and next runs.
+        let (s, c) = b
+            .app
+            .post(
+                "/api/v1/campaigns",
+                json!({"name": "Weekly", "text": "Hi", "numbers": ["+48221234567"], "start": true,
+                       "rrule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0", "time_zone": "Europe/Warsaw"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        assert_eq!(c["campaign"]["status"], "scheduled");
+        let page = b.get(&format!("/campaigns/{}", c["campaign"]["id"].as_str().unwrap())).await;
+        assert!(page.body.contains("Next run: "), "{}", page.body);
+        assert!(page.body.contains("data-testid=\"cost\">EUR\u{a0}0.03<"), "{}", page.body);
         b.stop().await;
     })
     .await;

@@ -286,8 +286,9 @@ pub async fn detail(
     let (c, progress) = progress_html(&state, &v, &auth, &id).await.page(&v)?;
     let runs =
         campaigns::list_runs(State(state.clone()), auth.clone(), Path(c.id.clone())).await.page(&v)?.0.runs;
-    // What the next run would reach (drafts and active campaigns only).
-    let estimate = if matches!(c.status.as_str(), "draft" | "active" | "paused") {
+    // What the next run would reach (campaigns that may still run; the
+    // API reports a started one as scheduled or running).
+    let estimate = if matches!(c.status.as_str(), "draft" | "scheduled" | "running" | "paused") {
         campaigns::estimate_campaign(State(state), auth, Path(c.id.clone())).await.ok().map(|e| e.0)
     } else {
         None
