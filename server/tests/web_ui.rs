@@ -266,6 +266,73 @@ async fn compose_sends_through_the_api_and_puts_errors_at_their_field() {
     .await;
 }
 
+/// The compose form carries a key of its own: the same form posted again
+/// (a refresh of the result, a second click) shows the first answer and
+/// sends nothing again; the result's form has a new key for the next send.
+#[tokio::test]
+async fn posting_the_same_compose_form_twice_sends_once() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open(&backend).await;
+        b.sign_in().await;
+        let page = b.get("/compose").await;
+        let key = idempotency_key(&page.body).expect("the form has a key");
+        let form = [("to", "+48600100200"), ("text", "Once"), ("idempotency_key", key.as_str())];
+        let first = b.post("/compose", &form).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        let again = b.post("/compose", &form).await;
+        assert_eq!(again.status, 200, "{}", again.body);
+        assert!(again.body.contains(r#"data-testid="send-result""#), "{}", again.body);
+        let (_, list) = b.app.get("/api/v1/messages").await;
+        assert_eq!(list["messages"].as_array().unwrap().len(), 1, "{list}");
+        let next = idempotency_key(&first.body).unwrap();
+        assert_ne!(next, key, "the next send has a key of its own");
+        // A refused form keeps its key: corrected, it sends once.
+        let page = b.get("/compose").await;
+        let key = idempotency_key(&page.body).unwrap();
+        let refused =
+            b.post("/compose", &[("to", "+48600100201"), ("text", ""), ("idempotency_key", &key)]).await;
+        assert_eq!(refused.status, 422);
+        assert_eq!(idempotency_key(&refused.body).unwrap(), key);
+        let sent =
+            b.post("/compose", &[("to", "+48600100201"), ("text", "Fixed"), ("idempotency_key", &key)]).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        let (_, list) = b.app.get("/api/v1/messages").await;
+        assert_eq!(list["messages"].as_array().unwrap().len(), 2, "{list}");
+
+        // The conversation's reply form too.
+        b.app.post("/api/v1/numbers", json!({"number": "7100"})).await;
+        b.app
+            .post(
+                "/api/v1/connectors/sim/inbound",
+                json!({"from": "+48600100700", "to": "7100", "text": "Hello?"}),
+            )
+            .await;
+        let thread = "/conversations/%2B48600100700";
+        let mut page = b.get(thread).await;
+        for _ in 0..200 {
+            if page.body.contains("Hello?") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            page = b.get(thread).await;
+        }
+        let key = idempotency_key(&page.body).expect("the reply form has a key");
+        let reply = [("text", "Yes"), ("idempotency_key", key.as_str())];
+        assert_eq!(b.post(&format!("{thread}/reply"), &reply).await.status, 303);
+        assert_eq!(b.post(&format!("{thread}/reply"), &reply).await.status, 303);
+        let (_, list) = b.app.get("/api/v1/messages?direction=outbound").await;
+        assert_eq!(list["messages"].as_array().unwrap().len(), 3, "{list}");
+        b.stop().await;
+    })
+    .await;
+}
+
+/// The idempotency key a page's send form carries.
+fn idempotency_key(body: &str) -> Option<String> {
+    let at = body.find(r#"name="idempotency_key" value=""#)?;
+    Some(body[at + 30..].split('"').next()?.to_owned())
+}
+
 /// The URL the compose result polls for its rows' statuses, if it polls.
 fn statuses_poll(body: &str) -> Option<String> {
     let at = body.find(r#"hx-get="/messages/statuses?"#)?;

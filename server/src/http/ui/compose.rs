@@ -5,14 +5,16 @@
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::messages::StatusRows;
 use super::session::Session;
-use super::{FormError, OrPage, PageResult, Viewer, from_pairs, json_body, read_json, render, split_list};
+use super::{
+    FormError, OrPage, PageResult, Viewer, from_pairs, json_body, new_send_key, read_json, render,
+    send_key_headers, split_list,
+};
 use crate::domain::{MessageText, PhoneNumber};
 use crate::http::api::v1::groups::{self, GroupView};
 use crate::http::api::v1::messages::{self, RecipientError, SendResponse};
@@ -39,6 +41,9 @@ pub struct ComposeForm {
     /// Set when the "use template" button (not "send") submitted the form.
     #[serde(default)]
     pub use_template: Option<String>,
+    /// The form's own key ([`new_send_key`]): the same form sent twice sends once.
+    #[serde(default)]
+    pub idempotency_key: String,
 }
 
 #[derive(Template)]
@@ -217,6 +222,7 @@ pub async fn page(
             .from
             .or_else(|| senders.iter().find(|s| s.default).map(|s| s.sender.clone()))
             .unwrap_or_default(),
+        idempotency_key: new_send_key(),
         ..ComposeForm::default()
     };
     let counter = Counter::of(&v, &state, &auth, "");
@@ -311,15 +317,20 @@ pub async fn send(
         }
     } else {
         let outcome = async {
+            let headers = send_key_headers(&form.idempotency_key)?;
             let body = json_body(send_request(&v, &form)?)?;
-            let response = messages::send(state.clone(), auth.clone(), HeaderMap::new(), None, body).await?;
+            let response = messages::send(state.clone(), auth.clone(), headers, None, body).await?;
             read_json::<SendResponse>(response).await
         }
         .await;
         match outcome {
             Ok(r) => {
                 result = Some(SendResult::new(&v, r));
-                form = ComposeForm { from: form.from, ..ComposeForm::default() };
+                form = ComposeForm {
+                    from: form.from,
+                    idempotency_key: new_send_key(),
+                    ..ComposeForm::default()
+                };
             }
             Err(e) => error = FormError::or_page(&v, e)?.1,
         }

@@ -11,7 +11,10 @@ use serde_json::json;
 
 use super::messages::urlencode;
 use super::session::Session;
-use super::{FormError, OrPage, PageError, PageResult, Viewer, json_body, render, see_other};
+use super::{
+    FormError, OrPage, PageError, PageResult, Viewer, json_body, new_send_key, render, see_other,
+    send_key_headers,
+};
 use crate::http::AppState;
 use crate::http::api::v1::conversations::{self, ConversationList, ConversationQuery, Thread};
 
@@ -45,6 +48,8 @@ struct ThreadPage {
     active: &'static str,
     thread: Thread,
     text: String,
+    /// The reply form's key ([`new_send_key`]): the same reply posted twice sends once.
+    key: String,
     error: FormError,
 }
 
@@ -85,7 +90,15 @@ pub async fn thread(
     Path(phone): Path<String>,
 ) -> PageResult {
     let thread = thread_of(&state, &auth, &phone).await.page(&v)?;
-    Ok(render(&ThreadPage { v, active: "inbox", thread, text: String::new(), error: FormError::default() }))
+    let key = new_send_key();
+    Ok(render(&ThreadPage {
+        v,
+        active: "inbox",
+        thread,
+        text: String::new(),
+        key,
+        error: FormError::default(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -96,6 +109,8 @@ pub struct ReplyForm {
     /// of marketing.
     #[serde(default)]
     transactional: Option<String>,
+    #[serde(default)]
+    idempotency_key: String,
 }
 
 /// Sends the reply through the API, then shows the thread (with the reply
@@ -108,8 +123,10 @@ pub async fn reply(
 ) -> PageResult {
     let outcome = async {
         thread_of(&state, &auth, &phone).await?;
+        let headers = send_key_headers(&f.idempotency_key)?;
         let body = json_body(json!({"text": f.text, "transactional": f.transactional.is_some()}))?;
-        conversations::reply_in_thread(State(state.clone()), auth.clone(), Path(phone.clone()), body).await
+        conversations::reply_in_thread(State(state.clone()), auth.clone(), Path(phone.clone()), headers, body)
+            .await
     }
     .await;
     match outcome {
@@ -118,8 +135,14 @@ pub async fn reply(
         Err(e) => {
             let (status, error) = FormError::or_page(&v, e)?;
             let thread = thread_of(&state, &auth, &phone).await.page(&v)?;
-            let mut response: Response =
-                render(&ThreadPage { v, active: "inbox", thread, text: f.text, error });
+            let mut response: Response = render(&ThreadPage {
+                v,
+                active: "inbox",
+                thread,
+                text: f.text,
+                key: f.idempotency_key,
+                error,
+            });
             *response.status_mut() = status;
             Ok(response)
         }

@@ -262,6 +262,27 @@ pub(crate) fn json_body<T: DeserializeOwned>(value: serde_json::Value) -> Result
     Ok(JsonBody { value, raw: raw.into() })
 }
 
+/// A fresh key for a form that sends messages, rendered in it as the
+/// hidden field `idempotency_key`: the same form posted again (a refresh of
+/// its answer, a second click) makes the API replay its first answer
+/// instead of sending again.
+pub(crate) fn new_send_key() -> String {
+    crate::credentials::random_hex(16)
+}
+
+/// The headers that give a form's key to the API as `Idempotency-Key`
+/// (none for a form without one).
+pub(crate) fn send_key_headers(key: &str) -> Result<axum::http::HeaderMap, ApiError> {
+    let mut headers = axum::http::HeaderMap::new();
+    let key = key.trim();
+    if !key.is_empty() {
+        let value = HeaderValue::from_str(key)
+            .map_err(|_| ApiError::field("Idempotency-Key", "must be visible characters"))?;
+        headers.insert("idempotency-key", value);
+    }
+    Ok(headers)
+}
+
 /// A form (or query) read as `T`: each key once, except the `multi` keys,
 /// which collect every value (`groups=a&groups=b`) into a list.
 pub(crate) fn from_pairs<T: DeserializeOwned>(

@@ -188,14 +188,17 @@ pub async fn get_thread(
 
 /// Reply from the thread: queued like `POST /api/v1/messages`, from the
 /// number the phone last wrote to or was written from (else from the
-/// account's pool, else the default sender).
+/// account's pool, else the default sender); an `Idempotency-Key` as there.
 #[utoipa::path(post, path = "/api/v1/conversations/{phone}/messages", tag = "conversations",
-    params(("phone" = String, Path, description = "The phone number")), request_body = ThreadReply,
-    responses((status = 202, body = super::messages::SendResponse), (status = 422, body = ErrorBody)))]
+    params(("phone" = String, Path, description = "The phone number"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key within 24 hours returns the first answer and sends nothing again")),
+    request_body = ThreadReply,
+    responses((status = 202, body = super::messages::SendResponse), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reply_in_thread(
     State(state): State<AppState>,
     auth: Auth,
     Path(phone): Path<String>,
+    headers: HeaderMap,
     body: JsonBody<ThreadReply>,
 ) -> Result<Response, ApiError> {
     let phone = phone_of(&phone, &state)?;
@@ -210,9 +213,11 @@ pub async fn reply_in_thread(
         transactional: input.transactional,
         ..SendRequest::default()
     };
-    let raw =
-        Bytes::from(serde_json::to_vec(&serde_json::json!({"thread": phone.as_str()})).unwrap_or_default());
-    super::messages::send(state, auth, HeaderMap::new(), None, JsonBody { value: request, raw }).await
+    // What an `Idempotency-Key` is checked against: the thread and the reply as sent.
+    let fingerprint =
+        serde_json::json!({"thread": phone.as_str(), "reply": String::from_utf8_lossy(&body.raw)});
+    let raw = Bytes::from(serde_json::to_vec(&fingerprint).unwrap_or_default());
+    super::messages::send(state, auth, headers, None, JsonBody { value: request, raw }).await
 }
 
 #[cfg(test)]
