@@ -728,6 +728,14 @@ async fn a_campaign_is_created_from_the_form_runs_and_reports() {
         assert!(!page.body.split(r#"id="rrule-error">"#).nth(1).unwrap().starts_with('<'), "{}", page.body);
         let (_, list) = b.app.get("/api/v1/campaigns").await;
         assert_eq!(list["campaigns"].as_array().unwrap().len(), 0);
+        // A NUL character is refused at its field, as the API refuses it
+        // (PostgreSQL cannot store one): on both backends, nothing made.
+        let page = b.post("/campaigns", &[("name", "a\0b"), ("text", "x"), ("groups", &gid)]).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        let at_field = page.body.split(r#"id="name-error">"#).nth(1).unwrap();
+        assert!(at_field.starts_with("must not hold a NUL character"), "{at_field}");
+        let (_, list) = b.app.get("/api/v1/campaigns").await;
+        assert_eq!(list["campaigns"].as_array().unwrap().len(), 0);
         let page = b
             .post(
                 "/campaigns",

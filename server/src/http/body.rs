@@ -80,13 +80,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         })?;
         if holds_nul_escape(&raw) {
             let path = serde_json::from_slice::<serde_json::Value>(&raw).ok().and_then(|v| nul_path(&v));
-            return Err(ApiError::field(
-                path.unwrap_or_else(|| ".".into()),
-                "must not hold a NUL character (\\u0000)",
-            ));
+            return Err(nul_refusal(path));
         }
         Ok(Self { value, raw })
     }
+}
+
+/// Refuses a body built from a form (the UI's) that holds a NUL character,
+/// at its field, as a JSON body holding one is refused.
+pub(crate) fn refuse_nul(value: &serde_json::Value) -> Result<(), ApiError> {
+    match nul_path(value) {
+        Some(path) => Err(nul_refusal(Some(path))),
+        None => Ok(()),
+    }
+}
+
+fn nul_refusal(path: Option<String>) -> ApiError {
+    let path = path.filter(|p| !p.is_empty()).unwrap_or_else(|| ".".into());
+    ApiError::field(path, "must not hold a NUL character (\\u0000)")
 }
 
 /// Whether JSON text escapes a NUL character (`\u0000` after an odd run of

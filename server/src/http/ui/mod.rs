@@ -44,7 +44,7 @@ use serde::de::DeserializeOwned;
 
 pub use session::Viewer;
 
-use super::body::JsonBody;
+use super::body::{JsonBody, refuse_nul};
 use super::{ApiError, AppState};
 
 /// The UI's routes.
@@ -252,8 +252,10 @@ impl<T> OrPage<T> for Result<T, ApiError> {
 }
 
 /// A JSON request body for an API handler, built from a form: the value is
-/// read by the API's own input type, so a wrong shape is the API's error.
+/// read by the API's own input type, so a wrong shape is the API's error,
+/// and a NUL character is refused at its field as the API refuses it.
 pub(crate) fn json_body<T: DeserializeOwned>(value: serde_json::Value) -> Result<JsonBody<T>, ApiError> {
+    refuse_nul(&value)?;
     let raw = serde_json::to_vec(&value).map_err(ApiError::internal)?;
     let value = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
