@@ -27,7 +27,11 @@ struct Page {
 
 impl Browser {
     async fn open(backend: &Backend) -> Self {
-        let app = TestApp::start(backend).await;
+        Self::open_with(backend, |_| {}).await
+    }
+
+    async fn open_with(backend: &Backend, tweak: impl FnOnce(&mut kurier::config::Config)) -> Self {
+        let app = TestApp::start_with(backend, tweak).await;
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { app, http, cookies: Vec::new(), csrf: String::new() }
     }
@@ -388,6 +392,31 @@ async fn compose_reaches_groups_and_tags() {
             list["messages"].as_array().unwrap().iter().map(|m| m["to"].as_str().unwrap()).collect();
         to.sort();
         assert_eq!(to, ["+48600100300", "+48600100301"]);
+        b.stop().await;
+    })
+    .await;
+}
+
+/// More typed numbers than a send takes: the counter says so, as the send
+/// does, and counts or prices none of them.
+#[tokio::test]
+async fn the_counter_refuses_more_numbers_than_a_send_takes() {
+    on_each_backend(|backend| async move {
+        let mut b = Browser::open_with(&backend, |c| c.messages.max_recipients = 3).await;
+        b.sign_in().await;
+        let four = "+48600100200, +48600100201, +48600100202, +48600100203";
+        let page = b.post("/compose/counter", &[("to", four), ("text", "Hi")]).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let said = field_error(&page.body, "reach-problem");
+        assert_eq!(said, "at most 3 recipients per request, got 4", "{}", page.body);
+        assert!(!page.body.contains(r#"data-testid="recipients""#), "{}", page.body);
+        let sent = b.post("/compose", &[("to", four), ("text", "Hi")]).await;
+        assert_eq!(sent.status, 422);
+        assert!(sent.body.split(r#"id="to-error">"#).nth(1).unwrap().starts_with(&said), "{}", sent.body);
+        let three = "+48600100200, +48600100201, +48600100202";
+        let page = b.post("/compose/counter", &[("to", three), ("text", "Hi")]).await;
+        assert!(page.body.contains(r#"data-testid="recipients">3<"#), "{}", page.body);
+        assert!(!page.body.contains("reach-problem"), "{}", page.body);
         b.stop().await;
     })
     .await;

@@ -102,7 +102,8 @@ pub struct Counter {
     unpriced: i64,
     /// Groups or #tags are picked but could not be counted (not in `cost`).
     more: bool,
-    /// Why the groups or #tags could not be counted.
+    /// Why the groups or #tags could not be counted, or why the recipients
+    /// are more than a send takes.
     reach_problem: String,
     /// Different numbers the message goes to (typed, and reached by groups and tags).
     recipients: i64,
@@ -142,7 +143,9 @@ impl Counter {
     /// each number once, packages applied, by the account's tariff. Numbers
     /// that do not parse are left to the send to report; groups or tags that
     /// cannot be counted (too many people, not permitted) leave the cost at
-    /// the typed numbers and say why.
+    /// the typed numbers and say why. More typed numbers than a send takes
+    /// (`messages.max_recipients`) are not counted or priced: the counter
+    /// says what the send would.
     async fn priced(
         mut self,
         state: &AppState,
@@ -150,18 +153,16 @@ impl Counter {
         to: &str,
         groups: &[String],
     ) -> Result<Self, ApiError> {
-        let mut numbers = Vec::new();
-        let mut tags = Vec::new();
-        for item in split_list(to) {
-            match item.strip_prefix('#') {
-                Some(tag) => tags.push(tag.to_owned()),
-                None => {
-                    if let Ok(phone) = PhoneNumber::parse(&item, state.region) {
-                        numbers.push(phone);
-                    }
-                }
-            }
+        let max = state.config.messages.max_recipients;
+        let (typed, tags): (Vec<String>, Vec<String>) =
+            split_list(to).into_iter().partition(|i| !i.starts_with('#'));
+        if typed.len() > max {
+            self.reach_problem = messages::too_many_recipients(max, typed.len()).message;
+            return Ok(self);
         }
+        let tags: Vec<String> = tags.iter().map(|t| t.strip_prefix('#').unwrap_or(t).to_owned()).collect();
+        let mut numbers: Vec<PhoneNumber> =
+            typed.iter().filter_map(|item| PhoneNumber::parse(item, state.region).ok()).collect();
         if !groups.is_empty() || !tags.is_empty() {
             match messages::audience_for(state, auth, groups.to_vec(), tags).await {
                 Ok(reached) => numbers.extend(reached.into_iter().map(PhoneNumber::from_trusted)),
@@ -174,6 +175,10 @@ impl Counter {
         }
         let mut seen = std::collections::HashSet::new();
         numbers.retain(|n| seen.insert(n.as_str().to_owned()));
+        if numbers.len() > max {
+            self.reach_problem = messages::too_many_recipients(max, numbers.len()).message;
+            return Ok(self);
+        }
         self.recipients = numbers.len() as i64;
         let items: Vec<_> = numbers.into_iter().map(|n| (n, 1, self.segments as i64)).collect();
         if items.is_empty() || self.segments == 0 || !self.problem.is_empty() {

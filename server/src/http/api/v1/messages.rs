@@ -320,10 +320,7 @@ pub(crate) async fn send(
         ));
     }
     if recipients.len() > max {
-        return Err(ApiError::field(
-            "to",
-            format!("at most {max} recipients per request, got {}", recipients.len()),
-        ));
+        return Err(too_many_recipients(max, recipients.len()));
     }
 
     let mut messages = Vec::with_capacity(recipients.len());
@@ -539,6 +536,11 @@ pub(crate) async fn audience_for(
             .await?;
     }
     audience(state, &auth.account_id, Some(groups), Some(tags), state.config.messages.max_recipients).await
+}
+
+/// The refusal of a request to more than `max` (`messages.max_recipients`) recipients.
+pub(crate) fn too_many_recipients(max: usize, got: usize) -> ApiError {
+    ApiError::field("to", format!("at most {max} recipients per request, got {got}"))
 }
 
 /// The numbers of the members of `groups` and the subscribers of `tags`,
