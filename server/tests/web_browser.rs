@@ -465,6 +465,18 @@ async fn walk_through(chromium: &str) {
     assert_eq!(overflow, json!(false), "the dashboard scrolls sideways on a phone");
     d.screenshot("dashboard-phone").await;
 
+    // The session ends while the dashboard is open (signed out from
+    // elsewhere): its live part stops and the page goes to sign in.
+    d.find("[data-testid=delivered]").await;
+    d.post(
+        "/execute/sync",
+        json!({"script": "fetch(document.querySelector('form[action^=\"/signout\"]').action, {method: 'POST'})", "args": []}),
+    )
+    .await;
+    d.find("#username").await;
+    let at = d.call(reqwest::Method::GET, "/url", None).await;
+    assert!(at.as_str().unwrap_or("").ends_with("/signin"), "{at}");
+
     d.quit().await;
     app.stop().await;
 }

@@ -535,10 +535,16 @@ async fn live_stream(b: &Browser) -> reqwest::Response {
     resp
 }
 
-/// Whether the stream ends within a few of its 2-second ticks.
+/// Whether the stream ends within a few of its 2-second ticks, its last
+/// event saying so (`ended`, which the page's event source closes on).
 async fn stream_ends(mut resp: reqwest::Response) -> bool {
-    let read_all = async { while let Ok(Some(_)) = resp.chunk().await {} };
-    tokio::time::timeout(Duration::from_secs(8), read_all).await.is_ok()
+    let mut last = String::new();
+    let read_all = async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            last = String::from_utf8_lossy(&chunk).into_owned();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(8), read_all).await.is_ok() && last.starts_with("event: ended")
 }
 
 #[tokio::test]
@@ -546,6 +552,11 @@ async fn the_live_dashboard_stops_when_its_session_ends() {
     on_each_backend(|backend| async move {
         let mut b = Browser::open(&backend).await;
         b.sign_in().await;
+        let page = b.get("/").await;
+        // The page closes its event source on `ended` (no reconnection) and
+        // asks for itself, which sends the whole window to sign in.
+        assert!(page.body.contains(r#"sse-connect="/dashboard/live" sse-close="ended""#), "{}", page.body);
+        assert!(page.body.contains(r#"hx-get="/" hx-trigger="sse:ended""#), "{}", page.body);
         let stream = live_stream(&b).await;
         b.get("/").await;
         let page = b.post("/signout", &[]).await;
@@ -573,6 +584,15 @@ async fn the_live_dashboard_stops_when_its_session_ends() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 303, "the browser's reconnection is sent to sign in");
+        let resp = b
+            .http
+            .get(b.app.url("/"))
+            .header("cookie", b.cookie_header())
+            .header("hx-request", "true")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["hx-redirect"], "/signin", "the page's request after `ended`");
         b.stop().await;
     })
     .await;

@@ -83,13 +83,17 @@ pub async fn page(
 
 /// The counts and connectors as a stream of `live` events, one every
 /// [`LIVE_INTERVAL`], for htmx's SSE extension to swap in. Each event
-/// first looks the session up again: the stream ends when the user signed
-/// out, was disabled or had their password reset (and the browser's
-/// reconnection is sent to sign in).
+/// first looks the session up again: when the user signed out, was
+/// disabled or had their password reset, the stream sends a last `ended`
+/// event and ends; the page then closes its event source (`sse-close`, so
+/// the browser does not reconnect) and asks for itself again, which sends
+/// it to sign in.
 pub async fn live(State(state): State<AppState>, Session(v, auth): Session, headers: HeaderMap) -> Response {
     let session = session_key(&headers).unwrap_or_default();
-    let start = (state, v, auth, session, true);
+    let start = (state, v, auth, session, Some(true));
     let stream = futures_util::stream::unfold(start, |(state, v, auth, session, first)| async move {
+        // `None`: the `ended` event was sent.
+        let first = first?;
         if !first {
             tokio::select! {
                 () = tokio::time::sleep(LIVE_INTERVAL) => {}
@@ -98,14 +102,18 @@ pub async fn live(State(state): State<AppState>, Session(v, auth): Session, head
         }
         match state.store.find_session(&session, now_micros()).await {
             Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return None,
+            Ok(None) => {
+                let ended = Event::default().event("ended").data("signed out");
+                return Some((Ok::<_, Infallible>(ended), (state, v, auth, session, None)));
+            }
+            Err(_) => return None,
         }
         let html = match live_part(&state, &v, &auth).await {
             Ok(h) => h,
             Err(_) => return None,
         };
         let event = Event::default().event("live").data(html);
-        Some((Ok::<_, Infallible>(event), (state, v, auth, session, false)))
+        Some((Ok::<_, Infallible>(event), (state, v, auth, session, Some(false))))
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
