@@ -186,8 +186,23 @@ async fn a_form_without_its_token_changes_nothing() {
         let url = b.app.url("/compose");
         let page = b.post_raw(&url, &[("to", "+48600100200"), ("text", "forged")]).await;
         assert_eq!(page.status, 403, "{}", page.body);
+        // A stale token (a page left open across a sign-out and in): an
+        // error page that says what to do, not the API's JSON.
+        let stale = b.app.url("/compose?_csrf=0123456789abcdef");
+        let page = b.post_raw(&stale, &[("to", "+48600100200"), ("text", "stale")]).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("<html"), "{}", page.body);
+        assert!(page.body.contains("reload the page and try again"), "{}", page.body);
         let (_, list) = b.app.get("/api/v1/messages").await;
         assert_eq!(list["messages"].as_array().unwrap().len(), 0);
+        // The audit log's interface filter offers every interface the log has.
+        let page = b.get("/audit").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        for via in ["api", "ui", "cli"] {
+            assert!(page.body.contains(&format!(r#"<option value="{via}""#)), "{via}: {}", page.body);
+        }
+        let page = b.get("/audit?via=cli").await;
+        assert!(page.body.contains(r#"<option value="cli" selected>"#), "{}", page.body);
         b.stop().await;
     })
     .await;

@@ -232,7 +232,7 @@ impl FromRequestParts<AppState> for Session {
             "ui",
         );
         if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            check_csrf(parts, &viewer.csrf).map_err(IntoResponse::into_response)?;
+            check_csrf(parts, &viewer.csrf).map_err(|e| super::PageError::new(&viewer, e).into_response())?;
         }
         let need = page_need(&parts.method, parts.uri.path());
         if !found.role.allows(need) {
