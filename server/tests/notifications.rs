@@ -505,6 +505,26 @@ async fn subscribers_change_their_own_preferences_through_a_signed_link() {
         // A bad form changes nothing; a forged or expired link opens nothing.
         let bad = post_form(&app, &path, &[("window_start", "09:00")]).await;
         assert_eq!(bad.status(), 422);
+        // The refused form comes back as the subscriber left it, not as stored:
+        // SMS for payments switched off, the address they typed.
+        let bad = post_form(
+            &app,
+            &path,
+            &[
+                ("balance_low__email", "on"),
+                ("window_start", "08:30"),
+                ("window_end", "20:00"),
+                ("extra_email", "nope"),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status(), 422);
+        let html = bad.text().await.unwrap();
+        assert!(html.contains("is not an e-mail address"), "{html}");
+        assert!(html.contains(r#"name="payment_received__sms" value="on">"#), "unchecked: {html}");
+        assert!(html.contains(r#"name="balance_low__email" value="on" checked>"#), "{html}");
+        assert!(html.contains(r#"name="extra_email" value="nope""#), "{html}");
+        assert!(html.contains(r#"name="window_start" value="08:30""#), "{html}");
         let (_, changes) = app.get(&format!("/api/v1/notification-preferences/{contact}/changes")).await;
         assert_eq!(changes.as_array().unwrap().len(), 1);
         let forged = format!("{}0", path);

@@ -93,13 +93,13 @@ async fn context(state: &AppState, headers: &HeaderMap, token: &str) -> Result<C
     Ok(Context { account_id, contact, types })
 }
 
+/// The form as the stored preferences are.
 fn form_page(
     headers: &HeaderMap,
     token: String,
     c: &Context,
     rows: &[PreferenceRow],
     saved: bool,
-    error: String,
 ) -> PreferencesPage {
     let own = rows.iter().find(|r| r.contact_id == c.contact.id);
     let window = rows.iter().find_map(|r| r.window);
@@ -130,6 +130,41 @@ fn form_page(
         extra_phone: own.and_then(|r| r.extra_phones.first().cloned()).unwrap_or_default(),
         extra_email: own.and_then(|r| r.extra_emails.first().cloned()).unwrap_or_default(),
         saved,
+        error: String::new(),
+    }
+}
+
+/// The form as the subscriber sent it, shown again with why it was refused.
+fn submitted_page(
+    headers: &HeaderMap,
+    token: String,
+    c: &Context,
+    form: &HashMap<String, String>,
+    error: String,
+) -> PreferencesPage {
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    PreferencesPage {
+        v: Viewer::anonymous(locale(headers, Some(&c.contact))),
+        active: "",
+        token,
+        who: c.contact.name.clone().unwrap_or_else(|| c.contact.phone.clone()),
+        types: c
+            .types
+            .iter()
+            .map(|t| TypeChoice {
+                key: t.key.clone(),
+                name: t.name.clone(),
+                channels: CHANNELS
+                    .iter()
+                    .map(|ch| (*ch, form.contains_key(&format!("{}__{ch}", t.key))))
+                    .collect(),
+            })
+            .collect(),
+        window_start: field("window_start"),
+        window_end: field("window_end"),
+        extra_phone: field("extra_phone"),
+        extra_email: field("extra_email"),
+        saved: false,
         error,
     }
 }
@@ -140,7 +175,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Path(token)
         Err(r) => return r,
     };
     let rows = state.store.notification_preferences(&c.account_id, &c.contact.id).await.unwrap_or_default();
-    render(&form_page(&headers, token, &c, &rows, false, String::new()))
+    render(&form_page(&headers, token, &c, &rows, false))
 }
 
 pub async fn save(
@@ -160,7 +195,7 @@ pub async fn save(
     let rows = match page::read_form(&c.contact.id, &c.types, &form, zone) {
         Ok(rows) => rows,
         Err(message) => {
-            let mut r = render(&form_page(&headers, token, &c, &current, false, message));
+            let mut r = render(&submitted_page(&headers, token, &c, &form, message));
             *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return r;
         }
@@ -183,10 +218,10 @@ pub async fn save(
         tracing::error!(error = %e, "saving self-service preferences failed");
         let v = Viewer::anonymous(locale(&headers, Some(&c.contact)));
         let message = v.t("prefs.save_failed").to_owned();
-        let mut r = render(&form_page(&headers, token, &c, &current, false, message));
+        let mut r = render(&submitted_page(&headers, token, &c, &form, message));
         *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         return r;
     }
     let rows = state.store.notification_preferences(&c.account_id, &c.contact.id).await.unwrap_or_default();
-    render(&form_page(&headers, token, &c, &rows, true, String::new()))
+    render(&form_page(&headers, token, &c, &rows, true))
 }
