@@ -429,6 +429,9 @@ async fn a_user_quota_caps_the_month() {
         .await;
         let (_, q) = app.get("/api/v1/billing/quotas").await;
         assert_eq!(q["users"][0]["used"].as_i64(), Some(2), "{q}");
+        let (_, run) = app.get(&format!("/api/v1/campaigns/{id}/runs/1")).await;
+        let failure = run["failure"].as_str().unwrap_or_else(|| panic!("the run says why: {run}"));
+        assert!(failure.starts_with("paused: ") && failure.contains("quota"), "{run}");
         app.stop().await;
     })
     .await;
@@ -677,6 +680,35 @@ async fn a_campaign_estimate_prices_its_audience_before_it_starts() {
         assert_eq!(s, 201);
         let (_, c) = app.post("/api/v1/campaigns", campaign(json!(["+48600100200"]), "Hi")).await;
         assert_eq!(c["estimate"]["cost"]["amount"], "0.00", "{c}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_campaign_skips_recipients_without_a_price_and_sends_to_the_others() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (s, _) = app.post("/api/v1/sender-ids", json!({"sender": "Kurier", "default": true})).await;
+        assert_eq!(s, 201);
+        tariff(&app, "Standard", "0.05", "0.04").await;
+        charge_default(&app, "Standard", "1").await;
+        let body = json!({"name": "Mixed", "text": "Hi", "numbers": ["+48600100200", "+12025550123"], "start": true});
+        let (s, c) = app.post("/api/v1/campaigns", body).await;
+        assert_eq!(s, 201, "{c}");
+        let id = c["campaign"]["id"].as_str().unwrap().to_owned();
+        let run = common::wait_for("the campaign's run completed", async || {
+            let (_, run) = app.get(&format!("/api/v1/campaigns/{id}/runs/1")).await;
+            (run["status"] == "completed").then_some(run)
+        })
+        .await;
+        assert_eq!((run["recipients"].as_i64(), run["skipped"].as_i64()), (Some(1), Some(1)), "{run}");
+        assert_eq!(run["errors"][0]["phone"], "+12025550123", "{run}");
+        assert!(run["errors"][0]["reason"].as_str().unwrap().contains("no price"), "{run}");
+        app.wait_until_settled().await;
+        let (_, st) = app.get("/api/v1/reports/statement").await;
+        assert_eq!(st["messages_cost"]["amount"], "0.04", "{st}");
+        assert_eq!(balance(&app).await, ("0.96".into(), "0.00".into()));
         app.stop().await;
     })
     .await;

@@ -719,7 +719,7 @@ async fn a_fan_out_batch_leaves_out_a_number_that_opted_out_after_its_audience_w
             .store_fanout_batch(&claim, None, "node", &batch, &[], Some(other), true, now, now_micros())
             .await
             .unwrap();
-        assert!(stored);
+        assert_eq!(stored, Some((1, 1)), "one message stored, one recipient skipped");
 
         let counts = store.run_counts(&run).await.unwrap();
         assert_eq!(counts.by_status.values().sum::<i64>(), 1, "{counts:?}");

@@ -200,17 +200,16 @@ impl FanOut {
                 now_us,
             )
             .await?;
-        if !stored {
-            return Ok((0, 0)); // paused, canceled or taken over meanwhile
-        }
-        if !messages.is_empty() {
-            crate::telemetry::accepted("campaign", messages.len());
+        // None: paused, canceled or taken over meanwhile, or not charged.
+        let Some((stored, skipped)) = stored else { return Ok((0, 0)) };
+        if stored > 0 {
+            crate::telemetry::accepted("campaign", stored);
             self.wake.notify_one();
         }
         if done {
             tracing::info!(campaign = %campaign.id, run = %claim.id, "campaign run fanned out");
         }
-        Ok((messages.len(), skipped.len()))
+        Ok((stored, skipped))
     }
 
     /// One message per audience member, or the reason there is none.

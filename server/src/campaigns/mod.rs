@@ -117,7 +117,7 @@ pub struct CostEstimate {
     pub currency: crate::domain::Currency,
     /// In minor units.
     pub amount: i64,
-    /// Recipients the tariff has no price for (they would be refused).
+    /// Recipients the tariff has no price for (a run skips them).
     pub unpriced: i64,
 }
 
@@ -396,7 +396,7 @@ pub async fn estimate(
         && c.unpriced > 0
     {
         warnings.push(format!(
-            "about {} recipients have no price in your tariff and would be refused",
+            "about {} recipients have no price in your tariff and would be skipped",
             c.unpriced
         ));
     }

@@ -26,6 +26,10 @@ use crate::domain::{Currency, PhoneNumber, Prefix, new_id, period_of};
 /// Values bound per generated statement at most.
 const CHUNK: usize = 400;
 
+/// Why a campaign recipient got no message when the account's tariff has
+/// no price for their number (a run's `errors`).
+pub const NO_PRICE_REASON: &str = "the account's tariff has no price for the number";
+
 /// Why a send was refused for money (nothing was stored).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChargeRefusal {

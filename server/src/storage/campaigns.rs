@@ -9,13 +9,13 @@
 //! Pausing holds the run's unsent messages (`scheduled` with a far-future
 //! due time); resuming releases them; canceling cancels them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
-use super::billing::Origin;
+use super::billing::{ChargeRefusal, NO_PRICE_REASON, Origin};
 use super::contacts::{CONTACT_COLUMNS, ContactRow};
 use super::messages::{NewMessage, insert_messages_for};
 use super::sql::Sql;
@@ -707,12 +707,15 @@ impl Store {
     }
 
     /// Stores one fan-out batch: the messages, the recipients that could
-    /// not be rendered or opted out since the batch's audience was read
-    /// (both skipped, with the reason), and the run's new cursor, in one
-    /// transaction, only
-    /// if the run is still fanning out under this node's claim from
-    /// `claim.cursor`. Returns false (storing nothing) otherwise: the run
-    /// was paused, canceled or taken over.
+    /// not be rendered, opted out since the batch's audience was read or
+    /// have no price in the account's tariff (all skipped, with the
+    /// reason), and the run's new cursor, in one transaction, only if the
+    /// run is still fanning out under this node's claim from
+    /// `claim.cursor`. Returns the messages stored and the recipients
+    /// skipped, or `None` (storing nothing) otherwise: the run was paused,
+    /// canceled or taken over, or the batch could not be charged (short
+    /// balance, user quota), which pauses the campaign with the reason in
+    /// the run's `failure`.
     #[allow(clippy::too_many_arguments)]
     pub async fn store_fanout_batch(
         &self,
@@ -725,7 +728,7 @@ impl Store {
         done: bool,
         lease_until: i64,
         now: i64,
-    ) -> sqlx::Result<bool> {
+    ) -> sqlx::Result<Option<(usize, usize)>> {
         let mut tx = self.writer.begin().await?;
         // The audience was read before this transaction: a number that
         // opted out since is left out, as skipped with the reason. Under
@@ -734,20 +737,17 @@ impl Store {
         super::inbound::lock_opt_outs(&mut tx, &claim.account_id).await?;
         let recipients: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
         let opted_out = super::inbound::opted_out_in(&mut tx, &claim.account_id, &recipients).await?;
-        let (messages, gone): (Vec<&NewMessage>, Vec<&NewMessage>) =
+        let (mut messages, gone): (Vec<&NewMessage>, Vec<&NewMessage>) =
             messages.iter().partition(|m| !opted_out.contains(m.to.as_str()));
         let mut skipped = skipped.to_vec();
         skipped.extend(gone.iter().map(|m| (m.to.as_str().to_owned(), super::OPTED_OUT_REASON.to_owned())));
         let moved = sqlx::query(
-            "UPDATE campaign_runs SET cursor = COALESCE($1, cursor), recipients = recipients + $2,
-                 skipped = skipped + $3, fanned_out = $4,
-                 status = CASE WHEN $4 = 1 THEN 'sending' ELSE status END,
-                 lease_until = $5, updated_at = $6
-             WHERE id = $7 AND claimed_by = $8 AND status = 'fanning_out' AND COALESCE(cursor, '') = $9",
+            "UPDATE campaign_runs SET cursor = COALESCE($1, cursor), fanned_out = $2,
+                 status = CASE WHEN $2 = 1 THEN 'sending' ELSE status END,
+                 lease_until = $3, updated_at = $4
+             WHERE id = $5 AND claimed_by = $6 AND status = 'fanning_out' AND COALESCE(cursor, '') = $7",
         )
         .bind(new_cursor)
-        .bind(messages.len() as i64)
-        .bind(skipped.len() as i64)
         .bind(i64::from(done))
         .bind(lease_until)
         .bind(now)
@@ -757,22 +757,42 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
-        let rows: Vec<(&str, &NewMessage, i64)> =
-            messages.iter().map(|m| (claim.account_id.as_str(), *m, now)).collect();
         // The user the campaign sends for: its messages count against their quota.
         let origin = Origin { user_id: acting_user.map(str::to_owned), api_key_id: None };
-        if let Err(refusal) = insert_messages_for(&mut tx, &rows, &origin).await? {
+        let mut refused = insert_batch(&mut tx, &claim.account_id, &messages, &origin, now).await?;
+        // Recipients the tariff has no price for are skipped, the others
+        // stored: a refusal for prices names every such number and changes
+        // nothing, so the second try is charged for the rest.
+        if let Some(ChargeRefusal::NoPrice { to }) = &refused {
+            let unpriced: HashSet<&str> = to.iter().map(String::as_str).collect();
+            let (priced, none): (Vec<&NewMessage>, Vec<&NewMessage>) =
+                messages.iter().copied().partition(|m| !unpriced.contains(m.to.as_str()));
+            skipped.extend(none.iter().map(|m| (m.to.as_str().to_owned(), NO_PRICE_REASON.to_owned())));
+            messages = priced;
+            refused = insert_batch(&mut tx, &claim.account_id, &messages, &origin, now).await?;
+        }
+        if let Some(refusal) = refused {
             drop(tx);
             tracing::warn!(campaign = %claim.campaign_id, run = %claim.id, %refusal,
                 "campaign paused: its next batch cannot be charged");
-            self.pause_campaign(&claim.account_id, &claim.campaign_id, now).await?;
-            return Ok(false);
+            let why = format!("paused: {refusal}");
+            self.pause(&claim.account_id, &claim.campaign_id, Some((claim.id.as_str(), why.as_str())), now)
+                .await?;
+            return Ok(None);
         }
+        sqlx::query(
+            "UPDATE campaign_runs SET recipients = recipients + $1, skipped = skipped + $2 WHERE id = $3",
+        )
+        .bind(messages.len() as i64)
+        .bind(skipped.len() as i64)
+        .bind(&claim.id)
+        .execute(&mut *tx)
+        .await?;
         insert_run_errors(&mut tx, &claim.id, &skipped).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some((messages.len(), skipped.len())))
     }
 
     /// Marks runs whose every message has left the queue as completed, and
@@ -817,6 +837,18 @@ impl Store {
     /// Pauses an active campaign: its runs stop fanning out and their
     /// unsent messages are held. False if it is not active.
     pub async fn pause_campaign(&self, account_id: &str, id: &str, now: i64) -> sqlx::Result<bool> {
+        self.pause(account_id, id, None, now).await
+    }
+
+    /// Pauses a campaign; with `refused`, the run whose batch could not be
+    /// stored gets the reason as its `failure` (cleared on resume).
+    async fn pause(
+        &self,
+        account_id: &str,
+        id: &str,
+        refused: Option<(&str, &str)>,
+        now: i64,
+    ) -> sqlx::Result<bool> {
         let runs = {
             let mut tx = self.writer.begin().await?;
             let r = sqlx::query(
@@ -832,11 +864,14 @@ impl Store {
                 return Ok(false);
             }
             let runs = sqlx::query(
-                "UPDATE campaign_runs SET status = 'paused', lease_until = NULL, updated_at = $1
+                "UPDATE campaign_runs SET status = 'paused', lease_until = NULL, updated_at = $1,
+                     failure = CASE WHEN id = $3 THEN $4 ELSE failure END
                  WHERE campaign_id = $2 AND status IN ('fanning_out', 'sending') RETURNING id",
             )
             .bind(now)
             .bind(id)
+            .bind(refused.map(|r| r.0))
+            .bind(refused.map(|r| r.1))
             .fetch_all(&mut *tx)
             .await?
             .iter()
@@ -895,7 +930,7 @@ impl Store {
             }
             let runs = sqlx::query(
                 "UPDATE campaign_runs SET status = CASE WHEN fanned_out = 1 THEN 'sending' ELSE 'fanning_out' END,
-                 updated_at = $1 WHERE campaign_id = $2 AND status = 'paused' RETURNING id",
+                 failure = NULL, updated_at = $1 WHERE campaign_id = $2 AND status = 'paused' RETURNING id",
             )
             .bind(now)
             .bind(id)
@@ -1121,4 +1156,17 @@ async fn insert_run_errors(
         q.execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Stores and charges a fan-out batch's messages, or says why they cannot
+/// be charged (changing nothing then).
+async fn insert_batch(
+    tx: &mut AnyConnection,
+    account_id: &str,
+    messages: &[&NewMessage],
+    origin: &Origin,
+    now: i64,
+) -> sqlx::Result<Option<ChargeRefusal>> {
+    let rows: Vec<(&str, &NewMessage, i64)> = messages.iter().map(|m| (account_id, *m, now)).collect();
+    Ok(insert_messages_for(tx, &rows, origin).await?.err())
 }

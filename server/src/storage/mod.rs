@@ -57,8 +57,8 @@ pub use accounts::{AccountRecord, ApiKeyRecord, AuthKey, Bootstrap, NewApiKey};
 pub use audit::{AuditEntry, AuditFilter, AuditLog, AuditRecord};
 pub use billing::{
     AccountBilling, AccountBillingWrite, AlertJob, BillingError, ChargeLine, ChargeRefusal, LedgerEntry,
-    Origin, PackageRecord, PackageUse, PackageWrite, PriceEntry, Quote, Subscription, TariffRecord,
-    TariffWrite, UsageGroup, UsageRow,
+    NO_PRICE_REASON, Origin, PackageRecord, PackageUse, PackageWrite, PriceEntry, Quote, Subscription,
+    TariffRecord, TariffWrite, UsageGroup, UsageRow,
 };
 pub use campaigns::{
     AccountSchedule, Audience, AudienceMember, CampaignRecord, CampaignState, HELD, NewCampaign, RunClaim,

@@ -160,7 +160,9 @@ pub struct RunView {
     /// nothing; see `failure`)
     pub status: String,
     /// Why a failed run sent nothing, e.g. the user the campaign sends for
-    /// lost a permission or was disabled.
+    /// lost a permission or was disabled; or, starting with `paused:`, why
+    /// Kurier paused a run whose next batch could not be charged (short
+    /// balance, user quota), until it is resumed.
     pub failure: Option<String>,
     pub due_at: String,
     pub started_at: Option<String>,
@@ -192,7 +194,8 @@ pub struct EstimateView {
     /// period); absent when the account is not charged. Exact for up to
     /// 200 recipients, estimated from a sample of them beyond.
     pub cost: Option<Amount>,
-    /// Recipients the tariff has no price for: they would be refused.
+    /// Recipients the tariff has no price for: a run skips them (listed
+    /// in its `errors`).
     pub unpriced: i64,
     pub warnings: Vec<String>,
 }
