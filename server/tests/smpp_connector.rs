@@ -176,7 +176,7 @@ fn inbound(seen: &[ConnectorEvent]) -> Vec<InboundSms> {
 fn submitted_ids(seen: &[ConnectorEvent], message_id: &str) -> Vec<String> {
     seen.iter()
         .find_map(|e| match e {
-            ConnectorEvent::Submitted { message_id: m, smsc_ids } if m == message_id => {
+            ConnectorEvent::Submitted { message_id: m, smsc_ids, .. } if m == message_id => {
                 Some(smsc_ids.clone())
             }
             _ => None,
@@ -250,18 +250,24 @@ async fn a_short_message_is_submitted_and_its_delivery_receipt_quotes_the_same_i
 async fn every_long_message_mode_reaches_the_smsc_whole_with_every_part_id_in_order() {
     let sim = start_sim(sim_settings()).await;
     let text = "Zażółć gęślą jaźń 😀 — ".repeat(8);
+    // (mode, submit_sm PDUs, SMS segments reported)
     let cases = [
-        (LongMessages::Udh8, 3),
-        (LongMessages::Udh16, 3),
-        (LongMessages::Sar, 3),
-        (LongMessages::Payload, 1),
+        (LongMessages::Udh8, 3, 3),
+        (LongMessages::Udh16, 3, 3),
+        (LongMessages::Sar, 3, 3),
+        (LongMessages::Payload, 1, 3),
     ];
-    for (i, (mode, parts)) in cases.into_iter().enumerate() {
+    for (i, (mode, parts, segments)) in cases.into_iter().enumerate() {
         let mut link = Harness::start(SmppConfig { long_messages: mode, ..smpp_config(sim.addr()) });
         link.send(sms(i, &text)).await;
         link.answered(1, Duration::from_secs(3)).await;
         let ids = submitted_ids(&link.seen, &format!("m{i}"));
         assert_eq!(ids.len(), parts, "{mode:?}");
+        let reported = link.seen.iter().find_map(|e| match e {
+            ConnectorEvent::Submitted { segments, .. } => Some(*segments),
+            _ => None,
+        });
+        assert_eq!(reported, Some(segments), "{mode:?}");
         link.stop().await;
         let got = sim.received().pop().expect("received");
         assert_eq!(got.text, text, "{mode:?}");
@@ -707,6 +713,55 @@ async fn a_long_unicode_message_sent_over_http_is_delivered_whole_with_its_parts
         assert_eq!(part_ids, got.message_ids.iter().map(String::as_str).collect::<Vec<_>>());
         app.stop().await;
         sim.stop().await;
+    })
+    .await;
+}
+
+/// The test key's account pays 0.05 EUR a segment to Poland, with 1 EUR.
+async fn charge_for_poland(app: &TestApp) {
+    let tariff =
+        json!({"name": "Standard", "currency": "EUR", "prices": [{"prefix": "+48", "price": "0.05"}]});
+    let (s, t) = app.post("/api/v1/tariffs", tariff).await;
+    assert_eq!(s, 201, "{t}");
+    let (s, b) = app.patch("/api/v1/accounts/default/billing", json!({"tariff": "Standard"})).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, e) = app.post("/api/v1/accounts/default/top-ups", json!({"amount": "1"})).await;
+    assert_eq!(s, 201, "{e}");
+}
+
+#[tokio::test]
+async fn a_message_is_charged_for_the_segments_the_connector_sent_not_the_standard_count() {
+    on_each_backend(|b| async move {
+        // (connector setting, text, segments counted when accepted, segments sent)
+        type Tweak = fn(&mut SmppConfig);
+        let e100 = format!("{}é", "x".repeat(99));
+        let x306 = "x".repeat(306);
+        let cases: [(&str, Tweak, &str, i64, i64); 3] = [
+            ("IA5 default coding, é goes as UCS-2", |c| c.default_data_coding = 1, &e100, 1, 2),
+            ("16-bit references, 152 septets a part", |c| c.long_messages = LongMessages::Udh16, &x306, 2, 3),
+            ("as counted", |_| {}, &x306, 2, 2),
+        ];
+        for (what, tweak, text, counted, sent) in cases {
+            let sim = start_sim(sim_settings()).await;
+            let app = start_app(&b, &sim, tweak).await;
+            charge_for_poland(&app).await;
+            let (s, r) = app.post("/api/v1/messages", json!({"to": TO, "text": text})).await;
+            assert_eq!(s, 202, "{what}: {r}");
+            assert_eq!(r["messages"][0]["segments"], counted, "{what}: {r}");
+            let id = r["messages"][0]["id"].as_str().unwrap().to_owned();
+            let m = app.wait_for_status(&id, "delivered").await;
+            assert_eq!(m["segments"], sent, "{what}: {m}");
+            assert_eq!(sim.received().pop().unwrap().parts as i64, sent, "{what}");
+            app.wait_until_settled().await;
+            let (_, billing) = app.get("/api/v1/billing").await;
+            let left = format!("{:.2}", 1.0 - 0.05 * sent as f64);
+            assert_eq!(billing["balance"]["amount"], left.as_str(), "{what}: {billing}");
+            assert_eq!(billing["reserved"]["amount"], "0.00", "{what}: {billing}");
+            let (_, usage) = app.get("/api/v1/reports/usage?group_by=country").await;
+            assert_eq!(usage["lines"][0]["segments"], sent, "{what}: {usage}");
+            app.stop().await;
+            sim.stop().await;
+        }
     })
     .await;
 }

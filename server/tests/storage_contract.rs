@@ -6,12 +6,12 @@ mod common;
 
 use common::{Backend, FreshDb, on_each_backend};
 use kurier::connectors::InboundSms;
-use kurier::domain::{MessageStatus, MessageText, PhoneNumber, new_id};
+use kurier::domain::{Currency, MessageStatus, MessageText, PhoneNumber, Prefix, new_id};
 use kurier::storage::{
-    Accepted, AttemptRecord, AttemptResult, Audience, CampaignRef, DeliveryFilter, Email, EventRecord,
-    Grouping, IdempotentRequest, InboundLimits, InboundOutcome, MailResult, MessageFilter, NewCampaign,
-    NewDelivery, NewMail, NewMessage, OPTED_OUT_REASON, Outcome, ReplyLimit, RetryPolicy, SmsHandOver, Store,
-    StoreError, now_micros,
+    Accepted, AccountBillingWrite, AttemptRecord, AttemptResult, Audience, CampaignRef, DeliveryFilter,
+    Email, EventRecord, Grouping, IdempotentRequest, InboundLimits, InboundOutcome, MailResult,
+    MessageFilter, MessageRecord, NewCampaign, NewDelivery, NewMail, NewMessage, OPTED_OUT_REASON, Outcome,
+    PriceEntry, ReplyLimit, RetryPolicy, SmsHandOver, Store, StoreError, TariffWrite, now_micros,
 };
 use serde_json::json;
 
@@ -26,12 +26,16 @@ async fn store_with_account(b: &Backend) -> (Store, FreshDb, String) {
 }
 
 async fn queue(store: &Store, account: &str, n: usize) -> Vec<String> {
+    queue_text(store, account, n, "hello").await
+}
+
+async fn queue_text(store: &Store, account: &str, n: usize, text: &str) -> Vec<String> {
     let messages: Vec<NewMessage> = (0..n)
         .map(|i| NewMessage {
             id: new_id(),
             to: PhoneNumber::parse(&format!("+48600{i:06}"), None).unwrap(),
             from: None,
-            text: MessageText::new("hello", 10).unwrap(),
+            text: MessageText::new(text, 10).unwrap(),
             callback_url: None,
             tags: vec![],
             send_at: None,
@@ -43,12 +47,13 @@ async fn queue(store: &Store, account: &str, n: usize) -> Vec<String> {
     messages.into_iter().map(|m| m.id).collect()
 }
 
-/// A submit answer from connector `op`.
+/// A submit answer from connector `op`, one segment per part.
 fn submitted(id: &str, smsc_ids: &[impl AsRef<str>]) -> Outcome {
     Outcome::Submitted {
         message_id: id.to_owned(),
         connector: "op".into(),
         smsc_ids: smsc_ids.iter().map(|s| s.as_ref().to_owned()).collect(),
+        segments: smsc_ids.len(),
     }
 }
 
@@ -728,6 +733,62 @@ async fn a_fan_out_batch_leaves_out_a_number_that_opted_out_after_its_audience_w
         assert_eq!(errors, vec![(stopped.to_owned(), OPTED_OUT_REASON.to_owned())]);
         let r = store.get_run(&campaign.id, &run).await.unwrap().unwrap();
         assert_eq!((r.recipients, r.skipped), (1, 1));
+    })
+    .await;
+}
+
+/// `account` pays 0.05 EUR a segment to Poland and holds `balance` cents.
+async fn charged(store: &Store, account: &str, balance: i64) {
+    let now = now_micros();
+    let currency = Currency::parse("EUR").unwrap();
+    let write = TariffWrite { name: "Standard".into(), currency, inbound_price: 0, number_monthly_fee: 0 };
+    let tariff = store.create_tariff(&write, now).await.unwrap();
+    let poland = PriceEntry { prefix: Prefix::parse("48").unwrap(), unit_price: 5, description: None };
+    store.put_prices(&tariff.id, &[poland], true, now).await.unwrap();
+    let write = AccountBillingWrite { tariff_id: Some(Some(tariff.id)), ..Default::default() };
+    store.set_account_billing(account, &write, now).await.unwrap();
+    store.top_up(account, balance, None, None, now).await.unwrap();
+}
+
+/// An account's (balance, reserved, owed), in cents.
+async fn money(store: &Store, account: &str) -> (i64, i64, i64) {
+    let b = store.account_billing(account).await.unwrap().unwrap();
+    (b.balance, b.reserved, b.owed)
+}
+
+#[tokio::test]
+async fn a_message_sent_in_other_segments_than_counted_is_charged_for_those_sent() {
+    on_each_backend(|b| async move {
+        let (store, _db, account) = store_with_account(&b).await;
+        charged(&store, &account, 20).await;
+        // Two texts of two segments, 0.10 each: the whole balance reserved.
+        let long = "x".repeat(200);
+        let ids = queue_text(&store, &account, 2, &long).await;
+        assert_eq!(money(&store, &account).await, (0, 20, 0));
+        let now = now_micros();
+        assert_eq!(store.claim_due("node", now, now + 60_000_000, 10).await.unwrap().len(), 2);
+        // The connector cut the first into three segments (one more, owed:
+        // the balance is empty) and the second into one (one given back).
+        let sent = |id: &String, smsc: &str, segments| Outcome::Submitted {
+            message_id: id.clone(),
+            connector: "op".into(),
+            smsc_ids: vec![smsc.into()],
+            segments,
+        };
+        let mut reports = vec![sent(&ids[0], "P1", 3), sent(&ids[1], "P2", 1)];
+        store.apply_outcomes(&mut reports, RETRY, now_micros()).await.unwrap();
+        let segments = |m: MessageRecord| m.segments;
+        assert_eq!(segments(store.get_message(&account, &ids[0]).await.unwrap().unwrap()), 3);
+        assert_eq!(segments(store.get_message(&account, &ids[1]).await.unwrap().unwrap()), 1);
+        let amount = |c: Option<(i64, String, String)>| c.unwrap().0;
+        assert_eq!(amount(store.charge_of(&ids[0]).await.unwrap()), 15);
+        assert_eq!(amount(store.charge_of(&ids[1]).await.unwrap()), 5);
+        // 0.20 paid, 0.05 given back, 0.05 more: taken from what came back.
+        assert_eq!(money(&store, &account).await, (0, 0, 0));
+        // A receipt that refunds the first gives its three segments back.
+        let mut reports = vec![receipt("P1", Some(MessageStatus::Rejected), "refused")];
+        store.apply_outcomes(&mut reports, RETRY, now_micros()).await.unwrap();
+        assert_eq!(money(&store, &account).await, (15, 0, 0));
     })
     .await;
 }

@@ -8,7 +8,9 @@
 //! It takes [`Command`]s from its outbox and reports on its event sink:
 //!
 //! - For every `Submit` it takes, it MUST report exactly one `Submitted`
-//!   (with the SMSC's message id of every part, in order) or `SubmitFailed`
+//!   (with the SMSC's message id of every part, in order, and the number
+//!   of SMS segments the text went out as, by its own coding and
+//!   concatenation: what the message is charged for) or `SubmitFailed`
 //!   (temporary: retry later; permanent: the SMSC refused it). Nothing else
 //!   may end a submission. A long message is split by the connector; if any
 //!   part is refused the whole message is reported failed.
@@ -93,10 +95,13 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnectorEvent {
-    /// Accepted; the SMSC's id of each part, in order (one for a short message).
+    /// Accepted; the SMSC's id of each part, in order (one for a short
+    /// message), and the SMS segments the message went out as (its parts,
+    /// or those a `message_payload` makes), which it is charged for.
     Submitted {
         message_id: String,
         smsc_ids: Vec<String>,
+        segments: usize,
     },
     SubmitFailed {
         message_id: String,

@@ -130,7 +130,13 @@ impl Connector for SimConnector {
                                             detail: detail.into(),
                                         },
                                     });
-                                    ConnectorEvent::Submitted { message_id: sms.message_id, smsc_ids: vec![smsc_id] }
+                                    // The standard count: 160/153 septets, 70/67 UCS-2 units.
+                                    let segments = sms_text::analyze(&sms.text).segments;
+                                    ConnectorEvent::Submitted {
+                                        message_id: sms.message_id,
+                                        smsc_ids: vec![smsc_id],
+                                        segments,
+                                    }
                                 }
                                 Err((temporary, reason)) => {
                                     LinkStats::add(&link.stats.errors, 1);

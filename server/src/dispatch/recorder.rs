@@ -134,9 +134,12 @@ const SPLIT_AFTER: u32 = 3;
 fn outcome_of(e: &Event) -> Option<Outcome> {
     let connector = e.connector.to_string();
     Some(match &e.event {
-        ConnectorEvent::Submitted { message_id, smsc_ids } => {
-            Outcome::Submitted { message_id: message_id.clone(), connector, smsc_ids: smsc_ids.clone() }
-        }
+        ConnectorEvent::Submitted { message_id, smsc_ids, segments } => Outcome::Submitted {
+            message_id: message_id.clone(),
+            connector,
+            smsc_ids: smsc_ids.clone(),
+            segments: *segments,
+        },
         ConnectorEvent::SubmitFailed { message_id, temporary, reason } => Outcome::SubmitFailed {
             message_id: message_id.clone(),
             connector,

@@ -1790,6 +1790,115 @@ pub(super) async fn apply_transitions(
     Ok(())
 }
 
+/// Re-prices the settled charges of messages that went out in another
+/// number of segments than they were charged for (`sent`: message id,
+/// segments sent), in the transaction that records them sent. A segment
+/// more costs the charge's unit price, the period's package segments
+/// first; what the balance cannot pay is owed (the message is gone, as a
+/// received one cannot be refused). A segment fewer is given back, paid
+/// segments before included ones. The quota use of the charge's user
+/// follows. Messages without a settled charge are left alone.
+pub(super) async fn reprice(tx: &mut AnyConnection, sent: &[(String, i64)], now: i64) -> sqlx::Result<()> {
+    let dialect = Dialect::of(tx);
+    let wanted: HashMap<&str, i64> = sent.iter().map(|(id, n)| (id.as_str(), *n)).collect();
+    let ids: Vec<&str> = wanted.keys().copied().collect();
+    let mut charges = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut sql = Sql::new(dialect);
+        sql.push(
+            "SELECT message_id, account_id, user_id, segments, included, unit_price, amount, period
+             FROM message_charges WHERE direction = 'outbound' AND state = 'settled' AND message_id IN (",
+        )
+        .list(chunk)
+        .push(")");
+        for r in sql.query().fetch_all(&mut *tx).await? {
+            charges.push(ChargedMessage {
+                message_id: r.try_get(0)?,
+                account_id: r.try_get(1)?,
+                user_id: r.try_get(2)?,
+                segments: r.try_get(3)?,
+                included: r.try_get(4)?,
+                unit_price: r.try_get(5)?,
+                amount: r.try_get(6)?,
+                period: r.try_get(7)?,
+            });
+        }
+    }
+    // In account order, so concurrent transactions lock rows alike; what
+    // is given back before what is charged more.
+    charges.sort_by_key(|c| (c.account_id.clone(), wanted[c.message_id.as_str()] - c.segments));
+    for c in charges {
+        let segments = wanted[c.message_id.as_str()];
+        let more = segments - c.segments;
+        if more == 0 {
+            continue;
+        }
+        lock_account(tx, &c.account_id).await?;
+        let (included, amount) = if more > 0 {
+            let packages = package_state(tx, &c.account_id, &c.period).await?;
+            let take = (packages.included - packages.used).clamp(0, more);
+            if take > 0 {
+                add_package_use(tx, &c.account_id, &c.period, take).await?;
+            }
+            let extra = (more - take).saturating_mul(c.unit_price);
+            take_or_owe(tx, &c.account_id, extra, now).await?;
+            raise_alert_if_crossed(tx, &c.account_id, now).await?;
+            (c.included + take, c.amount.saturating_add(extra))
+        } else {
+            let fewer = -more;
+            let paid_back = fewer.min(c.segments - c.included);
+            let included_back = fewer - paid_back;
+            let back = paid_back.saturating_mul(c.unit_price).min(c.amount);
+            sqlx::query(RELEASE_RESERVED)
+                .bind(0i64)
+                .bind(back)
+                .bind(now)
+                .bind(&c.account_id)
+                .execute(&mut *tx)
+                .await?;
+            if included_back > 0 {
+                add_package_use(tx, &c.account_id, &c.period, -included_back).await?;
+            }
+            (c.included - included_back, c.amount - back)
+        };
+        sqlx::query(
+            "UPDATE message_charges SET segments = $1, included = $2, amount = $3, updated_at = $4
+             WHERE message_id = $5",
+        )
+        .bind(segments)
+        .bind(included)
+        .bind(amount)
+        .bind(now)
+        .bind(&c.message_id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(user) = &c.user_id {
+            sqlx::query(
+                "UPDATE user_usage SET segments = segments + $1 WHERE account_id = $2 AND user_id = $3 AND period = $4",
+            )
+            .bind(more)
+            .bind(&c.account_id)
+            .bind(user)
+            .bind(&c.period)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A settled charge [`reprice`] changes.
+struct ChargedMessage {
+    message_id: String,
+    account_id: String,
+    user_id: Option<String>,
+    segments: i64,
+    included: i64,
+    unit_price: i64,
+    amount: i64,
+    period: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@
 //!
 //! Of the reports, everything else is handed back, in order, for the
 //! general path: failed submits, long messages and their parts' receipts,
+//! answers for messages sent in other segments than they were counted in
+//! (their charge is re-priced there; the row read here has the count),
 //! inbound messages, receipts that find no message, and receipts that
 //! refund a charge (with every later receipt of the same message, so a
 //! message's receipts still apply in the order they came). A batch whose
@@ -331,7 +333,7 @@ fn mark_sent<'a>(
     // id instead of one for the change and one for the read (and, without
     // RETURNING, no temporary table per statement).
     let mut read = tx.prepare_cached(
-        "SELECT rowid, account_id, to_number, callback_url, trail IS NOT NULL FROM messages
+        "SELECT rowid, account_id, to_number, callback_url, trail IS NOT NULL, segments FROM messages
          WHERE id = ?1 AND status IN ('sending', 'queued')",
     )?;
     let mut update = tx.prepare_cached(
@@ -345,9 +347,8 @@ fn mark_sent<'a>(
     let mut ignored = 0;
     for outcome in outcomes {
         match outcome {
-            Outcome::Submitted { message_id, connector, smsc_ids } if smsc_ids.len() == 1 => {
+            Outcome::Submitted { message_id, connector, smsc_ids, segments } if smsc_ids.len() == 1 => {
                 let smsc_id = smsc_ids[0].as_str();
-                submitted.push((connector.as_str(), smsc_id));
                 let found = read
                     .query_row([message_id], |r| {
                         let transition = Transition {
@@ -359,13 +360,21 @@ fn mark_sent<'a>(
                             detail: Some(accepted(connector, smsc_id)),
                             on_trail: r.get(4)?,
                         };
-                        Ok((r.get::<_, i64>(0)?, transition))
+                        Ok((r.get::<_, i64>(0)?, transition, r.get::<_, i64>(5)?))
                     })
                     .optional()?;
-                let Some((rowid, transition)) = found else {
+                let Some((rowid, transition, counted)) = found else {
+                    submitted.push((connector.as_str(), smsc_id));
                     ignored += 1;
                     continue;
                 };
+                // Sent in other segments than counted (a payload in another
+                // coding): re-priced on the general path.
+                if counted != *segments as i64 {
+                    left.push(outcome.clone());
+                    continue;
+                }
+                submitted.push((connector.as_str(), smsc_id));
                 let entry = trail::entry(MessageStatus::Sent, now, transition.detail.as_deref());
                 update.execute(params![connector, smsc_id, now, check_at, entry, rowid])?;
                 transitions.push(transition);

@@ -263,8 +263,10 @@ pub struct ClaimedMessage {
 /// What a connector reported, to be recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// The SMSC accepted the message; its id for each part, in order.
-    Submitted { message_id: String, connector: String, smsc_ids: Vec<String> },
+    /// The SMSC accepted the message; its id for each part, in order, and
+    /// the segments it went out as. Segments other than the message's own
+    /// count re-price its charge ([`billing::reprice`]).
+    Submitted { message_id: String, connector: String, smsc_ids: Vec<String>, segments: usize },
     /// The SMSC (or the link) refused the message.
     SubmitFailed { message_id: String, connector: String, temporary: bool, reason: String },
     /// A submission its connector never took (retired first): back to the
@@ -941,16 +943,19 @@ impl Store {
             Dialect::Sqlite => self.writer.begin().await?,
         };
         let mut transitions = Vec::with_capacity(outcomes.len());
-        let singles: Vec<(&str, &str, &str)> = outcomes
+        let singles: Vec<SentSingle> = outcomes
             .iter()
             .filter_map(|o| match o {
-                Outcome::Submitted { message_id, connector, smsc_ids } if smsc_ids.len() == 1 => {
-                    Some((message_id.as_str(), connector.as_str(), smsc_ids[0].as_str()))
+                Outcome::Submitted { message_id, connector, smsc_ids, segments } if smsc_ids.len() == 1 => {
+                    Some((message_id.as_str(), connector.as_str(), smsc_ids[0].as_str(), *segments as i64))
                 }
                 _ => None,
             })
             .collect();
-        self.mark_sent(&mut tx, &singles, retry, now, &mut transitions).await?;
+        // Messages that went out in other segments than they were counted
+        // in: (id, segments sent).
+        let mut resegmented: Vec<(String, i64)> = Vec::new();
+        self.mark_sent(&mut tx, &singles, retry, now, &mut transitions, &mut resegmented).await?;
         let mut receipts = Vec::new();
         let mut submitted_ids: Vec<(&str, &str)> = Vec::new();
         for outcome in outcomes {
@@ -958,7 +963,7 @@ impl Store {
                 Outcome::Submitted { connector, smsc_ids, .. } if smsc_ids.len() == 1 => {
                     submitted_ids.push((connector.as_str(), smsc_ids[0].as_str()));
                 }
-                Outcome::Submitted { message_id, connector, smsc_ids } => {
+                Outcome::Submitted { message_id, connector, smsc_ids, segments } => {
                     submitted_ids.extend(smsc_ids.iter().map(|id| (connector.as_str(), id.as_str())));
                     // A one-part message keeps its SMSC id on the message;
                     // a long one keeps one row per part.
@@ -968,7 +973,7 @@ impl Store {
                              claimed_by = NULL, lease_until = NULL, error = NULL, attempts = attempts + 1,
                              next_attempt_at = $5
                          WHERE id = $4 AND status IN ('sending', 'queued')
-                         RETURNING id, account_id, to_number, callback_url",
+                         RETURNING id, account_id, to_number, callback_url, segments",
                     )
                     .bind(connector)
                     .bind(single)
@@ -981,6 +986,9 @@ impl Store {
                         tracing::warn!(message_id, connector, "submit answer for a message not being sent");
                         continue;
                     };
+                    if row.try_get::<i64, _>("segments")? != *segments as i64 {
+                        resegmented.push((message_id.clone(), *segments as i64));
+                    }
                     if smsc_ids.len() > 1 {
                         for (seq, smsc_id) in smsc_ids.iter().enumerate() {
                             sqlx::query(
@@ -1079,17 +1087,21 @@ impl Store {
         self.apply_receipts(&mut tx, &receipts, now, &mut transitions).await?;
         self.apply_orphans(&mut tx, &submitted_ids, now, &mut transitions).await?;
         record_transitions(&mut tx, &transitions, now).await?;
+        // After the charges of messages now sent were settled.
+        resegment(&mut tx, &resegmented, now).await?;
         tx.commit().await
     }
 
-    /// Marks one-part messages `sent` with their SMSC ids, in bulk.
+    /// Marks one-part messages `sent` with their SMSC ids, in bulk; those
+    /// sent in other segments than counted are added to `resegmented`.
     async fn mark_sent(
         &self,
         tx: &mut AnyConnection,
-        sent: &[(&str, &str, &str)],
+        sent: &[SentSingle<'_>],
         retry: RetryPolicy,
         now: i64,
         transitions: &mut Vec<Transition>,
+        resegmented: &mut Vec<(String, i64)>,
     ) -> sqlx::Result<()> {
         let d = self.dialect;
         for chunk in sent.chunks(INSERT_CHUNK) {
@@ -1102,14 +1114,14 @@ impl Store {
                      attempts = attempts + 1, next_attempt_at = {}, trail = messages.trail || v.entry
                  FROM v WHERE messages.id = v.id AND messages.status IN ('sending', 'queued')
                  RETURNING messages.id, messages.account_id, messages.to_number, messages.callback_url,
-                     messages.connector, messages.smsc_id, {ON_TRAIL}",
+                     messages.connector, messages.smsc_id, messages.segments, {ON_TRAIL}",
                 values.join(", "),
                 d.param(1),
                 d.param(2),
             );
             let entries: Vec<String> = chunk
                 .iter()
-                .map(|(_, connector, smsc_id)| {
+                .map(|(_, connector, smsc_id, _)| {
                     trail::entry(MessageStatus::Sent, now, Some(&accepted(connector, smsc_id)))
                 })
                 .collect();
@@ -1118,11 +1130,11 @@ impl Store {
             let mut q = sqlx::query(AssertSqlSafe(sql));
             if d == Dialect::Postgres {
                 q = q.bind(now).bind(now.saturating_add(ms_to_micros(retry.receipt_check_ms)));
-                for ((id, connector, smsc_id), entry) in chunk.iter().zip(&entries) {
+                for ((id, connector, smsc_id, _), entry) in chunk.iter().zip(&entries) {
                     q = q.bind(*id).bind(*connector).bind(*smsc_id).bind(entry.as_str());
                 }
             } else {
-                for ((id, connector, smsc_id), entry) in chunk.iter().zip(&entries) {
+                for ((id, connector, smsc_id, _), entry) in chunk.iter().zip(&entries) {
                     q = q.bind(*id).bind(*connector).bind(*smsc_id).bind(entry.as_str());
                 }
                 q = q.bind(now).bind(now.saturating_add(ms_to_micros(retry.receipt_check_ms)));
@@ -1135,7 +1147,14 @@ impl Store {
                     "submit answers for messages not being sent were ignored"
                 );
             }
+            let wanted: HashMap<&str, i64> = chunk.iter().map(|(id, _, _, n)| (*id, *n)).collect();
             for r in rows {
+                let id: String = r.try_get("id")?;
+                if let Some(&n) = wanted.get(id.as_str())
+                    && n != r.try_get::<i64, _>("segments")?
+                {
+                    resegmented.push((id, n));
+                }
                 let connector: String = r.try_get("connector")?;
                 let smsc_id: String = r.try_get("smsc_id")?;
                 transitions.push(
@@ -1865,6 +1884,27 @@ async fn insert_event_rows(
 
 /// Writes the history row of each transition not on its message's trail
 /// and a pending callback for each that has a `callback_url`.
+/// A one-part submit answer: (message id, connector, SMSC id, segments sent).
+type SentSingle<'a> = (&'a str, &'a str, &'a str, i64);
+
+/// Messages just sent in another number of segments than they were counted
+/// in when stored (the connector's coding or concatenation cut them its own
+/// way): each keeps the number sent, and its charge is re-priced. Rare (a
+/// connector configured unlike the standard count), so a statement each.
+async fn resegment(tx: &mut AnyConnection, sent: &[(String, i64)], now: i64) -> sqlx::Result<()> {
+    if sent.is_empty() {
+        return Ok(());
+    }
+    for (id, segments) in sent {
+        sqlx::query("UPDATE messages SET segments = $1 WHERE id = $2")
+            .bind(*segments)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    billing::reprice(tx, sent, now).await
+}
+
 async fn record_transitions(
     tx: &mut AnyConnection,
     transitions: &[Transition],

@@ -40,6 +40,18 @@ pub enum BuildError {
     Field(&'static str),
 }
 
+/// One message as submit_sm PDUs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    /// In order: one per part, or one carrying the whole text in a
+    /// message_payload.
+    pub pdus: Vec<SubmitSm>,
+    /// The SMS segments the message makes: its parts, or for a
+    /// message_payload the parts the SMSC cuts it into (what the operator
+    /// charges for, and what Kurier charges once it is submitted).
+    pub segments: usize,
+}
+
 /// How the octets of a text are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Coding {
@@ -90,14 +102,14 @@ impl Coding {
     }
 }
 
-/// The submit_sm PDUs for `sms`, in order. `next_reference` is called once
-/// for a message of more than one part.
+/// The submit_sm PDUs for `sms`, in order, and the segments they make.
+/// `next_reference` is called once for a message of more than one part.
 pub fn build(
     sms: &OutboundSms,
     cfg: &SmppConfig,
     now: chrono::DateTime<chrono::Utc>,
     next_reference: impl FnOnce() -> u16,
-) -> Result<Vec<SubmitSm>, BuildError> {
+) -> Result<Submission, BuildError> {
     let coding = Coding::choose(&sms.text, cfg);
     let limits = match cfg.long_messages {
         LongMessages::Udh16 => PartLimits::CONCAT_16BIT_REF,
@@ -124,7 +136,8 @@ pub fn build(
         ..SubmitSm::default()
     };
     if total == 1 {
-        return Ok(vec![with_user_data(template, coding.encode(&sms.text, 0))?]);
+        let pdu = with_user_data(template, coding.encode(&sms.text, 0))?;
+        return Ok(Submission { pdus: vec![pdu], segments: 1 });
     }
     if total > MAX_PARTS {
         return Err(BuildError::TooManyParts(total));
@@ -134,7 +147,8 @@ pub fn build(
         let octets = coding.encode(&sms.text, 0);
         let len = octets.len();
         let tlv = Tlv::message_payload(octets).map_err(|_| BuildError::PayloadTooLong(len))?;
-        return Ok(vec![SubmitSm { tlvs: Tlvs::new().with(tlv), ..template }]);
+        let pdu = SubmitSm { tlvs: Tlvs::new().with(tlv), ..template };
+        return Ok(Submission { pdus: vec![pdu], segments: total });
     }
     let reference = next_reference();
     let mut parts = Vec::with_capacity(total);
@@ -162,7 +176,7 @@ pub fn build(
         };
         parts.push(part);
     }
-    Ok(parts)
+    Ok(Submission { pdus: parts, segments: total })
 }
 
 /// Limits for a GSM-alphabet text that goes as UCS-2 (its coding cannot
@@ -254,7 +268,11 @@ mod tests {
     }
 
     fn build_one(text: &str, cfg: &SmppConfig) -> Vec<SubmitSm> {
-        build(&sms(text, None), cfg, now(), || 0x1234).unwrap()
+        build(&sms(text, None), cfg, now(), || 0x1234).unwrap().pdus
+    }
+
+    fn segments(text: &str, cfg: &SmppConfig) -> usize {
+        build(&sms(text, None), cfg, now(), || 0x1234).unwrap().segments
     }
 
     #[test]
@@ -334,10 +352,45 @@ mod tests {
         assert!(!parts[1].esm_class.has_udhi());
         assert_eq!(parts[1].short_message.len(), 153);
 
-        let parts = build_one(&text, &SmppConfig { long_messages: LongMessages::Payload, ..cfg() });
+        let payload = SmppConfig { long_messages: LongMessages::Payload, ..cfg() };
+        let parts = build_one(&text, &payload);
         assert_eq!(parts.len(), 1);
         assert!(parts[0].short_message.is_empty());
         assert_eq!(parts[0].tlvs.message_payload().unwrap().len(), 400);
+        assert_eq!(segments(&text, &payload), 3, "one PDU, three segments on the air");
+    }
+
+    #[test]
+    fn the_segments_are_those_the_connector_cuts_not_the_standard_count() {
+        // (text, config, segments): 160/153 septets and 70/67 UCS-2 units
+        // are the count a message is first charged for; these differ.
+        let plain = cfg();
+        let udh16 = SmppConfig { long_messages: LongMessages::Udh16, ..cfg() };
+        let ia5 = SmppConfig { default_data_coding: 1, ..cfg() };
+        let latin1 = SmppConfig { default_data_coding: 3, ..cfg() };
+        let payload_ia5 = SmppConfig { long_messages: LongMessages::Payload, ..ia5.clone() };
+        let e100 = format!("{}é", "x".repeat(99));
+        let cases: Vec<(String, &SmppConfig, usize)> = vec![
+            ("x".repeat(306), &plain, 2),
+            ("x".repeat(306), &udh16, 3),
+            ("x".repeat(304), &udh16, 2),
+            ("ż".repeat(134), &udh16, 3),
+            (e100.clone(), &plain, 1),
+            (e100.clone(), &ia5, 2),
+            (e100.clone(), &payload_ia5, 2),
+            ("Δ".repeat(70), &latin1, 1),
+            ("Δ".repeat(71), &latin1, 2),
+            ("é".repeat(160), &latin1, 1),
+        ];
+        for (text, c, want) in cases {
+            assert_eq!(
+                segments(&text, c),
+                want,
+                "{} chars of {:?}",
+                text.chars().count(),
+                text.chars().last()
+            );
+        }
     }
 
     #[test]
@@ -350,11 +403,11 @@ mod tests {
             ("600100200", Ton::Unknown, Npi::Isdn, "600100200"),
         ];
         for &(from, ton, npi, addr) in cases {
-            let p = &build(&sms("hi", Some(from)), &c, now(), || 0).unwrap()[0];
+            let p = &build(&sms("hi", Some(from)), &c, now(), || 0).unwrap().pdus[0];
             assert_eq!(p.source, Address::new(ton, npi, addr).unwrap(), "{from}");
         }
         let fixed = SmppConfig { source_ton: Some(2), source_npi: Some(8), ..cfg() };
-        let p = &build(&sms("hi", Some("+48600")), &fixed, now(), || 0).unwrap()[0];
+        let p = &build(&sms("hi", Some("+48600")), &fixed, now(), || 0).unwrap().pdus[0];
         assert_eq!((p.source.ton, p.source.npi), (Ton::National, Npi::National));
         let default_sender = SmppConfig { default_sender: Some("Shop".into()), ..cfg() };
         assert_eq!(build_one("hi", &default_sender)[0].source, Address::alphanumeric("Shop").unwrap());

@@ -340,6 +340,8 @@ struct Part {
 struct Msg {
     message_id: String,
     smsc_ids: Vec<Option<String>>,
+    /// The SMS segments it makes (`Submitted` reports them).
+    segments: usize,
     /// Parts neither answered nor dropped.
     unanswered: usize,
     failure: Option<Failure>,
@@ -607,15 +609,17 @@ impl Session {
     async fn accept(&mut self, sms: OutboundSms) {
         let shared = self.shared.clone();
         match outbound::build(&sms, &shared.cfg, chrono::Utc::now(), || shared.next_reference()) {
-            Ok(parts) => {
+            Ok(submission) => {
                 let key = self.next_msg;
                 self.next_msg += 1;
+                let parts = submission.pdus;
                 debug!(message_id = %sms.message_id, parts = parts.len(), "submitting");
                 self.messages.insert(
                     key,
                     Msg {
                         message_id: sms.message_id,
                         smsc_ids: vec![None; parts.len()],
+                        segments: submission.segments,
                         unanswered: parts.len(),
                         failure: None,
                     },
@@ -855,6 +859,7 @@ impl Session {
             None => ConnectorEvent::Submitted {
                 message_id: msg.message_id,
                 smsc_ids: msg.smsc_ids.into_iter().map(Option::unwrap_or_default).collect(),
+                segments: msg.segments,
             },
         };
         self.shared.link.report(event).await;
@@ -1132,7 +1137,7 @@ mod tests {
         let event = events.recv().await.unwrap().event;
         assert_eq!(
             event,
-            ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()] }
+            ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()], segments: 1 }
         );
     }
 
@@ -1165,7 +1170,11 @@ mod tests {
         for (status, expected) in [
             (
                 CommandStatus::ESME_ROK,
-                ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec![String::new()] },
+                ConnectorEvent::Submitted {
+                    message_id: "m1".into(),
+                    smsc_ids: vec![String::new()],
+                    segments: 1,
+                },
             ),
             (
                 CommandStatus::ESME_RINVDSTADR,
@@ -1203,7 +1212,11 @@ mod tests {
             smsc.get_mut().write_all(&raw).await.unwrap();
             assert_eq!(
                 events.recv().await.unwrap().event,
-                ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()] },
+                ConnectorEvent::Submitted {
+                    message_id: "m1".into(),
+                    smsc_ids: vec!["abc".into()],
+                    segments: 1
+                },
                 "{tail:?}"
             );
             served.abort();
@@ -1309,7 +1322,7 @@ mod tests {
         assert_eq!(busy, MAX_INBOUND_IN_PROGRESS);
         assert_eq!(
             submitted,
-            ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()] }
+            ConnectorEvent::Submitted { message_id: "m1".into(), smsc_ids: vec!["abc".into()], segments: 1 }
         );
         served.abort();
     }
@@ -1456,7 +1469,8 @@ mod tests {
 
     #[test]
     fn a_permanent_failure_wins_over_a_temporary_one_but_not_the_reverse() {
-        let mut m = Msg { message_id: "m".into(), smsc_ids: vec![], unanswered: 0, failure: None };
+        let mut m =
+            Msg { message_id: "m".into(), smsc_ids: vec![], segments: 1, unanswered: 0, failure: None };
         m.fail(Failure { temporary: true, reason: "t".into() });
         m.fail(Failure { temporary: false, reason: "p".into() });
         m.fail(Failure { temporary: true, reason: "t2".into() });
