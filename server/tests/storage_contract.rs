@@ -8,10 +8,11 @@ use common::{Backend, FreshDb, on_each_backend};
 use kurier::connectors::InboundSms;
 use kurier::domain::{Currency, MessageStatus, MessageText, PhoneNumber, Prefix, new_id};
 use kurier::storage::{
-    Accepted, AccountBillingWrite, AttemptRecord, AttemptResult, Audience, CampaignRef, DeliveryFilter,
-    Email, EventRecord, Grouping, IdempotentRequest, InboundLimits, InboundOutcome, MailResult,
-    MessageFilter, MessageRecord, NewCampaign, NewDelivery, NewMail, NewMessage, OPTED_OUT_REASON, Outcome,
-    PriceEntry, ReplyLimit, RetryPolicy, SmsHandOver, Store, StoreError, TariffWrite, now_micros,
+    Accepted, AccountBillingWrite, AttemptRecord, AttemptResult, Audience, CampaignRecord, CampaignRef,
+    DeliveryFilter, Email, EventRecord, Grouping, IdempotentRequest, InboundLimits, InboundOutcome,
+    MailResult, MessageFilter, MessageRecord, NewCampaign, NewDelivery, NewMail, NewMessage,
+    OPTED_OUT_REASON, Outcome, PriceEntry, ReplyLimit, RetryPolicy, RunClaim, SmsHandOver, Store, StoreError,
+    TariffWrite, now_micros,
 };
 use serde_json::json;
 
@@ -669,54 +670,66 @@ async fn a_history_reads_the_same_whichever_path_wrote_it() {
     .await;
 }
 
+/// A campaign of "Sale today" to `numbers`, started, its run open and
+/// claimed by `node` for fan-out; and that run's one batch, rendered.
+async fn campaign_run(
+    store: &Store,
+    account: &str,
+    numbers: &[&str],
+) -> (CampaignRecord, RunClaim, Vec<NewMessage>) {
+    let now = now_micros();
+    let campaign = NewCampaign {
+        name: "sale".into(),
+        sender: None,
+        body: "Sale today".into(),
+        template_id: None,
+        data: serde_json::json!({}),
+        audience: Audience::default(),
+        numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+        tags: vec![],
+        callback_url: None,
+        send_at: None,
+        rrule: None,
+        time_zone: None,
+        throughput: None,
+        urgent: false,
+        sender_pool: false,
+        created_by: None,
+    };
+    let campaign = store.create_campaign(account, &campaign, now).await.unwrap();
+    assert!(store.start_campaign(account, &campaign.id, now, None, now).await.unwrap());
+    let campaign = store.get_campaign(account, &campaign.id).await.unwrap().unwrap();
+    let run = store.open_run(&campaign, now, None, None, now).await.unwrap().unwrap();
+    let claim = store.claim_run("node", now, now + 60_000_000).await.unwrap().unwrap();
+    assert_eq!(claim.id, run);
+    let page = store.audience_page(&campaign, None, 1_000).await.unwrap();
+    let batch: Vec<NewMessage> = page
+        .iter()
+        .map(|m| NewMessage {
+            id: new_id(),
+            to: PhoneNumber::parse(&m.phone, None).unwrap(),
+            from: None,
+            text: MessageText::new("Sale today", 10).unwrap(),
+            callback_url: None,
+            tags: vec![],
+            send_at: None,
+            campaign: Some(CampaignRef { campaign_id: campaign.id.clone(), run_id: run.clone() }),
+            transactional: false,
+        })
+        .collect();
+    assert_eq!(batch.len(), numbers.len());
+    (campaign, claim, batch)
+}
+
 #[tokio::test]
 async fn a_fan_out_batch_leaves_out_a_number_that_opted_out_after_its_audience_was_read() {
     on_each_backend(|b| async move {
         let (store, _db, account) = store_with_account(&b).await;
         let (stopped, other) = ("+48600100001", "+48600100002");
         let now = now_micros();
-        let campaign = NewCampaign {
-            name: "sale".into(),
-            sender: None,
-            body: "Sale today".into(),
-            template_id: None,
-            data: serde_json::json!({}),
-            audience: Audience::default(),
-            numbers: vec![stopped.into(), other.into()],
-            tags: vec![],
-            callback_url: None,
-            send_at: None,
-            rrule: None,
-            time_zone: None,
-            throughput: None,
-            urgent: false,
-            sender_pool: false,
-            created_by: None,
-        };
-        let campaign = store.create_campaign(&account, &campaign, now).await.unwrap();
-        assert!(store.start_campaign(&account, &campaign.id, now, None, now).await.unwrap());
-        let campaign = store.get_campaign(&account, &campaign.id).await.unwrap().unwrap();
-        let run = store.open_run(&campaign, now, None, None, now).await.unwrap().unwrap();
-        let claim = store.claim_run("node", now, now + 60_000_000).await.unwrap().unwrap();
-        assert_eq!(claim.id, run);
-
         // The worker reads the audience and renders its batch…
-        let page = store.audience_page(&campaign, None, 1_000).await.unwrap();
-        let batch: Vec<NewMessage> = page
-            .iter()
-            .map(|m| NewMessage {
-                id: new_id(),
-                to: PhoneNumber::parse(&m.phone, None).unwrap(),
-                from: None,
-                text: MessageText::new("Sale today", 10).unwrap(),
-                callback_url: None,
-                tags: vec![],
-                send_at: None,
-                campaign: Some(CampaignRef { campaign_id: campaign.id.clone(), run_id: run.clone() }),
-                transactional: false,
-            })
-            .collect();
-        assert_eq!(batch.len(), 2);
+        let (campaign, claim, batch) = campaign_run(&store, &account, &[stopped, other]).await;
+        let run = claim.id.clone();
         // …meanwhile the first number opts out…
         assert!(store.set_opt_out_by_api(&account, stopped, true, now_micros()).await.unwrap());
         // …and the batch is stored after it.
@@ -754,6 +767,80 @@ async fn charged(store: &Store, account: &str, balance: i64) {
 async fn money(store: &Store, account: &str) -> (i64, i64, i64) {
     let b = store.account_billing(account).await.unwrap().unwrap();
     (b.balance, b.reserved, b.owed)
+}
+
+/// Each way a message the connector holds comes back to the queue, for
+/// the campaign messages `ids` in order: a temporary failure, a connector
+/// retired before it took the message, the node handing its claims back.
+async fn back_from_the_connector(store: &Store, ids: &[String]) {
+    let mut reports = vec![
+        Outcome::SubmitFailed {
+            message_id: ids[0].clone(),
+            connector: "op".into(),
+            temporary: true,
+            reason: "0x00000058: ESME_RTHROTTLED".into(),
+        },
+        Outcome::NotTaken { message_id: ids[1].clone(), connector: "op".into(), reason: "retired".into() },
+    ];
+    store.apply_outcomes(&mut reports, RETRY, now_micros()).await.unwrap();
+    store.requeue_sending(Some("node"), now_micros(), "node stopping").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_canceled_campaigns_message_the_connector_gives_back_is_canceled_and_refunded() {
+    on_each_backend(|b| async move {
+        let (store, _db, account) = store_with_account(&b).await;
+        charged(&store, &account, 100).await;
+        let numbers = ["+48600100001", "+48600100002", "+48600100003"];
+        let (campaign, claim, batch) = campaign_run(&store, &account, &numbers).await;
+        let now = now_micros();
+        let stored = store.store_fanout_batch(&claim, None, "node", &batch, &[], None, true, now, now).await;
+        assert_eq!(stored.unwrap(), Some((3, 0)));
+        assert_eq!(money(&store, &account).await, (85, 15, 0));
+        let claimed = store.claim_due("node", now_micros(), now_micros() + 60_000_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        // Canceled while all three are with the connector.
+        assert!(store.cancel_campaign(&account, &campaign.id, now_micros()).await.unwrap());
+        let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
+        back_from_the_connector(&store, &ids).await;
+        for id in &ids {
+            assert_eq!(status_of(&store, &account, id).await, MessageStatus::Canceled, "{id}");
+            assert_eq!(store.charge_of(id).await.unwrap().unwrap().2, "refunded", "{id}");
+        }
+        assert_eq!(money(&store, &account).await, (100, 0, 0));
+        let later = now_micros() + 60_000_000;
+        assert!(store.claim_due("node", later, later + 60_000_000, 10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_paused_campaigns_message_the_connector_gives_back_is_held_until_resumed() {
+    on_each_backend(|b| async move {
+        let (store, _db, account) = store_with_account(&b).await;
+        let numbers = ["+48600100001", "+48600100002", "+48600100003"];
+        let (campaign, claim, batch) = campaign_run(&store, &account, &numbers).await;
+        let now = now_micros();
+        let stored = store.store_fanout_batch(&claim, None, "node", &batch, &[], None, true, now, now).await;
+        assert_eq!(stored.unwrap(), Some((3, 0)));
+        assert_eq!(
+            store.claim_due("node", now_micros(), now_micros() + 60_000_000, 10).await.unwrap().len(),
+            3
+        );
+        assert!(store.pause_campaign(&account, &campaign.id, now_micros()).await.unwrap());
+        let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
+        back_from_the_connector(&store, &ids).await;
+        for id in &ids {
+            assert_eq!(status_of(&store, &account, id).await, MessageStatus::Scheduled, "{id}");
+        }
+        let later = now_micros() + 60_000_000;
+        store.promote_scheduled(later).await.unwrap();
+        assert!(store.claim_due("node", later, later + 60_000_000, 10).await.unwrap().is_empty(), "held");
+        assert!(store.resume_campaign(&account, &campaign.id, None, None, None, now_micros()).await.unwrap());
+        store.promote_scheduled(later).await.unwrap();
+        assert_eq!(store.claim_due("node", later, later + 60_000_000, 10).await.unwrap().len(), 3);
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -324,12 +324,43 @@ impl Transition {
         })
     }
 
+    /// A message moved by [`back_to_queue`]: its status as `row` has it,
+    /// the detail saying why it did not go back to the queue when it did not.
+    fn back_from_queue(row: &AnyRow, detail: String) -> sqlx::Result<Self> {
+        let status: String = row.try_get("status")?;
+        let status: MessageStatus = status.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let detail = match status {
+            MessageStatus::Canceled => format!("{detail}; campaign canceled"),
+            MessageStatus::Scheduled => format!("{detail}; held: campaign paused"),
+            _ => detail,
+        };
+        Self::from_row(row, status, Some(detail))
+    }
+
     /// Marks the transition as on its message's trail when the statement
     /// that returned `row` appended it there (its `on_trail` column).
     fn on_trail_of(mut self, row: &AnyRow) -> sqlx::Result<Self> {
         self.on_trail = row.try_get::<i64, _>("on_trail")? != 0;
         Ok(self)
     }
+}
+
+/// The `SET` of a message going back to the queue, due at `due` (an SQL
+/// expression): `queued`, unless it belongs to a campaign run that was
+/// canceled meanwhile (then `canceled`, its charge refunded with the
+/// transition) or paused (then held as pause holds the run's waiting
+/// messages: `scheduled` until resumed). A message in the connector's hands
+/// when its campaign stopped comes back this way (a temporary failure, a
+/// connector retired before taking it, a lease handed back or lost), and
+/// the claim does not look at runs. `RETURNING status` says which it was
+/// ([`Transition::back_from_queue`]).
+fn back_to_queue(due: &str) -> String {
+    const RUN: &str = "(SELECT r.status FROM campaign_runs r WHERE r.id = messages.run_id)";
+    format!(
+        "status = CASE {RUN} WHEN 'canceled' THEN 'canceled' WHEN 'paused' THEN 'scheduled' ELSE 'queued' END,
+         next_attempt_at = CASE {RUN} WHEN 'paused' THEN {HELD} ELSE {due} END",
+        HELD = super::HELD
+    )
 }
 
 /// A `RETURNING` column: 1 when the message's history is on its trail (the
@@ -844,17 +875,20 @@ impl Store {
 
     /// Puts messages left in `sending` back in the queue: those whose lease
     /// expired and, if `node` is given, every one that node holds (used at
-    /// that node's start and shutdown). They keep their place in the queue.
+    /// that node's start and shutdown). They keep their place in the queue
+    /// (a campaign's are canceled or held instead: [`back_to_queue`]).
     pub async fn requeue_sending(&self, node: Option<&str>, now: i64, why: &str) -> sqlx::Result<usize> {
         let sql = format!(
             "WITH picked AS (SELECT id FROM messages
                  WHERE status = 'sending' AND (lease_until < $1 OR claimed_by = $3) LIMIT $2{})
-             UPDATE messages SET status = 'queued', claimed_by = NULL, lease_until = NULL, updated_at = $1
+             UPDATE messages SET {}, claimed_by = NULL, lease_until = NULL, updated_at = $1
              WHERE status = 'sending' AND id IN (SELECT id FROM picked)
-             RETURNING id, account_id, to_number, callback_url",
-            self.dialect.skip_locked()
+             RETURNING id, account_id, to_number, callback_url, status",
+            self.dialect.skip_locked(),
+            back_to_queue("next_attempt_at"),
         );
-        self.bulk_transition(&sql, now, &[node.unwrap_or("")], MessageStatus::Queued, why).await
+        self.bulk_rows(&sql, now, &[node.unwrap_or("")], |r| Transition::back_from_queue(r, why.to_owned()))
+            .await
     }
 
     /// Runs a chunked bulk status change until no row is left to change.
@@ -866,6 +900,17 @@ impl Store {
         status: MessageStatus,
         detail: &str,
     ) -> sqlx::Result<usize> {
+        self.bulk_rows(sql, now, extra, |r| Transition::from_row(r, status, Some(detail.to_owned()))).await
+    }
+
+    /// [`Self::bulk_transition`] with each row's transition made by `transition`.
+    async fn bulk_rows(
+        &self,
+        sql: &str,
+        now: i64,
+        extra: &[&str],
+        transition: impl Fn(&AnyRow) -> sqlx::Result<Transition>,
+    ) -> sqlx::Result<usize> {
         let mut total = 0;
         loop {
             let mut tx = self.writer.begin().await?;
@@ -874,10 +919,7 @@ impl Store {
                 q = q.bind(*extra);
             }
             let rows = q.fetch_all(&mut *tx).await?;
-            let transitions = rows
-                .iter()
-                .map(|r| Transition::from_row(r, status, Some(detail.to_owned())))
-                .collect::<sqlx::Result<Vec<_>>>()?;
+            let transitions = rows.iter().map(&transition).collect::<sqlx::Result<Vec<_>>>()?;
             record_transitions(&mut tx, &transitions, now).await?;
             tx.commit().await?;
             total += transitions.len();
@@ -1019,23 +1061,34 @@ impl Store {
                     .await?;
                     let Some(row) = row else { continue };
                     let attempts = row.try_get::<i64, _>("attempts")? + 1;
-                    let (status, error, detail, next) = if !temporary {
+                    let (status, error, detail) = if !temporary {
                         let detail = format!("{connector}: {reason}");
-                        (MessageStatus::Rejected, detail.clone(), detail, now)
+                        (MessageStatus::Rejected, detail.clone(), detail)
                     } else if attempts >= i64::from(retry.max_attempts) {
                         let detail =
                             format!("gave up after {attempts} attempts; last: {connector}: {reason}");
-                        (MessageStatus::Failed, detail.clone(), detail, now)
+                        (MessageStatus::Failed, detail.clone(), detail)
                     } else {
                         let delay = retry.delay_ms(attempts as u32);
                         let detail =
                             format!("attempt {attempts} failed ({connector}: {reason}); retry in {delay} ms");
-                        (
-                            MessageStatus::Queued,
-                            reason.clone(),
-                            detail,
-                            now.saturating_add(ms_to_micros(delay)),
-                        )
+                        let due = now.saturating_add(ms_to_micros(delay));
+                        let row = sqlx::query(AssertSqlSafe(format!(
+                            "UPDATE messages SET {}, error = $2, attempts = $3, connector = $4, claimed_by = NULL,
+                                 lease_until = NULL, updated_at = $5
+                             WHERE id = $6 RETURNING id, account_id, to_number, callback_url, status",
+                            back_to_queue("$1")
+                        )))
+                        .bind(due)
+                        .bind(reason)
+                        .bind(attempts)
+                        .bind(connector)
+                        .bind(now)
+                        .bind(message_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        transitions.push(Transition::back_from_queue(&row, detail)?);
+                        continue;
                     };
                     sqlx::query(
                         "UPDATE messages SET status = $1, error = $2, attempts = $3, next_attempt_at = $4,
@@ -1045,7 +1098,7 @@ impl Store {
                     .bind(status.as_str())
                     .bind(&error)
                     .bind(attempts)
-                    .bind(next)
+                    .bind(now)
                     .bind(connector)
                     .bind(now)
                     .bind(message_id)
@@ -1054,19 +1107,18 @@ impl Store {
                     transitions.push(Transition::from_row(&row, status, Some(detail))?);
                 }
                 Outcome::NotTaken { message_id, connector: _, reason } => {
-                    let row = sqlx::query(
-                        "UPDATE messages SET status = 'queued', claimed_by = NULL, lease_until = NULL,
-                             updated_at = $1
+                    let row = sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE messages SET {}, claimed_by = NULL, lease_until = NULL, updated_at = $1
                          WHERE id = $2 AND status = 'sending'
-                         RETURNING id, account_id, to_number, callback_url",
-                    )
+                         RETURNING id, account_id, to_number, callback_url, status",
+                        back_to_queue("next_attempt_at")
+                    )))
                     .bind(now)
                     .bind(message_id)
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some(row) = row else { continue };
-                    let detail = format!("re-queued: {reason}");
-                    transitions.push(Transition::from_row(&row, MessageStatus::Queued, Some(detail))?);
+                    transitions.push(Transition::back_from_queue(&row, format!("re-queued: {reason}"))?);
                 }
                 Outcome::Receipt { connector, smsc_id, status, detail } => {
                     receipts.push((connector.as_str(), smsc_id.as_str(), *status, detail.as_str()));
