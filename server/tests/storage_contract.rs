@@ -881,6 +881,39 @@ async fn a_message_sent_in_other_segments_than_counted_is_charged_for_those_sent
 }
 
 #[tokio::test]
+async fn a_statement_read_in_small_pages_lists_every_charge_once_in_time_order() {
+    on_each_backend(|b| async move {
+        let (store, _db, account) = store_with_account(&b).await;
+        charged(&store, &account, 1_000).await;
+        // Two requests: the five messages of the first share their time.
+        let mut ids = queue(&store, &account, 5).await;
+        ids.extend(queue(&store, &account, 2).await);
+        let (since, until) = (0, now_micros() + 1);
+        let whole = store.charges_of_period(&account, since, until, None, 100).await.unwrap();
+        let mut keys: Vec<(i64, String)> = whole.iter().map(|l| (l.at, l.message_id.clone())).collect();
+        let mut expected = keys.clone();
+        expected.sort();
+        assert_eq!(keys, expected, "in time order, then by id");
+        keys.sort_by(|a, b| a.1.cmp(&b.1));
+        ids.sort();
+        assert_eq!(keys.iter().map(|k| k.1.clone()).collect::<Vec<_>>(), ids, "every charge");
+        let mut paged = Vec::new();
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let last = after.as_ref().map(|(at, id)| (*at, id.as_str()));
+            let page = store.charges_of_period(&account, since, until, last, 2).await.unwrap();
+            after = page.last().map(|l| (l.at, l.message_id.clone()));
+            paged.extend(page.into_iter().map(|l| (l.at, l.message_id)));
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(paged, expected, "pages of two ending inside a group sharing a time");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_request_with_a_number_that_opted_out_after_its_opt_outs_were_read_stores_nothing_queued() {
     on_each_backend(|b| async move {
         let (store, db, account) = store_with_account(&b).await;

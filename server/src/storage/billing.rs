@@ -1103,30 +1103,26 @@ impl Store {
     }
 
     /// One account's charged messages between `since` and `until`, oldest
-    /// first, `limit` after `after` (a message id): for statements.
-    #[allow(clippy::type_complexity)]
+    /// first (by time, then message id), `limit` after `after` (the last
+    /// line's time and message id): for statements. Each page starts where
+    /// the last ended in the (account, time) index, so a month is read once.
     pub async fn charges_of_period(
         &self,
         account_id: &str,
         since: i64,
         until: i64,
-        after: &str,
+        after: Option<(i64, &str)>,
         limit: usize,
     ) -> sqlx::Result<Vec<ChargeLine>> {
-        let rows = sqlx::query(
-            "SELECT c.message_id, c.created_at, c.direction, m.to_number, m.from_addr, c.country, c.segments,
-                 c.included, c.unit_price, c.amount, c.state, c.user_id
-             FROM message_charges c JOIN messages m ON m.id = c.message_id
-             WHERE c.account_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND c.message_id > $4
-             ORDER BY c.message_id LIMIT $5",
-        )
-        .bind(account_id)
-        .bind(since)
-        .bind(until)
-        .bind(after)
-        .bind(limit as i64)
-        .fetch_all(&self.reader)
-        .await?;
+        let (from, after_id) = after.map_or((since, ""), |(at, id)| (at.max(since), id));
+        let rows = sqlx::query(CHARGES_PAGE)
+            .bind(account_id)
+            .bind(from)
+            .bind(until)
+            .bind(after_id)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ChargeLine {
@@ -1157,6 +1153,16 @@ impl Store {
             .transpose()
     }
 }
+
+/// A page of an account's charges in a period (`charges_of_period`), in the
+/// order of the (account_id, created_at, message_id) index.
+const CHARGES_PAGE: &str =
+    "SELECT c.message_id, c.created_at, c.direction, m.to_number, m.from_addr, c.country,
+         c.segments, c.included, c.unit_price, c.amount, c.state, c.user_id
+     FROM message_charges c JOIN messages m ON m.id = c.message_id
+     WHERE c.account_id = $1 AND c.created_at >= $2 AND c.created_at < $3
+         AND (c.created_at > $2 OR c.message_id > $4)
+     ORDER BY c.created_at, c.message_id LIMIT $5";
 
 /// One billed message in a statement.
 #[derive(Debug, Clone)]
@@ -1914,6 +1920,26 @@ mod tests {
 
     fn number(s: &str) -> PhoneNumber {
         PhoneNumber::parse(s, None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_page_of_a_statement_is_read_in_order_from_an_index_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("billing.db").display());
+        let store = Store::open(&url, 2, "normal").await.unwrap();
+        let rows = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {CHARGES_PAGE}")))
+            .bind("acc")
+            .bind(0i64)
+            .bind(i64::MAX)
+            .bind("")
+            .bind(5_000i64)
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(3).unwrap()).collect();
+        assert!(plan.iter().any(|p| p.contains("USING INDEX message_charges_account_time")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "no sort of the whole month: {plan:?}");
+        store.close().await;
     }
 
     #[test]

@@ -228,6 +228,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0030_audit_log_order.sql"),
         then: None,
     },
+    Migration {
+        version: 31,
+        name: "statement_order",
+        sqlite: include_str!("../../migrations/sqlite/0031_statement_order.sql"),
+        postgres: include_str!("../../migrations/postgres/0031_statement_order.sql"),
+        then: None,
+    },
 ];
 
 /// Arbitrary constant key for PostgreSQL's advisory lock, so that nodes

@@ -289,16 +289,18 @@ fn open_table<W: Write + Send + 'static>(
     })
 }
 
-/// Writes pages of rows from `pages` on a blocking thread; returns the
-/// number of rows written.
-struct PageWriter {
+/// Writes pages of rows on a blocking thread, a few pages ahead of the
+/// reader at most; [`PageWriter::finish`] returns the number written.
+/// Exports read a page, hand it here and read the next, so a file of any
+/// length is written in bounded memory.
+pub struct PageWriter {
     tx: mpsc::Sender<Vec<Vec<ExportCell>>>,
     thread: tokio::task::JoinHandle<anyhow::Result<()>>,
     rows: u64,
 }
 
 impl PageWriter {
-    fn start<W: Write + Send + 'static>(
+    pub fn start<W: Write + Send + 'static>(
         format: ExportFormat,
         out: W,
         header: Vec<String>,
@@ -319,7 +321,7 @@ impl PageWriter {
 
     /// Hands a page on; false when the writer stopped (its error comes
     /// from [`PageWriter::finish`]).
-    async fn page(&mut self, rows: Vec<Vec<ExportCell>>) -> bool {
+    pub async fn page(&mut self, rows: Vec<Vec<ExportCell>>) -> bool {
         let n = rows.len() as u64;
         let sent = self.tx.send(rows).await.is_ok();
         if sent {
@@ -328,7 +330,7 @@ impl PageWriter {
         sent
     }
 
-    async fn finish(self) -> anyhow::Result<u64> {
+    pub async fn finish(self) -> anyhow::Result<u64> {
         drop(self.tx);
         self.thread.await.context("the export writer stopped")??;
         Ok(self.rows)

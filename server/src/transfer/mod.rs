@@ -30,8 +30,8 @@ pub mod text;
 pub mod workbook_limits;
 
 pub use export::{
-    ChannelWriter, ExportCell, ExportFormat, escape_formula, export_contacts, export_messages,
-    export_poll_votes, export_table,
+    ChannelWriter, ExportCell, ExportFormat, PageWriter, XLSX_ROWS_PER_SHEET, escape_formula,
+    export_contacts, export_messages, export_poll_votes, export_table,
 };
 pub use import::{ImportFailure, ImportOptions, ImportProgress, ImportSummary, import_contacts};
 pub use table::FileFormat;

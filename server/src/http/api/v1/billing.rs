@@ -28,7 +28,7 @@ use crate::storage::{
     AccountBilling, AccountBillingWrite, LedgerEntry, PackageRecord, PackageWrite, PriceEntry, Subscription,
     TariffRecord, TariffWrite, UsageGroup, UsageRow, format_micros, now_micros,
 };
-use crate::transfer::export::{ExportCell, ExportFormat, export_table};
+use crate::transfer::{ChannelWriter, ExportCell, ExportFormat, PageWriter, XLSX_ROWS_PER_SHEET};
 
 /// Price rows one request may carry (JSON or CSV).
 pub const MAX_PRICE_ROWS: usize = 50_000;
@@ -1288,6 +1288,24 @@ pub async fn statement(
 /// Rows of a statement file read per query.
 const STATEMENT_PAGE: usize = 5_000;
 
+/// A statement file's columns.
+const STATEMENT_COLUMNS: [&str; 14] = [
+    "time",
+    "kind",
+    "message_id",
+    "direction",
+    "to",
+    "from",
+    "country",
+    "segments",
+    "included",
+    "unit_price",
+    "amount",
+    "state",
+    "user",
+    "note",
+];
+
 async fn statement_file(
     state: AppState,
     auth: Auth,
@@ -1300,76 +1318,56 @@ async fn statement_file(
         Some(c) => ExportCell::Text(c.format(minor)),
         None => ExportCell::Number(minor as f64),
     };
-    let header = [
-        "time",
-        "kind",
-        "message_id",
-        "direction",
-        "to",
-        "from",
-        "country",
-        "segments",
-        "included",
-        "unit_price",
-        "amount",
-        "state",
-        "user",
-        "note",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    let mut rows: Vec<Vec<ExportCell>> = Vec::new();
-    for e in state.store.ledger_of_period(&b.account_id, since, until).await? {
-        rows.push(vec![
-            format_micros(e.created_at).into(),
-            e.kind.into(),
-            ExportCell::Empty,
-            ExportCell::Empty,
-            ExportCell::Empty,
-            ExportCell::Empty,
-            ExportCell::Empty,
-            ExportCell::Empty,
-            ExportCell::Empty,
-            ExportCell::Empty,
-            money(e.amount),
-            ExportCell::Empty,
-            ExportCell::Empty,
-            e.note.into(),
-        ]);
-    }
-    let mut after = String::new();
-    loop {
-        let page = state.store.charges_of_period(&b.account_id, since, until, &after, STATEMENT_PAGE).await?;
-        let full = page.len() == STATEMENT_PAGE;
-        for l in page {
-            after = l.message_id.clone();
-            rows.push(vec![
-                format_micros(l.at).into(),
-                "message".to_owned().into(),
-                l.message_id.into(),
-                l.direction.into(),
-                l.to.into(),
-                l.from.into(),
-                l.country.into(),
-                ExportCell::Number(l.segments as f64),
-                ExportCell::Number(l.included as f64),
-                money(l.unit_price),
-                money(l.amount),
-                l.state.into(),
-                l.user_id.into(),
-                ExportCell::Empty,
-            ]);
-        }
-        if !full {
-            break;
-        }
-    }
+    let header = STATEMENT_COLUMNS.map(str::to_owned).to_vec();
     let name = format!("statement-{}-{month}", b.account_name);
-    Ok(stream_response(
-        format,
-        &name,
-        move |out| async move { export_table(format, out, header, rows).await },
-    ))
+    let store = state.store.clone();
+    // The month's ledger (top-ups and fees, a few lines), then its charged
+    // messages a page at a time, each written before the next is read.
+    let write = move |out: ChannelWriter| async move {
+        let mut writer = PageWriter::start(format, out, header, XLSX_ROWS_PER_SHEET);
+        let ledger = store.ledger_of_period(&b.account_id, since, until).await?;
+        let rows = ledger
+            .into_iter()
+            .map(|e| {
+                let mut row: Vec<ExportCell> = vec![format_micros(e.created_at).into(), e.kind.into()];
+                row.extend(std::iter::repeat_n(ExportCell::Empty, 8));
+                row.extend([money(e.amount), ExportCell::Empty, ExportCell::Empty, e.note.into()]);
+                row
+            })
+            .collect();
+        let mut going = writer.page(rows).await;
+        let mut after: Option<(i64, String)> = None;
+        while going {
+            let last = after.as_ref().map(|(at, id)| (*at, id.as_str()));
+            let page = store.charges_of_period(&b.account_id, since, until, last, STATEMENT_PAGE).await?;
+            let full = page.len() == STATEMENT_PAGE;
+            after = page.last().map(|l| (l.at, l.message_id.clone()));
+            let rows = page
+                .into_iter()
+                .map(|l| {
+                    vec![
+                        format_micros(l.at).into(),
+                        "message".to_owned().into(),
+                        l.message_id.into(),
+                        l.direction.into(),
+                        l.to.into(),
+                        l.from.into(),
+                        l.country.into(),
+                        ExportCell::Number(l.segments as f64),
+                        ExportCell::Number(l.included as f64),
+                        money(l.unit_price),
+                        money(l.amount),
+                        l.state.into(),
+                        l.user_id.into(),
+                        ExportCell::Empty,
+                    ]
+                })
+                .collect();
+            going = writer.page(rows).await && full;
+        }
+        writer.finish().await
+    };
+    Ok(stream_response(format, &name, write))
 }
 
 /// The monthly statement as CSV: ledger entries, then every charged message.
