@@ -45,8 +45,9 @@ alive() { local state; state=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${state:0:
   --account kannel:bench >"$dir/sim.log" 2>&1 &
 pids+=($!); sim_pid=$!
 for _ in $(seq 1 100); do
-  SMPP=$(sed -n 's|^SMSC simulator: smpp://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$dir/sim.log")
-  CTRL=$(sed -n 's|^Control API: *http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$dir/sim.log")
+  # The log may not exist yet: the background job opens it after the fork.
+  SMPP=$(sed -n 's|^SMSC simulator: smpp://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$dir/sim.log" 2>/dev/null || true)
+  CTRL=$(sed -n 's|^Control API: *http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$dir/sim.log" 2>/dev/null || true)
   [ -n "$SMPP" ] && [ -n "$CTRL" ] && break
   alive "$sim_pid" || break
   sleep 0.1
