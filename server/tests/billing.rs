@@ -6,6 +6,7 @@
 mod common;
 
 use common::smtp::SmtpSink;
+use common::two_way::{PHONE, inject, matched, matched_with, post_with, share_7100};
 use common::{API_KEY, TestApp, on_each_backend, sim};
 use serde_json::{Value, json};
 
@@ -769,6 +770,70 @@ async fn an_account_reads_its_own_price_list() {
         assert_eq!(rest["prices"][0]["prefix"], "4860");
         let (s, e) = app.get("/api/v1/billing/prices?limit=0").await;
         assert_eq!((s, e["error"]["field"].as_str()), (400, Some("limit")));
+        app.stop().await;
+    })
+    .await;
+}
+
+/// The statement of the account `key` belongs to, as CSV.
+async fn statement_csv(app: &TestApp, key: &str) -> String {
+    let resp = app.http.get(app.url("/api/v1/reports/statement.csv")).bearer_auth(key).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_message_on_a_shared_number_is_charged_to_the_account_whose_keyword_took_it() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        let (_, branch) = share_7100(&app).await;
+        // Each account its own inbound price, no number fee.
+        for (account, tariff, price) in [("default", "First", "0.01"), ("branch", "Branch", "0.03")] {
+            let (s, t) = app
+                .post("/api/v1/tariffs", json!({"name": tariff, "currency": "EUR", "inbound_price": price}))
+                .await;
+            assert_eq!(s, 201, "{t}");
+            let (s, b) =
+                app.patch(&format!("/api/v1/accounts/{account}/billing"), json!({"tariff": tariff})).await;
+            assert_eq!(s, 200, "{b}");
+            let (s, e) =
+                app.post(&format!("/api/v1/accounts/{account}/top-ups"), json!({"amount": "1.00"})).await;
+            assert_eq!(s, 201, "{e}");
+        }
+        let (s, k) = post_with(
+            &app,
+            &branch,
+            "/api/v1/keywords",
+            json!({"number": "7100", "keyword": "VOTE", "match_type": "base",
+                "actions": [{"type": "add_to_group", "group": "Voters"}]}),
+        )
+        .await;
+        assert_eq!(s, 201, "{k}");
+        // The first account registered 7100 first; the vote is the branch's.
+        inject(&app, PHONE, "7100", "VOTE yes").await;
+        let vote = matched_with(&app, &branch, PHONE, "VOTE yes").await;
+        let vote = vote["id"].as_str().unwrap();
+        // A message no keyword takes is the first account's, and its cost.
+        inject(&app, "+48600100300", "7100", "hello").await;
+        let hello = matched(&app, "+48600100300", "hello").await;
+        let hello = hello["id"].as_str().unwrap();
+
+        assert_eq!(balance(&app).await.0, "0.99", "the first account pays for its own message only");
+        let (_, theirs) = call(&app, &branch, reqwest::Method::GET, "/api/v1/billing", None).await;
+        assert_eq!(theirs["balance"]["amount"], "0.97", "{theirs}");
+        let mine = statement_csv(&app, API_KEY).await;
+        assert!(mine.contains(hello), "{mine}");
+        assert!(
+            !mine.contains(vote) && !mine.contains(PHONE),
+            "the voter is not in the first account's statement: {mine}"
+        );
+        let theirs = statement_csv(&app, &branch).await;
+        let line = theirs
+            .lines()
+            .find(|l| l.contains(vote))
+            .unwrap_or_else(|| panic!("no line for the vote: {theirs}"));
+        assert!(line.contains(",inbound,") && line.contains(PHONE) && line.contains(",0.03,"), "{line}");
+        assert!(!theirs.contains(hello), "{theirs}");
         app.stop().await;
     })
     .await;

@@ -1668,7 +1668,9 @@ async fn add_package_use(
 }
 
 /// Charges a received message under the account's tariff (what the balance
-/// cannot pay is owed: a message from a phone cannot be refused).
+/// cannot pay is owed: a message from a phone cannot be refused), once it
+/// is matched and so known whose it is. A message charged already (when
+/// stored, by a version that charged then) is left alone.
 pub(super) async fn charge_inbound(
     tx: &mut AnyConnection,
     account_id: &str,
@@ -1676,6 +1678,13 @@ pub(super) async fn charge_inbound(
     from: &str,
     now: i64,
 ) -> sqlx::Result<()> {
+    let charged = sqlx::query("SELECT 1 FROM message_charges WHERE message_id = $1")
+        .bind(message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if charged.is_some() {
+        return Ok(());
+    }
     let Some(locked) = lock_account(tx, account_id).await? else { return Ok(()) };
     let Some(tariff) = locked.tariff_id else { return Ok(()) };
     let t = sqlx::query("SELECT currency, inbound_price FROM tariffs WHERE id = $1")

@@ -5,7 +5,8 @@
 //! A stored message belongs to the account holding the number it was sent
 //! to (see `numbers`), or to the first account when nobody holds it, and
 //! waits in `inbound_queue` until the `inbound` worker has matched it and
-//! run its actions ([`Store::complete_inbound`], one transaction each).
+//! run its actions ([`Store::complete_inbound`], one transaction each),
+//! which is also when the account it then belongs to is charged for it.
 //! Parts whose siblings never come are stored after a timeout as one
 //! message flagged `incomplete`.
 
@@ -216,7 +217,6 @@ async fn insert_inbound(
         .execute(&mut *tx)
         .await?;
     super::search::index_messages(tx, &[(&id, text)]).await?;
-    super::billing::charge_inbound(tx, &account, &id, from, now).await?;
     sqlx::query("INSERT INTO inbound_queue (message_id, due_at) VALUES ($1, $2)")
         .bind(&id)
         .bind(now)
@@ -578,6 +578,9 @@ impl Store {
                 json!({"action": "send", "to": m.to.as_str(), "message_id": m.id})
             });
         }
+        // Charged to the account the match gave the message to (on a shared
+        // number, the one whose keyword it matched), before its answers.
+        super::billing::charge_inbound(&mut tx, &o.account_id, &o.message_id, &o.sender, now).await?;
         let rows: Vec<(&str, &NewMessage, i64)> =
             queued.iter().map(|m| (o.account_id.as_str(), *m, now)).collect();
         if let Err(refusal) = super::messages::insert_messages(&mut tx, &rows).await? {
