@@ -755,6 +755,45 @@ async fn replies_to_pool_numbers_find_their_message_campaign_run_and_conversatio
 }
 
 #[tokio::test]
+async fn a_sender_replies_from_a_conversation_from_the_number_the_phone_wrote_to() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(&app, json!({"number": "7100"})).await;
+        inbound_to(&app, PHONE, "7100", "is my order ready?").await;
+        // Written to since from a name, which the phone cannot answer.
+        app.send(json!({"to": PHONE, "from": "Shop", "text": "Sale today!"})).await;
+        let thread_path = format!("/api/v1/conversations/{}", PHONE.replace('+', "%2B"));
+        let (_, thread) = app.get(&thread_path).await;
+        assert_eq!(thread["reply_from"], "7100", "{thread}");
+
+        // A user of role sender, who has no phone number of their own.
+        let (status, user) = app
+            .post("/api/v1/users", json!({"username": "sam", "role": "sender", "password": "sam-password"}))
+            .await;
+        assert_eq!(status, 201, "{user}");
+        let (status, key) = app
+            .post(
+                "/api/v1/api-keys",
+                json!({"name": "sam", "user_id": user["user"]["id"], "scopes": ["read", "send"], "allowed_ips": []}),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+        let sam = key["key"].as_str().unwrap();
+        let (status, sent) =
+            post_with(&app, sam, &format!("{thread_path}/messages"), json!({"text": "Yes, come by!"})).await;
+        assert_eq!(status, 202, "{sent}");
+        assert_eq!(sent["messages"][0]["from"], "7100");
+        // Any other number is still not theirs to send from.
+        let (status, e) =
+            post_with(&app, sam, "/api/v1/messages", json!({"to": PHONE, "from": "+48500000009", "text": "x"}))
+                .await;
+        assert_eq!((status, e["error"]["code"].as_str()), (403, Some("sender_not_verified")), "{e}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn pool_and_thread_mistakes_are_refused_with_the_field() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;

@@ -17,7 +17,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use super::messages::NewMessage;
 use super::{Dialect, Store};
-use crate::domain::Direction;
+use crate::domain::{Direction, SenderId};
 
 /// Rows per generated statement.
 const CHUNK: usize = 400;
@@ -221,7 +221,8 @@ impl Store {
     }
 
     /// The account's number `phone` last wrote to or was last written from:
-    /// whichever happened later.
+    /// whichever happened later. A message from a name (`Shop`) names no
+    /// number the phone can answer, so it is passed over.
     pub async fn last_number_with(&self, account_id: &str, phone: &str) -> sqlx::Result<Option<String>> {
         let ids = self.thread_ids(account_id, phone, None, 20).await?;
         for id in ids {
@@ -237,7 +238,7 @@ impl Store {
             } else {
                 r.try_get(2)?
             };
-            if let Some(n) = number {
+            if let Some(n) = number.filter(|n| SenderId::parse(n).is_ok_and(|s| !s.is_alphanumeric())) {
                 return Ok(Some(n));
             }
         }

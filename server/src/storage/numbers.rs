@@ -189,6 +189,22 @@ impl Store {
         .transpose()
     }
 
+    /// Whether the account registered `number`, however it is written
+    /// (with or without the `+` of an international number).
+    pub async fn holds_number(&self, account_id: &str, number: &str) -> sqlx::Result<bool> {
+        for spelling in super::number_spellings(number) {
+            let held = sqlx::query("SELECT 1 FROM numbers WHERE account_id = $1 AND number = $2")
+                .bind(account_id)
+                .bind(&spelling)
+                .fetch_optional(&self.reader)
+                .await?;
+            if held.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Changes a number's connectors and default actions.
     pub async fn update_number(
         &self,

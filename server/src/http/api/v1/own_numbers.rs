@@ -165,7 +165,9 @@ pub async fn verify_own_number(
 
 /// Refuses a numeric sender the caller may not use: their own number
 /// before it is verified; and for senders (not owners or admins), any
-/// number but their verified own ones.
+/// number but their verified own ones and the account's registered
+/// numbers (`/api/v1/numbers`: the numbers phones write to, which a reply
+/// from a conversation goes out from).
 pub(crate) async fn check_sender(state: &AppState, auth: &Auth, from: &SenderId) -> Result<(), ApiError> {
     let Some(user) = auth.user_id.as_deref() else { return Ok(()) };
     if from.is_alphanumeric() {
@@ -176,6 +178,9 @@ pub(crate) async fn check_sender(state: &AppState, auth: &Auth, from: &SenderId)
     let mine = own.iter().find(|(p, _)| digits(p) == digits(from.as_str()));
     let verified = mine.is_some_and(|(_, at)| at.is_some());
     if verified || (mine.is_none() && auth.role.unrestricted()) {
+        return Ok(());
+    }
+    if state.store.holds_number(&auth.account_id, from.as_str()).await? {
         return Ok(());
     }
     Err(ApiError {
