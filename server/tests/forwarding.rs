@@ -643,3 +643,63 @@ async fn opting_a_number_out_or_in_by_hand_posts_the_same_events_once_each() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_answer_the_account_cannot_pay_for_is_left_out_alone_and_uses_no_auto_reply() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start_with(&b, |c| c.inbound.auto_reply_limit = 1).await;
+        number(&app, json!({"number": "7100"})).await;
+        keyword(
+            &app,
+            json!({"number": "7100", "keyword": "PIZZA", "match_type": "base", "actions": [
+                {"type": "reply", "text": "Your pizza is on its way"},
+                {"type": "forward", "phone": "+48600999000"},
+            ]}),
+        )
+        .await;
+        // The tariff prices Poland only.
+        let (s, t) = app
+            .post(
+                "/api/v1/tariffs",
+                json!({"name": "Poland", "currency": "EUR", "prices": [{"prefix": "48", "price": "0.05"}]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+        let (s, e) = app.patch("/api/v1/accounts/default/billing", json!({"tariff": "Poland"})).await;
+        assert_eq!(s, 200, "{e}");
+        let (s, e) = app.post("/api/v1/accounts/default/top-ups", json!({"amount": "1.00"})).await;
+        assert_eq!(s, 201, "{e}");
+
+        const UK: &str = "+447911123456";
+        inject(&app, UK, "7100", "PIZZA").await;
+        let m = matched(&app, UK, "PIZZA").await;
+        let actions = m["match"]["actions"].as_array().unwrap();
+        let reply = actions.iter().find(|a| a["action"] == "reply").unwrap();
+        assert!(reply["message_id"].is_null(), "no answer to a number without a price: {m}");
+        assert!(reply["skipped"].as_str().is_some_and(|s| s.contains("no price")), "{m}");
+        let forward = actions.iter().find(|a| a["action"] == "send").unwrap();
+        let id =
+            forward["message_id"].as_str().unwrap_or_else(|| panic!("the staff forward still goes: {m}"));
+        app.wait_for_status(id, "delivered").await;
+        assert!(sent_to(&app, UK).await.is_empty());
+
+        // The answer that never went used none of the sender's one
+        // auto-reply: with a price now, the next one goes.
+        let (s, p) = app
+            .post(
+                &format!("/api/v1/tariffs/{}/prices", t["id"].as_str().unwrap()),
+                json!({"prices": [{"prefix": "44", "price": "0.05"}]}),
+            )
+            .await;
+        assert!(s < 300, "{p}");
+        inject(&app, UK, "7100", "PIZZA again").await;
+        let m = matched(&app, UK, "PIZZA again").await;
+        let reply =
+            m["match"]["actions"].as_array().unwrap().iter().find(|a| a["action"] == "reply").unwrap();
+        let id = reply["message_id"].as_str().unwrap_or_else(|| panic!("answered: {m}"));
+        app.wait_for_status(id, "delivered").await;
+        assert_eq!(sent_to(&app, UK).await.len(), 1);
+        app.stop().await;
+    })
+    .await;
+}

@@ -538,54 +538,77 @@ impl Store {
         });
         // Forwards by SMS and e-mail and notifications: all of a message's
         // or none, counted per received message against the sender's limit.
-        let forwards = o.sends.is_empty() && o.emails.is_empty()
-            || reserve(&mut tx, "forward_counts", &o.account_id, &o.sender, 1, limits.forwards, now).await?
-                == 1;
+        let forward_room = if o.sends.is_empty() && o.emails.is_empty() {
+            None
+        } else {
+            Some(
+                Allowance::read(&mut tx, "forward_counts", &o.account_id, &o.sender, limits.forwards, now)
+                    .await?,
+            )
+        };
+        let forwards = forward_room.as_ref().is_none_or(|r| r.left > 0);
         if !forwards {
             tracing::warn!(message_id = %o.message_id, sender = %o.sender,
                 sms = o.sends.len(), emails = o.emails.len(), "{FORWARD_LIMIT_REASON}; forwards skipped");
         }
-        let mut queued: Vec<&NewMessage> =
-            if forwards { o.sends.iter().filter(|m| !refused(m)).collect() } else { Vec::new() };
-        if !replies.is_empty() {
-            let allowed = reserve(
-                &mut tx,
-                "auto_reply_counts",
-                &o.account_id,
-                &o.sender,
-                replies.len() as i64,
-                limits.replies,
-                now,
+        let reply_room = if replies.is_empty() {
+            None
+        } else {
+            Some(
+                Allowance::read(&mut tx, "auto_reply_counts", &o.account_id, &o.sender, limits.replies, now)
+                    .await?,
             )
-            .await?;
-            for (i, r) in replies.into_iter().enumerate() {
-                if (i as i64) < allowed {
-                    queued.push(r);
-                    log.push(json!({"action": "reply", "message_id": r.id}));
-                } else {
-                    log.push(
-                        json!({"action": "reply", "skipped": "auto-reply limit for this sender reached"}),
-                    );
-                }
-            }
-        }
-        for m in &o.sends {
-            log.push(if !forwards {
-                json!({"action": "send", "to": m.to.as_str(), "skipped": FORWARD_LIMIT_REASON})
-            } else if refused(m) {
-                json!({"action": "send", "to": m.to.as_str(), "skipped": OPTED_OUT_REASON})
-            } else {
-                json!({"action": "send", "to": m.to.as_str(), "message_id": m.id})
-            });
-        }
+        };
+        let allowed = reply_room.as_ref().map_or(0, |r| usize::try_from(r.left).unwrap_or(0));
+        let sends: Vec<&NewMessage> =
+            if forwards { o.sends.iter().filter(|m| !refused(m)).collect() } else { Vec::new() };
         // Charged to the account the match gave the message to (on a shared
         // number, the one whose keyword it matched), before its answers.
         super::billing::charge_inbound(&mut tx, &o.account_id, &o.message_id, &o.sender, now).await?;
-        let rows: Vec<(&str, &NewMessage, i64)> =
-            queued.iter().map(|m| (o.account_id.as_str(), *m, now)).collect();
-        if let Err(refusal) = super::messages::insert_messages(&mut tx, &rows).await? {
-            // Nothing of them was stored; the rest of the match stands.
-            log.push(json!({"action": "send", "skipped": refusal.to_string(), "messages": rows.len()}));
+        // Answers first, then forwards; one the account cannot pay for (no
+        // price for its number, the balance short) is left out alone.
+        let wanted: Vec<&NewMessage> =
+            replies.iter().take(allowed).copied().chain(sends.iter().copied()).collect();
+        let mut results = queue_each(&mut tx, &o.account_id, &wanted, now).await?.into_iter();
+        let mut queued = 0;
+        let mut replied = 0;
+        for (i, r) in replies.iter().enumerate() {
+            log.push(match (i < allowed).then(|| results.next()).flatten() {
+                Some(Ok(())) => {
+                    replied += 1;
+                    json!({"action": "reply", "message_id": r.id})
+                }
+                Some(Err(refusal)) => json!({"action": "reply", "skipped": refusal.to_string()}),
+                None => json!({"action": "reply", "skipped": "auto-reply limit for this sender reached"}),
+            });
+        }
+        queued += replied;
+        // A received message counts against the forward limit when one of
+        // its forwards went out.
+        let mut forwarded = forwards && !o.emails.is_empty();
+        for m in &o.sends {
+            let to = m.to.as_str();
+            log.push(if !forwards {
+                json!({"action": "send", "to": to, "skipped": FORWARD_LIMIT_REASON})
+            } else if refused(m) {
+                json!({"action": "send", "to": to, "skipped": OPTED_OUT_REASON})
+            } else {
+                match results.next() {
+                    Some(Ok(())) => {
+                        queued += 1;
+                        forwarded = true;
+                        json!({"action": "send", "to": to, "message_id": m.id})
+                    }
+                    Some(Err(refusal)) => json!({"action": "send", "to": to, "skipped": refusal.to_string()}),
+                    None => json!({"action": "send", "to": to, "skipped": "not queued"}),
+                }
+            });
+        }
+        if let Some(room) = &reply_room {
+            room.spend(&mut tx, replied as i64).await?;
+        }
+        if let Some(room) = forward_room.as_ref().filter(|_| forwarded) {
+            room.spend(&mut tx, 1).await?;
         }
         let mut hooks: Vec<(&str, String)> =
             o.webhooks.iter().map(|(u, p)| (u.as_str(), p.clone())).collect();
@@ -628,7 +651,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Some(rows.len()))
+        Ok(Some(queued))
     }
 
     /// Stores, as one message flagged incomplete, every long message whose
@@ -1008,42 +1031,96 @@ pub(super) async fn opted_out_now(
     super::messages::cancel_waiting_to(tx, account_id, phones, why, now).await
 }
 
-/// Counts `wanted` things for `phone` against its limit in `table`
-/// (`auto_reply_counts`, `forward_counts`); returns how many may be done.
-async fn reserve(
+/// Queues an account's messages (answers, forwards), each on its own: one
+/// the account cannot pay for is left out with the reason, and the others
+/// go. Gives each message's result, in order.
+async fn queue_each(
     tx: &mut AnyConnection,
-    table: &'static str,
     account_id: &str,
-    phone: &str,
-    wanted: i64,
-    limit: ReplyLimit,
+    messages: &[&NewMessage],
     now: i64,
-) -> sqlx::Result<i64> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT window_start, sent FROM {table} WHERE account_id = $1 AND phone = $2"
-    )))
-    .bind(account_id)
-    .bind(phone)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (start, sent) = match row {
-        Some(r) => {
-            let start: i64 = r.try_get(0)?;
-            let sent: i64 = r.try_get(1)?;
-            if now - start >= limit.window_micros { (now, 0) } else { (start, sent) }
+) -> sqlx::Result<Vec<Result<(), super::billing::ChargeRefusal>>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(&str, &NewMessage, i64)> = messages.iter().map(|m| (account_id, *m, now)).collect();
+    // All at once as a rule; one by one only when that is refused (a
+    // refusal leaves the transaction as it was).
+    if super::messages::insert_messages(tx, &rows).await?.is_ok() {
+        return Ok(vec![Ok(()); rows.len()]);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(super::messages::insert_messages(tx, std::slice::from_ref(row)).await?);
+    }
+    Ok(out)
+}
+
+/// What a sender may still get within one of its limits (`table`:
+/// `auto_reply_counts`, `forward_counts`), read in the caller's
+/// transaction; [`Allowance::spend`] counts what was done.
+struct Allowance {
+    table: &'static str,
+    account_id: String,
+    phone: String,
+    /// When the sender's current window began.
+    start: i64,
+    /// Done in that window so far.
+    sent: i64,
+    /// How many more may be done.
+    left: i64,
+}
+
+impl Allowance {
+    async fn read(
+        tx: &mut AnyConnection,
+        table: &'static str,
+        account_id: &str,
+        phone: &str,
+        limit: ReplyLimit,
+        now: i64,
+    ) -> sqlx::Result<Self> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT window_start, sent FROM {table} WHERE account_id = $1 AND phone = $2"
+        )))
+        .bind(account_id)
+        .bind(phone)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (start, sent) = match row {
+            Some(r) => {
+                let start: i64 = r.try_get(0)?;
+                let sent: i64 = r.try_get(1)?;
+                if now - start >= limit.window_micros { (now, 0) } else { (start, sent) }
+            }
+            None => (now, 0),
+        };
+        Ok(Self {
+            table,
+            account_id: account_id.to_owned(),
+            phone: phone.to_owned(),
+            start,
+            sent,
+            left: (limit.max - sent).max(0),
+        })
+    }
+
+    /// Counts `done` things (of at most `left`) in the sender's window.
+    async fn spend(&self, tx: &mut AnyConnection, done: i64) -> sqlx::Result<()> {
+        if done == 0 {
+            return Ok(());
         }
-        None => (now, 0),
-    };
-    let allowed = wanted.min((limit.max - sent).max(0));
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {table} (account_id, phone, window_start, sent) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (account_id, phone) DO UPDATE SET window_start = $3, sent = $4"
-    )))
-    .bind(account_id)
-    .bind(phone)
-    .bind(start)
-    .bind(sent + allowed)
-    .execute(&mut *tx)
-    .await?;
-    Ok(allowed)
+        let table = self.table;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table} (account_id, phone, window_start, sent) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (account_id, phone) DO UPDATE SET window_start = $3, sent = $4"
+        )))
+        .bind(&self.account_id)
+        .bind(&self.phone)
+        .bind(self.start)
+        .bind(self.sent + done.min(self.left))
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
 }
