@@ -838,3 +838,26 @@ async fn a_message_on_a_shared_number_is_charged_to_the_account_whose_keyword_to
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_price_counts_the_text_as_the_account_would_send_it() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        tariff(&app, "Standard", "0.05", "0.04").await;
+        charge_default(&app, "Standard", "1").await;
+        // 100 letters ż: two UCS-2 segments, or one of GSM once transliterated.
+        let path = format!("/api/v1/billing/price?to=%2B48600100200&text={}", "%C5%BC".repeat(100));
+        let (s, q) = app.get(&path).await;
+        assert_eq!((s, q["segments"].as_i64()), (200, Some(2)), "{q}");
+        let (s, a) = app.patch("/api/v1/account", json!({"transliterate": true})).await;
+        assert_eq!(s, 200, "{a}");
+        let (s, q) = app.get(&path).await;
+        assert_eq!(
+            (s, q["segments"].as_i64(), q["price"]["amount"].as_str()),
+            (200, Some(1), Some("0.04")),
+            "{q}"
+        );
+        app.stop().await;
+    })
+    .await;
+}

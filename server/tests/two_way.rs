@@ -794,6 +794,62 @@ async fn a_sender_replies_from_a_conversation_from_the_number_the_phone_wrote_to
 }
 
 #[tokio::test]
+async fn answers_and_forwards_are_transliterated_when_the_account_transliterates() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(&app, json!({"number": "7100"})).await;
+        keyword(
+            &app,
+            json!({"number": "7100", "keyword": "ZUPA", "match_type": "base", "actions": [
+                {"type": "reply", "text": "Zupa dnia: żurek i pierogi, smacznego!"},
+                {"type": "notify", "phone": "+48600999000", "text": "Zamówienie: żurek"},
+            ]}),
+        )
+        .await;
+        let (status, account) = app.patch("/api/v1/account", json!({"transliterate": true})).await;
+        assert_eq!(status, 200, "{account}");
+        inbound_to(&app, PHONE, "7100", "zupa").await;
+        let answer = sent_to(&app, PHONE).await;
+        assert_eq!(
+            (answer[0]["text"].as_str(), answer[0]["encoding"].as_str()),
+            (Some("Zupa dnia: zurek i pierogi, smacznego!"), Some("gsm7")),
+            "{answer:?}"
+        );
+        let staff = sent_to(&app, "+48600999000").await;
+        assert_eq!(
+            (staff[0]["text"].as_str(), staff[0]["encoding"].as_str()),
+            (Some("Zamowienie: zurek"), Some("gsm7")),
+            "{staff:?}"
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_answer_goes_from_the_number_as_registered_however_the_smsc_wrote_it() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        number(&app, json!({"number": "+48500600700"})).await;
+        keyword(
+            &app,
+            json!({"number": "+48500600700", "keyword": "HOURS", "actions": [
+                {"type": "reply", "text": "Open 9 to 17"}]}),
+        )
+        .await;
+        // The SMSC writes our number without its +.
+        inbound_to(&app, PHONE, "48500600700", "hours").await;
+        let answer = sent_to(&app, PHONE).await;
+        assert_eq!(answer.len(), 1, "{answer:?}");
+        assert_eq!(answer[0]["from"], "+48500600700", "{answer:?}");
+        let again = inbound_to(&app, PHONE, "48500600700", "thanks").await;
+        assert_eq!(again["in_reply_to"], answer[0]["id"], "{again}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn pool_and_thread_mistakes_are_refused_with_the_field() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;

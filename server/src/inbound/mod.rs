@@ -76,6 +76,15 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Longest delay between attempts at a message whose matching failed.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 
+/// How the account a message went to writes: answers from the number
+/// the message was written to, as the account registered it (not as the
+/// SMSC wrote it: `48500600700` is `+48500600700`), and every text
+/// transliterated when the account transliterates.
+struct Outgoing {
+    from: Option<SenderId>,
+    transliterate: bool,
+}
+
 pub struct InboundWorker {
     store: Store,
     /// This node's name: only it completes what it claimed.
@@ -188,7 +197,9 @@ impl InboundWorker {
             // for the account the message belongs to.
             let (words, help) = self.words(&job.account_id).await?;
             if let Some(request) = compliance::classify(&text, &words) {
-                self.answer_request(&mut o, job, request, vec![job.account_id.clone()], help, &text);
+                let number = number_spellings(&job.to).into_iter().next().unwrap_or_default();
+                let out = self.outgoing(&job.account_id, &number).await?;
+                self.answer_request(&mut o, &out, request, vec![job.account_id.clone()], help, &text);
             }
             return self.finish(job, o, None).await;
         }
@@ -243,8 +254,9 @@ impl InboundWorker {
             o.account_id = first.account_id.clone();
             o.number_id = Some(first.id.clone());
             let help = words[accounts[0]].1.clone();
+            let out = self.outgoing(&first.account_id, &first.number).await?;
             let accounts = accounts.iter().map(|i| holders[*i].account_id.clone()).collect();
-            self.answer_request(&mut o, job, request, accounts, help, &text);
+            self.answer_request(&mut o, &out, request, accounts, help, &text);
             return self.finish(job, o, None).await;
         }
         let (holder, actions_json, keyword) = match best {
@@ -266,7 +278,8 @@ impl InboundWorker {
         if actions.is_empty() && o.kind == "default" {
             o.kind = "none";
         }
-        self.run_actions(&mut o, job, &actions, keyword.as_deref()).await?;
+        let out = self.outgoing(&holder.account_id, &holder.number).await?;
+        self.run_actions(&mut o, job, &out, &actions, keyword.as_deref()).await?;
         self.finish(job, o, keyword.as_deref()).await
     }
 
@@ -275,7 +288,7 @@ impl InboundWorker {
     fn answer_request(
         &self,
         o: &mut InboundOutcome,
-        job: &InboundJob,
+        out: &Outgoing,
         request: Request,
         accounts: Vec<String>,
         help: String,
@@ -287,11 +300,11 @@ impl InboundWorker {
                 o.opt = Some(OptChange { accounts, out: request == Request::OptOut, word: text.to_owned() });
                 if request == Request::OptOut {
                     let confirm = "You will get no more messages from us. Reply START to subscribe again.";
-                    self.reply(o, job, confirm.to_owned());
+                    self.reply(o, out, confirm.to_owned());
                 }
             }
             Request::Help => {
-                self.reply(o, job, help);
+                self.reply(o, out, help);
             }
         }
         // The answers to STOP and HELP go even to a number that opted out.
@@ -353,31 +366,37 @@ impl InboundWorker {
         }
     }
 
+    /// How the account `account_id` writes from `number`, the number the
+    /// message was written to as the account registered it.
+    async fn outgoing(&self, account_id: &str, number: &str) -> anyhow::Result<Outgoing> {
+        let transliterate = self.store.account_record(account_id).await?.is_some_and(|a| a.transliterate);
+        Ok(Outgoing { from: SenderId::parse(number).ok(), transliterate })
+    }
+
     /// Queues `text` as an answer to the sender, from the number written to.
-    fn reply(&self, o: &mut InboundOutcome, job: &InboundJob, text: String) {
-        match self.answer(o, job, &text) {
+    fn reply(&self, o: &mut InboundOutcome, out: &Outgoing, text: String) {
+        match self.answer(o, out, &text) {
             Ok(m) => o.replies.push(m),
             Err(e) => o.log.push(json!({"action": "reply", "skipped": e})),
         }
     }
 
     /// `text` as an answer to the sender, from the number written to.
-    fn answer(&self, o: &InboundOutcome, job: &InboundJob, text: &str) -> Result<NewMessage, String> {
+    fn answer(&self, o: &InboundOutcome, out: &Outgoing, text: &str) -> Result<NewMessage, String> {
         let Some(to) = &o.sender_phone else { return Err("the sender is not a phone number".into()) };
-        Ok(NewMessage {
-            from: SenderId::parse(&job.to).ok(),
-            ..NewMessage::plain(to.clone(), self.message(text)?)
-        })
+        Ok(NewMessage { from: out.from.clone(), ..NewMessage::plain(to.clone(), self.message(out, text)?) })
     }
 
-    fn message(&self, text: &str) -> Result<MessageText, String> {
-        MessageText::new(text, self.max_segments).map_err(|e| e.to_string())
+    /// `text` as the account sends it (transliterated if it says so).
+    fn message(&self, out: &Outgoing, text: &str) -> Result<MessageText, String> {
+        MessageText::to_send(text, out.transliterate, self.max_segments).map_err(|e| e.to_string())
     }
 
     async fn run_actions(
         &self,
         o: &mut InboundOutcome,
         job: &InboundJob,
+        out: &Outgoing,
         actions: &[Action],
         keyword: Option<&str>,
     ) -> anyhow::Result<()> {
@@ -400,7 +419,7 @@ impl InboundWorker {
                         continue;
                     };
                     match self.render(o, &mut contact, &source, &data).await? {
-                        Ok(text) => self.reply(o, job, text),
+                        Ok(text) => self.reply(o, out, text),
                         Err(e) => o.log.push(json!({"action": "reply", "skipped": e})),
                     }
                 }
@@ -415,7 +434,7 @@ impl InboundWorker {
                 }
                 Action::Forward { phone: Some(phone), .. } => {
                     let text = format!("From {}: {}", job.from, job.text);
-                    self.send(o, phone, &text);
+                    self.send(o, out, phone, &text);
                 }
                 Action::Forward { email: Some(to), .. } => {
                     let subject = format!(
@@ -427,7 +446,7 @@ impl InboundWorker {
                     self.mail(o, to, subject, forwarded_mail_body(job, keyword));
                 }
                 Action::Forward { .. } => {}
-                Action::PollAnswer { poll } => self.poll_answer(o, job, poll, keyword).await?,
+                Action::PollAnswer { poll } => self.poll_answer(o, job, out, poll, keyword).await?,
                 Action::Notify { phone, email, text } => {
                     let text = match text {
                         Some(source) => match self.render(o, &mut contact, source, &data).await? {
@@ -446,7 +465,7 @@ impl InboundWorker {
                         ),
                     };
                     match (phone, email) {
-                        (Some(phone), _) => self.send(o, phone, &text),
+                        (Some(phone), _) => self.send(o, out, phone, &text),
                         (None, Some(to)) => self.mail(o, to, format!("New message to {}", job.to), text),
                         (None, None) => {}
                     }
@@ -466,14 +485,14 @@ impl InboundWorker {
 
     /// Queues `text` to a third party (forward, notification); too long a
     /// text is shortened to fit.
-    fn send(&self, o: &mut InboundOutcome, phone: &str, text: &str) {
+    fn send(&self, o: &mut InboundOutcome, out: &Outgoing, phone: &str, text: &str) {
         let Ok(to) = PhoneNumber::parse(phone, None) else {
             o.log.push(json!({"action": "send", "skipped": format!("{phone} is not a valid number")}));
             return;
         };
-        let text = self.message(text).or_else(|_| {
+        let text = self.message(out, text).or_else(|_| {
             let short: String = text.chars().take(300).collect();
-            self.message(&short)
+            self.message(out, &short)
         });
         match text {
             Ok(text) => o.sends.push(NewMessage::plain(to, text)),

@@ -400,6 +400,7 @@ impl InboundWorker {
         &self,
         o: &mut InboundOutcome,
         job: &InboundJob,
+        out: &super::Outgoing,
         poll_id: &str,
         keyword: Option<&str>,
     ) -> anyhow::Result<()> {
@@ -415,7 +416,7 @@ impl InboundWorker {
         let mut replies = Vec::new();
         for status in VoteStatus::ALL {
             if let Some(text) = spec.replies.for_status(status) {
-                match self.answer(o, job, text) {
+                match self.answer(o, out, text) {
                     Ok(m) => replies.push((status, m)),
                     Err(e) => o.log.push(json!({"action": "poll_answer", "reply_skipped": e})),
                 }

@@ -954,7 +954,8 @@ pub async fn unsubscribe(
 pub struct QuoteQuery {
     /// The recipient.
     pub to: Option<String>,
-    /// The text (its segments are counted); default one segment.
+    /// The text (its segments are counted as it would be sent, so
+    /// transliterated when the account transliterates); default one segment.
     pub text: Option<String>,
 }
 
@@ -984,8 +985,13 @@ pub async fn quote(
     let Query(q) = query.map_err(|e| ApiError::query("query", e.body_text()))?;
     let to = q.to.ok_or_else(|| ApiError::query("to", "is required"))?;
     let to = PhoneNumber::parse(&to, state.region).map_err(|e| ApiError::query("to", e.to_string()))?;
-    let text = MessageText::new(q.text.as_deref().unwrap_or("x"), state.config.messages.max_segments)
-        .map_err(|e| ApiError::query("text", e.to_string()))?;
+    // Counted as it would be sent: transliterated if the account says so.
+    let text = MessageText::to_send(
+        q.text.as_deref().unwrap_or("x"),
+        auth.transliterate,
+        state.config.messages.max_segments,
+    )
+    .map_err(|e| ApiError::query("text", e.to_string()))?;
     Ok(Json(quote_view(&state, &auth.account_id, &to, &text).await?))
 }
 
