@@ -331,6 +331,7 @@ async fn bad_polls_and_poll_actions_are_refused_with_the_field_at_fault_and_chan
         let app = TestApp::start(&b).await;
         let good = json!({"name": "Lunch", "question": "What?", "answers": [{"key": "A"}, {"key": "B"}]});
         create(&app, "/api/v1/polls", good.clone()).await;
+        let too_long = "Dziękujemy za głos! ".repeat(45);
         let with = |change: Value| {
             let mut body = good.clone();
             for (k, v) in change.as_object().unwrap() {
@@ -351,6 +352,8 @@ async fn bad_polls_and_poll_actions_are_refused_with_the_field_at_fault_and_chan
             ),
             (with(json!({"name": "Other", "vote_policy": "most"})), 422, "vote_policy"),
             (with(json!({"name": "Other", "correct_answer": "C"})), 422, "correct_answer"),
+            // Within 1,000 characters, but 14 segments of UCS-2 (at most 10).
+            (with(json!({"name": "Other", "replies": {"counted": too_long}})), 422, "replies.counted"),
             (with(json!({"name": "LUNCH"})), 409, "name"),
         ];
         for (body, status, field) in cases {
@@ -370,6 +373,7 @@ async fn bad_polls_and_poll_actions_are_refused_with_the_field_at_fault_and_chan
         for (action, field) in [
             (json!({"type": "poll_answer", "poll": "Dinner"}), "actions[0].poll"),
             (json!({"type": "poll_answer", "poll": " "}), "actions[0].poll"),
+            (json!({"type": "reply", "text": too_long}), "actions[0].text"),
         ] {
             let (status, e) = app
                 .post("/api/v1/keywords", json!({"number": "7100", "keyword": "VOTE", "actions": [action]}))

@@ -131,6 +131,12 @@ impl MessageTemplate {
         &self.source
     }
 
+    /// Whether `source` holds template syntax (`{{`, `{%`, `{#`): without
+    /// any, it renders as it is written.
+    pub fn has_syntax(source: &str) -> bool {
+        ["{{", "{%", "{#"].iter().any(|d| source.contains(d))
+    }
+
     /// The text for one recipient.
     pub fn render(&self, contact: &TemplateContact, data: &serde_json::Value) -> Result<String, RenderError> {
         let ctx = BTreeMap::from([

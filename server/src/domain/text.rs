@@ -55,6 +55,14 @@ impl MessageText {
         }
     }
 
+    /// Checks a text saved now and sent later (a keyword's or a poll's
+    /// answer): it must fit `max_segments` whether or not the account
+    /// transliterates by then.
+    pub fn check_saved(text: &str, max_segments: usize) -> Result<(), MessageTextError> {
+        Self::to_send(text, false, max_segments)?;
+        Self::to_send(text, true, max_segments).map(|_| ())
+    }
+
     /// Rebuilds a text read back from storage, recounting its segments.
     pub fn from_trusted(text: String) -> Self {
         let info = sms_text::analyze(&text);

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::campaigns::template::MessageTemplate;
-use crate::domain::{PhoneNumber, Region};
+use crate::domain::{MessageText, PhoneNumber, Region};
 use crate::outbound::{USER_URL_RULE, is_user_url};
 use crate::storage::{Email, MAX_GROUP_NAME_LEN, clean_text};
 
@@ -81,9 +81,15 @@ impl Action {
 
     /// Checks the action and puts it in canonical form (trimmed group
     /// names, E.164 numbers). `fields` are the account's custom fields,
-    /// which templates may read. A `template` reference is checked by the
-    /// caller, who can look it up.
-    pub fn checked(self, region: Option<Region>, fields: &[String]) -> Result<Self, ActionError> {
+    /// which templates may read; a reply text without template syntax is
+    /// sent as it is, so it must fit `max_segments`. A `template`
+    /// reference is checked by the caller, who can look it up.
+    pub fn checked(
+        self,
+        region: Option<Region>,
+        fields: &[String],
+        max_segments: usize,
+    ) -> Result<Self, ActionError> {
         let group = |g: String| -> Result<String, ActionError> {
             clean_text(&g, MAX_GROUP_NAME_LEN, false)
                 .map_err(|e| err("group", format!("the group name {e}")))?
@@ -113,7 +119,13 @@ impl Action {
             Self::Reply { text: t, template } => match (t, template) {
                 (Some(_), Some(_)) => return Err(err("template", "give a text or a template, not both")),
                 (None, None) => return Err(err("text", "a reply needs a text or a template")),
-                (t, template) => Self::Reply { text: text(t)?, template },
+                (t, template) => {
+                    let t = text(t)?;
+                    if let Some(t) = t.as_deref().filter(|t| !MessageTemplate::has_syntax(t)) {
+                        MessageText::check_saved(t, max_segments).map_err(|e| err("text", e.to_string()))?;
+                    }
+                    Self::Reply { text: t, template }
+                }
             },
             Self::Forward { url, phone: p, email: e } => {
                 if [url.is_some(), p.is_some(), e.is_some()].iter().filter(|given| **given).count() != 1 {
@@ -168,10 +180,10 @@ mod tests {
             r#"{"type":"poll_answer","poll":"Lunch"}"#,
         ];
         for j in ok {
-            parse(j).unwrap().checked(None, &[]).unwrap_or_else(|e| panic!("{j}: {e:?}"));
+            parse(j).unwrap().checked(None, &[], 10).unwrap_or_else(|e| panic!("{j}: {e:?}"));
         }
         assert_eq!(
-            parse(r#"{"type":"add_to_group","group":" Pizza "}"#).unwrap().checked(None, &[]).unwrap(),
+            parse(r#"{"type":"add_to_group","group":" Pizza "}"#).unwrap().checked(None, &[], 10).unwrap(),
             Action::AddToGroup { group: "Pizza".into() }
         );
         let refused = [
@@ -192,11 +204,14 @@ mod tests {
             (r#"{"type":"poll_answer","poll":" "}"#, "poll"),
         ];
         for (j, field) in refused {
-            let e = parse(j).unwrap().checked(None, &[]).unwrap_err();
+            let e = parse(j).unwrap().checked(None, &[], 10).unwrap_err();
             assert_eq!(e.field, field, "{j}: {e:?}");
         }
         assert_eq!(
-            parse(r#"{"type":"forward","email":"Desk@Example.COM"}"#).unwrap().checked(None, &[]).unwrap(),
+            parse(r#"{"type":"forward","email":"Desk@Example.COM"}"#)
+                .unwrap()
+                .checked(None, &[], 10)
+                .unwrap(),
             Action::Forward { url: None, phone: None, email: Some("Desk@example.com".into()) }
         );
         assert!(parse(r#"{"type":"explode"}"#).is_err());

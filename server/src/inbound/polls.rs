@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::InboundWorker;
 use super::keyword::normalize;
+use crate::domain::MessageText;
 use crate::storage::{
     InboundJob, InboundOutcome, PollRecord, VoteCount, VoteRequest, VoteStatus, clean_text,
 };
@@ -151,7 +152,9 @@ fn text(field: &str, s: &str, max: usize, multiline: bool) -> Result<String, Pol
 }
 
 impl PollSpec {
-    pub fn new(d: PollDraft) -> Result<Self, PollError> {
+    /// Checks a draft; reply texts must fit `max_segments`
+    /// (`messages.max_segments`), as they are sent when a vote comes.
+    pub fn new(d: PollDraft, max_segments: usize) -> Result<Self, PollError> {
         let name = text("name", &d.name, MAX_NAME_LEN, false)?;
         let question = text("question", &d.question, MAX_QUESTION_LEN, true)?;
         if d.answers.len() < 2 {
@@ -219,7 +222,12 @@ impl PollSpec {
         let reply = |field: &str, t: &Option<String>| -> Result<Option<String>, PollError> {
             match t {
                 Some(t) if t.trim().is_empty() => Ok(None),
-                Some(t) => text(&format!("replies.{field}"), t, MAX_REPLY_LEN, true).map(Some),
+                Some(t) => {
+                    let field = format!("replies.{field}");
+                    let t = text(&field, t, MAX_REPLY_LEN, true)?;
+                    MessageText::check_saved(&t, max_segments).map_err(|e| err(&field, e.to_string()))?;
+                    Ok(Some(t))
+                }
                 None => Ok(None),
             }
         };
@@ -455,7 +463,7 @@ mod tests {
 
     #[test]
     fn answers_get_letters_and_are_named_by_key_or_text_in_any_case_and_spelling() {
-        let spec = PollSpec::new(draft()).unwrap();
+        let spec = PollSpec::new(draft(), 10).unwrap();
         let keys: Vec<&str> = spec.answers.iter().map(|a| a.key.as_str()).collect();
         assert_eq!(keys, ["A", "B", "C"]);
         assert_eq!(spec.policy, VotePolicy::First);
@@ -511,12 +519,12 @@ mod tests {
         for (change, field) in cases {
             let mut d = draft();
             change(&mut d);
-            assert_eq!(PollSpec::new(d).unwrap_err().field, field);
+            assert_eq!(PollSpec::new(d, 10).unwrap_err().field, field);
         }
         let mut d = draft();
         d.correct_answer = Some("b".into());
         d.policy = "last".into();
-        let spec = PollSpec::new(d).unwrap();
+        let spec = PollSpec::new(d, 10).unwrap();
         assert_eq!(spec.correct_answer.as_deref(), Some("B"));
         assert_eq!(spec.policy, VotePolicy::Last);
     }
@@ -533,7 +541,7 @@ mod tests {
     fn results_count_percentages_and_the_reasons_not_counted() {
         let mut d = draft();
         d.correct_answer = Some("A".into());
-        let spec = PollSpec::new(d).unwrap();
+        let spec = PollSpec::new(d, 10).unwrap();
         let c = |answer: Option<&str>, status: &str, votes| VoteCount {
             answer: answer.map(str::to_owned),
             status: status.into(),
@@ -575,7 +583,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_text_names_at_most_one_answer_without_panicking(text in "\\PC{0,40}") {
-            let spec = PollSpec::new(draft()).unwrap();
+            let spec = PollSpec::new(draft(), 10).unwrap();
             let _ = answer_of(&text, &spec.answers);
             let _ = answer_text(&text, Some("vote"));
         }

@@ -128,7 +128,7 @@ pub(super) async fn check_actions(
     let mut out = Vec::with_capacity(actions.len());
     for (i, a) in actions.into_iter().enumerate() {
         let a = a
-            .checked(state.region, &fields)
+            .checked(state.region, &fields, state.config.messages.max_segments)
             .map_err(|e| ApiError::field(format!("{field}[{i}].{}", e.field), e.message))?;
         if let Action::Reply { template: Some(t), .. } = &a {
             let found = state.store.find_template(account_id, t).await?;

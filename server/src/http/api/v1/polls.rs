@@ -147,7 +147,7 @@ fn time(field: &str, s: &str) -> Result<Option<i64>, ApiError> {
 }
 
 /// Checks the input over `base` (the stored poll when changing one).
-fn check(input: PollInput, base: Option<&PollRecord>) -> Result<PollSpec, ApiError> {
+fn check(state: &AppState, input: PollInput, base: Option<&PollRecord>) -> Result<PollSpec, ApiError> {
     let old = base.map(PollSpec::from_record);
     let mut d = match &old {
         Some(s) => PollDraft {
@@ -186,7 +186,7 @@ fn check(input: PollInput, base: Option<&PollRecord>) -> Result<PollSpec, ApiErr
     if let Some(v) = input.replies {
         d.replies = v;
     }
-    PollSpec::new(d).map_err(|e| ApiError::field(e.field, e.message))
+    PollSpec::new(d, state.config.messages.max_segments).map_err(|e| ApiError::field(e.field, e.message))
 }
 
 fn taken(name: &str) -> ApiError {
@@ -247,7 +247,7 @@ pub async fn create_poll(
     auth: Auth,
     body: JsonBody<PollInput>,
 ) -> Result<Response, ApiError> {
-    let spec = check(body.value, None)?;
+    let spec = check(&state, body.value, None)?;
     let p = save(&state, &auth, &spec, None).await?;
     Ok((StatusCode::CREATED, Json(PollView::new(p, now_micros()))).into_response())
 }
@@ -276,7 +276,7 @@ pub async fn update_poll(
     body: JsonBody<PollInput>,
 ) -> Result<Json<PollView>, ApiError> {
     let existing = find(&state, &auth, &id).await?;
-    let spec = check(body.value, Some(&existing))?;
+    let spec = check(&state, body.value, Some(&existing))?;
     let p = save(&state, &auth, &spec, Some(&existing.id)).await?;
     Ok(Json(PollView::new(p, now_micros())))
 }
