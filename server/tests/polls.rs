@@ -279,6 +279,17 @@ async fn a_contest_draws_the_same_winners_again_from_its_recorded_seed() {
         assert_eq!(r["results"]["answers"][0]["correct"], true);
 
         let draws = format!("/api/v1/polls/{id}/draws");
+        // Not while votes may still come: they would change the entrants.
+        let (status, e) = app.post(&draws, json!({"seed": "friday-draw"})).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("poll")), "{e}");
+        let in_an_hour = (Utc::now() + Span::hours(1)).to_rfc3339();
+        let (status, p) = app.patch(&format!("/api/v1/polls/{id}"), json!({"closes_at": in_an_hour})).await;
+        assert_eq!(status, 200, "{p}");
+        let (status, e) = app.post(&draws, json!({"seed": "friday-draw"})).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("poll")), "still open: {e}");
+        let closed = (Utc::now() - Span::seconds(1)).to_rfc3339();
+        let (status, p) = app.patch(&format!("/api/v1/polls/{id}"), json!({"closes_at": closed})).await;
+        assert_eq!((status, p["state"].as_str()), (200, Some("closed")), "{p}");
         let first = create(&app, &draws, json!({"winners": 2, "seed": "friday-draw"})).await;
         assert_eq!(first["entrants"], 5);
         let winners: Vec<&str> =

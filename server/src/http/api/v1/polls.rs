@@ -376,6 +376,14 @@ pub async fn create_draw(
     let Some(correct) = p.correct_answer.clone() else {
         return Err(ApiError::field("poll", "only a contest (a poll with a correct_answer) has a draw"));
     };
+    // Drawn once no vote can change the entrants, so the draw stays
+    // reproducible from the votes export.
+    if p.closes_at.is_none_or(|c| now_micros() < c) {
+        return Err(ApiError::field(
+            "poll",
+            "the contest is still open: draw once it has closed (closes_at), so no later vote changes the entrants",
+        ));
+    }
     let winners = input.winners.unwrap_or(1);
     if !(1..=MAX_WINNERS).contains(&winners) {
         return Err(ApiError::field("winners", format!("must be between 1 and {MAX_WINNERS}")));
