@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::hooks::{Behaviour, Endpoints};
 use common::smtp::{SmtpSink, black_hole};
-use common::two_way::{PHONE, inject, keyword, matched, number, sent_to};
+use common::two_way::{PHONE, inject, keyword, matched, number, sent_to, share_7100};
 use common::{TestApp, on_each_backend, wait_for};
 use serde_json::{Value, json};
 
@@ -699,6 +699,56 @@ async fn an_answer_the_account_cannot_pay_for_is_left_out_alone_and_uses_no_auto
         let id = reply["message_id"].as_str().unwrap_or_else(|| panic!("answered: {m}"));
         app.wait_for_status(id, "delivered").await;
         assert_eq!(sent_to(&app, UK).await.len(), 1);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stop_on_a_shared_number_tells_every_account_the_sender_left() {
+    on_each_backend(|b| async move {
+        let hooks = Endpoints::start().await;
+        let app = TestApp::start(&b).await;
+        let (_, branch) = share_7100(&app).await;
+        let (status, e) =
+            app.patch("/api/v1/account", json!({"inbound_url": hooks.url("mine", Behaviour::Happy)})).await;
+        assert_eq!(status, 200, "{e}");
+        let theirs = hooks.url("theirs", Behaviour::Happy);
+        let (status, account) =
+            app.call_as(&branch, "PATCH", "/api/v1/account", Some(json!({"inbound_url": theirs}))).await;
+        assert_eq!(status, 200, "{account}");
+        let (_, account) = app.call_as(&branch, "GET", "/api/v1/account", None).await;
+        let secret = account["webhook_secret"].as_str().unwrap().to_owned();
+
+        inject(&app, PHONE, "7100", "STOP").await;
+        matched(&app, PHONE, "STOP").await;
+        let (_, out) = app.call_as(&branch, "GET", "/api/v1/opt-outs", None).await;
+        assert_eq!(out["opt_outs"][0]["phone"], PHONE, "{out}");
+        let calls = wait_for("both accounts to hear of it", async || {
+            let (mine, theirs) = (hooks.calls("mine"), hooks.calls("theirs"));
+            (mine.len() == 1 && theirs.len() == 1).then_some(theirs)
+        })
+        .await;
+        let t: i64 = calls[0].signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+        assert_eq!(
+            calls[0].signature,
+            kurier::webhooks::sign(&secret, t, &calls[0].body),
+            "signed with theirs"
+        );
+        let body: Value = serde_json::from_str(&calls[0].body).unwrap();
+        assert_eq!(
+            (body["event"].as_str(), body["message"]["from"].as_str()),
+            (Some("contact.opted_out"), Some(PHONE))
+        );
+        // Asked again, nothing changes for them, and nothing is posted.
+        inject(&app, PHONE, "7100", "stop").await;
+        matched(&app, PHONE, "stop").await;
+        wait_for("the first account to hear of it again", async || {
+            (hooks.calls("mine").len() == 2).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(hooks.calls("theirs").len(), 1);
         app.stop().await;
     })
     .await;

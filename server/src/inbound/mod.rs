@@ -322,26 +322,37 @@ impl InboundWorker {
     /// Stores the outcome, with the account's own webhook for received
     /// messages (`inbound_url`) if it has one: `contact.opted_out`,
     /// `contact.opted_in`, `poll.vote` (set when the votes are stored) or
-    /// else `message.inbound`.
+    /// else `message.inbound`. Other accounts an opt change is for (sharers
+    /// of the number whose word it was) are told too, at theirs.
     async fn finish(
         &self,
         job: &InboundJob,
         mut o: InboundOutcome,
         keyword: Option<&str>,
     ) -> anyhow::Result<usize> {
+        let event = match o.kind {
+            "opt_out" => "contact.opted_out",
+            "opt_in" => "contact.opted_in",
+            _ => "message.inbound",
+        };
+        let payload = json!({
+            "event": event,
+            "match": {"kind": o.kind, "keyword": keyword},
+            "keyword": keyword,
+            "message": message_json(job),
+            "account_number": job.to,
+        });
+        let others: Vec<String> = o
+            .opt
+            .as_ref()
+            .map(|opt| opt.accounts.iter().filter(|a| **a != o.account_id).cloned().collect())
+            .unwrap_or_default();
+        for account in others {
+            if let Some(url) = self.store.inbound_url(&account).await? {
+                o.opt_hooks.push((account, url, payload.clone()));
+            }
+        }
         if let Some(url) = self.store.inbound_url(&o.account_id).await? {
-            let event = match o.kind {
-                "opt_out" => "contact.opted_out",
-                "opt_in" => "contact.opted_in",
-                _ => "message.inbound",
-            };
-            let payload = json!({
-                "event": event,
-                "match": {"kind": o.kind, "keyword": keyword},
-                "keyword": keyword,
-                "message": message_json(job),
-                "account_number": job.to,
-            });
             o.event_hook = Some((url, payload));
         }
         let limits = InboundLimits {

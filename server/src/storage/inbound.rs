@@ -284,6 +284,10 @@ pub struct InboundOutcome {
     /// and the event to post there; poll votes, known only once stored,
     /// are added to it (`votes`) and make it a `poll.vote` event.
     pub event_hook: Option<(String, serde_json::Value)>,
+    /// The other accounts an opt change is for (a STOP on a shared number)
+    /// that have an `inbound_url`: (account, url, payload). Each is told
+    /// when its own opt-out list changed.
+    pub opt_hooks: Vec<(String, String, serde_json::Value)>,
     /// What each action did, for the match record.
     pub log: Vec<serde_json::Value>,
 }
@@ -455,7 +459,7 @@ impl Store {
         }
         if let Some(opt) = &o.opt {
             for account in &opt.accounts {
-                set_opt_out(
+                let changed = set_opt_out(
                     &mut tx,
                     account,
                     &o.sender,
@@ -466,6 +470,13 @@ impl Store {
                     now,
                 )
                 .await?;
+                // Another sharer whose word it was hears of its own change
+                // (the message is the matched account's: no link to it).
+                let hook = o.opt_hooks.iter().find(|(a, ..)| a == account && *a != o.account_id);
+                if let Some((_, url, payload)) = hook.filter(|_| changed) {
+                    let event = payload["event"].as_str().unwrap_or("message.inbound");
+                    queue_webhook(&mut tx, account, None, event, url, &payload.to_string(), now).await?;
+                }
             }
         }
         if !o.add_groups.is_empty() {
