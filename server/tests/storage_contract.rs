@@ -1448,3 +1448,53 @@ async fn conversations_that_share_their_last_time_are_each_listed_once_page_by_p
     })
     .await;
 }
+
+#[tokio::test]
+async fn messages_of_one_sender_matched_at_once_on_several_nodes_forward_only_within_its_limit() {
+    on_each_backend(|b| async move {
+        let (store, db, account) = store_with_account(&b).await;
+        let now = now_micros();
+        // A sender that is no number: nothing else of its matches (its
+        // conversation) makes two nodes wait for each other.
+        let received = |i: usize| Outcome::Inbound {
+            connector: "op".into(),
+            sms: InboundSms {
+                from: "ALERTS".into(),
+                to: "7100".into(),
+                text: format!("alarm {i}"),
+                concat: None,
+                smsc_id: None,
+            },
+        };
+        store.apply_outcomes(&mut (0..16).map(received).collect(), RETRY, now).await.unwrap();
+        let jobs = store.claim_inbound("node", now, now + 60_000_000, 20).await.unwrap();
+        assert_eq!(jobs.len(), 16);
+        let one = ReplyLimit { max: 1, window_micros: 3_600_000_000 };
+        let limits = InboundLimits { replies: one, forwards: one };
+        // Each on a store of its own, as on as many nodes.
+        let mut tasks = tokio::task::JoinSet::new();
+        for job in jobs {
+            let node = Store::open(&db.url, 1, "normal").await.unwrap();
+            tasks.spawn(async move {
+                let outcome = InboundOutcome {
+                    message_id: job.message_id.clone(),
+                    account_id: job.account_id.clone(),
+                    kind: "default",
+                    sender: job.from.clone(),
+                    to: job.to.clone(),
+                    sends: vec![sms("+48600999000", &format!("{}: {}", job.from, job.text))],
+                    ..Default::default()
+                };
+                let queued = node.complete_inbound("node", &outcome, limits, now).await.unwrap().unwrap();
+                node.close().await;
+                queued
+            });
+        }
+        let queued: usize = tasks.join_all().await.into_iter().sum();
+        assert_eq!(queued, 1, "one forwarded message within the limit of one");
+        assert_eq!(outbound_texts(&store, &account).await.len(), 1);
+        store.close().await;
+        db.drop_db().await;
+    })
+    .await;
+}

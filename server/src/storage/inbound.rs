@@ -435,6 +435,10 @@ impl Store {
         if held.rows_affected() == 0 {
             return Ok(None);
         }
+        // Then the sender's limits: its counts are read, then written (see
+        // `Allowance`), so a match of the same sender's message on another
+        // node waits here until this one is stored (PostgreSQL).
+        super::lock_until_commit(&mut tx, &format!("inbound-limits:{}:{}", o.account_id, o.sender)).await?;
         let mut log = o.log.clone();
         // The account the match found, and the sender read as a number.
         sqlx::query(
