@@ -850,6 +850,28 @@ async fn an_answer_goes_from_the_number_as_registered_however_the_smsc_wrote_it(
 }
 
 #[tokio::test]
+async fn a_reply_answers_the_last_message_that_went_out_not_one_scheduled_or_canceled_since() {
+    on_each_backend(|b| async move {
+        let app = TestApp::start(&b).await;
+        const NUMBER: &str = "+48500000001";
+        number(&app, json!({"number": NUMBER})).await;
+        let sent = app.send(json!({"to": PHONE, "from": NUMBER, "text": "Your table is ready"})).await;
+        app.wait_for_status(&sent, "delivered").await;
+        let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+        let later =
+            app.send(json!({"to": PHONE, "from": NUMBER, "text": "How was it?", "send_at": tomorrow})).await;
+        let reply = inbound_to(&app, PHONE, NUMBER, "On my way").await;
+        assert_eq!(reply["in_reply_to"].as_str(), Some(sent.as_str()), "not the scheduled one: {reply}");
+        let (status, canceled) = app.post(&format!("/api/v1/messages/{later}/cancel"), json!({})).await;
+        assert_eq!(status, 200, "{canceled}");
+        let reply = inbound_to(&app, PHONE, NUMBER, "Thanks").await;
+        assert_eq!(reply["in_reply_to"].as_str(), Some(sent.as_str()), "not the canceled one: {reply}");
+        app.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn pool_and_thread_mistakes_are_refused_with_the_field() {
     on_each_backend(|b| async move {
         let app = TestApp::start(&b).await;

@@ -3,10 +3,12 @@
 //! Every outbound message sent from one of the account's numbers records a
 //! reply route: (recipient, number) → that message, replacing the older
 //! one. A reply from the recipient to the number is then linked to it (and
-//! to its campaign and run). The account's pool is its dedicated numbers
-//! marked `in_pool`; [`Store::pool_senders`] picks, per recipient, the pool
-//! number least recently used for them, so that each number identifies one
-//! message per recipient for as long as possible.
+//! to its campaign and run) — or, when it has not gone out (scheduled,
+//! held, canceled), to the last message that way that did. The account's
+//! pool is its dedicated numbers marked `in_pool`; [`Store::pool_senders`]
+//! picks, per recipient, the pool number least recently used for them, so
+//! that each number identifies one message per recipient for as long as
+//! possible.
 //!
 //! A conversation is every message to and from one phone, in order; the
 //! `conversations` table lists the phones that wrote in, newest first.
@@ -16,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use super::messages::NewMessage;
-use super::{Dialect, Store};
+use super::{Dialect, MessageCounts, Store};
 use crate::domain::{Direction, SenderId};
 
 /// Rows per generated statement.
@@ -260,6 +262,29 @@ impl Store {
     }
 }
 
+/// The last message of the account to `recipient` from `number` that went
+/// out: (id, campaign_id, run_id).
+async fn last_gone_out(
+    tx: &mut AnyConnection,
+    account_id: &str,
+    recipient: &str,
+    number: &str,
+) -> sqlx::Result<Option<sqlx::any::AnyRow>> {
+    let statuses = MessageCounts::WENT_OUT.map(|s| format!("'{s}'")).join(", ");
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT id, campaign_id, run_id FROM messages
+         WHERE account_id = $1 AND to_number = $2 AND from_addr = $3 AND direction = $4
+           AND status IN ({statuses})
+         ORDER BY id DESC LIMIT 1"
+    )))
+    .bind(account_id)
+    .bind(recipient)
+    .bind(number)
+    .bind(Direction::Outbound.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+}
+
 /// Records the reply routes of messages just stored: each one sent from a
 /// number of its account becomes the message a reply to that number answers.
 pub(super) async fn record_reply_routes(
@@ -346,6 +371,11 @@ impl<'a> ReplyRoutes<'a> {
 /// Links a received message to the message it answers (the last one sent to
 /// `sender` from the number it wrote to), that message's campaign and run,
 /// and puts it on top of the sender's conversation.
+///
+/// The reply route names the last message queued that way, recorded when
+/// it was stored (the intake's hot path adds no lookup for it); if that one
+/// has not gone out (scheduled, held by a campaign, canceled, failed), the
+/// last one that did is looked up here instead.
 pub(super) async fn link_reply(
     tx: &mut AnyConnection,
     account_id: &str,
@@ -366,16 +396,20 @@ pub(super) async fn link_reply(
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(r) = row {
-            let answered: String = r.try_get(0)?;
-            let m = sqlx::query("SELECT campaign_id, run_id FROM messages WHERE id = $1")
-                .bind(&answered)
+            let routed: String = r.try_get(0)?;
+            let m = sqlx::query("SELECT id, campaign_id, run_id, status FROM messages WHERE id = $1")
+                .bind(&routed)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if let Some(m) = m {
-                link.campaign_id = m.try_get(0)?;
-                link.run_id = m.try_get(1)?;
+            let went_out = match m {
+                Some(m) if MessageCounts::went_out(&m.try_get::<String, _>(3)?) => Some(m),
+                _ => last_gone_out(tx, account_id, sender, spelling).await?,
+            };
+            if let Some(m) = went_out {
+                link.message_id = Some(m.try_get(0)?);
+                link.campaign_id = m.try_get(1)?;
+                link.run_id = m.try_get(2)?;
             }
-            link.message_id = Some(answered);
             number = Some(spelling.clone());
             break;
         }

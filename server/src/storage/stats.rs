@@ -39,8 +39,11 @@ impl MessageCounts {
     /// Whether an outbound message in `status` went out (the SMSC accepted
     /// it): the ones `sent` counts, whose segments an operator charges for.
     pub fn went_out(status: &str) -> bool {
-        matches!(status, "sent" | "delivered" | "undelivered" | "expired")
+        Self::WENT_OUT.contains(&status)
     }
+
+    /// The statuses of [`Self::went_out`].
+    pub const WENT_OUT: [&'static str; 4] = ["sent", "delivered", "undelivered", "expired"];
 
     pub fn add(&mut self, direction: &str, status: &str, n: i64) {
         if direction == "inbound" {
